@@ -1,0 +1,499 @@
+//! Object container files: the header, then blocks of records separated by a sync marker.
+//!
+//! Stage: between the byte source and the decoder. [`BlockSplitter`] is fed the bytes of one
+//! object in chunks of any size, as they arrive from storage, and hands out whole blocks, still
+//! compressed, each with its index and byte offset, so that blocks can be inflated and decoded in
+//! parallel and every later error can say where it happened. It does no I/O.
+//!
+//! Checks: the magic, the header metadata, the sync marker after every block, block sizes and
+//! record counts (negative or larger than [`Limits`] allow), and a file that ends inside a block.
+//!
+//! Limitations: it holds one block at a time, so a block larger than the memory budget cannot be
+//! read; [`Limits::max_block_bytes`] turns that into an error.
+
+use std::collections::BTreeMap;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::codec::{Codec, CodecError};
+use super::cursor::{Cursor, CursorError};
+use super::schema::{Schema, SchemaError};
+
+/// The four bytes every object container file starts with.
+pub const MAGIC: [u8; 4] = *b"Obj\x01";
+
+/// Bounds applied to untrusted sizes read from a file.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest header (metadata) accepted.
+    pub max_header_bytes: usize,
+    /// Largest block, compressed or inflated.
+    pub max_block_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 64 MiB of header, 512 MiB per block.
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 64 << 20,
+            max_block_bytes: 512 << 20,
+        }
+    }
+}
+
+/// Errors in the container framing. Offsets are byte offsets in the object.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// The data does not start with `Obj\x01`.
+    #[error("not an Avro object container file (bad magic {found:02x?})")]
+    BadMagic {
+        /// The first bytes found.
+        found: Vec<u8>,
+    },
+    /// The header metadata is malformed.
+    #[error("corrupt header: {0}")]
+    Header(String),
+    /// The schema in the header is invalid.
+    #[error("invalid schema in header: {0}")]
+    Schema(#[from] SchemaError),
+    /// The header names an unknown codec.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The file ended inside the header or a block.
+    #[error("truncated: the data ends inside block {block} at byte offset {offset} ({missing})")]
+    Truncated {
+        /// Block index (0-based) being read.
+        block: u64,
+        /// Byte offset where that block starts.
+        offset: u64,
+        /// What was missing.
+        missing: String,
+    },
+    /// The sync marker after a block is not the one in the header.
+    #[error("wrong sync marker after block {block} (block starts at byte offset {offset})")]
+    Sync {
+        /// Block index.
+        block: u64,
+        /// Byte offset where the block starts.
+        offset: u64,
+    },
+    /// A block header (count or size) is malformed or out of bounds.
+    #[error("corrupt block {block} at byte offset {offset}: {message}")]
+    Block {
+        /// Block index.
+        block: u64,
+        /// Byte offset where the block starts.
+        offset: u64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The header of an object container file.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// The writer schema as JSON text (`avro.schema`).
+    pub schema_json: String,
+    /// The parsed writer schema.
+    pub schema: Schema,
+    /// The block codec (`avro.codec`).
+    pub codec: Codec,
+    /// The 16-byte sync marker.
+    pub sync: [u8; 16],
+    /// All metadata entries, including `avro.schema` and `avro.codec`.
+    pub metadata: BTreeMap<String, Vec<u8>>,
+    /// Length of the header in bytes (offset of the first block).
+    pub len: u64,
+}
+
+/// One block, still compressed.
+#[derive(Debug, Clone)]
+pub struct RawBlock {
+    /// 0-based index of the block in its object.
+    pub index: u64,
+    /// Byte offset of the block (its count varint) in the object.
+    pub offset: u64,
+    /// Number of records the block says it holds.
+    pub count: u64,
+    /// The block's data as stored (compressed with the header's codec).
+    pub data: Bytes,
+}
+
+/// What [`BlockSplitter::next_event`] found.
+#[derive(Debug)]
+pub enum Event {
+    /// The header; always first.
+    Header(Box<Header>),
+    /// The next block.
+    Block(RawBlock),
+}
+
+/// Splits the bytes of one object container file into its header and blocks; push-based.
+#[derive(Debug)]
+pub struct BlockSplitter {
+    buf: BytesMut,
+    /// Offset in the object of `buf[0]`.
+    offset: u64,
+    sync: Option<[u8; 16]>,
+    next_index: u64,
+    limits: Limits,
+}
+
+enum Need {
+    More(&'static str),
+}
+
+impl BlockSplitter {
+    /// A splitter for one object.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            buf: BytesMut::new(),
+            offset: 0,
+            sync: None,
+            next_index: 0,
+            limits,
+        }
+    }
+
+    /// Appends the next bytes of the object.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// Bytes held, waiting for the rest of a block.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Blocks handed out so far.
+    pub fn blocks_read(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Returns the next complete header or block, or `None` if more bytes are needed.
+    pub fn next_event(&mut self) -> Result<Option<Event>, ContainerError> {
+        match self.sync {
+            None => match self.try_header()? {
+                Ok(h) => Ok(Some(Event::Header(Box::new(h)))),
+                Err(Need::More(_)) => Ok(None),
+            },
+            Some(sync) => match self.try_block(sync)? {
+                Ok(b) => Ok(Some(Event::Block(b))),
+                Err(Need::More(_)) => Ok(None),
+            },
+        }
+    }
+
+    /// Called at the end of the object: an error if it ended inside the header or a block.
+    pub fn finish(&mut self) -> Result<(), ContainerError> {
+        if self.sync.is_none() {
+            if self.buf.len() >= 4 && self.buf[..4] != MAGIC {
+                return Err(ContainerError::BadMagic {
+                    found: self.buf[..4].to_vec(),
+                });
+            }
+            return Err(match self.try_header()? {
+                Err(Need::More(what)) => ContainerError::Truncated {
+                    block: 0,
+                    offset: 0,
+                    missing: format!("the header is incomplete: {what}"),
+                },
+                Ok(_) => ContainerError::Header("header found only at the end".into()),
+            });
+        }
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let sync = self.sync.unwrap_or_default();
+        match self.try_block(sync)? {
+            Err(Need::More(what)) => Err(ContainerError::Truncated {
+                block: self.next_index,
+                offset: self.offset,
+                missing: what.to_string(),
+            }),
+            Ok(_) => Err(ContainerError::Block {
+                block: self.next_index,
+                offset: self.offset,
+                message: "block completed after the end of data".into(),
+            }),
+        }
+    }
+
+    fn try_header(&mut self) -> Result<Result<Header, Need>, ContainerError> {
+        if self.buf.len() < 4 {
+            return Ok(Err(Need::More("the magic")));
+        }
+        if self.buf[..4] != MAGIC {
+            return Err(ContainerError::BadMagic {
+                found: self.buf[..4].to_vec(),
+            });
+        }
+        let mut cur = Cursor::new(&self.buf[4..]);
+        let mut metadata = BTreeMap::new();
+        loop {
+            let (count, _) = match cur.block_count() {
+                Ok(c) => c,
+                Err(CursorError::Eof) => return Ok(Err(Need::More("the metadata map"))),
+                Err(e) => return Err(self.header_error(e)),
+            };
+            if count == 0 {
+                break;
+            }
+            if count > self.limits.max_header_bytes as u64 {
+                return Err(ContainerError::Header(format!(
+                    "absurd metadata entry count {count}"
+                )));
+            }
+            for _ in 0..count {
+                let key = match read_blob(&mut cur, self.limits.max_header_bytes) {
+                    Ok(Some(k)) => k,
+                    Ok(None) => return Ok(Err(Need::More("a metadata key"))),
+                    Err(e) => return Err(self.header_error(e)),
+                };
+                let value = match read_blob(&mut cur, self.limits.max_header_bytes) {
+                    Ok(Some(v)) => v,
+                    Ok(None) => return Ok(Err(Need::More("a metadata value"))),
+                    Err(e) => return Err(self.header_error(e)),
+                };
+                let key = String::from_utf8(key.to_vec())
+                    .map_err(|_| ContainerError::Header("metadata key is not UTF-8".into()))?;
+                metadata.insert(key, value.to_vec());
+            }
+            if 4 + cur.position() > self.limits.max_header_bytes {
+                return Err(ContainerError::Header(format!(
+                    "header larger than {} bytes",
+                    self.limits.max_header_bytes
+                )));
+            }
+        }
+        let sync: [u8; 16] = match cur.take(16) {
+            Ok(s) => s.try_into().map_err(|_| ContainerError::Header("sync".into()))?,
+            Err(_) => return Ok(Err(Need::More("the sync marker"))),
+        };
+        let len = 4 + cur.position();
+        let schema_json = metadata
+            .get("avro.schema")
+            .ok_or_else(|| ContainerError::Header("no `avro.schema` in the metadata".into()))?;
+        let schema_json = String::from_utf8(schema_json.clone())
+            .map_err(|_| ContainerError::Header("`avro.schema` is not UTF-8".into()))?;
+        let schema = Schema::parse_str(&schema_json)?;
+        let codec_name = match metadata.get("avro.codec") {
+            Some(c) => Some(
+                std::str::from_utf8(c)
+                    .map_err(|_| ContainerError::Header("`avro.codec` is not UTF-8".into()))?,
+            ),
+            None => None,
+        };
+        let codec = Codec::from_name(codec_name)?;
+        self.buf.advance(len);
+        self.offset += len as u64;
+        self.sync = Some(sync);
+        Ok(Ok(Header {
+            schema_json,
+            schema,
+            codec,
+            sync,
+            metadata,
+            len: len as u64,
+        }))
+    }
+
+    fn header_error(&self, e: CursorError) -> ContainerError {
+        ContainerError::Header(format!("malformed metadata: {e}"))
+    }
+
+    fn block_error(&self, message: String) -> ContainerError {
+        ContainerError::Block {
+            block: self.next_index,
+            offset: self.offset,
+            message,
+        }
+    }
+
+    fn try_block(&mut self, sync: [u8; 16]) -> Result<Result<RawBlock, Need>, ContainerError> {
+        if self.buf.is_empty() {
+            return Ok(Err(Need::More("the block header")));
+        }
+        let mut cur = Cursor::new(&self.buf);
+        let count = match cur.long() {
+            Ok(c) => c,
+            Err(CursorError::Eof) => return Ok(Err(Need::More("the record count"))),
+            Err(e) => return Err(self.block_error(format!("record count: {e}"))),
+        };
+        let size = match cur.long() {
+            Ok(s) => s,
+            Err(CursorError::Eof) => return Ok(Err(Need::More("the block size"))),
+            Err(e) => return Err(self.block_error(format!("block size: {e}"))),
+        };
+        if count < 0 {
+            return Err(self.block_error(format!("negative record count {count}")));
+        }
+        if size < 0 || size as u64 > self.limits.max_block_bytes as u64 {
+            return Err(self.block_error(format!(
+                "block size {size} is outside 0..={}",
+                self.limits.max_block_bytes
+            )));
+        }
+        // Every record takes at least one byte unless the schema is empty, which the decoder
+        // checks; here bound the count by the block's capacity so no count can make the decoder
+        // reserve more than the block holds.
+        if count as u64 > (self.limits.max_block_bytes as u64).max(size as u64 * 8 + 1024) {
+            return Err(self.block_error(format!("absurd record count {count}")));
+        }
+        let head = cur.position();
+        let size = size as usize;
+        let total = head + size + 16;
+        if self.buf.len() < total {
+            // No reservation from the untrusted size: the buffer grows only as bytes arrive.
+            return Ok(Err(Need::More(if self.buf.len() < head + size {
+                "block data"
+            } else {
+                "the sync marker"
+            })));
+        }
+        if self.buf[head + size..total] != sync {
+            return Err(ContainerError::Sync {
+                block: self.next_index,
+                offset: self.offset,
+            });
+        }
+        let mut block = self.buf.split_to(total);
+        block.advance(head);
+        block.truncate(size);
+        let out = RawBlock {
+            index: self.next_index,
+            offset: self.offset,
+            count: count as u64,
+            data: block.freeze(),
+        };
+        self.next_index += 1;
+        self.offset += total as u64;
+        Ok(Ok(out))
+    }
+}
+
+/// `Ok(None)` when the data ends inside the blob.
+fn read_blob<'a>(cur: &mut Cursor<'a>, max: usize) -> Result<Option<&'a [u8]>, CursorError> {
+    let len = match cur.long() {
+        Ok(l) => l,
+        Err(CursorError::Eof) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if len < 0 || len as u64 > max as u64 {
+        return Err(CursorError::Length(len));
+    }
+    match cur.take(len as usize) {
+        Ok(b) => Ok(Some(b)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Splits a whole object held in memory.
+pub fn split_all(data: &[u8], limits: Limits) -> Result<(Header, Vec<RawBlock>), ContainerError> {
+    let mut s = BlockSplitter::new(limits);
+    s.push(data);
+    let mut header = None;
+    let mut blocks = Vec::new();
+    while let Some(ev) = s.next_event()? {
+        match ev {
+            Event::Header(h) => header = Some(*h),
+            Event::Block(b) => blocks.push(b),
+        }
+    }
+    s.finish()?;
+    let header = header.ok_or_else(|| ContainerError::Header("missing".into()))?;
+    Ok((header, blocks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avro::cursor::encode_long;
+
+    pub(crate) fn container(schema: &str, blocks: &[(i64, Vec<u8>)], sync: [u8; 16]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        encode_long(1, &mut out);
+        encode_long(11, &mut out);
+        out.extend_from_slice(b"avro.schema");
+        encode_long(schema.len() as i64, &mut out);
+        out.extend_from_slice(schema.as_bytes());
+        encode_long(0, &mut out);
+        out.extend_from_slice(&sync);
+        for (count, data) in blocks {
+            encode_long(*count, &mut out);
+            encode_long(data.len() as i64, &mut out);
+            out.extend_from_slice(data);
+            out.extend_from_slice(&sync);
+        }
+        out
+    }
+
+    fn longs(vals: &[i64]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for v in vals {
+            encode_long(*v, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn splits_in_any_chunking() {
+        let sync = [7u8; 16];
+        let file = container(
+            r#""long""#,
+            &[(2, longs(&[1, 2])), (3, longs(&[3, 4, 500])), (1, longs(&[-6]))],
+            sync,
+        );
+        for chunk in [1, 2, 3, 7, 64, file.len()] {
+            let mut s = BlockSplitter::new(Limits::default());
+            let mut blocks = Vec::new();
+            for c in file.chunks(chunk) {
+                s.push(c);
+                while let Some(ev) = s.next_event().unwrap() {
+                    if let Event::Block(b) = ev {
+                        blocks.push(b);
+                    }
+                }
+            }
+            s.finish().unwrap();
+            assert_eq!(blocks.len(), 3);
+            assert_eq!(blocks[1].count, 3);
+            assert_eq!(blocks[1].index, 1);
+            assert_eq!(&blocks[2].data[..], &longs(&[-6])[..]);
+        }
+    }
+
+    #[test]
+    fn truncation_and_bad_sync_are_located() {
+        let sync = [7u8; 16];
+        let file = container(r#""long""#, &[(2, longs(&[1, 2])), (1, longs(&[3]))], sync);
+        let err = split_all(&file[..file.len() - 3], Limits::default()).unwrap_err();
+        assert!(
+            matches!(err, ContainerError::Truncated { block: 1, .. }),
+            "{err}"
+        );
+        let mut bad = file.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        let err = split_all(&bad, Limits::default()).unwrap_err();
+        assert!(matches!(err, ContainerError::Sync { block: 1, .. }), "{err}");
+        assert!(err.to_string().contains("block 1"));
+        let err = split_all(b"PAR1xxxxxxxx", Limits::default()).unwrap_err();
+        assert!(matches!(err, ContainerError::BadMagic { .. }));
+        let err = split_all(b"Ob", Limits::default()).unwrap_err();
+        assert!(matches!(err, ContainerError::Truncated { .. }), "{err}");
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_without_allocating() {
+        let mut file = container(r#""long""#, &[], [1; 16]);
+        encode_long(1, &mut file);
+        encode_long(i64::MAX / 2, &mut file);
+        let err = split_all(&file, Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("block size"), "{err}");
+        let mut file = container(r#""long""#, &[], [1; 16]);
+        encode_long(-5, &mut file);
+        encode_long(1, &mut file);
+        assert!(split_all(&file, Limits::default()).is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! A bounds-checked reader over Avro binary encoding: zig-zag varints, lengths, raw bytes.
+//!
+//! Every read checks the remaining length first and returns [`CursorError`] instead of panicking;
+//! lengths are checked against the bytes that are actually left before anything is allocated.
+
+/// What went wrong while reading Avro binary data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CursorError {
+    /// The data ended in the middle of a value.
+    #[error("unexpected end of data")]
+    Eof,
+    /// A varint longer than 10 bytes, or one that overflows 64 bits.
+    #[error("malformed varint")]
+    Varint,
+    /// A negative length or count where a non-negative one is required, or one larger than the
+    /// data that is left.
+    #[error("invalid length {0}")]
+    Length(i64),
+}
+
+/// A position in a byte slice.
+#[derive(Debug, Clone)]
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Bytes consumed so far.
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes left.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Reads a zig-zag encoded `long`.
+    #[inline]
+    pub fn long(&mut self) -> Result<i64, CursorError> {
+        let raw = self.varint()?;
+        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    }
+
+    /// Reads a zig-zag encoded `int`; a value outside `i32` is an error.
+    #[inline]
+    pub fn int(&mut self) -> Result<i32, CursorError> {
+        let v = self.long()?;
+        i32::try_from(v).map_err(|_| CursorError::Varint)
+    }
+
+    #[inline]
+    fn varint(&mut self) -> Result<u64, CursorError> {
+        // Fast path: one byte.
+        let Some(&first) = self.buf.get(self.pos) else {
+            return Err(CursorError::Eof);
+        };
+        if first & 0x80 == 0 {
+            self.pos += 1;
+            return Ok(first as u64);
+        }
+        let mut value = 0u64;
+        let mut shift = 0;
+        loop {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(CursorError::Eof);
+            };
+            self.pos += 1;
+            if shift == 63 && b > 1 {
+                return Err(CursorError::Varint);
+            }
+            value |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err(CursorError::Varint);
+            }
+        }
+    }
+
+    /// Reads a length prefix and checks it against the bytes left.
+    #[inline]
+    pub fn len_prefix(&mut self) -> Result<usize, CursorError> {
+        let len = self.long()?;
+        if len < 0 || len as u64 > self.remaining() as u64 {
+            return Err(CursorError::Length(len));
+        }
+        Ok(len as usize)
+    }
+
+    /// Reads a length-prefixed byte string (`bytes` or `string`).
+    #[inline]
+    pub fn bytes(&mut self) -> Result<&'a [u8], CursorError> {
+        let len = self.len_prefix()?;
+        self.take(len)
+    }
+
+    /// Reads exactly `n` bytes.
+    #[inline]
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], CursorError> {
+        if n > self.remaining() {
+            return Err(CursorError::Eof);
+        }
+        let out = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    /// Reads a boolean byte (0 or 1; other values are accepted as true, as Java does).
+    #[inline]
+    pub fn boolean(&mut self) -> Result<bool, CursorError> {
+        Ok(self.take(1)?[0] != 0)
+    }
+
+    /// Reads a little-endian `float`.
+    #[inline]
+    pub fn float(&mut self) -> Result<f32, CursorError> {
+        let b = self.take(4)?;
+        Ok(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Reads a little-endian `double`.
+    #[inline]
+    pub fn double(&mut self) -> Result<f64, CursorError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(f64::from_le_bytes(a))
+    }
+
+    /// Reads the count of an array or map block. A negative count is followed by the block's
+    /// byte size, which is read and returned. Returns `(count, byte_size)`.
+    #[inline]
+    pub fn block_count(&mut self) -> Result<(u64, Option<usize>), CursorError> {
+        let count = self.long()?;
+        if count >= 0 {
+            return Ok((count as u64, None));
+        }
+        let size = self.long()?;
+        if size < 0 || size as u64 > self.remaining() as u64 {
+            return Err(CursorError::Length(size));
+        }
+        Ok((count.unsigned_abs(), Some(size as usize)))
+    }
+}
+
+/// Encodes `v` as a zig-zag varint (used by tests and by the envelope framing).
+pub fn encode_long(v: i64, out: &mut Vec<u8>) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zigzag_round_trip() {
+        for v in [0i64, -1, 1, 63, -64, 64, i32::MAX as i64, i64::MIN, i64::MAX] {
+            let mut buf = Vec::new();
+            encode_long(v, &mut buf);
+            let mut c = Cursor::new(&buf);
+            assert_eq!(c.long().unwrap(), v);
+            assert_eq!(c.remaining(), 0);
+        }
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
+        assert_eq!(Cursor::new(&[0x80]).long(), Err(CursorError::Eof));
+        assert_eq!(Cursor::new(&[0xff; 11]).long(), Err(CursorError::Varint));
+        // A length larger than what is left is refused before any allocation.
+        let mut buf = Vec::new();
+        encode_long(1 << 40, &mut buf);
+        assert_eq!(
+            Cursor::new(&buf).bytes(),
+            Err(CursorError::Length(1 << 40))
+        );
+        let mut buf = Vec::new();
+        encode_long(-3, &mut buf);
+        assert_eq!(Cursor::new(&buf).bytes(), Err(CursorError::Length(-3)));
+        // An int out of range.
+        let mut buf = Vec::new();
+        encode_long(1 << 33, &mut buf);
+        assert_eq!(Cursor::new(&buf).int(), Err(CursorError::Varint));
+    }
+}

@@ -1,0 +1,733 @@
+//! Avro schemas: parsed from JSON into a tree the decoder plans from.
+//!
+//! Stage: the first step of decoding. The writer schema stored in a container file header (or,
+//! later, fetched from the registry) is parsed here once, then compiled into a decode plan by
+//! [`crate::decode`].
+//!
+//! What it does:
+//! - resolves names and namespaces per the specification; named types (record, enum, fixed) are
+//!   shared through `Arc`, so a type used in many places is parsed once;
+//! - recognises the logical types of the specification. As the specification requires, a logical
+//!   type that is unknown or invalid for its base type (a decimal whose scale exceeds its precision,
+//!   a uuid on an int, ...) is ignored and the base type is used.
+//!
+//! Limitations:
+//! - recursive types are refused with an error naming the type: Parquet has no recursive types,
+//!   and refusing them here keeps every later recursion bounded;
+//! - a schema that expands to more than [`MAX_NODES`] nodes is refused (a hostile header cannot
+//!   make the planner build millions of columns).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+/// The most nodes a schema may expand to (named types counted at every use).
+pub const MAX_NODES: usize = 100_000;
+
+/// Errors found while parsing a schema.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// The text is not JSON.
+    #[error("schema is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The JSON is not a valid Avro schema.
+    #[error("invalid Avro schema at {path}: {message}")]
+    Invalid {
+        /// Where in the schema (dotted path of names).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A named type refers to itself.
+    #[error(
+        "recursive type `{name}` is not supported: Parquet and Athena have no recursive types (at {path})"
+    )]
+    Recursive {
+        /// Full name of the recursive type.
+        name: String,
+        /// Where the recursion closes.
+        path: String,
+    },
+    /// The schema expands to too many nodes.
+    #[error("schema expands to more than {MAX_NODES} nodes")]
+    TooLarge,
+}
+
+/// A parsed Avro schema.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schema {
+    /// `null`
+    Null,
+    /// `boolean`
+    Boolean,
+    /// `int`
+    Int,
+    /// `long`
+    Long,
+    /// `float`
+    Float,
+    /// `double`
+    Double,
+    /// `bytes`
+    Bytes,
+    /// `string`
+    String,
+    /// `array` of the item schema.
+    Array(Box<Schema>),
+    /// `map` with string keys and the value schema.
+    Map(Box<Schema>),
+    /// A union of the branches, in declaration order.
+    Union(Vec<Schema>),
+    /// A named record.
+    Record(Arc<Record>),
+    /// A named enum.
+    Enum(Arc<Enum>),
+    /// A named fixed.
+    Fixed(Arc<Fixed>),
+    /// `decimal` on `bytes` or `fixed`.
+    Decimal(Decimal),
+    /// `uuid` on `string` (`fixed: None`) or `fixed(16)`.
+    Uuid(Option<Arc<Fixed>>),
+    /// `date` on `int`: days since the epoch.
+    Date,
+    /// `time-millis` on `int`.
+    TimeMillis,
+    /// `time-micros` on `long`.
+    TimeMicros,
+    /// `timestamp-millis` on `long`.
+    TimestampMillis,
+    /// `timestamp-micros` on `long`.
+    TimestampMicros,
+    /// `timestamp-nanos` on `long`.
+    TimestampNanos,
+    /// `local-timestamp-millis` on `long`.
+    LocalTimestampMillis,
+    /// `local-timestamp-micros` on `long`.
+    LocalTimestampMicros,
+    /// `local-timestamp-nanos` on `long`.
+    LocalTimestampNanos,
+    /// `duration` on `fixed(12)`.
+    Duration(Arc<Fixed>),
+}
+
+/// A fully qualified Avro name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Name {
+    /// The simple name.
+    pub name: String,
+    /// The namespace, if any.
+    pub namespace: Option<String>,
+}
+
+impl Name {
+    /// `namespace.name`, or `name` without a namespace.
+    pub fn fullname(&self) -> String {
+        match &self.namespace {
+            Some(ns) if !ns.is_empty() => format!("{ns}.{}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.fullname())
+    }
+}
+
+/// A record type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Its name.
+    pub name: Name,
+    /// Alternative names.
+    pub aliases: Vec<String>,
+    /// Its fields, in order.
+    pub fields: Vec<RecordField>,
+}
+
+/// One field of a record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordField {
+    /// Field name.
+    pub name: String,
+    /// Field schema.
+    pub schema: Schema,
+    /// Default value as written in the schema (used by schema resolution).
+    pub default: Option<Value>,
+    /// Alternative names.
+    pub aliases: Vec<String>,
+}
+
+/// An enum type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enum {
+    /// Its name.
+    pub name: Name,
+    /// Alternative names.
+    pub aliases: Vec<String>,
+    /// Symbols, in order.
+    pub symbols: Vec<String>,
+    /// The reader default symbol, if any.
+    pub default: Option<String>,
+}
+
+/// A fixed type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fixed {
+    /// Its name.
+    pub name: Name,
+    /// Alternative names.
+    pub aliases: Vec<String>,
+    /// Size in bytes.
+    pub size: usize,
+}
+
+/// A decimal logical type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decimal {
+    /// Total digits.
+    pub precision: usize,
+    /// Digits after the point.
+    pub scale: usize,
+    /// `None` for `bytes`, `Some` for `fixed`.
+    pub fixed: Option<Arc<Fixed>>,
+}
+
+impl Schema {
+    /// Parses a schema from its JSON text.
+    pub fn parse_str(json: &str) -> Result<Schema, SchemaError> {
+        let value: Value = serde_json::from_str(json)?;
+        Self::parse(&value)
+    }
+
+    /// Parses a schema from JSON.
+    pub fn parse(value: &Value) -> Result<Schema, SchemaError> {
+        let mut parser = Parser::default();
+        parser.parse(value, None, "$")
+    }
+
+    /// The Avro type name of the underlying (non-logical) type: `int`, `record`, ...
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Schema::Null => "null",
+            Schema::Boolean => "boolean",
+            Schema::Int | Schema::Date | Schema::TimeMillis => "int",
+            Schema::Long
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => "long",
+            Schema::Float => "float",
+            Schema::Double => "double",
+            Schema::Bytes => "bytes",
+            Schema::String => "string",
+            Schema::Array(_) => "array",
+            Schema::Map(_) => "map",
+            Schema::Union(_) => "union",
+            Schema::Record(_) => "record",
+            Schema::Enum(_) => "enum",
+            Schema::Fixed(_) | Schema::Duration(_) => "fixed",
+            Schema::Decimal(d) => {
+                if d.fixed.is_some() {
+                    "fixed"
+                } else {
+                    "bytes"
+                }
+            }
+            Schema::Uuid(f) => {
+                if f.is_some() {
+                    "fixed"
+                } else {
+                    "string"
+                }
+            }
+        }
+    }
+
+    /// The name of a named type (record, enum, fixed, or a logical type on fixed).
+    pub fn name(&self) -> Option<&Name> {
+        match self {
+            Schema::Record(r) => Some(&r.name),
+            Schema::Enum(e) => Some(&e.name),
+            Schema::Fixed(f) | Schema::Duration(f) | Schema::Uuid(Some(f)) => Some(&f.name),
+            Schema::Decimal(Decimal { fixed: Some(f), .. }) => Some(&f.name),
+            _ => None,
+        }
+    }
+
+    /// The smallest number of bytes one datum of this schema takes when encoded. Used to bound
+    /// counts read from untrusted input before anything is allocated for them.
+    pub fn min_encoded_size(&self) -> usize {
+        match self {
+            Schema::Null => 0,
+            Schema::Boolean
+            | Schema::Int
+            | Schema::Long
+            | Schema::Bytes
+            | Schema::String
+            | Schema::Array(_)
+            | Schema::Map(_)
+            | Schema::Union(_)
+            | Schema::Enum(_)
+            | Schema::Date
+            | Schema::TimeMillis
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos
+            | Schema::Uuid(None) => 1,
+            Schema::Float => 4,
+            Schema::Double => 8,
+            Schema::Record(r) => r.fields.iter().map(|f| f.schema.min_encoded_size()).sum(),
+            Schema::Fixed(f) | Schema::Duration(f) | Schema::Uuid(Some(f)) => f.size,
+            Schema::Decimal(d) => d.fixed.as_ref().map_or(1, |f| f.size),
+        }
+    }
+}
+
+const PRIMITIVES: [&str; 8] = [
+    "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+];
+
+#[derive(Default)]
+struct Parser {
+    /// Named types defined so far, by full name.
+    named: HashMap<String, Schema>,
+    /// Full names of the records being defined (to detect recursion).
+    defining: Vec<String>,
+    nodes: usize,
+}
+
+fn invalid(path: &str, message: impl Into<String>) -> SchemaError {
+    SchemaError::Invalid {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Parser {
+    fn count(&mut self) -> Result<(), SchemaError> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(SchemaError::TooLarge);
+        }
+        Ok(())
+    }
+
+    fn parse(
+        &mut self,
+        value: &Value,
+        namespace: Option<&str>,
+        path: &str,
+    ) -> Result<Schema, SchemaError> {
+        self.count()?;
+        match value {
+            Value::String(name) => self.reference(name, namespace, path),
+            Value::Array(branches) => {
+                let mut out = Vec::with_capacity(branches.len());
+                for (i, b) in branches.iter().enumerate() {
+                    let s = self.parse(b, namespace, &format!("{path}[{i}]"))?;
+                    if matches!(s, Schema::Union(_)) {
+                        return Err(invalid(path, "a union may not directly contain a union"));
+                    }
+                    out.push(s);
+                }
+                Ok(Schema::Union(out))
+            }
+            Value::Object(obj) => self.complex(obj, namespace, path),
+            other => Err(invalid(path, format!("expected a schema, found {other}"))),
+        }
+    }
+
+    fn reference(
+        &mut self,
+        name: &str,
+        namespace: Option<&str>,
+        path: &str,
+    ) -> Result<Schema, SchemaError> {
+        match name {
+            "null" => return Ok(Schema::Null),
+            "boolean" => return Ok(Schema::Boolean),
+            "int" => return Ok(Schema::Int),
+            "long" => return Ok(Schema::Long),
+            "float" => return Ok(Schema::Float),
+            "double" => return Ok(Schema::Double),
+            "bytes" => return Ok(Schema::Bytes),
+            "string" => return Ok(Schema::String),
+            _ => {}
+        }
+        let full = qualify(name, namespace);
+        if self.defining.contains(&full) {
+            return Err(SchemaError::Recursive {
+                name: full,
+                path: path.to_string(),
+            });
+        }
+        let candidates = [full.clone(), name.to_string()];
+        for c in &candidates {
+            if let Some(s) = self.named.get(c) {
+                return Ok(s.clone());
+            }
+        }
+        Err(invalid(path, format!("unknown type `{name}`")))
+    }
+
+    fn name_of(
+        &self,
+        obj: &Map<String, Value>,
+        namespace: Option<&str>,
+        path: &str,
+    ) -> Result<Name, SchemaError> {
+        let raw = obj
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(path, "named type without a `name`"))?;
+        let (ns, simple) = match raw.rsplit_once('.') {
+            Some((ns, simple)) => (Some(ns.to_string()), simple.to_string()),
+            None => {
+                let ns = match obj.get("namespace") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Null) | None => namespace.map(str::to_string),
+                    Some(other) => {
+                        return Err(invalid(path, format!("namespace must be a string: {other}")));
+                    }
+                };
+                (ns, raw.to_string())
+            }
+        };
+        if !valid_name(&simple) {
+            return Err(invalid(path, format!("invalid name `{raw}`")));
+        }
+        Ok(Name {
+            name: simple,
+            namespace: ns.filter(|s| !s.is_empty()),
+        })
+    }
+
+    fn define(&mut self, name: &Name, schema: &Schema, path: &str) -> Result<(), SchemaError> {
+        let full = name.fullname();
+        if PRIMITIVES.contains(&full.as_str()) {
+            return Err(invalid(path, format!("`{full}` is a primitive type name")));
+        }
+        if self.named.insert(full.clone(), schema.clone()).is_some() {
+            return Err(invalid(path, format!("type `{full}` is defined twice")));
+        }
+        Ok(())
+    }
+
+    fn complex(
+        &mut self,
+        obj: &Map<String, Value>,
+        namespace: Option<&str>,
+        path: &str,
+    ) -> Result<Schema, SchemaError> {
+        let ty = obj
+            .get("type")
+            .ok_or_else(|| invalid(path, "object without `type`"))?;
+        let ty = match ty {
+            Value::String(s) => s.as_str(),
+            // `{"type": {...}}` or `{"type": [...]}`: a wrapped schema.
+            other => return self.parse(other, namespace, path),
+        };
+        let logical = obj.get("logicalType").and_then(Value::as_str);
+        match ty {
+            "record" | "error" => self.record(obj, namespace, path),
+            "enum" => {
+                let name = self.name_of(obj, namespace, path)?;
+                let symbols: Vec<String> = obj
+                    .get("symbols")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| invalid(path, "enum without `symbols`"))?
+                    .iter()
+                    .map(|s| {
+                        s.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| invalid(path, "enum symbols must be strings"))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let mut seen = std::collections::HashSet::new();
+                for s in &symbols {
+                    if !valid_name(s) {
+                        return Err(invalid(path, format!("invalid enum symbol `{s}`")));
+                    }
+                    if !seen.insert(s) {
+                        return Err(invalid(path, format!("duplicate enum symbol `{s}`")));
+                    }
+                }
+                let default = obj
+                    .get("default")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let schema = Schema::Enum(Arc::new(Enum {
+                    name: name.clone(),
+                    aliases: aliases(obj),
+                    symbols,
+                    default,
+                }));
+                self.define(&name, &schema, path)?;
+                Ok(schema)
+            }
+            "fixed" => {
+                let name = self.name_of(obj, namespace, path)?;
+                let size = obj
+                    .get("size")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| invalid(path, "fixed without a non-negative `size`"))?;
+                let size = usize::try_from(size)
+                    .ok()
+                    .filter(|s| *s <= 1 << 30)
+                    .ok_or_else(|| invalid(path, format!("fixed size {size} is too large")))?;
+                let fixed = Arc::new(Fixed {
+                    name: name.clone(),
+                    aliases: aliases(obj),
+                    size,
+                });
+                let schema = match logical {
+                    Some("decimal") => decimal(obj, Some(fixed.clone()))
+                        .map(Schema::Decimal)
+                        .unwrap_or(Schema::Fixed(fixed)),
+                    Some("duration") if size == 12 => Schema::Duration(fixed),
+                    Some("uuid") if size == 16 => Schema::Uuid(Some(fixed)),
+                    _ => Schema::Fixed(fixed),
+                };
+                self.define(&name, &schema, path)?;
+                Ok(schema)
+            }
+            "array" => {
+                let items = obj
+                    .get("items")
+                    .ok_or_else(|| invalid(path, "array without `items`"))?;
+                Ok(Schema::Array(Box::new(self.parse(
+                    items,
+                    namespace,
+                    &format!("{path}[]"),
+                )?)))
+            }
+            "map" => {
+                let values = obj
+                    .get("values")
+                    .ok_or_else(|| invalid(path, "map without `values`"))?;
+                Ok(Schema::Map(Box::new(self.parse(
+                    values,
+                    namespace,
+                    &format!("{path}{{}}"),
+                )?)))
+            }
+            primitive => {
+                let base = self.reference(primitive, namespace, path)?;
+                Ok(match (&base, logical) {
+                    (Schema::Bytes, Some("decimal")) => {
+                        decimal(obj, None).map(Schema::Decimal).unwrap_or(base)
+                    }
+                    (Schema::String, Some("uuid")) => Schema::Uuid(None),
+                    (Schema::Int, Some("date")) => Schema::Date,
+                    (Schema::Int, Some("time-millis")) => Schema::TimeMillis,
+                    (Schema::Long, Some("time-micros")) => Schema::TimeMicros,
+                    (Schema::Long, Some("timestamp-millis")) => Schema::TimestampMillis,
+                    (Schema::Long, Some("timestamp-micros")) => Schema::TimestampMicros,
+                    (Schema::Long, Some("timestamp-nanos")) => Schema::TimestampNanos,
+                    (Schema::Long, Some("local-timestamp-millis")) => Schema::LocalTimestampMillis,
+                    (Schema::Long, Some("local-timestamp-micros")) => Schema::LocalTimestampMicros,
+                    (Schema::Long, Some("local-timestamp-nanos")) => Schema::LocalTimestampNanos,
+                    _ => base,
+                })
+            }
+        }
+    }
+
+    fn record(
+        &mut self,
+        obj: &Map<String, Value>,
+        namespace: Option<&str>,
+        path: &str,
+    ) -> Result<Schema, SchemaError> {
+        let name = self.name_of(obj, namespace, path)?;
+        let full = name.fullname();
+        if self.named.contains_key(&full) {
+            return Err(invalid(path, format!("type `{full}` is defined twice")));
+        }
+        let fields_json = obj
+            .get("fields")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid(path, format!("record `{full}` without `fields`")))?;
+        self.defining.push(full.clone());
+        let inner_ns = name.namespace.clone();
+        let mut fields = Vec::with_capacity(fields_json.len());
+        let mut seen = std::collections::HashSet::new();
+        for (i, f) in fields_json.iter().enumerate() {
+            let f = f
+                .as_object()
+                .ok_or_else(|| invalid(path, format!("field {i} is not an object")))?;
+            let fname = f
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid(path, format!("field {i} without a `name`")))?;
+            if !valid_name(fname) {
+                return Err(invalid(path, format!("invalid field name `{fname}`")));
+            }
+            if !seen.insert(fname.to_string()) {
+                return Err(invalid(path, format!("duplicate field `{fname}`")));
+            }
+            let fpath = format!("{path}.{fname}");
+            let ty = f
+                .get("type")
+                .ok_or_else(|| invalid(&fpath, "field without `type`"))?;
+            let schema = self.parse(ty, inner_ns.as_deref(), &fpath)?;
+            fields.push(RecordField {
+                name: fname.to_string(),
+                schema,
+                default: f.get("default").cloned(),
+                aliases: aliases(f),
+            });
+        }
+        self.defining.pop();
+        let schema = Schema::Record(Arc::new(Record {
+            name: name.clone(),
+            aliases: aliases(obj),
+            fields,
+        }));
+        self.define(&name, &schema, path)?;
+        Ok(schema)
+    }
+}
+
+fn qualify(name: &str, namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) if !name.contains('.') && !ns.is_empty() => format!("{ns}.{name}"),
+        _ => name.to_string(),
+    }
+}
+
+fn aliases(obj: &Map<String, Value>) -> Vec<String> {
+    obj.get("aliases")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A decimal annotation, or `None` when it is invalid (and must then be ignored, per the spec).
+fn decimal(obj: &Map<String, Value>, fixed: Option<Arc<Fixed>>) -> Option<Decimal> {
+    let precision = usize::try_from(obj.get("precision")?.as_u64()?).ok()?;
+    let scale = match obj.get("scale") {
+        None => 0,
+        Some(v) => usize::try_from(v.as_u64()?).ok()?,
+    };
+    if precision == 0 || scale > precision {
+        return None;
+    }
+    if let Some(f) = &fixed {
+        // The largest precision `size` bytes of two's complement can hold.
+        let max = ((8.0 * f.size as f64 - 1.0) * std::f64::consts::LOG10_2).floor() as usize;
+        if precision > max {
+            return None;
+        }
+    }
+    Some(Decimal {
+        precision,
+        scale,
+        fixed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primitives_and_logical_types() {
+        assert_eq!(Schema::parse_str(r#""int""#).unwrap(), Schema::Int);
+        assert_eq!(
+            Schema::parse_str(r#"{"type":"int","logicalType":"date"}"#).unwrap(),
+            Schema::Date
+        );
+        assert_eq!(
+            Schema::parse_str(r#"{"type":"long","logicalType":"timestamp-nanos"}"#).unwrap(),
+            Schema::TimestampNanos
+        );
+        // Unknown or misplaced logical types fall back to the base type.
+        assert_eq!(
+            Schema::parse_str(r#"{"type":"int","logicalType":"uuid"}"#).unwrap(),
+            Schema::Int
+        );
+        assert_eq!(
+            Schema::parse_str(r#"{"type":"bytes","logicalType":"decimal","precision":4,"scale":6}"#)
+                .unwrap(),
+            Schema::Bytes
+        );
+    }
+
+    #[test]
+    fn named_references_and_namespaces() {
+        let s = Schema::parse_str(
+            r#"{"type":"record","name":"A","namespace":"n","fields":[
+                {"name":"f","type":{"type":"fixed","name":"F","size":4}},
+                {"name":"g","type":"F"},
+                {"name":"h","type":"n.F"}]}"#,
+        )
+        .unwrap();
+        let Schema::Record(r) = s else { panic!() };
+        assert_eq!(r.name.fullname(), "n.A");
+        assert_eq!(r.fields[1].schema, r.fields[0].schema);
+        assert_eq!(r.fields[2].schema, r.fields[0].schema);
+    }
+
+    #[test]
+    fn recursive_type_is_refused_with_its_name() {
+        let err = Schema::parse_str(
+            r#"{"type":"record","name":"Node","fields":[
+                {"name":"next","type":["null","Node"]}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("recursive type `Node`"), "{err}");
+    }
+
+    #[test]
+    fn exponential_expansion_is_bounded() {
+        // Each level uses the previous one twice: 2^40 nodes when expanded.
+        let mut fields = String::from(r#"{"type":"record","name":"L0","fields":[{"name":"a","type":"int"}]}"#);
+        for i in 1..40 {
+            fields = format!(
+                r#"{{"type":"record","name":"L{i}","fields":[{{"name":"a","type":{fields}}},{{"name":"b","type":"L{}"}}]}}"#,
+                i - 1
+            );
+        }
+        // Parsing itself is linear; the planner bounds the expansion (see decode).
+        assert!(Schema::parse_str(&fields).is_ok());
+    }
+
+    #[test]
+    fn bad_schemas_are_errors_not_panics() {
+        for s in [
+            "{}",
+            "[1]",
+            r#"{"type":"record","name":"r"}"#,
+            r#"{"type":"fixed","name":"f","size":-1}"#,
+            r#"{"type":"enum","name":"e","symbols":["a","a"]}"#,
+            r#"{"type":"record","name":"r","fields":[{"name":"a","type":"nope"}]}"#,
+            r#"[["int"]]"#,
+            "12",
+        ] {
+            assert!(Schema::parse_str(s).is_err(), "{s}");
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Column builders: the growing Arrow buffers that decoded values are appended to.
+//!
+//! A [`Column`] is built from an Arrow [`DataType`] (the output type chosen by
+//! [`super::types`]), filled by the decode program, and turned into an [`ArrayRef`] by
+//! [`Column::finish`], which leaves it empty and ready for the next batch with its capacity kept.
+
+use std::sync::Arc;
+
+use arrow_array::types::{
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type,
+    TimestampMicrosecondType, TimestampMillisecondType,
+};
+use arrow_array::{
+    ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, ListArray, MapArray,
+    PrimitiveArray, StringArray, StructArray,
+};
+use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{ArrowError, DataType, TimeUnit};
+
+/// A growing column of one Arrow type.
+#[derive(Debug)]
+pub(crate) struct Column {
+    /// Validity, for nullable columns.
+    pub nulls: Option<BooleanBufferBuilder>,
+    pub data: Data,
+    data_type: DataType,
+}
+
+/// The value buffers of a [`Column`].
+#[derive(Debug)]
+pub(crate) enum Data {
+    Boolean(BooleanBufferBuilder),
+    Int32(Vec<i32>),
+    Int64(Vec<i64>),
+    Float32(Vec<f32>),
+    Float64(Vec<f64>),
+    /// Binary or Utf8 (the data type says which); values are already validated.
+    Bytes {
+        offsets: Vec<i32>,
+        values: Vec<u8>,
+    },
+    Fixed {
+        size: usize,
+        values: Vec<u8>,
+        len: usize,
+    },
+    Decimal(Vec<i128>),
+    Struct {
+        children: Vec<Column>,
+        len: usize,
+    },
+    List {
+        offsets: Vec<i32>,
+        child: Box<Column>,
+    },
+    Map {
+        offsets: Vec<i32>,
+        keys: Box<Column>,
+        values: Box<Column>,
+    },
+}
+
+/// Builders could not be turned into arrays (a bug or a buffer past 2 GiB).
+#[derive(Debug, thiserror::Error)]
+pub enum ColumnError {
+    /// Arrow refused the arrays.
+    #[error("building Arrow arrays: {0}")]
+    Arrow(#[from] ArrowError),
+    /// A variable-length column passed 2 GiB in one batch.
+    #[error("a column holds more than 2 GiB of values in one batch")]
+    Overflow,
+}
+
+impl Column {
+    /// An empty column for `data_type`.
+    pub fn new(data_type: &DataType, nullable: bool) -> Self {
+        let data = match data_type {
+            DataType::Boolean => Data::Boolean(BooleanBufferBuilder::new(0)),
+            DataType::Int32 | DataType::Date32 => Data::Int32(Vec::new()),
+            DataType::Int64 | DataType::Timestamp(_, _) => Data::Int64(Vec::new()),
+            DataType::Float32 => Data::Float32(Vec::new()),
+            DataType::Float64 => Data::Float64(Vec::new()),
+            DataType::Binary | DataType::Utf8 => Data::Bytes {
+                offsets: vec![0],
+                values: Vec::new(),
+            },
+            DataType::FixedSizeBinary(n) => Data::Fixed {
+                size: *n as usize,
+                values: Vec::new(),
+                len: 0,
+            },
+            DataType::Decimal128(_, _) => Data::Decimal(Vec::new()),
+            DataType::Struct(fields) => Data::Struct {
+                children: fields
+                    .iter()
+                    .map(|f| Column::new(f.data_type(), f.is_nullable()))
+                    .collect(),
+                len: 0,
+            },
+            DataType::List(item) => Data::List {
+                offsets: vec![0],
+                child: Box::new(Column::new(item.data_type(), item.is_nullable())),
+            },
+            DataType::Map(entries, _) => {
+                let DataType::Struct(kv) = entries.data_type() else {
+                    unreachable!("map entries are a struct")
+                };
+                Data::Map {
+                    offsets: vec![0],
+                    keys: Box::new(Column::new(kv[0].data_type(), false)),
+                    values: Box::new(Column::new(kv[1].data_type(), kv[1].is_nullable())),
+                }
+            }
+            other => unreachable!("the planner never produces {other}"),
+        };
+        Column {
+            nulls: nullable.then(|| BooleanBufferBuilder::new(0)),
+            data,
+            data_type: data_type.clone(),
+        }
+    }
+
+    /// Bytes held by the value buffers (a proxy for the batch's memory).
+    pub fn byte_size(&self) -> usize {
+        match &self.data {
+            Data::Boolean(b) => b.len() / 8,
+            Data::Int32(v) => v.len() * 4,
+            Data::Int64(v) => v.len() * 8,
+            Data::Float32(v) => v.len() * 4,
+            Data::Float64(v) => v.len() * 8,
+            Data::Bytes { offsets, values } => offsets.len() * 4 + values.len(),
+            Data::Fixed { values, .. } => values.len(),
+            Data::Decimal(v) => v.len() * 16,
+            Data::Struct { children, .. } => children.iter().map(Column::byte_size).sum(),
+            Data::List { offsets, child } => offsets.len() * 4 + child.byte_size(),
+            Data::Map {
+                offsets,
+                keys,
+                values,
+            } => offsets.len() * 4 + keys.byte_size() + values.byte_size(),
+        }
+    }
+
+    /// Marks the value just appended as valid (nullable columns only).
+    #[inline]
+    pub fn set_valid(&mut self) {
+        if let Some(n) = &mut self.nulls {
+            n.append(true);
+        }
+    }
+
+    /// Appends a null: invalid in this column, default values below it.
+    pub fn append_null(&mut self) {
+        if let Some(n) = &mut self.nulls {
+            n.append(false);
+        }
+        self.append_default();
+    }
+
+    /// Appends a default value without touching this column's validity. Children of structs get
+    /// nulls where they are nullable, defaults where they are not.
+    pub fn append_default(&mut self) {
+        match &mut self.data {
+            Data::Boolean(b) => b.append(false),
+            Data::Int32(v) => v.push(0),
+            Data::Int64(v) => v.push(0),
+            Data::Float32(v) => v.push(0.0),
+            Data::Float64(v) => v.push(0.0),
+            Data::Bytes { offsets, values } => offsets.push(values.len() as i32),
+            Data::Fixed { size, values, len } => {
+                values.resize(values.len() + *size, 0);
+                *len += 1;
+            }
+            Data::Decimal(v) => v.push(0),
+            Data::Struct { children, len } => {
+                for c in children {
+                    c.append_null();
+                }
+                *len += 1;
+            }
+            Data::List { offsets, .. } | Data::Map { offsets, .. } => {
+                let last = offsets.last().copied().unwrap_or(0);
+                offsets.push(last);
+            }
+        }
+    }
+
+    /// Turns the buffers into an array and leaves the column empty.
+    pub fn finish(&mut self) -> Result<ArrayRef, ColumnError> {
+        let nulls = self.nulls.as_mut().map(|n| NullBuffer::new(n.finish()));
+        let nulls = nulls.filter(|n| n.null_count() > 0);
+        let dt = self.data_type.clone();
+        let array: ArrayRef = match (&mut self.data, &dt) {
+            (Data::Boolean(b), _) => Arc::new(BooleanArray::new(b.finish(), nulls)),
+            (Data::Int32(v), DataType::Date32) => {
+                Arc::new(PrimitiveArray::<Date32Type>::new(take_buf(v), nulls))
+            }
+            (Data::Int32(v), _) => Arc::new(PrimitiveArray::<Int32Type>::new(take_buf(v), nulls)),
+            (Data::Int64(v), DataType::Timestamp(unit, tz)) => match unit {
+                TimeUnit::Millisecond => Arc::new(
+                    PrimitiveArray::<TimestampMillisecondType>::new(take_buf(v), nulls)
+                        .with_timezone_opt(tz.clone()),
+                ),
+                _ => Arc::new(
+                    PrimitiveArray::<TimestampMicrosecondType>::new(take_buf(v), nulls)
+                        .with_timezone_opt(tz.clone()),
+                ),
+            },
+            (Data::Int64(v), _) => Arc::new(PrimitiveArray::<Int64Type>::new(take_buf(v), nulls)),
+            (Data::Float32(v), _) => {
+                Arc::new(PrimitiveArray::<Float32Type>::new(take_buf(v), nulls))
+            }
+            (Data::Float64(v), _) => {
+                Arc::new(PrimitiveArray::<Float64Type>::new(take_buf(v), nulls))
+            }
+            (Data::Bytes { offsets, values }, dt) => {
+                let offsets = take_offsets(offsets);
+                let values = Buffer::from_vec(std::mem::take(values));
+                if *dt == DataType::Utf8 {
+                    utf8_array(offsets, values, nulls)?
+                } else {
+                    Arc::new(BinaryArray::try_new(offsets, values, nulls)?)
+                }
+            }
+            (Data::Fixed { size, values, len }, _) => {
+                let array = if *size == 0 {
+                    FixedSizeBinaryArray::new_null(0, *len)
+                } else {
+                    FixedSizeBinaryArray::try_new(
+                        *size as i32,
+                        Buffer::from_vec(std::mem::take(values)),
+                        nulls,
+                    )?
+                };
+                *len = 0;
+                Arc::new(array)
+            }
+            (Data::Decimal(v), DataType::Decimal128(p, s)) => Arc::new(
+                PrimitiveArray::<Decimal128Type>::new(take_buf(v), nulls)
+                    .with_precision_and_scale(*p, *s)?,
+            ),
+            (Data::Struct { children, len }, DataType::Struct(fields)) => {
+                let arrays = children
+                    .iter_mut()
+                    .map(Column::finish)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let n = std::mem::take(len);
+                Arc::new(if fields.is_empty() {
+                    StructArray::new_empty_fields(n, nulls)
+                } else {
+                    StructArray::try_new(fields.clone(), arrays, nulls)?
+                })
+            }
+            (Data::List { offsets, child }, DataType::List(item)) => {
+                let values = child.finish()?;
+                Arc::new(ListArray::try_new(
+                    item.clone(),
+                    take_offsets(offsets),
+                    values,
+                    nulls,
+                )?)
+            }
+            (
+                Data::Map {
+                    offsets,
+                    keys,
+                    values,
+                },
+                DataType::Map(entries, sorted),
+            ) => {
+                let DataType::Struct(kv) = entries.data_type() else {
+                    unreachable!("map entries are a struct")
+                };
+                let entries_array = StructArray::try_new(
+                    kv.clone(),
+                    vec![keys.finish()?, values.finish()?],
+                    None,
+                )?;
+                Arc::new(MapArray::try_new(
+                    entries.clone(),
+                    take_offsets(offsets),
+                    entries_array,
+                    nulls,
+                    *sorted,
+                )?)
+            }
+            (data, dt) => unreachable!("column {data:?} does not build {dt}"),
+        };
+        Ok(array)
+    }
+}
+
+fn take_buf<T: arrow_buffer::ArrowNativeType>(v: &mut Vec<T>) -> ScalarBuffer<T> {
+    let cap = v.capacity();
+    ScalarBuffer::from(std::mem::replace(v, Vec::with_capacity(cap)))
+}
+
+fn take_offsets(offsets: &mut Vec<i32>) -> OffsetBuffer<i32> {
+    let cap = offsets.capacity();
+    let mut fresh = Vec::with_capacity(cap);
+    fresh.push(0);
+    OffsetBuffer::new(ScalarBuffer::from(std::mem::replace(offsets, fresh)))
+}
+
+/// Builds a Utf8 array from values the decoder has validated one by one.
+#[allow(unsafe_code)]
+fn utf8_array(
+    offsets: OffsetBuffer<i32>,
+    values: Buffer,
+    nulls: Option<NullBuffer>,
+) -> Result<ArrayRef, ColumnError> {
+    // SAFETY: every value was appended by `decode` after `simdutf8` validated it (or is a
+    // generated symbol or uuid, which is ASCII), and offsets only ever mark value boundaries, so
+    // the buffer is valid UTF-8 split at char boundaries. Validating again here would read every
+    // string twice.
+    Ok(Arc::new(unsafe {
+        StringArray::new_unchecked(offsets, values, nulls)
+    }))
+}

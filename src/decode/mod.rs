@@ -1,0 +1,535 @@
+//! Avro binary records -> Arrow columns, without a per-record value tree.
+//!
+//! Stage: after the container splitter and codec, before the Parquet encoder. A [`Plan`] is
+//! compiled once per writer schema ([`types::plan`]); a [`BatchDecoder`] then runs that program
+//! over the inflated data of one or more blocks, appending every value straight into typed Arrow
+//! buffers, and [`BatchDecoder::flush`] hands them out as a [`RecordBatch`].
+//!
+//! Robustness: every read is bounds-checked; counts of records, array items and map entries are
+//! checked against the bytes left before anything is reserved; union and enum indexes are checked;
+//! strings are validated as UTF-8; decimals are checked against their precision. Errors carry the
+//! record number and byte offset within the block.
+//!
+//! Limitations: after an error the decoder's columns hold a partial record; callers discard the
+//! decoder (a rollback for per-record dead-lettering is future work).
+
+pub mod types;
+
+mod columns;
+
+use std::sync::Arc;
+
+use arrow_array::{RecordBatch, RecordBatchOptions};
+
+use crate::avro::cursor::{Cursor, CursorError};
+pub use columns::ColumnError;
+use columns::{Column, Data};
+pub use types::{Plan, PlanError, plan};
+use types::{FieldOp, MAX_ZERO_SIZE_ITEMS, Op};
+
+/// Why a datum could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// Malformed binary encoding.
+    #[error(transparent)]
+    Cursor(#[from] CursorError),
+    /// A union branch index outside the union.
+    #[error("union branch index {index} is out of range (the union has {branches} branches)")]
+    UnionIndex {
+        /// The index read.
+        index: i64,
+        /// Branches in the union.
+        branches: usize,
+    },
+    /// An enum index outside the symbols.
+    #[error("enum index {index} is out of range ({symbols} symbols)")]
+    EnumIndex {
+        /// The index read.
+        index: i64,
+        /// Symbols in the enum.
+        symbols: usize,
+    },
+    /// A string that is not UTF-8.
+    #[error("string is not valid UTF-8")]
+    Utf8,
+    /// A decimal wider than its precision.
+    #[error("decimal value does not fit its precision")]
+    Decimal,
+    /// An array or map count no block could hold.
+    #[error("absurd item count {0}")]
+    Count(u64),
+    /// More than 2 GiB of variable-length values in one batch.
+    #[error("more than 2 GiB of values in one column of a batch")]
+    Overflow,
+    /// The plan and the column disagree (a bug).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+/// A datum that could not be decoded, located in its block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {record} (byte {offset} of the inflated block): {source}")]
+pub struct DatumError {
+    /// 0-based record number within the block.
+    pub record: u64,
+    /// Byte offset within the inflated block data where that record starts.
+    pub offset: usize,
+    /// What went wrong.
+    pub source: ValueError,
+}
+
+/// Errors of the decode layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// A record could not be decoded.
+    #[error(transparent)]
+    Datum(#[from] DatumError),
+    /// The block holds more bytes than its records use.
+    #[error("{trailing} bytes left over after the block's {count} records")]
+    Trailing {
+        /// Records in the block.
+        count: u64,
+        /// Bytes left.
+        trailing: usize,
+    },
+    /// The block claims more records than its bytes can hold.
+    #[error("block claims {count} records but holds only {bytes} bytes")]
+    Count {
+        /// The count read.
+        count: u64,
+        /// Bytes in the block.
+        bytes: usize,
+    },
+    /// The arrays could not be assembled.
+    #[error(transparent)]
+    Column(#[from] ColumnError),
+}
+
+/// Decodes blocks of records into Arrow columns for one plan.
+#[derive(Debug)]
+pub struct BatchDecoder {
+    plan: Arc<Plan>,
+    columns: Vec<Column>,
+    rows: usize,
+}
+
+impl BatchDecoder {
+    /// A decoder that fills columns of `plan.schema`.
+    pub fn new(plan: Arc<Plan>) -> Self {
+        let columns = plan
+            .schema
+            .fields()
+            .iter()
+            .map(|f| Column::new(f.data_type(), f.is_nullable()))
+            .collect();
+        Self {
+            plan,
+            columns,
+            rows: 0,
+        }
+    }
+
+    /// The plan this decoder runs.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Rows decoded and not yet flushed.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Approximate bytes of decoded values held.
+    pub fn byte_size(&self) -> usize {
+        self.columns.iter().map(Column::byte_size).sum()
+    }
+
+    /// Decodes the `count` records of one inflated block; the block must hold exactly them.
+    pub fn decode_block(&mut self, data: &[u8], count: u64) -> Result<(), DecodeError> {
+        let min = self.plan.min_record_size as u64;
+        let fits = if min == 0 {
+            count <= MAX_ZERO_SIZE_ITEMS
+        } else {
+            count <= data.len() as u64 / min
+        };
+        if !fits {
+            return Err(DecodeError::Count {
+                count,
+                bytes: data.len(),
+            });
+        }
+        let mut cur = Cursor::new(data);
+        for record in 0..count {
+            let offset = cur.position();
+            decode_fields(&self.plan.root, &mut cur, &mut self.columns).map_err(|source| {
+                DatumError {
+                    record,
+                    offset,
+                    source,
+                }
+            })?;
+            self.rows += 1;
+        }
+        if cur.remaining() != 0 {
+            return Err(DecodeError::Trailing {
+                count,
+                trailing: cur.remaining(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Decodes one datum (e.g. the payload of an envelope).
+    pub fn decode_datum(&mut self, data: &[u8]) -> Result<(), DecodeError> {
+        self.decode_block(data, 1)
+    }
+
+    /// Hands out the rows decoded so far as a batch (`None` if there are none).
+    pub fn flush(&mut self) -> Result<Option<RecordBatch>, DecodeError> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let arrays = self
+            .columns
+            .iter_mut()
+            .map(Column::finish)
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = std::mem::take(&mut self.rows);
+        let batch = RecordBatch::try_new_with_options(
+            self.plan.schema.clone(),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+        .map_err(ColumnError::from)?;
+        Ok(Some(batch))
+    }
+}
+
+#[inline]
+fn decode_fields(
+    fields: &[FieldOp],
+    cur: &mut Cursor<'_>,
+    columns: &mut [Column],
+) -> Result<(), ValueError> {
+    for f in fields {
+        match f.column {
+            Some(i) => {
+                let col = columns
+                    .get_mut(i)
+                    .ok_or(ValueError::Internal("field without column"))?;
+                decode(&f.op, cur, col)?;
+            }
+            None => skip(&f.op, cur)?,
+        }
+    }
+    Ok(())
+}
+
+/// Reads past a datum that has no column (only `null` today; resolution will add more).
+fn skip(op: &Op, _cur: &mut Cursor<'_>) -> Result<(), ValueError> {
+    match op {
+        Op::Null => Ok(()),
+        _ => Err(ValueError::Internal("skip of a non-null field")),
+    }
+}
+
+#[inline]
+fn push_bytes(col: &mut Column, bytes: &[u8]) -> Result<(), ValueError> {
+    match &mut col.data {
+        Data::Bytes { offsets, values } => {
+            values.extend_from_slice(bytes);
+            let end = i32::try_from(values.len()).map_err(|_| ValueError::Overflow)?;
+            offsets.push(end);
+            Ok(())
+        }
+        _ => Err(ValueError::Internal("bytes into a non-bytes column")),
+    }
+}
+
+/// Checks an item count read from the data against what the remaining bytes can hold.
+#[inline]
+fn check_count(count: u64, item_min: usize, cur: &Cursor<'_>) -> Result<(), ValueError> {
+    let ok = if item_min == 0 {
+        count <= MAX_ZERO_SIZE_ITEMS
+    } else {
+        count <= (cur.remaining() / item_min) as u64
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ValueError::Count(count))
+    }
+}
+
+fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueError> {
+    match (op, &mut col.data) {
+        (Op::Int, Data::Int32(v)) => v.push(cur.int()?),
+        (Op::Long, Data::Int64(v)) => v.push(cur.long()?),
+        (Op::String, _) => {
+            let b = cur.bytes()?;
+            if simdutf8::basic::from_utf8(b).is_err() {
+                return Err(ValueError::Utf8);
+            }
+            push_bytes(col, b)?;
+        }
+        (Op::Double, Data::Float64(v)) => v.push(cur.double()?),
+        (Op::Float, Data::Float32(v)) => v.push(cur.float()?),
+        (Op::Boolean, Data::Boolean(b)) => b.append(cur.boolean()?),
+        (Op::Bytes, _) => {
+            let b = cur.bytes()?;
+            push_bytes(col, b)?;
+        }
+        (Op::NanosToMicros, Data::Int64(v)) => v.push(cur.long()?.div_euclid(1000)),
+        (Op::Nullable { null_index, inner }, _) => {
+            let index = cur.long()?;
+            if index == *null_index as i64 {
+                col.append_null();
+            } else if index == 1 - *null_index as i64 {
+                decode(inner, cur, col)?;
+                col.set_valid();
+            } else {
+                return Err(ValueError::UnionIndex { index, branches: 2 });
+            }
+            return Ok(());
+        }
+        (Op::Record(fields), Data::Struct { children, len }) => {
+            decode_fields(fields, cur, children)?;
+            *len += 1;
+        }
+        (Op::Array { item, item_min }, Data::List { offsets, child }) => {
+            let mut total = *offsets.last().unwrap_or(&0) as i64;
+            loop {
+                let (count, _) = cur.block_count()?;
+                if count == 0 {
+                    break;
+                }
+                check_count(count, *item_min, cur)?;
+                for _ in 0..count {
+                    decode(item, cur, child)?;
+                }
+                total += count as i64;
+            }
+            offsets.push(i32::try_from(total).map_err(|_| ValueError::Overflow)?);
+        }
+        (Op::Map { value, value_min }, Data::Map { offsets, keys, values }) => {
+            let mut total = *offsets.last().unwrap_or(&0) as i64;
+            loop {
+                let (count, _) = cur.block_count()?;
+                if count == 0 {
+                    break;
+                }
+                check_count(count, 1 + *value_min, cur)?;
+                for _ in 0..count {
+                    let k = cur.bytes()?;
+                    if simdutf8::basic::from_utf8(k).is_err() {
+                        return Err(ValueError::Utf8);
+                    }
+                    push_bytes(keys, k)?;
+                    decode(value, cur, values)?;
+                }
+                total += count as i64;
+            }
+            offsets.push(i32::try_from(total).map_err(|_| ValueError::Overflow)?);
+        }
+        (Op::Enum(symbols), _) => {
+            let index = cur.long()?;
+            let symbol = usize::try_from(index)
+                .ok()
+                .and_then(|i| symbols.get(i))
+                .ok_or(ValueError::EnumIndex {
+                    index,
+                    symbols: symbols.len(),
+                })?;
+            push_bytes(col, symbol.as_bytes())?;
+        }
+        (Op::Fixed(size), Data::Fixed { values, len, .. }) => {
+            values.extend_from_slice(cur.take(*size)?);
+            *len += 1;
+        }
+        (Op::Decimal { fixed, max }, Data::Decimal(v)) => {
+            let bytes = match fixed {
+                Some(n) => cur.take(*n)?,
+                None => cur.bytes()?,
+            };
+            let value = decimal_from_be(bytes)?;
+            if value > *max || value < -*max {
+                return Err(ValueError::Decimal);
+            }
+            v.push(value);
+        }
+        (Op::UuidFixed, _) => {
+            let b = cur.take(16)?;
+            push_bytes(col, format_uuid(b).as_bytes())?;
+        }
+        (Op::Duration, Data::Struct { children, len }) => {
+            let b = cur.take(12)?;
+            for (i, child) in children.iter_mut().enumerate() {
+                let part = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+                match &mut child.data {
+                    Data::Int64(v) => v.push(part as i64),
+                    _ => return Err(ValueError::Internal("duration child")),
+                }
+            }
+            *len += 1;
+        }
+        (Op::Union(branches), Data::Struct { children, len }) => {
+            let index = cur.long()?;
+            let branch = usize::try_from(index)
+                .ok()
+                .and_then(|i| branches.get(i))
+                .ok_or(ValueError::UnionIndex {
+                    index,
+                    branches: branches.len(),
+                })?;
+            match branch {
+                None => {
+                    // The null branch: the struct itself is null.
+                    for c in children.iter_mut() {
+                        c.append_null();
+                    }
+                    *len += 1;
+                    if let Some(n) = &mut col.nulls {
+                        n.append(false);
+                    }
+                }
+                Some((member, op)) => {
+                    for (i, c) in children.iter_mut().enumerate() {
+                        if i == *member {
+                            decode(op, cur, c)?;
+                            c.set_valid();
+                        } else {
+                            c.append_null();
+                        }
+                    }
+                    *len += 1;
+                    col.set_valid();
+                }
+            }
+        }
+        (Op::Null, _) => return Err(ValueError::Internal("null op with a column")),
+        _ => return Err(ValueError::Internal("op and column types disagree")),
+    }
+    Ok(())
+}
+
+/// Big-endian two's complement bytes -> i128; longer inputs must be pure sign extension.
+fn decimal_from_be(bytes: &[u8]) -> Result<i128, ValueError> {
+    if bytes.is_empty() {
+        return Ok(0);
+    }
+    let negative = bytes[0] & 0x80 != 0;
+    let (head, tail) = if bytes.len() > 16 {
+        bytes.split_at(bytes.len() - 16)
+    } else {
+        (&[][..], bytes)
+    };
+    let fill = if negative { 0xff } else { 0x00 };
+    if head.iter().any(|b| *b != fill) {
+        return Err(ValueError::Decimal);
+    }
+    let mut buf = [fill; 16];
+    buf[16 - tail.len()..].copy_from_slice(tail);
+    let value = i128::from_be_bytes(buf);
+    if (value < 0) != negative {
+        return Err(ValueError::Decimal);
+    }
+    Ok(value)
+}
+
+fn format_uuid(b: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[(byte >> 4) as usize] as char);
+        out.push(HEX[(byte & 0xf) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avro::cursor::encode_long;
+    use crate::avro::schema::Schema;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::Array;
+
+    fn decoder(schema: &str) -> BatchDecoder {
+        BatchDecoder::new(Arc::new(plan(&Schema::parse_str(schema).unwrap()).unwrap()))
+    }
+
+    #[test]
+    fn decimals_sign_extend() {
+        assert_eq!(decimal_from_be(&[0xff]).unwrap(), -1);
+        assert_eq!(decimal_from_be(&[0x00, 0xff]).unwrap(), 255);
+        let mut wide = vec![0xff; 20];
+        wide[19] = 0xfe;
+        assert_eq!(decimal_from_be(&wide).unwrap(), -2);
+        let mut over = vec![0x00; 20];
+        over[2] = 1;
+        assert_eq!(decimal_from_be(&over), Err(ValueError::Decimal));
+    }
+
+    #[test]
+    fn uuid_form() {
+        let b: Vec<u8> = (0..16).collect();
+        assert_eq!(format_uuid(&b), "00010203-0405-0607-0809-0a0b0c0d0e0f");
+    }
+
+    #[test]
+    fn nullable_long_and_bad_union_index() {
+        let mut d = decoder(
+            r#"{"type":"record","name":"r","fields":[{"name":"a","type":["long","null"]}]}"#,
+        );
+        let mut data = Vec::new();
+        for (branch, v) in [(0, 5), (1, 0), (0, -7)] {
+            encode_long(branch, &mut data);
+            if branch == 0 {
+                encode_long(v, &mut data);
+            }
+        }
+        d.decode_block(&data, 3).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        let a = batch.column(0).as_primitive::<Int64Type>();
+        assert_eq!(a.len(), 3);
+        assert!(a.is_null(1));
+        assert_eq!(a.value(2), -7);
+
+        let mut bad = Vec::new();
+        encode_long(2, &mut bad);
+        let err = d.decode_block(&bad, 1).unwrap_err();
+        assert!(err.to_string().contains("union branch index 2"), "{err}");
+    }
+
+    #[test]
+    fn absurd_array_counts_are_refused() {
+        let mut d = decoder(r#"{"type":"array","items":"long"}"#);
+        let mut data = Vec::new();
+        encode_long(1 << 40, &mut data);
+        encode_long(1, &mut data);
+        let err = d.decode_block(&data, 1).unwrap_err();
+        assert!(err.to_string().contains("absurd item count"), "{err}");
+    }
+
+    #[test]
+    fn invalid_utf8_and_trailing_bytes() {
+        let mut d = decoder(r#""string""#);
+        let mut data = Vec::new();
+        encode_long(2, &mut data);
+        data.extend_from_slice(&[0xc3, 0x28]);
+        let err = d.decode_block(&data, 1).unwrap_err();
+        assert!(err.to_string().contains("UTF-8"), "{err}");
+        let mut d = decoder(r#""string""#);
+        let mut data = Vec::new();
+        encode_long(1, &mut data);
+        data.extend_from_slice(b"ab");
+        let err = d.decode_block(&data, 1).unwrap_err();
+        assert!(matches!(err, DecodeError::Trailing { trailing: 1, .. }), "{err}");
+        let err = d.decode_block(&data, 1 << 40).unwrap_err();
+        assert!(matches!(err, DecodeError::Count { .. }), "{err}");
+    }
+}

@@ -1,0 +1,551 @@
+//! Athena-safe types: how every Avro type becomes an Arrow (and so a Parquet) type.
+//!
+//! Stage: planning, once per writer schema. [`plan`] walks the Avro schema and produces, in one
+//! pass, the Arrow schema of the output and the decode program ([`Op`]) that fills it. Keeping the
+//! two together means a type's column and the code that decodes it cannot drift apart.
+//!
+//! | Avro | Arrow | Parquet (as Athena sees it) |
+//! |---|---|---|
+//! | null (a field of type null) | left out, with a warning | — |
+//! | boolean | Boolean | BOOLEAN |
+//! | int | Int32 | INT32 |
+//! | long | Int64 | INT64 |
+//! | float / double | Float32 / Float64 | FLOAT / DOUBLE |
+//! | bytes | Binary | BYTE_ARRAY |
+//! | string | Utf8 | BYTE_ARRAY (STRING) |
+//! | enum | Utf8 (the symbol) | BYTE_ARRAY (STRING) |
+//! | fixed(n) | FixedSizeBinary(n) | FIXED_LEN_BYTE_ARRAY(n) |
+//! | decimal(p, s) on bytes or fixed, p <= 38 | Decimal128(p, s) | DECIMAL(p, s) (INT32/INT64/FIXED by p) |
+//! | decimal with p > 38 | error naming the field | — |
+//! | uuid on string | Utf8 | STRING |
+//! | uuid on fixed(16) | Utf8, 36-char form | STRING |
+//! | date | Date32 | DATE |
+//! | time-millis | Int32 (milliseconds after midnight) | INT32 |
+//! | time-micros | Int64 (microseconds after midnight) | INT64 |
+//! | timestamp-millis / -micros | Timestamp(ms / us, UTC) | INT64 TIMESTAMP(MILLIS / MICROS, adjusted to UTC) |
+//! | timestamp-nanos | Timestamp(us, UTC), floored to micros | INT64 TIMESTAMP(MICROS, adjusted to UTC) |
+//! | local-timestamp-millis / -micros | Timestamp(ms / us) | INT64 TIMESTAMP(MILLIS / MICROS, not adjusted) |
+//! | local-timestamp-nanos | Timestamp(us), floored to micros | INT64 TIMESTAMP(MICROS, not adjusted) |
+//! | duration | Struct{months, days, milliseconds: Int64} | struct of INT64 |
+//! | array<T> | List, item named `element` | LIST |
+//! | map<T> | Map, entries `key_value` {key: Utf8, value} | MAP |
+//! | record | Struct | group |
+//! | [null, T] or [T, null] | T, nullable | optional T |
+//! | [T] | T | T |
+//! | other unions | nullable Struct, one nullable field per branch: `member_int`, `member_string`, `member_<record name lowercased>` | group |
+//!
+//! Why these choices: Athena (Presto/Trino) reads no unsigned, NANOS, TIME or INT96-only
+//! types correctly; dictionary-typed enums confuse some readers; Parquet has no union type, and
+//! naming union members by their type (not their position) keeps old files readable by name when
+//! a branch is added. Durations widen to Int64 because Avro stores unsigned 32-bit values.
+//!
+//! Limitations: sibling names that are equal when lowercased are an error (Athena lowercases
+//! column names); so are recursive types (refused by the schema parser), arrays or maps of `null`,
+//! and records left with no column at all.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Fields, Schema as ArrowSchema, SchemaRef, TimeUnit};
+
+use crate::avro::schema::{Decimal, Schema};
+
+/// Most plan nodes a schema may expand to (named types are expanded at every use).
+pub const MAX_PLAN_NODES: usize = 100_000;
+
+/// Largest precision an Athena DECIMAL holds.
+pub const MAX_DECIMAL_PRECISION: usize = 38;
+
+/// Most zero-byte items (e.g. empty records) one array or block may claim.
+pub(crate) const MAX_ZERO_SIZE_ITEMS: u64 = 1 << 24;
+
+/// Why a schema cannot be converted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A decimal too wide for Athena.
+    #[error(
+        "field `{path}`: decimal precision {precision} exceeds {MAX_DECIMAL_PRECISION}, the most Athena's DECIMAL holds"
+    )]
+    DecimalPrecision {
+        /// The field.
+        path: String,
+        /// Its precision.
+        precision: usize,
+    },
+    /// Two sibling names that Athena would see as one.
+    #[error("`{path}`: fields `{first}` and `{second}` are the same name to Athena (case-insensitive)")]
+    NameCollision {
+        /// The parent.
+        path: String,
+        /// First name.
+        first: String,
+        /// Second name.
+        second: String,
+    },
+    /// A type that has no Parquet form.
+    #[error("`{path}`: {message}")]
+    Unsupported {
+        /// Where.
+        path: String,
+        /// What.
+        message: String,
+    },
+    /// The schema expands to too many nodes.
+    #[error("schema expands to more than {MAX_PLAN_NODES} columns and nested fields")]
+    TooLarge,
+}
+
+/// One step of the decode program: how to read one Avro datum and where it goes.
+///
+/// The program mirrors the writer schema; the column it fills mirrors the Arrow type. Schema
+/// resolution (a reader schema different from the writer's) will add steps here, so that records
+/// with several writer schemas can fill the same columns.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    /// Reads nothing, writes nothing (a field of type null).
+    Null,
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    /// bytes -> Binary.
+    Bytes,
+    /// string -> Utf8, checked to be UTF-8.
+    String,
+    /// fixed(n) -> FixedSizeBinary(n).
+    Fixed(usize),
+    /// enum index -> the symbol as Utf8.
+    Enum(Arc<[String]>),
+    /// decimal on bytes (None) or fixed(n) -> Decimal128, checked against the precision.
+    Decimal { fixed: Option<usize>, max: i128 },
+    /// uuid on fixed(16) -> 36-char Utf8.
+    UuidFixed,
+    /// long nanoseconds -> i64 microseconds (floored).
+    NanosToMicros,
+    /// fixed(12) duration -> struct of three Int64.
+    Duration,
+    /// A record: its fields in writer order; `None` targets are skipped (null-typed fields).
+    Record(Vec<FieldOp>),
+    /// An array; `item_min` is the smallest encoded item, to bound counts.
+    Array { item: Box<Op>, item_min: usize },
+    /// A map with string keys.
+    Map { value: Box<Op>, value_min: usize },
+    /// `[null, T]`: branch `null_index` is null, the other decodes `inner` into the same column.
+    Nullable { null_index: u32, inner: Box<Op> },
+    /// Other unions: each branch is null (`None`) or fills one child of a struct column.
+    Union(Vec<Option<(usize, Op)>>),
+}
+
+/// A record field in the program: its op and the index of the child column it fills.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldOp {
+    pub op: Op,
+    pub column: Option<usize>,
+}
+
+/// A compiled schema: the Arrow schema of the output and the program that fills it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The output schema.
+    pub schema: SchemaRef,
+    /// Messages about fields left out.
+    pub warnings: Vec<String>,
+    /// The top-level record (or the single `value` column), as a record op.
+    pub(crate) root: Vec<FieldOp>,
+    /// Smallest encoded size of one top-level datum.
+    pub(crate) min_record_size: usize,
+}
+
+/// Compiles an Avro writer schema into an output schema and decode program.
+pub fn plan(schema: &Schema) -> Result<Plan, PlanError> {
+    let mut p = Planner {
+        nodes: 0,
+        warnings: Vec::new(),
+    };
+    let (fields, root) = match schema {
+        Schema::Record(r) => {
+            let (fields, ops) = p.record_fields(r.fields.iter().map(|f| (&f.name, &f.schema)), "")?;
+            (fields, ops)
+        }
+        other => {
+            let (fields, ops) = p.record_fields([(&"value".to_string(), other)], "")?;
+            (fields, ops)
+        }
+    };
+    if fields.is_empty() {
+        return Err(PlanError::Unsupported {
+            path: "$".into(),
+            message: "the schema has no column that Parquet can store".into(),
+        });
+    }
+    Ok(Plan {
+        schema: Arc::new(ArrowSchema::new(fields)),
+        warnings: p.warnings,
+        root,
+        min_record_size: schema.min_encoded_size(),
+    })
+}
+
+struct Planner {
+    nodes: usize,
+    warnings: Vec<String>,
+}
+
+/// The Arrow field for a list item.
+pub(crate) fn list_item(dt: DataType, nullable: bool) -> Arc<Field> {
+    Arc::new(Field::new("element", dt, nullable))
+}
+
+/// The Arrow field for map entries.
+pub(crate) fn map_entries(value: DataType, nullable: bool) -> Arc<Field> {
+    Arc::new(Field::new(
+        "key_value",
+        DataType::Struct(Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", value, nullable),
+        ])),
+        false,
+    ))
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// Largest unscaled value of `precision` digits.
+fn max_unscaled(precision: usize) -> i128 {
+    10i128.pow(precision as u32) - 1
+}
+
+impl Planner {
+    fn record_fields<'a>(
+        &mut self,
+        fields: impl IntoIterator<Item = (&'a String, &'a Schema)>,
+        path: &str,
+    ) -> Result<(Vec<Field>, Vec<FieldOp>), PlanError> {
+        let mut out = Vec::new();
+        let mut ops = Vec::new();
+        let mut lower: HashMap<String, String> = HashMap::new();
+        for (name, schema) in fields {
+            let fpath = join(path, name);
+            match self.map(schema, &fpath)? {
+                None => {
+                    self.warnings.push(format!(
+                        "field `{fpath}` has type null and is left out of the Parquet schema"
+                    ));
+                    ops.push(FieldOp {
+                        op: Op::Null,
+                        column: None,
+                    });
+                }
+                Some((dt, nullable, op)) => {
+                    if let Some(first) = lower.insert(name.to_lowercase(), name.clone()) {
+                        return Err(PlanError::NameCollision {
+                            path: if path.is_empty() { "$".into() } else { path.into() },
+                            first,
+                            second: name.clone(),
+                        });
+                    }
+                    ops.push(FieldOp {
+                        op,
+                        column: Some(out.len()),
+                    });
+                    out.push(Field::new(name, dt, nullable));
+                }
+            }
+        }
+        Ok((out, ops))
+    }
+
+    /// The Arrow type, nullability and op for one schema; `None` for `null`.
+    fn map(
+        &mut self,
+        schema: &Schema,
+        path: &str,
+    ) -> Result<Option<(DataType, bool, Op)>, PlanError> {
+        self.nodes += 1;
+        if self.nodes > MAX_PLAN_NODES {
+            return Err(PlanError::TooLarge);
+        }
+        let ts = |unit, utc: bool| {
+            DataType::Timestamp(unit, if utc { Some("UTC".into()) } else { None })
+        };
+        let (dt, nullable, op) = match schema {
+            Schema::Null => return Ok(None),
+            Schema::Boolean => (DataType::Boolean, false, Op::Boolean),
+            Schema::Int => (DataType::Int32, false, Op::Int),
+            Schema::Long => (DataType::Int64, false, Op::Long),
+            Schema::Float => (DataType::Float32, false, Op::Float),
+            Schema::Double => (DataType::Float64, false, Op::Double),
+            Schema::Bytes => (DataType::Binary, false, Op::Bytes),
+            Schema::String | Schema::Uuid(None) => (DataType::Utf8, false, Op::String),
+            Schema::Uuid(Some(_)) => (DataType::Utf8, false, Op::UuidFixed),
+            Schema::Enum(e) => (
+                DataType::Utf8,
+                false,
+                Op::Enum(e.symbols.clone().into()),
+            ),
+            Schema::Fixed(f) => {
+                let size = i32::try_from(f.size).map_err(|_| PlanError::Unsupported {
+                    path: path.into(),
+                    message: format!("fixed size {} is too large", f.size),
+                })?;
+                (DataType::FixedSizeBinary(size), false, Op::Fixed(f.size))
+            }
+            Schema::Decimal(Decimal {
+                precision,
+                scale,
+                fixed,
+            }) => {
+                if *precision > MAX_DECIMAL_PRECISION {
+                    return Err(PlanError::DecimalPrecision {
+                        path: path.into(),
+                        precision: *precision,
+                    });
+                }
+                (
+                    DataType::Decimal128(*precision as u8, *scale as i8),
+                    false,
+                    Op::Decimal {
+                        fixed: fixed.as_ref().map(|f| f.size),
+                        max: max_unscaled(*precision),
+                    },
+                )
+            }
+            Schema::Date => (DataType::Date32, false, Op::Int),
+            Schema::TimeMillis => (DataType::Int32, false, Op::Int),
+            Schema::TimeMicros => (DataType::Int64, false, Op::Long),
+            Schema::TimestampMillis => (ts(TimeUnit::Millisecond, true), false, Op::Long),
+            Schema::TimestampMicros => (ts(TimeUnit::Microsecond, true), false, Op::Long),
+            Schema::TimestampNanos => (ts(TimeUnit::Microsecond, true), false, Op::NanosToMicros),
+            Schema::LocalTimestampMillis => (ts(TimeUnit::Millisecond, false), false, Op::Long),
+            Schema::LocalTimestampMicros => (ts(TimeUnit::Microsecond, false), false, Op::Long),
+            Schema::LocalTimestampNanos => {
+                (ts(TimeUnit::Microsecond, false), false, Op::NanosToMicros)
+            }
+            Schema::Duration(_) => (
+                DataType::Struct(Fields::from(vec![
+                    Field::new("months", DataType::Int64, false),
+                    Field::new("days", DataType::Int64, false),
+                    Field::new("milliseconds", DataType::Int64, false),
+                ])),
+                false,
+                Op::Duration,
+            ),
+            Schema::Record(r) => {
+                let (fields, ops) =
+                    self.record_fields(r.fields.iter().map(|f| (&f.name, &f.schema)), path)?;
+                if fields.is_empty() {
+                    return Err(PlanError::Unsupported {
+                        path: path.into(),
+                        message: format!(
+                            "record `{}` has no field that Parquet can store",
+                            r.name
+                        ),
+                    });
+                }
+                (
+                    DataType::Struct(Fields::from(fields)),
+                    false,
+                    Op::Record(ops),
+                )
+            }
+            Schema::Array(items) => {
+                let item_path = format!("{path}[]");
+                let (dt, nullable, op) =
+                    self.map(items, &item_path)?
+                        .ok_or_else(|| PlanError::Unsupported {
+                            path: path.into(),
+                            message: "an array of null has no Parquet form".into(),
+                        })?;
+                (
+                    DataType::List(list_item(dt, nullable)),
+                    false,
+                    Op::Array {
+                        item: Box::new(op),
+                        item_min: items.min_encoded_size(),
+                    },
+                )
+            }
+            Schema::Map(values) => {
+                let value_path = format!("{path}{{}}");
+                let (dt, nullable, op) =
+                    self.map(values, &value_path)?
+                        .ok_or_else(|| PlanError::Unsupported {
+                            path: path.into(),
+                            message: "a map of null has no Parquet form".into(),
+                        })?;
+                (
+                    DataType::Map(map_entries(dt, nullable), false),
+                    false,
+                    Op::Map {
+                        value: Box::new(op),
+                        value_min: values.min_encoded_size(),
+                    },
+                )
+            }
+            Schema::Union(branches) => return self.union(branches, path),
+        };
+        Ok(Some((dt, nullable, op)))
+    }
+
+    fn union(
+        &mut self,
+        branches: &[Schema],
+        path: &str,
+    ) -> Result<Option<(DataType, bool, Op)>, PlanError> {
+        let null_index = branches.iter().position(|b| matches!(b, Schema::Null));
+        let non_null: Vec<(usize, &Schema)> = branches
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !matches!(b, Schema::Null))
+            .collect();
+        match (null_index, non_null.as_slice()) {
+            (_, []) => Ok(None),
+            (None, [(_, only)]) => self.map(only, path),
+            (Some(null_index), [(_, only)]) => {
+                let Some((dt, _, inner)) = self.map(only, path)? else {
+                    return Ok(None);
+                };
+                Ok(Some((
+                    dt,
+                    true,
+                    Op::Nullable {
+                        null_index: null_index as u32,
+                        inner: Box::new(inner),
+                    },
+                )))
+            }
+            (_, _) => {
+                let mut fields = Vec::new();
+                let mut ops: Vec<Option<(usize, Op)>> = Vec::with_capacity(branches.len());
+                let mut lower: HashMap<String, String> = HashMap::new();
+                for b in branches {
+                    if matches!(b, Schema::Null) {
+                        ops.push(None);
+                        continue;
+                    }
+                    let member = member_name(b);
+                    if let Some(first) = lower.insert(member.clone(), member.clone()) {
+                        return Err(PlanError::NameCollision {
+                            path: path.into(),
+                            first,
+                            second: member,
+                        });
+                    }
+                    let mpath = join(path, &member);
+                    let Some((dt, _, op)) = self.map(b, &mpath)? else {
+                        ops.push(None);
+                        continue;
+                    };
+                    ops.push(Some((fields.len(), op)));
+                    // Every member is nullable: only one is set per row.
+                    fields.push(Field::new(member, dt, true));
+                }
+                Ok(Some((
+                    DataType::Struct(Fields::from(fields)),
+                    null_index.is_some(),
+                    Op::Union(ops),
+                )))
+            }
+        }
+    }
+}
+
+/// The stable struct field name for a union branch.
+pub fn member_name(branch: &Schema) -> String {
+    match branch.name() {
+        Some(name) => format!("member_{}", name.name.to_lowercase()),
+        None => format!("member_{}", branch.type_name()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrow(schema: &str) -> Result<SchemaRef, PlanError> {
+        plan(&Schema::parse_str(schema).unwrap()).map(|p| p.schema)
+    }
+
+    #[test]
+    fn union_members_are_named_by_type() {
+        let s = arrow(
+            r#"{"type":"record","name":"r","fields":[{"name":"u","type":
+                ["null","int","string",{"type":"record","name":"Click","fields":[{"name":"x","type":"int"}]}]}]}"#,
+        )
+        .unwrap();
+        let f = s.field(0);
+        assert!(f.is_nullable());
+        let DataType::Struct(members) = f.data_type() else {
+            panic!()
+        };
+        let names: Vec<_> = members.iter().map(|m| m.name().as_str()).collect();
+        assert_eq!(names, ["member_int", "member_string", "member_click"]);
+    }
+
+    #[test]
+    fn nullable_in_any_order() {
+        for u in [r#"["null","long"]"#, r#"["long","null"]"#] {
+            let s = arrow(&format!(
+                r#"{{"type":"record","name":"r","fields":[{{"name":"a","type":{u}}}]}}"#
+            ))
+            .unwrap();
+            assert_eq!(s.field(0).data_type(), &DataType::Int64);
+            assert!(s.field(0).is_nullable());
+        }
+    }
+
+    #[test]
+    fn case_collisions_and_wide_decimals_are_errors() {
+        let err = arrow(
+            r#"{"type":"record","name":"r","fields":[{"name":"Id","type":"int"},{"name":"id","type":"int"}]}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, PlanError::NameCollision { .. }), "{err}");
+        let err = arrow(
+            r#"{"type":"record","name":"r","fields":[{"name":"amount","type":
+                {"type":"fixed","name":"d","size":32,"logicalType":"decimal","precision":76,"scale":2}}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`amount`"), "{err}");
+        assert!(err.to_string().contains("76"), "{err}");
+    }
+
+    #[test]
+    fn null_fields_are_left_out_with_a_warning() {
+        let p = plan(
+            &Schema::parse_str(
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":"null"},{"name":"b","type":"int"}]}"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(p.schema.fields().len(), 1);
+        assert_eq!(p.warnings.len(), 1);
+    }
+
+    #[test]
+    fn exponential_schemas_are_bounded() {
+        let mut s = String::from(r#"{"type":"record","name":"L0","fields":[{"name":"a","type":"int"}]}"#);
+        for i in 1..40 {
+            s = format!(
+                r#"{{"type":"record","name":"L{i}","fields":[{{"name":"a","type":{s}}},{{"name":"b","type":"L{}"}}]}}"#,
+                i - 1
+            );
+        }
+        assert_eq!(arrow(&s).unwrap_err(), PlanError::TooLarge);
+    }
+
+    #[test]
+    fn non_record_top_level_is_one_value_column() {
+        let s = arrow(r#"{"type":"array","items":"string"}"#).unwrap();
+        assert_eq!(s.fields().len(), 1);
+        assert_eq!(s.field(0).name(), "value");
+    }
+}

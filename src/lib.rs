@@ -1,0 +1,16 @@
+//! parqour: Avro object container files in object storage -> Athena-ready Parquet.
+//!
+//! The modules follow the data flow:
+//!
+//! ```text
+//! source (object_store)  ->  avro (header, blocks, codecs)  ->  decode (Arrow batches)
+//!        ->  encode (Parquet row groups, columns in parallel)  ->  sink (object_store, publish)
+//! ```
+//!
+//! [`convert`] drives that pipeline; [`cli`] is the command line over it; [`inspect`] and
+//! [`demo`] are tools beside it.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod avro;
+pub mod decode;
