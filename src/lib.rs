@@ -14,3 +14,11 @@
 
 pub mod avro;
 pub mod decode;
+pub mod convert;
+pub mod encode;
+pub mod sink;
+pub mod source;
+pub mod storage;
+pub mod cli;
+pub mod demo;
+pub mod inspect;

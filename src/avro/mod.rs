@@ -7,6 +7,7 @@ pub mod codec;
 pub mod container;
 pub mod cursor;
 pub mod schema;
+pub mod writer;
 
 pub use codec::Codec;
 pub use container::{BlockSplitter, Event, Header, Limits, RawBlock};

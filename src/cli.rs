@@ -1,0 +1,458 @@
+//! The command line: arguments, logging, exit codes. `main` only calls [`main`] here.
+//!
+//! Arguments are parsed raw by clap, then validated once into the options the library takes
+//! ([`ConvertOptions`], [`StorageOptions`]) before any I/O. Environment variables are read here
+//! (through clap's `env`) and in [`crate::storage`] (the `AWS_*` settings), nowhere else.
+//!
+//! Exit codes (sysexits-style, so AWS Batch retry rules can tell them apart):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | done |
+//! | 64 | usage: bad arguments |
+//! | 65 | bad input: corrupt Avro, unconvertible schema, missing object — retrying will not help |
+//! | 70 | internal error (a bug) |
+//! | 75 | retryable: network, throttling, 5xx, timeouts |
+//! | 78 | configuration: credentials, permissions, missing bucket, output not empty |
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::avro::codec::Codec as AvroCodec;
+use crate::convert::{ConvertError, ConvertOptions, ConvertReport, convert};
+use crate::encode::{Codec, EncodeError, EncodeOptions};
+use crate::inspect::{InspectError, inspect};
+use crate::sink::SinkError;
+use crate::source::{SourceError, SourceOptions, list_inputs};
+use crate::storage::{self, StorageError, StorageOptions};
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// Bad arguments.
+pub const EXIT_USAGE: u8 = 64;
+/// Bad input data or manifest: retrying will not help.
+pub const EXIT_BAD_INPUT: u8 = 65;
+/// A bug.
+pub const EXIT_INTERNAL: u8 = 70;
+/// A transient failure: retry.
+pub const EXIT_RETRYABLE: u8 = 75;
+/// Configuration or credentials.
+pub const EXIT_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(name = "parqour", version, about = "Avro object container files -> Athena-ready Parquet")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "PARQOUR_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log filter (e.g. `info`, `parqour=debug`).
+    #[arg(long, global = true, default_value = "info", env = "PARQOUR_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Convert Avro files, folders or object-store prefixes to Parquet.
+    Convert(ConvertArgs),
+    /// Describe an Avro or Parquet file.
+    Inspect {
+        /// A path or URL (file://, s3://).
+        file: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Generate sample ad-network events, convert them, and show what was written.
+    Demo {
+        /// Folder for the sample (created; `avro/` and `parquet/` inside).
+        #[arg(long, default_value = "parqour-demo")]
+        dir: PathBuf,
+        /// Events to generate.
+        #[arg(long, default_value_t = 200_000)]
+        records: u64,
+        /// Avro files to spread them over (codecs rotate: deflate, snappy, zstandard, null).
+        #[arg(long, default_value_t = 4)]
+        files: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+struct StorageArgs {
+    /// S3-compatible endpoint (MinIO, SeaweedFS); default from AWS_ENDPOINT_URL.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Allow http:// endpoints; default from AWS_ALLOW_HTTP.
+    #[arg(long)]
+    allow_http: bool,
+    /// AWS region; default from AWS_REGION.
+    #[arg(long)]
+    region: Option<String>,
+}
+
+impl StorageArgs {
+    fn options(&self) -> StorageOptions {
+        StorageOptions {
+            endpoint: self.endpoint.clone(),
+            allow_http: self.allow_http,
+            region: self.region.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct ConvertArgs {
+    /// Avro files, folders (every *.avro under them, sorted) or URLs of objects or prefixes.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    /// Folder or URL the Parquet files are written under.
+    #[arg(long, short)]
+    output: String,
+    /// snappy, zstd[:level], gzip[:level], lz4 or none.
+    #[arg(long, default_value = "snappy")]
+    compression: String,
+    /// Target row group size (bytes; suffixes KiB, MiB, GiB, KB, MB, GB).
+    #[arg(long, default_value = "128MiB")]
+    row_group_size: String,
+    /// A new file is started once a file reaches this size.
+    #[arg(long, default_value = "512MiB")]
+    target_file_size: String,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Replace Parquet files already in the output folder.
+    #[arg(long)]
+    overwrite: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+/// A user error in the arguments.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+/// Parses `128MiB`, `1.5GB`, `4096`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size `{s}`: expected e.g. 128MiB"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("invalid size unit `{other}` in `{s}`")),
+    };
+    let v = num * mult;
+    if !(1.0..=(1u64 << 50) as f64).contains(&v) {
+        return Err(format!("size `{s}` is out of range"));
+    }
+    Ok(v as usize)
+}
+
+impl ConvertArgs {
+    fn options(&self) -> Result<ConvertOptions, UsageError> {
+        let compression = Codec::from_str(&self.compression).map_err(|e| UsageError(e.to_string()))?;
+        Ok(ConvertOptions {
+            encode: EncodeOptions {
+                compression,
+                row_group_bytes: parse_size(&self.row_group_size).map_err(UsageError)?,
+                ..EncodeOptions::default()
+            },
+            target_file_bytes: parse_size(&self.target_file_size).map_err(UsageError)?,
+            threads: self.threads,
+            source: SourceOptions::default(),
+            overwrite: self.overwrite,
+            ..ConvertOptions::default()
+        })
+    }
+}
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, e: impl std::fmt::Display) -> Self {
+        Self {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The exit code for a storage error: credentials and permissions are configuration; a missing
+/// object is bad input; everything else (network, 5xx, throttling after retries) is retryable.
+fn store_code(e: &object_store::Error) -> u8 {
+    use object_store::Error as E;
+    match e {
+        E::NotFound { .. } => EXIT_BAD_INPUT,
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => EXIT_CONFIG,
+        E::NotSupported { .. } | E::NotImplemented { .. } => EXIT_CONFIG,
+        _ => {
+            let text = e.to_string();
+            // A missing bucket or a bad endpoint is a configuration problem, not a retry.
+            if text.contains("NoSuchBucket") || text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") {
+                EXIT_CONFIG
+            } else {
+                EXIT_RETRYABLE
+            }
+        }
+    }
+}
+
+fn storage_code(e: &StorageError) -> u8 {
+    match e {
+        StorageError::Location { .. } => EXIT_USAGE,
+        StorageError::Store { .. } => EXIT_CONFIG,
+        StorageError::Io { .. } => EXIT_CONFIG,
+    }
+}
+
+fn source_code(e: &SourceError) -> u8 {
+    match e {
+        SourceError::Storage(s) => storage_code(s),
+        SourceError::NotFound { .. } => EXIT_BAD_INPUT,
+        SourceError::Read { source, .. } => store_code(source),
+        SourceError::Container { .. } => EXIT_BAD_INPUT,
+        SourceError::Cancelled => EXIT_INTERNAL,
+    }
+}
+
+fn convert_code(e: &ConvertError) -> u8 {
+    match e {
+        ConvertError::Source(s) => source_code(s),
+        ConvertError::Plan { .. } | ConvertError::Block { .. } => EXIT_BAD_INPUT,
+        ConvertError::Encode { source, .. } => match source {
+            EncodeError::Parquet(_) => EXIT_RETRYABLE,
+            _ => EXIT_INTERNAL,
+        },
+        ConvertError::Sink(SinkError::Upload { source, .. }) => store_code(source),
+        ConvertError::Sink(SinkError::Task { .. }) => EXIT_INTERNAL,
+        ConvertError::OutputNotEmpty { .. } => EXIT_CONFIG,
+        ConvertError::Output { source, .. } => store_code(source),
+        ConvertError::Pool(_) => EXIT_INTERNAL,
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_target(false).try_init(),
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+    };
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    init_logging(cli.log_format, &cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("parqour-io")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(f) => {
+            tracing::error!(exit_code = f.code, "{}", f.message);
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Convert(args) => {
+            let options = args.options().map_err(|e| Failure::new(EXIT_USAGE, e))?;
+            let storage = args.storage.options();
+            let report = convert_paths(&args.inputs, &args.output, &storage, &options).await?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| Failure::new(EXIT_INTERNAL, e))?
+                );
+            } else {
+                print!("{}", summary(&report));
+            }
+            Ok(())
+        }
+        Command::Inspect { file, storage } => {
+            let location = storage::resolve(&file, &storage.options())
+                .map_err(|e| Failure::new(storage_code(&e), e))?;
+            let text = inspect(&location).await.map_err(|e| {
+                let code = match &e {
+                    InspectError::Read { source, .. } => store_code(source),
+                    _ => EXIT_BAD_INPUT,
+                };
+                Failure::new(code, e)
+            })?;
+            print!("{text}");
+            Ok(())
+        }
+        Command::Demo {
+            dir,
+            records,
+            files,
+        } => demo(&dir, records, files).await,
+    }
+}
+
+async fn convert_paths(
+    inputs: &[String],
+    output: &str,
+    storage: &StorageOptions,
+    options: &ConvertOptions,
+) -> Result<ConvertReport, Failure> {
+    let objects = list_inputs(inputs, storage)
+        .await
+        .map_err(|e| Failure::new(source_code(&e), e))?;
+    let out = storage::resolve(output, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
+    storage::prepare_output(&out).map_err(|e| Failure::new(storage_code(&e), e))?;
+    convert(objects, &out, options)
+        .await
+        .map_err(|e| Failure::new(convert_code(&e), e))
+}
+
+/// A human summary of a conversion.
+pub fn summary(report: &ConvertReport) -> String {
+    let mut s = String::new();
+    use std::fmt::Write as _;
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        s,
+        "read {} records from {} input(s), {:.1} MB",
+        report.records,
+        report.inputs.len(),
+        report.bytes_in as f64 / 1e6
+    );
+    for o in &report.outputs {
+        let _ = writeln!(
+            s,
+            "  wrote {} ({} rows, {} row groups, {:.1} MB)",
+            o.url,
+            o.rows,
+            o.row_groups,
+            o.bytes as f64 / 1e6
+        );
+    }
+    if report.outputs.is_empty() {
+        let _ = writeln!(s, "  no records: no file written");
+    }
+    let _ = writeln!(
+        s,
+        "{:.2} s, {:.1} MB/s of Avro, {:.0} records/s",
+        secs,
+        report.bytes_in as f64 / 1e6 / secs,
+        report.records as f64 / secs
+    );
+    s
+}
+
+async fn demo(dir: &std::path::Path, records: u64, files: u64) -> Result<(), Failure> {
+    let io = |e: std::io::Error| Failure::new(EXIT_CONFIG, format!("{}: {e}", dir.display()));
+    let avro_dir = dir.join("avro");
+    let parquet_dir = dir.join("parquet");
+    std::fs::create_dir_all(&avro_dir).map_err(io)?;
+    let files = files.max(1);
+    let codecs = [AvroCodec::Deflate, AvroCodec::Snappy, AvroCodec::Zstandard, AvroCodec::Null];
+    println!("generating {records} ad-network events in {} ...", avro_dir.display());
+    let per_file = records.div_ceil(files);
+    for f in 0..files {
+        let first = f * per_file;
+        let n = per_file.min(records.saturating_sub(first));
+        let codec = codecs[(f % codecs.len() as u64) as usize];
+        let path = avro_dir.join(format!("events-{f:03}.{}.avro", codec.name()));
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+        crate::demo::write_events(file, codec, first, n, 7).map_err(io)?;
+        println!("  {} ({n} events, {})", path.display(), codec.name());
+    }
+    let options = ConvertOptions {
+        overwrite: true,
+        ..ConvertOptions::default()
+    };
+    let report = convert_paths(
+        &[avro_dir.display().to_string()],
+        &parquet_dir.display().to_string(),
+        &StorageOptions::default(),
+        &options,
+    )
+    .await?;
+    println!("converted:");
+    print!("{}", summary(&report));
+    if let Some(first) = report.outputs.first() {
+        let location = storage::resolve(&first.url, &StorageOptions::default())
+            .map_err(|e| Failure::new(storage_code(&e), e))?;
+        let text = inspect(&location)
+            .await
+            .map_err(|e| Failure::new(EXIT_INTERNAL, e))?;
+        println!("\n{text}");
+    }
+    println!(
+        "try: parqour inspect {}/events-000.deflate.avro",
+        avro_dir.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("128MiB").unwrap(), 128 << 20);
+        assert_eq!(parse_size("1.5GB").unwrap(), 1_500_000_000);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("12XB").is_err());
+        assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,236 @@
+//! Output objects: a blocking `Write` that streams a file to object storage and publishes it
+//! whole or not at all.
+//!
+//! Edge: the encoder writes Parquet bytes into an [`ObjectWriter`] on a worker thread; the bytes
+//! travel in parts over a bounded channel to a tokio task that uploads them with
+//! `object_store`'s [`BufWriter`] — one PUT for a small file, a multipart upload for a large one.
+//! Neither makes an object visible before it is complete: S3 shows a multipart object only when
+//! the upload completes, and the local store writes to a staging file that it renames into place.
+//! [`ObjectWriter::abort`] (or dropping the writer) aborts the upload, so a failed run leaves no
+//! half-written file that looks complete.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::ObjectStore;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use tokio::io::AsyncWriteExt;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Size of the parts sent to the uploader (and of multipart upload parts).
+pub const PART_BYTES: usize = 16 << 20;
+
+/// Errors of the sink.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The upload failed.
+    #[error("uploading {path}: {source}")]
+    Upload {
+        /// The object.
+        path: String,
+        /// The store's error.
+        source: object_store::Error,
+    },
+    /// The upload task went away (it panicked or the runtime shut down).
+    #[error("uploading {path}: the upload task stopped")]
+    Task {
+        /// The object.
+        path: String,
+    },
+}
+
+enum Msg {
+    Part(Bytes),
+    Abort,
+}
+
+/// A blocking writer that uploads to `store` at `path`; see the module docs.
+pub struct ObjectWriter {
+    path: Path,
+    buf: Vec<u8>,
+    tx: Option<mpsc::Sender<Msg>>,
+    task: Option<JoinHandle<Result<(), object_store::Error>>>,
+    handle: Handle,
+    written: u64,
+}
+
+impl std::fmt::Debug for ObjectWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectWriter")
+            .field("path", &self.path)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObjectWriter {
+    /// Starts an upload of `path` on the runtime behind `handle`. Must not be called from a
+    /// runtime thread (the writer blocks).
+    pub fn create(handle: &Handle, store: Arc<dyn ObjectStore>, path: Path) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Msg>(2);
+        let upload_path = path.clone();
+        let task = handle.spawn(async move {
+            let mut writer = BufWriter::with_capacity(store, upload_path, PART_BYTES);
+            while let Some(msg) = rx.recv().await {
+                match msg {
+                    Msg::Part(bytes) => {
+                        if let Err(e) = writer.put(bytes).await {
+                            let _ = writer.abort().await;
+                            return Err(e);
+                        }
+                    }
+                    Msg::Abort => {
+                        return writer.abort().await;
+                    }
+                }
+            }
+            // The sender is gone without an abort: complete the upload.
+            writer.shutdown().await.map_err(|e| object_store::Error::Generic {
+                store: "upload",
+                source: Box::new(e),
+            })
+        });
+        Self {
+            path,
+            buf: Vec::with_capacity(PART_BYTES),
+            tx: Some(tx),
+            task: Some(task),
+            handle: handle.clone(),
+            written: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    fn send(&mut self, msg: Msg) -> io::Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| io::Error::other("writer closed"))?;
+        tx.blocking_send(msg)
+            .map_err(|_| io::Error::other(format!("the upload of {} failed", self.path)))
+    }
+
+    fn send_buffer(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let part = Bytes::from(std::mem::replace(
+                &mut self.buf,
+                Vec::with_capacity(PART_BYTES),
+            ));
+            self.send(Msg::Part(part))?;
+        }
+        Ok(())
+    }
+
+    fn join(&mut self) -> Result<(), SinkError> {
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
+        match self.handle.block_on(task) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(SinkError::Upload {
+                path: self.path.to_string(),
+                source,
+            }),
+            Err(_) => Err(SinkError::Task {
+                path: self.path.to_string(),
+            }),
+        }
+    }
+
+    /// Uploads what is left and completes the upload: the object becomes visible now.
+    pub fn finish(mut self) -> Result<u64, SinkError> {
+        let sent = self.send_buffer();
+        self.tx = None;
+        let joined = self.join();
+        joined?;
+        sent.map_err(|e| SinkError::Upload {
+            path: self.path.to_string(),
+            source: object_store::Error::Generic {
+                store: "upload",
+                source: Box::new(e),
+            },
+        })?;
+        Ok(self.written)
+    }
+
+    /// Aborts the upload; nothing becomes visible.
+    pub fn abort(mut self) {
+        self.abort_inner();
+    }
+
+    fn abort_inner(&mut self) {
+        if self.task.is_some() {
+            self.buf.clear();
+            let _ = self.send(Msg::Abort);
+            self.tx = None;
+            let _ = self.join();
+        }
+    }
+}
+
+impl Write for ObjectWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        self.written += data.len() as u64;
+        if self.buf.len() >= PART_BYTES {
+            self.send_buffer()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Parts are sent when full; `finish` sends the rest.
+        Ok(())
+    }
+}
+
+impl Drop for ObjectWriter {
+    fn drop(&mut self) {
+        // A writer dropped without `finish` (an error unwound past it) must not publish.
+        self.abort_inner();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    #[test]
+    fn publishes_on_finish_only() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let big = vec![7u8; PART_BYTES + 100];
+
+        let mut w = ObjectWriter::create(rt.handle(), store.clone(), Path::from("a/x.bin"));
+        w.write_all(&big).unwrap();
+        assert_eq!(w.finish().unwrap(), big.len() as u64);
+        let got = rt
+            .block_on(async { store.get(&Path::from("a/x.bin")).await?.bytes().await })
+            .unwrap();
+        assert_eq!(got.len(), big.len());
+
+        let mut w = ObjectWriter::create(rt.handle(), store.clone(), Path::from("a/y.bin"));
+        w.write_all(&big).unwrap();
+        w.abort();
+        let mut w = ObjectWriter::create(rt.handle(), store.clone(), Path::from("a/z.bin"));
+        w.write_all(b"small").unwrap();
+        drop(w);
+        for p in ["a/y.bin", "a/z.bin"] {
+            let head = rt.block_on(store.head(&Path::from(p)));
+            assert!(head.is_err(), "{p} must not exist");
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Input objects: which objects an input names, and their bytes as a stream of Avro blocks.
+//!
+//! Edge: [`list_inputs`] turns the inputs a user gave (files, folders, URLs of objects or
+//! prefixes) into a sorted list of objects; [`stream_blocks`] streams one object from its store,
+//! feeds the bytes to the container [`BlockSplitter`] as they arrive, and sends the header and
+//! each block on a channel. Blocks in flight are bounded in bytes by a semaphore, so a slow
+//! consumer stops the download instead of filling memory, and an object is never held whole.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::avro::container::{BlockSplitter, ContainerError, Event, Header, Limits, RawBlock};
+use crate::storage::{self, Location, StorageError, StorageOptions};
+
+/// Errors of the source edge, each naming the object.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The location could not be resolved.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Nothing found at the location.
+    #[error("{location}: no such file, folder, object or prefix with `.avro` objects")]
+    NotFound {
+        /// What the user gave.
+        location: String,
+    },
+    /// Listing or reading failed.
+    #[error("{url}: {source}")]
+    Read {
+        /// The object or prefix.
+        url: String,
+        /// The store's error.
+        source: object_store::Error,
+    },
+    /// The run was stopped while this object was being read.
+    #[error("cancelled")]
+    Cancelled,
+    /// The object is not a valid container file.
+    #[error("{url}: {source}")]
+    Container {
+        /// The object.
+        url: String,
+        /// What is wrong with it.
+        source: ContainerError,
+    },
+}
+
+/// One object to convert.
+#[derive(Debug, Clone)]
+pub struct InputObject {
+    /// The store it is in.
+    pub store: Arc<dyn ObjectStore>,
+    /// Its path in the store.
+    pub path: Path,
+    /// Its URL (or local path), for messages.
+    pub url: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its entity tag, if the store gives one.
+    pub e_tag: Option<String>,
+}
+
+/// Resolves inputs to objects. A file or object is taken as is; a folder or prefix gives every
+/// `*.avro` object under it (recursively), sorted by path. Inputs keep the order given.
+pub async fn list_inputs(
+    inputs: &[String],
+    options: &StorageOptions,
+) -> Result<Vec<InputObject>, SourceError> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let location = storage::resolve(input, options)?;
+        out.extend(list_one(&location).await?);
+    }
+    Ok(out)
+}
+
+fn object(location: &Location, meta: ObjectMeta) -> InputObject {
+    InputObject {
+        store: location.store.clone(),
+        url: location.url_of(&meta.location),
+        path: meta.location,
+        size: meta.size,
+        e_tag: meta.e_tag,
+    }
+}
+
+async fn list_one(location: &Location) -> Result<Vec<InputObject>, SourceError> {
+    if let Some(local) = &location.local {
+        if !local.exists() {
+            return Err(SourceError::NotFound {
+                location: location.display.clone(),
+            });
+        }
+    }
+    match location.store.head(&location.path).await {
+        Ok(meta) => return Ok(vec![object(location, meta)]),
+        Err(object_store::Error::NotFound { .. }) => {}
+        // The local store reports a folder as an error of its own kind; fall through to listing.
+        Err(_) if location.local.as_ref().is_some_and(|p| p.is_dir()) => {}
+        Err(source) => {
+            return Err(SourceError::Read {
+                url: location.display.clone(),
+                source,
+            });
+        }
+    }
+    let prefix = (!location.path.as_ref().is_empty()).then_some(&location.path);
+    let mut listing = location.store.list(prefix);
+    let mut found = Vec::new();
+    while let Some(meta) = listing.next().await {
+        let meta = meta.map_err(|source| SourceError::Read {
+            url: location.display.clone(),
+            source,
+        })?;
+        if meta.location.as_ref().ends_with(".avro") {
+            found.push(object(location, meta));
+        }
+    }
+    if found.is_empty() {
+        return Err(SourceError::NotFound {
+            location: location.display.clone(),
+        });
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
+}
+
+/// What happens in one object, in order.
+#[derive(Debug)]
+pub enum ObjectEvent {
+    /// The object's header; its blocks follow.
+    Header(Box<Header>),
+    /// The next block, still compressed.
+    Block(RawBlock),
+    /// The object ended cleanly after this many blocks.
+    End {
+        /// Blocks read.
+        blocks: u64,
+    },
+}
+
+/// An event of the object at `object` (index in the input list), as the consumer receives it.
+#[derive(Debug)]
+pub struct SourceEvent {
+    /// Index of the object in the input list.
+    pub object: usize,
+    /// What happened.
+    pub event: ObjectEvent,
+    /// For blocks, their share of the in-flight byte budget; released when dropped.
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// How the source reads.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceOptions {
+    /// Bounds on sizes read from files.
+    pub limits: Limits,
+    /// Objects read at the same time (the first in order is consumed, the others prefetch).
+    pub concurrency: usize,
+    /// Most compressed block bytes handed out and not yet released.
+    pub budget_bytes: usize,
+    /// Blocks each prefetching object may hold before it waits.
+    pub prefetch_blocks: usize,
+}
+
+impl Default for SourceOptions {
+    /// 4 objects at a time, 256 MiB of blocks in flight, 16 blocks of prefetch per object.
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            concurrency: 4,
+            budget_bytes: 256 << 20,
+            prefetch_blocks: 16,
+        }
+    }
+}
+
+type Events = mpsc::Receiver<Result<SourceEvent, SourceError>>;
+
+/// Starts reading `inputs` in order on the runtime behind `handle`; events arrive in input order.
+/// Dropping the receiver stops the reading.
+pub fn spawn_source(
+    handle: &tokio::runtime::Handle,
+    inputs: Arc<Vec<InputObject>>,
+    options: SourceOptions,
+) -> Events {
+    let (tx, rx) = mpsc::channel(64);
+    handle.spawn(async move {
+        let budget = Arc::new(Semaphore::new(options.budget_bytes.max(1)));
+        let mut readers = std::collections::VecDeque::new();
+        let mut next = 0;
+        loop {
+            while readers.len() < options.concurrency.max(1) && next < inputs.len() {
+                let (otx, orx) = mpsc::channel(options.prefetch_blocks.max(1));
+                let inputs = inputs.clone();
+                let index = next;
+                let task = tokio::spawn(async move {
+                    if let Err(e) = stream_blocks(&inputs[index], options.limits, &otx).await {
+                        let _ = otx.send(Err(e)).await;
+                    }
+                });
+                readers.push_back((index, orx, task));
+                next += 1;
+            }
+            let Some((index, mut orx, task)) = readers.pop_front() else {
+                break;
+            };
+            while let Some(event) = orx.recv().await {
+                let failed = event.is_err();
+                let msg = match event {
+                    Ok(ObjectEvent::Block(block)) => {
+                        let want = block.data.len().clamp(1, options.budget_bytes.max(1));
+                        let permit = budget.clone().acquire_many_owned(want as u32).await;
+                        permit.map(|p| SourceEvent {
+                            object: index,
+                            event: ObjectEvent::Block(block),
+                            permit: Some(p),
+                        }).map_err(|_| SourceError::Cancelled)
+                    }
+                    Ok(event) => Ok(SourceEvent {
+                        object: index,
+                        event,
+                        permit: None,
+                    }),
+                    Err(e) => Err(e),
+                };
+                if tx.send(msg).await.is_err() || failed {
+                    for (_, _, t) in readers {
+                        t.abort();
+                    }
+                    task.abort();
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Streams the blocks of `input` to `tx`, reading the object as a stream of chunks.
+async fn stream_blocks(
+    input: &InputObject,
+    limits: Limits,
+    tx: &mpsc::Sender<Result<ObjectEvent, SourceError>>,
+) -> Result<(), SourceError> {
+    let read_err = |source| SourceError::Read {
+        url: input.url.clone(),
+        source,
+    };
+    let container_err = |source| SourceError::Container {
+        url: input.url.clone(),
+        source,
+    };
+    let result = input.store.get(&input.path).await.map_err(read_err)?;
+    let mut stream = result.into_stream();
+    let mut splitter = BlockSplitter::new(limits);
+    while let Some(chunk) = stream.next().await {
+        splitter.push(&chunk.map_err(read_err)?);
+        while let Some(event) = splitter.next_event().map_err(container_err)? {
+            let event = match event {
+                Event::Header(header) => ObjectEvent::Header(header),
+                Event::Block(block) => ObjectEvent::Block(block),
+            };
+            if tx.send(Ok(event)).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    splitter.finish().map_err(container_err)?;
+    let end = ObjectEvent::End {
+        blocks: splitter.blocks_read(),
+    };
+    let _ = tx.send(Ok(end)).await;
+    Ok(())
+}

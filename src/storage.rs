@@ -1,0 +1,208 @@
+//! Storage locations: a path or URL -> an `object_store` and a path in it.
+//!
+//! Edge: the one place that turns user-given locations into stores. Local paths and `file://`
+//! URLs use [`LocalFileSystem`]; `s3://` uses [`AmazonS3Builder::from_env`], which reads the
+//! standard `AWS_*` variables (region, keys, session token, `AWS_ENDPOINT_URL`,
+//! `AWS_ALLOW_HTTP`, web identity and container credentials, the instance role); settings given on
+//! the command line take precedence. `memory://` gives a fresh in-memory store (for tests).
+//! Requests are retried with backoff on throttling, 5xx responses and connection errors by
+//! `object_store`'s retry layer.
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::ObjectStore;
+use url::Url;
+
+/// Errors of the storage edge.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The location is not a path or a supported URL.
+    #[error("`{location}`: {message}")]
+    Location {
+        /// What the user gave.
+        location: String,
+        /// Why it is not usable.
+        message: String,
+    },
+    /// The store could not be built (bad settings or credentials configuration).
+    #[error("`{location}`: {source}")]
+    Store {
+        /// What the user gave.
+        location: String,
+        /// The store's error.
+        source: object_store::Error,
+    },
+    /// A local folder could not be created.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Settings for S3-compatible stores beyond what the environment gives.
+#[derive(Debug, Clone, Default)]
+pub struct StorageOptions {
+    /// Endpoint of an S3-compatible server (MinIO, SeaweedFS, ...).
+    pub endpoint: Option<String>,
+    /// Allow plain HTTP endpoints.
+    pub allow_http: bool,
+    /// AWS region.
+    pub region: Option<String>,
+}
+
+/// A store and a path in it, with the text the user gave to name it in messages.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// The store.
+    pub store: Arc<dyn ObjectStore>,
+    /// The object or prefix within the store.
+    pub path: Path,
+    /// The location as the user wrote it, or as a URL.
+    pub display: String,
+    /// For local locations, the filesystem path.
+    pub local: Option<PathBuf>,
+}
+
+impl Location {
+    /// How to name an object under this location in messages: the URL of `path`.
+    pub fn url_of(&self, path: &Path) -> String {
+        match &self.local {
+            Some(_) => format!("/{path}"),
+            None => {
+                let base = self.display.trim_end_matches('/');
+                let rel = path
+                    .as_ref()
+                    .strip_prefix(self.path.as_ref())
+                    .unwrap_or(path.as_ref())
+                    .trim_start_matches('/');
+                if rel.is_empty() {
+                    base.to_string()
+                } else {
+                    format!("{base}/{rel}")
+                }
+            }
+        }
+    }
+}
+
+/// Resolves a local path or URL to a store and a path in it.
+pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, StorageError> {
+    let err = |message: String| StorageError::Location {
+        location: location.to_string(),
+        message,
+    };
+    if !location.contains("://") {
+        return local(location, FsPath::new(location));
+    }
+    let url = Url::parse(location).map_err(|e| err(format!("not a valid URL: {e}")))?;
+    match url.scheme() {
+        "file" => {
+            let path = url
+                .to_file_path()
+                .map_err(|_| err("not a local file URL".into()))?;
+            local(location, &path)
+        }
+        "s3" | "s3a" => {
+            let bucket = url
+                .host_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| err("an s3 URL needs a bucket: s3://bucket/prefix".into()))?;
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if options.allow_http {
+                builder = builder.with_allow_http(true);
+            }
+            if let Some(endpoint) = &options.endpoint {
+                builder = builder.with_endpoint(endpoint);
+            }
+            if let Some(region) = &options.region {
+                builder = builder.with_region(region);
+            }
+            let store = builder.build().map_err(|source| StorageError::Store {
+                location: location.to_string(),
+                source,
+            })?;
+            let path = Path::from_url_path(url.path()).map_err(|e| err(e.to_string()))?;
+            Ok(Location {
+                store: Arc::new(store),
+                path,
+                display: location.to_string(),
+                local: None,
+            })
+        }
+        "memory" => Ok(Location {
+            store: Arc::new(InMemory::new()),
+            path: Path::from_url_path(url.path()).map_err(|e| err(e.to_string()))?,
+            display: location.to_string(),
+            local: None,
+        }),
+        other => Err(err(format!(
+            "unsupported scheme `{other}`: use a local path, file://, or s3://"
+        ))),
+    }
+}
+
+fn local(location: &str, path: &FsPath) -> Result<Location, StorageError> {
+    let absolute = std::path::absolute(path).map_err(|source| StorageError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let object_path =
+        Path::from_absolute_path(&absolute).map_err(|e| StorageError::Location {
+            location: location.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(Location {
+        store: Arc::new(LocalFileSystem::new()),
+        path: object_path,
+        display: location.to_string(),
+        local: Some(absolute),
+    })
+}
+
+/// Makes sure a local output folder exists (object stores need no folders).
+pub fn prepare_output(location: &Location) -> Result<(), StorageError> {
+    if let Some(dir) = &location.local {
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_paths_and_urls() {
+        let l = resolve("/tmp/x/y", &StorageOptions::default()).unwrap();
+        assert_eq!(l.path.as_ref(), "tmp/x/y");
+        assert_eq!(l.url_of(&Path::from("tmp/x/y/a.avro")), "/tmp/x/y/a.avro");
+        let l = resolve("file:///tmp/z", &StorageOptions::default()).unwrap();
+        assert_eq!(l.path.as_ref(), "tmp/z");
+        let l = resolve(
+            "s3://bucket/raw/events/",
+            &StorageOptions {
+                region: Some("us-east-1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(l.path.as_ref(), "raw/events");
+        assert_eq!(
+            l.url_of(&Path::from("raw/events/a.avro")),
+            "s3://bucket/raw/events/a.avro"
+        );
+        assert!(resolve("gopher://x", &StorageOptions::default()).is_err());
+        assert!(resolve("s3:///nobucket", &StorageOptions::default()).is_err());
+    }
+}
