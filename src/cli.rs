@@ -43,10 +43,20 @@ pub const EXIT_RETRYABLE: u8 = 75;
 pub const EXIT_CONFIG: u8 = 78;
 
 #[derive(Debug, Parser)]
-#[command(name = "parqour", version, about = "Avro object container files -> Athena-ready Parquet")]
+#[command(
+    name = "parqour",
+    version,
+    about = "Avro object container files -> Athena-ready Parquet"
+)]
 struct Cli {
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value = "text", env = "PARQOUR_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "PARQOUR_LOG_FORMAT"
+    )]
     log_format: LogFormat,
     /// Log filter (e.g. `info`, `parqour=debug`).
     #[arg(long, global = true, default_value = "info", env = "PARQOUR_LOG")]
@@ -173,7 +183,8 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 
 impl ConvertArgs {
     fn options(&self) -> Result<ConvertOptions, UsageError> {
-        let compression = Codec::from_str(&self.compression).map_err(|e| UsageError(e.to_string()))?;
+        let compression =
+            Codec::from_str(&self.compression).map_err(|e| UsageError(e.to_string()))?;
         Ok(ConvertOptions {
             encode: EncodeOptions {
                 compression,
@@ -216,7 +227,10 @@ fn store_code(e: &object_store::Error) -> u8 {
         _ => {
             let text = e.to_string();
             // A missing bucket or a bad endpoint is a configuration problem, not a retry.
-            if text.contains("NoSuchBucket") || text.contains("InvalidAccessKeyId") || text.contains("SignatureDoesNotMatch") {
+            if text.contains("NoSuchBucket")
+                || text.contains("InvalidAccessKeyId")
+                || text.contains("SignatureDoesNotMatch")
+            {
                 EXIT_CONFIG
             } else {
                 EXIT_RETRYABLE
@@ -312,7 +326,8 @@ async fn run(command: Command) -> Result<(), Failure> {
             if args.json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&report).map_err(|e| Failure::new(EXIT_INTERNAL, e))?
+                    serde_json::to_string_pretty(&report)
+                        .map_err(|e| Failure::new(EXIT_INTERNAL, e))?
                 );
             } else {
                 print!("{}", summary(&report));
@@ -397,8 +412,16 @@ async fn demo(dir: &std::path::Path, records: u64, files: u64) -> Result<(), Fai
     let parquet_dir = dir.join("parquet");
     std::fs::create_dir_all(&avro_dir).map_err(io)?;
     let files = files.max(1);
-    let codecs = [AvroCodec::Deflate, AvroCodec::Snappy, AvroCodec::Zstandard, AvroCodec::Null];
-    println!("generating {records} ad-network events in {} ...", avro_dir.display());
+    let codecs = [
+        AvroCodec::Deflate,
+        AvroCodec::Snappy,
+        AvroCodec::Zstandard,
+        AvroCodec::Null,
+    ];
+    println!(
+        "generating {records} ad-network events in {} ...",
+        avro_dir.display()
+    );
     let per_file = records.div_ceil(files);
     for f in 0..files {
         let first = f * per_file;

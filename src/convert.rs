@@ -497,12 +497,13 @@ impl Driver {
         );
         let path = self.output.path.clone().join(name);
         let writer = ObjectWriter::create(&self.handle, self.output.store.clone(), path.clone());
-        let encoder = FileEncoder::new(writer, schema.clone(), &self.options.encode).map_err(
-            |source| ConvertError::Encode {
-                url: self.output.url_of(&path),
-                source,
-            },
-        )?;
+        let encoder =
+            FileEncoder::new(writer, schema.clone(), &self.options.encode).map_err(|source| {
+                ConvertError::Encode {
+                    url: self.output.url_of(&path),
+                    source,
+                }
+            })?;
         self.file = Some(OpenFile { encoder, path });
         Ok(())
     }
@@ -513,12 +514,12 @@ impl Driver {
         };
         let url = self.output.url_of(&file.path);
         let pool = self.pool.clone();
-        let (writer, summary) = pool
-            .install(|| file.encoder.finish())
-            .map_err(|source| ConvertError::Encode {
-                url: url.clone(),
-                source,
-            })?;
+        let (writer, summary) =
+            pool.install(|| file.encoder.finish())
+                .map_err(|source| ConvertError::Encode {
+                    url: url.clone(),
+                    source,
+                })?;
         let bytes = writer.finish()?;
         tracing::info!(file = %url, rows = summary.rows, bytes, "wrote");
         self.outputs.push(OutputFile {

@@ -101,11 +101,17 @@ const PUBLISHERS: [&str; 8] = [
 ];
 const COUNTRIES: [&str; 10] = ["US", "DE", "FR", "GB", "BR", "IN", "JP", "CA", "AU", "ES"];
 const SEGMENTS: [&str; 12] = [
-    "sports", "travel", "auto", "finance", "gaming", "parents", "pets", "fitness", "music",
-    "tech", "fashion", "food",
+    "sports", "travel", "auto", "finance", "gaming", "parents", "pets", "fitness", "music", "tech",
+    "fashion", "food",
 ];
 const BIDDERS: [&str; 6] = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
-const MODELS: [&str; 5] = ["Pixel 9", "iPhone 16", "Galaxy S25", "ThinkPad", "MacBook Air"];
+const MODELS: [&str; 5] = [
+    "Pixel 9",
+    "iPhone 16",
+    "Galaxy S25",
+    "ThinkPad",
+    "MacBook Air",
+];
 
 fn hex(rng: &mut Rng, out: &mut String, n: usize) {
     const H: &[u8; 16] = b"0123456789abcdef";
@@ -187,7 +193,7 @@ pub fn encode_event(rng: &mut Rng, i: u64, d: &mut Datum) {
         d.long(0);
     } else {
         s.clear();
-        s.push_str("R");
+        s.push('R');
         hex(rng, &mut s, 2);
         d.long(1).string(&s);
     }
@@ -245,7 +251,9 @@ pub fn encode_event(rng: &mut Rng, i: u64, d: &mut Datum) {
             s.clear();
             s.push_str("ord-");
             hex(rng, &mut s, 10);
-            d.long(2).string(&s).double(rng.below(100_000) as f64 / 100.0);
+            d.long(2)
+                .string(&s)
+                .double(rng.below(100_000) as f64 / 100.0);
         }
         3 => {
             d.long(3).string("viewable:50%");
@@ -312,6 +320,9 @@ mod tests {
         }
         assert_eq!(dec.flush().unwrap().unwrap().num_rows(), 5000);
         // Deterministic.
-        assert_eq!(write_events(Vec::new(), Codec::Deflate, 0, 5000, 42).unwrap(), file);
+        assert_eq!(
+            write_events(Vec::new(), Codec::Deflate, 0, 5000, 42).unwrap(),
+            file
+        );
     }
 }

@@ -20,10 +20,8 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowSchemaConverter;
-use parquet::arrow::arrow_writer::{
-    ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
-};
 use parquet::arrow::add_encoded_arrow_schema_to_metadata;
+use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{WriterProperties, WriterVersion};
@@ -73,9 +71,9 @@ impl FromStr for Codec {
         };
         let c = match (name.to_ascii_lowercase().as_str(), level) {
             ("snappy", None) => Compression::SNAPPY,
-            ("zstd", l) => Compression::ZSTD(
-                ZstdLevel::try_new(l.unwrap_or(3) as i32).map_err(|_| err())?,
-            ),
+            ("zstd", l) => {
+                Compression::ZSTD(ZstdLevel::try_new(l.unwrap_or(3) as i32).map_err(|_| err())?)
+            }
             ("gzip", l) => {
                 Compression::GZIP(GzipLevel::try_new(l.unwrap_or(6)).map_err(|_| err())?)
             }

@@ -13,12 +13,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod avro;
-pub mod decode;
+pub mod cli;
 pub mod convert;
+pub mod decode;
+pub mod demo;
 pub mod encode;
+pub mod inspect;
 pub mod sink;
 pub mod source;
 pub mod storage;
-pub mod cli;
-pub mod demo;
-pub mod inspect;

@@ -89,10 +89,13 @@ impl ObjectWriter {
                 }
             }
             // The sender is gone without an abort: complete the upload.
-            writer.shutdown().await.map_err(|e| object_store::Error::Generic {
-                store: "upload",
-                source: Box::new(e),
-            })
+            writer
+                .shutdown()
+                .await
+                .map_err(|e| object_store::Error::Generic {
+                    store: "upload",
+                    source: Box::new(e),
+                })
         });
         Self {
             path,
@@ -202,6 +205,7 @@ impl Drop for ObjectWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::ObjectStoreExt;
     use object_store::memory::InMemory;
 
     #[test]

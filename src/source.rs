@@ -89,12 +89,12 @@ fn object(location: &Location, meta: ObjectMeta) -> InputObject {
 }
 
 async fn list_one(location: &Location) -> Result<Vec<InputObject>, SourceError> {
-    if let Some(local) = &location.local {
-        if !local.exists() {
-            return Err(SourceError::NotFound {
-                location: location.display.clone(),
-            });
-        }
+    if let Some(local) = &location.local
+        && !local.exists()
+    {
+        return Err(SourceError::NotFound {
+            location: location.display.clone(),
+        });
     }
     match location.store.head(&location.path).await {
         Ok(meta) => return Ok(vec![object(location, meta)]),
@@ -215,11 +215,13 @@ pub fn spawn_source(
                     Ok(ObjectEvent::Block(block)) => {
                         let want = block.data.len().clamp(1, options.budget_bytes.max(1));
                         let permit = budget.clone().acquire_many_owned(want as u32).await;
-                        permit.map(|p| SourceEvent {
-                            object: index,
-                            event: ObjectEvent::Block(block),
-                            permit: Some(p),
-                        }).map_err(|_| SourceError::Cancelled)
+                        permit
+                            .map(|p| SourceEvent {
+                                object: index,
+                                event: ObjectEvent::Block(block),
+                                permit: Some(p),
+                            })
+                            .map_err(|_| SourceError::Cancelled)
                     }
                     Ok(event) => Ok(SourceEvent {
                         object: index,

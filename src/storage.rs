@@ -11,11 +11,11 @@
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
+use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::ObjectStore;
 use url::Url;
 
 /// Errors of the storage edge.
@@ -149,16 +149,33 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
     }
 }
 
+/// The absolute form of `path` with `.` and `..` resolved lexically (object store paths may
+/// not contain them; the path need not exist yet).
+fn normalize(path: &FsPath) -> std::io::Result<PathBuf> {
+    use std::path::Component;
+    let absolute = std::path::absolute(path)?;
+    let mut out = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
 fn local(location: &str, path: &FsPath) -> Result<Location, StorageError> {
-    let absolute = std::path::absolute(path).map_err(|source| StorageError::Io {
+    let absolute = normalize(path).map_err(|source| StorageError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let object_path =
-        Path::from_absolute_path(&absolute).map_err(|e| StorageError::Location {
-            location: location.to_string(),
-            message: e.to_string(),
-        })?;
+    let object_path = Path::from_absolute_path(&absolute).map_err(|e| StorageError::Location {
+        location: location.to_string(),
+        message: e.to_string(),
+    })?;
     Ok(Location {
         store: Arc::new(LocalFileSystem::new()),
         path: object_path,
@@ -187,6 +204,8 @@ mod tests {
         let l = resolve("/tmp/x/y", &StorageOptions::default()).unwrap();
         assert_eq!(l.path.as_ref(), "tmp/x/y");
         assert_eq!(l.url_of(&Path::from("tmp/x/y/a.avro")), "/tmp/x/y/a.avro");
+        let l = resolve("/tmp/x/../y/./z", &StorageOptions::default()).unwrap();
+        assert_eq!(l.path.as_ref(), "tmp/y/z");
         let l = resolve("file:///tmp/z", &StorageOptions::default()).unwrap();
         assert_eq!(l.path.as_ref(), "tmp/z");
         let l = resolve(

@@ -203,7 +203,9 @@ mod tests {
 
     #[test]
     fn every_codec_inflates() {
-        let data: Vec<u8> = (0..10_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         roundtrip(Codec::Null, &data, &data);
 
         let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
@@ -215,7 +217,11 @@ mod tests {
         s.extend_from_slice(&crc32fast::hash(&data).to_be_bytes());
         roundtrip(Codec::Snappy, &s, &data);
 
-        roundtrip(Codec::Zstandard, &zstd::bulk::compress(&data, 3).unwrap(), &data);
+        roundtrip(
+            Codec::Zstandard,
+            &zstd::bulk::compress(&data, 3).unwrap(),
+            &data,
+        );
 
         let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
         bz.write_all(&data).unwrap();
@@ -231,7 +237,9 @@ mod tests {
         let data = b"hello hello hello";
         let mut s = snap::raw::Encoder::new().compress_vec(data).unwrap();
         s.extend_from_slice(&(crc32fast::hash(data) ^ 1).to_be_bytes());
-        let err = Codec::Snappy.decompress(&s, &mut Vec::new(), 1 << 20).unwrap_err();
+        let err = Codec::Snappy
+            .decompress(&s, &mut Vec::new(), 1 << 20)
+            .unwrap_err();
         assert!(matches!(err, CodecError::Crc { .. }), "{err}");
     }
 
@@ -239,16 +247,26 @@ mod tests {
     fn bombs_and_garbage_are_errors() {
         let zeros = vec![0u8; 1 << 20];
         let bomb = zstd::bulk::compress(&zeros, 3).unwrap();
-        let err = Codec::Zstandard.decompress(&bomb, &mut Vec::new(), 1000).unwrap_err();
+        let err = Codec::Zstandard
+            .decompress(&bomb, &mut Vec::new(), 1000)
+            .unwrap_err();
         assert!(matches!(err, CodecError::TooLarge { limit: 1000 }));
 
         let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
         let mut buf = vec![0; c.deflate_compress_bound(zeros.len())];
         let n = c.deflate_compress(&zeros, &mut buf).unwrap();
-        let err = Codec::Deflate.decompress(&buf[..n], &mut Vec::new(), 5000).unwrap_err();
+        let err = Codec::Deflate
+            .decompress(&buf[..n], &mut Vec::new(), 5000)
+            .unwrap_err();
         assert!(matches!(err, CodecError::TooLarge { .. }));
 
-        for codec in [Codec::Deflate, Codec::Snappy, Codec::Zstandard, Codec::Bzip2, Codec::Xz] {
+        for codec in [
+            Codec::Deflate,
+            Codec::Snappy,
+            Codec::Zstandard,
+            Codec::Bzip2,
+            Codec::Xz,
+        ] {
             let err = codec
                 .decompress(b"\xff\xfe garbage \x00\x01", &mut Vec::new(), 1 << 20)
                 .unwrap_err();

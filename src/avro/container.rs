@@ -267,7 +267,9 @@ impl BlockSplitter {
             }
         }
         let sync: [u8; 16] = match cur.take(16) {
-            Ok(s) => s.try_into().map_err(|_| ContainerError::Header("sync".into()))?,
+            Ok(s) => s
+                .try_into()
+                .map_err(|_| ContainerError::Header("sync".into()))?,
             Err(_) => return Ok(Err(Need::More("the sync marker"))),
         };
         let len = 4 + cur.position();
@@ -441,7 +443,11 @@ mod tests {
         let sync = [7u8; 16];
         let file = container(
             r#""long""#,
-            &[(2, longs(&[1, 2])), (3, longs(&[3, 4, 500])), (1, longs(&[-6]))],
+            &[
+                (2, longs(&[1, 2])),
+                (3, longs(&[3, 4, 500])),
+                (1, longs(&[-6])),
+            ],
             sync,
         );
         for chunk in [1, 2, 3, 7, 64, file.len()] {
@@ -476,7 +482,10 @@ mod tests {
         let n = bad.len();
         bad[n - 1] ^= 1;
         let err = split_all(&bad, Limits::default()).unwrap_err();
-        assert!(matches!(err, ContainerError::Sync { block: 1, .. }), "{err}");
+        assert!(
+            matches!(err, ContainerError::Sync { block: 1, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("block 1"));
         let err = split_all(b"PAR1xxxxxxxx", Limits::default()).unwrap_err();
         assert!(matches!(err, ContainerError::BadMagic { .. }));

@@ -170,7 +170,17 @@ mod tests {
 
     #[test]
     fn zigzag_round_trip() {
-        for v in [0i64, -1, 1, 63, -64, 64, i32::MAX as i64, i64::MIN, i64::MAX] {
+        for v in [
+            0i64,
+            -1,
+            1,
+            63,
+            -64,
+            64,
+            i32::MAX as i64,
+            i64::MIN,
+            i64::MAX,
+        ] {
             let mut buf = Vec::new();
             encode_long(v, &mut buf);
             let mut c = Cursor::new(&buf);
@@ -186,10 +196,7 @@ mod tests {
         // A length larger than what is left is refused before any allocation.
         let mut buf = Vec::new();
         encode_long(1 << 40, &mut buf);
-        assert_eq!(
-            Cursor::new(&buf).bytes(),
-            Err(CursorError::Length(1 << 40))
-        );
+        assert_eq!(Cursor::new(&buf).bytes(), Err(CursorError::Length(1 << 40)));
         let mut buf = Vec::new();
         encode_long(-3, &mut buf);
         assert_eq!(Cursor::new(&buf).bytes(), Err(CursorError::Length(-3)));

@@ -404,7 +404,10 @@ impl Parser {
                     Some(Value::String(s)) => Some(s.clone()),
                     Some(Value::Null) | None => namespace.map(str::to_string),
                     Some(other) => {
-                        return Err(invalid(path, format!("namespace must be a string: {other}")));
+                        return Err(invalid(
+                            path,
+                            format!("namespace must be a string: {other}"),
+                        ));
                     }
                 };
                 (ns, raw.to_string())
@@ -670,8 +673,10 @@ mod tests {
             Schema::Int
         );
         assert_eq!(
-            Schema::parse_str(r#"{"type":"bytes","logicalType":"decimal","precision":4,"scale":6}"#)
-                .unwrap(),
+            Schema::parse_str(
+                r#"{"type":"bytes","logicalType":"decimal","precision":4,"scale":6}"#
+            )
+            .unwrap(),
             Schema::Bytes
         );
     }
@@ -704,7 +709,8 @@ mod tests {
     #[test]
     fn exponential_expansion_is_bounded() {
         // Each level uses the previous one twice: 2^40 nodes when expanded.
-        let mut fields = String::from(r#"{"type":"record","name":"L0","fields":[{"name":"a","type":"int"}]}"#);
+        let mut fields =
+            String::from(r#"{"type":"record","name":"L0","fields":[{"name":"a","type":"int"}]}"#);
         for i in 1..40 {
             fields = format!(
                 r#"{{"type":"record","name":"L{i}","fields":[{{"name":"a","type":{fields}}},{{"name":"b","type":"L{}"}}]}}"#,

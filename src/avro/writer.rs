@@ -224,8 +224,8 @@ impl<W: Write> ContainerWriter<W> {
 mod tests {
     use super::*;
     use crate::avro::container::{Limits, split_all};
-    use crate::decode::{BatchDecoder, plan};
     use crate::avro::schema::Schema;
+    use crate::decode::{BatchDecoder, plan};
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Decimal128Type, Int64Type};
     use std::sync::Arc;
@@ -235,7 +235,14 @@ mod tests {
         let schema = r#"{"type":"record","name":"r","fields":[
             {"name":"id","type":"long"},
             {"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":20,"scale":2}}]}"#;
-        for codec in [Codec::Null, Codec::Deflate, Codec::Snappy, Codec::Zstandard, Codec::Bzip2, Codec::Xz] {
+        for codec in [
+            Codec::Null,
+            Codec::Deflate,
+            Codec::Snappy,
+            Codec::Zstandard,
+            Codec::Bzip2,
+            Codec::Xz,
+        ] {
             let mut w = ContainerWriter::new(Vec::new(), schema, codec, [3; 16], &BTreeMap::new())
                 .unwrap()
                 .with_block_bytes(100);
@@ -249,7 +256,8 @@ mod tests {
             let (header, blocks) = split_all(&file, Limits::default()).unwrap();
             assert_eq!(header.codec, codec);
             assert!(blocks.len() > 10);
-            let mut dec = BatchDecoder::new(Arc::new(plan(&Schema::parse_str(schema).unwrap()).unwrap()));
+            let mut dec =
+                BatchDecoder::new(Arc::new(plan(&Schema::parse_str(schema).unwrap()).unwrap()));
             let mut buf = Vec::new();
             for b in &blocks {
                 codec.decompress(&b.data, &mut buf, 1 << 20).unwrap();

@@ -11,8 +11,8 @@ use arrow_array::types::{
     TimestampMicrosecondType, TimestampMillisecondType,
 };
 use arrow_array::{
-    ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, ListArray, MapArray,
-    PrimitiveArray, StringArray, StructArray,
+    ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, ListArray, MapArray, PrimitiveArray,
+    StringArray, StructArray,
 };
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, TimeUnit};
@@ -271,11 +271,8 @@ impl Column {
                 let DataType::Struct(kv) = entries.data_type() else {
                     unreachable!("map entries are a struct")
                 };
-                let entries_array = StructArray::try_new(
-                    kv.clone(),
-                    vec![keys.finish()?, values.finish()?],
-                    None,
-                )?;
+                let entries_array =
+                    StructArray::try_new(kv.clone(), vec![keys.finish()?, values.finish()?], None)?;
                 Arc::new(MapArray::try_new(
                     entries.clone(),
                     take_offsets(offsets),

@@ -24,8 +24,8 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use crate::avro::cursor::{Cursor, CursorError};
 pub use columns::ColumnError;
 use columns::{Column, Data};
-pub use types::{Plan, PlanError, plan};
 use types::{FieldOp, MAX_ZERO_SIZE_ITEMS, Op};
+pub use types::{Plan, PlanError, plan};
 
 /// Why a datum could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,10 +147,9 @@ impl BatchDecoder {
     /// Decodes the `count` records of one inflated block; the block must hold exactly them.
     pub fn decode_block(&mut self, data: &[u8], count: u64) -> Result<(), DecodeError> {
         let min = self.plan.min_record_size as u64;
-        let fits = if min == 0 {
-            count <= MAX_ZERO_SIZE_ITEMS
-        } else {
-            count <= data.len() as u64 / min
+        let fits = match (data.len() as u64).checked_div(min) {
+            Some(most) => count <= most,
+            None => count <= MAX_ZERO_SIZE_ITEMS,
         };
         if !fits {
             return Err(DecodeError::Count {
@@ -249,10 +248,9 @@ fn push_bytes(col: &mut Column, bytes: &[u8]) -> Result<(), ValueError> {
 /// Checks an item count read from the data against what the remaining bytes can hold.
 #[inline]
 fn check_count(count: u64, item_min: usize, cur: &Cursor<'_>) -> Result<(), ValueError> {
-    let ok = if item_min == 0 {
-        count <= MAX_ZERO_SIZE_ITEMS
-    } else {
-        count <= (cur.remaining() / item_min) as u64
+    let ok = match cur.remaining().checked_div(item_min) {
+        Some(most) => count <= most as u64,
+        None => count <= MAX_ZERO_SIZE_ITEMS,
     };
     if ok {
         Ok(())
@@ -311,7 +309,14 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
             }
             offsets.push(i32::try_from(total).map_err(|_| ValueError::Overflow)?);
         }
-        (Op::Map { value, value_min }, Data::Map { offsets, keys, values }) => {
+        (
+            Op::Map { value, value_min },
+            Data::Map {
+                offsets,
+                keys,
+                values,
+            },
+        ) => {
             let mut total = *offsets.last().unwrap_or(&0) as i64;
             loop {
                 let (count, _) = cur.block_count()?;
@@ -454,9 +459,9 @@ mod tests {
     use super::*;
     use crate::avro::cursor::encode_long;
     use crate::avro::schema::Schema;
+    use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
-    use arrow_array::Array;
 
     fn decoder(schema: &str) -> BatchDecoder {
         BatchDecoder::new(Arc::new(plan(&Schema::parse_str(schema).unwrap()).unwrap()))
@@ -528,7 +533,10 @@ mod tests {
         encode_long(1, &mut data);
         data.extend_from_slice(b"ab");
         let err = d.decode_block(&data, 1).unwrap_err();
-        assert!(matches!(err, DecodeError::Trailing { trailing: 1, .. }), "{err}");
+        assert!(
+            matches!(err, DecodeError::Trailing { trailing: 1, .. }),
+            "{err}"
+        );
         let err = d.decode_block(&data, 1 << 40).unwrap_err();
         assert!(matches!(err, DecodeError::Count { .. }), "{err}");
     }

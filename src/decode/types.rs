@@ -73,7 +73,9 @@ pub enum PlanError {
         precision: usize,
     },
     /// Two sibling names that Athena would see as one.
-    #[error("`{path}`: fields `{first}` and `{second}` are the same name to Athena (case-insensitive)")]
+    #[error(
+        "`{path}`: fields `{first}` and `{second}` are the same name to Athena (case-insensitive)"
+    )]
     NameCollision {
         /// The parent.
         path: String,
@@ -118,7 +120,10 @@ pub(crate) enum Op {
     /// enum index -> the symbol as Utf8.
     Enum(Arc<[String]>),
     /// decimal on bytes (None) or fixed(n) -> Decimal128, checked against the precision.
-    Decimal { fixed: Option<usize>, max: i128 },
+    Decimal {
+        fixed: Option<usize>,
+        max: i128,
+    },
     /// uuid on fixed(16) -> 36-char Utf8.
     UuidFixed,
     /// long nanoseconds -> i64 microseconds (floored).
@@ -128,11 +133,20 @@ pub(crate) enum Op {
     /// A record: its fields in writer order; `None` targets are skipped (null-typed fields).
     Record(Vec<FieldOp>),
     /// An array; `item_min` is the smallest encoded item, to bound counts.
-    Array { item: Box<Op>, item_min: usize },
+    Array {
+        item: Box<Op>,
+        item_min: usize,
+    },
     /// A map with string keys.
-    Map { value: Box<Op>, value_min: usize },
+    Map {
+        value: Box<Op>,
+        value_min: usize,
+    },
     /// `[null, T]`: branch `null_index` is null, the other decodes `inner` into the same column.
-    Nullable { null_index: u32, inner: Box<Op> },
+    Nullable {
+        null_index: u32,
+        inner: Box<Op>,
+    },
     /// Other unions: each branch is null (`None`) or fills one child of a struct column.
     Union(Vec<Option<(usize, Op)>>),
 }
@@ -165,7 +179,8 @@ pub fn plan(schema: &Schema) -> Result<Plan, PlanError> {
     };
     let (fields, root) = match schema {
         Schema::Record(r) => {
-            let (fields, ops) = p.record_fields(r.fields.iter().map(|f| (&f.name, &f.schema)), "")?;
+            let (fields, ops) =
+                p.record_fields(r.fields.iter().map(|f| (&f.name, &f.schema)), "")?;
             (fields, ops)
         }
         other => {
@@ -246,7 +261,11 @@ impl Planner {
                 Some((dt, nullable, op)) => {
                     if let Some(first) = lower.insert(name.to_lowercase(), name.clone()) {
                         return Err(PlanError::NameCollision {
-                            path: if path.is_empty() { "$".into() } else { path.into() },
+                            path: if path.is_empty() {
+                                "$".into()
+                            } else {
+                                path.into()
+                            },
                             first,
                             second: name.clone(),
                         });
@@ -285,11 +304,7 @@ impl Planner {
             Schema::Bytes => (DataType::Binary, false, Op::Bytes),
             Schema::String | Schema::Uuid(None) => (DataType::Utf8, false, Op::String),
             Schema::Uuid(Some(_)) => (DataType::Utf8, false, Op::UuidFixed),
-            Schema::Enum(e) => (
-                DataType::Utf8,
-                false,
-                Op::Enum(e.symbols.clone().into()),
-            ),
+            Schema::Enum(e) => (DataType::Utf8, false, Op::Enum(e.symbols.clone().into())),
             Schema::Fixed(f) => {
                 let size = i32::try_from(f.size).map_err(|_| PlanError::Unsupported {
                     path: path.into(),
@@ -343,10 +358,7 @@ impl Planner {
                 if fields.is_empty() {
                     return Err(PlanError::Unsupported {
                         path: path.into(),
-                        message: format!(
-                            "record `{}` has no field that Parquet can store",
-                            r.name
-                        ),
+                        message: format!("record `{}` has no field that Parquet can store", r.name),
                     });
                 }
                 (
@@ -532,7 +544,8 @@ mod tests {
 
     #[test]
     fn exponential_schemas_are_bounded() {
-        let mut s = String::from(r#"{"type":"record","name":"L0","fields":[{"name":"a","type":"int"}]}"#);
+        let mut s =
+            String::from(r#"{"type":"record","name":"L0","fields":[{"name":"a","type":"int"}]}"#);
         for i in 1..40 {
             s = format!(
                 r#"{{"type":"record","name":"L{i}","fields":[{{"name":"a","type":{s}}},{{"name":"b","type":"L{}"}}]}}"#,

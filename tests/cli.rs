@@ -1,0 +1,435 @@
+//! End-to-end tests of the `parqour` binary on real files.
+//!
+//! Values are checked by `tests/roundtrip.py`, which reads our Parquet with pyarrow and the Avro
+//! with fastavro (both independent of this crate) and compares every value. It needs
+//! `pip install -r tests/requirements.txt`; `.ci/run` does that.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use parqour::avro::codec::Codec;
+use parqour::avro::writer::{ContainerWriter, Datum};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_parqour"));
+    c.env("PARQOUR_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/avro")
+}
+
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Compares every value of `inputs` (Avro) with the Parquet files in `parquet` using the
+/// independent readers of `tests/roundtrip.py`.
+fn roundtrip(parquet: &Path, inputs: &[&Path]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roundtrip.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg("--parquet")
+        .arg(parquet)
+        .args(inputs)
+        .output()
+        .expect("python3 is needed for the round-trip checks");
+    assert!(
+        out.status.success(),
+        "round trip failed (needs `pip install -r tests/requirements.txt`):\n{}",
+        text(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(" 0 mismatches"), "{stdout}");
+}
+
+fn convert(inputs: &[&Path], output: &Path, extra: &[&str]) -> Output {
+    let mut c = bin();
+    c.arg("convert");
+    c.args(inputs);
+    c.arg("--output").arg(output);
+    c.args(extra);
+    c.output().unwrap()
+}
+
+/// Writes `n` demo events with `codec` to `path`.
+fn demo_file(path: &Path, codec: Codec, n: u64) {
+    let f = std::fs::File::create(path).unwrap();
+    parqour::demo::write_events(std::io::BufWriter::new(f), codec, 0, n, 11).unwrap();
+}
+
+#[test]
+fn every_corpus_file_converts_with_identical_values_or_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(testdata())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 31, "the shared corpus has 31 files");
+    for f in &files {
+        let name = f.file_stem().unwrap().to_string_lossy().to_string();
+        let out = tmp.path().join(&name);
+        let o = convert(&[f], &out, &[]);
+        if name == "fixed256_decimal" || name == "int256_decimal" {
+            // Precision 76 does not fit Athena's DECIMAL(38): a clear error naming the field.
+            assert_eq!(o.status.code(), Some(65), "{name}: {}", text(&o));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("field `value`"), "{err}");
+            assert!(err.contains("precision 76"), "{err}");
+            assert!(parquet_files(&out).is_empty());
+            continue;
+        }
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        roundtrip(&out, &[f]);
+    }
+}
+
+#[test]
+fn demo_sample_round_trips_and_is_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let o = bin()
+        .args(["demo", "--records", "30000", "--files", "4", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("30000 records"), "{stdout}");
+    assert!(stdout.contains("row group 0"), "{stdout}");
+    roundtrip(&dir.join("parquet"), &[&dir.join("avro")]);
+
+    // Same inputs and options, any thread count: byte-identical files.
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    assert!(
+        convert(&[&dir.join("avro")], &a, &["--threads", "1"])
+            .status
+            .success()
+    );
+    assert!(
+        convert(&[&dir.join("avro")], &b, &["--threads", "2"])
+            .status
+            .success()
+    );
+    let (fa, fb) = (parquet_files(&a), parquet_files(&b));
+    assert_eq!(fa.len(), 1);
+    assert_eq!(
+        std::fs::read(&fa[0]).unwrap(),
+        std::fs::read(&fb[0]).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(&fa[0]).unwrap(),
+        std::fs::read(&parquet_files(&dir.join("parquet"))[0]).unwrap()
+    );
+}
+
+#[test]
+fn every_codec_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    for codec in [
+        Codec::Null,
+        Codec::Deflate,
+        Codec::Snappy,
+        Codec::Zstandard,
+        Codec::Bzip2,
+        Codec::Xz,
+    ] {
+        let input = tmp.path().join(format!("{}.avro", codec.name()));
+        demo_file(&input, codec, 3000);
+        let out = tmp.path().join(codec.name());
+        let o = convert(&[&input], &out, &[]);
+        assert!(o.status.success(), "{codec:?}: {}", text(&o));
+        roundtrip(&out, &[&input]);
+    }
+}
+
+#[test]
+fn files_are_cut_at_the_target_size_and_row_groups_by_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.avro");
+    demo_file(&input, Codec::Snappy, 60_000);
+    let out = tmp.path().join("out");
+    let o = convert(
+        &[&input],
+        &out,
+        &[
+            "--target-file-size",
+            "3MiB",
+            "--row-group-size",
+            "1MiB",
+            "--compression",
+            "zstd",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let files = parquet_files(&out);
+    assert!(files.len() >= 2, "{files:?}");
+    assert!(
+        files[0]
+            .to_string_lossy()
+            .ends_with("part-00000.zstd.parquet")
+    );
+    roundtrip(&out, &[&input]);
+    let inspect = run(&["inspect", files[0].to_str().unwrap()]);
+    assert!(inspect.status.success(), "{}", text(&inspect));
+    let s = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        s.contains("row group 1"),
+        "expected several row groups:\n{s}"
+    );
+    assert!(s.contains("ZSTD"), "{s}");
+}
+
+#[test]
+fn zero_record_input_succeeds_without_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("empty.avro");
+    demo_file(&input, Codec::Deflate, 0);
+    let out = tmp.path().join("out");
+    let o = convert(&[&input], &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(parquet_files(&out).is_empty());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no file written"));
+}
+
+#[test]
+fn output_with_parquet_files_needs_overwrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.avro");
+    demo_file(&input, Codec::Deflate, 100);
+    let out = tmp.path().join("out");
+    assert!(convert(&[&input], &out, &[]).status.success());
+    let o = convert(&[&input], &out, &[]);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--overwrite"));
+    let o = convert(&[&input], &out, &["--overwrite"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(parquet_files(&out).len(), 1);
+}
+
+#[test]
+fn inspect_describes_avro() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.avro");
+    demo_file(&input, Codec::Zstandard, 5000);
+    let o = run(&["inspect", input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("codec:    zstandard"), "{s}");
+    assert!(s.contains("records:  5000"), "{s}");
+    assert!(s.contains("payload: Struct"), "{s}");
+    let o = run(&["inspect", "/nonexistent/file.avro"]);
+    assert!(!o.status.success());
+}
+
+// ---- bad input: a clear error naming the object, block and offset; exit 65; no panic; no file.
+
+/// Offsets of each block's sync marker (end of each block) in a container file.
+fn sync_offsets(file: &[u8]) -> Vec<usize> {
+    let sync = &file_sync(file);
+    file.windows(16)
+        .enumerate()
+        .filter(|(_, w)| w == sync)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn file_sync(file: &[u8]) -> [u8; 16] {
+    let (header, _) = parqour::avro::container::split_all(file, Default::default()).unwrap();
+    header.sync
+}
+
+fn assert_bad_input(name: &str, bytes: &[u8], expect: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join(format!("{name}.avro"));
+    std::fs::write(&input, bytes).unwrap();
+    let out = tmp.path().join("out");
+    let o = convert(&[&input], &out, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(65), "{name}: {}", text(&o));
+    assert!(!err.contains("panicked"), "{name}: {err}");
+    assert!(
+        err.contains(&format!("{name}.avro")),
+        "{name}: error must name the file: {err}"
+    );
+    for e in expect {
+        assert!(err.contains(e), "{name}: expected `{e}` in: {err}");
+    }
+    assert!(
+        parquet_files(&out).is_empty(),
+        "{name}: no file may be published"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{name}: left behind {leftovers:?}");
+}
+
+fn good_file() -> Vec<u8> {
+    parqour::demo::write_events(Vec::new(), Codec::Deflate, 0, 20_000, 5).unwrap()
+}
+
+#[test]
+fn truncated_file() {
+    let f = good_file();
+    let syncs = sync_offsets(&f);
+    let cut = syncs[3] + 16 + 40; // inside block 3 (syncs[0] closes the header)
+    assert_bad_input(
+        "truncated",
+        &f[..cut],
+        &["truncated", "block 3", "byte offset"],
+    );
+    assert_bad_input("header_only_part", &f[..10], &["truncated"]);
+}
+
+#[test]
+fn bad_magic() {
+    let mut f = good_file();
+    f[0] = b'X';
+    assert_bad_input("bad_magic", &f, &["not an Avro object container file"]);
+}
+
+#[test]
+fn wrong_sync_marker() {
+    let mut f = good_file();
+    let syncs = sync_offsets(&f);
+    f[syncs[3] + 5] ^= 0xff; // the marker closing block 2 (syncs[0] is the header's)
+    assert_bad_input(
+        "bad_sync",
+        &f,
+        &["wrong sync marker after block 2", "byte offset"],
+    );
+}
+
+#[test]
+fn corrupt_compressed_block() {
+    let mut f = good_file();
+    let syncs = sync_offsets(&f);
+    // Scramble the middle of block 1's deflate data.
+    let start = syncs[1] + 16 + 10;
+    for b in &mut f[start..start + 200] {
+        *b = b.wrapping_mul(31).wrapping_add(7);
+    }
+    assert_bad_input("corrupt_block", &f, &["block 1", "byte offset"]);
+}
+
+#[test]
+fn absurd_count_varint() {
+    let f = good_file();
+    let syncs = sync_offsets(&f);
+    let mut bad = f[..syncs[2] + 16].to_vec();
+    // Block 2's record count: 2^62, its size: 10 bytes.
+    parqour::avro::cursor::encode_long(1 << 62, &mut bad);
+    parqour::avro::cursor::encode_long(10, &mut bad);
+    bad.extend_from_slice(&[0; 10]);
+    bad.extend_from_slice(&file_sync(&f));
+    assert_bad_input("absurd_count", &bad, &["block 2", "absurd record count"]);
+
+    let mut bad = f[..syncs[2] + 16].to_vec();
+    parqour::avro::cursor::encode_long(5, &mut bad);
+    parqour::avro::cursor::encode_long(i64::MAX, &mut bad);
+    assert_bad_input("absurd_size", &bad, &["block 2", "block size"]);
+}
+
+/// A file of `["null","int","string"]` unions, ten records a block; record 13 (record 3 of
+/// block 1) is `id` followed by `bad_datum`.
+fn union_file(bad_datum: &[u8]) -> Vec<u8> {
+    let schema = r#"{"type":"record","name":"r","fields":[
+        {"name":"id","type":"long"},
+        {"name":"u","type":["null","int","string"]}]}"#;
+    let mut w = ContainerWriter::new(Vec::new(), schema, Codec::Snappy, [9; 16], &BTreeMap::new())
+        .unwrap()
+        .with_block_bytes(50);
+    let mut d = Datum::new();
+    for i in 0..30i64 {
+        d.clear();
+        if i == 13 {
+            d.long(i);
+            d.fixed(bad_datum);
+        } else {
+            d.long(i).long(2).string("ok");
+        }
+        w.append(&d.buf).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+#[test]
+fn union_index_out_of_range() {
+    let mut datum = Vec::new();
+    parqour::avro::cursor::encode_long(7, &mut datum);
+    let f = union_file(&datum);
+    assert_bad_input(
+        "bad_union",
+        &f,
+        &[
+            "block 1",
+            "record 3",
+            "union branch index 7 is out of range",
+        ],
+    );
+}
+
+#[test]
+fn invalid_utf8() {
+    let mut datum = Vec::new();
+    parqour::avro::cursor::encode_long(2, &mut datum);
+    parqour::avro::cursor::encode_long(2, &mut datum);
+    datum.extend_from_slice(&[0xc3, 0x28]);
+    let f = union_file(&datum);
+    assert_bad_input("bad_utf8", &f, &["block 1", "record 3", "not valid UTF-8"]);
+}
+
+#[test]
+fn recursive_schema_is_a_clear_error() {
+    let schema = r#"{"type":"record","name":"LinkedList","fields":[
+        {"name":"value","type":"int"},{"name":"next","type":["null","LinkedList"]}]}"#;
+    let w =
+        ContainerWriter::new(Vec::new(), schema, Codec::Null, [1; 16], &BTreeMap::new()).unwrap();
+    let f = w.finish().unwrap();
+    assert_bad_input("recursive", &f, &["recursive type `LinkedList`"]);
+}
+
+#[test]
+fn missing_input_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = convert(&[Path::new("/nonexistent/dir")], &tmp.path().join("o"), &[]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/dir"));
+    let o = run(&[
+        "convert",
+        "x.avro",
+        "--output",
+        "o",
+        "--compression",
+        "brotli",
+    ]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+}
