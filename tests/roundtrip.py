@@ -1,48 +1,52 @@
 #!/usr/bin/env python3
 """Round-trip check: every Avro record must come back, value for value, from parqour's Parquet.
 
-Usage:
     python3 tests/roundtrip.py [-v] --parquet DIR AVRO_FILE_OR_FOLDER [...]
 
 The Avro inputs are files or folders (a folder means every *.avro under it, recursively, sorted
-by path, as `parqour convert` lists them), given in the same order as to `parqour convert`.
-DIR is parqour's output folder; its `part-NNNNN.*.parquet` files are read in name order and
-their rows concatenated.
-
-The Avro side is decoded with fastavro, logical types left raw, and each value is turned into
-what pyarrow's `to_pylist()` should give for parqour's column (the mapping in
-src/decode/types.rs). Rows are then compared field by field. Exit status 0 when everything
-matches, 1 on the first 20 mismatches (or a row count mismatch), 2 on usage errors.
+by path, as `parqour convert` lists them), in the order given to `parqour convert`. DIR is
+parqour's output folder; its `part-NNNNN.*.parquet` files are read in name order and their rows
+concatenated. Each Avro record is decoded with fastavro, logical types left raw, and turned into
+what pyarrow's `to_pylist()` should give for parqour's columns (the mapping documented in
+src/decode/types.rs); then rows are compared field by field. Exit status: 0 when all match,
+1 on mismatches (reporting at most 20), 2 on usage errors.
 """
 
 import argparse
+import bz2
 import datetime as dt
 import decimal
+import io
 import itertools
 import json
+import lzma
 import math
 import os
 import struct
 import sys
 import uuid
+import zlib
 
+import cramjam
 import fastavro
 import fastavro.read
 import pyarrow.parquet as pq
+import zstandard
 
-# Logical types are converted here, from the raw values, so turn fastavro's conversion off.
-# The dict is shared with fastavro's (compiled) reader, so clearing it in place is enough.
+# Logical types are converted below from the raw values, so fastavro's conversion is turned off
+# (the dict is shared with fastavro's compiled reader). The schema given to fastavro has no
+# logicalType left anyway, see decode_schema.
 fastavro.read.LOGICAL_READERS.clear()
 
 MAX_MISMATCHES = 20
 PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 NAMED = {"record", "error", "enum", "fixed"}
 COMPLEX = NAMED | {"array", "map"}
+WRAPPER = "__roundtrip_branch"  # name prefix of the records that wrap union branches
 EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 EPOCH = dt.datetime(1970, 1, 1)
-DECIMAL_CONTEXT = decimal.Context(prec=200)  # wide enough to never round
-# logicalType -> (tz-aware?, function from the raw long to microseconds)
-TIMESTAMPS = {
+DECIMAL_CONTEXT = decimal.Context(prec=200)  # wide enough never to round
+TIMESTAMPS = {  # logicalType -> (UTC?, raw long -> microseconds); nanos are floored
     "timestamp-millis": (True, lambda v: v * 1000),
     "timestamp-micros": (True, lambda v: v),
     "timestamp-nanos": (True, lambda v: v // 1000),
@@ -50,51 +54,46 @@ TIMESTAMPS = {
     "local-timestamp-micros": (False, lambda v: v),
     "local-timestamp-nanos": (False, lambda v: v // 1000),
 }
-WRAPPER_PREFIX = "__roundtrip_branch"
 
-
-# ---------------------------------------------------------------------------------------------
-# Schema handling
-# ---------------------------------------------------------------------------------------------
 
 def is_null_json(s):
     return s == "null" or (isinstance(s, dict) and s.get("type") == "null")
 
 
-def wrap_unions(s, counter):
-    """Return a copy of the JSON schema `s` where every branch of a union with 2+ non-null
-    branches is wrapped in a one-field record `__roundtrip_branch<k>_<index>`. A one-field record
-    is encoded exactly like its field, so the data reads the same, but fastavro (with
-    return_record_name) now tells exactly which branch was written, even for int vs long."""
+def decode_schema(s, counter):
+    """The schema handed to fastavro: a copy of the JSON schema `s` that reads the same bytes but
+    - wraps every branch of a union with 2+ non-null branches in a one-field record
+      `__roundtrip_branch<k>_<index>`: a one-field record is encoded exactly like its field, and
+      fastavro (return_record_name) then tells which branch was written, even int vs long;
+    - has no logicalType (values stay raw, and fastavro cannot refuse an annotation that parqour
+      ignores, e.g. an invalid decimal) and no defaults (unused without a reader schema)."""
     if isinstance(s, list):
-        out = [wrap_unions(b, counter) for b in s]
+        out = [decode_schema(b, counter) for b in s]
         if sum(not is_null_json(b) for b in s) < 2:
             return out
         k = next(counter)
-        return [b if is_null_json(b) else
-                {"type": "record", "name": f"{WRAPPER_PREFIX}{k}_{i}",
-                 "fields": [{"name": "v", "type": b}]}
+        return [b if is_null_json(b) else {"type": "record", "name": f"{WRAPPER}{k}_{i}",
+                                           "fields": [{"name": "v", "type": b}]}
                 for i, b in enumerate(out)]
     if not isinstance(s, dict):
         return s
-    s = dict(s)
+    s = {k: v for k, v in s.items() if k not in ("logicalType", "default")}
     t = s.get("type")
     if t in ("record", "error"):
-        # Defaults are irrelevant without a reader schema and may no longer fit the wrapped type.
-        s["fields"] = [{k: v for k, v in dict(f, type=wrap_unions(f["type"], counter)).items()
-                        if k != "default"} for f in s["fields"]]
+        s["fields"] = [{k: decode_schema(v, counter) if k == "type" else v
+                        for k, v in f.items() if k != "default"} for f in s["fields"]]
     elif t == "array":
-        s["items"] = wrap_unions(s["items"], counter)
+        s["items"] = decode_schema(s["items"], counter)
     elif t == "map":
-        s["values"] = wrap_unions(s["values"], counter)
+        s["values"] = decode_schema(s["values"], counter)
     elif isinstance(t, (list, dict)):
-        s["type"] = wrap_unions(t, counter)
+        s["type"] = decode_schema(t, counter)
     return s
 
 
 class Resolver:
-    """Turns a JSON schema into a tree of dict nodes where named-type references are replaced by
-    the node of their definition (found by full name, with Avro's namespace rules)."""
+    """Turns a JSON schema into a tree of dict nodes in which references to named types are
+    replaced by the node of their definition (found by full name, per Avro's namespace rules)."""
 
     def __init__(self, raw):
         self.names = {}
@@ -111,15 +110,14 @@ class Resolver:
                 raise ValueError(f"unknown type name {s!r} (namespace {ns!r})")
             return self.names.get(full) or self.names[s]
         t = s["type"]
-        if not isinstance(t, str) or (t not in PRIMITIVES and t not in COMPLEX):
+        if not isinstance(t, str) or t not in PRIMITIVES | COMPLEX:
             return self.resolve(t, ns)  # {"type": {...}} or {"type": "SomeName"}
         node = dict(s)
         if t in NAMED:
-            name = s["name"]
-            if "." in name:
-                ns, short = name.rsplit(".", 1)
+            if "." in s["name"]:
+                ns, short = s["name"].rsplit(".", 1)
             else:
-                ns, short = s.get("namespace", ns) or "", name
+                ns, short = s.get("namespace", ns) or "", s["name"]
             node["_short"] = short
             self.names[f"{ns}.{short}" if ns else short] = node  # before the fields: recursion
             if t in ("record", "error"):
@@ -132,13 +130,12 @@ class Resolver:
 
 
 def is_null(node):
-    if isinstance(node, list):
-        return all(is_null(b) for b in node)
-    return node["type"] == "null"
+    """A null type, or a union of nulls only: such record fields get no column."""
+    return all(map(is_null, node)) if isinstance(node, list) else node["type"] == "null"
 
 
 def member_name(node):
-    """Column name of a union branch in parqour's struct: member_<type or lowercased name>."""
+    """A union branch's field in parqour's struct: member_<primitive type or lowercased name>."""
     t = node["type"]
     return f"member_{node['_short'].lower()}" if t in NAMED else f"member_{t}"
 
@@ -152,11 +149,8 @@ def valid_decimal(node):
     return True
 
 
-# ---------------------------------------------------------------------------------------------
-# Raw Avro value -> expected pyarrow value
-# ---------------------------------------------------------------------------------------------
-
 def expect_logical(node, v):
+    """Expected value of an annotated primitive; an annotation on the wrong type is ignored."""
     t, lt = node["type"], node.get("logicalType")
     if lt == "decimal" and t in ("bytes", "fixed") and valid_decimal(node):
         unscaled = int.from_bytes(v, "big", signed=True)
@@ -166,8 +160,8 @@ def expect_logical(node, v):
     if lt == "date" and t == "int":
         return dt.date(1970, 1, 1) + dt.timedelta(days=v)
     if lt in TIMESTAMPS and t == "long":
-        aware, to_micros = TIMESTAMPS[lt]
-        return (EPOCH_UTC if aware else EPOCH) + dt.timedelta(microseconds=to_micros(v))
+        utc, to_micros = TIMESTAMPS[lt]
+        return (EPOCH_UTC if utc else EPOCH) + dt.timedelta(microseconds=to_micros(v))
     if lt == "duration" and t == "fixed" and node["size"] == 12:
         months, days, millis = struct.unpack("<3I", v)
         return {"months": months, "days": days, "milliseconds": millis}
@@ -175,6 +169,7 @@ def expect_logical(node, v):
 
 
 def expect(node, v):
+    """The value pyarrow should return for the raw fastavro value `v` of schema `node`."""
     if isinstance(node, list):
         return expect_union(node, v)
     t = node["type"]
@@ -183,7 +178,7 @@ def expect(node, v):
                 for f in node["fields"] if not is_null(f["type"])}
     if t == "array":
         return [expect(node["items"], x) for x in v]
-    if t == "map":
+    if t == "map":  # fastavro's dict keeps the encoded order; pyarrow gives (key, value) pairs
         return [(k, expect(node["values"], x)) for k, x in v.items()]
     if t == "null":
         return None
@@ -198,15 +193,11 @@ def expect_union(branches, v):
         return None if v is None else expect(non_null[0][1], v)
     if v is None:
         return None
-    name, wrapped = v  # ("<ns>.__roundtrip_branch<k>_<index>", {"v": value}), see wrap_unions
+    name, wrapped = v  # ("<ns>.__roundtrip_branch<k>_<index>", {"v": value}), see decode_schema
     chosen = int(name.rsplit("_", 1)[1])
     return {member_name(b): expect(b, wrapped["v"]) if i == chosen else None
             for i, b in non_null}
 
-
-# ---------------------------------------------------------------------------------------------
-# Readers
-# ---------------------------------------------------------------------------------------------
 
 def list_avro(inputs):
     """Files as given; folders expanded to their *.avro files, recursively, sorted by path."""
@@ -223,68 +214,107 @@ def list_avro(inputs):
     return out
 
 
+def snappy_block(data):
+    """Raw snappy, followed by the big-endian CRC32 of the uncompressed data."""
+    out = bytes(cramjam.snappy.decompress_raw(data[:-4]))
+    if zlib.crc32(out) != int.from_bytes(data[-4:], "big"):
+        raise ValueError("snappy block: CRC mismatch")
+    return out
+
+
+DECOMPRESS = {
+    "null": lambda data: data,
+    "deflate": lambda data: zlib.decompress(data, -15),
+    "snappy": snappy_block,
+    "zstandard": lambda data: zstandard.ZstdDecompressor().stream_reader(
+        data, read_across_frames=True).read(),
+    "bzip2": bz2.decompress,
+    "xz": lzma.decompress,
+}
+
+
+def read_container(fo):
+    """Reads an object container file's header; returns the schema JSON and an iterator of its
+    blocks as (record count, decompressed data). Done here rather than with fastavro.reader,
+    which parses (and may refuse) the schema and wants other libraries for zstandard."""
+    if fo.read(4) != b"Obj\x01":
+        raise ValueError(f"{fo.name}: not an Avro object container file")
+    meta = fastavro.schemaless_reader(fo, {"type": "map", "values": "bytes"})
+    sync, size = fo.read(16), os.fstat(fo.fileno()).st_size
+    codec = meta.get("avro.codec", b"null").decode()
+    if codec not in DECOMPRESS:
+        raise ValueError(f"{fo.name}: unknown codec {codec!r}")
+
+    def blocks():
+        while fo.tell() < size:
+            count = fastavro.schemaless_reader(fo, "long")
+            data = fo.read(fastavro.schemaless_reader(fo, "long"))
+            if fo.read(16) != sync:
+                raise ValueError(f"{fo.name}: no sync marker after the block")
+            yield count, io.BytesIO(DECOMPRESS[codec](data))
+
+    return json.loads(meta["avro.schema"]), blocks()
+
+
 def avro_rows(paths):
     """Yields (file, record number, expected column names, expected row) for every record."""
     for path in paths:
         with open(path, "rb") as fo:
-            blocks = fastavro.block_reader(fo)
-            raw = json.loads(blocks.metadata["avro.schema"])  # as written: keeps every annotation
+            raw, blocks = read_container(fo)  # the schema as written: every annotation kept
             root = Resolver(raw).root
-            wrapped = fastavro.parse_schema(wrap_unions(raw, itertools.count()))
+            decode = fastavro.parse_schema(decode_schema(raw, itertools.count()))
             is_record = isinstance(root, dict) and root["type"] in ("record", "error")
-            columns = (list(expect(root, {f["name"]: None for f in root["fields"]}))
-                       if is_record else ["value"])
+            columns = ([f["name"] for f in root["fields"] if not is_null(f["type"])]
+                       if is_record else ["value"])  # a non-record schema gives one column
             n = 0
-            for block in blocks:
-                for _ in range(block.num_records):
-                    rec = fastavro.schemaless_reader(
-                        block.bytes_, wrapped, None,
-                        return_record_name=True, return_record_name_override=True)
-                    row = expect(root, rec) if is_record else {"value": expect(root, rec)}
-                    yield path, n, columns, row
+            for count, data in blocks:
+                for _ in range(count):
+                    rec = fastavro.schemaless_reader(data, decode, None, return_record_name=True,
+                                                     return_record_name_override=True)
+                    yield path, n, columns, (expect(root, rec) if is_record
+                                             else {"value": expect(root, rec)})
                     n += 1
+                if data.read():  # a sanity check of the decoding
+                    raise ValueError(f"{path}: bytes left over after a block's records")
 
 
 def parquet_rows(files):
     """Yields (file, row number, column names, row) for every row of the files, in order."""
     for path in files:
         pf = pq.ParquetFile(path)
-        names = pf.schema_arrow.names
         n = 0
         for batch in pf.iter_batches(batch_size=4096):
             for row in batch.to_pylist():
-                yield path, n, names, row
+                yield path, n, pf.schema_arrow.names, row
                 n += 1
 
 
-# ---------------------------------------------------------------------------------------------
-# Comparison
-# ---------------------------------------------------------------------------------------------
-
 class TooManyMismatches(Exception):
-    pass
+    """Raised by Checker.fail at the MAX_MISMATCHES-th mismatch, to stop the run."""
 
 
 class Checker:
+    """Compares expected and actual values recursively, counting leaf values and mismatches."""
+
     def __init__(self):
-        self.values = 0
-        self.mismatches = 0
+        self.values = self.mismatches = 0
 
     def fail(self, where, path, exp, act):
         self.mismatches += 1
-        at = f" at {path}" if path else ""
-        print(f"MISMATCH {where}{at}: expected {exp!r}, got {act!r}")
+        print(f"MISMATCH {where}{f' at {path}' if path else ''}: expected {exp!r}, got {act!r}")
         if self.mismatches >= MAX_MISMATCHES:
             raise TooManyMismatches
 
     def compare(self, where, path, exp, act):
-        if isinstance(exp, dict):
-            if not isinstance(act, dict) or list(exp) != list(act):
-                keys = list(act) if isinstance(act, dict) else act
-                return self.fail(where, path, f"fields {list(exp)}", keys)
+        if isinstance(exp, dict):  # a record, union or duration struct, or a whole row
+            if not isinstance(act, dict):
+                return self.fail(where, path, exp, act)
+            if path and list(exp) != list(act):  # a row's columns are checked once per file
+                self.fail(where, f"{path} (field names)", list(exp), list(act))
             for k in exp:
-                self.compare(where, f"{path}.{k}" if path else k, exp[k], act[k])
-        elif isinstance(exp, (list, tuple)):
+                if k in act:
+                    self.compare(where, f"{path}.{k}" if path else k, exp[k], act[k])
+        elif isinstance(exp, (list, tuple)):  # an array, a map, or a map's (key, value) entry
             if not isinstance(act, (list, tuple)) or len(exp) != len(act):
                 return self.fail(where, path, exp, act)
             for i, (e, a) in enumerate(zip(exp, act)):
@@ -304,7 +334,7 @@ class Checker:
             return exp == act or (math.isnan(exp) and math.isnan(act))
         if isinstance(exp, dt.datetime):  # both naive, or both UTC
             return exp.utcoffset() == act.utcoffset() and exp == act
-        return exp == act
+        return exp == act  # Decimal compares numerically
 
 
 def main():
@@ -322,19 +352,20 @@ def main():
     if args.verbose and pq_files:
         print(f"{pq_files[0]}:\n{pq.ParquetFile(pq_files[0]).schema_arrow}")
 
-    check, records, seen_pairs, end = Checker(), 0, set(), object()
+    check, records, seen, end = Checker(), 0, set(), object()
     expected, actual = avro_rows(avro_files), parquet_rows(pq_files)
     try:
         for exp, act in itertools.zip_longest(expected, actual, fillvalue=end):
             if exp is end or act is end:  # one side ran out: count what is left of the other
                 n_avro = records if exp is end else records + 1 + sum(1 for _ in expected)
                 n_pq = records if act is end else records + 1 + sum(1 for _ in actual)
-                check.fail("row count", "", f"{n_avro} rows (Avro records)", f"{n_pq} rows")
+                print(f"MISMATCH row count: {n_avro} Avro records, {n_pq} Parquet rows")
+                check.mismatches += 1
                 break
             (afile, arec, columns, erow), (pfile, prow, names, arow) = exp, act
             where = f"{afile} record {arec} (= {os.path.basename(pfile)} row {prow})"
-            if (afile, pfile) not in seen_pairs:  # check the columns once per pair of files
-                seen_pairs.add((afile, pfile))
+            if (afile, pfile) not in seen:  # the columns, once per pair of files
+                seen.add((afile, pfile))
                 if names != columns:
                     check.fail(where, "<columns>", columns, names)
             check.compare(where, "", erow, arow)

@@ -14,14 +14,48 @@ use arrow_array::{
     ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, ListArray, MapArray, PrimitiveArray,
     StringArray, StructArray,
 };
-use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, TimeUnit};
+
+/// A growing bitmap (validity or booleans), appended one bit at a time in the hot loop.
+#[derive(Debug, Default)]
+pub(crate) struct Bits {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl Bits {
+    #[inline]
+    pub fn append(&mut self, v: bool) {
+        let bit = self.len % 8;
+        if bit == 0 {
+            self.bytes.push(0);
+        }
+        if v && let Some(last) = self.bytes.last_mut() {
+            *last |= 1 << bit;
+        }
+        self.len += 1;
+    }
+
+    /// Number of bits.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bits as a buffer; leaves this empty with its capacity kept.
+    pub fn finish(&mut self) -> BooleanBuffer {
+        let cap = self.bytes.capacity();
+        let bytes = std::mem::replace(&mut self.bytes, Vec::with_capacity(cap));
+        let len = std::mem::take(&mut self.len);
+        BooleanBuffer::new(Buffer::from_vec(bytes), 0, len)
+    }
+}
 
 /// A growing column of one Arrow type.
 #[derive(Debug)]
 pub(crate) struct Column {
     /// Validity, for nullable columns.
-    pub nulls: Option<BooleanBufferBuilder>,
+    pub nulls: Option<Bits>,
     pub data: Data,
     data_type: DataType,
 }
@@ -29,7 +63,7 @@ pub(crate) struct Column {
 /// The value buffers of a [`Column`].
 #[derive(Debug)]
 pub(crate) enum Data {
-    Boolean(BooleanBufferBuilder),
+    Boolean(Bits),
     Int32(Vec<i32>),
     Int64(Vec<i64>),
     Float32(Vec<f32>),
@@ -75,7 +109,7 @@ impl Column {
     /// An empty column for `data_type`.
     pub fn new(data_type: &DataType, nullable: bool) -> Self {
         let data = match data_type {
-            DataType::Boolean => Data::Boolean(BooleanBufferBuilder::new(0)),
+            DataType::Boolean => Data::Boolean(Bits::default()),
             DataType::Int32 | DataType::Date32 => Data::Int32(Vec::new()),
             DataType::Int64 | DataType::Timestamp(_, _) => Data::Int64(Vec::new()),
             DataType::Float32 => Data::Float32(Vec::new()),
@@ -114,7 +148,7 @@ impl Column {
             other => unreachable!("the planner never produces {other}"),
         };
         Column {
-            nulls: nullable.then(|| BooleanBufferBuilder::new(0)),
+            nulls: nullable.then(Bits::default),
             data,
             data_type: data_type.clone(),
         }

@@ -224,11 +224,22 @@ fn decode_fields(
     Ok(())
 }
 
-/// Reads past a datum that has no column (only `null` today; resolution will add more).
-fn skip(op: &Op, _cur: &mut Cursor<'_>) -> Result<(), ValueError> {
+/// Reads past a datum that has no column (null fields today; resolution will add more).
+fn skip(op: &Op, cur: &mut Cursor<'_>) -> Result<(), ValueError> {
     match op {
         Op::Null => Ok(()),
-        _ => Err(ValueError::Internal("skip of a non-null field")),
+        Op::NullUnion(branches) => {
+            let index = cur.long()?;
+            if (0..*branches as i64).contains(&index) {
+                Ok(())
+            } else {
+                Err(ValueError::UnionIndex {
+                    index,
+                    branches: *branches as usize,
+                })
+            }
+        }
+        _ => Err(ValueError::Internal("skip of a field with a column")),
     }
 }
 
@@ -242,6 +253,16 @@ fn push_bytes(col: &mut Column, bytes: &[u8]) -> Result<(), ValueError> {
             Ok(())
         }
         _ => Err(ValueError::Internal("bytes into a non-bytes column")),
+    }
+}
+
+/// Checks that a string is UTF-8: ASCII (the common case) a word at a time, the rest with SIMD.
+#[inline]
+fn check_utf8(b: &[u8]) -> Result<(), ValueError> {
+    if b.is_ascii() || simdutf8::basic::from_utf8(b).is_ok() {
+        Ok(())
+    } else {
+        Err(ValueError::Utf8)
     }
 }
 
@@ -265,9 +286,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
         (Op::Long, Data::Int64(v)) => v.push(cur.long()?),
         (Op::String, _) => {
             let b = cur.bytes()?;
-            if simdutf8::basic::from_utf8(b).is_err() {
-                return Err(ValueError::Utf8);
-            }
+            check_utf8(b)?;
             push_bytes(col, b)?;
         }
         (Op::Double, Data::Float64(v)) => v.push(cur.double()?),
@@ -289,6 +308,13 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
                 return Err(ValueError::UnionIndex { index, branches: 2 });
             }
             return Ok(());
+        }
+        (Op::Single(inner), _) => {
+            let index = cur.long()?;
+            if index != 0 {
+                return Err(ValueError::UnionIndex { index, branches: 1 });
+            }
+            return decode(inner, cur, col);
         }
         (Op::Record(fields), Data::Struct { children, len }) => {
             decode_fields(fields, cur, children)?;
@@ -326,9 +352,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
                 check_count(count, 1 + *value_min, cur)?;
                 for _ in 0..count {
                     let k = cur.bytes()?;
-                    if simdutf8::basic::from_utf8(k).is_err() {
-                        return Err(ValueError::Utf8);
-                    }
+                    check_utf8(k)?;
                     push_bytes(keys, k)?;
                     decode(value, cur, values)?;
                 }
@@ -411,7 +435,9 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
                 }
             }
         }
-        (Op::Null, _) => return Err(ValueError::Internal("null op with a column")),
+        (Op::Null | Op::NullUnion(_), _) => {
+            return Err(ValueError::Internal("null op with a column"));
+        }
         _ => return Err(ValueError::Internal("op and column types disagree")),
     }
     Ok(())
@@ -508,6 +534,39 @@ mod tests {
         encode_long(2, &mut bad);
         let err = d.decode_block(&bad, 1).unwrap_err();
         assert!(err.to_string().contains("union branch index 2"), "{err}");
+    }
+
+    /// Regression: `[T]` and `["null"]` unions still carry a branch index in the data; reading
+    /// them as plain `T` / nothing shifted every later value.
+    #[test]
+    fn single_branch_unions_read_their_index() {
+        let mut d = decoder(
+            r#"{"type":"record","name":"r","fields":[{"name":"a","type":["long"]},
+                {"name":"n","type":["null"]},{"name":"x","type":{"type":"array","items":["string"]}},
+                {"name":"b","type":"long"}]}"#,
+        );
+        let mut data = Vec::new();
+        for v in [7i64, -8] {
+            encode_long(0, &mut data); // a: branch 0
+            encode_long(v, &mut data);
+            encode_long(0, &mut data); // n: branch 0 (null)
+            encode_long(1, &mut data); // x: one item
+            encode_long(0, &mut data); // branch 0
+            encode_long(1, &mut data);
+            data.push(b'z');
+            encode_long(0, &mut data); // end of array
+            encode_long(v * 10, &mut data); // b
+        }
+        d.decode_block(&data, 2).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        assert_eq!(batch.num_columns(), 3);
+        assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(1), -8);
+        assert_eq!(batch.column(2).as_primitive::<Int64Type>().value(1), -80);
+        let mut bad = Vec::new();
+        encode_long(1, &mut bad);
+        bad.extend_from_slice(&[0; 8]);
+        let err = d.decode_block(&bad, 1).unwrap_err();
+        assert!(err.to_string().contains("union branch index 1"), "{err}");
     }
 
     #[test]

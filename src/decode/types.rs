@@ -106,6 +106,10 @@ pub enum PlanError {
 pub(crate) enum Op {
     /// Reads nothing, writes nothing (a field of type null).
     Null,
+    /// A union of only null branches: reads the branch index, writes nothing.
+    NullUnion(u32),
+    /// A one-branch union `[T]`: reads the branch index (0), then `T` into the same column.
+    Single(Box<Op>),
     Boolean,
     Int,
     Long,
@@ -253,10 +257,12 @@ impl Planner {
                     self.warnings.push(format!(
                         "field `{fpath}` has type null and is left out of the Parquet schema"
                     ));
-                    ops.push(FieldOp {
-                        op: Op::Null,
-                        column: None,
-                    });
+                    // The datum is still there to read past: a union of nulls has its index.
+                    let op = match schema {
+                        Schema::Union(b) => Op::NullUnion(b.len() as u32),
+                        _ => Op::Null,
+                    };
+                    ops.push(FieldOp { op, column: None });
                 }
                 Some((dt, nullable, op)) => {
                     if let Some(first) = lower.insert(name.to_lowercase(), name.clone()) {
@@ -419,7 +425,9 @@ impl Planner {
             .collect();
         match (null_index, non_null.as_slice()) {
             (_, []) => Ok(None),
-            (None, [(_, only)]) => self.map(only, path),
+            (None, [(_, only)]) => Ok(self
+                .map(only, path)?
+                .map(|(dt, nullable, op)| (dt, nullable, Op::Single(Box::new(op))))),
             (Some(null_index), [(_, only)]) => {
                 let Some((dt, _, inner)) = self.map(only, path)? else {
                     return Ok(None);
