@@ -39,21 +39,21 @@ fn encode(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes as u64));
     g.sample_size(10);
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap(),
+        );
         g.bench_function(format!("parqour ({threads} threads)"), |b| {
             b.iter(|| {
-                pool.install(|| {
-                    let mut enc =
-                        FileEncoder::new(Vec::with_capacity(64 << 20), schema.clone(), &options)
-                            .unwrap();
-                    for batch in &batches {
-                        enc.write(batch).unwrap();
-                    }
-                    enc.finish().unwrap().0.len()
-                })
+                let out = Vec::with_capacity(64 << 20);
+                let mut enc =
+                    FileEncoder::new(out, schema.clone(), &options, pool.clone()).unwrap();
+                for batch in &batches {
+                    enc.write(batch).unwrap();
+                }
+                enc.finish().unwrap().0.len()
             })
         });
     }

@@ -474,16 +474,20 @@ impl Driver {
         if self.file.is_none() {
             self.open_file(schema)?;
         }
-        let pool = self.pool.clone();
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
-        let result = pool.install(|| file.encoder.write(batch));
-        result.map_err(|source| ConvertError::Encode {
-            url: self.output.url_of(&file.path),
-            source,
-        })?;
-        if file.encoder.bytes_written() >= self.options.target_file_bytes {
+        let groups = file.encoder.row_groups();
+        file.encoder
+            .write(batch)
+            .map_err(|source| ConvertError::Encode {
+                url: self.output.url_of(&file.path),
+                source,
+            })?;
+        // Files are cut at row-group boundaries, where the size written is exact.
+        if file.encoder.row_groups() > groups
+            && file.encoder.bytes_written() >= self.options.target_file_bytes
+        {
             self.close_file()?;
         }
         Ok(())
@@ -497,13 +501,16 @@ impl Driver {
         );
         let path = self.output.path.clone().join(name);
         let writer = ObjectWriter::create(&self.handle, self.output.store.clone(), path.clone());
-        let encoder =
-            FileEncoder::new(writer, schema.clone(), &self.options.encode).map_err(|source| {
-                ConvertError::Encode {
-                    url: self.output.url_of(&path),
-                    source,
-                }
-            })?;
+        let encoder = FileEncoder::new(
+            writer,
+            schema.clone(),
+            &self.options.encode,
+            self.pool.clone(),
+        )
+        .map_err(|source| ConvertError::Encode {
+            url: self.output.url_of(&path),
+            source,
+        })?;
         self.file = Some(OpenFile { encoder, path });
         Ok(())
     }

@@ -2,30 +2,34 @@
 //!
 //! Stage: after decoding, before the sink. A [`FileEncoder`] writes one Parquet file to any
 //! `Write` (the sink's uploader, a local file, a buffer). Batches are split into their leaf
-//! columns and each leaf is handed to its own [`ArrowColumnWriter`] on the rayon pool, so a row
-//! group of 40 columns keeps every core busy. A row group is closed when its estimated encoded
-//! size reaches [`EncodeOptions::row_group_bytes`]; callers start a new file when
-//! [`FileEncoder::bytes_written`] reaches their target file size.
+//! columns and each leaf column is encoded by its own [`ArrowColumnWriter`] on the rayon pool,
+//! each column at its own pace, so a row group of 40 columns keeps every core busy. A row group
+//! is closed when the Arrow data written into it reaches [`EncodeOptions::row_group_bytes`];
+//! callers start a new file when [`FileEncoder::bytes_written`] reaches their target size.
 //!
 //! Output is deterministic: the same batches and options give byte-identical files (no clock,
 //! no random names; `created_by` names this crate's version).
 //!
 //! Limitations: a row group is buffered in memory (encoded and compressed) until it is closed, so
-//! memory grows with `row_group_bytes`.
+//! memory grows with `row_group_bytes`; up to four batches wait in the column queues.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::add_encoded_arrow_schema_to_metadata;
-use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::arrow::arrow_writer::{
+    ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves,
+};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{WriterProperties, WriterVersion};
 use parquet::file::writer::SerializedFileWriter;
+use rayon::ThreadPool;
 use rayon::prelude::*;
 
 /// Errors of the encode layer.
@@ -90,7 +94,8 @@ impl FromStr for Codec {
 pub struct EncodeOptions {
     /// Page compression.
     pub compression: Codec,
-    /// Close a row group once its estimated encoded size reaches this.
+    /// Close a row group once the Arrow (uncompressed, in-memory) data written into it reaches
+    /// this many bytes; encoded and compressed it is usually a third to a half of that.
     pub row_group_bytes: usize,
     /// Write dictionary pages (Parquet falls back to plain encoding when a dictionary grows).
     pub dictionary: bool,
@@ -130,14 +135,81 @@ pub struct FileSummary {
     pub row_groups: usize,
 }
 
-/// Writes one Parquet file, encoding the columns of each row group in parallel.
+/// One leaf column of the open row group: its writer and the leaves waiting for it.
+///
+/// At most one pool task drains a slot at a time, so each column sees its leaves in order.
+struct Slot {
+    state: Mutex<SlotState>,
+}
+
+struct SlotState {
+    /// `None` while a task has it out for writing.
+    writer: Option<ArrowColumnWriter>,
+    queue: VecDeque<ArrowLeafColumn>,
+    running: bool,
+    error: Option<ParquetError>,
+}
+
+/// Leaves queued or being written, across all slots; the writer waits on it.
+#[derive(Default)]
+struct InFlight {
+    /// (leaves in flight, the count the writer waits for, if it waits).
+    state: Mutex<(usize, Option<usize>)>,
+    changed: Condvar,
+}
+
+impl InFlight {
+    fn add(&self, n: usize) {
+        lock(&self.state).0 += n;
+    }
+
+    fn done(&self) {
+        let mut s = lock(&self.state);
+        s.0 = s.0.saturating_sub(1);
+        // Wake the writer only when it can go on: a wake-up per leaf costs more than the leaf.
+        if s.1.is_some_and(|limit| s.0 <= limit) {
+            s.1 = None;
+            self.changed.notify_one();
+        }
+    }
+
+    /// Blocks until at most `limit` leaves are in flight.
+    fn wait_until(&self, limit: usize) {
+        let mut s = lock(&self.state);
+        while s.0 > limit {
+            s.1 = Some(limit);
+            s = self
+                .changed
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+/// Locks, ignoring poisoning: a panicking writer task is reported through its slot instead.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes one Parquet file, encoding its leaf columns in parallel on a rayon pool.
+///
+/// Each leaf column has its own queue and is drained by at most one pool task at a time, so
+/// columns advance independently: a slow column (long strings, say) keeps one core busy while the
+/// others move on to the next batch, instead of every batch waiting for its slowest column.
+/// Row groups are cut by the Arrow size of the data written into them (deterministic, unlike
+/// encoder estimates that depend on timing), so output bytes do not depend on thread count.
 pub struct FileEncoder<W: Write + Send> {
     writer: SerializedFileWriter<W>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
-    columns: Option<Vec<ArrowColumnWriter>>,
+    pool: Arc<ThreadPool>,
+    slots: Option<Vec<Arc<Slot>>>,
+    in_flight: Arc<InFlight>,
+    /// Most leaves queued before `write` waits (bounds the batches held in memory).
+    max_in_flight: usize,
     row_groups: usize,
     rows_in_group: usize,
+    bytes_in_group: usize,
     rows: u64,
     row_group_bytes: usize,
 }
@@ -152,21 +224,31 @@ impl<W: Write + Send> std::fmt::Debug for FileEncoder<W> {
 }
 
 impl<W: Write + Send> FileEncoder<W> {
-    /// Starts a file of `schema` on `sink`.
-    pub fn new(sink: W, schema: SchemaRef, options: &EncodeOptions) -> Result<Self, EncodeError> {
+    /// Starts a file of `schema` on `sink`, encoding on `pool`.
+    pub fn new(
+        sink: W,
+        schema: SchemaRef,
+        options: &EncodeOptions,
+        pool: Arc<ThreadPool>,
+    ) -> Result<Self, EncodeError> {
         let props = Arc::new(options.properties(&schema));
         let parquet_schema = ArrowSchemaConverter::new()
             .with_coerce_types(props.coerce_types())
             .convert(&schema)?;
+        let leaves = parquet_schema.num_columns();
         let writer = SerializedFileWriter::new(sink, parquet_schema.root_schema_ptr(), props)?;
         let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
         Ok(Self {
             writer,
             factory,
             schema,
-            columns: None,
+            pool,
+            slots: None,
+            in_flight: Arc::default(),
+            max_in_flight: leaves.max(1) * 4,
             row_groups: 0,
             rows_in_group: 0,
+            bytes_in_group: 0,
             rows: 0,
             row_group_bytes: options.row_group_bytes.max(1),
         })
@@ -182,26 +264,18 @@ impl<W: Write + Send> FileEncoder<W> {
         self.rows
     }
 
-    /// Bytes written to the sink plus the estimated size of the open row group.
+    /// Bytes of completed row groups written to the sink.
     pub fn bytes_written(&self) -> usize {
-        self.writer.bytes_written() + self.buffered_bytes()
+        self.writer.bytes_written()
     }
 
-    /// Estimated encoded size of the open row group.
-    pub fn buffered_bytes(&self) -> usize {
-        self.columns.as_ref().map_or(0, |cols| {
-            cols.iter().map(|c| c.get_estimated_total_bytes()).sum()
-        })
+    /// Row groups completed.
+    pub fn row_groups(&self) -> usize {
+        self.row_groups
     }
 
-    /// Memory held by the open row group's writers.
-    pub fn memory_size(&self) -> usize {
-        self.columns
-            .as_ref()
-            .map_or(0, |cols| cols.iter().map(|c| c.memory_size()).sum())
-    }
-
-    /// Appends a batch; closes the row group when it reaches its target size.
+    /// Queues a batch for encoding; closes the row group once it holds `row_group_bytes` of
+    /// Arrow data. Returns once the batch is queued (or an earlier write failed).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), EncodeError> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -210,40 +284,85 @@ impl<W: Write + Send> FileEncoder<W> {
             return Err(EncodeError::Schema);
         }
         let mut leaves = Vec::new();
+        let mut bytes = 0;
         for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
             leaves.extend(compute_leaves(field, column)?);
+            bytes += column.to_data().get_slice_memory_size().unwrap_or(0);
         }
-        if self.columns.is_none() {
-            self.columns = Some(self.factory.create_column_writers(self.row_groups)?);
+        if self.slots.is_none() {
+            let writers = self.factory.create_column_writers(self.row_groups)?;
+            self.slots = Some(
+                writers
+                    .into_iter()
+                    .map(|w| {
+                        Arc::new(Slot {
+                            state: Mutex::new(SlotState {
+                                writer: Some(w),
+                                queue: VecDeque::new(),
+                                running: false,
+                                error: None,
+                            }),
+                        })
+                    })
+                    .collect(),
+            );
         }
-        let columns = self.columns.as_mut().ok_or(EncodeError::Schema)?;
-        if columns.len() != leaves.len() {
+        let slots = self.slots.as_ref().ok_or(EncodeError::Schema)?;
+        if slots.len() != leaves.len() {
             return Err(EncodeError::Schema);
         }
-        columns
-            .par_iter_mut()
-            .zip(leaves.par_iter())
-            .try_for_each(|(writer, leaf)| writer.write(leaf))?;
+        self.in_flight.add(leaves.len());
+        for (slot, leaf) in slots.iter().zip(leaves) {
+            let mut state = lock(&slot.state);
+            state.queue.push_back(leaf);
+            if !state.running {
+                state.running = true;
+                let slot = slot.clone();
+                let in_flight = self.in_flight.clone();
+                self.pool.spawn(move || drain(&slot, &in_flight));
+            }
+        }
         self.rows_in_group += batch.num_rows();
+        self.bytes_in_group += bytes;
         self.rows += batch.num_rows() as u64;
-        if self.buffered_bytes() >= self.row_group_bytes {
+        self.in_flight.wait_until(self.max_in_flight);
+        self.check_errors()?;
+        if self.bytes_in_group >= self.row_group_bytes {
             self.flush_row_group()?;
         }
         Ok(())
     }
 
-    /// Closes the open row group (if any rows are buffered) and writes it to the sink.
+    fn check_errors(&self) -> Result<(), EncodeError> {
+        for slot in self.slots.iter().flatten() {
+            if let Some(e) = lock(&slot.state).error.take() {
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the queued leaves, closes the open row group and writes it to the sink.
     pub fn flush_row_group(&mut self) -> Result<(), EncodeError> {
-        let Some(columns) = self.columns.take() else {
+        self.in_flight.wait_until(0);
+        self.check_errors()?;
+        let Some(slots) = self.slots.take() else {
             return Ok(());
         };
         if self.rows_in_group == 0 {
             return Ok(());
         }
-        let chunks = columns
-            .into_par_iter()
-            .map(|c| c.close())
-            .collect::<Result<Vec<_>, _>>()?;
+        let writers = slots
+            .iter()
+            .map(|s| lock(&s.state).writer.take())
+            .collect::<Option<Vec<_>>>()
+            .ok_or(EncodeError::Schema)?;
+        let chunks = self.pool.install(|| {
+            writers
+                .into_par_iter()
+                .map(|c| c.close())
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         let mut row_group = self.writer.next_row_group()?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut row_group)?;
@@ -251,6 +370,7 @@ impl<W: Write + Send> FileEncoder<W> {
         row_group.close()?;
         self.row_groups += 1;
         self.rows_in_group = 0;
+        self.bytes_in_group = 0;
         Ok(())
     }
 
@@ -264,6 +384,39 @@ impl<W: Write + Send> FileEncoder<W> {
         };
         let sink = self.writer.into_inner()?;
         Ok((sink, summary))
+    }
+}
+
+/// Writes the leaves queued on `slot`, in order, until its queue is empty.
+fn drain(slot: &Slot, in_flight: &InFlight) {
+    loop {
+        let (mut writer, leaf) = {
+            let mut state = lock(&slot.state);
+            let Some(leaf) = state.queue.pop_front() else {
+                state.running = false;
+                return;
+            };
+            match state.writer.take() {
+                Some(w) if state.error.is_none() => (w, leaf),
+                other => {
+                    // An earlier write failed: drop what is queued.
+                    state.writer = other;
+                    drop(state);
+                    in_flight.done();
+                    continue;
+                }
+            }
+        };
+        let result = writer.write(&leaf);
+        drop(leaf);
+        {
+            let mut state = lock(&slot.state);
+            state.writer = Some(writer);
+            if let Err(e) = result {
+                state.error = Some(e);
+            }
+        }
+        in_flight.done();
     }
 }
 
@@ -287,8 +440,14 @@ mod tests {
         RecordBatch::try_new(schema, vec![ids, s]).unwrap()
     }
 
-    fn encode(batches: &[RecordBatch], opts: &EncodeOptions) -> Vec<u8> {
-        let mut enc = FileEncoder::new(Vec::new(), batches[0].schema(), opts).unwrap();
+    fn encode(batches: &[RecordBatch], opts: &EncodeOptions, threads: usize) -> Vec<u8> {
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap(),
+        );
+        let mut enc = FileEncoder::new(Vec::new(), batches[0].schema(), opts, pool).unwrap();
         for b in batches {
             enc.write(b).unwrap();
         }
@@ -302,13 +461,14 @@ mod tests {
             row_group_bytes: 16 << 10,
             ..Default::default()
         };
-        let bytes = encode(&batches, &opts);
+        let bytes = encode(&batches, &opts, 3);
         let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes.clone())).unwrap();
         assert!(reader.metadata().num_row_groups() > 1);
         let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 20_000);
-        // Deterministic.
-        assert_eq!(encode(&batches, &opts), bytes);
+        // Deterministic, whatever the thread count.
+        assert_eq!(encode(&batches, &opts, 1), bytes);
+        assert_eq!(encode(&batches, &opts, 2), bytes);
     }
 
     #[test]

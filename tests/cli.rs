@@ -110,6 +110,32 @@ fn every_corpus_file_converts_with_identical_values_or_a_clear_error() {
     }
 }
 
+/// Edge cases written by fastavro (an independent writer): see tests/data/README.md.
+#[test]
+fn independent_writer_edge_cases_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = tmp.path().join("fixtures");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_fixtures.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(&fixtures)
+        .output()
+        .expect("python3 is needed for the fixtures");
+    assert!(o.status.success(), "{}", text(&o));
+    let mut files: Vec<_> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 38, "{files:?}");
+    for f in &files {
+        let out = tmp.path().join("out").join(f.file_stem().unwrap());
+        let o = convert(&[f], &out, &[]);
+        assert!(o.status.success(), "{}: {}", f.display(), text(&o));
+        roundtrip(&out, &[f]);
+    }
+}
+
 #[test]
 fn demo_sample_round_trips_and_is_deterministic() {
     let tmp = tempfile::tempdir().unwrap();

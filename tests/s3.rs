@@ -71,6 +71,8 @@ fn server() -> &'static Server {
             log = dir.path().join("weed.log").display(),
             pid = std::process::id()
         );
+        // Not waited on: the watcher outlives this process by design and cleans up after it.
+        #[allow(clippy::zombie_processes)]
         Command::new("bash")
             .args(["-c", &script])
             .env("AWS_ACCESS_KEY_ID", KEY)

@@ -228,7 +228,7 @@ fn every_type_row_maps_as_documented() {
     for line in [
         "REQUIRED BYTE_ARRAY e (STRING);",
         "REQUIRED FIXED_LEN_BYTE_ARRAY (3) fx;",
-        "REQUIRED INT64 dec_b (DECIMAL(20,3));",
+        "REQUIRED FIXED_LEN_BYTE_ARRAY (9) dec_b (DECIMAL(20,3));",
         "REQUIRED INT64 dec_f (DECIMAL(16,2));",
         "REQUIRED BYTE_ARRAY uuid_s (STRING);",
         "REQUIRED BYTE_ARRAY uuid_f (STRING);",
