@@ -189,9 +189,9 @@ impl ConvertArgs {
             encode: EncodeOptions {
                 compression,
                 row_group_bytes: parse_size(&self.row_group_size).map_err(UsageError)?,
+                file_bytes: parse_size(&self.target_file_size).map_err(UsageError)?,
                 ..EncodeOptions::default()
             },
-            target_file_bytes: parse_size(&self.target_file_size).map_err(UsageError)?,
             threads: self.threads,
             source: SourceOptions::default(),
             overwrite: self.overwrite,

@@ -13,7 +13,7 @@
 //! batch. Groups of every input are decoded concurrently, so one large file uses every core, and
 //! results are consumed in submission order, so each input's row order is kept. Batches go to the
 //! open Parquet file, whose columns are encoded in parallel; a file is closed once it reaches
-//! [`ConvertOptions::target_file_bytes`], and when the schema changes between inputs.
+//! [`EncodeOptions::file_bytes`], and when the schema changes between inputs.
 //!
 //! Failure: the first error stops the run. The file being written is aborted (nothing becomes
 //! visible); files completed before stay. Errors name the object, block and byte offset.
@@ -115,8 +115,6 @@ pub enum BlockError {
 pub struct ConvertOptions {
     /// How Parquet is encoded.
     pub encode: EncodeOptions,
-    /// A new file is started once the current one reaches this many bytes.
-    pub target_file_bytes: usize,
     /// Worker threads for decoding and encoding (0: one per core).
     pub threads: usize,
     /// How inputs are read.
@@ -128,12 +126,11 @@ pub struct ConvertOptions {
 }
 
 impl Default for ConvertOptions {
-    /// 512 MiB files, every core, 1 MiB block groups, no overwrite; see [`EncodeOptions`] and
+    /// Every core, 1 MiB block groups, no overwrite; see [`EncodeOptions`] and
     /// [`SourceOptions`] for theirs.
     fn default() -> Self {
         Self {
             encode: EncodeOptions::default(),
-            target_file_bytes: 512 << 20,
             threads: 0,
             source: SourceOptions::default(),
             group_bytes: 1 << 20,
@@ -477,17 +474,13 @@ impl Driver {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
-        let groups = file.encoder.row_groups();
         file.encoder
             .write(batch)
             .map_err(|source| ConvertError::Encode {
                 url: self.output.url_of(&file.path),
                 source,
             })?;
-        // Files are cut at row-group boundaries, where the size written is exact.
-        if file.encoder.row_groups() > groups
-            && file.encoder.bytes_written() >= self.options.target_file_bytes
-        {
+        if file.encoder.is_full() {
             self.close_file()?;
         }
         Ok(())

@@ -4,8 +4,9 @@
 //! `Write` (the sink's uploader, a local file, a buffer). Batches are split into their leaf
 //! columns and each leaf column is encoded by its own [`ArrowColumnWriter`] on the rayon pool,
 //! each column at its own pace, so a row group of 40 columns keeps every core busy. A row group
-//! is closed when the Arrow data written into it reaches [`EncodeOptions::row_group_bytes`];
-//! callers start a new file when [`FileEncoder::bytes_written`] reaches their target size.
+//! is closed when its estimated encoded size reaches [`EncodeOptions::row_group_bytes`], or
+//! when the file would pass [`EncodeOptions::file_bytes`]; callers start a new file once
+//! [`FileEncoder::is_full`].
 //!
 //! Output is deterministic: the same batches and options give byte-identical files (no clock,
 //! no random names; `created_by` names this crate's version).
@@ -94,19 +95,21 @@ impl FromStr for Codec {
 pub struct EncodeOptions {
     /// Page compression.
     pub compression: Codec,
-    /// Close a row group once the Arrow (uncompressed, in-memory) data written into it reaches
-    /// this many bytes; encoded and compressed it is usually a third to a half of that.
+    /// Close a row group once its estimated encoded size reaches this.
     pub row_group_bytes: usize,
+    /// Target size of a file: the row group is closed early so that the file ends near it.
+    pub file_bytes: usize,
     /// Write dictionary pages (Parquet falls back to plain encoding when a dictionary grows).
     pub dictionary: bool,
 }
 
 impl Default for EncodeOptions {
-    /// Snappy, 128 MiB row groups, dictionaries on.
+    /// Snappy, 128 MiB row groups, 512 MiB files, dictionaries on.
     fn default() -> Self {
         Self {
             compression: Codec(Compression::SNAPPY),
             row_group_bytes: 128 << 20,
+            file_bytes: 512 << 20,
             dictionary: true,
         }
     }
@@ -196,8 +199,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Each leaf column has its own queue and is drained by at most one pool task at a time, so
 /// columns advance independently: a slow column (long strings, say) keeps one core busy while the
 /// others move on to the next batch, instead of every batch waiting for its slowest column.
-/// Row groups are cut by the Arrow size of the data written into them (deterministic, unlike
-/// encoder estimates that depend on timing), so output bytes do not depend on thread count.
+/// Sizes are checked at points fixed by the data (every eighth of a row group's worth of Arrow
+/// bytes), after the queued leaves are written, so the estimates and the cuts they lead to do
+/// not depend on timing: output bytes do not depend on the thread count.
 pub struct FileEncoder<W: Write + Send> {
     writer: SerializedFileWriter<W>,
     factory: ArrowRowGroupWriterFactory,
@@ -209,9 +213,11 @@ pub struct FileEncoder<W: Write + Send> {
     max_in_flight: usize,
     row_groups: usize,
     rows_in_group: usize,
-    bytes_in_group: usize,
+    /// Arrow bytes queued since sizes were last checked.
+    bytes_since_check: usize,
     rows: u64,
     row_group_bytes: usize,
+    file_bytes: usize,
 }
 
 impl<W: Write + Send> std::fmt::Debug for FileEncoder<W> {
@@ -248,9 +254,10 @@ impl<W: Write + Send> FileEncoder<W> {
             max_in_flight: leaves.max(1) * 4,
             row_groups: 0,
             rows_in_group: 0,
-            bytes_in_group: 0,
+            bytes_since_check: 0,
             rows: 0,
             row_group_bytes: options.row_group_bytes.max(1),
+            file_bytes: options.file_bytes.max(1),
         })
     }
 
@@ -274,8 +281,8 @@ impl<W: Write + Send> FileEncoder<W> {
         self.row_groups
     }
 
-    /// Queues a batch for encoding; closes the row group once it holds `row_group_bytes` of
-    /// Arrow data. Returns once the batch is queued (or an earlier write failed).
+    /// Queues a batch for encoding; closes the row group when it reaches its size or the file
+    /// its target. Returns once the batch is queued (or an earlier write failed).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), EncodeError> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -323,14 +330,41 @@ impl<W: Write + Send> FileEncoder<W> {
             }
         }
         self.rows_in_group += batch.num_rows();
-        self.bytes_in_group += bytes;
+        self.bytes_since_check += bytes;
         self.rows += batch.num_rows() as u64;
         self.in_flight.wait_until(self.max_in_flight);
         self.check_errors()?;
-        if self.bytes_in_group >= self.row_group_bytes {
-            self.flush_row_group()?;
+        let check_every = (self.row_group_bytes.min(self.file_bytes) / 8).max(1);
+        if self.bytes_since_check >= check_every {
+            self.bytes_since_check = 0;
+            self.in_flight.wait_until(0);
+            let estimate = self.buffered_bytes();
+            if estimate >= self.row_group_bytes
+                || self.writer.bytes_written() + estimate >= self.file_bytes
+            {
+                self.flush_row_group()?;
+            }
         }
         Ok(())
+    }
+
+    /// Estimated encoded size of the open row group; exact only when no leaf is in flight.
+    fn buffered_bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|slot| {
+                lock(&slot.state)
+                    .writer
+                    .as_ref()
+                    .map_or(0, |w| w.get_estimated_total_bytes())
+            })
+            .sum()
+    }
+
+    /// The file has reached its target size: callers start a new one.
+    pub fn is_full(&self) -> bool {
+        self.writer.bytes_written() >= self.file_bytes
     }
 
     fn check_errors(&self) -> Result<(), EncodeError> {
@@ -370,7 +404,7 @@ impl<W: Write + Send> FileEncoder<W> {
         row_group.close()?;
         self.row_groups += 1;
         self.rows_in_group = 0;
-        self.bytes_in_group = 0;
+        self.bytes_since_check = 0;
         Ok(())
     }
 
