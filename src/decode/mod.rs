@@ -388,7 +388,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
         }
         (Op::UuidFixed, _) => {
             let b = cur.take(16)?;
-            push_bytes(col, format_uuid(b).as_bytes())?;
+            push_bytes(col, &format_uuid(b))?;
         }
         (Op::Duration, Data::Struct { children, len }) => {
             let b = cur.take(12)?;
@@ -467,15 +467,18 @@ fn decimal_from_be(bytes: &[u8]) -> Result<i128, ValueError> {
     Ok(value)
 }
 
-fn format_uuid(b: &[u8]) -> String {
+/// The 36-character form of 16 uuid bytes, on the stack.
+fn format_uuid(b: &[u8]) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
+    let mut out = [b'-'; 36];
+    let mut at = 0;
+    for (i, byte) in b.iter().take(16).enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+            at += 1;
         }
-        out.push(HEX[(byte >> 4) as usize] as char);
-        out.push(HEX[(byte & 0xf) as usize] as char);
+        out[at] = HEX[(byte >> 4) as usize];
+        out[at + 1] = HEX[(byte & 0xf) as usize];
+        at += 2;
     }
     out
 }
@@ -508,7 +511,7 @@ mod tests {
     #[test]
     fn uuid_form() {
         let b: Vec<u8> = (0..16).collect();
-        assert_eq!(format_uuid(&b), "00010203-0405-0607-0809-0a0b0c0d0e0f");
+        assert_eq!(&format_uuid(&b), b"00010203-0405-0607-0809-0a0b0c0d0e0f");
     }
 
     #[test]
