@@ -22,9 +22,11 @@ use std::str::FromStr;
 use clap::{Args, Parser, Subcommand};
 
 use crate::avro::codec::Codec as AvroCodec;
-use crate::convert::{ConvertError, ConvertOptions, ConvertReport, convert};
+use crate::convert::{ConvertError, ConvertOptions, ConvertReport, convert, existing_parquet};
 use crate::encode::{Codec, EncodeError, EncodeOptions};
 use crate::inspect::{InspectError, inspect};
+use crate::job::{JobContext, JobError, Outcome};
+use crate::manifest::{InputObjectSpec, InputSpec, Manifest, ManifestV1};
 use crate::sink::SinkError;
 use crate::source::{SourceError, SourceOptions, list_inputs};
 use crate::storage::{self, StorageError, StorageOptions};
@@ -75,6 +77,11 @@ enum LogFormat {
 enum Command {
     /// Convert Avro files, folders or object-store prefixes to Parquet.
     Convert(ConvertArgs),
+    /// Convert one partition from its manifest and commit it (the AWS Batch job).
+    Run(RunArgs),
+    /// Work with partition manifests.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
     /// Describe an Avro or Parquet file.
     Inspect {
         /// A path or URL (file://, s3://).
@@ -94,6 +101,48 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         files: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ManifestCommand {
+    /// Write a manifest for the `*.avro` objects under a prefix (with their sizes and etags).
+    Create {
+        /// Prefix (or folder) of the partition's Avro objects.
+        #[arg(long)]
+        input: String,
+        /// The table's root URL.
+        #[arg(long)]
+        table: String,
+        /// A partition key and value, `key=value`; repeat in order.
+        #[arg(long = "partition", required = true)]
+        partition: Vec<String>,
+        /// Where to write the manifest (URL or path); stdout when absent.
+        #[arg(long)]
+        output: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// URL or path of the manifest.
+    #[arg(long, env = "PARQOUR_MANIFEST")]
+    manifest: String,
+    /// Memory budget: bounds the blocks in flight and the row group size.
+    #[arg(long, default_value = "1GiB")]
+    memory_limit: String,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// AWS Batch job id (set by Batch).
+    #[arg(long, env = "AWS_BATCH_JOB_ID", hide = true)]
+    job_id: Option<String>,
+    /// AWS Batch attempt (set by Batch).
+    #[arg(long, env = "AWS_BATCH_JOB_ATTEMPT", hide = true)]
+    job_attempt: Option<u32>,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(Debug, Args)]
@@ -194,7 +243,6 @@ impl ConvertArgs {
             },
             threads: self.threads,
             source: SourceOptions::default(),
-            overwrite: self.overwrite,
             ..ConvertOptions::default()
         })
     }
@@ -281,7 +329,11 @@ fn init_logging(format: LogFormat, filter: &str) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
     };
 }
 
@@ -322,7 +374,14 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Convert(args) => {
             let options = args.options().map_err(|e| Failure::new(EXIT_USAGE, e))?;
             let storage = args.storage.options();
-            let report = convert_paths(&args.inputs, &args.output, &storage, &options).await?;
+            let report = convert_paths(
+                &args.inputs,
+                &args.output,
+                &storage,
+                &options,
+                args.overwrite,
+            )
+            .await?;
             if args.json {
                 println!(
                     "{}",
@@ -333,6 +392,23 @@ async fn run(command: Command) -> Result<(), Failure> {
                 print!("{}", summary(&report));
             }
             Ok(())
+        }
+        Command::Run(args) => run_job(args).await,
+        Command::Manifest(ManifestCommand::Create {
+            input,
+            table,
+            partition,
+            output,
+            storage,
+        }) => {
+            manifest_create(
+                &input,
+                &table,
+                &partition,
+                output.as_deref(),
+                &storage.options(),
+            )
+            .await
         }
         Command::Inspect { file, storage } => {
             let location = storage::resolve(&file, &storage.options())
@@ -355,20 +431,278 @@ async fn run(command: Command) -> Result<(), Failure> {
     }
 }
 
+/// `parqour convert`: an output that holds Parquet files is refused unless `overwrite`; then
+/// files of the earlier run that this one did not rewrite are deleted after it succeeds.
 async fn convert_paths(
     inputs: &[String],
     output: &str,
     storage: &StorageOptions,
     options: &ConvertOptions,
+    overwrite: bool,
 ) -> Result<ConvertReport, Failure> {
+    let fail = |e: ConvertError| Failure::new(convert_code(&e), e);
     let objects = list_inputs(inputs, storage)
         .await
         .map_err(|e| Failure::new(source_code(&e), e))?;
     let out = storage::resolve(output, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
     storage::prepare_output(&out).map_err(|e| Failure::new(storage_code(&e), e))?;
-    convert(objects, &out, options)
+    let existing = existing_parquet(&out).await.map_err(fail)?;
+    if let Some(example) = existing.first()
+        && !overwrite
+    {
+        return Err(fail(ConvertError::OutputNotEmpty {
+            url: out.display.clone(),
+            example: out.url_of(example),
+        }));
+    }
+    let report = convert(objects, &out, options).await.map_err(fail)?;
+    let written: std::collections::HashSet<_> = report.outputs.iter().map(|o| &o.path).collect();
+    for stale in existing.iter().filter(|p| !written.contains(p)) {
+        use object_store::ObjectStoreExt;
+        out.store.delete(stale).await.map_err(|source| {
+            fail(ConvertError::Output {
+                url: out.url_of(stale),
+                source,
+            })
+        })?;
+    }
+    Ok(report)
+}
+
+fn job_code(e: &JobError) -> u8 {
+    match e {
+        JobError::Manifest { .. } => EXIT_BAD_INPUT,
+        JobError::Storage(s) => storage_code(s),
+        JobError::Source(s) => source_code(s),
+        JobError::InputChanged { .. } => EXIT_BAD_INPUT,
+        JobError::Convert(c) => convert_code(c),
+        JobError::Store { source, .. } => store_code(source),
+        JobError::Concurrent { .. } => EXIT_RETRYABLE,
+    }
+}
+
+async fn read_text(url: &str, storage: &StorageOptions) -> Result<String, Failure> {
+    use object_store::ObjectStoreExt;
+    let location = storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
+    let got = location
+        .store
+        .get(&location.path)
         .await
-        .map_err(|e| Failure::new(convert_code(&e), e))
+        .map_err(|e| Failure::new(store_code(&e), format!("{url}: {e}")))?;
+    let bytes = got
+        .bytes()
+        .await
+        .map_err(|e| Failure::new(store_code(&e), format!("{url}: {e}")))?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Failure::new(EXIT_BAD_INPUT, format!("{url}: not UTF-8 text")))
+}
+
+async fn run_job(args: RunArgs) -> Result<(), Failure> {
+    let storage = args.storage.options();
+    let budget = parse_size(&args.memory_limit).map_err(|e| Failure::new(EXIT_USAGE, e))?;
+    let text = read_text(&args.manifest, &storage).await?;
+    let manifest = Manifest::parse(&text).map_err(|source| {
+        Failure::new(
+            EXIT_BAD_INPUT,
+            JobError::Manifest {
+                url: args.manifest.clone(),
+                source,
+            },
+        )
+    })?;
+    let mut encode = EncodeOptions::default();
+    if let Some(c) = &manifest.raw.compression {
+        encode.compression = Codec::from_str(c).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
+    }
+    if let Some(s) = &manifest.raw.row_group_size {
+        encode.row_group_bytes = parse_size(s).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
+    }
+    if let Some(s) = &manifest.raw.target_file_size {
+        encode.file_bytes = parse_size(s).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
+    }
+    // The budget is shared: a quarter for blocks in flight, at most a quarter for the open row
+    // group (encoded), the rest for decoded batches and the encoders' working memory.
+    encode.row_group_bytes = encode.row_group_bytes.min(budget / 4).max(1 << 20);
+    let options = ConvertOptions {
+        encode,
+        threads: args.threads,
+        source: SourceOptions {
+            budget_bytes: (budget / 4).max(1 << 20),
+            ..SourceOptions::default()
+        },
+        ..ConvertOptions::default()
+    };
+    let job = JobContext {
+        job_id: args.job_id.clone(),
+        attempt: args.job_attempt,
+    };
+    let span = tracing::info_span!(
+        "run",
+        job_id = job.job_id.as_deref().unwrap_or("-"),
+        attempt = job.attempt.unwrap_or(0),
+        partition = %manifest.partition_path(),
+        table = %manifest.raw.table,
+    );
+    let _entered = span.enter();
+    tracing::info!(manifest = %args.manifest, generation = manifest.generation(), "starting");
+    let started = std::time::Instant::now();
+    let outcome = crate::job::run(&manifest, Some(&args.manifest), &storage, &options, &job)
+        .await
+        .map_err(|e| Failure::new(job_code(&e), e))?;
+    let marker = match &outcome {
+        Outcome::AlreadyCommitted { marker, deleted } => {
+            tracing::info!(deleted, "already committed");
+            println!(
+                "already committed: {}/{} (generation {}); nothing to do",
+                manifest.raw.table.trim_end_matches('/'),
+                manifest.partition_path(),
+                marker.generation
+            );
+            marker
+        }
+        Outcome::Committed {
+            marker,
+            report,
+            deleted,
+        } => {
+            print!("{}", summary(report));
+            println!(
+                "committed {}/{} generation {} ({deleted} old file(s) deleted)",
+                manifest.raw.table.trim_end_matches('/'),
+                manifest.partition_path(),
+                marker.generation
+            );
+            marker
+        }
+    };
+    let committed_now = matches!(outcome, Outcome::Committed { .. });
+    println!(
+        "{}",
+        emf_line(
+            &manifest,
+            marker,
+            committed_now,
+            started.elapsed().as_secs_f64()
+        )
+    );
+    Ok(())
+}
+
+/// One CloudWatch Embedded Metric Format line for the run.
+fn emf_line(
+    manifest: &Manifest,
+    marker: &crate::job::Marker,
+    converted: bool,
+    seconds: f64,
+) -> String {
+    let (records_in, records_out, bytes_in, bytes_out, files) = if converted {
+        (
+            marker.records_in,
+            marker.records_out,
+            marker.bytes_in,
+            marker.bytes_out,
+            marker.outputs.len() as u64,
+        )
+    } else {
+        (0, 0, 0, 0, 0)
+    };
+    let mbps = bytes_in as f64 / 1e6 / seconds.max(1e-9);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "parqour",
+                "Dimensions": [["Table"]],
+                "Metrics": [
+                    {"Name": "RecordsIn", "Unit": "Count"},
+                    {"Name": "RecordsOut", "Unit": "Count"},
+                    {"Name": "BytesIn", "Unit": "Bytes"},
+                    {"Name": "BytesOut", "Unit": "Bytes"},
+                    {"Name": "Files", "Unit": "Count"},
+                    {"Name": "Seconds", "Unit": "Seconds"},
+                    {"Name": "MBPerSecond", "Unit": "Megabytes/Second"}
+                ]
+            }]
+        },
+        "Table": manifest.raw.table,
+        "Partition": manifest.partition_path(),
+        "Generation": marker.generation,
+        "AlreadyCommitted": !converted,
+        "RecordsIn": records_in,
+        "RecordsOut": records_out,
+        "BytesIn": bytes_in,
+        "BytesOut": bytes_out,
+        "Files": files,
+        "Seconds": seconds,
+        "MBPerSecond": mbps,
+    })
+    .to_string()
+}
+
+async fn manifest_create(
+    input: &str,
+    table: &str,
+    partition: &[String],
+    output: Option<&str>,
+    storage: &StorageOptions,
+) -> Result<(), Failure> {
+    let mut map = serde_json::Map::new();
+    for p in partition {
+        let (k, v) = p.split_once('=').ok_or_else(|| {
+            Failure::new(EXIT_USAGE, format!("--partition `{p}`: expected key=value"))
+        })?;
+        map.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
+    let objects = list_inputs(&[input.to_string()], storage)
+        .await
+        .map_err(|e| Failure::new(source_code(&e), e))?;
+    let raw = ManifestV1 {
+        version: 1,
+        table: table.to_string(),
+        partition: map,
+        inputs: objects
+            .iter()
+            .map(|o| {
+                InputSpec::Object(InputObjectSpec {
+                    url: o.url.clone(),
+                    size: Some(o.size),
+                    etag: o.e_tag.clone(),
+                })
+            })
+            .collect(),
+        compression: None,
+        row_group_size: None,
+        target_file_size: None,
+    };
+    let manifest = Manifest::validate(raw).map_err(|e| Failure::new(EXIT_USAGE, e))?;
+    let text =
+        serde_json::to_string_pretty(&manifest.raw).map_err(|e| Failure::new(EXIT_INTERNAL, e))?;
+    match output {
+        None => println!("{text}"),
+        Some(url) => {
+            use object_store::ObjectStoreExt;
+            let location =
+                storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
+            if let Some(dir) = location.local.as_ref().and_then(|p| p.parent()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Failure::new(EXIT_CONFIG, format!("{}: {e}", dir.display())))?;
+            }
+            location
+                .store
+                .put(&location.path, text.into_bytes().into())
+                .await
+                .map_err(|e| Failure::new(store_code(&e), format!("{url}: {e}")))?;
+            eprintln!(
+                "wrote {url}: {} input(s), partition {}",
+                objects.len(),
+                manifest.partition_path()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A human summary of a conversion.
@@ -432,15 +766,12 @@ async fn demo(dir: &std::path::Path, records: u64, files: u64) -> Result<(), Fai
         crate::demo::write_events(file, codec, first, n, 7).map_err(io)?;
         println!("  {} ({n} events, {})", path.display(), codec.name());
     }
-    let options = ConvertOptions {
-        overwrite: true,
-        ..ConvertOptions::default()
-    };
     let report = convert_paths(
         &[avro_dir.display().to_string()],
         &parquet_dir.display().to_string(),
         &StorageOptions::default(),
-        &options,
+        &ConvertOptions::default(),
+        true,
     )
     .await?;
     println!("converted:");

@@ -17,6 +17,8 @@
 //!
 //! Failure: the first error stops the run. The file being written is aborted (nothing becomes
 //! visible); files completed before stay. Errors name the object, block and byte offset.
+//! What happens to an output location that already holds files is the caller's policy (`convert`
+//! refuses or overwrites; `run` follows the commit protocol of [`crate::job`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -26,7 +28,6 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::StreamExt;
-use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use rayon::ThreadPool;
 use tokio::runtime::Handle;
@@ -121,12 +122,12 @@ pub struct ConvertOptions {
     pub source: SourceOptions,
     /// Compressed bytes of blocks decoded together into one batch.
     pub group_bytes: usize,
-    /// Replace Parquet files already in the output.
-    pub overwrite: bool,
+    /// Appended to output file names: `part-00000-<generation>.snappy.parquet`.
+    pub generation: Option<String>,
 }
 
 impl Default for ConvertOptions {
-    /// Every core, 1 MiB block groups, no overwrite; see [`EncodeOptions`] and
+    /// Every core, 1 MiB block groups, no generation; see [`EncodeOptions`] and
     /// [`SourceOptions`] for theirs.
     fn default() -> Self {
         Self {
@@ -134,7 +135,7 @@ impl Default for ConvertOptions {
             threads: 0,
             source: SourceOptions::default(),
             group_bytes: 1 << 20,
-            overwrite: false,
+            generation: None,
         }
     }
 }
@@ -152,6 +153,8 @@ pub struct InputReport {
     pub blocks: u64,
     /// Records read.
     pub records: u64,
+    /// SHA-256 of the writer schema's JSON text, hex.
+    pub writer_schema_sha256: String,
 }
 
 /// One Parquet file written.
@@ -166,8 +169,13 @@ pub struct OutputFile {
     pub rows: u64,
     /// Bytes.
     pub bytes: u64,
+    /// CRC-32 (IEEE) of the file, hex.
+    pub crc32: String,
     /// Row groups.
     pub row_groups: usize,
+    /// The file's Arrow schema.
+    #[serde(skip)]
+    pub schema: SchemaRef,
 }
 
 /// What a conversion did.
@@ -201,15 +209,6 @@ pub async fn convert(
     options: &ConvertOptions,
 ) -> Result<ConvertReport, ConvertError> {
     let started = Instant::now();
-    let existing = existing_parquet(output).await?;
-    if let Some(example) = existing.first()
-        && !options.overwrite
-    {
-        return Err(ConvertError::OutputNotEmpty {
-            url: output.display.clone(),
-            example: output.url_of(example),
-        });
-    }
     let threads = if options.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -240,27 +239,16 @@ pub async fn convert(
         reports: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut report = tokio::task::spawn_blocking(move || driver.run(events))
+    let span = tracing::Span::current();
+    let mut report = tokio::task::spawn_blocking(move || span.in_scope(|| driver.run(events)))
         .await
         .map_err(|e| ConvertError::Pool(e.to_string()))??;
-    // Files of an earlier run that this one did not rewrite would mix with its output.
-    let written: std::collections::HashSet<&Path> =
-        report.outputs.iter().map(|o| &o.path).collect();
-    for stale in existing.iter().filter(|p| !written.contains(p)) {
-        output
-            .store
-            .delete(stale)
-            .await
-            .map_err(|source| ConvertError::Output {
-                url: output.url_of(stale),
-                source,
-            })?;
-    }
     report.elapsed = started.elapsed();
     Ok(report)
 }
 
-async fn existing_parquet(output: &Location) -> Result<Vec<Path>, ConvertError> {
+/// The `.parquet` objects under `output`, sorted.
+pub async fn existing_parquet(output: &Location) -> Result<Vec<Path>, ConvertError> {
     if output.local.as_ref().is_some_and(|p| !p.exists()) {
         return Ok(Vec::new());
     }
@@ -410,6 +398,13 @@ impl Driver {
             codec: header.codec.name().to_string(),
             blocks: 0,
             records: 0,
+            writer_schema_sha256: {
+                use sha2::Digest;
+                sha2::Sha256::digest(header.schema_json.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            },
         });
         self.current = Some(Current {
             object,
@@ -487,11 +482,18 @@ impl Driver {
     }
 
     fn open_file(&mut self, schema: &SchemaRef) -> Result<(), ConvertError> {
-        let name = format!(
-            "part-{:05}.{}.parquet",
-            self.outputs.len(),
-            self.options.encode.compression.extension()
-        );
+        let name = match &self.options.generation {
+            Some(g) => format!(
+                "part-{:05}-{g}.{}.parquet",
+                self.outputs.len(),
+                self.options.encode.compression.extension()
+            ),
+            None => format!(
+                "part-{:05}.{}.parquet",
+                self.outputs.len(),
+                self.options.encode.compression.extension()
+            ),
+        };
         let path = self.output.path.clone().join(name);
         let writer = ObjectWriter::create(&self.handle, self.output.store.clone(), path.clone());
         let encoder = FileEncoder::new(
@@ -513,21 +515,24 @@ impl Driver {
             return Ok(());
         };
         let url = self.output.url_of(&file.path);
-        let pool = self.pool.clone();
-        let (writer, summary) =
-            pool.install(|| file.encoder.finish())
-                .map_err(|source| ConvertError::Encode {
-                    url: url.clone(),
-                    source,
-                })?;
-        let bytes = writer.finish()?;
-        tracing::info!(file = %url, rows = summary.rows, bytes, "wrote");
+        let schema = file.encoder.schema().clone();
+        let (writer, summary) = file
+            .encoder
+            .finish()
+            .map_err(|source| ConvertError::Encode {
+                url: url.clone(),
+                source,
+            })?;
+        let written = writer.finish()?;
+        tracing::info!(file = %url, rows = summary.rows, bytes = written.bytes, "wrote");
         self.outputs.push(OutputFile {
             url,
             path: file.path,
             rows: summary.rows,
-            bytes,
+            bytes: written.bytes,
+            crc32: format!("{:08x}", written.crc32),
             row_groups: summary.row_groups,
+            schema,
         });
         Ok(())
     }

@@ -19,6 +19,8 @@ pub mod decode;
 pub mod demo;
 pub mod encode;
 pub mod inspect;
+pub mod job;
+pub mod manifest;
 pub mod sink;
 pub mod source;
 pub mod storage;

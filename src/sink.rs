@@ -48,6 +48,15 @@ enum Msg {
     Abort,
 }
 
+/// What was published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// CRC-32 (IEEE) of the bytes.
+    pub crc32: u32,
+}
+
 /// A blocking writer that uploads to `store` at `path`; see the module docs.
 pub struct ObjectWriter {
     path: Path,
@@ -56,6 +65,7 @@ pub struct ObjectWriter {
     task: Option<JoinHandle<Result<(), object_store::Error>>>,
     handle: Handle,
     written: u64,
+    crc: crc32fast::Hasher,
 }
 
 impl std::fmt::Debug for ObjectWriter {
@@ -104,6 +114,7 @@ impl ObjectWriter {
             task: Some(task),
             handle: handle.clone(),
             written: 0,
+            crc: crc32fast::Hasher::new(),
         }
     }
 
@@ -148,8 +159,9 @@ impl ObjectWriter {
         }
     }
 
-    /// Uploads what is left and completes the upload: the object becomes visible now.
-    pub fn finish(mut self) -> Result<u64, SinkError> {
+    /// Uploads what is left and completes the upload: the object becomes visible now. Returns
+    /// its size and CRC-32.
+    pub fn finish(mut self) -> Result<Written, SinkError> {
         let sent = self.send_buffer();
         self.tx = None;
         let joined = self.join();
@@ -161,7 +173,10 @@ impl ObjectWriter {
                 source: Box::new(e),
             },
         })?;
-        Ok(self.written)
+        Ok(Written {
+            bytes: self.written,
+            crc32: self.crc.clone().finalize(),
+        })
     }
 
     /// Aborts the upload; nothing becomes visible.
@@ -183,6 +198,7 @@ impl Write for ObjectWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
         self.written += data.len() as u64;
+        self.crc.update(data);
         if self.buf.len() >= PART_BYTES {
             self.send_buffer()?;
         }
@@ -220,7 +236,7 @@ mod tests {
 
         let mut w = ObjectWriter::create(rt.handle(), store.clone(), Path::from("a/x.bin"));
         w.write_all(&big).unwrap();
-        assert_eq!(w.finish().unwrap(), big.len() as u64);
+        assert_eq!(w.finish().unwrap().bytes, big.len() as u64);
         let got = rt
             .block_on(async { store.get(&Path::from("a/x.bin")).await?.bytes().await })
             .unwrap();

@@ -4,7 +4,8 @@
 //! URLs use [`LocalFileSystem`]; `s3://` uses [`AmazonS3Builder::from_env`], which reads the
 //! standard `AWS_*` variables (region, keys, session token, `AWS_ENDPOINT_URL`,
 //! `AWS_ALLOW_HTTP`, web identity and container credentials, the instance role); settings given on
-//! the command line take precedence. `memory://` gives a fresh in-memory store (for tests).
+//! the command line take precedence. `memory://name/` is an in-memory store shared within the
+//! process (for tests).
 //! Requests are retried with backoff on throttling, 5xx responses and connection errors by
 //! `object_store`'s retry layer.
 
@@ -138,7 +139,7 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
             })
         }
         "memory" => Ok(Location {
-            store: Arc::new(InMemory::new()),
+            store: memory_store(url.host_str().unwrap_or_default()),
             path: Path::from_url_path(url.path()).map_err(|e| err(e.to_string()))?,
             display: location.to_string(),
             local: None,
@@ -165,6 +166,32 @@ fn normalize(path: &FsPath) -> std::io::Result<PathBuf> {
         }
     }
     Ok(out)
+}
+
+type MemoryStores = std::sync::Mutex<std::collections::HashMap<String, Arc<dyn ObjectStore>>>;
+
+fn memory_stores() -> &'static MemoryStores {
+    static STORES: std::sync::OnceLock<MemoryStores> = std::sync::OnceLock::new();
+    STORES.get_or_init(Default::default)
+}
+
+/// The in-memory store named `name` (`memory://name/...`), shared within the process.
+fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
+    let mut stores = memory_stores()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    stores
+        .entry(name.to_string())
+        .or_insert_with(|| Arc::new(InMemory::new()))
+        .clone()
+}
+
+/// Makes `memory://name/...` resolve to `store` (tests use it to observe requests).
+pub fn register_memory_store(name: &str, store: Arc<dyn ObjectStore>) {
+    memory_stores()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(name.to_string(), store);
 }
 
 fn local(location: &str, path: &FsPath) -> Result<Location, StorageError> {

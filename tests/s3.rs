@@ -280,3 +280,54 @@ fn wrong_credentials_missing_bucket_and_missing_object_are_told_apart() {
     let o = run(&["inspect", "s3://raw/no/such.avro"]);
     assert_eq!(o.status.code(), Some(65), "{}", text(&o));
 }
+
+#[test]
+fn partition_job_commits_once_on_s3() {
+    use object_store::ObjectStoreExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("job.avro");
+    let f = std::fs::File::create(&local).unwrap();
+    parqour::demo::write_events(std::io::BufWriter::new(f), Codec::Snappy, 0, 4000, 8).unwrap();
+    upload(&local, "raw", "job/2026/11/26/04/a.avro");
+    let o = run(&[
+        "manifest",
+        "create",
+        "--input",
+        "s3://raw/job/2026/11/26/04/",
+        "--table",
+        "s3://lake/jobs",
+        "--partition",
+        "dt=2026-11-26",
+        "--partition",
+        "hour=04",
+        "--output",
+        "s3://raw/manifests/2026-11-26-04.json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["run", "--manifest", "s3://raw/manifests/2026-11-26-04.json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lake = store("lake");
+    let marker_path = object_store::path::Path::from("jobs/dt=2026-11-26/hour=04/_SUCCESS");
+    let first = rt.block_on(lake.head(&marker_path)).unwrap();
+    let marker: serde_json::Value = serde_json::from_slice(
+        &rt.block_on(async { lake.get(&marker_path).await.unwrap().bytes().await })
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(marker["records_out"], 4000);
+
+    let o = run(&["run", "--manifest", "s3://raw/manifests/2026-11-26-04.json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("already committed"));
+    let second = rt.block_on(lake.head(&marker_path)).unwrap();
+    assert_eq!(
+        first.e_tag, second.e_tag,
+        "a rerun does not rewrite the marker"
+    );
+
+    let files = download_all("lake", "jobs/dt=2026-11-26/hour=04", &tmp.path().join("pq"));
+    assert_eq!(files.len(), 2, "{files:?}");
+    std::fs::remove_file(tmp.path().join("pq/_SUCCESS")).unwrap();
+    roundtrip(&tmp.path().join("pq"), &[&local]);
+}

@@ -1,0 +1,908 @@
+//! The partition job (`parqour run`): one manifest in, one committed Hive partition out.
+//!
+//! Stage: the orchestration around [`crate::convert`] for AWS Batch. The output of a manifest
+//! goes to `<table>/<k1>=<v1>/.../part-<NNNNN>-<generation>.<codec>.parquet`, where the
+//! generation is the first 16 hex digits of the manifest's hash; the commit is the marker
+//! `<partition>/_SUCCESS` (Athena skips names starting with `_`), written last.
+//!
+//! The protocol, and what an Athena query of the partition sees at each step:
+//!
+//! 1. Read the marker. If it records this manifest's hash, the partition is already committed:
+//!    delete any of our part files it does not list (left by a run killed after step 5) and stop.
+//!    Normally there are none, and nothing is written. *Athena: the committed generation.*
+//! 2. Check every input exists with the size and entity tag the manifest gives.
+//! 3. Delete part files of this generation that a killed run of the same manifest left behind
+//!    (they were never committed). *Athena: the committed generation, plus those leftovers until
+//!    deleted.*
+//! 4. Convert: part files appear one by one, each complete (single PUT, or a multipart upload
+//!    that is visible only once completed). *Athena: the previous generation (if any) plus the new
+//!    files written so far; for a first run, a partial partition.*
+//! 5. Write the marker: created if absent, otherwise replaced only if it is still the one read in
+//!    step 1 (a conditional PUT; another run that committed meanwhile makes this one fail).
+//! 6. Delete the previous generation's files, and any other part files of ours not in the new
+//!    marker (leftovers of killed runs of other manifests). *Athena: exactly the new generation.*
+//!
+//! So a partition holds every input row exactly once from step 6 on, whatever happened before:
+//! runs killed at any point leave only files that the next run deletes. Readers that must never
+//! see a partition being written should register it (e.g. in Glue) only once `_SUCCESS` exists;
+//! a rerun with a changed manifest shows both generations between steps 4 and 6. Files under the
+//! partition that do not look like ours are left alone.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use object_store::path::{Path, PathPart};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
+use serde::{Deserialize, Serialize};
+
+use crate::convert::{ConvertError, ConvertOptions, ConvertReport, convert};
+use crate::manifest::{Manifest, ManifestError};
+use crate::source::{InputObject, SourceError};
+use crate::storage::{self, Location, StorageError, StorageOptions};
+
+/// The name of the commit marker in a partition.
+pub const MARKER: &str = "_SUCCESS";
+
+/// Errors of a partition job.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The manifest is invalid.
+    #[error("{url}: {source}")]
+    Manifest {
+        /// Where it came from.
+        url: String,
+        /// Why.
+        source: ManifestError,
+    },
+    /// A location could not be resolved.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// An input is missing or unreadable.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// An input is not what the manifest says.
+    #[error("{url}: the manifest expects {what} {expected}, the object has {found}")]
+    InputChanged {
+        /// The input.
+        url: String,
+        /// `size` or `etag`.
+        what: &'static str,
+        /// What the manifest says.
+        expected: String,
+        /// What the object has.
+        found: String,
+    },
+    /// Converting failed.
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    /// Reading, writing or deleting objects of the partition failed.
+    #[error("{url}: {source}")]
+    Store {
+        /// The object or prefix.
+        url: String,
+        /// The store's error.
+        source: object_store::Error,
+    },
+    /// Another run committed the partition while this one was converting.
+    #[error(
+        "{url}: another run committed this partition meanwhile; this run's files are not committed"
+    )]
+    Concurrent {
+        /// The marker.
+        url: String,
+    },
+}
+
+/// Who runs the job (from AWS Batch's environment), for logs and the marker.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobContext {
+    /// `AWS_BATCH_JOB_ID`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// `AWS_BATCH_JOB_ATTEMPT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+}
+
+/// One input as recorded in the marker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MarkerInput {
+    /// Its URL.
+    pub url: String,
+    /// Its size.
+    pub size: u64,
+    /// Its entity tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Its block codec.
+    pub codec: String,
+    /// Blocks read.
+    pub blocks: u64,
+    /// Records read.
+    pub records: u64,
+    /// SHA-256 of its writer schema's JSON text.
+    pub writer_schema_sha256: String,
+}
+
+/// One output as recorded in the marker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MarkerOutput {
+    /// File name within the partition.
+    pub file: String,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// CRC-32 (IEEE) of the file, hex.
+    pub crc32: String,
+    /// Row groups.
+    pub row_groups: usize,
+}
+
+/// The commit marker, `<partition>/_SUCCESS`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Marker {
+    /// Marker format version (1).
+    pub format: u32,
+    /// SHA-256 of the manifest's canonical form.
+    pub manifest_hash: String,
+    /// The generation in the file names.
+    pub generation: String,
+    /// Where the manifest was read from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_url: Option<String>,
+    /// The table.
+    pub table: String,
+    /// Partition keys and values, in order.
+    pub partition: serde_json::Map<String, serde_json::Value>,
+    /// Inputs, in order.
+    pub inputs: Vec<MarkerInput>,
+    /// Output files, in order.
+    pub outputs: Vec<MarkerOutput>,
+    /// Records read.
+    pub records_in: u64,
+    /// Rows written.
+    pub records_out: u64,
+    /// Bytes read.
+    pub bytes_in: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// The Parquet schema of the files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parquet_schema: Option<String>,
+    /// When the run started (Unix seconds).
+    pub started_at: f64,
+    /// Seconds it took up to the commit.
+    pub seconds: f64,
+    /// `parqour <version>`.
+    pub tool: String,
+    /// The AWS Batch job, when run by Batch.
+    #[serde(default)]
+    pub job: JobContext,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// This run converted and committed the partition.
+    Committed {
+        /// The marker written.
+        marker: Box<Marker>,
+        /// The conversion's report.
+        report: Box<ConvertReport>,
+        /// Files of earlier generations and killed runs deleted.
+        deleted: usize,
+    },
+    /// The marker already recorded this manifest.
+    AlreadyCommitted {
+        /// The marker found.
+        marker: Box<Marker>,
+        /// Leftover files deleted (normally none).
+        deleted: usize,
+    },
+}
+
+/// Where a manifest's partition lives.
+#[derive(Debug, Clone)]
+pub struct Partition {
+    /// The partition's prefix.
+    pub location: Location,
+    /// The marker's path.
+    pub marker: Path,
+}
+
+impl Partition {
+    /// The partition of `manifest` under its table.
+    pub fn of(manifest: &Manifest, storage: &StorageOptions) -> Result<Self, JobError> {
+        let table = storage::resolve(&manifest.raw.table, storage)?;
+        let mut path = table.path.clone();
+        for segment in manifest.partition_segments() {
+            // Already escaped: no `/`, no control characters, never `.` or `..`.
+            let part = PathPart::parse(&segment).map_err(|e| StorageError::Location {
+                location: manifest.raw.table.clone(),
+                message: e.to_string(),
+            })?;
+            path = path.join(part);
+        }
+        let display = format!(
+            "{}/{}",
+            manifest.raw.table.trim_end_matches('/'),
+            manifest.partition_path()
+        );
+        let local = table
+            .local
+            .as_ref()
+            .map(|d| d.join(manifest.partition_path()));
+        let marker = path.clone().join(MARKER);
+        Ok(Self {
+            location: Location {
+                store: table.store,
+                path,
+                display,
+                local,
+            },
+            marker,
+        })
+    }
+
+    fn url(&self, path: &Path) -> String {
+        self.location.url_of(path)
+    }
+}
+
+/// Is `name` a part file written by parqour (`part-NNNNN-<16 hex>.<codec>.parquet`), or the
+/// local store's staging file for one (`...parquet#N`, left by a killed run)? Returns the
+/// generation.
+pub fn part_generation(name: &str) -> Option<&str> {
+    let name = match name.rsplit_once('#') {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => name,
+    };
+    let rest = name.strip_prefix("part-")?;
+    let (num, rest) = rest.split_at_checked(5)?;
+    if !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let rest = rest.strip_prefix('-')?;
+    let (generation, rest) = rest.split_at_checked(16)?;
+    if !generation.bytes().all(|b| b.is_ascii_hexdigit()) || !rest.starts_with('.') {
+        return None;
+    }
+    rest.ends_with(".parquet").then_some(generation)
+}
+
+async fn read_marker(partition: &Partition) -> Result<Option<(Marker, UpdateVersion)>, JobError> {
+    let store = &partition.location.store;
+    let url = partition.url(&partition.marker);
+    let got = match store.get(&partition.marker).await {
+        Ok(g) => g,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(source) => return Err(JobError::Store { url, source }),
+    };
+    let version = UpdateVersion {
+        e_tag: got.meta.e_tag.clone(),
+        version: got.meta.version.clone(),
+    };
+    let bytes = got.bytes().await.map_err(|source| JobError::Store {
+        url: url.clone(),
+        source,
+    })?;
+    match serde_json::from_slice::<Marker>(&bytes) {
+        Ok(m) => Ok(Some((m, version))),
+        Err(e) => {
+            // A marker we cannot read commits nothing we know of: replace it.
+            tracing::warn!(marker = %url, "ignoring an unreadable marker: {e}");
+            Ok(Some((
+                Marker {
+                    format: 0,
+                    manifest_hash: String::new(),
+                    generation: String::new(),
+                    manifest_url: None,
+                    table: String::new(),
+                    partition: serde_json::Map::new(),
+                    inputs: Vec::new(),
+                    outputs: Vec::new(),
+                    records_in: 0,
+                    records_out: 0,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    parquet_schema: None,
+                    started_at: 0.0,
+                    seconds: 0.0,
+                    tool: String::new(),
+                    job: JobContext::default(),
+                },
+                version,
+            )))
+        }
+    }
+}
+
+/// Our part files directly in the partition, with their generations.
+async fn list_parts(partition: &Partition) -> Result<Vec<(Path, String)>, JobError> {
+    let store = &partition.location.store;
+    let listing = store
+        .list_with_delimiter(Some(&partition.location.path))
+        .await;
+    let listing = match listing {
+        Ok(l) => l,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(JobError::Store {
+                url: partition.location.display.clone(),
+                source,
+            });
+        }
+    };
+    let mut out = Vec::new();
+    for meta in listing.objects {
+        let Some(name) = meta.location.filename() else {
+            continue;
+        };
+        if let Some(generation) = part_generation(name) {
+            out.push((meta.location.clone(), generation.to_string()));
+        } else if name != MARKER && !name.starts_with('_') && !name.starts_with('.') {
+            tracing::warn!(file = %partition.url(&meta.location), "leaving a file parqour did not write");
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+async fn delete_all(partition: &Partition, paths: &[Path]) -> Result<usize, JobError> {
+    for p in paths {
+        match partition.location.store.delete(p).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(source) => {
+                return Err(JobError::Store {
+                    url: partition.url(p),
+                    source,
+                });
+            }
+        }
+        tracing::info!(file = %partition.url(p), "deleted");
+    }
+    Ok(paths.len())
+}
+
+/// Checks the manifest's inputs exist as described and returns them as objects.
+pub async fn resolve_inputs(
+    manifest: &Manifest,
+    storage: &StorageOptions,
+) -> Result<Vec<InputObject>, JobError> {
+    let mut out = Vec::with_capacity(manifest.raw.inputs.len());
+    for spec in &manifest.raw.inputs {
+        let url = spec.url().to_string();
+        let location = storage::resolve(&url, storage)?;
+        let meta = match location.store.head(&location.path).await {
+            Ok(m) => m,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(SourceError::NotFound { location: url }.into());
+            }
+            Err(source) => return Err(SourceError::Read { url, source }.into()),
+        };
+        if let Some(size) = spec.size()
+            && size != meta.size
+        {
+            return Err(JobError::InputChanged {
+                url,
+                what: "size",
+                expected: size.to_string(),
+                found: meta.size.to_string(),
+            });
+        }
+        if let Some(etag) = spec.etag()
+            && meta.e_tag.as_deref() != Some(etag)
+        {
+            return Err(JobError::InputChanged {
+                url,
+                what: "etag",
+                expected: etag.to_string(),
+                found: meta.e_tag.unwrap_or_default(),
+            });
+        }
+        out.push(InputObject {
+            store: location.store.clone(),
+            path: meta.location,
+            url,
+            size: meta.size,
+            e_tag: meta.e_tag,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs the partition job for `manifest`; see the module docs for the protocol.
+pub async fn run(
+    manifest: &Manifest,
+    manifest_url: Option<&str>,
+    storage: &StorageOptions,
+    options: &ConvertOptions,
+    job: &JobContext,
+) -> Result<Outcome, JobError> {
+    let started = Instant::now();
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let partition = Partition::of(manifest, storage)?;
+    let generation = manifest.generation().to_string();
+    let marker_url = partition.url(&partition.marker);
+
+    // 1. Already committed?
+    let previous = read_marker(&partition).await?;
+    if let Some((marker, _)) = &previous
+        && marker.manifest_hash == manifest.hash
+    {
+        let committed: HashSet<&str> = marker.outputs.iter().map(|o| o.file.as_str()).collect();
+        let stale: Vec<Path> = list_parts(&partition)
+            .await?
+            .into_iter()
+            .filter(|(p, _)| !p.filename().is_some_and(|f| committed.contains(f)))
+            .map(|(p, _)| p)
+            .collect();
+        let deleted = delete_all(&partition, &stale).await?;
+        return Ok(Outcome::AlreadyCommitted {
+            marker: Box::new(marker.clone()),
+            deleted,
+        });
+    }
+
+    // 2. Inputs as described.
+    let inputs = resolve_inputs(manifest, storage).await?;
+
+    // 3. Leftovers of a killed run of this manifest.
+    let leftovers: Vec<Path> = list_parts(&partition)
+        .await?
+        .into_iter()
+        .filter(|(_, g)| *g == generation)
+        .map(|(p, _)| p)
+        .collect();
+    let mut deleted = delete_all(&partition, &leftovers).await?;
+
+    // 4. Convert.
+    storage::prepare_output(&partition.location)?;
+    let options = ConvertOptions {
+        generation: Some(generation.clone()),
+        ..options.clone()
+    };
+    let report = convert(inputs.clone(), &partition.location, &options).await?;
+
+    // 5. Commit.
+    let marker = build_marker(
+        manifest,
+        manifest_url,
+        &generation,
+        &inputs,
+        &report,
+        job,
+        started_at,
+        started,
+    );
+    let body = serde_json::to_vec_pretty(&marker).map_err(|e| JobError::Store {
+        url: marker_url.clone(),
+        source: object_store::Error::Generic {
+            store: "marker",
+            source: Box::new(e),
+        },
+    })?;
+    write_marker(&partition, previous.as_ref().map(|(_, v)| v.clone()), body).await?;
+    tracing::info!(marker = %marker_url, generation = %generation, rows = marker.records_out, "committed");
+
+    // 6. Everything of ours that the new marker does not list goes.
+    let current: HashSet<&str> = marker.outputs.iter().map(|o| o.file.as_str()).collect();
+    let stale: Vec<Path> = list_parts(&partition)
+        .await?
+        .into_iter()
+        .filter(|(p, _)| !p.filename().is_some_and(|f| current.contains(f)))
+        .map(|(p, _)| p)
+        .collect();
+    deleted += delete_all(&partition, &stale).await?;
+    Ok(Outcome::Committed {
+        marker: Box::new(marker),
+        report: Box::new(report),
+        deleted,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_marker(
+    manifest: &Manifest,
+    manifest_url: Option<&str>,
+    generation: &str,
+    inputs: &[InputObject],
+    report: &ConvertReport,
+    job: &JobContext,
+    started_at: f64,
+    started: Instant,
+) -> Marker {
+    let parquet_schema = report.outputs.first().and_then(|o| {
+        let schema = parquet::arrow::ArrowSchemaConverter::new()
+            .convert(&o.schema)
+            .ok()?;
+        let mut text = Vec::new();
+        parquet::schema::printer::print_schema(&mut text, schema.root_schema());
+        String::from_utf8(text).ok()
+    });
+    Marker {
+        format: 1,
+        manifest_hash: manifest.hash.clone(),
+        generation: generation.to_string(),
+        manifest_url: manifest_url.map(str::to_string),
+        table: manifest.raw.table.clone(),
+        partition: manifest.raw.partition.clone(),
+        inputs: inputs
+            .iter()
+            .zip(&report.inputs)
+            .map(|(i, r)| MarkerInput {
+                url: i.url.clone(),
+                size: i.size,
+                etag: i.e_tag.clone(),
+                codec: r.codec.clone(),
+                blocks: r.blocks,
+                records: r.records,
+                writer_schema_sha256: r.writer_schema_sha256.clone(),
+            })
+            .collect(),
+        outputs: report
+            .outputs
+            .iter()
+            .map(|o| MarkerOutput {
+                file: o.path.filename().unwrap_or_default().to_string(),
+                rows: o.rows,
+                bytes: o.bytes,
+                crc32: o.crc32.clone(),
+                row_groups: o.row_groups,
+            })
+            .collect(),
+        records_in: report.records,
+        records_out: report.outputs.iter().map(|o| o.rows).sum(),
+        bytes_in: report.bytes_in,
+        bytes_out: report.bytes_out,
+        parquet_schema,
+        started_at,
+        seconds: started.elapsed().as_secs_f64(),
+        tool: format!("parqour {}", env!("CARGO_PKG_VERSION")),
+        job: job.clone(),
+    }
+}
+
+async fn write_marker(
+    partition: &Partition,
+    previous: Option<UpdateVersion>,
+    body: Vec<u8>,
+) -> Result<(), JobError> {
+    let store: &Arc<dyn ObjectStore> = &partition.location.store;
+    let url = partition.url(&partition.marker);
+    let mode = match previous {
+        None => PutMode::Create,
+        Some(v) => PutMode::Update(v),
+    };
+    let conditional = store
+        .put_opts(
+            &partition.marker,
+            body.clone().into(),
+            PutOptions::from(mode),
+        )
+        .await;
+    match conditional {
+        Ok(_) => Ok(()),
+        Err(
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+        ) => Err(JobError::Concurrent { url }),
+        // Stores without conditional updates (the local filesystem): replace it.
+        Err(
+            object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. },
+        ) => store
+            .put(&partition.marker, body.into())
+            .await
+            .map(|_| ())
+            .map_err(|source| JobError::Store { url, source }),
+        Err(source) => Err(JobError::Store { url, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avro::codec::Codec;
+    use object_store::memory::InMemory;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+        PutMultipartOptions, PutPayload, PutResult,
+    };
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// An in-memory store that counts writes (PUTs, multipart uploads, deletes).
+    #[derive(Debug, Default)]
+    struct Counting {
+        inner: InMemory,
+        puts: AtomicUsize,
+        deletes: AtomicUsize,
+    }
+
+    impl std::fmt::Display for Counting {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Counting")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Counting {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            self.inner.put_opts(location, payload, opts).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            self.inner.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+            self.deletes.fetch_add(1, Ordering::SeqCst);
+            self.inner.delete_stream(locations)
+        }
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    fn manifest(bucket: &str, inputs: &[&str], extra: &str) -> Manifest {
+        let inputs: Vec<String> = inputs
+            .iter()
+            .map(|i| format!("\"memory://{bucket}/raw/{i}\""))
+            .collect();
+        Manifest::parse(&format!(
+            r#"{{"version":1,"table":"memory://{bucket}/lake/events",
+                "partition":{{"dt":"2026-11-26","hour":"03"}},
+                "inputs":[{}]{extra}}}"#,
+            inputs.join(",")
+        ))
+        .unwrap()
+    }
+
+    async fn setup(bucket: &str) -> Arc<Counting> {
+        let store = Arc::new(Counting::default());
+        crate::storage::register_memory_store(bucket, store.clone());
+        for (i, name) in ["a.avro", "b.avro", "c.avro"].iter().enumerate() {
+            let data =
+                crate::demo::write_events(Vec::new(), Codec::Deflate, i as u64 * 1000, 1000, 9)
+                    .unwrap();
+            store
+                .put(&Path::from(format!("raw/{name}")), data.into())
+                .await
+                .unwrap();
+        }
+        store
+    }
+
+    async fn files(store: &Counting) -> Vec<String> {
+        let mut out: Vec<String> = store
+            .list_with_delimiter(Some(&Path::from("lake/events/dt=2026-11-26/hour=03")))
+            .await
+            .unwrap()
+            .objects
+            .into_iter()
+            .map(|m| m.location.filename().unwrap().to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn opts() -> ConvertOptions {
+        ConvertOptions {
+            threads: 2,
+            ..ConvertOptions::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn first_run_commits_and_a_rerun_writes_nothing() {
+        let store = setup("commit-rerun").await;
+        let m = manifest("commit-rerun", &["a.avro", "b.avro"], "");
+        let storage = StorageOptions::default();
+        let out = run(&m, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        let Outcome::Committed { marker, .. } = out else {
+            panic!("expected a commit")
+        };
+        assert_eq!(marker.records_in, 2000);
+        assert_eq!(marker.records_out, 2000);
+        let listed = files(&store).await;
+        assert_eq!(
+            listed,
+            [
+                MARKER.into(),
+                format!("part-00000-{}.snappy.parquet", m.generation())
+            ]
+        );
+
+        let (puts, deletes) = (
+            store.puts.load(Ordering::SeqCst),
+            store.deletes.load(Ordering::SeqCst),
+        );
+        let again = run(&m, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        assert!(matches!(
+            again,
+            Outcome::AlreadyCommitted { deleted: 0, .. }
+        ));
+        assert_eq!(
+            store.puts.load(Ordering::SeqCst),
+            puts,
+            "a rerun must not write"
+        );
+        assert_eq!(store.deletes.load(Ordering::SeqCst), deletes);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_changed_manifest_replaces_the_generation() {
+        let store = setup("commit-change").await;
+        let storage = StorageOptions::default();
+        let m1 = manifest("commit-change", &["a.avro"], "");
+        run(&m1, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        // Late data: a new object joins the partition.
+        let m2 = manifest("commit-change", &["a.avro", "c.avro"], "");
+        assert_ne!(m1.generation(), m2.generation());
+        let out = run(&m2, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        let Outcome::Committed {
+            marker, deleted, ..
+        } = out
+        else {
+            panic!("expected a commit")
+        };
+        assert_eq!(deleted, 1);
+        assert_eq!(marker.records_out, 2000);
+        assert_eq!(
+            files(&store).await,
+            [
+                MARKER.into(),
+                format!("part-00000-{}.snappy.parquet", m2.generation())
+            ]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn leftovers_of_killed_runs_are_removed() {
+        let store = setup("commit-killed").await;
+        let storage = StorageOptions::default();
+        let m1 = manifest("commit-killed", &["a.avro"], "");
+        let m2 = manifest("commit-killed", &["a.avro", "b.avro"], "");
+        let dir = "lake/events/dt=2026-11-26/hour=03";
+        // A run of m2 killed after writing part of its files, and a run of another manifest
+        // killed likewise; plus a foreign file that must stay.
+        for name in [
+            format!("part-00000-{}.snappy.parquet", m2.generation()),
+            format!("part-00007-{}.snappy.parquet", m2.generation()),
+            "part-00000-00000000deadbeef.snappy.parquet".to_string(),
+            "notes.txt".to_string(),
+        ] {
+            store
+                .put(&Path::from(format!("{dir}/{name}")), "junk".into())
+                .await
+                .unwrap();
+        }
+        run(&m1, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        let out = run(&m2, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        assert!(matches!(out, Outcome::Committed { .. }));
+        assert_eq!(
+            files(&store).await,
+            [
+                MARKER.to_string(),
+                "notes.txt".into(),
+                format!("part-00000-{}.snappy.parquet", m2.generation()),
+            ]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+        );
+
+        // Killed after the marker, before the old generation was deleted: the rerun cleans up.
+        let old = format!("{dir}/part-00000-{}.snappy.parquet", m1.generation());
+        store
+            .put(&Path::from(old.clone()), "old".into())
+            .await
+            .unwrap();
+        let out = run(&m2, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        assert!(matches!(out, Outcome::AlreadyCommitted { deleted: 1, .. }));
+        assert!(store.head(&Path::from(old)).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn missing_or_changed_inputs_are_named() {
+        setup("commit-missing").await;
+        let storage = StorageOptions::default();
+        let m = manifest("commit-missing", &["a.avro", "nope.avro"], "");
+        let err = run(&m, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("memory://commit-missing/raw/nope.avro"),
+            "{err}"
+        );
+        let m = Manifest::parse(
+            r#"{"version":1,"table":"memory://commit-missing/lake/events","partition":{"dt":"x"},
+                "inputs":[{"url":"memory://commit-missing/raw/a.avro","size":3}]}"#,
+        )
+        .unwrap();
+        let err = run(&m, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, JobError::InputChanged { what: "size", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn recognises_our_part_files_only() {
+        assert_eq!(
+            part_generation("part-00003-0123456789abcdef.snappy.parquet"),
+            Some("0123456789abcdef")
+        );
+        assert_eq!(
+            part_generation("part-00003-0123456789abcdef.snappy.parquet#12"),
+            Some("0123456789abcdef")
+        );
+        assert_eq!(part_generation("part-00003.snappy.parquet"), None);
+        assert_eq!(
+            part_generation("part-0003-0123456789abcdef.snappy.parquet"),
+            None
+        );
+        assert_eq!(part_generation("data.parquet"), None);
+        assert_eq!(
+            part_generation("part-00003-0123456789abcdef.snappy.parquet.tmp"),
+            None
+        );
+    }
+}

@@ -1,0 +1,291 @@
+//! Partition manifests: which objects make up one closed partition, and where it goes.
+//!
+//! Stage: the start of a partition job (`parqour run`). A manifest is parsed raw from JSON
+//! ([`ManifestV1`], unknown fields refused), then validated once into a [`Manifest`] before any
+//! other I/O. Its [`Manifest::hash`] (SHA-256 of a canonical form) identifies the run: the output
+//! files carry its first 16 hex digits as their generation, and the commit marker records it.
+//!
+//! Version 1 (JSON Schema: `schemas/manifest.v1.schema.json`):
+//!
+//! ```json
+//! {"version": 1,
+//!  "table": "s3://lake/events",
+//!  "partition": {"dt": "2026-11-26", "hour": "03"},
+//!  "inputs": ["s3://raw/events/2026/11/26/03/a.avro",
+//!             {"url": "s3://raw/events/2026/11/26/03/b.avro", "size": 1234, "etag": "\"abc\""}],
+//!  "compression": "snappy", "row_group_size": "128MiB", "target_file_size": "512MiB"}
+//! ```
+//!
+//! Partition keys keep their order and are lowercase `[a-z0-9_]`; values are escaped as Hive
+//! escapes partition paths (`/`, `=`, `%`, `:`, `#`, quotes, control characters ... become `%XX`),
+//! so no value can leave its prefix; an empty value becomes `__HIVE_DEFAULT_PARTITION__`.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Errors in a manifest; retrying will not help.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not JSON, or not of the manifest's shape (this includes unknown fields).
+    #[error("invalid manifest: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Of the right shape but not valid.
+    #[error("invalid manifest: {0}")]
+    Invalid(String),
+}
+
+/// The manifest as written (version 1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestV1 {
+    /// Always 1.
+    pub version: u32,
+    /// URL of the table's root (`s3://bucket/prefix`, `file:///...` or a local path).
+    pub table: String,
+    /// Partition keys and values, in order.
+    pub partition: serde_json::Map<String, serde_json::Value>,
+    /// The Avro objects of the partition, in order.
+    pub inputs: Vec<InputSpec>,
+    /// Parquet compression (`snappy`, `zstd[:level]`, `gzip[:level]`, `lz4`, `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// Row group size (e.g. `128MiB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_group_size: Option<String>,
+    /// Target file size (e.g. `512MiB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_file_size: Option<String>,
+}
+
+/// One input: a URL, or a URL with the size and entity tag it is expected to have.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum InputSpec {
+    /// Just the URL.
+    Url(String),
+    /// The URL with what the lister saw.
+    Object(InputObjectSpec),
+}
+
+/// An input with its expected size and entity tag.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InputObjectSpec {
+    /// The object's URL.
+    pub url: String,
+    /// Its size in bytes; a different size is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Its entity tag; a different one is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+impl InputSpec {
+    /// The URL.
+    pub fn url(&self) -> &str {
+        match self {
+            InputSpec::Url(u) => u,
+            InputSpec::Object(o) => &o.url,
+        }
+    }
+    /// The expected size, if given.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            InputSpec::Url(_) => None,
+            InputSpec::Object(o) => o.size,
+        }
+    }
+    /// The expected entity tag, if given.
+    pub fn etag(&self) -> Option<&str> {
+        match self {
+            InputSpec::Url(_) => None,
+            InputSpec::Object(o) => o.etag.as_deref(),
+        }
+    }
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// As written (canonical form for hashing and for the marker).
+    pub raw: ManifestV1,
+    /// Partition keys and values, in order.
+    pub partition: Vec<(String, String)>,
+    /// SHA-256 of the canonical form, hex.
+    pub hash: String,
+}
+
+impl Manifest {
+    /// Parses and validates a manifest.
+    pub fn parse(json: &str) -> Result<Self, ManifestError> {
+        let raw: ManifestV1 = serde_json::from_str(json)?;
+        Self::validate(raw)
+    }
+
+    /// Validates a parsed manifest.
+    pub fn validate(raw: ManifestV1) -> Result<Self, ManifestError> {
+        let invalid = |m: String| ManifestError::Invalid(m);
+        if raw.version != 1 {
+            return Err(invalid(format!(
+                "version {} is not supported (this parqour reads version 1)",
+                raw.version
+            )));
+        }
+        if raw.table.trim().is_empty() {
+            return Err(invalid("`table` is empty".into()));
+        }
+        if raw.partition.is_empty() {
+            return Err(invalid("`partition` needs at least one key".into()));
+        }
+        let mut partition = Vec::new();
+        for (k, v) in &raw.partition {
+            if k.is_empty()
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(invalid(format!(
+                    "partition key `{k}` must be lowercase letters, digits and `_`"
+                )));
+            }
+            let v = v.as_str().ok_or_else(|| {
+                invalid(format!(
+                    "partition value of `{k}` must be a string, found {v}"
+                ))
+            })?;
+            partition.push((k.clone(), v.to_string()));
+        }
+        for (i, input) in raw.inputs.iter().enumerate() {
+            if input.url().trim().is_empty() {
+                return Err(invalid(format!("input {i} has an empty URL")));
+            }
+        }
+        let canonical = serde_json::to_vec(&raw)?;
+        let hash = hex(&Sha256::digest(&canonical));
+        Ok(Self {
+            raw,
+            partition,
+            hash,
+        })
+    }
+
+    /// The first 16 hex digits of the hash: the generation in output file names.
+    pub fn generation(&self) -> &str {
+        &self.hash[..16]
+    }
+
+    /// The partition's path segments under the table: `k1=v1`, `k2=v2`, escaped.
+    pub fn partition_segments(&self) -> Vec<String> {
+        self.partition
+            .iter()
+            .map(|(k, v)| format!("{k}={}", escape_partition_value(v)))
+            .collect()
+    }
+
+    /// `k1=v1/k2=v2`, escaped.
+    pub fn partition_path(&self) -> String {
+        self.partition_segments().join("/")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Escapes a partition value as Hive does (`FileUtils.escapePathName`): control characters and
+/// `"#%'*/:=?\{[]^` and DEL become `%XX`; an empty value becomes `__HIVE_DEFAULT_PARTITION__`.
+pub fn escape_partition_value(value: &str) -> String {
+    if value.is_empty() {
+        return "__HIVE_DEFAULT_PARTITION__".to_string();
+    }
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        let escape = matches!(
+            c,
+            '\u{1}'
+                ..='\u{1f}'
+                    | '"'
+                    | '#'
+                    | '%'
+                    | '\''
+                    | '*'
+                    | '/'
+                    | ':'
+                    | '='
+                    | '?'
+                    | '\\'
+                    | '\u{7f}'
+                    | '{'
+                    | '['
+                    | ']'
+                    | '^'
+        ) || c == '\0';
+        if escape {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"{"version": 1,
+        "table": "s3://lake/events",
+        "partition": {"dt": "2026-11-26", "hour": "03"},
+        "inputs": ["s3://raw/events/2026/11/26/03/a.avro",
+                   {"url": "s3://raw/events/2026/11/26/03/b.avro", "size": 1234, "etag": "\"abc\""}]}"#;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let m = Manifest::parse(EXAMPLE).unwrap();
+        assert_eq!(m.partition_path(), "dt=2026-11-26/hour=03");
+        assert_eq!(m.raw.inputs[1].size(), Some(1234));
+        assert_eq!(m.generation().len(), 16);
+        // The hash is stable for the same content and changes with it.
+        assert_eq!(Manifest::parse(EXAMPLE).unwrap().hash, m.hash);
+        let other = EXAMPLE.replace("a.avro", "c.avro");
+        assert_ne!(Manifest::parse(&other).unwrap().hash, m.hash);
+    }
+
+    #[test]
+    fn keys_keep_their_order() {
+        let m = Manifest::parse(&EXAMPLE.replace(
+            r#"{"dt": "2026-11-26", "hour": "03"}"#,
+            r#"{"hour": "03", "dt": "2026-11-26"}"#,
+        ))
+        .unwrap();
+        assert_eq!(m.partition_path(), "hour=03/dt=2026-11-26");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_keys_are_refused() {
+        let err =
+            Manifest::parse(&EXAMPLE.replace(r#""version": 1,"#, r#""version": 1, "extra": 2,"#))
+                .unwrap_err();
+        assert!(err.to_string().contains("unknown field `extra`"), "{err}");
+        let err = Manifest::parse(&EXAMPLE.replace(r#""dt":"#, r#""Dt":"#)).unwrap_err();
+        assert!(err.to_string().contains("partition key `Dt`"), "{err}");
+        let err =
+            Manifest::parse(&EXAMPLE.replace(r#""version": 1"#, r#""version": 2"#)).unwrap_err();
+        assert!(err.to_string().contains("version 2"), "{err}");
+        let err =
+            Manifest::parse(&EXAMPLE.replace(r#""size": 1234"#, r#""size": 1234, "md5": "x""#))
+                .unwrap_err();
+        assert!(err.to_string().contains("invalid manifest"), "{err}");
+    }
+
+    #[test]
+    fn values_cannot_leave_their_prefix() {
+        assert_eq!(escape_partition_value("../x"), "..%2Fx");
+        assert_eq!(escape_partition_value("a/b=c%d"), "a%2Fb%3Dc%25d");
+        assert_eq!(escape_partition_value("line\nbreak"), "line%0Abreak");
+        assert_eq!(escape_partition_value("日本 ok"), "日本 ok");
+        assert_eq!(escape_partition_value(""), "__HIVE_DEFAULT_PARTITION__");
+        assert_eq!(escape_partition_value(".."), "..");
+    }
+}

@@ -1,0 +1,287 @@
+//! End-to-end tests of `parqour run` (the partition job) and `parqour manifest create` on local
+//! folders: the commit protocol under SIGKILL, reruns, escaping, and bad manifests. The same
+//! protocol against an S3-compatible server is in `tests/s3.rs`; request counts on the in-memory
+//! store are in `src/job.rs`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use parqour::avro::codec::Codec;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_parqour"));
+    c.env("PARQOUR_LOG", "warn");
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Writes `files` demo Avro files of `n` events into `dir`.
+fn raw(dir: &Path, files: u64, n: u64) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    (0..files)
+        .map(|i| {
+            let p = dir.join(format!("obj-{i}.avro"));
+            let f = std::fs::File::create(&p).unwrap();
+            parqour::demo::write_events(std::io::BufWriter::new(f), Codec::Deflate, i * n, n, 2)
+                .unwrap();
+            p
+        })
+        .collect()
+}
+
+fn manifest(inputs: &[PathBuf], table: &Path, partition: &[(&str, &str)], extra: &str) -> String {
+    let inputs: Vec<String> = inputs
+        .iter()
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect();
+    let partition: Vec<String> = partition
+        .iter()
+        .map(|(k, v)| format!("{}: {}", serde_json::json!(k), serde_json::json!(v)))
+        .collect();
+    format!(
+        r#"{{"version": 1, "table": {:?}, "partition": {{{}}}, "inputs": [{}]{extra}}}"#,
+        table.display().to_string(),
+        partition.join(", "),
+        inputs.join(", ")
+    )
+}
+
+fn run(manifest: &Path) -> Output {
+    bin()
+        .args(["run", "--manifest"])
+        .arg(manifest)
+        .output()
+        .unwrap()
+}
+
+/// Files in the partition folder, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn marker(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("_SUCCESS")).unwrap()).unwrap()
+}
+
+/// The partition holds exactly the marker's files and every input value once.
+fn assert_committed(dir: &Path, inputs: &[PathBuf], records: u64) {
+    let m = marker(dir);
+    assert_eq!(m["records_out"], records);
+    let mut expected: Vec<String> = m["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["file"].as_str().unwrap().to_string())
+        .collect();
+    expected.push("_SUCCESS".into());
+    expected.sort();
+    assert_eq!(listing(dir), expected, "nothing but the committed files");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roundtrip.py");
+    let o = Command::new("python3")
+        .arg(script)
+        .arg("--parquet")
+        .arg(dir)
+        .args(inputs)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn killed_at_any_point_then_rerun_holds_every_row_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = raw(&tmp.path().join("raw"), 6, 8000);
+    let table = tmp.path().join("lake/events");
+    let part = table.join("dt=2026-11-26/hour=03");
+    let old_inputs = &inputs[..2];
+    // A committed earlier generation (two objects), then late data: all six.
+    let m_old = tmp.path().join("old.json");
+    std::fs::write(
+        &m_old,
+        manifest(
+            old_inputs,
+            &table,
+            &[("dt", "2026-11-26"), ("hour", "03")],
+            "",
+        ),
+    )
+    .unwrap();
+    let m_new = tmp.path().join("new.json");
+    std::fs::write(
+        &m_new,
+        manifest(
+            &inputs,
+            &table,
+            &[("dt", "2026-11-26"), ("hour", "03")],
+            r#", "target_file_size": "1MiB""#,
+        ),
+    )
+    .unwrap();
+    for delay_ms in [20, 80, 200, 400, 800, 1500, 3000] {
+        std::fs::remove_dir_all(&table).ok();
+        let o = run(&m_old);
+        assert!(o.status.success(), "{}", text(&o));
+        let mut child = bin()
+            .args(["run", "--manifest"])
+            .arg(&m_new)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let o = run(&m_new);
+        assert!(
+            o.status.success(),
+            "after a kill at {delay_ms} ms: {}",
+            text(&o)
+        );
+        assert_committed(&part, &inputs, 48_000);
+    }
+}
+
+#[test]
+fn rerun_changes_nothing_and_late_data_replaces_the_generation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = raw(&tmp.path().join("raw"), 3, 3000);
+    let table = tmp.path().join("lake/events");
+    let part = table.join("dt=2026-11-26");
+    let m1 = tmp.path().join("m1.json");
+    let o = bin()
+        .args(["manifest", "create", "--input"])
+        .arg(tmp.path().join("raw"))
+        .arg("--table")
+        .arg(&table)
+        .args(["--partition", "dt=2026-11-26", "--output"])
+        .arg(&m1)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&m1);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("\"_aws\""), "an EMF line: {stdout}");
+    assert_committed(&part, &inputs, 9000);
+    let before: Vec<_> = listing(&part)
+        .iter()
+        .map(|f| std::fs::metadata(part.join(f)).unwrap().modified().unwrap())
+        .collect();
+    let o = run(&m1);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("already committed"));
+    let after: Vec<_> = listing(&part)
+        .iter()
+        .map(|f| std::fs::metadata(part.join(f)).unwrap().modified().unwrap())
+        .collect();
+    assert_eq!(before, after, "a rerun writes nothing");
+
+    // Late data.
+    let more = raw(&tmp.path().join("raw2"), 1, 500);
+    let mut all = inputs.clone();
+    all.extend(more);
+    let m2 = tmp.path().join("m2.json");
+    std::fs::write(&m2, manifest(&all, &table, &[("dt", "2026-11-26")], "")).unwrap();
+    let old_generation = marker(&part)["generation"].as_str().unwrap().to_string();
+    let o = run(&m2);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(
+        marker(&part)["generation"].as_str().unwrap(),
+        old_generation
+    );
+    assert_committed(&part, &all, 9500);
+}
+
+#[test]
+fn partition_values_cannot_escape_their_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = raw(&tmp.path().join("raw"), 1, 100);
+    let table = tmp.path().join("lake/t");
+    let m = tmp.path().join("m.json");
+    std::fs::write(
+        &m,
+        manifest(
+            &inputs,
+            &table,
+            &[("a", "../x"), ("b", "p/q=r%"), ("c", "日本")],
+            "",
+        ),
+    )
+    .unwrap();
+    let o = run(&m);
+    assert!(o.status.success(), "{}", text(&o));
+    let part = table.join("a=..%2Fx/b=p%2Fq%3Dr%25/c=日本");
+    assert_committed(&part, &inputs, 100);
+    assert!(!tmp.path().join("lake/x").exists());
+}
+
+#[test]
+fn bad_manifests_and_missing_objects_are_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = raw(&tmp.path().join("raw"), 1, 10);
+    let table = tmp.path().join("lake/t");
+    let cases = [
+        (
+            manifest(&inputs, &table, &[("dt", "x")], r#", "surprise": 1"#),
+            "unknown field `surprise`",
+        ),
+        (
+            manifest(&inputs, &table, &[("DT", "x")], ""),
+            "partition key `DT`",
+        ),
+        ("{not json".to_string(), "invalid manifest"),
+        (
+            manifest(
+                &[tmp.path().join("raw/missing.avro")],
+                &table,
+                &[("dt", "x")],
+                "",
+            ),
+            "raw/missing.avro",
+        ),
+    ];
+    for (i, (body, expect)) in cases.iter().enumerate() {
+        let m = tmp.path().join(format!("m{i}.json"));
+        std::fs::write(&m, body).unwrap();
+        let o = run(&m);
+        assert_eq!(o.status.code(), Some(65), "{expect}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(expect),
+            "{expect}: {}",
+            text(&o)
+        );
+    }
+    let o = bin()
+        .args(["run", "--manifest"])
+        .arg(tmp.path().join("nope.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    // PARQOUR_MANIFEST is read as AWS Batch passes it.
+    let m = tmp.path().join("env.json");
+    std::fs::write(&m, manifest(&inputs, &table, &[("dt", "x")], "")).unwrap();
+    let o = bin()
+        .arg("run")
+        .env("PARQOUR_MANIFEST", &m)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
