@@ -243,6 +243,7 @@ impl ConvertArgs {
             },
             threads: self.threads,
             source: SourceOptions::default(),
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             ..ConvertOptions::default()
         })
     }
@@ -530,6 +531,7 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
             budget_bytes: (budget / 4).max(1 << 20),
             ..SourceOptions::default()
         },
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..ConvertOptions::default()
     };
     let job = JobContext {

@@ -124,6 +124,8 @@ pub struct ConvertOptions {
     pub group_bytes: usize,
     /// Appended to output file names: `part-00000-<generation>.snappy.parquet`.
     pub generation: Option<String>,
+    /// Show a progress line on stderr (for terminals).
+    pub progress: bool,
 }
 
 impl Default for ConvertOptions {
@@ -136,6 +138,7 @@ impl Default for ConvertOptions {
             source: SourceOptions::default(),
             group_bytes: 1 << 20,
             generation: None,
+            progress: false,
         }
     }
 }
@@ -238,6 +241,7 @@ pub async fn convert(
         outputs: Vec::new(),
         reports: Vec::new(),
         warnings: Vec::new(),
+        progress: options.progress.then(Progress::default),
     };
     let span = tracing::Span::current();
     let mut report = tokio::task::spawn_blocking(move || span.in_scope(|| driver.run(events)))
@@ -306,6 +310,42 @@ struct Driver {
     outputs: Vec<OutputFile>,
     reports: Vec<InputReport>,
     warnings: Vec<String>,
+    progress: Option<Progress>,
+}
+
+/// A progress line on stderr, redrawn at most four times a second.
+#[derive(Default)]
+struct Progress {
+    records: u64,
+    bytes: u64,
+    shown: Option<Instant>,
+}
+
+impl Progress {
+    fn add(&mut self, records: u64, bytes: u64, inputs: usize, files: usize) {
+        self.records += records;
+        self.bytes += bytes;
+        if self
+            .shown
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(250))
+        {
+            return;
+        }
+        self.shown = Some(Instant::now());
+        eprint!(
+            "\r  {} records, {:.1} MB of blocks read, {} input(s), {} file(s) written   ",
+            self.records,
+            self.bytes as f64 / 1e6,
+            inputs,
+            files
+        );
+    }
+
+    fn done(&self) {
+        if self.shown.is_some() {
+            eprintln!();
+        }
+    }
 }
 
 impl Driver {
@@ -315,6 +355,9 @@ impl Driver {
     ) -> Result<ConvertReport, ConvertError> {
         let result = self.consume(&mut events);
         drop(events);
+        if let Some(p) = &self.progress {
+            p.done();
+        }
         match result {
             Ok(()) => {
                 let records = self.reports.iter().map(|r| r.records).sum();
@@ -352,6 +395,14 @@ impl Driver {
                     if let Some(report) = self.reports.last_mut() {
                         report.blocks += 1;
                         report.records += block.count;
+                    }
+                    if let Some(p) = &mut self.progress {
+                        p.add(
+                            block.count,
+                            block.data.len() as u64,
+                            self.reports.len(),
+                            self.outputs.len(),
+                        );
                     }
                     self.group_bytes += block.data.len();
                     self.group.push((block, event.permit));
