@@ -521,9 +521,10 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
     if let Some(s) = &manifest.raw.target_file_size {
         encode.file_bytes = parse_size(s).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
     }
-    // The budget is shared: a quarter for blocks in flight, at most a quarter for the open row
-    // group (encoded), the rest for decoded batches and the encoders' working memory.
-    encode.row_group_bytes = encode.row_group_bytes.min(budget / 4).max(1 << 20);
+    // Memory must not grow with the partition: the open row group's pages go to temporary
+    // files, a quarter of the budget bounds the blocks in flight, the rest is for decoded
+    // batches and the encoders' working memory.
+    encode.spill = true;
     let options = ConvertOptions {
         encode,
         threads: args.threads,

@@ -11,8 +11,9 @@
 //! Output is deterministic: the same batches and options give byte-identical files (no clock,
 //! no random names; `created_by` names this crate's version).
 //!
-//! Limitations: a row group is buffered in memory (encoded and compressed) until it is closed, so
-//! memory grows with `row_group_bytes`; up to four batches wait in the column queues.
+//! Limitations: a row group's finished pages are held until it is closed — in memory, so memory
+//! grows with `row_group_bytes`, unless [`EncodeOptions::spill`] puts them in temporary files;
+//! up to four batches wait in the column queues.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -21,12 +22,14 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use bytes::Bytes;
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::add_encoded_arrow_schema_to_metadata;
 use parquet::arrow::arrow_writer::{
     ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory, compute_leaves,
 };
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::column::page_store::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{WriterProperties, WriterVersion};
 use parquet::file::writer::SerializedFileWriter;
@@ -101,16 +104,20 @@ pub struct EncodeOptions {
     pub file_bytes: usize,
     /// Write dictionary pages (Parquet falls back to plain encoding when a dictionary grows).
     pub dictionary: bool,
+    /// Keep the finished pages of the open row group in temporary files instead of memory, so
+    /// memory does not grow with the row group size.
+    pub spill: bool,
 }
 
 impl Default for EncodeOptions {
-    /// Snappy, 128 MiB row groups, 512 MiB files, dictionaries on.
+    /// Snappy, 128 MiB row groups, 512 MiB files, dictionaries on, pages in memory.
     fn default() -> Self {
         Self {
             compression: Codec(Compression::SNAPPY),
             row_group_bytes: 128 << 20,
             file_bytes: 512 << 20,
             dictionary: true,
+            spill: false,
         }
     }
 }
@@ -126,6 +133,53 @@ impl EncodeOptions {
             .build();
         add_encoded_arrow_schema_to_metadata(schema, &mut props);
         props
+    }
+}
+
+/// Keeps each column chunk's finished pages in an anonymous temporary file (deleted by the
+/// operating system when closed) until the row group is written out.
+#[derive(Debug)]
+struct SpillPages;
+
+impl PageStoreFactory for SpillPages {
+    fn create(&self, _args: &PageStoreArgs<'_>) -> Result<Box<dyn PageStore>, ParquetError> {
+        let file = tempfile::tempfile()
+            .map_err(|e| ParquetError::General(format!("creating a spill file: {e}")))?;
+        Ok(Box::new(SpillStore {
+            file,
+            pages: Vec::new(),
+            end: 0,
+        }))
+    }
+}
+
+struct SpillStore {
+    file: std::fs::File,
+    /// (offset, length) of each page, by key.
+    pages: Vec<(u64, usize)>,
+    end: u64,
+}
+
+impl PageStore for SpillStore {
+    fn put(&mut self, value: Bytes) -> Result<PageKey, ParquetError> {
+        use std::io::{Seek, SeekFrom};
+        self.file.seek(SeekFrom::Start(self.end))?;
+        self.file.write_all(&value)?;
+        self.pages.push((self.end, value.len()));
+        self.end += value.len() as u64;
+        Ok(PageKey::new(self.pages.len() as u64 - 1))
+    }
+
+    fn take(&mut self, key: PageKey) -> Result<Bytes, ParquetError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let (offset, len) = usize::try_from(key.get())
+            .ok()
+            .and_then(|i| self.pages.get(i).copied())
+            .ok_or_else(|| ParquetError::General(format!("no spilled page {}", key.get())))?;
+        self.file.seek(SeekFrom::Start(offset))?;
+        let mut buf = vec![0; len];
+        self.file.read_exact(&mut buf)?;
+        Ok(buf.into())
     }
 }
 
@@ -243,7 +297,10 @@ impl<W: Write + Send> FileEncoder<W> {
             .convert(&schema)?;
         let leaves = parquet_schema.num_columns();
         let writer = SerializedFileWriter::new(sink, parquet_schema.root_schema_ptr(), props)?;
-        let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+        let mut factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+        if options.spill {
+            factory = factory.with_page_store_factory(Arc::new(SpillPages));
+        }
         Ok(Self {
             writer,
             factory,
@@ -500,9 +557,14 @@ mod tests {
         assert!(reader.metadata().num_row_groups() > 1);
         let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 20_000);
-        // Deterministic, whatever the thread count.
+        // Deterministic, whatever the thread count, and the same when pages are spilled.
         assert_eq!(encode(&batches, &opts, 1), bytes);
         assert_eq!(encode(&batches, &opts, 2), bytes);
+        let spilled = EncodeOptions {
+            spill: true,
+            ..opts.clone()
+        };
+        assert_eq!(encode(&batches, &spilled, 2), bytes);
     }
 
     #[test]

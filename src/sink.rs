@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Size of the parts sent to the uploader (and of multipart upload parts).
-pub const PART_BYTES: usize = 16 << 20;
+pub const PART_BYTES: usize = 8 << 20;
 
 /// Errors of the sink.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,8 @@ impl ObjectWriter {
         let (tx, mut rx) = mpsc::channel::<Msg>(2);
         let upload_path = path.clone();
         let task = handle.spawn(async move {
-            let mut writer = BufWriter::with_capacity(store, upload_path, PART_BYTES);
+            let mut writer =
+                BufWriter::with_capacity(store, upload_path, PART_BYTES).with_max_concurrency(2);
             while let Some(msg) = rx.recv().await {
                 match msg {
                     Msg::Part(bytes) => {
