@@ -533,18 +533,15 @@ impl Driver {
     }
 
     fn open_file(&mut self, schema: &SchemaRef) -> Result<(), ConvertError> {
-        let name = match &self.options.generation {
-            Some(g) => format!(
-                "part-{:05}-{g}.{}.parquet",
-                self.outputs.len(),
-                self.options.encode.compression.extension()
-            ),
-            None => format!(
-                "part-{:05}.{}.parquet",
-                self.outputs.len(),
-                self.options.encode.compression.extension()
-            ),
+        let generation = match &self.options.generation {
+            Some(g) => format!("-{g}"),
+            None => String::new(),
         };
+        let name = format!(
+            "part-{:05}{generation}.{}.parquet",
+            self.outputs.len(),
+            self.options.encode.compression.extension()
+        );
         let path = self.output.path.clone().join(name);
         let writer = ObjectWriter::create(&self.handle, self.output.store.clone(), path.clone());
         let encoder = FileEncoder::new(

@@ -272,7 +272,11 @@ pub fn part_generation(name: &str) -> Option<&str> {
     rest.ends_with(".parquet").then_some(generation)
 }
 
-async fn read_marker(partition: &Partition) -> Result<Option<(Marker, UpdateVersion)>, JobError> {
+/// The marker, if there is one: its version (for the conditional replace) and its content
+/// (`None` when it cannot be read: it then commits nothing we know of, and is replaced).
+async fn read_marker(
+    partition: &Partition,
+) -> Result<Option<(Option<Marker>, UpdateVersion)>, JobError> {
     let store = &partition.location.store;
     let url = partition.url(&partition.marker);
     let got = match store.get(&partition.marker).await {
@@ -288,35 +292,21 @@ async fn read_marker(partition: &Partition) -> Result<Option<(Marker, UpdateVers
         url: url.clone(),
         source,
     })?;
-    match serde_json::from_slice::<Marker>(&bytes) {
-        Ok(m) => Ok(Some((m, version))),
-        Err(e) => {
-            // A marker we cannot read commits nothing we know of: replace it.
-            tracing::warn!(marker = %url, "ignoring an unreadable marker: {e}");
-            Ok(Some((
-                Marker {
-                    format: 0,
-                    manifest_hash: String::new(),
-                    generation: String::new(),
-                    manifest_url: None,
-                    table: String::new(),
-                    partition: serde_json::Map::new(),
-                    inputs: Vec::new(),
-                    outputs: Vec::new(),
-                    records_in: 0,
-                    records_out: 0,
-                    bytes_in: 0,
-                    bytes_out: 0,
-                    parquet_schema: None,
-                    started_at: 0.0,
-                    seconds: 0.0,
-                    tool: String::new(),
-                    job: JobContext::default(),
-                },
-                version,
-            )))
-        }
-    }
+    let marker = serde_json::from_slice::<Marker>(&bytes)
+        .inspect_err(|e| tracing::warn!(marker = %url, "ignoring an unreadable marker: {e}"))
+        .ok();
+    Ok(Some((marker, version)))
+}
+
+/// Our part files in the partition that `marker` does not list.
+async fn not_in(partition: &Partition, marker: &Marker) -> Result<Vec<Path>, JobError> {
+    let listed: HashSet<&str> = marker.outputs.iter().map(|o| o.file.as_str()).collect();
+    Ok(list_parts(partition)
+        .await?
+        .into_iter()
+        .filter(|(p, _)| !p.filename().is_some_and(|f| listed.contains(f)))
+        .map(|(p, _)| p)
+        .collect())
 }
 
 /// Our part files directly in the partition, with their generations.
@@ -431,17 +421,10 @@ pub async fn run(
 
     // 1. Already committed?
     let previous = read_marker(&partition).await?;
-    if let Some((marker, _)) = &previous
+    if let Some((Some(marker), _)) = &previous
         && marker.manifest_hash == manifest.hash
     {
-        let committed: HashSet<&str> = marker.outputs.iter().map(|o| o.file.as_str()).collect();
-        let stale: Vec<Path> = list_parts(&partition)
-            .await?
-            .into_iter()
-            .filter(|(p, _)| !p.filename().is_some_and(|f| committed.contains(f)))
-            .map(|(p, _)| p)
-            .collect();
-        let deleted = delete_all(&partition, &stale).await?;
+        let deleted = delete_all(&partition, &not_in(&partition, marker).await?).await?;
         return Ok(Outcome::AlreadyCommitted {
             marker: Box::new(marker.clone()),
             deleted,
@@ -490,14 +473,7 @@ pub async fn run(
     tracing::info!(marker = %marker_url, generation = %generation, rows = marker.records_out, "committed");
 
     // 6. Everything of ours that the new marker does not list goes.
-    let current: HashSet<&str> = marker.outputs.iter().map(|o| o.file.as_str()).collect();
-    let stale: Vec<Path> = list_parts(&partition)
-        .await?
-        .into_iter()
-        .filter(|(p, _)| !p.filename().is_some_and(|f| current.contains(f)))
-        .map(|(p, _)| p)
-        .collect();
-    deleted += delete_all(&partition, &stale).await?;
+    deleted += delete_all(&partition, &not_in(&partition, &marker).await?).await?;
     Ok(Outcome::Committed {
         marker: Box::new(marker),
         report: Box::new(report),

@@ -6,10 +6,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{roundtrip, text};
 use parqour::avro::codec::Codec;
 use parqour::avro::writer::{ContainerWriter, Datum};
 
@@ -21,15 +24,6 @@ fn bin() -> Command {
 
 fn run(args: &[&str]) -> Output {
     bin().args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn testdata() -> PathBuf {
@@ -46,26 +40,6 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     out.sort();
     out
-}
-
-/// Compares every value of `inputs` (Avro) with the Parquet files in `parquet` using the
-/// independent readers of `tests/roundtrip.py`.
-fn roundtrip(parquet: &Path, inputs: &[&Path]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roundtrip.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg("--parquet")
-        .arg(parquet)
-        .args(inputs)
-        .output()
-        .expect("python3 is needed for the round-trip checks");
-    assert!(
-        out.status.success(),
-        "round trip failed (needs `pip install -r tests/requirements.txt`):\n{}",
-        text(&out)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(" 0 mismatches"), "{stdout}");
 }
 
 fn convert(inputs: &[&Path], output: &Path, extra: &[&str]) -> Output {

@@ -5,25 +5,19 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::{roundtrip, text};
 use parqour::avro::codec::Codec;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_parqour"));
     c.env("PARQOUR_LOG", "warn");
     c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Writes `files` demo Avro files of `n` events into `dir`.
@@ -94,15 +88,8 @@ fn assert_committed(dir: &Path, inputs: &[PathBuf], records: u64) {
     expected.push("_SUCCESS".into());
     expected.sort();
     assert_eq!(listing(dir), expected, "nothing but the committed files");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roundtrip.py");
-    let o = Command::new("python3")
-        .arg(script)
-        .arg("--parquet")
-        .arg(dir)
-        .args(inputs)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    roundtrip(dir, &inputs);
 }
 
 #[test]

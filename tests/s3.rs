@@ -6,12 +6,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::{roundtrip, text};
 use parqour::avro::codec::Codec;
 
 const KEY: &str = "parqour-test-key";
@@ -122,15 +125,6 @@ fn run(args: &[&str]) -> Output {
     parqour(&server().endpoint, args)
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// A client of the test server, built directly (not through the environment).
 fn store(bucket: &str) -> object_store::aws::AmazonS3 {
     object_store::aws::AmazonS3Builder::new()
@@ -179,18 +173,6 @@ fn download_all(bucket: &str, prefix: &str, into: &Path) -> Vec<PathBuf> {
         out.sort();
         out
     })
-}
-
-fn roundtrip(parquet: &Path, inputs: &[&Path]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roundtrip.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg("--parquet")
-        .arg(parquet)
-        .args(inputs)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
 }
 
 #[test]

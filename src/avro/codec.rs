@@ -149,43 +149,34 @@ impl Codec {
             Codec::Zstandard => {
                 let decoder = zstd::stream::read::Decoder::with_buffer(input)
                     .map_err(|e| corrupt(e.to_string()))?;
-                read_capped(decoder, out, limit).map_err(|e| match e {
-                    Capped::TooLarge => CodecError::TooLarge { limit },
-                    Capped::Io(e) => corrupt(e.to_string()),
-                })?;
+                read_capped(self, decoder, out, limit)?;
             }
             Codec::Bzip2 => {
-                read_capped(bzip2::read::BzDecoder::new(input), out, limit).map_err(
-                    |e| match e {
-                        Capped::TooLarge => CodecError::TooLarge { limit },
-                        Capped::Io(e) => corrupt(e.to_string()),
-                    },
-                )?;
+                read_capped(self, bzip2::read::BzDecoder::new(input), out, limit)?;
             }
             Codec::Xz => {
-                read_capped(liblzma::read::XzDecoder::new(input), out, limit).map_err(
-                    |e| match e {
-                        Capped::TooLarge => CodecError::TooLarge { limit },
-                        Capped::Io(e) => corrupt(e.to_string()),
-                    },
-                )?;
+                read_capped(self, liblzma::read::XzDecoder::new(input), out, limit)?;
             }
         }
         Ok(())
     }
 }
 
-enum Capped {
-    TooLarge,
-    Io(std::io::Error),
-}
-
-fn read_capped(reader: impl Read, out: &mut Vec<u8>, limit: usize) -> Result<(), Capped> {
+/// Reads a streaming decoder to the end into `out`, failing past `limit` bytes.
+fn read_capped(
+    codec: Codec,
+    reader: impl Read,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), CodecError> {
     let mut limited = reader.take(limit as u64 + 1);
-    limited.read_to_end(out).map_err(Capped::Io)?;
+    limited.read_to_end(out).map_err(|e| CodecError::Corrupt {
+        codec,
+        message: e.to_string(),
+    })?;
     if out.len() > limit {
         out.clear();
-        return Err(Capped::TooLarge);
+        return Err(CodecError::TooLarge { limit });
     }
     Ok(())
 }
