@@ -37,6 +37,20 @@ impl Bits {
         self.len += 1;
     }
 
+    /// Keeps the first `len` bits.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        self.len = len;
+        self.bytes.truncate(len.div_ceil(8));
+        if len % 8 != 0
+            && let Some(last) = self.bytes.last_mut()
+        {
+            *last &= (1u8 << (len % 8)) - 1;
+        }
+    }
+
     /// Number of bits.
     pub fn len(&self) -> usize {
         self.len
@@ -172,6 +186,52 @@ impl Column {
                 keys,
                 values,
             } => offsets.len() * 4 + keys.byte_size() + values.byte_size(),
+        }
+    }
+
+    /// Keeps the first `rows` values, dropping later ones and any partly appended value (the
+    /// rollback after a record fails half-way). Nested lengths follow from the offsets.
+    pub fn truncate(&mut self, rows: usize) {
+        if let Some(n) = &mut self.nulls {
+            n.truncate(rows);
+        }
+        match &mut self.data {
+            Data::Boolean(b) => b.truncate(rows),
+            Data::Int32(v) => v.truncate(rows),
+            Data::Int64(v) => v.truncate(rows),
+            Data::Float32(v) => v.truncate(rows),
+            Data::Float64(v) => v.truncate(rows),
+            Data::Decimal(v) => v.truncate(rows),
+            Data::Bytes { offsets, values } => {
+                offsets.truncate(rows + 1);
+                let end = offsets.last().copied().unwrap_or(0).max(0) as usize;
+                values.truncate(end);
+            }
+            Data::Fixed { size, values, len } => {
+                *len = (*len).min(rows);
+                values.truncate(*len * *size);
+            }
+            Data::Struct { children, len } => {
+                *len = (*len).min(rows);
+                for c in children {
+                    c.truncate(rows);
+                }
+            }
+            Data::List { offsets, child } => {
+                offsets.truncate(rows + 1);
+                let end = offsets.last().copied().unwrap_or(0).max(0) as usize;
+                child.truncate(end);
+            }
+            Data::Map {
+                offsets,
+                keys,
+                values,
+            } => {
+                offsets.truncate(rows + 1);
+                let end = offsets.last().copied().unwrap_or(0).max(0) as usize;
+                keys.truncate(end);
+                values.truncate(end);
+            }
         }
     }
 

@@ -13,6 +13,7 @@
 //! Limitations: after an error the decoder's columns hold a partial record; callers discard the
 //! decoder (a rollback for per-record dead-lettering is future work).
 
+pub mod resolve;
 pub mod types;
 
 mod columns;
@@ -24,7 +25,8 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use crate::avro::cursor::{Cursor, CursorError};
 pub use columns::ColumnError;
 use columns::{Column, Data};
-use types::{FieldOp, MAX_ZERO_SIZE_ITEMS, Op};
+pub use resolve::{ResolveError, check_compatible, plan_resolved};
+use types::{FieldOp, MAX_ZERO_SIZE_ITEMS, Op, Promotion, Skip, Target};
 pub use types::{Plan, PlanError, plan};
 
 /// Why a datum could not be decoded.
@@ -61,6 +63,13 @@ pub enum ValueError {
     /// More than 2 GiB of variable-length values in one batch.
     #[error("more than 2 GiB of values in one column of a batch")]
     Overflow,
+    /// The record cannot be read as the reader schema (a union branch or enum symbol the
+    /// reader lacks).
+    #[error("cannot resolve to the reader schema: {0}")]
+    Resolution(Arc<str>),
+    /// A time value that overflows when converted to the reader's unit.
+    #[error("time value {0} is out of range in the reader's unit")]
+    TimeRange(i64),
     /// The plan and the column disagree (a bug).
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -145,8 +154,28 @@ impl BatchDecoder {
     }
 
     /// Decodes the `count` records of one inflated block; the block must hold exactly them.
+    /// On error, the decoder is left holding exactly the rows it held before the call.
     pub fn decode_block(&mut self, data: &[u8], count: u64) -> Result<(), DecodeError> {
-        let min = self.plan.min_record_size as u64;
+        let plan = self.plan.clone();
+        self.decode_block_with(&plan, data, count)
+    }
+
+    /// [`Self::decode_block`] with another plan that fills the same schema: the plan of another
+    /// writer schema resolved to this decoder's reader schema.
+    pub fn decode_block_with(
+        &mut self,
+        plan: &Plan,
+        data: &[u8],
+        count: u64,
+    ) -> Result<(), DecodeError> {
+        if !Arc::ptr_eq(&plan.schema, &self.plan.schema) && plan.schema != self.plan.schema {
+            return Err(DecodeError::Datum(DatumError {
+                record: 0,
+                offset: 0,
+                source: ValueError::Internal("plan of another schema"),
+            }));
+        }
+        let min = plan.min_record_size as u64;
         let fits = match (data.len() as u64).checked_div(min) {
             Some(most) => count <= most,
             None => count <= MAX_ZERO_SIZE_ITEMS,
@@ -157,19 +186,23 @@ impl BatchDecoder {
                 bytes: data.len(),
             });
         }
+        let before = self.rows;
         let mut cur = Cursor::new(data);
         for record in 0..count {
             let offset = cur.position();
-            decode_fields(&self.plan.root, &mut cur, &mut self.columns).map_err(|source| {
-                DatumError {
+            if let Err(source) = decode_fields(&plan.root, &mut cur, &mut self.columns) {
+                self.truncate(before);
+                return Err(DatumError {
                     record,
                     offset,
                     source,
                 }
-            })?;
+                .into());
+            }
             self.rows += 1;
         }
         if cur.remaining() != 0 {
+            self.truncate(before);
             return Err(DecodeError::Trailing {
                 count,
                 trailing: cur.remaining(),
@@ -178,9 +211,22 @@ impl BatchDecoder {
         Ok(())
     }
 
-    /// Decodes one datum (e.g. the payload of an envelope).
+    /// Decodes one datum (e.g. the payload of an envelope); all of `data` must be used.
     pub fn decode_datum(&mut self, data: &[u8]) -> Result<(), DecodeError> {
         self.decode_block(data, 1)
+    }
+
+    /// Decodes one datum with another plan of the same schema (see [`Self::decode_block_with`]).
+    pub fn decode_datum_with(&mut self, plan: &Plan, data: &[u8]) -> Result<(), DecodeError> {
+        self.decode_block_with(plan, data, 1)
+    }
+
+    /// Drops every row after the first `rows` (and any partial row): the rollback after an error.
+    pub fn truncate(&mut self, rows: usize) {
+        for c in &mut self.columns {
+            c.truncate(rows);
+        }
+        self.rows = self.rows.min(rows);
     }
 
     /// Hands out the rows decoded so far as a batch (`None` if there are none).
@@ -216,7 +262,11 @@ fn decode_fields(
                 let col = columns
                     .get_mut(i)
                     .ok_or(ValueError::Internal("field without column"))?;
-                decode(&f.op, cur, col)?;
+                match &f.op {
+                    // A reader field the writer lacks: its default, not the writer's bytes.
+                    Op::Default { bytes, op } => decode(op, &mut Cursor::new(bytes), col)?,
+                    op => decode(op, cur, col)?,
+                }
             }
             None => skip(&f.op, cur)?,
         }
@@ -224,10 +274,11 @@ fn decode_fields(
     Ok(())
 }
 
-/// Reads past a datum that has no column (null fields today; resolution will add more).
+/// Reads past a datum that has no column (null fields, and writer fields the reader lacks).
 fn skip(op: &Op, cur: &mut Cursor<'_>) -> Result<(), ValueError> {
     match op {
         Op::Null => Ok(()),
+        Op::Skip(s) => skip_datum(s, cur),
         Op::NullUnion(branches) => {
             let index = cur.long()?;
             if (0..*branches as i64).contains(&index) {
@@ -240,6 +291,80 @@ fn skip(op: &Op, cur: &mut Cursor<'_>) -> Result<(), ValueError> {
             }
         }
         _ => Err(ValueError::Internal("skip of a field with a column")),
+    }
+}
+
+/// Reads past one datum of a writer schema, checking what it reads as the decoder would.
+fn skip_datum(s: &Skip, cur: &mut Cursor<'_>) -> Result<(), ValueError> {
+    match s {
+        Skip::Nothing => {}
+        Skip::Varint => {
+            cur.long()?;
+        }
+        Skip::Boolean => {
+            cur.take(1)?;
+        }
+        Skip::Float => {
+            cur.take(4)?;
+        }
+        Skip::Double => {
+            cur.take(8)?;
+        }
+        Skip::Bytes => {
+            cur.bytes()?;
+        }
+        Skip::Fixed(n) => {
+            cur.take(*n)?;
+        }
+        Skip::Record(fields) => {
+            for f in fields {
+                skip_datum(f, cur)?;
+            }
+        }
+        Skip::Array(item) => skip_blocks(cur, |cur| skip_datum(item, cur))?,
+        Skip::Map(value) => skip_blocks(cur, |cur| {
+            cur.bytes()?;
+            skip_datum(value, cur)
+        })?,
+        Skip::Union(branches) => {
+            let index = cur.long()?;
+            let branch = usize::try_from(index)
+                .ok()
+                .and_then(|i| branches.get(i))
+                .ok_or(ValueError::UnionIndex {
+                    index,
+                    branches: branches.len(),
+                })?;
+            skip_datum(branch, cur)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads past the blocks of an array or map; blocks with a byte size are jumped over.
+fn skip_blocks(
+    cur: &mut Cursor<'_>,
+    mut item: impl FnMut(&mut Cursor<'_>) -> Result<(), ValueError>,
+) -> Result<(), ValueError> {
+    loop {
+        let (count, size) = cur.block_count()?;
+        if count == 0 {
+            return Ok(());
+        }
+        match size {
+            Some(size) => {
+                cur.take(size)?;
+            }
+            None => {
+                // Each item takes at least one byte or is empty; bound the loop by the data.
+                if count > (cur.remaining() as u64).max(MAX_ZERO_SIZE_ITEMS) {
+                    return Err(ValueError::Count(count));
+                }
+                for _ in 0..count {
+                    item(cur)?;
+                }
+            }
+        }
     }
 }
 
@@ -435,7 +560,86 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
                 }
             }
         }
-        (Op::Null | Op::NullUnion(_), _) => {
+        (Op::Promote(p), data) => match (p, data) {
+            (Promotion::IntToLong, Data::Int64(v)) => v.push(cur.int()? as i64),
+            (Promotion::IntToFloat, Data::Float32(v)) => v.push(cur.int()? as f32),
+            (Promotion::IntToDouble, Data::Float64(v)) => v.push(cur.int()? as f64),
+            (Promotion::LongToFloat, Data::Float32(v)) => v.push(cur.long()? as f32),
+            (Promotion::LongToDouble, Data::Float64(v)) => v.push(cur.long()? as f64),
+            (Promotion::FloatToDouble, Data::Float64(v)) => v.push(cur.float()? as f64),
+            _ => return Err(ValueError::Internal("promotion into the wrong column")),
+        },
+        (Op::Rescale { mul, div }, Data::Int64(v)) => {
+            let raw = cur.long()?;
+            let value = raw
+                .checked_mul(*mul)
+                .ok_or(ValueError::TimeRange(raw))?
+                .div_euclid(*div);
+            v.push(value);
+        }
+        (Op::EnumMap { symbols, writer }, _) => {
+            let index = cur.long()?;
+            let symbol = usize::try_from(index)
+                .ok()
+                .and_then(|i| symbols.get(i))
+                .ok_or(ValueError::EnumIndex {
+                    index,
+                    symbols: symbols.len(),
+                })?;
+            match symbol {
+                Some(s) => push_bytes(col, s.as_bytes())?,
+                None => {
+                    return Err(ValueError::Resolution(
+                        format!(
+                            "enum symbol `{}` is not in the reader's enum, which has no default",
+                            writer.get(index as usize).map_or("?", String::as_str)
+                        )
+                        .into(),
+                    ));
+                }
+            }
+        }
+        (
+            Op::Resolve {
+                read_index,
+                branches,
+            },
+            _,
+        ) => {
+            let index = if *read_index { cur.long()? } else { 0 };
+            let target = usize::try_from(index)
+                .ok()
+                .and_then(|i| branches.get(i))
+                .ok_or(ValueError::UnionIndex {
+                    index,
+                    branches: branches.len(),
+                })?;
+            match target {
+                Target::Null => col.append_null(),
+                Target::Value(op) => {
+                    decode(op, cur, col)?;
+                    col.set_valid();
+                }
+                Target::Member(member, op) => {
+                    let Data::Struct { children, len } = &mut col.data else {
+                        return Err(ValueError::Internal("union member into a non-struct"));
+                    };
+                    for (i, c) in children.iter_mut().enumerate() {
+                        if i == *member {
+                            decode(op, cur, c)?;
+                            c.set_valid();
+                        } else {
+                            c.append_null();
+                        }
+                    }
+                    *len += 1;
+                    col.set_valid();
+                }
+                Target::Fail(message) => return Err(ValueError::Resolution(message.clone())),
+            }
+        }
+        (Op::Default { bytes, op }, _) => decode(op, &mut Cursor::new(bytes), col)?,
+        (Op::Null | Op::NullUnion(_) | Op::Skip(_), _) => {
             return Err(ValueError::Internal("null op with a column"));
         }
         _ => return Err(ValueError::Internal("op and column types disagree")),

@@ -153,6 +153,122 @@ pub(crate) enum Op {
     },
     /// Other unions: each branch is null (`None`) or fills one child of a struct column.
     Union(Vec<Option<(usize, Op)>>),
+    /// Schema resolution: a numeric promotion (int -> long, ...).
+    Promote(Promotion),
+    /// Schema resolution: a long rescaled between time units (`value * mul`, floored `/ div`).
+    Rescale {
+        mul: i64,
+        div: i64,
+    },
+    /// Schema resolution: a writer enum index mapped to the reader's symbol (`None`: no symbol,
+    /// no reader default; the writer's symbols are kept for the message).
+    EnumMap {
+        symbols: Arc<[Option<String>]>,
+        writer: Arc<[String]>,
+    },
+    /// Schema resolution: reads a writer union's branch index (`read_index`) or takes branch 0
+    /// of a non-union writer, and fills the reader's column as that branch's target says.
+    Resolve {
+        read_index: bool,
+        branches: Arc<[Target]>,
+    },
+    /// Schema resolution: a reader field the writer lacks, filled from its encoded default by
+    /// the reader's own op; reads nothing from the writer's data.
+    Default {
+        bytes: Arc<[u8]>,
+        op: Box<Op>,
+    },
+    /// Schema resolution: a writer field the reader lacks, read past.
+    Skip(Skip),
+}
+
+/// A numeric promotion of the Avro specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Promotion {
+    IntToLong,
+    IntToFloat,
+    IntToDouble,
+    LongToFloat,
+    LongToDouble,
+    FloatToDouble,
+}
+
+/// Where one writer union branch goes in the reader's column.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A null in the reader's column.
+    Null,
+    /// The reader's column itself (plain or nullable).
+    Value(Op),
+    /// One member of the reader's union struct column.
+    Member(usize, Op),
+    /// No reader branch takes it: the record cannot be resolved.
+    Fail(Arc<str>),
+}
+
+/// How to read past a datum without keeping it.
+#[derive(Debug, Clone)]
+pub(crate) enum Skip {
+    Nothing,
+    Varint,
+    Boolean,
+    Float,
+    Double,
+    /// bytes and string: a length, then that many bytes.
+    Bytes,
+    Fixed(usize),
+    Record(Vec<Skip>),
+    Array(Box<Skip>),
+    Map(Box<Skip>),
+    Union(Vec<Skip>),
+}
+
+impl Skip {
+    /// The skip program of a writer schema; `nodes` counts toward [`MAX_PLAN_NODES`].
+    pub(crate) fn of(schema: &Schema, nodes: &mut usize) -> Result<Skip, PlanError> {
+        *nodes += 1;
+        if *nodes > MAX_PLAN_NODES {
+            return Err(PlanError::TooLarge);
+        }
+        Ok(match schema {
+            Schema::Null => Skip::Nothing,
+            Schema::Boolean => Skip::Boolean,
+            Schema::Float => Skip::Float,
+            Schema::Double => Skip::Double,
+            Schema::Bytes | Schema::String | Schema::Uuid(None) => Skip::Bytes,
+            Schema::Int
+            | Schema::Long
+            | Schema::Enum(_)
+            | Schema::Date
+            | Schema::TimeMillis
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => Skip::Varint,
+            Schema::Fixed(f) | Schema::Duration(f) | Schema::Uuid(Some(f)) => Skip::Fixed(f.size),
+            Schema::Decimal(d) => match &d.fixed {
+                Some(f) => Skip::Fixed(f.size),
+                None => Skip::Bytes,
+            },
+            Schema::Record(r) => Skip::Record(
+                r.fields
+                    .iter()
+                    .map(|f| Skip::of(&f.schema, nodes))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Schema::Array(items) => Skip::Array(Box::new(Skip::of(items, nodes)?)),
+            Schema::Map(values) => Skip::Map(Box::new(Skip::of(values, nodes)?)),
+            Schema::Union(branches) => Skip::Union(
+                branches
+                    .iter()
+                    .map(|b| Skip::of(b, nodes))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
 }
 
 /// A record field in the program: its op and the index of the child column it fills.
@@ -206,9 +322,9 @@ pub fn plan(schema: &Schema) -> Result<Plan, PlanError> {
     })
 }
 
-struct Planner {
-    nodes: usize,
-    warnings: Vec<String>,
+pub(crate) struct Planner {
+    pub nodes: usize,
+    pub warnings: Vec<String>,
 }
 
 /// The Arrow field for a list item.
@@ -228,7 +344,7 @@ pub(crate) fn map_entries(value: DataType, nullable: bool) -> Arc<Field> {
     ))
 }
 
-fn join(path: &str, name: &str) -> String {
+pub(crate) fn join(path: &str, name: &str) -> String {
     if path.is_empty() {
         name.to_string()
     } else {
@@ -237,12 +353,20 @@ fn join(path: &str, name: &str) -> String {
 }
 
 /// Largest unscaled value of `precision` digits.
-fn max_unscaled(precision: usize) -> i128 {
+pub(crate) fn max_unscaled(precision: usize) -> i128 {
     10i128.pow(precision as u32) - 1
 }
 
 impl Planner {
-    fn record_fields<'a>(
+    /// A planner with nothing counted yet.
+    pub(crate) fn new() -> Self {
+        Planner {
+            nodes: 0,
+            warnings: Vec::new(),
+        }
+    }
+
+    pub(crate) fn record_fields<'a>(
         &mut self,
         fields: impl IntoIterator<Item = (&'a String, &'a Schema)>,
         path: &str,
@@ -288,7 +412,7 @@ impl Planner {
     }
 
     /// The Arrow type, nullability and op for one schema; `None` for `null`.
-    fn map(
+    pub(crate) fn map(
         &mut self,
         schema: &Schema,
         path: &str,

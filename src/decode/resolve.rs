@@ -1,0 +1,949 @@
+//! Schema resolution: data written with one schema, read as another.
+//!
+//! Stage: planning, once per (writer schema, reader schema) pair. [`plan_resolved`] compiles a
+//! program that reads the writer's binary encoding and fills the columns of the *reader's*
+//! Arrow schema, so records of many writer schemas (the versions of one event type, interleaved
+//! record by record) land in one set of columns, one Parquet schema.
+//!
+//! The rules are the Avro specification's:
+//! - numeric promotions int -> long -> float -> double, string <-> bytes;
+//! - record fields matched by name or by the reader field's aliases; writer fields the reader
+//!   lacks are read past; reader fields the writer lacks take their default (encoded once, then
+//!   decoded by the reader's own program for every record);
+//! - enum symbols by name; a symbol the reader lacks takes the reader enum's `default`;
+//! - named types match by unqualified name or the reader's aliases (the top-level record is
+//!   matched whatever its name, as an event type keeps its identity across renames);
+//! - unions: a writer branch goes to the first reader branch of the same type, else the first it
+//!   can be promoted to; a non-union writer into a reader union likewise, and a writer union into
+//!   a non-union reader branch by branch.
+//!
+//! Beyond the specification, time units are honoured: a `timestamp-millis` written value read as
+//! `timestamp-micros` is multiplied by 1000 rather than reinterpreted; a plain `long` read as a
+//! timestamp takes the reader's unit.
+//!
+//! Two modes: [`plan_resolved`] is lenient where data decides (a writer union branch or enum
+//! symbol with no reader counterpart fails only the records that use it, which then go to the
+//! dead-letter place); [`check_compatible`] is strict and refuses the pair outright, naming the
+//! field, as `parqour schema publish` needs.
+
+use serde_json::Value;
+
+use super::types::{
+    FieldOp, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Target, join,
+    max_unscaled, plan,
+};
+use crate::avro::cursor::encode_long;
+use crate::avro::schema::{Name, Record, Schema};
+
+/// Why data of a writer schema cannot be read as a reader schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// The two schemas disagree at a field.
+    #[error("field `{path}`: {message}")]
+    Mismatch {
+        /// Dotted path of the field in the reader schema (`$` for the top level).
+        path: String,
+        /// What disagrees.
+        message: String,
+    },
+    /// The reader schema itself cannot be converted.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+fn mismatch(path: &str, message: impl Into<String>) -> ResolveError {
+    ResolveError::Mismatch {
+        path: if path.is_empty() {
+            "$".into()
+        } else {
+            path.into()
+        },
+        message: message.into(),
+    }
+}
+
+/// Compiles a program reading `writer` data into the columns of `reader`'s Arrow schema. The
+/// plan's schema equals `plan(reader)`'s, whatever the writer.
+pub fn plan_resolved(writer: &Schema, reader: &Schema) -> Result<Plan, ResolveError> {
+    Resolver::new(false).root(writer, reader)
+}
+
+/// Checks that every datum of `writer` can be read as `reader` (strict: every union branch and
+/// enum symbol of the writer must resolve).
+pub fn check_compatible(writer: &Schema, reader: &Schema) -> Result<(), ResolveError> {
+    Resolver::new(true).root(writer, reader).map(|_| ())
+}
+
+struct Resolver {
+    planner: Planner,
+    strict: bool,
+}
+
+/// Seconds are divided into this many units by a long time type, if it has a unit.
+fn unit(s: &Schema) -> Option<i64> {
+    match s {
+        Schema::TimestampMillis | Schema::LocalTimestampMillis => Some(1_000),
+        Schema::TimestampMicros | Schema::LocalTimestampMicros => Some(1_000_000),
+        Schema::TimestampNanos | Schema::LocalTimestampNanos => Some(1_000_000_000),
+        _ => None,
+    }
+}
+
+fn is_int(s: &Schema) -> bool {
+    matches!(s, Schema::Int | Schema::Date | Schema::TimeMillis)
+}
+
+fn is_long(s: &Schema) -> bool {
+    matches!(
+        s,
+        Schema::Long
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos
+    )
+}
+
+fn is_text(s: &Schema) -> bool {
+    matches!(s, Schema::String | Schema::Uuid(None) | Schema::Bytes)
+}
+
+/// Named types match by unqualified name, or when the reader lists the writer's name as alias.
+fn names_match(writer: &Name, reader: &Name, reader_aliases: &[String]) -> bool {
+    writer.name == reader.name
+        || reader_aliases
+            .iter()
+            .any(|a| *a == writer.name || *a == writer.fullname())
+}
+
+fn aliases_of(s: &Schema) -> &[String] {
+    match s {
+        Schema::Record(r) => &r.aliases,
+        Schema::Enum(e) => &e.aliases,
+        Schema::Fixed(f) | Schema::Duration(f) | Schema::Uuid(Some(f)) => &f.aliases,
+        Schema::Decimal(d) => d.fixed.as_ref().map_or(&[], |f| &f.aliases),
+        _ => &[],
+    }
+}
+
+/// Same type (and, for named types, the same name): the first choice among union branches.
+fn same_kind(w: &Schema, r: &Schema) -> bool {
+    if std::mem::discriminant(w) != std::mem::discriminant(r) {
+        return false;
+    }
+    match (w.name(), r.name()) {
+        (Some(wn), Some(rn)) => names_match(wn, rn, aliases_of(r)),
+        _ => true,
+    }
+}
+
+impl Resolver {
+    fn new(strict: bool) -> Self {
+        Resolver {
+            planner: Planner::new(),
+            strict,
+        }
+    }
+
+    fn count(&mut self) -> Result<(), ResolveError> {
+        self.planner.nodes += 1;
+        if self.planner.nodes > MAX_PLAN_NODES {
+            return Err(PlanError::TooLarge.into());
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, w: &Schema) -> Result<Op, ResolveError> {
+        Ok(Op::Skip(Skip::of(w, &mut self.planner.nodes)?))
+    }
+
+    fn root(&mut self, writer: &Schema, reader: &Schema) -> Result<Plan, ResolveError> {
+        // The reader's own plan gives the output schema and validates the reader.
+        let reader_plan = plan(reader)?;
+        let root = match (writer, reader) {
+            (Schema::Record(w), Schema::Record(r)) => self.fields(w, r, "")?,
+            (_, Schema::Record(_)) => {
+                return Err(mismatch(
+                    "",
+                    format!(
+                        "the writer's top level is a {}, the reader's a record",
+                        writer.type_name()
+                    ),
+                ));
+            }
+            _ => {
+                let op = self
+                    .resolve(writer, reader, "value")?
+                    .ok_or_else(|| mismatch("value", "the reader has no column here"))?;
+                vec![FieldOp {
+                    op,
+                    column: Some(0),
+                }]
+            }
+        };
+        Ok(Plan {
+            schema: reader_plan.schema,
+            warnings: reader_plan.warnings,
+            root,
+            min_record_size: writer.min_encoded_size(),
+        })
+    }
+
+    /// The field program of a writer record read as a reader record.
+    fn fields(&mut self, w: &Record, r: &Record, path: &str) -> Result<Vec<FieldOp>, ResolveError> {
+        let (_, reader_ops) = self
+            .planner
+            .record_fields(r.fields.iter().map(|f| (&f.name, &f.schema)), path)?;
+        let mut used = vec![false; r.fields.len()];
+        let mut ops = Vec::with_capacity(w.fields.len() + r.fields.len());
+        for wf in &w.fields {
+            let found = r
+                .fields
+                .iter()
+                .position(|rf| rf.name == wf.name)
+                .or_else(|| r.fields.iter().position(|rf| rf.aliases.contains(&wf.name)))
+                .filter(|j| !used[*j]);
+            let Some(j) = found else {
+                ops.push(FieldOp {
+                    op: self.skip(&wf.schema)?,
+                    column: None,
+                });
+                continue;
+            };
+            used[j] = true;
+            let rf = &r.fields[j];
+            let fpath = join(path, &rf.name);
+            match (
+                reader_ops[j].column,
+                self.resolve(&wf.schema, &rf.schema, &fpath)?,
+            ) {
+                (Some(column), Some(op)) => ops.push(FieldOp {
+                    op,
+                    column: Some(column),
+                }),
+                _ => ops.push(FieldOp {
+                    op: self.skip(&wf.schema)?,
+                    column: None,
+                }),
+            }
+        }
+        for (j, rf) in r.fields.iter().enumerate() {
+            let Some(column) = reader_ops[j].column.filter(|_| !used[j]) else {
+                continue;
+            };
+            let fpath = join(path, &rf.name);
+            let default = rf.default.as_ref().ok_or_else(|| {
+                mismatch(
+                    &fpath,
+                    "the reader's field has no default and the writer's schema lacks it",
+                )
+            })?;
+            let mut bytes = Vec::new();
+            encode_default(&rf.schema, default, &mut bytes, 0)
+                .map_err(|m| mismatch(&fpath, format!("invalid default {default}: {m}")))?;
+            ops.push(FieldOp {
+                op: Op::Default {
+                    bytes: bytes.into(),
+                    op: Box::new(reader_ops[j].op.clone()),
+                },
+                column: Some(column),
+            });
+        }
+        Ok(ops)
+    }
+
+    /// A writer branch that cannot be read: an error when strict, else a failing target.
+    fn fail_or(&self, result: Result<Target, ResolveError>) -> Result<Target, ResolveError> {
+        match result {
+            Ok(t) => Ok(t),
+            Err(e @ ResolveError::Plan(_)) => Err(e),
+            Err(e) if self.strict => Err(e),
+            Err(e) => Ok(Target::Fail(e.to_string().into())),
+        }
+    }
+
+    /// The op reading `w` into the column of `r`; `None` when `r` has no column (null).
+    fn resolve(&mut self, w: &Schema, r: &Schema, path: &str) -> Result<Option<Op>, ResolveError> {
+        self.count()?;
+        if let Schema::Union(rb) = r {
+            return self.into_union(w, rb, path);
+        }
+        if matches!(r, Schema::Null) {
+            if self.strict && !matches!(w, Schema::Null) {
+                return Err(mismatch(path, "the reader's type is null"));
+            }
+            return Ok(None);
+        }
+        if let Schema::Union(wb) = w {
+            let mut branches = Vec::with_capacity(wb.len());
+            for b in wb {
+                let t = self.direct(b, r, path).map(Target::Value);
+                branches.push(self.fail_or(t)?);
+            }
+            return Ok(Some(Op::Resolve {
+                read_index: true,
+                branches: branches.into(),
+            }));
+        }
+        self.direct(w, r, path).map(Some)
+    }
+
+    /// Into a reader union: `[null, T]` (a nullable column), `[T]`, or a struct of members.
+    fn into_union(
+        &mut self,
+        w: &Schema,
+        rb: &[Schema],
+        path: &str,
+    ) -> Result<Option<Op>, ResolveError> {
+        let has_null = rb.iter().any(|b| matches!(b, Schema::Null));
+        let non_null: Vec<usize> = (0..rb.len())
+            .filter(|i| !matches!(rb[*i], Schema::Null))
+            .collect();
+        let writer_branches: Vec<&Schema> = match w {
+            Schema::Union(wb) => wb.iter().collect(),
+            other => vec![other],
+        };
+        let read_index = matches!(w, Schema::Union(_));
+        match non_null.as_slice() {
+            [] => {
+                if self.strict && writer_branches.iter().any(|b| !matches!(b, Schema::Null)) {
+                    return Err(mismatch(path, "the reader's union holds only null"));
+                }
+                Ok(None)
+            }
+            [only] => {
+                let t = &rb[*only];
+                if !read_index && !has_null {
+                    // `[T]` read from a plain writer: the column is T's, without validity.
+                    return self.direct(w, t, path).map(Some);
+                }
+                let mut branches = Vec::with_capacity(writer_branches.len());
+                for b in writer_branches {
+                    let target = if matches!(b, Schema::Null) {
+                        if has_null {
+                            Ok(Target::Null)
+                        } else {
+                            Err(mismatch(path, "null where the reader's union has no null"))
+                        }
+                    } else {
+                        self.direct(b, t, path).map(Target::Value)
+                    };
+                    branches.push(self.fail_or(target)?);
+                }
+                Ok(Some(Op::Resolve {
+                    read_index,
+                    branches: branches.into(),
+                }))
+            }
+            members => {
+                let mut branches = Vec::with_capacity(writer_branches.len());
+                for b in writer_branches {
+                    let target = self.pick_member(b, rb, members, has_null, path);
+                    branches.push(self.fail_or(target)?);
+                }
+                Ok(Some(Op::Resolve {
+                    read_index,
+                    branches: branches.into(),
+                }))
+            }
+        }
+    }
+
+    /// The member of a reader union struct that a writer branch goes to.
+    fn pick_member(
+        &mut self,
+        b: &Schema,
+        rb: &[Schema],
+        members: &[usize],
+        has_null: bool,
+        path: &str,
+    ) -> Result<Target, ResolveError> {
+        if matches!(b, Schema::Null) {
+            return if has_null {
+                Ok(Target::Null)
+            } else {
+                Err(mismatch(path, "null where the reader's union has no null"))
+            };
+        }
+        for (member, k) in members.iter().enumerate() {
+            if same_kind(b, &rb[*k]) {
+                let mpath = join(path, &super::types::member_name(&rb[*k]));
+                return Ok(Target::Member(member, self.direct(b, &rb[*k], &mpath)?));
+            }
+        }
+        for (member, k) in members.iter().enumerate() {
+            let mpath = join(path, &super::types::member_name(&rb[*k]));
+            match self.direct(b, &rb[*k], &mpath) {
+                Ok(op) => return Ok(Target::Member(member, op)),
+                Err(ResolveError::Plan(e)) => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
+        Err(mismatch(
+            path,
+            format!(
+                "no branch of the reader's union takes the writer's {}",
+                describe(b)
+            ),
+        ))
+    }
+
+    /// The op reading a non-union writer `w` as the non-union, non-null reader `r`.
+    fn direct(&mut self, w: &Schema, r: &Schema, path: &str) -> Result<Op, ResolveError> {
+        self.count()?;
+        let refuse = || {
+            mismatch(
+                path,
+                format!(
+                    "the writer's {} cannot be read as {}",
+                    describe(w),
+                    describe(r)
+                ),
+            )
+        };
+        Ok(match (w, r) {
+            (Schema::Boolean, Schema::Boolean) => Op::Boolean,
+            (w, r) if is_int(w) && is_int(r) => Op::Int,
+            (w, r) if is_int(w) && is_long(r) => Op::Promote(Promotion::IntToLong),
+            (w, Schema::Float) if is_int(w) => Op::Promote(Promotion::IntToFloat),
+            (w, Schema::Double) if is_int(w) => Op::Promote(Promotion::IntToDouble),
+            (w, r) if is_long(w) && is_long(r) => {
+                // The reader's column keeps nanoseconds as microseconds.
+                let column = match r {
+                    Schema::TimestampNanos | Schema::LocalTimestampNanos => Some(1_000_000),
+                    other => unit(other),
+                };
+                match (column, unit(w).or(unit(r))) {
+                    (Some(to), Some(from)) if to == from => Op::Long,
+                    (Some(to), Some(from)) if to > from => Op::Rescale {
+                        mul: to / from,
+                        div: 1,
+                    },
+                    (Some(to), Some(from)) => Op::Rescale {
+                        mul: 1,
+                        div: from / to,
+                    },
+                    _ => Op::Long,
+                }
+            }
+            (w, Schema::Float) if is_long(w) => Op::Promote(Promotion::LongToFloat),
+            (w, Schema::Double) if is_long(w) => Op::Promote(Promotion::LongToDouble),
+            (Schema::Float, Schema::Float) => Op::Float,
+            (Schema::Float, Schema::Double) => Op::Promote(Promotion::FloatToDouble),
+            (Schema::Double, Schema::Double) => Op::Double,
+            (w, Schema::String | Schema::Uuid(None)) if is_text(w) => Op::String,
+            (w, Schema::Bytes) if is_text(w) => Op::Bytes,
+            (w, Schema::Uuid(Some(_))) if is_text(w) => Op::String,
+            (Schema::Uuid(Some(_)), Schema::String | Schema::Uuid(_)) => Op::UuidFixed,
+            (Schema::Enum(we), Schema::Enum(re)) => {
+                if !names_match(&we.name, &re.name, &re.aliases) {
+                    return Err(refuse());
+                }
+                let default = re.default.as_ref().filter(|d| re.symbols.contains(d));
+                let symbols: Vec<Option<String>> = we
+                    .symbols
+                    .iter()
+                    .map(|s| {
+                        if re.symbols.contains(s) {
+                            Some(s.clone())
+                        } else {
+                            default.cloned()
+                        }
+                    })
+                    .collect();
+                if self.strict
+                    && let Some(i) = symbols.iter().position(Option::is_none)
+                {
+                    return Err(mismatch(
+                        path,
+                        format!(
+                            "the writer's enum symbol `{}` is not in the reader's enum `{}`, which has no default",
+                            we.symbols[i], re.name
+                        ),
+                    ));
+                }
+                Op::EnumMap {
+                    symbols: symbols.into(),
+                    writer: we.symbols.clone().into(),
+                }
+            }
+            (Schema::Fixed(wf), Schema::Fixed(rf)) => {
+                if !names_match(&wf.name, &rf.name, &rf.aliases) || wf.size != rf.size {
+                    return Err(refuse());
+                }
+                Op::Fixed(wf.size)
+            }
+            (Schema::Duration(_), Schema::Duration(_)) => Op::Duration,
+            (Schema::Decimal(wd), Schema::Decimal(rd)) => {
+                if wd.scale != rd.scale {
+                    return Err(mismatch(
+                        path,
+                        format!(
+                            "the writer's decimal scale {} differs from the reader's {}",
+                            wd.scale, rd.scale
+                        ),
+                    ));
+                }
+                Op::Decimal {
+                    fixed: wd.fixed.as_ref().map(|f| f.size),
+                    max: max_unscaled(rd.precision),
+                }
+            }
+            (Schema::Bytes, Schema::Decimal(rd)) => Op::Decimal {
+                fixed: None,
+                max: max_unscaled(rd.precision),
+            },
+            (Schema::Fixed(wf), Schema::Decimal(rd))
+                if rd.fixed.as_ref().is_some_and(|f| f.size == wf.size) =>
+            {
+                Op::Decimal {
+                    fixed: Some(wf.size),
+                    max: max_unscaled(rd.precision),
+                }
+            }
+            (Schema::Record(wr), Schema::Record(rr)) => {
+                if !names_match(&wr.name, &rr.name, &rr.aliases) {
+                    return Err(refuse());
+                }
+                Op::Record(self.fields(wr, rr, path)?)
+            }
+            (Schema::Array(wi), Schema::Array(ri)) => {
+                let item_path = format!("{path}[]");
+                let item = self
+                    .resolve(wi, ri, &item_path)?
+                    .ok_or_else(|| mismatch(&item_path, "the reader's items are null"))?;
+                Op::Array {
+                    item: Box::new(item),
+                    item_min: wi.min_encoded_size(),
+                }
+            }
+            (Schema::Map(wv), Schema::Map(rv)) => {
+                let value_path = format!("{path}{{}}");
+                let value = self
+                    .resolve(wv, rv, &value_path)?
+                    .ok_or_else(|| mismatch(&value_path, "the reader's values are null"))?;
+                Op::Map {
+                    value: Box::new(value),
+                    value_min: wv.min_encoded_size(),
+                }
+            }
+            _ => return Err(refuse()),
+        })
+    }
+}
+
+/// A short description of a schema for messages: `long`, `record com.acme.Click`, ...
+fn describe(s: &Schema) -> String {
+    let logical = match s {
+        Schema::Date => Some("date"),
+        Schema::TimeMillis => Some("time-millis"),
+        Schema::TimeMicros => Some("time-micros"),
+        Schema::TimestampMillis => Some("timestamp-millis"),
+        Schema::TimestampMicros => Some("timestamp-micros"),
+        Schema::TimestampNanos => Some("timestamp-nanos"),
+        Schema::LocalTimestampMillis => Some("local-timestamp-millis"),
+        Schema::LocalTimestampMicros => Some("local-timestamp-micros"),
+        Schema::LocalTimestampNanos => Some("local-timestamp-nanos"),
+        Schema::Decimal(_) => Some("decimal"),
+        Schema::Uuid(_) => Some("uuid"),
+        Schema::Duration(_) => Some("duration"),
+        _ => None,
+    };
+    match (s, logical) {
+        (Schema::Record(_) | Schema::Enum(_) | Schema::Fixed(_), _) => {
+            format!(
+                "{} `{}`",
+                s.type_name(),
+                s.name().map(Name::fullname).unwrap_or_default()
+            )
+        }
+        (_, Some(l)) => format!("{} ({l})", s.type_name()),
+        _ => s.type_name().to_string(),
+    }
+}
+
+/// Deepest nesting of a default value.
+const MAX_DEFAULT_DEPTH: usize = 64;
+
+/// Encodes a field's JSON default in Avro binary, as the reader's schema says.
+pub(crate) fn encode_default(
+    schema: &Schema,
+    value: &Value,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> Result<(), String> {
+    if depth > MAX_DEFAULT_DEPTH {
+        return Err("nested too deeply".into());
+    }
+    let expected = |what: &str| Err(format!("expected {what} for {}", describe(schema)));
+    // Bytes and fixed defaults are strings whose code points 0-255 are the bytes.
+    let latin1 = |v: &Value| -> Result<Vec<u8>, String> {
+        let s = v.as_str().ok_or("expected a string of bytes")?;
+        s.chars()
+            .map(|c| {
+                u8::try_from(u32::from(c)).map_err(|_| format!("code point {c:?} is not a byte"))
+            })
+            .collect()
+    };
+    match schema {
+        Schema::Null => match value {
+            Value::Null => Ok(()),
+            _ => expected("null"),
+        },
+        Schema::Boolean => match value {
+            Value::Bool(b) => {
+                out.push(*b as u8);
+                Ok(())
+            }
+            _ => expected("true or false"),
+        },
+        s if is_int(s) => match value.as_i64().and_then(|v| i32::try_from(v).ok()) {
+            Some(v) => {
+                encode_long(v as i64, out);
+                Ok(())
+            }
+            None => expected("a 32-bit integer"),
+        },
+        s if is_long(s) => match value.as_i64() {
+            Some(v) => {
+                encode_long(v, out);
+                Ok(())
+            }
+            None => expected("an integer"),
+        },
+        Schema::Float => match value.as_f64() {
+            Some(v) => {
+                out.extend_from_slice(&(v as f32).to_le_bytes());
+                Ok(())
+            }
+            None => expected("a number"),
+        },
+        Schema::Double => match value.as_f64() {
+            Some(v) => {
+                out.extend_from_slice(&v.to_le_bytes());
+                Ok(())
+            }
+            None => expected("a number"),
+        },
+        Schema::String | Schema::Uuid(None) => match value.as_str() {
+            Some(s) => {
+                encode_long(s.len() as i64, out);
+                out.extend_from_slice(s.as_bytes());
+                Ok(())
+            }
+            None => expected("a string"),
+        },
+        Schema::Bytes | Schema::Decimal(crate::avro::schema::Decimal { fixed: None, .. }) => {
+            let b = latin1(value)?;
+            encode_long(b.len() as i64, out);
+            out.extend_from_slice(&b);
+            Ok(())
+        }
+        Schema::Fixed(f)
+        | Schema::Duration(f)
+        | Schema::Uuid(Some(f))
+        | Schema::Decimal(crate::avro::schema::Decimal { fixed: Some(f), .. }) => {
+            let b = latin1(value)?;
+            if b.len() != f.size {
+                return Err(format!("expected {} bytes, found {}", f.size, b.len()));
+            }
+            out.extend_from_slice(&b);
+            Ok(())
+        }
+        Schema::Enum(e) => match value.as_str() {
+            Some(s) => match e.symbols.iter().position(|x| x == s) {
+                Some(i) => {
+                    encode_long(i as i64, out);
+                    Ok(())
+                }
+                None => Err(format!("`{s}` is not a symbol of enum `{}`", e.name)),
+            },
+            None => expected("a symbol"),
+        },
+        Schema::Array(items) => match value {
+            Value::Array(values) => {
+                if !values.is_empty() {
+                    encode_long(values.len() as i64, out);
+                    for v in values {
+                        encode_default(items, v, out, depth + 1)?;
+                    }
+                }
+                encode_long(0, out);
+                Ok(())
+            }
+            _ => expected("an array"),
+        },
+        Schema::Map(values) => match value {
+            Value::Object(entries) => {
+                if !entries.is_empty() {
+                    encode_long(entries.len() as i64, out);
+                    for (k, v) in entries {
+                        encode_long(k.len() as i64, out);
+                        out.extend_from_slice(k.as_bytes());
+                        encode_default(values, v, out, depth + 1)?;
+                    }
+                }
+                encode_long(0, out);
+                Ok(())
+            }
+            _ => expected("an object"),
+        },
+        Schema::Record(r) => match value {
+            Value::Object(fields) => {
+                for f in &r.fields {
+                    let v = fields
+                        .get(&f.name)
+                        .or(f.default.as_ref())
+                        .ok_or_else(|| format!("no value for field `{}`", f.name))?;
+                    encode_default(&f.schema, v, out, depth + 1)?;
+                }
+                Ok(())
+            }
+            _ => expected("an object"),
+        },
+        Schema::Union(branches) => {
+            // The specification: the default is of the first branch. Later branches are tried
+            // too, as Avro 1.12 and several implementations accept.
+            let mut first_error = None;
+            for (i, b) in branches.iter().enumerate() {
+                let mut buf = Vec::new();
+                encode_long(i as i64, &mut buf);
+                match encode_default(b, value, &mut buf, depth + 1) {
+                    Ok(()) => {
+                        out.extend_from_slice(&buf);
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            Err(first_error.unwrap_or_else(|| "an empty union has no value".into()))
+        }
+        _ => expected("a value"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+    use arrow_array::{Array, RecordBatch};
+
+    use super::*;
+    use crate::avro::writer::Datum;
+    use crate::decode::BatchDecoder;
+
+    const V1: &str = r#"{"type":"record","name":"Event","namespace":"acme.v1","fields":[
+        {"name":"id","type":"int"},
+        {"name":"kind","type":{"type":"enum","name":"Kind","symbols":["A","B","C"]}},
+        {"name":"score","type":"float"},
+        {"name":"old","type":"string"},
+        {"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},
+        {"name":"tag","type":["null","string"]}]}"#;
+    const V2: &str = r#"{"type":"record","name":"Event","namespace":"acme.v2","fields":[
+        {"name":"id","type":"long"},
+        {"name":"kind","type":{"type":"enum","name":"Kind","symbols":["A","B","D"],"default":"A"}},
+        {"name":"score","type":"double"},
+        {"name":"at","type":{"type":"long","logicalType":"timestamp-micros"}},
+        {"name":"label","aliases":["tag"],"type":["null","string","long"]},
+        {"name":"added","type":{"type":"array","items":"int"},"default":[1,2]},
+        {"name":"note","type":["null","string"],"default":null}]}"#;
+
+    fn v1_datum(id: i64, kind: i64, tag: Option<&str>) -> Vec<u8> {
+        let mut d = Datum::new();
+        d.long(id)
+            .long(kind)
+            .float(1.5)
+            .string("dropped")
+            .long(1_700_000_000_123);
+        match tag {
+            Some(t) => d.long(1).string(t),
+            None => d.long(0),
+        };
+        d.buf
+    }
+
+    fn decode(writer: &str, reader: &str, datums: &[Vec<u8>]) -> RecordBatch {
+        let w = Schema::parse_str(writer).unwrap();
+        let r = Schema::parse_str(reader).unwrap();
+        let own = Arc::new(plan(&r).unwrap());
+        let resolved = plan_resolved(&w, &r).unwrap();
+        let mut d = BatchDecoder::new(own);
+        for datum in datums {
+            d.decode_datum_with(&resolved, datum).unwrap();
+        }
+        d.flush().unwrap().unwrap()
+    }
+
+    #[test]
+    fn evolution_promotes_drops_defaults_renames_and_maps_symbols() {
+        let b = decode(V1, V2, &[v1_datum(7, 2, Some("x")), v1_datum(-1, 1, None)]);
+        assert_eq!(
+            b.schema(),
+            plan(&Schema::parse_str(V2).unwrap()).unwrap().schema
+        );
+        let id = b.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+        assert_eq!(id.values(), &[7, -1]);
+        let kind = b.column_by_name("kind").unwrap().as_string::<i32>();
+        // `C` is not in the reader's enum: its default `A` is taken.
+        assert_eq!((kind.value(0), kind.value(1)), ("A", "B"));
+        let score = b
+            .column_by_name("score")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        assert_eq!(score.value(0), 1.5);
+        let at = b.column_by_name("at").unwrap();
+        let at = at.as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(at.value(0), 1_700_000_000_123_000, "millis become micros");
+        // `tag` ["null","string"] read as `label` ["null","string","long"] (an alias).
+        let label = b.column_by_name("label").unwrap().as_struct();
+        assert!(label.is_valid(0) && label.is_null(1));
+        assert_eq!(label.column(0).as_string::<i32>().value(0), "x");
+        assert!(label.column(1).is_null(0));
+        let added = b.column_by_name("added").unwrap().as_list::<i32>();
+        assert_eq!(added.value_length(1), 2);
+        assert!(b.column_by_name("note").unwrap().is_null(0));
+        assert!(b.column_by_name("old").is_none());
+    }
+
+    #[test]
+    fn strict_check_names_the_field() {
+        let w = Schema::parse_str(V1).unwrap();
+        let r = Schema::parse_str(V2).unwrap();
+        // Backward: V2 reads V1 data. Forward (V1 reading V2) fails: a long is no int.
+        check_compatible(&w, &r).unwrap();
+        let err = check_compatible(&r, &w).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "field `id`: the writer's long cannot be read as int"
+        );
+        let with = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"old","type":"string"}]}"#,
+        )
+        .unwrap();
+        let without = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#,
+        )
+        .unwrap();
+        check_compatible(&with, &without).unwrap();
+        let err = check_compatible(&without, &with).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("field `old`: the reader's field has no default"),
+            "{err}"
+        );
+        // A symbol the reader lacks, without a reader default, is refused when strict.
+        let e1 = Schema::parse_str(r#"{"type":"enum","name":"K","symbols":["A","B"]}"#).unwrap();
+        let e2 = Schema::parse_str(r#"{"type":"enum","name":"K","symbols":["A"]}"#).unwrap();
+        let err = check_compatible(&e1, &e2).unwrap_err();
+        assert!(err.to_string().contains("`B`"), "{err}");
+        // ... and fails only the records that use it when lenient.
+        let p = plan_resolved(&e1, &e2).unwrap();
+        let mut d = BatchDecoder::new(Arc::new(plan(&e2).unwrap()));
+        d.decode_datum_with(&p, &[0]).unwrap();
+        let err = d.decode_datum_with(&p, &[2]).unwrap_err();
+        assert!(err.to_string().contains("`B`"), "{err}");
+        assert_eq!(d.rows(), 1);
+        // Type changes that are no promotion.
+        let s = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#,
+        )
+        .unwrap();
+        let l = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#,
+        )
+        .unwrap();
+        let err = check_compatible(&s, &l).unwrap_err();
+        assert!(err.to_string().contains("field `a`"), "{err}");
+    }
+
+    #[test]
+    fn failed_record_is_rolled_back() {
+        let w = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[{"name":"s","type":"string"},
+                {"name":"xs","type":{"type":"array","items":"string"}},{"name":"n","type":["null","long"]}]}"#,
+        )
+        .unwrap();
+        let p = Arc::new(plan(&w).unwrap());
+        let mut d = BatchDecoder::new(p);
+        let mut good = Datum::new();
+        good.string("a").long(1).string("b").long(0).long(1).long(5);
+        d.decode_datum(&good.buf).unwrap();
+        // Fails inside the array, after `s` and one item were appended.
+        let mut bad = Datum::new();
+        bad.string("zz").long(2).string("c").long(1).buf.push(0xff);
+        assert!(d.decode_datum(&bad.buf).is_err());
+        d.decode_datum(&good.buf).unwrap();
+        let b = d.flush().unwrap().unwrap();
+        assert_eq!(b.num_rows(), 2);
+        let s = b.column(0).as_string::<i32>();
+        assert_eq!((s.value(0), s.value(1)), ("a", "a"));
+        let xs = b.column(1).as_list::<i32>();
+        assert_eq!(xs.value_offsets(), &[0, 1, 2]);
+        assert_eq!(xs.values().as_string::<i32>().value(1), "b");
+        let n = b.column(2).as_primitive::<Int64Type>();
+        assert_eq!((n.value(0), n.value(1)), (5, 5));
+    }
+
+    #[test]
+    fn union_writer_into_plain_reader_and_plain_into_union() {
+        // ["null","int"] read as long: nulls fail that record only.
+        let w = Schema::parse_str(r#"["null","int"]"#).unwrap();
+        let r = Schema::parse_str(r#""long""#).unwrap();
+        let p = plan_resolved(&w, &r).unwrap();
+        let mut d = BatchDecoder::new(Arc::new(plan(&r).unwrap()));
+        let mut x = Datum::new();
+        x.long(1).long(-3);
+        d.decode_datum_with(&p, &x.buf).unwrap();
+        assert!(d.decode_datum_with(&p, &[0]).is_err());
+        assert!(check_compatible(&w, &r).is_err());
+        // int read as ["null","string","double"]: promoted into the double member.
+        let r2 = Schema::parse_str(r#"["null","string","double"]"#).unwrap();
+        let p2 = plan_resolved(&Schema::Int, &r2).unwrap();
+        let mut d2 = BatchDecoder::new(Arc::new(plan(&r2).unwrap()));
+        d2.decode_datum_with(&p2, &[4]).unwrap();
+        let b = d2.flush().unwrap().unwrap();
+        let members = b.column(0).as_struct();
+        assert_eq!(
+            members.column(1).as_primitive::<Float64Type>().value(0),
+            2.0
+        );
+        assert!(members.column(0).is_null(0));
+    }
+
+    #[test]
+    fn defaults_of_every_kind_encode() {
+        let r = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[
+            {"name":"b","type":"bytes","default":"\u00ff\u0000"},
+            {"name":"f","type":{"type":"fixed","name":"F","size":2},"default":"ab"},
+            {"name":"m","type":{"type":"map","values":"double"},"default":{"x":1.5}},
+            {"name":"r","type":{"type":"record","name":"In","fields":[{"name":"q","type":"int","default":3}]},"default":{}},
+            {"name":"u","type":["string","null"],"default":"s"}]}"#,
+        )
+        .unwrap();
+        let w = Schema::parse_str(r#"{"type":"record","name":"R","fields":[]}"#).unwrap();
+        let p = plan_resolved(&w, &r).unwrap();
+        let mut d = BatchDecoder::new(Arc::new(plan(&r).unwrap()));
+        d.decode_block_with(&p, &[], 2).unwrap();
+        let b = d.flush().unwrap().unwrap();
+        assert_eq!(b.column(0).as_binary::<i32>().value(1), &[0xff, 0]);
+        assert_eq!(b.column(1).as_fixed_size_binary().value(0), b"ab");
+        assert_eq!(b.column(4).as_string::<i32>().value(1), "s");
+        let bad = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[{"name":"i","type":"int","default":"x"}]}"#,
+        )
+        .unwrap();
+        let err = plan_resolved(&w, &bad).unwrap_err();
+        assert!(
+            err.to_string().contains("field `i`: invalid default"),
+            "{err}"
+        );
+    }
+}
