@@ -269,7 +269,7 @@ impl Resolver {
     fn resolve(&mut self, w: &Schema, r: &Schema, path: &str) -> Result<Option<Op>, ResolveError> {
         self.count()?;
         if let Schema::Union(rb) = r {
-            return self.into_union(w, rb, path);
+            return self.reader_union(w, rb, path);
         }
         if matches!(r, Schema::Null) {
             if self.strict && !matches!(w, Schema::Null) {
@@ -292,7 +292,7 @@ impl Resolver {
     }
 
     /// Into a reader union: `[null, T]` (a nullable column), `[T]`, or a struct of members.
-    fn into_union(
+    fn reader_union(
         &mut self,
         w: &Schema,
         rb: &[Schema],
