@@ -18,18 +18,27 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::avro::codec::Codec as AvroCodec;
-use crate::convert::{ConvertError, ConvertOptions, ConvertReport, convert, existing_parquet};
+use crate::avro::schema::Schema;
+use crate::convert::{
+    ConvertError, ConvertOptions, ConvertReport, Destination, TableResolver, convert_to,
+    existing_parquet,
+};
 use crate::encode::{Codec, EncodeError, EncodeOptions};
 use crate::inspect::{InspectError, inspect};
 use crate::job::{JobContext, JobError, Outcome};
+use crate::manifest::{DATA_TYPE_PLACEHOLDER, ReaderSchemas};
 use crate::manifest::{InputObjectSpec, InputSpec, Manifest, ManifestV1};
+use crate::registry::{Compatibility, Registry, RegistryError};
+use crate::schemas::SchemaSet;
 use crate::sink::SinkError;
+use crate::source::Framing;
 use crate::source::{SourceError, SourceOptions, list_inputs};
-use crate::storage::{self, StorageError, StorageOptions};
+use crate::storage::{self, Location, StorageError, StorageOptions};
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -82,6 +91,20 @@ enum Command {
     /// Work with partition manifests.
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Work with the schema registry: fingerprints, publishing, listing.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Turn dead-letter files back into inputs (once the cause is fixed).
+    Replay {
+        /// Dead-letter files, folders or prefixes.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// Folder or URL for the replayable objects.
+        #[arg(long, short)]
+        output: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Describe an Avro or Parquet file.
     Inspect {
         /// A path or URL (file://, s3://).
@@ -104,6 +127,51 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// Print a schema's Parsing Canonical Form fingerprint (CRC-64-AVRO), as Java's
+    /// `SchemaNormalization.parsingFingerprint64` gives it (the envelope's schemaFingerprint).
+    Fingerprint {
+        /// The schema (.avsc), a path or URL.
+        file: String,
+        /// Also print the canonical form.
+        #[arg(long)]
+        canonical: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Publish a schema under a data type, after checking it against the newest one.
+    Publish {
+        /// The schema (.avsc), a path or URL.
+        file: String,
+        /// The data type (the events' `dataType`).
+        #[arg(long)]
+        data_type: String,
+        /// The registry's URL.
+        #[arg(long, env = "PARQOUR_REGISTRY")]
+        registry: String,
+        /// Which readers must be able to read data written with it.
+        #[arg(long, value_enum, default_value = "backward")]
+        compatibility: Compatibility,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List the published schemas.
+    List {
+        /// The registry's URL.
+        #[arg(long, env = "PARQOUR_REGISTRY")]
+        registry: String,
+        /// Only this data type.
+        #[arg(long)]
+        data_type: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ManifestCommand {
     /// Write a manifest for the `*.avro` objects under a prefix (with their sizes and etags).
     Create {
@@ -119,9 +187,46 @@ enum ManifestCommand {
         /// Where to write the manifest (URL or path); stdout when absent.
         #[arg(long)]
         output: Option<String>,
+        /// The schema registry (for DataWrapper envelopes).
+        #[arg(long)]
+        registry: Option<String>,
+        /// A data type to convert; repeat for several (with a {data_type} placeholder in
+        /// --table).
+        #[arg(long = "data-type")]
+        data_types: Vec<String>,
+        /// Where records that cannot be converted go.
+        #[arg(long)]
+        dead_letter: Option<String>,
         #[command(flatten)]
         storage: StorageArgs,
     },
+}
+
+#[derive(Debug, Args)]
+struct RecordArgs {
+    /// Schema registry URL: DataWrapper envelopes are read with the writer schemas published
+    /// there, and each data type with its newest schema.
+    #[arg(long, env = "PARQOUR_REGISTRY")]
+    registry: Option<String>,
+    /// Reader schema (.avsc path or URL): `URL` for all records, `TYPE=URL` for one data type;
+    /// repeatable.
+    #[arg(long = "reader-schema")]
+    reader_schema: Vec<String>,
+    /// Data type to convert (records of others go to the dead-letter place); repeatable. With
+    /// one, it is also the data type of plain container files.
+    #[arg(long = "data-type")]
+    data_type: Vec<String>,
+    /// How input objects are framed: auto (container files; with a registry, objects without
+    /// the container magic are raw concatenated envelopes), container, raw.
+    #[arg(long, value_enum, default_value = "auto")]
+    framing: Framing,
+    /// Folder or URL (outside the output) for what cannot be converted; without it the first
+    /// such error stops the run.
+    #[arg(long)]
+    dead_letter: Option<String>,
+    /// Largest fraction of records that may go to the dead-letter place before the run fails.
+    #[arg(long, default_value_t = 0.001)]
+    max_dead_letter_fraction: f64,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +240,8 @@ struct RunArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    #[command(flatten)]
+    records: RecordArgs,
     /// AWS Batch job id (set by Batch).
     #[arg(long, env = "AWS_BATCH_JOB_ID", hide = true)]
     job_id: Option<String>,
@@ -173,7 +280,8 @@ struct ConvertArgs {
     /// Avro files, folders (every *.avro under them, sorted) or URLs of objects or prefixes.
     #[arg(required = true)]
     inputs: Vec<String>,
-    /// Folder or URL the Parquet files are written under.
+    /// Folder or URL the Parquet files are written under; a `{data_type}` placeholder writes
+    /// each data type to its own table.
     #[arg(long, short)]
     output: String,
     /// snappy, zstd[:level], gzip[:level], lz4 or none.
@@ -194,6 +302,8 @@ struct ConvertArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    records: RecordArgs,
     #[command(flatten)]
     storage: StorageArgs,
 }
@@ -319,7 +429,70 @@ fn convert_code(e: &ConvertError) -> u8 {
         ConvertError::OutputNotEmpty { .. } => EXIT_CONFIG,
         ConvertError::Output { source, .. } => store_code(source),
         ConvertError::Pool(_) => EXIT_INTERNAL,
+        ConvertError::Framing { .. } | ConvertError::DeadLetterBudget { .. } => EXIT_BAD_INPUT,
+        ConvertError::NoRegistry { .. } | ConvertError::DataTypes { .. } => EXIT_CONFIG,
+        ConvertError::Destination { source, .. } => storage_code(source),
+        ConvertError::DeadLetter { .. } => EXIT_RETRYABLE,
     }
+}
+
+fn registry_code(e: &RegistryError) -> u8 {
+    match e {
+        RegistryError::Store { source, .. } => store_code(source),
+        RegistryError::Corrupt { .. } => EXIT_CONFIG,
+        RegistryError::Schema(_) | RegistryError::Plan(_) | RegistryError::Incompatible { .. } => {
+            EXIT_BAD_INPUT
+        }
+        RegistryError::DataType(_) => EXIT_USAGE,
+        RegistryError::Contended(_) => EXIT_RETRYABLE,
+    }
+}
+
+/// Loads what reading records needs: the registry (once), reader schemas, the data types.
+async fn schema_set(
+    registry: Option<&str>,
+    readers: &[String],
+    data_types: &[String],
+    storage: &StorageOptions,
+) -> Result<SchemaSet, Failure> {
+    let mut set = SchemaSet::new();
+    if let Some(url) = registry {
+        let location =
+            storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
+        let snapshot = Registry::new(location)
+            .load()
+            .await
+            .map_err(|e| Failure::new(registry_code(&e), e))?;
+        tracing::info!(registry = %url, schemas = snapshot.len(), "loaded the schema registry");
+        set = set.with_registry(Arc::new(snapshot));
+    }
+    for spec in readers {
+        let (data_type, url) = match spec.split_once('=') {
+            Some((t, u)) if crate::avro::envelope::valid_data_type(t) && !t.contains('.') => {
+                (Some(t.to_string()), u)
+            }
+            _ => (None, spec.as_str()),
+        };
+        let text = read_text(url, storage).await?;
+        let schema = Schema::parse_str(&text)
+            .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("reader schema {url}: {e}")))?;
+        set = set.with_reader(data_type, schema);
+    }
+    if !data_types.is_empty() {
+        for t in data_types {
+            if !crate::avro::envelope::valid_data_type(t) {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    format!("data type `{t}`: use letters, digits, `_`, `-` and `.`"),
+                ));
+            }
+        }
+        if data_types.len() == 1 {
+            set = set.with_plain_data_type(Some(data_types[0].clone()));
+        }
+        set = set.accepting(data_types.iter().cloned());
+    }
+    Ok(set)
 }
 
 fn init_logging(format: LogFormat, filter: &str) {
@@ -373,8 +546,23 @@ pub fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Convert(args) => {
-            let options = args.options().map_err(|e| Failure::new(EXIT_USAGE, e))?;
+            let mut options = args.options().map_err(|e| Failure::new(EXIT_USAGE, e))?;
             let storage = args.storage.options();
+            let r = &args.records;
+            options.schemas = Arc::new(
+                schema_set(
+                    r.registry.as_deref(),
+                    &r.reader_schema,
+                    &r.data_type,
+                    &storage,
+                )
+                .await?,
+            );
+            options.source.framing = r.framing;
+            options.max_dead_letter_fraction = r.max_dead_letter_fraction;
+            if let Some(dl) = &r.dead_letter {
+                options.dead_letter = Some(dead_letter_location(dl, &[&args.output], &storage)?);
+            }
             let report = convert_paths(
                 &args.inputs,
                 &args.output,
@@ -400,16 +588,53 @@ async fn run(command: Command) -> Result<(), Failure> {
             table,
             partition,
             output,
+            registry,
+            data_types,
+            dead_letter,
             storage,
         }) => {
+            let extra = ManifestExtra {
+                registry,
+                data_types,
+                dead_letter,
+            };
             manifest_create(
                 &input,
                 &table,
                 &partition,
                 output.as_deref(),
+                extra,
                 &storage.options(),
             )
             .await
+        }
+        Command::Schema(command) => schema_command(command).await,
+        Command::Replay {
+            inputs,
+            output,
+            storage,
+        } => {
+            let storage = storage.options();
+            let files = list_inputs(&inputs, &storage)
+                .await
+                .map_err(|e| Failure::new(source_code(&e), e))?;
+            let out = storage::resolve(&output, &storage)
+                .map_err(|e| Failure::new(storage_code(&e), e))?;
+            storage::prepare_output(&out).map_err(|e| Failure::new(storage_code(&e), e))?;
+            let report = crate::deadletter::replay(&files, &out).await.map_err(|e| {
+                let code = match &e {
+                    crate::deadletter::ReplayError::Store { source, .. } => store_code(source),
+                    crate::deadletter::ReplayError::Format { .. } => EXIT_BAD_INPUT,
+                };
+                Failure::new(code, e)
+            })?;
+            for (url, entries, records) in &report.objects {
+                println!("wrote {url} ({entries} entries, {records} records)");
+            }
+            if report.objects.is_empty() {
+                println!("nothing to replay");
+            }
+            Ok(())
         }
         Command::Inspect { file, storage } => {
             let location = storage::resolve(&file, &storage.options())
@@ -432,8 +657,32 @@ async fn run(command: Command) -> Result<(), Failure> {
     }
 }
 
+/// Resolves a dead-letter URL, refusing one inside an output (Athena would read it).
+fn dead_letter_location(
+    url: &str,
+    outputs: &[&str],
+    storage: &StorageOptions,
+) -> Result<Location, Failure> {
+    let dl = url.trim_end_matches('/');
+    for out in outputs {
+        let root = out
+            .split(DATA_TYPE_PLACEHOLDER)
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        if dl == root || dl.starts_with(&format!("{root}/")) {
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!("--dead-letter {url} is inside the output {out}; Athena would read it"),
+            ));
+        }
+    }
+    storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))
+}
+
 /// `parqour convert`: an output that holds Parquet files is refused unless `overwrite`; then
-/// files of the earlier run that this one did not rewrite are deleted after it succeeds.
+/// files of the earlier run that this one did not rewrite are deleted after it succeeds. An
+/// output URL with a `{data_type}` placeholder gives each data type its own table.
 async fn convert_paths(
     inputs: &[String],
     output: &str,
@@ -445,29 +694,186 @@ async fn convert_paths(
     let objects = list_inputs(inputs, storage)
         .await
         .map_err(|e| Failure::new(source_code(&e), e))?;
-    let out = storage::resolve(output, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
-    storage::prepare_output(&out).map_err(|e| Failure::new(storage_code(&e), e))?;
-    let existing = existing_parquet(&out).await.map_err(fail)?;
-    if let Some(example) = existing.first()
-        && !overwrite
-    {
-        return Err(fail(ConvertError::OutputNotEmpty {
-            url: out.display.clone(),
-            example: out.url_of(example),
-        }));
+    let templated = output.contains(DATA_TYPE_PLACEHOLDER);
+    // The outputs to check now: the one table, or those of the data types named.
+    let mut known: Vec<String> = Vec::new();
+    if templated {
+        if let Some(types) = options.schemas.accepted() {
+            known.extend(
+                types
+                    .iter()
+                    .map(|t| output.replace(DATA_TYPE_PLACEHOLDER, t)),
+            );
+        }
+    } else {
+        known.push(output.to_string());
     }
-    let report = convert(objects, &out, options).await.map_err(fail)?;
+    let mut existing = Vec::new();
+    for url in &known {
+        let out = storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
+        storage::prepare_output(&out).map_err(|e| Failure::new(storage_code(&e), e))?;
+        let found = existing_parquet(&out).await.map_err(fail)?;
+        if let Some(example) = found.first()
+            && !overwrite
+        {
+            return Err(fail(ConvertError::OutputNotEmpty {
+                url: out.display.clone(),
+                example: out.url_of(example),
+            }));
+        }
+        existing.push((out, found));
+    }
+    let default_url = if templated {
+        output.replace(DATA_TYPE_PLACEHOLDER, "_unknown_data_type")
+    } else {
+        output.to_string()
+    };
+    let default =
+        storage::resolve(&default_url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
+    let per_type: Option<TableResolver> = templated.then(|| {
+        let template = output.to_string();
+        let storage = storage.clone();
+        Arc::new(move |t: &str| {
+            storage::resolve(&template.replace(DATA_TYPE_PLACEHOLDER, t), &storage)
+        }) as TableResolver
+    });
+    let destination = Destination { default, per_type };
+    let report = convert_to(objects, &destination, options)
+        .await
+        .map_err(fail)?;
     let written: std::collections::HashSet<_> = report.outputs.iter().map(|o| &o.path).collect();
-    for stale in existing.iter().filter(|p| !written.contains(p)) {
-        use object_store::ObjectStoreExt;
-        out.store.delete(stale).await.map_err(|source| {
-            fail(ConvertError::Output {
-                url: out.url_of(stale),
-                source,
-            })
-        })?;
+    for (out, found) in &existing {
+        for stale in found.iter().filter(|p| !written.contains(p)) {
+            use object_store::ObjectStoreExt;
+            out.store.delete(stale).await.map_err(|source| {
+                fail(ConvertError::Output {
+                    url: out.url_of(stale),
+                    source,
+                })
+            })?;
+        }
     }
     Ok(report)
+}
+
+async fn schema_command(command: SchemaCommand) -> Result<(), Failure> {
+    match command {
+        SchemaCommand::Fingerprint {
+            file,
+            canonical,
+            storage,
+        } => {
+            let text = read_text(&file, &storage.options()).await?;
+            let form = crate::avro::fingerprint::canonical_form(&text)
+                .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("{file}: {e}")))?;
+            let fp = crate::avro::fingerprint::rabin(form.as_bytes());
+            println!("{}", fp as i64);
+            if canonical {
+                eprintln!("hex (big-endian): {fp:016x}");
+                eprintln!("{form}");
+            }
+            Ok(())
+        }
+        SchemaCommand::Publish {
+            file,
+            data_type,
+            registry,
+            compatibility,
+            storage,
+        } => {
+            let storage = storage.options();
+            let text = read_text(&file, &storage).await?;
+            let location = storage::resolve(&registry, &storage)
+                .map_err(|e| Failure::new(storage_code(&e), e))?;
+            let outcome = Registry::new(location)
+                .publish(&data_type, &text, compatibility)
+                .await
+                .map_err(|e| Failure::new(registry_code(&e), format!("{file}: {e}")))?;
+            if outcome.created {
+                println!(
+                    "published {file} as version {} of `{}`: fingerprint {} ({})",
+                    outcome.version, outcome.data_type, outcome.fingerprint, outcome.url
+                );
+            } else {
+                println!(
+                    "already published as version {} of `{}`: fingerprint {}; nothing written",
+                    outcome.version, outcome.data_type, outcome.fingerprint
+                );
+            }
+            Ok(())
+        }
+        SchemaCommand::List {
+            registry,
+            data_type,
+            json,
+            storage,
+        } => {
+            let location = storage::resolve(&registry, &storage.options())
+                .map_err(|e| Failure::new(storage_code(&e), e))?;
+            let reg = Registry::new(location);
+            let snapshot = match &data_type {
+                Some(t) => {
+                    let types = reg
+                        .load_type(t)
+                        .await
+                        .map_err(|e| Failure::new(registry_code(&e), e))?;
+                    let mut s = crate::registry::Snapshot::default();
+                    s.types.insert(t.clone(), types);
+                    s
+                }
+                None => reg
+                    .load()
+                    .await
+                    .map_err(|e| Failure::new(registry_code(&e), e))?,
+            };
+            let mut rows = Vec::new();
+            for (t, types) in &snapshot.types {
+                let latest = types.latest().map(|p| p.fingerprint);
+                let mut entries: Vec<_> = types.by_fingerprint.values().collect();
+                entries.sort_by_key(|p| (p.version.is_none(), p.version, p.fingerprint));
+                for p in entries {
+                    rows.push(serde_json::json!({
+                        "data_type": t,
+                        "version": p.version,
+                        "fingerprint": p.fingerprint.to_string(),
+                        "latest": Some(p.fingerprint) == latest,
+                        "name": p.schema.name().map(|n| n.fullname()),
+                    }));
+                }
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows)
+                        .map_err(|e| Failure::new(EXIT_INTERNAL, e))?
+                );
+            } else if rows.is_empty() {
+                println!("no schemas published in {registry}");
+            } else {
+                println!(
+                    "{:<24} {:>7}  {:<21}  name",
+                    "data type", "version", "fingerprint"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<24} {:>7}  {:<21}  {}{}",
+                        r["data_type"].as_str().unwrap_or_default(),
+                        r["version"]
+                            .as_u64()
+                            .map_or("-".to_string(), |v| v.to_string()),
+                        r["fingerprint"].as_str().unwrap_or_default(),
+                        r["name"].as_str().unwrap_or_default(),
+                        if r["latest"].as_bool() == Some(true) {
+                            "  (latest)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn job_code(e: &JobError) -> u8 {
@@ -535,6 +941,47 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..ConvertOptions::default()
     };
+    // The manifest's settings first; the command line's where the manifest has none.
+    let r = &args.records;
+    let registry = manifest.raw.registry.clone().or_else(|| r.registry.clone());
+    let readers: Vec<String> = match &manifest.raw.reader_schema {
+        Some(ReaderSchemas::One(url)) => vec![url.clone()],
+        Some(ReaderSchemas::PerType(map)) => {
+            map.iter().map(|(t, url)| format!("{t}={url}")).collect()
+        }
+        None => r.reader_schema.clone(),
+    };
+    let data_types = manifest
+        .raw
+        .data_types
+        .clone()
+        .unwrap_or_else(|| r.data_type.clone());
+    let mut options = options;
+    options.schemas =
+        Arc::new(schema_set(registry.as_deref(), &readers, &data_types, &storage).await?);
+    options.source.framing = r.framing;
+    options.max_dead_letter_fraction = manifest
+        .raw
+        .max_dead_letter_fraction
+        .unwrap_or(r.max_dead_letter_fraction);
+    if let Some(dl) = manifest.raw.dead_letter.as_ref().or(r.dead_letter.as_ref()) {
+        let location = dead_letter_location(dl, &[&manifest.raw.table], &storage)?;
+        // Each partition's dead letters under its own path: `<dead_letter>/<k1=v1>/...`.
+        let mut path = location.path.clone();
+        for segment in manifest.partition_segments() {
+            path = path.join(segment.as_str());
+        }
+        let local = location
+            .local
+            .as_ref()
+            .map(|d| d.join(manifest.partition_path()));
+        options.dead_letter = Some(Location {
+            display: format!("{}/{}", dl.trim_end_matches('/'), manifest.partition_path()),
+            path,
+            local,
+            store: location.store,
+        });
+    }
     let job = JobContext {
         job_id: args.job_id.clone(),
         attempt: args.job_attempt,
@@ -567,7 +1014,16 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
             marker,
             report,
             deleted,
+            others,
         } => {
+            for m in others {
+                println!(
+                    "committed data type `{}`: {} rows in {} file(s)",
+                    m.data_type,
+                    m.records_out,
+                    m.outputs.len()
+                );
+            }
             print!("{}", summary(report));
             println!(
                 "committed {}/{} generation {} ({deleted} old file(s) deleted)",
@@ -579,11 +1035,16 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
         }
     };
     let committed_now = matches!(outcome, Outcome::Committed { .. });
+    let others: &[crate::job::Marker] = match &outcome {
+        Outcome::Committed { others, .. } => others,
+        Outcome::AlreadyCommitted { .. } => &[],
+    };
     println!(
         "{}",
         emf_line(
             &manifest,
             marker,
+            others,
             committed_now,
             started.elapsed().as_secs_f64()
         )
@@ -595,19 +1056,21 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
 fn emf_line(
     manifest: &Manifest,
     marker: &crate::job::Marker,
+    others: &[crate::job::Marker],
     converted: bool,
     seconds: f64,
 ) -> String {
-    let (records_in, records_out, bytes_in, bytes_out, files) = if converted {
+    let (records_in, records_out, dead, bytes_in, bytes_out, files) = if converted {
         (
             marker.records_in,
-            marker.records_out,
+            marker.records_out + others.iter().map(|m| m.records_out).sum::<u64>(),
+            marker.records_dead_lettered,
             marker.bytes_in,
-            marker.bytes_out,
-            marker.outputs.len() as u64,
+            marker.bytes_out + others.iter().map(|m| m.bytes_out).sum::<u64>(),
+            (marker.outputs.len() + others.iter().map(|m| m.outputs.len()).sum::<usize>()) as u64,
         )
     } else {
-        (0, 0, 0, 0, 0)
+        (0, 0, 0, 0, 0, 0)
     };
     let mbps = bytes_in as f64 / 1e6 / seconds.max(1e-9);
     let now_ms = std::time::SystemTime::now()
@@ -622,6 +1085,7 @@ fn emf_line(
                 "Metrics": [
                     {"Name": "RecordsIn", "Unit": "Count"},
                     {"Name": "RecordsOut", "Unit": "Count"},
+                    {"Name": "RecordsDeadLettered", "Unit": "Count"},
                     {"Name": "BytesIn", "Unit": "Bytes"},
                     {"Name": "BytesOut", "Unit": "Bytes"},
                     {"Name": "Files", "Unit": "Count"},
@@ -636,6 +1100,7 @@ fn emf_line(
         "AlreadyCommitted": !converted,
         "RecordsIn": records_in,
         "RecordsOut": records_out,
+        "RecordsDeadLettered": dead,
         "BytesIn": bytes_in,
         "BytesOut": bytes_out,
         "Files": files,
@@ -645,11 +1110,19 @@ fn emf_line(
     .to_string()
 }
 
+/// Optional manifest fields given to `manifest create`.
+struct ManifestExtra {
+    registry: Option<String>,
+    data_types: Vec<String>,
+    dead_letter: Option<String>,
+}
+
 async fn manifest_create(
     input: &str,
     table: &str,
     partition: &[String],
     output: Option<&str>,
+    extra: ManifestExtra,
     storage: &StorageOptions,
 ) -> Result<(), Failure> {
     let mut map = serde_json::Map::new();
@@ -679,6 +1152,11 @@ async fn manifest_create(
         compression: None,
         row_group_size: None,
         target_file_size: None,
+        registry: extra.registry,
+        data_types: (!extra.data_types.is_empty()).then_some(extra.data_types),
+        reader_schema: None,
+        dead_letter: extra.dead_letter,
+        max_dead_letter_fraction: None,
     };
     let manifest = Manifest::validate(raw).map_err(|e| Failure::new(EXIT_USAGE, e))?;
     let text =
@@ -732,6 +1210,13 @@ pub fn summary(report: &ConvertReport) -> String {
     }
     if report.outputs.is_empty() {
         let _ = writeln!(s, "  no records: no file written");
+    }
+    if let Some(url) = &report.dead_letter.url {
+        let _ = writeln!(
+            s,
+            "  set aside {} record(s) that could not be converted ({} entries) in {url}",
+            report.dead_letter.records, report.dead_letter.entries
+        );
     }
     let _ = writeln!(
         s,

@@ -15,12 +15,24 @@
 //! open Parquet file, whose columns are encoded in parallel; a file is closed once it reaches
 //! [`EncodeOptions::file_bytes`], and when the schema changes between inputs.
 //!
-//! Failure: the first error stops the run. The file being written is aborted (nothing becomes
-//! visible); files completed before stay. Errors name the object, block and byte offset.
+//! Records of several writer schemas: each object is read as a plain container file (its header
+//! schema), a container file of `DataWrapper` envelopes, or a raw concatenation of envelopes; an
+//! envelope's record is decoded with its writer schema (from the registry) resolved to its data
+//! type's reader schema ([`crate::schemas`]). Each data type goes to its own table
+//! ([`Destination`]), all its records into one Parquet schema.
+//!
+//! Failure: with a dead-letter place ([`ConvertOptions::dead_letter`]), what cannot be converted
+//! (a block that does not inflate or decode, an envelope with an unknown fingerprint, a corrupt
+//! or unresolvable datum, the rest of a raw stream whose framing broke) is set aside there byte
+//! for byte ([`crate::deadletter`]) and the run goes on; if more than
+//! [`ConvertOptions::max_dead_letter_fraction`] of the records were set aside the run fails and
+//! its files are deleted. Without one, the first such error stops the run. The file being written
+//! is then aborted (nothing becomes visible); files completed before stay. Errors name the
+//! object, block and byte offset, and the record within the block.
 //! What happens to an output location that already holds files is the caller's policy (`convert`
 //! refuses or overwrites; `run` follows the commit protocol of [`crate::job`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -28,17 +40,24 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use rayon::ThreadPool;
 use tokio::runtime::Handle;
 
 use crate::avro::codec::{Codec, CodecError};
 use crate::avro::container::{Header, Limits, RawBlock};
+use crate::avro::cursor::Cursor;
+use crate::avro::envelope::EnvelopeLayout;
+use crate::avro::fingerprint::fingerprint;
+use crate::avro::writer::{ContainerWriter, Datum};
+use crate::deadletter::{self, DeadLetter, DeadLetterReport, Kind};
 use crate::decode::{BatchDecoder, DecodeError, Plan, PlanError, plan};
 use crate::encode::{EncodeError, EncodeOptions, FileEncoder};
+use crate::schemas::SchemaSet;
 use crate::sink::{ObjectWriter, SinkError};
 use crate::source::{InputObject, ObjectEvent, SourceError, SourceOptions, spawn_source};
-use crate::storage::Location;
+use crate::storage::{Location, StorageError};
 
 /// Errors of a conversion, each naming what it was about.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +84,68 @@ pub enum ConvertError {
         offset: u64,
         /// Why.
         source: BlockError,
+    },
+    /// A raw envelope stream whose framing broke (with no dead-letter place to set it aside).
+    #[error("{url}: byte offset {offset}: {message}")]
+    Framing {
+        /// The input.
+        url: String,
+        /// Where the framing broke.
+        offset: u64,
+        /// Why.
+        message: String,
+    },
+    /// Envelopes without a registry to look their schemas up in.
+    #[error(
+        "{url}: the records are DataWrapper envelopes; pass --registry (or `registry` in the manifest)"
+    )]
+    NoRegistry {
+        /// The input.
+        url: String,
+    },
+    /// Records of several data types for an output that holds one table.
+    #[error(
+        "records of data types `{first}` and `{second}`, but the output {url} holds one table: put a {{data_type}} placeholder in it, or name the data type(s) to convert"
+    )]
+    DataTypes {
+        /// The output.
+        url: String,
+        /// One data type.
+        first: String,
+        /// Another.
+        second: String,
+    },
+    /// The output location of a data type could not be resolved.
+    #[error("output of data type `{data_type}`: {source}")]
+    Destination {
+        /// The data type.
+        data_type: String,
+        /// Why.
+        source: StorageError,
+    },
+    /// Too much went to the dead-letter place.
+    #[error(
+        "{dead} of {records} records ({:.4}%) could not be converted, more than the allowed {:.4}%; they are in {url}; nothing was committed",
+        100.0 * *dead as f64 / (*records).max(1) as f64,
+        100.0 * max_fraction
+    )]
+    DeadLetterBudget {
+        /// Records set aside.
+        dead: u64,
+        /// Records read.
+        records: u64,
+        /// The allowed fraction.
+        max_fraction: f64,
+        /// The dead-letter file.
+        url: String,
+    },
+    /// Writing the dead-letter file failed.
+    #[error("dead-letter file {url}: {message}")]
+    DeadLetter {
+        /// The file.
+        url: String,
+        /// Why.
+        message: String,
     },
     /// Encoding an output file failed.
     #[error("{url}: {source}")]
@@ -109,6 +190,35 @@ pub enum BlockError {
     /// Decoding a record.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// The block's records cannot be read as the reader schema.
+    #[error("{0}")]
+    Unreadable(Arc<str>),
+    /// One envelope of the block.
+    #[error(transparent)]
+    Record(Box<RecordFailure>),
+}
+
+/// An envelope that could not be converted.
+#[derive(Debug, thiserror::Error)]
+#[error("record {record} (byte {offset} of the inflated block){}: {message}", describe_envelope(data_type.as_deref(), *fingerprint))]
+pub struct RecordFailure {
+    /// Record index in the block.
+    pub record: u64,
+    /// Byte offset in the inflated block.
+    pub offset: usize,
+    /// Its data type, if read.
+    pub data_type: Option<String>,
+    /// Its fingerprint, if read.
+    pub fingerprint: Option<i64>,
+    /// Why.
+    pub message: String,
+}
+
+fn describe_envelope(data_type: Option<&str>, fingerprint: Option<i64>) -> String {
+    match (data_type, fingerprint) {
+        (Some(t), Some(f)) => format!(", data type `{t}`, schema fingerprint {f}"),
+        _ => String::new(),
+    }
 }
 
 /// How a conversion runs.
@@ -126,11 +236,18 @@ pub struct ConvertOptions {
     pub generation: Option<String>,
     /// Show a progress line on stderr (for terminals).
     pub progress: bool,
+    /// Reader schemas, registry and data types.
+    pub schemas: Arc<SchemaSet>,
+    /// Where what cannot be converted goes (a folder; the file is named after the generation).
+    /// `None`: the first such error stops the run.
+    pub dead_letter: Option<Location>,
+    /// The largest fraction of input records that may go to the dead-letter place.
+    pub max_dead_letter_fraction: f64,
 }
 
 impl Default for ConvertOptions {
-    /// Every core, 1 MiB block groups, no generation; see [`EncodeOptions`] and
-    /// [`SourceOptions`] for theirs.
+    /// Every core, 1 MiB block groups, no generation, no registry, no dead-letter place (0.001
+    /// when one is given); see [`EncodeOptions`] and [`SourceOptions`] for theirs.
     fn default() -> Self {
         Self {
             encode: EncodeOptions::default(),
@@ -139,6 +256,40 @@ impl Default for ConvertOptions {
             group_bytes: 1 << 20,
             generation: None,
             progress: false,
+            schemas: Arc::new(SchemaSet::new()),
+            dead_letter: None,
+            max_dead_letter_fraction: 0.001,
+        }
+    }
+}
+
+/// Resolves the output location of a data type.
+pub type TableResolver = Arc<dyn Fn(&str) -> Result<Location, StorageError> + Send + Sync>;
+
+/// Where the Parquet files go: one table, or one per data type.
+#[derive(Clone)]
+pub struct Destination {
+    /// The table of plain container files, and of every data type when `per_type` is `None`.
+    pub default: Location,
+    /// The table of each data type (a `{data_type}` placeholder in a URL).
+    pub per_type: Option<TableResolver>,
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destination")
+            .field("default", &self.default.display)
+            .field("per_type", &self.per_type.is_some())
+            .finish()
+    }
+}
+
+impl Destination {
+    /// Everything into one table.
+    pub fn single(location: Location) -> Self {
+        Self {
+            default: location,
+            per_type: None,
         }
     }
 }
@@ -150,14 +301,24 @@ pub struct InputReport {
     pub url: String,
     /// Its size in bytes.
     pub bytes: u64,
+    /// `container`, `envelopes` (a container file of DataWrapper records) or `raw` (raw
+    /// concatenated envelopes).
+    pub framing: &'static str,
     /// Its block codec.
     pub codec: String,
     /// Blocks read.
     pub blocks: u64,
     /// Records read.
     pub records: u64,
-    /// SHA-256 of the writer schema's JSON text, hex.
-    pub writer_schema_sha256: String,
+    /// Records set aside in the dead-letter place.
+    pub dead_lettered: u64,
+    /// SHA-256 of the header's writer schema JSON text, hex (container files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer_schema_sha256: Option<String>,
+    /// Writer schema fingerprints (CRC-64-AVRO, as Java's `parsingFingerprint64`) and how many
+    /// records were converted with each: `<fingerprint>` for the header schema of a container
+    /// file, `<dataType>:<fingerprint>` for envelopes.
+    pub fingerprints: BTreeMap<String, u64>,
 }
 
 /// One Parquet file written.
@@ -165,6 +326,8 @@ pub struct InputReport {
 pub struct OutputFile {
     /// Its URL or path.
     pub url: String,
+    /// The data type whose table it belongs to (`""` for plain container files).
+    pub data_type: String,
     /// Its path in the output store.
     #[serde(skip)]
     pub path: Path,
@@ -188,8 +351,12 @@ pub struct ConvertReport {
     pub inputs: Vec<InputReport>,
     /// Files written, in order.
     pub outputs: Vec<OutputFile>,
-    /// Records read (= rows written).
+    /// Records read.
     pub records: u64,
+    /// Rows written.
+    pub records_out: u64,
+    /// What went to the dead-letter place.
+    pub dead_letter: DeadLetterReport,
     /// Input bytes.
     pub bytes_in: u64,
     /// Output bytes.
@@ -211,6 +378,15 @@ pub async fn convert(
     output: &Location,
     options: &ConvertOptions,
 ) -> Result<ConvertReport, ConvertError> {
+    convert_to(inputs, &Destination::single(output.clone()), options).await
+}
+
+/// Converts `inputs`, in order, to Parquet files in the tables of `destination`.
+pub async fn convert_to(
+    inputs: Vec<InputObject>,
+    destination: &Destination,
+    options: &ConvertOptions,
+) -> Result<ConvertReport, ConvertError> {
     let started = Instant::now();
     let threads = if options.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -224,11 +400,13 @@ pub async fn convert(
         .map_err(|e| ConvertError::Pool(e.to_string()))?;
     let inputs = Arc::new(inputs);
     let handle = Handle::current();
-    let events = spawn_source(&handle, inputs.clone(), options.source);
+    let mut source_options = options.source;
+    source_options.raw_envelopes |= options.schemas.has_registry();
+    let events = spawn_source(&handle, inputs.clone(), source_options);
     let driver = Driver {
         handle: handle.clone(),
         pool: Arc::new(pool),
-        output: output.clone(),
+        destination: destination.clone(),
         options: options.clone(),
         inputs: inputs.clone(),
         max_in_flight: threads * 2 + 2,
@@ -237,10 +415,12 @@ pub async fn convert(
         group: Vec::new(),
         group_bytes: 0,
         queue: VecDeque::new(),
-        file: None,
+        tables: BTreeMap::new(),
         outputs: Vec::new(),
         reports: Vec::new(),
         warnings: Vec::new(),
+        dead: None,
+        dead_report: DeadLetterReport::default(),
         progress: options.progress.then(Progress::default),
     };
     let span = tracing::Span::current();
@@ -276,17 +456,44 @@ pub async fn existing_parquet(output: &Location) -> Result<Vec<Path>, ConvertErr
     Ok(found)
 }
 
+/// How the blocks of one object are decoded.
+#[derive(Clone)]
+enum Decoding {
+    /// Plain container file: every record with `plan`, into the decoder built from `reader`.
+    Plain {
+        reader: Arc<Plan>,
+        plan: Arc<Plan>,
+        key: Arc<str>,
+    },
+    /// `DataWrapper` envelopes (container records or raw framing).
+    Envelopes(EnvelopeLayout),
+    /// A plain container file whose schema does not resolve to the reader schema.
+    Unreadable(Arc<str>),
+}
+
 /// The object whose blocks are arriving.
 struct Current {
     object: usize,
-    plan: Arc<Plan>,
+    decoding: Decoding,
     codec: Codec,
+    /// The header's schema, for dead-lettered blocks.
+    writer_schema: Option<Arc<str>>,
+}
+
+/// What a decode task produced from one group of blocks.
+#[derive(Default)]
+struct GroupOutput {
+    batches: Vec<(Arc<str>, RecordBatch)>,
+    dead: Vec<DeadLetter>,
+    records: u64,
+    dead_records: u64,
+    fingerprints: BTreeMap<String, u64>,
 }
 
 /// A group of blocks sent to the pool; its result arrives on `rx`.
 struct Pending {
-    schema: SchemaRef,
-    rx: std_mpsc::Receiver<Result<Vec<RecordBatch>, ConvertError>>,
+    object: usize,
+    rx: std_mpsc::Receiver<Result<GroupOutput, ConvertError>>,
 }
 
 struct OpenFile {
@@ -294,10 +501,23 @@ struct OpenFile {
     path: Path,
 }
 
+/// The output of one data type.
+struct Table {
+    location: Location,
+    file: Option<OpenFile>,
+    files: usize,
+}
+
+/// The dead-letter file being written.
+struct DeadFile {
+    writer: ContainerWriter<ObjectWriter>,
+    url: String,
+}
+
 struct Driver {
     handle: Handle,
     pool: Arc<ThreadPool>,
-    output: Location,
+    destination: Destination,
     options: ConvertOptions,
     inputs: Arc<Vec<InputObject>>,
     max_in_flight: usize,
@@ -306,10 +526,12 @@ struct Driver {
     group: Vec<(RawBlock, Option<tokio::sync::OwnedSemaphorePermit>)>,
     group_bytes: usize,
     queue: VecDeque<Pending>,
-    file: Option<OpenFile>,
+    tables: BTreeMap<Arc<str>, Table>,
     outputs: Vec<OutputFile>,
     reports: Vec<InputReport>,
     warnings: Vec<String>,
+    dead: Option<DeadFile>,
+    dead_report: DeadLetterReport,
     progress: Option<Progress>,
 }
 
@@ -348,25 +570,37 @@ impl Progress {
     }
 }
 
+fn hex_sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Driver {
     fn run(
         mut self,
         mut events: tokio::sync::mpsc::Receiver<Result<crate::source::SourceEvent, SourceError>>,
     ) -> Result<ConvertReport, ConvertError> {
-        let result = self.consume(&mut events);
+        let result = self.consume(&mut events).and_then(|()| self.finish_dead());
         drop(events);
         if let Some(p) = &self.progress {
             p.done();
         }
+        let result = result.and_then(|()| self.check_budget());
         match result {
             Ok(()) => {
                 let records = self.reports.iter().map(|r| r.records).sum();
                 let bytes_in = self.reports.iter().map(|r| r.bytes).sum();
                 let bytes_out = self.outputs.iter().map(|o| o.bytes).sum();
+                let records_out = self.outputs.iter().map(|o| o.rows).sum();
                 Ok(ConvertReport {
                     inputs: self.reports,
                     outputs: self.outputs,
                     records,
+                    records_out,
+                    dead_letter: self.dead_report,
                     bytes_in,
                     bytes_out,
                     elapsed: Duration::ZERO,
@@ -374,13 +608,49 @@ impl Driver {
                 })
             }
             Err(e) => {
-                // Abort the open upload; let decode tasks finish into closed channels.
-                if let Some(f) = self.file.take() {
-                    drop(f.encoder);
+                // Abort the open uploads; let decode tasks finish into closed channels.
+                for table in self.tables.values_mut() {
+                    if let Some(f) = table.file.take() {
+                        drop(f.encoder);
+                    }
+                }
+                if let Some(dead) = self.dead.take() {
+                    drop(dead.writer);
                 }
                 Err(e)
             }
         }
+    }
+
+    /// Fails the run when too much was set aside, deleting the files it wrote.
+    fn check_budget(&mut self) -> Result<(), ConvertError> {
+        let records: u64 = self.reports.iter().map(|r| r.records).sum();
+        let dead = self.dead_report.records;
+        if dead == 0 || dead as f64 <= self.options.max_dead_letter_fraction * records as f64 {
+            return Ok(());
+        }
+        for o in std::mem::take(&mut self.outputs) {
+            let store = self
+                .tables
+                .values()
+                .find(|t| o.path.prefix_match(&t.location.path).is_some())
+                .map(|t| t.location.store.clone());
+            if let Some(store) = store {
+                let path = o.path.clone();
+                if let Err(e) = self
+                    .handle
+                    .block_on(async move { store.delete(&path).await })
+                {
+                    tracing::warn!(file = %o.url, "could not delete: {e}");
+                }
+            }
+        }
+        Err(ConvertError::DeadLetterBudget {
+            dead,
+            records,
+            max_fraction: self.options.max_dead_letter_fraction,
+            url: self.dead_report.url.clone().unwrap_or_default(),
+        })
     }
 
     fn consume(
@@ -390,11 +660,11 @@ impl Driver {
         while let Some(event) = events.blocking_recv() {
             let event = event?;
             match event.event {
-                ObjectEvent::Header(header) => self.start_object(event.object, &header)?,
+                ObjectEvent::Header(header) => self.start_object(event.object, Some(&header))?,
+                ObjectEvent::Raw => self.start_object(event.object, None)?,
                 ObjectEvent::Block(block) => {
                     if let Some(report) = self.reports.last_mut() {
                         report.blocks += 1;
-                        report.records += block.count;
                     }
                     if let Some(p) = &mut self.progress {
                         p.add(
@@ -413,6 +683,14 @@ impl Driver {
                         self.write_next()?;
                     }
                 }
+                ObjectEvent::Broken {
+                    offset,
+                    error,
+                    data,
+                } => {
+                    self.dispatch();
+                    self.broken(event.object, offset, error, data)?;
+                }
                 ObjectEvent::End { .. } => {
                     self.dispatch();
                     self.current = None;
@@ -423,46 +701,134 @@ impl Driver {
         while !self.queue.is_empty() {
             self.write_next()?;
         }
-        self.close_file()
+        let keys: Vec<Arc<str>> = self.tables.keys().cloned().collect();
+        for key in keys {
+            self.close_file(&key)?;
+        }
+        Ok(())
     }
 
-    fn start_object(&mut self, object: usize, header: &Header) -> Result<(), ConvertError> {
-        let input = &self.inputs[object];
+    /// A piece of a raw stream that cannot be framed: set aside, in order with the groups.
+    fn broken(
+        &mut self,
+        object: usize,
+        offset: u64,
+        error: Option<String>,
+        data: bytes::Bytes,
+    ) -> Result<(), ConvertError> {
+        let url = self.inputs[object].url.clone();
+        if self.options.dead_letter.is_none() {
+            return Err(ConvertError::Framing {
+                url,
+                offset,
+                message: error.unwrap_or_else(|| "framing broken".into()),
+            });
+        }
+        // The first piece stands for (at least) one record; the count after it is unknown.
+        let records = u64::from(error.is_some());
+        let out = GroupOutput {
+            records,
+            dead_records: records,
+            dead: vec![DeadLetter {
+                source: url,
+                kind: Kind::Tail,
+                block: None,
+                offset,
+                record: None,
+                records,
+                error: error.unwrap_or_else(|| "after a broken framing".into()),
+                data_type: None,
+                fingerprint: None,
+                codec: Codec::Null,
+                writer_schema: None,
+                data,
+            }],
+            ..Default::default()
+        };
+        let (tx, rx) = std_mpsc::sync_channel(1);
+        let _ = tx.send(Ok(out));
+        self.queue.push_back(Pending { object, rx });
+        Ok(())
+    }
+
+    fn start_object(&mut self, object: usize, header: Option<&Header>) -> Result<(), ConvertError> {
+        let (url, size) = (self.inputs[object].url.clone(), self.inputs[object].size);
+        let schemas = self.options.schemas.clone();
+        let (decoding, framing) = match header {
+            None => {
+                if !schemas.has_registry() {
+                    return Err(ConvertError::NoRegistry { url });
+                }
+                (Decoding::Envelopes(EnvelopeLayout::RAW), "raw")
+            }
+            Some(h) => match EnvelopeLayout::of(&h.schema) {
+                Some(layout) => {
+                    if !schemas.has_registry() {
+                        return Err(ConvertError::NoRegistry { url });
+                    }
+                    (Decoding::Envelopes(layout), "envelopes")
+                }
+                None => (self.plain_decoding(object, h)?, "container"),
+            },
+        };
+        let mut report = InputReport {
+            url,
+            bytes: size,
+            framing,
+            codec: header.map_or(Codec::Null, |h| h.codec).name().to_string(),
+            blocks: 0,
+            records: 0,
+            dead_lettered: 0,
+            writer_schema_sha256: header.map(|h| hex_sha256(&h.schema_json)),
+            fingerprints: BTreeMap::new(),
+        };
+        if let (Some(h), Decoding::Plain { .. } | Decoding::Unreadable(_)) = (header, &decoding) {
+            // Known before any record: the file's one writer schema.
+            if let Ok(fp) = fingerprint(&h.schema_json) {
+                report.fingerprints.insert(fp.to_string(), 0);
+            }
+        }
+        self.reports.push(report);
+        self.current = Some(Current {
+            object,
+            decoding,
+            codec: header.map_or(Codec::Null, |h| h.codec),
+            writer_schema: header.map(|h| Arc::from(h.schema_json.as_str())),
+        });
+        Ok(())
+    }
+
+    fn plain_decoding(&mut self, object: usize, header: &Header) -> Result<Decoding, ConvertError> {
+        let url = &self.inputs[object].url;
+        let key: Arc<str> = Arc::from(self.options.schemas.plain_key());
+        match self.options.schemas.plain(&header.schema) {
+            Some(Ok((reader, plan))) => return Ok(Decoding::Plain { reader, plan, key }),
+            Some(Err(e)) => {
+                tracing::warn!(input = %url, "{e}");
+                return Ok(Decoding::Unreadable(e));
+            }
+            None => {}
+        }
         let plan = match self.plans.get(&header.schema_json) {
             Some(p) => p.clone(),
             None => {
                 let p = Arc::new(plan(&header.schema).map_err(|source| ConvertError::Plan {
-                    url: input.url.clone(),
+                    url: url.clone(),
                     source,
                 })?);
                 for w in &p.warnings {
-                    tracing::warn!(input = %input.url, "{w}");
-                    self.warnings.push(format!("{}: {w}", input.url));
+                    tracing::warn!(input = %url, "{w}");
+                    self.warnings.push(format!("{url}: {w}"));
                 }
                 self.plans.insert(header.schema_json.clone(), p.clone());
                 p
             }
         };
-        self.reports.push(InputReport {
-            url: input.url.clone(),
-            bytes: input.size,
-            codec: header.codec.name().to_string(),
-            blocks: 0,
-            records: 0,
-            writer_schema_sha256: {
-                use sha2::Digest;
-                sha2::Sha256::digest(header.schema_json.as_bytes())
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect()
-            },
-        });
-        self.current = Some(Current {
-            object,
+        Ok(Decoding::Plain {
+            reader: plan.clone(),
             plan,
-            codec: header.codec,
-        });
-        Ok(())
+            key,
+        })
     }
 
     /// Sends the blocks gathered so far to the pool as one group.
@@ -476,93 +842,234 @@ impl Driver {
         let blocks = std::mem::take(&mut self.group);
         self.group_bytes = 0;
         let (tx, rx) = std_mpsc::sync_channel(1);
-        let plan = current.plan.clone();
-        let codec = current.codec;
-        let url = self.inputs[current.object].url.clone();
-        let limits = self.options.source.limits;
+        let task = GroupTask {
+            decoding: current.decoding.clone(),
+            codec: current.codec,
+            writer_schema: current.writer_schema.clone(),
+            schemas: self.options.schemas.clone(),
+            url: self.inputs[current.object].url.clone(),
+            limits: self.options.source.limits,
+            dead_letter: self.options.dead_letter.is_some(),
+        };
         self.queue.push_back(Pending {
-            schema: plan.schema.clone(),
+            object: current.object,
             rx,
         });
         self.pool.spawn(move || {
-            let result = decode_group(plan, codec, blocks, &url, limits);
+            let result = task.run(blocks);
             let _ = tx.send(result);
         });
     }
 
-    /// Waits for the oldest group and writes its batches.
+    /// Waits for the oldest group and writes its batches and dead letters.
     fn write_next(&mut self) -> Result<(), ConvertError> {
         let Some(pending) = self.queue.pop_front() else {
             return Ok(());
         };
-        let batches = pending
+        let out = pending
             .rx
             .recv()
             .map_err(|_| ConvertError::Pool("a decode task stopped".into()))??;
-        for batch in batches {
-            self.write_batch(&pending.schema, &batch)?;
+        if let Some(report) = self.reports.get_mut(pending.object) {
+            report.records += out.records;
+            report.dead_lettered += out.dead_records;
+            for (fp, n) in out.fingerprints {
+                *report.fingerprints.entry(fp).or_default() += n;
+            }
+        }
+        for entry in &out.dead {
+            self.write_dead(entry)?;
+        }
+        self.dead_report.records += out.dead_records;
+        for (key, batch) in out.batches {
+            self.write_batch(&key, &batch)?;
         }
         Ok(())
     }
 
-    fn write_batch(&mut self, schema: &SchemaRef, batch: &RecordBatch) -> Result<(), ConvertError> {
-        if self
+    fn write_dead(&mut self, entry: &DeadLetter) -> Result<(), ConvertError> {
+        let Some(location) = &self.options.dead_letter else {
+            return Ok(());
+        };
+        if self.dead.is_none() {
+            let name = match &self.options.generation {
+                Some(g) => format!("deadletter-{g}.avro"),
+                None => format!(
+                    "deadletter-{}.avro",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis())
+                ),
+            };
+            let path = location.path.clone().join(name);
+            let url = location.url_of(&path);
+            crate::storage::prepare_output(location).map_err(|e| ConvertError::DeadLetter {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+            let sink = ObjectWriter::create(&self.handle, location.store.clone(), path);
+            let mut metadata = BTreeMap::new();
+            metadata.insert(
+                "parqour.version".to_string(),
+                env!("CARGO_PKG_VERSION").as_bytes().to_vec(),
+            );
+            // The sync marker only has to be unlikely in the data; derive it from the name.
+            let mut sync = [0u8; 16];
+            sync.copy_from_slice(&hex_sha256(&url).as_bytes()[..16]);
+            let writer =
+                ContainerWriter::new(sink, deadletter::SCHEMA, Codec::Deflate, sync, &metadata)
+                    .map_err(|e| ConvertError::DeadLetter {
+                        url: url.clone(),
+                        message: e.to_string(),
+                    })?
+                    .with_block_bytes(1 << 20);
+            tracing::warn!(file = %url, "writing records that cannot be converted to the dead-letter place");
+            self.dead_report.url = Some(url.clone());
+            self.dead = Some(DeadFile { writer, url });
+        }
+        let Some(dead) = self.dead.as_mut() else {
+            return Ok(());
+        };
+        tracing::warn!(
+            input = %entry.source,
+            block = ?entry.block,
+            offset = entry.offset,
+            record = ?entry.record,
+            "dead-lettered: {}",
+            entry.error
+        );
+        let mut datum = Datum::new();
+        entry.encode(&mut datum);
+        dead.writer
+            .append(&datum.buf)
+            .map_err(|e| ConvertError::DeadLetter {
+                url: dead.url.clone(),
+                message: e.to_string(),
+            })?;
+        self.dead_report.entries += 1;
+        let kind = serde_json::to_value(entry.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        *self.dead_report.by_kind.entry(kind).or_default() += 1;
+        Ok(())
+    }
+
+    fn finish_dead(&mut self) -> Result<(), ConvertError> {
+        let Some(dead) = self.dead.take() else {
+            return Ok(());
+        };
+        let url = dead.url.clone();
+        let err = |message: String| ConvertError::DeadLetter {
+            url: url.clone(),
+            message,
+        };
+        let sink = dead.writer.finish().map_err(|e| err(e.to_string()))?;
+        sink.finish().map_err(|e| err(e.to_string()))?;
+        Ok(())
+    }
+
+    fn table(&mut self, key: &Arc<str>) -> Result<&mut Table, ConvertError> {
+        if !self.tables.contains_key(key) {
+            let location = match (&self.destination.per_type, key.is_empty()) {
+                (Some(resolve), false) => {
+                    resolve(key).map_err(|source| ConvertError::Destination {
+                        data_type: key.to_string(),
+                        source,
+                    })?
+                }
+                _ => {
+                    if let Some(other) = self.tables.keys().next() {
+                        return Err(ConvertError::DataTypes {
+                            url: self.destination.default.display.clone(),
+                            first: other.to_string(),
+                            second: key.to_string(),
+                        });
+                    }
+                    self.destination.default.clone()
+                }
+            };
+            crate::storage::prepare_output(&location).map_err(|source| {
+                ConvertError::Destination {
+                    data_type: key.to_string(),
+                    source,
+                }
+            })?;
+            self.tables.insert(
+                key.clone(),
+                Table {
+                    location,
+                    file: None,
+                    files: 0,
+                },
+            );
+        }
+        self.tables
+            .get_mut(key)
+            .ok_or_else(|| ConvertError::Pool("table vanished".into()))
+    }
+
+    fn write_batch(&mut self, key: &Arc<str>, batch: &RecordBatch) -> Result<(), ConvertError> {
+        let schema = batch.schema();
+        let changed = self
+            .table(key)?
             .file
             .as_ref()
-            .is_some_and(|f| f.encoder.schema() != schema)
-        {
+            .is_some_and(|f| f.encoder.schema() != &schema);
+        if changed {
             tracing::info!("the schema changed between inputs: starting a new file");
-            self.close_file()?;
+            self.close_file(key)?;
         }
-        if self.file.is_none() {
-            self.open_file(schema)?;
+        if self.table(key)?.file.is_none() {
+            self.open_file(key, &schema)?;
         }
-        let Some(file) = self.file.as_mut() else {
+        let table = self.table(key)?;
+        let Some(file) = table.file.as_mut() else {
             return Ok(());
         };
         file.encoder
             .write(batch)
             .map_err(|source| ConvertError::Encode {
-                url: self.output.url_of(&file.path),
+                url: table.location.url_of(&file.path),
                 source,
             })?;
         if file.encoder.is_full() {
-            self.close_file()?;
+            self.close_file(key)?;
         }
         Ok(())
     }
 
-    fn open_file(&mut self, schema: &SchemaRef) -> Result<(), ConvertError> {
+    fn open_file(&mut self, key: &Arc<str>, schema: &SchemaRef) -> Result<(), ConvertError> {
         let generation = match &self.options.generation {
             Some(g) => format!("-{g}"),
             None => String::new(),
         };
-        let name = format!(
-            "part-{:05}{generation}.{}.parquet",
-            self.outputs.len(),
-            self.options.encode.compression.extension()
-        );
-        let path = self.output.path.clone().join(name);
-        let writer = ObjectWriter::create(&self.handle, self.output.store.clone(), path.clone());
-        let encoder = FileEncoder::new(
-            writer,
-            schema.clone(),
-            &self.options.encode,
-            self.pool.clone(),
-        )
-        .map_err(|source| ConvertError::Encode {
-            url: self.output.url_of(&path),
-            source,
-        })?;
-        self.file = Some(OpenFile { encoder, path });
+        let extension = self.options.encode.compression.extension();
+        let handle = self.handle.clone();
+        let encode = self.options.encode.clone();
+        let pool = self.pool.clone();
+        let table = self.table(key)?;
+        let name = format!("part-{:05}{generation}.{extension}.parquet", table.files);
+        let path = table.location.path.clone().join(name);
+        let writer = ObjectWriter::create(&handle, table.location.store.clone(), path.clone());
+        let encoder =
+            FileEncoder::new(writer, schema.clone(), &encode, pool).map_err(|source| {
+                ConvertError::Encode {
+                    url: table.location.url_of(&path),
+                    source,
+                }
+            })?;
+        table.file = Some(OpenFile { encoder, path });
         Ok(())
     }
 
-    fn close_file(&mut self) -> Result<(), ConvertError> {
-        let Some(file) = self.file.take() else {
+    fn close_file(&mut self, key: &Arc<str>) -> Result<(), ConvertError> {
+        let table = self.table(key)?;
+        let Some(file) = table.file.take() else {
             return Ok(());
         };
-        let url = self.output.url_of(&file.path);
+        table.files += 1;
+        let url = table.location.url_of(&file.path);
         let schema = file.encoder.schema().clone();
         let (writer, summary) = file
             .encoder
@@ -575,6 +1082,7 @@ impl Driver {
         tracing::info!(file = %url, rows = summary.rows, bytes = written.bytes, "wrote");
         self.outputs.push(OutputFile {
             url,
+            data_type: key.to_string(),
             path: file.path,
             rows: summary.rows,
             bytes: written.bytes,
@@ -591,50 +1099,251 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Inflates and decodes a group of consecutive blocks of one input into batches (usually one;
-/// more when the values pass 256 MiB, to keep offsets within Arrow's 32-bit range). The blocks'
-/// budget permits are released when the group is dropped, after decoding.
-fn decode_group(
-    plan: Arc<Plan>,
+/// Everything a decode task needs about the object its blocks come from.
+struct GroupTask {
+    decoding: Decoding,
     codec: Codec,
-    blocks: Vec<(RawBlock, Option<tokio::sync::OwnedSemaphorePermit>)>,
-    url: &str,
+    writer_schema: Option<Arc<str>>,
+    schemas: Arc<SchemaSet>,
+    url: String,
     limits: Limits,
-) -> Result<Vec<RecordBatch>, ConvertError> {
-    const MAX_BATCH_BYTES: usize = 256 << 20;
-    let mut decoder = BatchDecoder::new(plan);
-    let mut out = Vec::new();
-    SCRATCH.with_borrow_mut(|scratch| {
-        for (block, _permit) in &blocks {
-            let located = |source: BlockError| ConvertError::Block {
-                url: url.to_string(),
-                block: block.index,
-                offset: block.offset,
-                source,
-            };
-            let data: &[u8] = if codec == Codec::Null {
-                &block.data
-            } else {
-                codec
-                    .decompress(&block.data, scratch, limits.max_block_bytes)
-                    .map_err(|e| located(e.into()))?;
-                scratch
-            };
-            decoder
-                .decode_block(data, block.count)
-                .map_err(|e| located(e.into()))?;
-            if decoder.byte_size() >= MAX_BATCH_BYTES {
-                out.extend(decoder.flush().map_err(|e| located(e.into()))?);
+    dead_letter: bool,
+}
+
+/// One group's decoders, by data type, kept in first-seen order of keys.
+#[derive(Default)]
+struct Decoders {
+    by_key: BTreeMap<Arc<str>, BatchDecoder>,
+}
+
+impl Decoders {
+    fn get(&mut self, key: &str, reader: &Arc<Plan>) -> &mut BatchDecoder {
+        if !self.by_key.contains_key(key) {
+            self.by_key
+                .insert(Arc::from(key), BatchDecoder::new(reader.clone()));
+        }
+        // Just inserted if absent.
+        self.by_key
+            .get_mut(key)
+            .unwrap_or_else(|| unreachable!("decoder inserted above"))
+    }
+
+    fn rows(&self) -> Vec<(Arc<str>, usize)> {
+        self.by_key
+            .iter()
+            .map(|(k, d)| (k.clone(), d.rows()))
+            .collect()
+    }
+
+    fn rollback(&mut self, to: &[(Arc<str>, usize)]) {
+        for (key, decoder) in self.by_key.iter_mut() {
+            let rows = to
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or(0, |(_, rows)| *rows);
+            decoder.truncate(rows);
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.by_key.values().map(BatchDecoder::byte_size).sum()
+    }
+
+    fn flush(&mut self, out: &mut Vec<(Arc<str>, RecordBatch)>) -> Result<(), DecodeError> {
+        for (key, d) in self.by_key.iter_mut() {
+            if let Some(batch) = d.flush()? {
+                out.push((key.clone(), batch));
             }
         }
-        if let Some((last, _)) = blocks.last() {
-            out.extend(decoder.flush().map_err(|e| ConvertError::Block {
-                url: url.to_string(),
-                block: last.index,
-                offset: last.offset,
-                source: e.into(),
-            })?);
+        Ok(())
+    }
+}
+
+impl GroupTask {
+    /// Inflates and decodes a group of consecutive blocks of one input into batches (usually
+    /// one per data type; more when the values pass 256 MiB, to keep offsets within Arrow's
+    /// 32-bit range) and dead letters. The blocks' budget permits are released when the group
+    /// is dropped, after decoding.
+    fn run(
+        &self,
+        blocks: Vec<(RawBlock, Option<tokio::sync::OwnedSemaphorePermit>)>,
+    ) -> Result<GroupOutput, ConvertError> {
+        const MAX_BATCH_BYTES: usize = 256 << 20;
+        let mut decoders = Decoders::default();
+        let mut out = GroupOutput::default();
+        SCRATCH.with_borrow_mut(|scratch| {
+            for (block, _permit) in &blocks {
+                out.records += block.count;
+                let located = |source: BlockError| ConvertError::Block {
+                    url: self.url.clone(),
+                    block: block.index,
+                    offset: block.offset,
+                    source,
+                };
+                let checkpoint = (
+                    decoders.rows(),
+                    out.dead.len(),
+                    out.dead_records,
+                    out.fingerprints.clone(),
+                );
+                let result = self.block(block, scratch, &mut decoders, &mut out);
+                if let Err(e) = result {
+                    if !self.dead_letter {
+                        return Err(located(e));
+                    }
+                    // The block is set aside whole: undo what it added.
+                    decoders.rollback(&checkpoint.0);
+                    out.dead.truncate(checkpoint.1);
+                    out.dead_records = checkpoint.2;
+                    out.fingerprints = checkpoint.3;
+                    out.dead.push(DeadLetter {
+                        source: self.url.clone(),
+                        kind: Kind::Block,
+                        block: Some(block.index),
+                        offset: block.offset,
+                        record: None,
+                        records: block.count,
+                        error: e.to_string(),
+                        data_type: None,
+                        fingerprint: None,
+                        codec: self.codec,
+                        writer_schema: self.writer_schema.clone(),
+                        data: block.data.clone(),
+                    });
+                    out.dead_records += block.count;
+                }
+                if decoders.bytes() >= MAX_BATCH_BYTES {
+                    decoders
+                        .flush(&mut out.batches)
+                        .map_err(|e| located(e.into()))?;
+                }
+            }
+            if let Some((last, _)) = blocks.last() {
+                decoders
+                    .flush(&mut out.batches)
+                    .map_err(|e| ConvertError::Block {
+                        url: self.url.clone(),
+                        block: last.index,
+                        offset: last.offset,
+                        source: e.into(),
+                    })?;
+            }
+            Ok(out)
+        })
+    }
+
+    /// One block. Per-record failures of envelopes become dead letters here (or errors);
+    /// an error returned fails the whole block.
+    fn block(
+        &self,
+        block: &RawBlock,
+        scratch: &mut Vec<u8>,
+        decoders: &mut Decoders,
+        out: &mut GroupOutput,
+    ) -> Result<(), BlockError> {
+        let data: &[u8] = if self.codec == Codec::Null {
+            &block.data
+        } else {
+            self.codec
+                .decompress(&block.data, scratch, self.limits.max_block_bytes)?;
+            scratch
+        };
+        match &self.decoding {
+            Decoding::Unreadable(e) => Err(BlockError::Unreadable(e.clone())),
+            Decoding::Plain { reader, plan, key } => {
+                decoders
+                    .get(key, reader)
+                    .decode_block_with(plan, data, block.count)?;
+                if let Some((_, n)) = out.fingerprints.iter_mut().next() {
+                    *n += block.count;
+                }
+                Ok(())
+            }
+            Decoding::Envelopes(layout) => self.envelopes(*layout, block, data, decoders, out),
         }
-        Ok(out)
-    })
+    }
+
+    fn envelopes(
+        &self,
+        layout: EnvelopeLayout,
+        block: &RawBlock,
+        data: &[u8],
+        decoders: &mut Decoders,
+        out: &mut GroupOutput,
+    ) -> Result<(), BlockError> {
+        let raw = self.codec == Codec::Null && self.writer_schema.is_none();
+        let mut cur = Cursor::new(data);
+        for record in 0..block.count {
+            let start = cur.position();
+            let envelope = layout.read(&mut cur).map_err(|e| {
+                BlockError::Record(Box::new(RecordFailure {
+                    record,
+                    offset: start,
+                    data_type: None,
+                    fingerprint: None,
+                    message: e.to_string(),
+                }))
+            })?;
+            let failure = match self
+                .schemas
+                .envelope(envelope.data_type, envelope.fingerprint)
+            {
+                Ok((reader, plan)) => decoders
+                    .get(envelope.data_type, &reader)
+                    .decode_datum_with(&plan, envelope.data)
+                    .err()
+                    .map(|e| e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            let Some(message) = failure else {
+                *out.fingerprints
+                    .entry(format!("{}:{}", envelope.data_type, envelope.fingerprint))
+                    .or_default() += 1;
+                continue;
+            };
+            if !self.dead_letter {
+                return Err(BlockError::Record(Box::new(RecordFailure {
+                    record,
+                    offset: start,
+                    data_type: Some(envelope.data_type.to_string()),
+                    fingerprint: Some(envelope.fingerprint),
+                    message,
+                })));
+            }
+            // The envelope, in the raw framing whatever framing it came in.
+            let mut bytes = Vec::new();
+            crate::avro::envelope::encode_raw(
+                envelope.data_type,
+                envelope.fingerprint,
+                envelope.data,
+                &mut bytes,
+            );
+            out.dead.push(DeadLetter {
+                source: self.url.clone(),
+                kind: Kind::Record,
+                block: Some(block.index),
+                offset: if raw {
+                    block.offset + start as u64
+                } else {
+                    block.offset
+                },
+                record: Some(record),
+                records: 1,
+                error: message,
+                data_type: Some(envelope.data_type.to_string()),
+                fingerprint: Some(envelope.fingerprint),
+                codec: Codec::Null,
+                writer_schema: None,
+                data: bytes.into(),
+            });
+            out.dead_records += 1;
+        }
+        if cur.remaining() != 0 {
+            return Err(BlockError::Decode(DecodeError::Trailing {
+                count: block.count,
+                trailing: cur.remaining(),
+            }));
+        }
+        Ok(())
+    }
 }

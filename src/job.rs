@@ -28,7 +28,7 @@
 //! a rerun with a changed manifest shows both generations between steps 4 and 6. Files under the
 //! partition that do not look like ours are left alone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,8 +36,10 @@ use object_store::path::{Path, PathPart};
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
-use crate::convert::{ConvertError, ConvertOptions, ConvertReport, convert};
-use crate::manifest::{Manifest, ManifestError};
+use crate::convert::{
+    ConvertError, ConvertOptions, ConvertReport, Destination, TableResolver, convert_to,
+};
+use crate::manifest::{DATA_TYPE_PLACEHOLDER, Manifest, ManifestError};
 use crate::source::{InputObject, SourceError};
 use crate::storage::{self, Location, StorageError, StorageOptions};
 
@@ -121,8 +123,19 @@ pub struct MarkerInput {
     pub blocks: u64,
     /// Records read.
     pub records: u64,
-    /// SHA-256 of its writer schema's JSON text.
-    pub writer_schema_sha256: String,
+    /// Records set aside in the dead-letter place.
+    #[serde(default)]
+    pub dead_lettered: u64,
+    /// `container`, `envelopes` or `raw`.
+    #[serde(default)]
+    pub framing: String,
+    /// SHA-256 of its header's writer schema JSON text (container files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_schema_sha256: Option<String>,
+    /// Writer schema fingerprints (CRC-64-AVRO, signed as Java prints them) with the records
+    /// converted with each (`<dataType>:<fingerprint>` for envelopes).
+    #[serde(default)]
+    pub fingerprints: std::collections::BTreeMap<String, u64>,
 }
 
 /// One output as recorded in the marker.
@@ -160,10 +173,19 @@ pub struct Marker {
     pub inputs: Vec<MarkerInput>,
     /// Output files, in order.
     pub outputs: Vec<MarkerOutput>,
-    /// Records read.
+    /// The data type of this table (`""` when none is named).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data_type: String,
+    /// Records read (all inputs of the manifest, all data types).
     pub records_in: u64,
-    /// Rows written.
+    /// Rows written (to this table).
     pub records_out: u64,
+    /// Records set aside in the dead-letter place (all inputs).
+    #[serde(default)]
+    pub records_dead_lettered: u64,
+    /// The dead-letter file, if anything was set aside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<String>,
     /// Bytes read.
     pub bytes_in: u64,
     /// Bytes written.
@@ -187,8 +209,10 @@ pub struct Marker {
 pub enum Outcome {
     /// This run converted and committed the partition.
     Committed {
-        /// The marker written.
+        /// The marker written (the first table's, with several data types).
         marker: Box<Marker>,
+        /// The markers of the other tables.
+        others: Vec<Marker>,
         /// The conversion's report.
         report: Box<ConvertReport>,
         /// Files of earlier generations and killed runs deleted.
@@ -196,7 +220,7 @@ pub enum Outcome {
     },
     /// The marker already recorded this manifest.
     AlreadyCommitted {
-        /// The marker found.
+        /// The marker found (the first table's).
         marker: Box<Marker>,
         /// Leftover files deleted (normally none).
         deleted: usize,
@@ -213,21 +237,31 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// The partition of `manifest` under its table.
+    /// The partition of `manifest` under its table (the first, with several data types).
     pub fn of(manifest: &Manifest, storage: &StorageOptions) -> Result<Self, JobError> {
-        let table = storage::resolve(&manifest.raw.table, storage)?;
+        let (_, table) = manifest.tables().into_iter().next().unwrap_or_default();
+        Self::in_table(manifest, &table, storage)
+    }
+
+    /// The partition of `manifest` under the table at `table_url`.
+    pub fn in_table(
+        manifest: &Manifest,
+        table_url: &str,
+        storage: &StorageOptions,
+    ) -> Result<Self, JobError> {
+        let table = storage::resolve(table_url, storage)?;
         let mut path = table.path.clone();
         for segment in manifest.partition_segments() {
             // Already escaped: no `/`, no control characters, never `.` or `..`.
             let part = PathPart::parse(&segment).map_err(|e| StorageError::Location {
-                location: manifest.raw.table.clone(),
+                location: table_url.to_string(),
                 message: e.to_string(),
             })?;
             path = path.join(part);
         }
         let display = format!(
             "{}/{}",
-            manifest.raw.table.trim_end_matches('/'),
+            table_url.trim_end_matches('/'),
             manifest.partition_path()
         );
         let local = table
@@ -403,7 +437,9 @@ pub async fn resolve_inputs(
     Ok(out)
 }
 
-/// Runs the partition job for `manifest`; see the module docs for the protocol.
+/// Runs the partition job for `manifest`; see the module docs for the protocol. With several
+/// data types (a `{data_type}` placeholder in the table URL) each table's partition follows the
+/// protocol on its own, from one conversion of the inputs.
 pub async fn run(
     manifest: &Manifest,
     manifest_url: Option<&str>,
@@ -415,18 +451,33 @@ pub async fn run(
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let partition = Partition::of(manifest, storage)?;
+    let mut partitions = Vec::new();
+    for (data_type, table) in manifest.tables() {
+        partitions.push((data_type, Partition::in_table(manifest, &table, storage)?));
+    }
     let generation = manifest.generation().to_string();
-    let marker_url = partition.url(&partition.marker);
 
-    // 1. Already committed?
-    let previous = read_marker(&partition).await?;
-    if let Some((Some(marker), _)) = &previous
-        && marker.manifest_hash == manifest.hash
+    // 1. Already committed (every table)?
+    let mut previous = Vec::with_capacity(partitions.len());
+    for (_, partition) in &partitions {
+        previous.push(read_marker(partition).await?);
+    }
+    let committed: Vec<&Marker> = previous
+        .iter()
+        .filter_map(|p| match p {
+            Some((Some(marker), _)) if marker.manifest_hash == manifest.hash => Some(marker),
+            _ => None,
+        })
+        .collect();
+    if committed.len() == partitions.len()
+        && let Some(first) = committed.first()
     {
-        let deleted = delete_all(&partition, &not_in(&partition, marker).await?).await?;
+        let mut deleted = 0;
+        for ((_, partition), marker) in partitions.iter().zip(&committed) {
+            deleted += delete_all(partition, &not_in(partition, marker).await?).await?;
+        }
         return Ok(Outcome::AlreadyCommitted {
-            marker: Box::new(marker.clone()),
+            marker: Box::new((*first).clone()),
             deleted,
         });
     }
@@ -434,48 +485,103 @@ pub async fn run(
     // 2. Inputs as described.
     let inputs = resolve_inputs(manifest, storage).await?;
 
-    // 3. Leftovers of a killed run of this manifest.
-    let leftovers: Vec<Path> = list_parts(&partition)
-        .await?
-        .into_iter()
-        .filter(|(_, g)| *g == generation)
-        .map(|(p, _)| p)
-        .collect();
-    let mut deleted = delete_all(&partition, &leftovers).await?;
+    // 3. Leftovers of a killed run of this manifest (not those a marker commits).
+    let mut deleted = 0;
+    for ((_, partition), prev) in partitions.iter().zip(&previous) {
+        let listed: HashSet<&str> = match prev {
+            Some((Some(m), _)) if m.manifest_hash == manifest.hash => {
+                m.outputs.iter().map(|o| o.file.as_str()).collect()
+            }
+            _ => HashSet::new(),
+        };
+        let leftovers: Vec<Path> = list_parts(partition)
+            .await?
+            .into_iter()
+            .filter(|(p, g)| *g == generation && !p.filename().is_some_and(|f| listed.contains(f)))
+            .map(|(p, _)| p)
+            .collect();
+        deleted += delete_all(partition, &leftovers).await?;
+    }
 
     // 4. Convert.
-    storage::prepare_output(&partition.location)?;
+    let by_type: HashMap<String, Location> = partitions
+        .iter()
+        .map(|(t, p)| (t.clone(), p.location.clone()))
+        .collect();
+    let default = partitions
+        .first()
+        .map(|(_, p)| p.location.clone())
+        .ok_or_else(|| StorageError::Location {
+            location: manifest.raw.table.clone(),
+            message: "no table".into(),
+        })?;
+    let per_type: Option<TableResolver> =
+        manifest.raw.table.contains(DATA_TYPE_PLACEHOLDER).then(|| {
+            let by_type = by_type.clone();
+            let table = manifest.raw.table.clone();
+            Arc::new(move |t: &str| {
+                by_type
+                    .get(t)
+                    .cloned()
+                    .ok_or_else(|| StorageError::Location {
+                        location: table.clone(),
+                        message: format!("data type `{t}` is not in the manifest's data_types"),
+                    })
+            }) as TableResolver
+        });
+    let destination = Destination { default, per_type };
     let options = ConvertOptions {
         generation: Some(generation.clone()),
         ..options.clone()
     };
-    let report = convert(inputs.clone(), &partition.location, &options).await?;
+    let report = convert_to(inputs.clone(), &destination, &options).await?;
 
-    // 5. Commit.
-    let marker = build_marker(
-        manifest,
-        manifest_url,
-        &generation,
-        &inputs,
-        &report,
-        job,
-        started_at,
-        started,
-    );
-    let body = serde_json::to_vec_pretty(&marker).map_err(|e| JobError::Store {
-        url: marker_url.clone(),
-        source: object_store::Error::Generic {
-            store: "marker",
-            source: Box::new(e),
-        },
+    // 5. Commit, table by table.
+    let mut markers = Vec::with_capacity(partitions.len());
+    for ((data_type, partition), prev) in partitions.iter().zip(&previous) {
+        let marker = build_marker(
+            manifest,
+            manifest_url,
+            &generation,
+            data_type,
+            &inputs,
+            &report,
+            job,
+            started_at,
+            started,
+        );
+        let marker_url = partition.url(&partition.marker);
+        if let Some((Some(m), _)) = prev
+            && m.manifest_hash == manifest.hash
+        {
+            // Committed by a run killed between two tables' commits: keep it.
+            markers.push(m.clone());
+            continue;
+        }
+        let body = serde_json::to_vec_pretty(&marker).map_err(|e| JobError::Store {
+            url: marker_url.clone(),
+            source: object_store::Error::Generic {
+                store: "marker",
+                source: Box::new(e),
+            },
+        })?;
+        write_marker(partition, prev.as_ref().map(|(_, v)| v.clone()), body).await?;
+        tracing::info!(marker = %marker_url, generation = %generation, rows = marker.records_out, "committed");
+        markers.push(marker);
+    }
+
+    // 6. Everything of ours that the new markers do not list goes.
+    for ((_, partition), marker) in partitions.iter().zip(&markers) {
+        deleted += delete_all(partition, &not_in(partition, marker).await?).await?;
+    }
+    let mut markers = markers.into_iter();
+    let marker = markers.next().ok_or_else(|| StorageError::Location {
+        location: manifest.raw.table.clone(),
+        message: "no table".into(),
     })?;
-    write_marker(&partition, previous.as_ref().map(|(_, v)| v.clone()), body).await?;
-    tracing::info!(marker = %marker_url, generation = %generation, rows = marker.records_out, "committed");
-
-    // 6. Everything of ours that the new marker does not list goes.
-    deleted += delete_all(&partition, &not_in(&partition, &marker).await?).await?;
     Ok(Outcome::Committed {
         marker: Box::new(marker),
+        others: markers.collect(),
         report: Box::new(report),
         deleted,
     })
@@ -486,13 +592,21 @@ fn build_marker(
     manifest: &Manifest,
     manifest_url: Option<&str>,
     generation: &str,
+    data_type: &str,
     inputs: &[InputObject],
     report: &ConvertReport,
     job: &JobContext,
     started_at: f64,
     started: Instant,
 ) -> Marker {
-    let parquet_schema = report.outputs.first().and_then(|o| {
+    // With one table, every output is its; with several, those of its data type.
+    let several = manifest.raw.table.contains(DATA_TYPE_PLACEHOLDER);
+    let outputs: Vec<&crate::convert::OutputFile> = report
+        .outputs
+        .iter()
+        .filter(|o| !several || o.data_type == data_type)
+        .collect();
+    let parquet_schema = outputs.first().and_then(|o| {
         let schema = parquet::arrow::ArrowSchemaConverter::new()
             .convert(&o.schema)
             .ok()?;
@@ -517,11 +631,13 @@ fn build_marker(
                 codec: r.codec.clone(),
                 blocks: r.blocks,
                 records: r.records,
+                dead_lettered: r.dead_lettered,
+                framing: r.framing.to_string(),
                 writer_schema_sha256: r.writer_schema_sha256.clone(),
+                fingerprints: r.fingerprints.clone(),
             })
             .collect(),
-        outputs: report
-            .outputs
+        outputs: outputs
             .iter()
             .map(|o| MarkerOutput {
                 file: o.path.filename().unwrap_or_default().to_string(),
@@ -531,10 +647,13 @@ fn build_marker(
                 row_groups: o.row_groups,
             })
             .collect(),
+        data_type: data_type.to_string(),
         records_in: report.records,
-        records_out: report.outputs.iter().map(|o| o.rows).sum(),
+        records_out: outputs.iter().map(|o| o.rows).sum(),
+        records_dead_lettered: report.dead_letter.records,
+        dead_letter: report.dead_letter.url.clone(),
         bytes_in: report.bytes_in,
-        bytes_out: report.bytes_out,
+        bytes_out: outputs.iter().map(|o| o.bytes).sum(),
         parquet_schema,
         started_at,
         seconds: started.elapsed().as_secs_f64(),

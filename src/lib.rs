@@ -15,12 +15,15 @@
 pub mod avro;
 pub mod cli;
 pub mod convert;
+pub mod deadletter;
 pub mod decode;
 pub mod demo;
 pub mod encode;
 pub mod inspect;
 pub mod job;
 pub mod manifest;
+pub mod registry;
+pub mod schemas;
 pub mod sink;
 pub mod source;
 pub mod storage;

@@ -55,6 +55,36 @@ pub struct ManifestV1 {
     /// Target file size (e.g. `512MiB`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_file_size: Option<String>,
+    /// URL of the schema registry, for `DataWrapper` envelopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// The data types to convert. Required (one or more) when `table` holds the `{data_type}`
+    /// placeholder; otherwise at most one. Records of other types go to the dead-letter place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_types: Option<Vec<String>>,
+    /// Reader schema(s): one URL for every data type (and plain container files), or an object
+    /// of data type -> URL. Default: the newest schema published in the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader_schema: Option<ReaderSchemas>,
+    /// Where records that cannot be converted go (outside the table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<String>,
+    /// The largest fraction of records that may go to the dead-letter place (default 0.001).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_dead_letter_fraction: Option<f64>,
+}
+
+/// The placeholder in a table URL that takes the data type.
+pub const DATA_TYPE_PLACEHOLDER: &str = "{data_type}";
+
+/// Reader schemas given in a manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ReaderSchemas {
+    /// One schema (URL) for everything.
+    One(String),
+    /// A schema (URL) per data type.
+    PerType(std::collections::BTreeMap<String, String>),
 }
 
 /// One input: a URL, or a URL with the size and entity tag it is expected to have.
@@ -161,6 +191,51 @@ impl Manifest {
                 return Err(invalid(format!("input {i} has an empty URL")));
             }
         }
+        let templated = raw.table.contains(DATA_TYPE_PLACEHOLDER);
+        let types = raw.data_types.as_deref().unwrap_or_default();
+        for t in types {
+            if !crate::avro::envelope::valid_data_type(t) {
+                return Err(invalid(format!(
+                    "data type `{t}` must be letters, digits, `_`, `-` and `.`"
+                )));
+            }
+        }
+        if templated && types.is_empty() {
+            return Err(invalid(format!(
+                "`table` holds {DATA_TYPE_PLACEHOLDER}: list the data types in `data_types`"
+            )));
+        }
+        if !templated && types.len() > 1 {
+            return Err(invalid(format!(
+                "{} data types but `table` has no {DATA_TYPE_PLACEHOLDER} placeholder",
+                types.len()
+            )));
+        }
+        if let Some(f) = raw.max_dead_letter_fraction
+            && !(0.0..=1.0).contains(&f)
+        {
+            return Err(invalid(format!(
+                "max_dead_letter_fraction {f} is not between 0 and 1"
+            )));
+        }
+        if let Some(dl) = &raw.dead_letter {
+            let table_root = raw
+                .table
+                .split(DATA_TYPE_PLACEHOLDER)
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('/');
+            let dl = dl.trim_end_matches('/');
+            if dl == table_root
+                || dl.starts_with(&format!("{table_root}/"))
+                || (templated && dl.starts_with(table_root))
+            {
+                return Err(invalid(format!(
+                    "dead_letter {dl} is inside the table {}; Athena would read it",
+                    raw.table
+                )));
+            }
+        }
         let canonical = serde_json::to_vec(&raw)?;
         let hash = hex(&Sha256::digest(&canonical));
         Ok(Self {
@@ -181,6 +256,24 @@ impl Manifest {
             .iter()
             .map(|(k, v)| format!("{k}={}", escape_partition_value(v)))
             .collect()
+    }
+
+    /// The table URL of each data type to convert (`""` for a table without a placeholder and
+    /// no data type named).
+    pub fn tables(&self) -> Vec<(String, String)> {
+        let types = self.raw.data_types.clone().unwrap_or_default();
+        if self.raw.table.contains(DATA_TYPE_PLACEHOLDER) {
+            types
+                .into_iter()
+                .map(|t| {
+                    let url = self.raw.table.replace(DATA_TYPE_PLACEHOLDER, &t);
+                    (t, url)
+                })
+                .collect()
+        } else {
+            let key = types.into_iter().next().unwrap_or_default();
+            vec![(key, self.raw.table.clone())]
+        }
     }
 
     /// `k1=v1/k2=v2`, escaped.
@@ -277,6 +370,51 @@ mod tests {
             Manifest::parse(&EXAMPLE.replace(r#""size": 1234"#, r#""size": 1234, "md5": "x""#))
                 .unwrap_err();
         assert!(err.to_string().contains("invalid manifest"), "{err}");
+    }
+
+    #[test]
+    fn data_types_placeholders_and_dead_letters() {
+        let with = |extra: &str, table: &str| {
+            Manifest::parse(
+                &EXAMPLE
+                    .replace(r#""version": 1,"#, &format!(r#""version": 1, {extra}"#))
+                    .replace("s3://lake/events", table),
+            )
+        };
+        let m = with(
+            r#""data_types": ["click", "view"],"#,
+            "s3://lake/{data_type}",
+        )
+        .unwrap();
+        assert_eq!(
+            m.tables(),
+            [
+                ("click".to_string(), "s3://lake/click".to_string()),
+                ("view".to_string(), "s3://lake/view".to_string())
+            ]
+        );
+        let err = with("", "s3://lake/{data_type}").unwrap_err();
+        assert!(err.to_string().contains("data_types"), "{err}");
+        let err = with(r#""data_types": ["a", "b"],"#, "s3://lake/events").unwrap_err();
+        assert!(err.to_string().contains("placeholder"), "{err}");
+        let err = with(
+            r#""dead_letter": "s3://lake/events/dl","#,
+            "s3://lake/events",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("inside the table"), "{err}");
+        with(
+            r#""dead_letter": "s3://lake/events-dl","#,
+            "s3://lake/events",
+        )
+        .unwrap();
+        let err = with(r#""data_types": ["../x"],"#, "s3://lake/{data_type}").unwrap_err();
+        assert!(err.to_string().contains("data type"), "{err}");
+        // Absent optional fields do not change the hash of existing manifests.
+        assert_eq!(
+            Manifest::parse(EXAMPLE).unwrap().hash,
+            with("", "s3://lake/events").unwrap().hash
+        );
     }
 
     #[test]

@@ -13,7 +13,10 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::avro::container::{BlockSplitter, ContainerError, Event, Header, Limits, RawBlock};
+use crate::avro::container::{
+    BlockSplitter, ContainerError, Event, Header, Limits, MAGIC, RawBlock,
+};
+use crate::avro::envelope::{RawEvent, RawSplitter};
 use crate::storage::{self, Location, StorageError, StorageOptions};
 
 /// Errors of the source edge, each naming the object.
@@ -136,6 +139,19 @@ pub enum ObjectEvent {
     Header(Box<Header>),
     /// The next block, still compressed.
     Block(RawBlock),
+    /// The object is a raw concatenation of `DataWrapper` envelopes (no header); its blocks
+    /// (whole envelopes, uncompressed) follow.
+    Raw,
+    /// The raw framing broke at `offset`: `data` (from `offset`) cannot be framed. More pieces
+    /// of the rest of the object may follow, then `End`.
+    Broken {
+        /// Byte offset in the object.
+        offset: u64,
+        /// Why the framing broke (`None` for the later pieces).
+        error: Option<String>,
+        /// The bytes.
+        data: bytes::Bytes,
+    },
     /// The object ended cleanly after this many blocks.
     End {
         /// Blocks read.
@@ -154,9 +170,29 @@ pub struct SourceEvent {
     pub permit: Option<OwnedSemaphorePermit>,
 }
 
+/// How objects are framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Framing {
+    /// Object container files; objects that do not start with the container magic are raw
+    /// envelope concatenations when `raw_envelopes` allows it.
+    #[default]
+    Auto,
+    /// Object container files only.
+    Container,
+    /// Raw concatenations of `DataWrapper` envelopes only.
+    Raw,
+}
+
 /// How the source reads.
 #[derive(Debug, Clone, Copy)]
 pub struct SourceOptions {
+    /// How objects are framed.
+    pub framing: Framing,
+    /// In `Auto` framing, take objects without the container magic as raw envelopes (needs a
+    /// registry); otherwise they are an error.
+    pub raw_envelopes: bool,
+    /// Bytes of whole envelopes per block of a raw object.
+    pub raw_block_bytes: usize,
     /// Bounds on sizes read from files.
     pub limits: Limits,
     /// Objects read at the same time (the first in order is consumed, the others prefetch).
@@ -171,6 +207,9 @@ impl Default for SourceOptions {
     /// 4 objects at a time, 256 MiB of blocks in flight, 16 blocks of prefetch per object.
     fn default() -> Self {
         Self {
+            framing: Framing::Auto,
+            raw_envelopes: false,
+            raw_block_bytes: 1 << 20,
             limits: Limits::default(),
             concurrency: 4,
             budget_bytes: 256 << 20,
@@ -199,7 +238,7 @@ pub fn spawn_source(
                 let inputs = inputs.clone();
                 let index = next;
                 let task = tokio::spawn(async move {
-                    if let Err(e) = stream_blocks(&inputs[index], options.limits, &otx).await {
+                    if let Err(e) = stream_blocks(&inputs[index], &options, &otx).await {
                         let _ = otx.send(Err(e)).await;
                     }
                 });
@@ -246,7 +285,7 @@ pub fn spawn_source(
 /// Streams the blocks of `input` to `tx`, reading the object as a stream of chunks.
 async fn stream_blocks(
     input: &InputObject,
-    limits: Limits,
+    options: &SourceOptions,
     tx: &mpsc::Sender<Result<ObjectEvent, SourceError>>,
 ) -> Result<(), SourceError> {
     let read_err = |source| SourceError::Read {
@@ -259,8 +298,80 @@ async fn stream_blocks(
     };
     let result = input.store.get(&input.path).await.map_err(read_err)?;
     let mut stream = result.into_stream();
-    let mut splitter = BlockSplitter::new(limits);
-    while let Some(chunk) = stream.next().await {
+    // Enough of the start to tell the framing.
+    let mut head = Vec::new();
+    let mut pending = Vec::new();
+    while head.len() < MAGIC.len() {
+        match stream.next().await {
+            Some(chunk) => {
+                let chunk = chunk.map_err(read_err)?;
+                head.extend_from_slice(&chunk[..chunk.len().min(MAGIC.len() - head.len())]);
+                pending.push(chunk);
+            }
+            None => break,
+        }
+    }
+    let raw = match options.framing {
+        Framing::Container => false,
+        Framing::Raw => true,
+        Framing::Auto => {
+            options.raw_envelopes && !head.is_empty() && head[..] != MAGIC[..head.len().min(4)]
+        }
+    };
+    if raw {
+        if tx.send(Ok(ObjectEvent::Raw)).await.is_err() {
+            return Ok(());
+        }
+        let mut splitter =
+            RawSplitter::new(options.raw_block_bytes, options.limits.max_block_bytes);
+        let send = async |events: Vec<RawEvent>| {
+            for e in events {
+                let event = match e {
+                    RawEvent::Block(b) => ObjectEvent::Block(b),
+                    RawEvent::Broken {
+                        offset,
+                        error,
+                        data,
+                    } => ObjectEvent::Broken {
+                        offset,
+                        error: Some(error.to_string()),
+                        data,
+                    },
+                    RawEvent::Rest { offset, data } => ObjectEvent::Broken {
+                        offset,
+                        error: None,
+                        data,
+                    },
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        };
+        for chunk in pending {
+            if !send(splitter.push(&chunk)).await {
+                return Ok(());
+            }
+        }
+        while let Some(chunk) = stream.next().await {
+            if !send(splitter.push(&chunk.map_err(read_err)?)).await {
+                return Ok(());
+            }
+        }
+        if !send(splitter.finish()).await {
+            return Ok(());
+        }
+        let _ = tx
+            .send(Ok(ObjectEvent::End {
+                blocks: splitter.blocks(),
+            }))
+            .await;
+        return Ok(());
+    }
+    let mut splitter = BlockSplitter::new(options.limits);
+    let mut chunks = futures::stream::iter(pending.into_iter().map(Ok)).chain(stream);
+    while let Some(chunk) = chunks.next().await {
         splitter.push(&chunk.map_err(read_err)?);
         while let Some(event) = splitter.next_event().map_err(container_err)? {
             let event = match event {

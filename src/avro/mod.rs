@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod container;
 pub mod cursor;
+pub mod envelope;
 pub mod fingerprint;
 pub mod schema;
 pub mod writer;

@@ -212,6 +212,18 @@ impl<W: Write> ContainerWriter<W> {
         Ok(())
     }
 
+    /// Writes a block that is already encoded with this file's codec (`data` as stored, e.g. a
+    /// block copied from another file with the same schema and codec), after any pending one.
+    pub fn append_block(&mut self, count: u64, data: &[u8]) -> io::Result<()> {
+        self.flush_block()?;
+        let mut head = Vec::with_capacity(20);
+        encode_long(count as i64, &mut head);
+        encode_long(data.len() as i64, &mut head);
+        self.out.write_all(&head)?;
+        self.out.write_all(data)?;
+        self.out.write_all(&self.sync)
+    }
+
     /// Writes the last block and returns the sink.
     pub fn finish(mut self) -> io::Result<W> {
         self.flush_block()?;
