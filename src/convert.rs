@@ -932,9 +932,9 @@ impl Driver {
         };
         tracing::warn!(
             input = %entry.source,
-            block = ?entry.block,
+            block = entry.block.map_or(-1, |b| b as i64),
             offset = entry.offset,
-            record = ?entry.record,
+            record = entry.record.map_or(-1, |r| r as i64),
             "dead-lettered: {}",
             entry.error
         );
@@ -1091,6 +1091,20 @@ impl Driver {
             schema,
         });
         Ok(())
+    }
+}
+
+/// Why one envelope's datum failed, in the words of a single datum.
+fn datum_message(e: &DecodeError) -> String {
+    match e {
+        DecodeError::Datum(d) => format!("corrupt datum at byte {}: {}", d.offset, d.source),
+        DecodeError::Trailing { trailing, .. } => {
+            format!("corrupt datum: {trailing} bytes left over after the record")
+        }
+        DecodeError::Count { bytes, .. } => {
+            format!("corrupt datum: {bytes} bytes are too few for one record of its schema")
+        }
+        other => other.to_string(),
     }
 }
 
@@ -1292,7 +1306,7 @@ impl GroupTask {
                     .get(envelope.data_type, &reader)
                     .decode_datum_with(&plan, envelope.data)
                     .err()
-                    .map(|e| e.to_string()),
+                    .map(|e| datum_message(&e)),
                 Err(e) => Some(e.to_string()),
             };
             let Some(message) = failure else {

@@ -1,0 +1,317 @@
+//! End-to-end tests of schema evolution, DataWrapper envelopes, the registry and the
+//! dead-letter place, on fixtures written by fastavro (`tests/evolution.py`): three versions of
+//! an event interleaved record by record, a second data type, envelopes in a container file and
+//! as raw concatenated datums, an unknown fingerprint and corrupt datums. Every value read back
+//! from Parquet (pyarrow) is compared with fastavro's own schema resolution.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::text;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_parqour"));
+    c.env("PARQOUR_LOG", "warn");
+    c
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/evolution.py")
+}
+
+fn python(args: &[&str]) -> Output {
+    Command::new("python3")
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("python3 with fastavro and pyarrow (tests/requirements.txt)")
+}
+
+/// Writes the fixtures: `records` envelopes per file, one corrupt datum in `corrupt_every`.
+fn fixtures(dir: &Path, records: u64, corrupt_every: u64) {
+    let out = python(&[
+        "gen",
+        dir.to_str().unwrap(),
+        "--records",
+        &records.to_string(),
+        "--corrupt-every",
+        &corrupt_every.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+fn publish(registry: &Path, schema: &Path, data_type: &str) -> Output {
+    bin()
+        .args(["schema", "publish"])
+        .arg(schema)
+        .args(["--data-type", data_type, "--registry"])
+        .arg(registry)
+        .output()
+        .unwrap()
+}
+
+fn check(dir: &Path, table: &str, dead_letter: &Path) -> String {
+    let out = python(&[
+        "check",
+        dir.to_str().unwrap(),
+        table,
+        dead_letter.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn publish_all(dir: &Path, registry: &Path, with_view: bool) {
+    for v in 1..=3 {
+        let o = publish(registry, &dir.join(format!("schemas/click.v{v}.avsc")), "click");
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    if with_view {
+        let o = publish(registry, &dir.join("schemas/view.v1.avsc"), "view");
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
+
+#[test]
+fn interleaved_versions_convert_to_one_schema_per_data_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fixtures(dir, 3000, 1000);
+    let registry = dir.join("registry");
+    publish_all(dir, &registry, true);
+
+    // Publishing the same schema again writes nothing; an incompatible one is refused by name.
+    let again = publish(&registry, &dir.join("schemas/click.v3.avsc"), "click");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already published as version 3"));
+    let bad = dir.join("bad.avsc");
+    std::fs::write(
+        &bad,
+        r#"{"type":"record","name":"Click","namespace":"com.acme.events","fields":[
+            {"name":"id","type":"long"},{"name":"country","type":"int"}]}"#,
+    )
+    .unwrap();
+    let refused = publish(&registry, &bad, "click");
+    assert_eq!(refused.status.code(), Some(65), "{}", text(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("field `country`"), "{stderr}");
+
+    // The fingerprints parqour prints are fastavro's (Java's) too.
+    let fp = bin()
+        .args(["schema", "fingerprint"])
+        .arg(dir.join("schemas/click.v2.avsc"))
+        .output()
+        .unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&fp.stdout).trim(),
+        expected["fingerprints"]["click.v2"].to_string()
+    );
+
+    let table = format!("{}/out/{{data_type}}", dir.display());
+    let dead = dir.join("dl");
+    let out = bin()
+        .arg("convert")
+        .arg(dir.join("avro"))
+        .arg(dir.join("raw"))
+        .args(["-o", &table, "--registry"])
+        .arg(&registry)
+        .arg("--dead-letter")
+        .arg(&dead)
+        .args(["--max-dead-letter-fraction", "0.01", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["records"], 6000);
+    assert_eq!(report["dead_letter"]["records"], 8);
+    let stdout = check(dir, &table, &dead);
+    assert!(stdout.contains("5992 rows, 8 dead-lettered, 0 mismatches"), "{stdout}");
+    // One file per data type: interleaved versions do not cut files.
+    assert_eq!(report["outputs"].as_array().unwrap().len(), 2);
+
+    // Without a dead-letter place, the first bad record stops the run and names it.
+    let strict = bin()
+        .arg("convert")
+        .arg(dir.join("avro"))
+        .args(["-o", &format!("{}/strict/{{data_type}}", dir.display()), "--registry"])
+        .arg(&registry)
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(65), "{}", text(&strict));
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert!(
+        stderr.contains("envelopes.avro: block 0 at byte offset")
+            && stderr.contains("record 5")
+            && stderr.contains("fingerprint 1234567"),
+        "{stderr}"
+    );
+
+    // Envelopes without a registry: a configuration error, not garbage.
+    let no_registry = bin()
+        .arg("convert")
+        .arg(dir.join("avro"))
+        .args(["-o", &format!("{}/noreg", dir.display())])
+        .output()
+        .unwrap();
+    assert_eq!(no_registry.status.code(), Some(78), "{}", text(&no_registry));
+}
+
+fn manifest(dir: &Path, name: &str, inputs: &[PathBuf], extra: &str) -> PathBuf {
+    let inputs: Vec<String> = inputs
+        .iter()
+        .map(|p| serde_json::json!(p.display().to_string()).to_string())
+        .collect();
+    let text = format!(
+        r#"{{"version": 1, "table": {}, "partition": {{"dt": "2026-11-26", "hour": "{name}"}},
+            "inputs": [{}], "registry": {}, "data_types": ["click", "view"],
+            "dead_letter": {}{extra}}}"#,
+        serde_json::json!(format!("{}/lake/{{data_type}}", dir.display())),
+        inputs.join(", "),
+        serde_json::json!(dir.join("registry").display().to_string()),
+        serde_json::json!(dir.join("dead").display().to_string()),
+    );
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(manifest: &Path) -> Output {
+    bin()
+        .args(["run", "--manifest"])
+        .arg(manifest)
+        .output()
+        .unwrap()
+}
+
+fn partition(dir: &Path, data_type: &str, hour: &str) -> PathBuf {
+    dir.join(format!("lake/{data_type}/dt=2026-11-26/hour={hour}"))
+}
+
+fn marker(dir: &Path, data_type: &str, hour: &str) -> Option<serde_json::Value> {
+    let text = std::fs::read(partition(dir, data_type, hour).join("_SUCCESS")).ok()?;
+    Some(serde_json::from_slice(&text).unwrap())
+}
+
+fn parquet_files(dir: &Path) -> usize {
+    walk(dir)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn partition_job_dead_letters_within_budget_and_fails_beyond_it() {
+    // 1 record in 10,000 corrupt (plus one unknown fingerprint per file): committed, with
+    // exactly those records dead-lettered.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fixtures(dir, 10_000, 10_000);
+    publish_all(dir, &dir.join("registry"), true);
+    let inputs = [dir.join("avro/envelopes.avro"), dir.join("raw/firehose-0001.avro")];
+    let m = manifest(dir, "03", &inputs, "");
+    let out = run(&m);
+    assert!(out.status.success(), "{}", text(&out));
+    let click = marker(dir, "click", "03").expect("click committed");
+    let view = marker(dir, "view", "03").expect("view committed");
+    assert_eq!(click["records_in"], 20_000);
+    assert_eq!(click["records_dead_lettered"], 4);
+    assert_eq!(
+        click["records_out"].as_u64().unwrap() + view["records_out"].as_u64().unwrap() + 4,
+        20_000,
+        "records in = records written + records dead-lettered"
+    );
+    assert_eq!(click["data_type"], "click");
+    let fps = click["inputs"][0]["fingerprints"].as_object().unwrap();
+    assert_eq!(fps.len(), 4, "three click versions and one view schema: {fps:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"RecordsDeadLettered\":4"), "{stdout}");
+    let table = format!("{}/lake/{{data_type}}", dir.display());
+    let checked = check(dir, &table, &dir.join("dead"));
+    assert!(checked.contains(" 4 dead-lettered, 0 mismatches"), "{checked}");
+    // A rerun: already committed, nothing written.
+    let again = run(&m);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already committed"));
+
+    // 1 in 10 corrupt: the job fails (bad input), commits nothing and leaves no Parquet.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fixtures(dir, 2_000, 10);
+    publish_all(dir, &dir.join("registry"), true);
+    let inputs = [dir.join("avro/envelopes.avro"), dir.join("raw/firehose-0001.avro")];
+    let out = run(&manifest(dir, "04", &inputs, ""));
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("more than the allowed 0.1000%"), "{stderr}");
+    assert!(marker(dir, "click", "04").is_none());
+    assert!(marker(dir, "view", "04").is_none());
+    assert_eq!(parquet_files(&dir.join("lake")), 0);
+}
+
+#[test]
+fn records_of_an_unpublished_schema_are_replayed_once_it_is_published() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fixtures(dir, 1_000, 0);
+    // `view` is not published yet: its records go to the dead-letter place.
+    publish_all(dir, &dir.join("registry"), false);
+    let inputs = [dir.join("avro/envelopes.avro")];
+    let out = run(&manifest(
+        dir,
+        "05",
+        &inputs,
+        r#", "max_dead_letter_fraction": 0.5"#,
+    ));
+    assert!(out.status.success(), "{}", text(&out));
+    let click = marker(dir, "click", "05").unwrap();
+    // 100 views and the one unknown fingerprint.
+    assert_eq!(click["records_dead_lettered"], 101);
+    assert_eq!(marker(dir, "view", "05").unwrap()["records_out"], 0);
+
+    let o = publish(&dir.join("registry"), &dir.join("schemas/view.v1.avsc"), "view");
+    assert!(o.status.success(), "{}", text(&o));
+    let replayed = dir.join("replay");
+    let out = bin()
+        .arg("replay")
+        .arg(dir.join("dead"))
+        .arg("-o")
+        .arg(&replayed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(101 entries, 101 records)"),
+        "{}",
+        text(&out)
+    );
+    let objects: Vec<PathBuf> = walk(&replayed);
+    let out = run(&manifest(
+        dir,
+        "05-replay",
+        &objects,
+        r#", "max_dead_letter_fraction": 0.5"#,
+    ));
+    assert!(out.status.success(), "{}", text(&out));
+    let view = marker(dir, "view", "05-replay").unwrap();
+    assert_eq!(view["records_out"], 100);
+    assert_eq!(view["records_dead_lettered"], 1, "only the unknown fingerprint is left");
+}
