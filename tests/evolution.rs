@@ -67,7 +67,11 @@ fn check(dir: &Path, table: &str, dead_letter: &Path) -> String {
 
 fn publish_all(dir: &Path, registry: &Path, with_view: bool) {
     for v in 1..=3 {
-        let o = publish(registry, &dir.join(format!("schemas/click.v{v}.avsc")), "click");
+        let o = publish(
+            registry,
+            &dir.join(format!("schemas/click.v{v}.avsc")),
+            "click",
+        );
         assert!(o.status.success(), "{}", text(&o));
     }
     if with_view {
@@ -130,7 +134,10 @@ fn interleaved_versions_convert_to_one_schema_per_data_type() {
     assert_eq!(report["records"], 6000);
     assert_eq!(report["dead_letter"]["records"], 8);
     let stdout = check(dir, &table, &dead);
-    assert!(stdout.contains("5992 rows, 8 dead-lettered, 0 mismatches"), "{stdout}");
+    assert!(
+        stdout.contains("5992 rows, 8 dead-lettered, 0 mismatches"),
+        "{stdout}"
+    );
     // One file per data type: interleaved versions do not cut files.
     assert_eq!(report["outputs"].as_array().unwrap().len(), 2);
 
@@ -138,7 +145,11 @@ fn interleaved_versions_convert_to_one_schema_per_data_type() {
     let strict = bin()
         .arg("convert")
         .arg(dir.join("avro"))
-        .args(["-o", &format!("{}/strict/{{data_type}}", dir.display()), "--registry"])
+        .args([
+            "-o",
+            &format!("{}/strict/{{data_type}}", dir.display()),
+            "--registry",
+        ])
         .arg(&registry)
         .output()
         .unwrap();
@@ -158,7 +169,12 @@ fn interleaved_versions_convert_to_one_schema_per_data_type() {
         .args(["-o", &format!("{}/noreg", dir.display())])
         .output()
         .unwrap();
-    assert_eq!(no_registry.status.code(), Some(78), "{}", text(&no_registry));
+    assert_eq!(
+        no_registry.status.code(),
+        Some(78),
+        "{}",
+        text(&no_registry)
+    );
 }
 
 fn manifest(dir: &Path, name: &str, inputs: &[PathBuf], extra: &str) -> PathBuf {
@@ -227,7 +243,10 @@ fn partition_job_dead_letters_within_budget_and_fails_beyond_it() {
     let dir = tmp.path();
     fixtures(dir, 10_000, 10_000);
     publish_all(dir, &dir.join("registry"), true);
-    let inputs = [dir.join("avro/envelopes.avro"), dir.join("raw/firehose-0001.avro")];
+    let inputs = [
+        dir.join("avro/envelopes.avro"),
+        dir.join("raw/firehose-0001.avro"),
+    ];
     let m = manifest(dir, "03", &inputs, "");
     let out = run(&m);
     assert!(out.status.success(), "{}", text(&out));
@@ -242,12 +261,19 @@ fn partition_job_dead_letters_within_budget_and_fails_beyond_it() {
     );
     assert_eq!(click["data_type"], "click");
     let fps = click["inputs"][0]["fingerprints"].as_object().unwrap();
-    assert_eq!(fps.len(), 4, "three click versions and one view schema: {fps:?}");
+    assert_eq!(
+        fps.len(),
+        4,
+        "three click versions and one view schema: {fps:?}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("\"RecordsDeadLettered\":4"), "{stdout}");
     let table = format!("{}/lake/{{data_type}}", dir.display());
     let checked = check(dir, &table, &dir.join("dead"));
-    assert!(checked.contains(" 4 dead-lettered, 0 mismatches"), "{checked}");
+    assert!(
+        checked.contains(" 4 dead-lettered, 0 mismatches"),
+        "{checked}"
+    );
     // A rerun: already committed, nothing written.
     let again = run(&m);
     assert!(String::from_utf8_lossy(&again.stdout).contains("already committed"));
@@ -257,7 +283,10 @@ fn partition_job_dead_letters_within_budget_and_fails_beyond_it() {
     let dir = tmp.path();
     fixtures(dir, 2_000, 10);
     publish_all(dir, &dir.join("registry"), true);
-    let inputs = [dir.join("avro/envelopes.avro"), dir.join("raw/firehose-0001.avro")];
+    let inputs = [
+        dir.join("avro/envelopes.avro"),
+        dir.join("raw/firehose-0001.avro"),
+    ];
     let out = run(&manifest(dir, "04", &inputs, ""));
     assert_eq!(out.status.code(), Some(65), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -287,7 +316,11 @@ fn records_of_an_unpublished_schema_are_replayed_once_it_is_published() {
     assert_eq!(click["records_dead_lettered"], 101);
     assert_eq!(marker(dir, "view", "05").unwrap()["records_out"], 0);
 
-    let o = publish(&dir.join("registry"), &dir.join("schemas/view.v1.avsc"), "view");
+    let o = publish(
+        &dir.join("registry"),
+        &dir.join("schemas/view.v1.avsc"),
+        "view",
+    );
     assert!(o.status.success(), "{}", text(&o));
     let replayed = dir.join("replay");
     let out = bin()
@@ -313,5 +346,8 @@ fn records_of_an_unpublished_schema_are_replayed_once_it_is_published() {
     assert!(out.status.success(), "{}", text(&out));
     let view = marker(dir, "view", "05-replay").unwrap();
     assert_eq!(view["records_out"], 100);
-    assert_eq!(view["records_dead_lettered"], 1, "only the unknown fingerprint is left");
+    assert_eq!(
+        view["records_dead_lettered"], 1,
+        "only the unknown fingerprint is left"
+    );
 }

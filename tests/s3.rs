@@ -313,3 +313,133 @@ fn partition_job_commits_once_on_s3() {
     std::fs::remove_file(tmp.path().join("pq/_SUCCESS")).unwrap();
     roundtrip(&tmp.path().join("pq"), &[&local]);
 }
+
+#[test]
+fn registry_envelopes_and_dead_letters_on_s3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/evolution.py");
+    let gen_out = Command::new("python3")
+        .arg(&script)
+        .args(["gen", dir.to_str().unwrap(), "--records", "3000"])
+        .output()
+        .unwrap();
+    assert!(gen_out.status.success(), "{}", text(&gen_out));
+    for (v, t) in [
+        ("click.v1", "click"),
+        ("click.v2", "click"),
+        ("click.v3", "click"),
+        ("view.v1", "view"),
+    ] {
+        let schema = dir.join(format!("schemas/{v}.avsc"));
+        let o = run(&[
+            "schema",
+            "publish",
+            schema.to_str().unwrap(),
+            "--data-type",
+            t,
+            "--registry",
+            "s3://raw/registry",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let bad = dir.join("bad.avsc");
+    std::fs::write(
+        &bad,
+        r#"{"type":"record","name":"View","namespace":"com.acme.events","fields":[
+            {"name":"id","type":"long"},{"name":"user","type":"string"}]}"#,
+    )
+    .unwrap();
+    let o = run(&[
+        "schema",
+        "publish",
+        bad.to_str().unwrap(),
+        "--data-type",
+        "view",
+        "--registry",
+        "s3://raw/registry",
+    ]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("field `user`"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&[
+        "schema",
+        "list",
+        "--registry",
+        "s3://raw/registry",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 4, "{listed}");
+
+    upload(
+        &dir.join("avro/envelopes.avro"),
+        "raw",
+        "evo/2026/11/26/05/envelopes.avro",
+    );
+    upload(
+        &dir.join("raw/firehose-0001.avro"),
+        "raw",
+        "evo/2026/11/26/05/firehose-0001.avro",
+    );
+    let o = run(&[
+        "manifest",
+        "create",
+        "--input",
+        "s3://raw/evo/2026/11/26/05/",
+        "--table",
+        "s3://lake/events/{data_type}",
+        "--partition",
+        "dt=2026-11-26",
+        "--partition",
+        "hour=05",
+        "--registry",
+        "s3://raw/registry",
+        "--data-type",
+        "click",
+        "--data-type",
+        "view",
+        "--dead-letter",
+        "s3://raw/dead",
+        "--output",
+        "s3://raw/manifests/evo-05.json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&[
+        "run",
+        "--manifest",
+        "s3://raw/manifests/evo-05.json",
+        "--max-dead-letter-fraction",
+        "0.01",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for t in ["click", "view"] {
+        let files = download_all(
+            "lake",
+            &format!("events/{t}/dt=2026-11-26/hour=05"),
+            &dir.join(format!("lake/{t}")),
+        );
+        assert!(files.iter().any(|f| f.ends_with("_SUCCESS")), "{files:?}");
+    }
+    download_all("raw", "dead/dt=2026-11-26/hour=05", &dir.join("dead"));
+    let check = Command::new("python3")
+        .arg(&script)
+        .args([
+            "check",
+            dir.to_str().unwrap(),
+            &format!("{}/lake/{{data_type}}", dir.display()),
+            dir.join("dead").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains("5992 rows, 8 dead-lettered, 0 mismatches"),
+        "{}",
+        text(&check)
+    );
+}
