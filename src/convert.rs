@@ -1128,6 +1128,18 @@ struct GroupTask {
 #[derive(Default)]
 struct Decoders {
     by_key: BTreeMap<Arc<str>, BatchDecoder>,
+    /// Plans of the envelopes seen in this group, by fingerprint (then data type), with the
+    /// records converted with each: looked up without locking or allocating per record.
+    plans: HashMap<i64, Vec<PlanEntry>>,
+}
+
+struct PlanEntry {
+    data_type: Box<str>,
+    plans: crate::schemas::Plans,
+    /// Records converted in blocks that completed.
+    converted: u64,
+    /// Records converted in the current block.
+    pending: u64,
 }
 
 impl Decoders {
@@ -1161,6 +1173,39 @@ impl Decoders {
 
     fn bytes(&self) -> usize {
         self.by_key.values().map(BatchDecoder::byte_size).sum()
+    }
+
+    /// The entry of an envelope's (data type, fingerprint), compiled on first sight.
+    fn plan_entry(
+        &mut self,
+        schemas: &SchemaSet,
+        data_type: &str,
+        fingerprint: i64,
+    ) -> &mut PlanEntry {
+        let entries = self.plans.entry(fingerprint).or_default();
+        let i = match entries.iter().position(|e| &*e.data_type == data_type) {
+            Some(i) => i,
+            None => {
+                entries.push(PlanEntry {
+                    data_type: data_type.into(),
+                    plans: schemas.envelope(data_type, fingerprint),
+                    converted: 0,
+                    pending: 0,
+                });
+                entries.len() - 1
+            }
+        };
+        &mut entries[i]
+    }
+
+    /// The block completed (`true`) or was set aside whole (`false`).
+    fn end_block(&mut self, completed: bool) {
+        for e in self.plans.values_mut().flatten() {
+            if completed {
+                e.converted += e.pending;
+            }
+            e.pending = 0;
+        }
     }
 
     fn flush(&mut self, out: &mut Vec<(Arc<str>, RecordBatch)>) -> Result<(), DecodeError> {
@@ -1201,6 +1246,7 @@ impl GroupTask {
                     out.fingerprints.clone(),
                 );
                 let result = self.block(block, scratch, &mut decoders, &mut out);
+                decoders.end_block(result.is_ok());
                 if let Err(e) = result {
                     if !self.dead_letter {
                         return Err(located(e));
@@ -1230,6 +1276,12 @@ impl GroupTask {
                     decoders
                         .flush(&mut out.batches)
                         .map_err(|e| located(e.into()))?;
+                }
+            }
+            for (fp, entries) in &decoders.plans {
+                for e in entries.iter().filter(|e| e.converted > 0) {
+                    out.fingerprints
+                        .insert(format!("{}:{fp}", e.data_type), e.converted);
                 }
             }
             if let Some((last, _)) = blocks.last() {
@@ -1298,21 +1350,25 @@ impl GroupTask {
                     message: e.to_string(),
                 }))
             })?;
-            let failure = match self
-                .schemas
-                .envelope(envelope.data_type, envelope.fingerprint)
-            {
-                Ok((reader, plan)) => decoders
-                    .get(envelope.data_type, &reader)
-                    .decode_datum_with(&plan, envelope.data)
-                    .err()
-                    .map(|e| datum_message(&e)),
+            let entry =
+                decoders.plan_entry(&self.schemas, envelope.data_type, envelope.fingerprint);
+            let failure = match &entry.plans {
+                Ok((reader, plan)) => {
+                    let (reader, plan) = (reader.clone(), plan.clone());
+                    entry.pending += 1;
+                    let result = decoders
+                        .get(envelope.data_type, &reader)
+                        .decode_datum_with(&plan, envelope.data);
+                    result.err().map(|e| {
+                        decoders
+                            .plan_entry(&self.schemas, envelope.data_type, envelope.fingerprint)
+                            .pending -= 1;
+                        datum_message(&e)
+                    })
+                }
                 Err(e) => Some(e.to_string()),
             };
             let Some(message) = failure else {
-                *out.fingerprints
-                    .entry(format!("{}:{}", envelope.data_type, envelope.fingerprint))
-                    .or_default() += 1;
                 continue;
             };
             if !self.dead_letter {
