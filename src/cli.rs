@@ -271,6 +271,7 @@ impl StorageArgs {
             endpoint: self.endpoint.clone(),
             allow_http: self.allow_http,
             region: self.region.clone(),
+            retry: None,
         }
     }
 }

@@ -11,12 +11,13 @@
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 use url::Url;
 
 /// Errors of the storage edge.
@@ -57,6 +58,31 @@ pub struct StorageOptions {
     pub allow_http: bool,
     /// AWS region.
     pub region: Option<String>,
+    /// How failed requests are retried (default: [`retry_config`]).
+    pub retry: Option<RetryConfig>,
+}
+
+/// Retries of S3 requests: throttling (503 SlowDown), 5xx, connection resets and timeouts are
+/// retried with exponential backoff and jitter, from 100 ms doubling up to 15 s between tries,
+/// at most 10 tries and 3 minutes per request (credentials and payloads are not renewed
+/// between tries, so the total stays well under their lifetime). `PARQOUR_S3_MAX_RETRIES` and
+/// `PARQOUR_S3_RETRY_TIMEOUT` (seconds) change the two bounds. Errors that retrying cannot fix
+/// (403, 404, 412) are not retried.
+pub fn retry_config() -> RetryConfig {
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+            base: 2.0,
+        },
+        max_retries: env("PARQOUR_S3_MAX_RETRIES").map_or(10, |n| n as usize),
+        retry_timeout: Duration::from_secs(env("PARQOUR_S3_RETRY_TIMEOUT").unwrap_or(180)),
+    }
 }
 
 /// A store and a path in it, with the text the user gave to name it in messages.
@@ -116,7 +142,9 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
                 .host_str()
                 .filter(|b| !b.is_empty())
                 .ok_or_else(|| err("an s3 URL needs a bucket: s3://bucket/prefix".into()))?;
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut builder = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(options.retry.clone().unwrap_or_else(retry_config));
             if options.allow_http {
                 builder = builder.with_allow_http(true);
             }
