@@ -2,7 +2,7 @@
 # parqour against other Avro -> Parquet converters, side by side, in one run.
 #
 #   bash benches/compare.sh [--records N] [--files N] [--codec C[,C...]] [--rounds N]
-#                           [--threads N] [--tools T[,T...]] [--no-build]
+#                           [--threads N] [--tools T[,T...]] [--stages] [--no-build]
 #
 # For each codec (default deflate), generates N of `parqour demo`'s ad-network events in F Avro
 # container files of ~64 KB blocks once (cached under target/compare-data/), then times, in
@@ -15,6 +15,8 @@
 #               snappy, target partitions = --threads (benches/compare/datafusion_convert.py)
 # and prints wall and cpu seconds, peak RSS, MB/s of Avro, records per cpu-second, output size
 # and the ratios (medians over the rounds), after checking every output's row count.
+# --stages also prints where parqour's cpu time goes on the data, stage by stage and column by
+# column, on one thread (benches/compare/stages.rs, the `stages` example).
 #
 # Needs python3 with pyarrow and datafusion: pip install -r benches/requirements.txt
 # Codecs: deflate, snappy, zstandard, null, bzip2, xz, or mixed (deflate, snappy, zstandard and
@@ -29,8 +31,9 @@ rounds=3
 threads=0
 tools=parqour,reference,datafusion
 build=1
+stages=0
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 need_value() { [[ $# -ge 2 && -n $2 ]] || { echo "compare.sh: $1 needs a value" >&2; exit 64; }; }
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -40,6 +43,7 @@ while [[ $# -gt 0 ]]; do
     --rounds) need_value "$@"; rounds=$2; shift 2 ;;
     --threads) need_value "$@"; threads=$2; shift 2 ;;
     --tools) need_value "$@"; tools=$2; shift 2 ;;
+    --stages) stages=1; shift ;;
     --no-build) build=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
@@ -62,12 +66,12 @@ if [[ ,$tools, == *,datafusion,* ]] && ! python3 -c 'import datafusion' 2>/dev/n
 fi
 
 if (( build )); then
-  echo "== building (release): parqour, examples reference and events"
-  cargo build --release --quiet --bin parqour --example reference --example events
+  echo "== building (release): parqour, examples reference, events and stages"
+  cargo build --release --quiet --bin parqour --example reference --example events --example stages
 fi
 target=${CARGO_TARGET_DIR:-target}
 bin=$target/release
-for b in "$bin/parqour" "$bin/examples/reference" "$bin/examples/events"; do
+for b in "$bin/parqour" "$bin/examples/reference" "$bin/examples/events" "$bin/examples/stages"; do
   [[ -x $b ]] || { echo "compare.sh: $b is missing (run without --no-build)" >&2; exit 69; }
 done
 
@@ -84,5 +88,10 @@ for codec in "${codec_list[@]}"; do
   python3 benches/compare/compare.py --data "$data" --records "$records" \
     --out "$target/compare-out" --rounds "$rounds" --threads "$threads" --tools "$tools" \
     --parqour "$bin/parqour" --reference "$bin/examples/reference"
+  if (( stages )); then
+    echo
+    echo "== $codec: parqour's stages on one thread (cpu clock)"
+    "$bin/examples/stages" "$data"
+  fi
   echo
 done
