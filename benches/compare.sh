@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# parqour against other Avro -> Parquet converters, side by side, in one run.
+#
+#   bash benches/compare.sh [--records N] [--files N] [--codec C[,C...]] [--rounds N]
+#                           [--threads N] [--tools T[,T...]] [--stages] [--no-build]
+#
+# For each codec (default deflate), generates N of `parqour demo`'s ad-network events in F Avro
+# container files of ~64 KB blocks once (cached under target/compare-data/), then times, in
+# rounds and alternating (A B C, A B C, ...):
+#   parqour     `parqour convert` (release build), snappy, --threads N (default: all cores)
+#   parqour-1t  the same with --threads 1 (not run by default; add it to --tools for scaling)
+#   reference   arrow-avro reader -> parquet ArrowWriter, snappy, one thread
+#               (benches/compare/reference.rs, the `reference` example)
+#   datafusion  DataFusion's Python package: COPY (SELECT ...) TO '...' STORED AS PARQUET,
+#               snappy, target partitions = --threads (benches/compare/datafusion_convert.py)
+# and prints wall and cpu seconds, peak RSS, MB/s of Avro, records per cpu-second, output size
+# and the ratios (medians over the rounds), after checking every output's row count.
+# --stages also prints where parqour's cpu time goes on the data, stage by stage and column by
+# column, on one thread (benches/compare/stages.rs, the `stages` example).
+#
+# Needs python3 with pyarrow and datafusion: pip install -r benches/requirements.txt
+# Codecs: deflate, snappy, zstandard, null, bzip2, xz, or mixed (deflate, snappy, zstandard and
+# null files in turn, as `parqour demo` writes them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+records=2000000
+files=16
+codecs=deflate
+rounds=3
+threads=0
+tools=parqour,reference,datafusion
+build=1
+stages=0
+
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+need_value() { [[ $# -ge 2 && -n $2 ]] || { echo "compare.sh: $1 needs a value" >&2; exit 64; }; }
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --records) need_value "$@"; records=$2; shift 2 ;;
+    --files) need_value "$@"; files=$2; shift 2 ;;
+    --codec) need_value "$@"; codecs=$2; shift 2 ;;
+    --rounds) need_value "$@"; rounds=$2; shift 2 ;;
+    --threads) need_value "$@"; threads=$2; shift 2 ;;
+    --tools) need_value "$@"; tools=$2; shift 2 ;;
+    --stages) stages=1; shift ;;
+    --no-build) build=0; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
+  esac
+done
+for n in "$records" "$files" "$rounds" "$threads"; do
+  [[ $n =~ ^[0-9]+$ ]] || { echo "compare.sh: '$n' is not a number" >&2; exit 64; }
+done
+(( records > 0 && files > 0 && rounds > 0 )) || { echo "compare.sh: --records, --files and --rounds must be positive" >&2; exit 64; }
+
+command -v python3 >/dev/null || { echo "compare.sh: python3 not found" >&2; exit 69; }
+python3 -c 'import pyarrow' 2>/dev/null || {
+  echo "compare.sh: pyarrow is missing (row counts are checked with it): pip install -r benches/requirements.txt" >&2
+  exit 69
+}
+if [[ ,$tools, == *,datafusion,* ]] && ! python3 -c 'import datafusion' 2>/dev/null; then
+  echo "compare.sh: DataFusion's Python package is not installed: pip install -r benches/requirements.txt" >&2
+  echo "            (or leave it out: --tools parqour,reference)" >&2
+  exit 69
+fi
+
+if (( build )); then
+  echo "== building (release): parqour, examples reference, events and stages"
+  cargo build --release --quiet --bin parqour --example reference --example events --example stages
+fi
+target=${CARGO_TARGET_DIR:-target}
+bin=$target/release
+for b in "$bin/parqour" "$bin/examples/reference" "$bin/examples/events" "$bin/examples/stages"; do
+  [[ -x $b ]] || { echo "compare.sh: $b is missing (run without --no-build)" >&2; exit 69; }
+done
+
+IFS=, read -r -a codec_list <<<"$codecs"
+for codec in "${codec_list[@]}"; do
+  data=$target/compare-data/$codec-$records-$files
+  if [[ ! -f $data/.complete ]]; then
+    echo "== generating $records events in $files $codec files under $data"
+    rm -rf "$data"
+    "$bin/examples/events" --dir "$data" --records "$records" --files "$files" --codec "$codec"
+    touch "$data/.complete"
+  fi
+  echo "== $codec"
+  python3 benches/compare/compare.py --data "$data" --records "$records" \
+    --out "$target/compare-out" --rounds "$rounds" --threads "$threads" --tools "$tools" \
+    --parqour "$bin/parqour" --reference "$bin/examples/reference"
+  if (( stages )); then
+    echo
+    echo "== $codec: parqour's stages on one thread (cpu clock)"
+    "$bin/examples/stages" "$data"
+  fi
+  echo
+done
