@@ -2,8 +2,8 @@
 //! whole or not at all.
 //!
 //! Edge: the encoder writes Parquet bytes into an [`ObjectWriter`] on a worker thread; the bytes
-//! travel in parts over a bounded channel to a tokio task that uploads them with
-//! `object_store`'s [`BufWriter`] — one PUT for a small file, a multipart upload for a large one.
+//! travel in parts of [`PART_BYTES`] over a bounded channel to a tokio task that uploads them —
+//! one PUT for a file of one part, a multipart upload with two parts in flight for a larger one.
 //! Neither makes an object visible before it is complete: S3 shows a multipart object only when
 //! the upload completes, and the local store writes to a staging file that it renames into place.
 //! [`ObjectWriter::abort`] (or dropping the writer) aborts the upload, so a failed run leaves no
@@ -13,16 +13,98 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use object_store::ObjectStore;
-use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use tokio::io::AsyncWriteExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Size of the parts sent to the uploader (and of multipart upload parts).
 pub const PART_BYTES: usize = 8 << 20;
+
+/// Parts uploading at the same time.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// The upload task: a file of one part is one PUT; a larger one a multipart upload with at
+/// most [`MAX_IN_FLIGHT`] parts uploading. The next part is taken off the channel only when
+/// one of them is done, so the parts held in memory are bounded: those uploading, one in the
+/// channel and the one the writer fills.
+async fn upload(
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    mut rx: mpsc::Receiver<Msg>,
+) -> Result<(), object_store::Error> {
+    use futures::StreamExt;
+    use futures::stream::FuturesUnordered;
+    let mut multipart: Option<Box<dyn object_store::MultipartUpload>> = None;
+    let mut first: Option<Bytes> = None;
+    let mut in_flight = FuturesUnordered::new();
+    let failed = async |multipart: Option<Box<dyn object_store::MultipartUpload>>, e| {
+        if let Some(mut m) = multipart {
+            let _ = m.abort().await;
+        }
+        Err(e)
+    };
+    loop {
+        while in_flight.len() >= MAX_IN_FLIGHT {
+            if let Some(Err(e)) = in_flight.next().await {
+                drop(in_flight);
+                return failed(multipart, e).await;
+            }
+        }
+        let Some(msg) = rx.recv().await else { break };
+        let part = match msg {
+            Msg::Abort => {
+                drop(in_flight);
+                if let Some(mut m) = multipart {
+                    m.abort().await?;
+                }
+                return Ok(());
+            }
+            Msg::Part(part) => part,
+        };
+        let upload = match &mut multipart {
+            Some(m) => m,
+            None => match first.take() {
+                // Wait for a second part before choosing a multipart upload.
+                None => {
+                    first = Some(part);
+                    continue;
+                }
+                Some(earlier) => {
+                    let mut m = match store.put_multipart(&path).await {
+                        Ok(m) => m,
+                        Err(e) => return Err(e),
+                    };
+                    in_flight.push(m.put_part(earlier.into()));
+                    multipart.insert(m)
+                }
+            },
+        };
+        in_flight.push(upload.put_part(part.into()));
+    }
+    // The writer finished: complete.
+    while let Some(done) = in_flight.next().await {
+        if let Err(e) = done {
+            drop(in_flight);
+            return failed(multipart, e).await;
+        }
+    }
+    drop(in_flight);
+    match multipart {
+        Some(mut m) => match m.complete().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = m.abort().await;
+                Err(e)
+            }
+        },
+        None => store
+            .put(&path, first.unwrap_or_default().into())
+            .await
+            .map(|_| ()),
+    }
+}
 
 /// Errors of the sink.
 #[derive(Debug, thiserror::Error)]
@@ -81,33 +163,8 @@ impl ObjectWriter {
     /// Starts an upload of `path` on the runtime behind `handle`. Must not be called from a
     /// runtime thread (the writer blocks).
     pub fn create(handle: &Handle, store: Arc<dyn ObjectStore>, path: Path) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Msg>(2);
-        let upload_path = path.clone();
-        let task = handle.spawn(async move {
-            let mut writer =
-                BufWriter::with_capacity(store, upload_path, PART_BYTES).with_max_concurrency(2);
-            while let Some(msg) = rx.recv().await {
-                match msg {
-                    Msg::Part(bytes) => {
-                        if let Err(e) = writer.put(bytes).await {
-                            let _ = writer.abort().await;
-                            return Err(e);
-                        }
-                    }
-                    Msg::Abort => {
-                        return writer.abort().await;
-                    }
-                }
-            }
-            // The sender is gone without an abort: complete the upload.
-            writer
-                .shutdown()
-                .await
-                .map_err(|e| object_store::Error::Generic {
-                    store: "upload",
-                    source: Box::new(e),
-                })
-        });
+        let (tx, rx) = mpsc::channel::<Msg>(1);
+        let task = handle.spawn(upload(store, path.clone(), rx));
         Self {
             path,
             buf: Vec::with_capacity(PART_BYTES),
@@ -197,11 +254,18 @@ impl ObjectWriter {
 
 impl Write for ObjectWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
         self.written += data.len() as u64;
         self.crc.update(data);
-        if self.buf.len() >= PART_BYTES {
-            self.send_buffer()?;
+        // Parts are filled to exactly PART_BYTES: a buffer that grew past its capacity would
+        // be reallocated to twice the size and keep it while queued and uploading.
+        let mut rest = data;
+        while !rest.is_empty() {
+            let take = (PART_BYTES - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() >= PART_BYTES {
+                self.send_buffer()?;
+            }
         }
         Ok(data.len())
     }

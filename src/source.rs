@@ -212,7 +212,7 @@ impl Default for SourceOptions {
             framing: Framing::Auto,
             raw_envelopes: false,
             raw_block_bytes: 1 << 20,
-            read_chunk_bytes: 4 << 20,
+            read_chunk_bytes: 1 << 20,
             limits: Limits::default(),
             concurrency: 4,
             budget_bytes: 256 << 20,
@@ -288,7 +288,7 @@ pub fn spawn_source(
 /// The bytes of `input` as a stream of chunks of `chunk` bytes, read by range requests with one
 /// read ahead. Large reads keep the cost per byte low on every store: the local store serves a
 /// plain `get` in 8 KiB reads, each a blocking task of its own, which cost more CPU than
-/// inflating the data; on S3, a range per 4 MiB is a few requests per object.
+/// inflating the data; on S3, a range per MiB is a few requests per object.
 fn read_chunks(
     input: &InputObject,
     chunk: usize,
