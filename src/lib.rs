@@ -13,6 +13,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod avro;
+pub mod backfill;
+pub mod batch;
 pub mod cli;
 pub mod convert;
 pub mod decode;
@@ -20,7 +22,9 @@ pub mod demo;
 pub mod encode;
 pub mod inspect;
 pub mod job;
+pub mod layout;
 pub mod manifest;
 pub mod sink;
 pub mod source;
 pub mod storage;
+pub mod trigger;
