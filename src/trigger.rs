@@ -603,11 +603,11 @@ impl Trigger {
                 Err(why) => Err(TriggerError::Invalid(why)),
             };
             match &result {
-                Ok(outcome) => tracing::info!(message = %message.id, "{outcome}"),
+                Ok(outcome) => tracing::info!(message_id = %message.id, "{outcome}"),
                 Err(e) if e.is_permanent() => {
-                    tracing::error!(message = %message.id, "{e} (not retried)")
+                    tracing::error!(message_id = %message.id, "{e} (not retried)")
                 }
-                Err(e) => tracing::error!(message = %message.id, "{e} (will be retried)"),
+                Err(e) => tracing::error!(message_id = %message.id, "{e} (will be retried)"),
             }
             reports.push(MessageReport {
                 id: message.id,
