@@ -16,6 +16,10 @@
 //!
 //! A lookback is a backfill that is run on a schedule: only the hours whose objects changed
 //! since their commit are converted again.
+//!
+//! Limitations: hourly partitions only (the time placeholders stop at `{HH}`); at most 10,000
+//! hours per run (one array job); a partition converted by a backfill's array job and, at the
+//! same time, by a trigger's job is committed by whichever finishes last.
 
 use chrono::NaiveDateTime;
 use futures::{StreamExt, TryStreamExt};

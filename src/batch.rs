@@ -23,6 +23,12 @@
 //! `AWS_BATCH_JOB_ARRAY_INDEX` of the prefix's `*.json` objects sorted by key; a child that finds
 //! a different number of manifests than the job was submitted with fails (exit 65) rather than
 //! convert the wrong partition.
+//!
+//! Limitations: ListJobs is eventually consistent and SubmitJob not idempotent, so two triggers
+//! handling the same message within seconds can both submit (the second job then finds the
+//! partition committed, or loses the marker's conditional write and is retried into "already
+//! committed"). Batch keeps finished jobs for a limited time; after that only the marker check
+//! remains. Only the job queue given is searched.
 
 use aws_sdk_batch::Client;
 use aws_sdk_batch::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -416,7 +422,7 @@ fn fit_name(readable: &str, unique: &str) -> String {
 }
 
 /// The last non-empty `/` segment of a URL or path (`s3://lake/events/` -> `events`).
-fn last_segment(url: &str) -> &str {
+pub fn last_segment(url: &str) -> &str {
     url.trim_end_matches('/')
         .rsplit('/')
         .find(|s| !s.is_empty())

@@ -18,6 +18,9 @@
 //! A partition's manifest is written to `<manifest root>/<k1>=<v1>/<k2>=<v2>/manifest.json`
 //! ([`manifest_url`]): one stable place per partition, so a rerun of its job (a Batch retry)
 //! always reads the newest listing.
+//!
+//! Limitations: hours in UTC only; `{data_type}` matches one path segment (no `/`); the table and
+//! manifest root cannot depend on the hour.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 

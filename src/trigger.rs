@@ -34,6 +34,12 @@
 //! are retried: the Lambda function fails the SNS invocation (Lambda retries asynchronous
 //! invocations twice, then sends the event to the on-failure destination) or reports the SQS
 //! message in `batchItemFailures` (the queue's redrive policy bounds the retries).
+//!
+//! Limitations: the messages of one event are handled one after another; an S3 event closes a
+//! prefix only through an object named like the closed object (an Avro object arriving never
+//! does); EventBridge events are not accepted. A raw prefix listed while objects are still being
+//! written gives a manifest without them: the upstream must announce a partition once it is
+//! complete (a later message with more objects converts it again).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -837,6 +843,10 @@ mod tests {
     fn partition_closed_in_every_envelope() {
         let bare: Value = serde_json::from_str(CLOSED).unwrap();
         assert_eq!(one(&bare), Ok(Signal::Closed(closed())));
+        // Fields the upstream adds are ignored.
+        let mut extra = bare.clone();
+        extra["closed_at"] = json!("2026-11-26T04:00:00Z");
+        assert_eq!(one(&extra), Ok(Signal::Closed(closed())));
         let (delivery, m) = parse_event(&sns(CLOSED));
         assert_eq!(delivery, Delivery::Sns);
         assert_eq!(m[0].id, "sns-1");

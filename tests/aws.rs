@@ -546,12 +546,9 @@ fn backfill_submits_one_array_job_whose_children_convert_every_hour() {
     assert_eq!(jobs_named("clicks-").len(), 1);
 
     // Each child converts its hour.
-    for i in 0..3 {
+    for (i, hour) in hours.iter().enumerate() {
         let out = ok(run_job(job, Some(i)));
-        assert!(
-            out.contains(&format!("hour={}", hours[i])),
-            "child {i}: {out}"
-        );
+        assert!(out.contains(&format!("hour={hour}")), "child {i}: {out}");
     }
     for (i, hour) in hours.iter().enumerate() {
         let marker = get_json(

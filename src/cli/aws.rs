@@ -338,7 +338,7 @@ async fn submit_array(
         key.push('\n');
         key.push_str(&m.hash);
     }
-    let label = format!("{}-array", batch_last_segment(prefix));
+    let label = format!("{}-array", batch::last_segment(prefix));
     let name = batch::array_job_name(&label, &key);
     let spec = JobSpec::Array {
         prefix: prefix.to_string(),
@@ -368,14 +368,6 @@ async fn submit_array(
         manifests.len()
     );
     Ok(())
-}
-
-fn batch_last_segment(prefix: &str) -> &str {
-    prefix
-        .trim_end_matches('/')
-        .rsplit('/')
-        .find(|s| !s.is_empty())
-        .unwrap_or("manifests")
 }
 
 /// `parqour trigger`: handles one event, prints one line per message; the exit code is the
