@@ -353,6 +353,53 @@ impl Batch {
     }
 }
 
+/// What [`submit_manifest`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submission {
+    /// Not submitted, and why.
+    Skipped(Skip),
+    /// Dry run: the job that would be submitted.
+    DryRun {
+        /// Its name.
+        name: String,
+    },
+    /// Submitted.
+    Submitted(Submitted),
+}
+
+/// Submits the job of `manifest`, whose URL is `url`, unless [`Batch::check`] finds a reason not
+/// to (`force` skips the checks). With `write`, the manifest is first written to `url` (unless
+/// the same manifest is there). Without `batch` (a dry run) only the marker is checked and
+/// nothing is written.
+pub async fn submit_manifest(
+    batch: Option<&Batch>,
+    manifest: &Manifest,
+    url: &str,
+    write: bool,
+    force: bool,
+    storage: &StorageOptions,
+) -> Result<Submission, BatchError> {
+    let name = job_name(manifest);
+    let skip = match (batch, force) {
+        (_, true) => None,
+        (Some(b), false) => b.check(&name, manifest, storage).await?,
+        (None, false) => committed(manifest, storage).await?,
+    };
+    if let Some(skip) = skip {
+        return Ok(Submission::Skipped(skip));
+    }
+    let Some(batch) = batch else {
+        return Ok(Submission::DryRun { name });
+    };
+    if write && write_manifest(url, manifest, storage).await? {
+        tracing::info!(manifest = %url, inputs = manifest.raw.inputs.len(), "wrote the manifest");
+    }
+    let spec = JobSpec::Single {
+        manifest_url: url.to_string(),
+    };
+    Ok(Submission::Submitted(batch.submit(&name, &spec).await?))
+}
+
 /// The job that `jobs` (ListJobs results for `name`) show to be running or done: an active
 /// one, else a succeeded one. Failed jobs are ignored: submitting again is a retry. Names are
 /// compared without case, as the filter does.

@@ -9,6 +9,10 @@
 //!
 //! [`convert`] drives that pipeline; [`cli`] is the command line over it; [`inspect`] and
 //! [`demo`] are tools beside it.
+//!
+//! On AWS: [`trigger`] turns "partition closed" messages into manifests ([`manifest`]) and AWS
+//! Batch jobs ([`batch`]) that run the partition job ([`job`]); [`backfill`] does the same for a
+//! range of hours; [`layout`] says where a data type's raw objects, table and manifests are.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

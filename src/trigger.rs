@@ -44,7 +44,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::batch::{self, Batch, BatchError, JobSpec, Submitted};
+use crate::batch::{self, Batch, BatchError, Submission, Submitted};
 use crate::layout::{Layout, LayoutError};
 use crate::manifest::{InputObjectSpec, InputSpec, Manifest, ManifestError, ManifestV1};
 use crate::source::{InputObject, SourceError, list_inputs};
@@ -769,42 +769,31 @@ impl Trigger {
         write: bool,
     ) -> Result<Outcome, TriggerError> {
         let partition = partition_url(manifest);
-        let name = batch::job_name(manifest);
-        let Some(batch) = &self.batch else {
-            if let Some(skip) = batch::committed(manifest, &self.storage).await? {
-                return Ok(Outcome::Skipped {
-                    partition,
-                    reason: skip.to_string(),
-                });
-            }
-            return Ok(Outcome::Planned {
+        let submission = batch::submit_manifest(
+            self.batch.as_ref(),
+            manifest,
+            url,
+            write,
+            false,
+            &self.storage,
+        )
+        .await?;
+        Ok(match submission {
+            Submission::Skipped(skip) => Outcome::Skipped {
+                partition,
+                reason: skip.to_string(),
+            },
+            Submission::DryRun { name } => Outcome::Planned {
                 partition,
                 manifest_url: url.to_string(),
                 job_name: name,
                 inputs: manifest.raw.inputs.len(),
-            });
-        };
-        if let Some(skip) = batch.check(&name, manifest, &self.storage).await? {
-            return Ok(Outcome::Skipped {
+            },
+            Submission::Submitted(job) => Outcome::Submitted {
                 partition,
-                reason: skip.to_string(),
-            });
-        }
-        if write && batch::write_manifest(url, manifest, &self.storage).await? {
-            tracing::info!(manifest = %url, inputs = manifest.raw.inputs.len(), "wrote the manifest");
-        }
-        let job = batch
-            .submit(
-                &name,
-                &JobSpec::Single {
-                    manifest_url: url.to_string(),
-                },
-            )
-            .await?;
-        Ok(Outcome::Submitted {
-            partition,
-            manifest_url: url.to_string(),
-            job,
+                manifest_url: url.to_string(),
+                job,
+            },
         })
     }
 }

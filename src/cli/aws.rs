@@ -13,6 +13,7 @@ use super::{
 use crate::backfill::{Backfill, BackfillError, HourStatus, parse_lookback};
 use crate::batch::{
     self, Batch, BatchError, ENV_JOB_DEFINITION, ENV_JOB_QUEUE, JobSpec, MAX_ARRAY_SIZE, Skip,
+    Submission,
 };
 use crate::layout::{
     self, ENV_MANIFEST_ROOT, ENV_PARTITION, ENV_RAW_PREFIX, ENV_TABLE, Layout, LayoutError,
@@ -258,34 +259,20 @@ async fn submit_one(
     let manifest = batch::read_manifest(url, storage)
         .await
         .map_err(batch_failure)?;
-    let name = batch::job_name(&manifest);
     let partition = partition_url(&manifest);
-    let skip = match (batch, force) {
-        (_, true) => None,
-        (Some(b), false) => b
-            .check(&name, &manifest, storage)
-            .await
-            .map_err(batch_failure)?,
-        (None, false) => batch::committed(&manifest, storage)
-            .await
-            .map_err(batch_failure)?,
-    };
-    if let Some(skip) = skip {
-        println!("not submitted: {partition}: {skip}");
-        return Ok(());
+    match batch::submit_manifest(batch, &manifest, url, false, force, storage)
+        .await
+        .map_err(batch_failure)?
+    {
+        Submission::Skipped(skip) => println!("not submitted: {partition}: {skip}"),
+        Submission::DryRun { name } => {
+            println!("dry run: would submit {name} for {partition} with {url}")
+        }
+        Submission::Submitted(job) => println!(
+            "submitted {} (job {}) for {partition} with {url}",
+            job.name, job.job_id
+        ),
     }
-    let Some(batch) = batch else {
-        println!("dry run: would submit {name} for {partition} with {url}");
-        return Ok(());
-    };
-    let spec = JobSpec::Single {
-        manifest_url: url.to_string(),
-    };
-    let job = batch.submit(&name, &spec).await.map_err(batch_failure)?;
-    println!(
-        "submitted {} (job {}) for {partition} with {url}",
-        job.name, job.job_id
-    );
     Ok(())
 }
 
