@@ -33,9 +33,12 @@
 use aws_sdk_batch::Client;
 use aws_sdk_batch::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_batch::types::{ArrayProperties, ContainerOverrides, KeyValuesPair};
+use std::sync::Arc;
+
+use bytes::Bytes;
 use futures::StreamExt;
-use object_store::ObjectStoreExt;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
 
 use crate::job::{JobError, Marker, Partition};
@@ -81,6 +84,12 @@ pub enum BatchError {
         url: String,
         /// The store's error.
         source: object_store::Error,
+    },
+    /// A manifest does not exist.
+    #[error("{url}: no such manifest")]
+    MissingManifest {
+        /// Where it should be.
+        url: String,
     },
     /// A manifest is invalid.
     #[error("{url}: {source}")]
@@ -421,15 +430,10 @@ pub async fn committed(
 ) -> Result<Option<Skip>, BatchError> {
     let partition = Partition::of(manifest, storage)?;
     let url = partition.location.url_of(&partition.marker);
-    let got = match partition.location.store.get(&partition.marker).await {
-        Ok(g) => g,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(source) => return Err(BatchError::Store { url, source }),
+    let Some(bytes) = get_optional(&partition.location.store, &partition.marker, &url).await?
+    else {
+        return Ok(None);
     };
-    let bytes = got
-        .bytes()
-        .await
-        .map_err(|source| BatchError::Store { url, source })?;
     // An unreadable marker commits nothing we know of (`parqour run` replaces it).
     Ok(serde_json::from_slice::<Marker>(&bytes)
         .ok()
@@ -576,46 +580,44 @@ pub async fn pick_manifest(
 
 /// Reads and validates a manifest.
 pub async fn read_manifest(url: &str, storage: &StorageOptions) -> Result<Manifest, BatchError> {
-    let text = read_text(url, storage).await?;
-    Manifest::parse(&text).map_err(|source| BatchError::Manifest {
+    let bytes = read_optional(url, storage)
+        .await?
+        .ok_or_else(|| BatchError::MissingManifest {
+            url: url.to_string(),
+        })?;
+    let invalid = |source| BatchError::Manifest {
         url: url.to_string(),
         source,
-    })
+    };
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| invalid(ManifestError::Invalid("not UTF-8 text".into())))?;
+    Manifest::parse(text).map_err(invalid)
 }
 
-/// The text of an object; `None` when it does not exist.
+/// The bytes of an object; `None` when it does not exist.
 pub async fn read_optional(
     url: &str,
     storage: &StorageOptions,
-) -> Result<Option<String>, BatchError> {
+) -> Result<Option<Bytes>, BatchError> {
     let location = storage::resolve(url, storage)?;
-    let got = match location.store.get(&location.path).await {
-        Ok(g) => g,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(source) => {
-            return Err(BatchError::Store {
-                url: url.to_string(),
-                source,
-            });
-        }
-    };
-    let bytes = got.bytes().await.map_err(|source| BatchError::Store {
-        url: url.to_string(),
-        source,
-    })?;
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    get_optional(&location.store, &location.path, url).await
 }
 
-async fn read_text(url: &str, storage: &StorageOptions) -> Result<String, BatchError> {
-    read_optional(url, storage)
-        .await?
-        .ok_or_else(|| BatchError::Store {
-            url: url.to_string(),
-            source: object_store::Error::NotFound {
-                path: url.to_string(),
-                source: "no such object".into(),
-            },
-        })
+/// The bytes at `path`; `None` when there is no such object. `url` names it in errors.
+async fn get_optional(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    url: &str,
+) -> Result<Option<Bytes>, BatchError> {
+    let store_error = |source| BatchError::Store {
+        url: url.to_string(),
+        source,
+    };
+    match store.get(path).await {
+        Ok(got) => got.bytes().await.map(Some).map_err(store_error),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(source) => Err(store_error(source)),
+    }
 }
 
 /// Writes `manifest` to `url` unless an identical manifest is already there; returns whether it
@@ -626,7 +628,10 @@ pub async fn write_manifest(
     storage: &StorageOptions,
 ) -> Result<bool, BatchError> {
     if let Some(existing) = read_optional(url, storage).await?
-        && Manifest::parse(&existing).is_ok_and(|m| m.hash == manifest.hash)
+        && std::str::from_utf8(&existing)
+            .ok()
+            .and_then(|text| Manifest::parse(text).ok())
+            .is_some_and(|m| m.hash == manifest.hash)
     {
         return Ok(false);
     }
@@ -812,6 +817,20 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        let e = read_manifest("memory://batch-pick/none.json", &storage)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BatchError::MissingManifest { .. }), "{e}");
+        let location = storage::resolve("memory://batch-pick/bad.json", &storage).unwrap();
+        location
+            .store
+            .put(&location.path, vec![b'{', 0xff].into())
+            .await
+            .unwrap();
+        let e = read_manifest("memory://batch-pick/bad.json", &storage)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
 
     #[tokio::test]

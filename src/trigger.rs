@@ -84,7 +84,10 @@ impl TriggerError {
     pub fn is_permanent(&self) -> bool {
         matches!(
             self,
-            TriggerError::Invalid(_) | TriggerError::Batch(BatchError::Manifest { .. })
+            TriggerError::Invalid(_)
+                | TriggerError::Batch(
+                    BatchError::Manifest { .. } | BatchError::MissingManifest { .. }
+                )
         )
     }
 }
@@ -724,15 +727,7 @@ impl Trigger {
             });
         }
         if let Some(url) = &closed.manifest {
-            let manifest = batch::read_manifest(url, &self.storage)
-                .await
-                .map_err(|e| match e {
-                    BatchError::Store {
-                        source: object_store::Error::NotFound { .. },
-                        ..
-                    } => TriggerError::Invalid(format!("{url}: no such manifest")),
-                    other => other.into(),
-                })?;
+            let manifest = batch::read_manifest(url, &self.storage).await?;
             return self.submit(&manifest, url, false).await;
         }
         let (Some(raw_prefix), Some(partition)) = (&closed.raw_prefix, &closed.partition) else {

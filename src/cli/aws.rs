@@ -162,6 +162,7 @@ pub(super) fn batch_code(e: &BatchError) -> u8 {
         BatchError::Storage(s) => storage_code(s),
         BatchError::Store { source, .. } => store_code(source),
         BatchError::Manifest { .. }
+        | BatchError::MissingManifest { .. }
         | BatchError::NoManifests { .. }
         | BatchError::TooManyManifests { .. }
         | BatchError::IndexOutOfRange { .. }
