@@ -1,7 +1,8 @@
 # An example root module: one data type, `events`, from s3://<raw>/events/YYYY/MM/DD/HH/ to the
 # table s3://<lake>/events partitioned by dt and hour.
 #
-#   terraform init && terraform apply -var image=<account>.dkr.ecr.<region>.amazonaws.com/parqour:<tag> ...
+#   terraform init && terraform apply -var image=<account>.dkr.ecr.<region>.amazonaws.com/parqour:<tag> \
+#     -var trigger_image=<account>.dkr.ecr.<region>.amazonaws.com/parqour:<tag>-arm64 ...
 
 terraform {
   required_version = ">= 1.5"
@@ -24,7 +25,12 @@ variable "region" {
 }
 
 variable "image" {
-  description = "The parqour image in ECR (see the README: build and push)."
+  description = "The parqour image in ECR, both architectures (see the README: build and push)."
+  type        = string
+}
+
+variable "trigger_image" {
+  description = "The same image for arm64 only (Lambda takes single-architecture images), e.g. <image>-arm64."
   type        = string
 }
 
@@ -82,8 +88,9 @@ resource "aws_security_group" "jobs" {
 module "conversion_event_processor" {
   source = "../../modules/event_processor"
 
-  data_type = "events"
-  image     = var.image
+  data_type     = "events"
+  image         = var.image
+  trigger_image = var.trigger_image
 
   raw_bucket   = var.raw_bucket
   raw_prefix   = "events/"

@@ -1,10 +1,11 @@
-# The trigger: the same image as the jobs, entry point `parqour-lambda`.
+# The trigger: the jobs' image (a single-architecture tag of it, see trigger_image), entry point
+# `parqour-lambda`.
 
 resource "aws_lambda_function" "trigger" {
   function_name = "${local.name}-trigger"
   role          = aws_iam_role.trigger.arn
   package_type  = "Image"
-  image_uri     = var.image
+  image_uri     = coalesce(var.trigger_image, var.image)
   architectures = [var.architecture]
   memory_size   = 256
   timeout       = 120

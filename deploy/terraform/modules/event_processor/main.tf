@@ -13,7 +13,7 @@ locals {
   raw_url   = "s3://${var.raw_bucket}/${var.raw_prefix}${var.raw_layout}"
   table_url = "s3://${var.table_bucket}/${var.table_prefix}"
 
-  # The image's ECR repository, for the pull permissions (null for other registries).
+  # The image's ECR repository, for the jobs' pull permissions (null for other registries).
   ecr = try(regex("^([0-9]+)\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/([^:@]+)", var.image), null)
   ecr_repository_arn = local.ecr == null ? null : format(
     "arn:%s:ecr:%s:%s:repository/%s",

@@ -19,6 +19,12 @@ variable "image" {
   type        = string
 }
 
+variable "trigger_image" {
+  description = "The image of the trigger Lambda function (default: image). Lambda takes only single-architecture images (no image index, no build attestations): push e.g. `parqour:0.1.0-arm64` with `docker buildx build --platform linux/arm64 --provenance=false`; its architecture must be `architecture`."
+  type        = string
+  default     = null
+}
+
 variable "architecture" {
   description = "CPU architecture of the jobs and the trigger: `arm64` (Graviton) or `x86_64`. The image must have it."
   type        = string
