@@ -186,11 +186,9 @@ impl std::fmt::Display for Skip {
                 }
                 write!(f, ")")
             }
-            Skip::Job(job) if job.status == "SUCCEEDED" => write!(
-                f,
-                "job {} ({}) already succeeded (--force submits anyway)",
-                job.name, job.job_id
-            ),
+            Skip::Job(job) if job.status == "SUCCEEDED" => {
+                write!(f, "job {} ({}) already succeeded", job.name, job.job_id)
+            }
             Skip::Job(job) => write!(
                 f,
                 "job {} ({}) is already {}",

@@ -602,6 +602,21 @@ impl Trigger {
         })
     }
 
+    /// Handles an event given as text (a file, standard input): text that is not JSON is one
+    /// invalid message.
+    pub async fn handle_text(&self, text: &str) -> Report {
+        match serde_json::from_str::<Value>(text) {
+            Ok(event) => self.handle(&event).await,
+            Err(e) => Report {
+                delivery: Delivery::Direct,
+                messages: vec![MessageReport {
+                    id: "event".into(),
+                    result: Err(TriggerError::Invalid(format!("not JSON: {e}"))),
+                }],
+            },
+        }
+    }
+
     /// Handles every message of an event.
     pub async fn handle(&self, event: &Value) -> Report {
         let (delivery, messages) = parse_event(event);

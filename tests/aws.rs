@@ -484,6 +484,21 @@ fn s3_notifications_through_sns_close_a_hive_style_raw_prefix() {
         text(&o)
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("invalid message: not JSON"));
+    let o = parqour(
+        &["trigger", "--event", "-"],
+        &layout,
+        Some("partition closed!"),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(i32::from(EXIT_BAD_INPUT)),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("event: failed (exit 65): invalid message: not JSON")
+    );
 }
 
 #[test]

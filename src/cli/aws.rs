@@ -380,12 +380,7 @@ pub(super) async fn trigger(args: TriggerArgs) -> Result<(), Failure> {
         storage: args.storage.options(),
         batch,
     };
-    let event = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        // Not JSON: still one (invalid) message, reported like the others.
-        Err(_) => serde_json::Value::String(text),
-    };
-    let report = trigger.handle(&event).await;
+    let report = trigger.handle_text(&text).await;
     let mut codes = Vec::new();
     for m in &report.messages {
         match &m.result {
