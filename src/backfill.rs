@@ -441,19 +441,7 @@ mod tests {
 
         // Commit the last hour: it drops out.
         let last = plan[3].manifest.as_ref().unwrap();
-        let partition = crate::job::Partition::of(last, &StorageOptions::default()).unwrap();
-        let marker = serde_json::json!({
-            "format": 1, "manifest_hash": last.hash, "generation": last.generation(),
-            "table": last.raw.table, "partition": last.raw.partition, "inputs": [], "outputs": [],
-            "records_in": 0, "records_out": 0, "bytes_in": 0, "bytes_out": 0,
-            "started_at": 0.0, "seconds": 0.0, "tool": "parqour"
-        });
-        partition
-            .location
-            .store
-            .put(&partition.marker, marker.to_string().into_bytes().into())
-            .await
-            .unwrap();
+        batch::write_test_marker(last, None).await;
         let plan = backfill.plan().await.unwrap();
         assert!(matches!(plan[3].status, HourStatus::Committed { .. }));
 

@@ -680,6 +680,25 @@ where
     }
 }
 
+/// Writes a marker that records `manifest` as committed (by `job_id`), as `parqour run` would.
+#[cfg(test)]
+pub(crate) async fn write_test_marker(manifest: &Manifest, job_id: Option<&str>) {
+    let partition = Partition::of(manifest, &StorageOptions::default()).unwrap();
+    let marker = serde_json::json!({
+        "format": 1, "manifest_hash": manifest.hash, "generation": manifest.generation(),
+        "table": manifest.raw.table, "partition": manifest.raw.partition,
+        "inputs": [], "outputs": [], "records_in": 0, "records_out": 0, "bytes_in": 0,
+        "bytes_out": 0, "started_at": 0.0, "seconds": 0.0, "tool": "parqour",
+        "job": {"job_id": job_id}
+    });
+    partition
+        .location
+        .store
+        .put(&partition.marker, marker.to_string().into_bytes().into())
+        .await
+        .unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -836,19 +855,7 @@ mod tests {
         let storage = StorageOptions::default();
         let m = manifest("memory://batch-marker/t", "2026-11-01");
         assert_eq!(committed(&m, &storage).await.unwrap(), None);
-        let partition = Partition::of(&m, &storage).unwrap();
-        let marker = serde_json::json!({
-            "format": 1, "manifest_hash": m.hash, "generation": m.generation(),
-            "table": m.raw.table, "partition": m.raw.partition, "inputs": [], "outputs": [],
-            "records_in": 0, "records_out": 0, "bytes_in": 0, "bytes_out": 0,
-            "started_at": 0.0, "seconds": 0.0, "tool": "parqour", "job": {"job_id": "j-1"}
-        });
-        partition
-            .location
-            .store
-            .put(&partition.marker, marker.to_string().into_bytes().into())
-            .await
-            .unwrap();
+        write_test_marker(&m, Some("j-1")).await;
         assert_eq!(
             committed(&m, &storage).await.unwrap(),
             Some(Skip::Committed {

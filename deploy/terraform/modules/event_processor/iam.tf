@@ -30,15 +30,10 @@ data "aws_iam_policy_document" "lambda_assume" {
   }
 }
 
-# --- the job (`parqour run`) ---
-
-resource "aws_iam_role" "job" {
-  name               = "${local.name}-job"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
-  tags               = var.tags
-}
-
-data "aws_iam_policy_document" "job" {
+# What the job and the trigger both need: list and read the raw prefix (the trigger HEADs the
+# prefix itself, which may be an object), list the table (which also makes a missing marker a
+# 404, not a 403), and the buckets' KMS keys.
+data "aws_iam_policy_document" "raw_and_table" {
   statement {
     sid       = "ListRaw"
     actions   = ["s3:ListBucket"]
@@ -54,7 +49,6 @@ data "aws_iam_policy_document" "job" {
     actions   = ["s3:GetObject"]
     resources = ["${local.s3}${var.raw_bucket}/${var.raw_prefix}*"]
   }
-  # Listing the table also makes a missing marker a 404 (not a 403).
   statement {
     sid       = "ListTable"
     actions   = ["s3:ListBucket"]
@@ -65,6 +59,27 @@ data "aws_iam_policy_document" "job" {
       values   = ["${var.table_prefix}/*"]
     }
   }
+  dynamic "statement" {
+    for_each = length(var.kms_key_arns) == 0 ? [] : [1]
+    content {
+      sid       = "Kms"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = var.kms_key_arns
+    }
+  }
+}
+
+# --- the job (`parqour run`) ---
+
+resource "aws_iam_role" "job" {
+  name               = "${local.name}-job"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "job" {
+  source_policy_documents = [data.aws_iam_policy_document.raw_and_table.json]
+
   statement {
     sid       = "WriteTable"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
@@ -97,14 +112,6 @@ data "aws_iam_policy_document" "job" {
       sid       = "WriteDeadLetter"
       actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
       resources = ["${local.s3}${var.dead_letter_bucket}/${var.dead_letter_prefix}*"]
-    }
-  }
-  dynamic "statement" {
-    for_each = length(var.kms_key_arns) == 0 ? [] : [1]
-    content {
-      sid       = "Kms"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = var.kms_key_arns
     }
   }
 }
@@ -162,36 +169,12 @@ resource "aws_iam_role" "trigger" {
 }
 
 data "aws_iam_policy_document" "trigger" {
+  source_policy_documents = [data.aws_iam_policy_document.raw_and_table.json]
+
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.trigger.arn}:*"]
-  }
-  statement {
-    sid       = "ListRaw"
-    actions   = ["s3:ListBucket"]
-    resources = ["${local.s3}${var.raw_bucket}"]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.raw_prefix}*"]
-    }
-  }
-  # HEAD of the prefix itself (a prefix may also be an object).
-  statement {
-    sid       = "ReadRaw"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.s3}${var.raw_bucket}/${var.raw_prefix}*"]
-  }
-  statement {
-    sid       = "ListTable"
-    actions   = ["s3:ListBucket"]
-    resources = ["${local.s3}${var.table_bucket}"]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.table_prefix}/*"]
-    }
   }
   statement {
     sid       = "ReadMarkersAndManifests"
@@ -222,14 +205,6 @@ data "aws_iam_policy_document" "trigger" {
     sid       = "FailedEvents"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.trigger_failed.arn]
-  }
-  dynamic "statement" {
-    for_each = length(var.kms_key_arns) == 0 ? [] : [1]
-    content {
-      sid       = "Kms"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = var.kms_key_arns
-    }
   }
 }
 
