@@ -40,6 +40,8 @@ use crate::source::Framing;
 use crate::source::{SourceError, SourceOptions, list_inputs};
 use crate::storage::{self, Location, StorageError, StorageOptions};
 
+mod aws;
+
 /// Success.
 pub const EXIT_OK: u8 = 0;
 /// Bad arguments.
@@ -105,6 +107,12 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Submit partition jobs to AWS Batch: one manifest, or an array job over a prefix of them.
+    Submit(aws::SubmitArgs),
+    /// Handle a "partition closed" event (SNS, SQS or S3 notification) as the trigger Lambda does.
+    Trigger(aws::TriggerArgs),
+    /// Convert the hourly partitions of a range (or the last hours) with one array job.
+    Backfill(aws::BackfillArgs),
     /// Describe an Avro or Parquet file.
     Inspect {
         /// A path or URL (file://, s3://).
@@ -232,8 +240,19 @@ struct RecordArgs {
 #[derive(Debug, Args)]
 struct RunArgs {
     /// URL or path of the manifest.
-    #[arg(long, env = "PARQOUR_MANIFEST")]
-    manifest: String,
+    #[arg(long, env = "PARQOUR_MANIFEST", required_unless_present = "manifests")]
+    manifest: Option<String>,
+    /// Array jobs: a prefix of manifests; the child converts the `AWS_BATCH_JOB_ARRAY_INDEX`-th
+    /// (from 0) of the `*.json` objects under it, sorted by key.
+    #[arg(long, env = "PARQOUR_MANIFESTS")]
+    manifests: Option<String>,
+    /// With --manifests: how many manifests the array job was submitted over; another number
+    /// fails the child (exit 65) instead of converting another partition.
+    #[arg(long, requires = "manifests")]
+    manifest_count: Option<usize>,
+    /// With --manifests: the index of this child (set by AWS Batch).
+    #[arg(long, env = "AWS_BATCH_JOB_ARRAY_INDEX")]
+    array_index: Option<usize>,
     /// Memory budget: bounds the blocks in flight and the row group size.
     #[arg(long, default_value = "1GiB")]
     memory_limit: String,
@@ -584,6 +603,9 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Run(args) => run_job(args).await,
+        Command::Submit(args) => aws::submit(args).await,
+        Command::Trigger(args) => aws::trigger(args).await,
+        Command::Backfill(args) => aws::backfill(args).await,
         Command::Manifest(ManifestCommand::Create {
             input,
             table,
@@ -908,12 +930,20 @@ async fn read_text(url: &str, storage: &StorageOptions) -> Result<String, Failur
 async fn run_job(args: RunArgs) -> Result<(), Failure> {
     let storage = args.storage.options();
     let budget = parse_size(&args.memory_limit).map_err(|e| Failure::new(EXIT_USAGE, e))?;
-    let text = read_text(&args.manifest, &storage).await?;
+    let manifest_url = aws::run_manifest(
+        args.manifest.as_deref(),
+        args.manifests.as_deref(),
+        args.array_index,
+        args.manifest_count,
+        &storage,
+    )
+    .await?;
+    let text = read_text(&manifest_url, &storage).await?;
     let manifest = Manifest::parse(&text).map_err(|source| {
         Failure::new(
             EXIT_BAD_INPUT,
             JobError::Manifest {
-                url: args.manifest.clone(),
+                url: manifest_url.clone(),
                 source,
             },
         )
@@ -995,9 +1025,9 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
         table = %manifest.raw.table,
     );
     let _entered = span.enter();
-    tracing::info!(manifest = %args.manifest, generation = manifest.generation(), "starting");
+    tracing::info!(manifest = %manifest_url, generation = manifest.generation(), "starting");
     let started = std::time::Instant::now();
-    let outcome = crate::job::run(&manifest, Some(&args.manifest), &storage, &options, &job)
+    let outcome = crate::job::run(&manifest, Some(&manifest_url), &storage, &options, &job)
         .await
         .map_err(|e| Failure::new(job_code(&e), e))?;
     let marker = match &outcome {

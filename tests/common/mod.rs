@@ -2,6 +2,9 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod moto;
+pub mod seaweed;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
