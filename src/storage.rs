@@ -13,7 +13,8 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::CredentialProvider;
+use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -120,6 +121,110 @@ impl Location {
     }
 }
 
+/// The profile to take credentials from when object_store's own chain (environment keys, web
+/// identity, ECS, instance metadata) would not find any on its own: no keys in the
+/// environment, no web identity or container credentials, and an AWS_PROFILE or a shared
+/// config or credentials file (`~/.aws/config`, `~/.aws/credentials`, or the files that
+/// AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name).
+fn profile_credentials_wanted() -> Option<String> {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|s| !s.is_empty());
+    if set("AWS_ACCESS_KEY_ID")
+        || set("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || set("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    {
+        return None;
+    }
+    let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+    let files_exist = shared_files().iter().any(|f| f.is_file());
+    (set("AWS_PROFILE") || files_exist).then_some(profile)
+}
+
+/// The shared config and credentials files.
+fn shared_files() -> [PathBuf; 2] {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let config = std::env::var_os("AWS_CONFIG_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".aws/config"));
+    let credentials = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".aws/credentials"));
+    [config, credentials]
+}
+
+/// The `region` of `profile` in the shared config file (`[profile NAME]`, or `[default]`).
+fn profile_region(profile: &str) -> Option<String> {
+    let text = std::fs::read_to_string(&shared_files()[0]).ok()?;
+    let wanted = if profile == "default" {
+        "default".to_string()
+    } else {
+        format!("profile {profile}")
+    };
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = section.trim() == wanted;
+        } else if inside
+            && let Some((k, v)) = line.split_once('=')
+            && k.trim() == "region"
+        {
+            return Some(v.trim().to_string());
+        }
+    }
+    None
+}
+
+/// S3 credentials from the AWS SDK's default chain, which reads named profiles (static keys,
+/// `role_arn` with `source_profile`, ...) as the AWS CLI does; cached until five minutes before
+/// they expire.
+#[derive(Debug, Default)]
+struct SdkCredentials {
+    chain: tokio::sync::OnceCell<aws_credential_types::provider::SharedCredentialsProvider>,
+    cached: tokio::sync::Mutex<Option<(Arc<AwsCredential>, Option<std::time::SystemTime>)>>,
+}
+
+#[async_trait::async_trait]
+impl CredentialProvider for SdkCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let mut cached = self.cached.lock().await;
+        let fresh_until = std::time::SystemTime::now() + Duration::from_secs(300);
+        if let Some((credential, expiry)) = cached.as_ref()
+            && expiry.is_none_or(|e| e > fresh_until)
+        {
+            return Ok(credential.clone());
+        }
+        let chain = self
+            .chain
+            .get_or_init(|| async {
+                let chain =
+                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                        .build()
+                        .await;
+                aws_credential_types::provider::SharedCredentialsProvider::new(chain)
+            })
+            .await;
+        let got = chain.provide_credentials().await.map_err(|e| {
+            object_store::Error::Unauthenticated {
+                path: String::new(),
+                source: format!("no AWS credentials from the environment or profile: {e}").into(),
+            }
+        })?;
+        let credential = Arc::new(AwsCredential {
+            key_id: got.access_key_id().to_string(),
+            secret_key: got.secret_access_key().to_string(),
+            token: got.session_token().map(str::to_string),
+        });
+        *cached = Some((credential.clone(), got.expiry()));
+        Ok(credential)
+    }
+}
+
 /// Resolves a local path or URL to a store and a path in it.
 pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, StorageError> {
     let err = |message: String| StorageError::Location {
@@ -145,6 +250,16 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
             let mut builder = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .with_retry(options.retry.clone().unwrap_or_else(retry_config));
+            if let Some(profile) = profile_credentials_wanted() {
+                builder = builder.with_credentials(Arc::new(SdkCredentials::default()));
+                if options.region.is_none()
+                    && std::env::var_os("AWS_REGION").is_none()
+                    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+                    && let Some(region) = profile_region(&profile)
+                {
+                    builder = builder.with_region(region);
+                }
+            }
             if options.allow_http {
                 builder = builder.with_allow_http(true);
             }

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::seaweed::{KEY, download_all, parqour, server, store, upload};
+use common::seaweed::{KEY, SECRET, download_all, parqour, server, store, upload};
 use common::{roundtrip, text};
 use parqour::avro::codec::Codec;
 
@@ -283,4 +283,51 @@ fn registry_envelopes_and_dead_letters_on_s3() {
         "{}",
         text(&check)
     );
+}
+
+/// Credentials from a named profile in the shared files, as the AWS CLI reads them (no keys in
+/// the environment); a profile with wrong keys is a configuration error.
+#[test]
+fn credentials_from_an_aws_profile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/credentials"),
+        format!(
+            "[parqour-test]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n\n\
+             [wrong]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile parqour-test]\nregion = us-east-1\n\n[profile wrong]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let local = tmp.path().join("p.avro");
+    let f = std::fs::File::create(&local).unwrap();
+    parqour::demo::write_events(std::io::BufWriter::new(f), Codec::Deflate, 0, 500, 4).unwrap();
+    upload(&local, "raw", "profile/p.avro");
+    let with_profile = |profile: &str, out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_parqour"))
+            .args(["convert", "s3://raw/profile/", "-o"])
+            .arg(out)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("AWS_PROFILE", profile)
+            .env("AWS_ENDPOINT_URL", &server().endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("PARQOUR_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = tmp.path().join("out");
+    let o = with_profile("parqour-test", &out);
+    assert!(o.status.success(), "{}", text(&o));
+    roundtrip(&out, &[&local]);
+    let o = with_profile("wrong", &tmp.path().join("out2"));
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
 }
