@@ -331,3 +331,189 @@ fn credentials_from_an_aws_profile() {
     let o = with_profile("wrong", &tmp.path().join("out2"));
     assert_eq!(o.status.code(), Some(78), "{}", text(&o));
 }
+
+/// Multipart uploads in progress under `prefix` of `bucket`, listed with boto3.
+fn uploads_in_progress(bucket: &str, prefix: &str) -> usize {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import boto3, sys\n\
+             s3 = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id=sys.argv[2],\n\
+                 aws_secret_access_key=sys.argv[3], region_name='us-east-1')\n\
+             r = s3.list_multipart_uploads(Bucket=sys.argv[4], Prefix=sys.argv[5])\n\
+             print(len(r.get('Uploads', [])))",
+            &server().endpoint,
+            KEY,
+            SECRET,
+            bucket,
+            prefix,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn keys(bucket: &str, prefix: &str) -> Vec<String> {
+    use futures::StreamExt;
+    use object_store::ObjectStore;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = store(bucket);
+        let prefix = object_store::path::Path::from(prefix);
+        let mut list = store.list(Some(&prefix));
+        let mut out = Vec::new();
+        while let Some(meta) = list.next().await {
+            out.push(meta.unwrap().location.to_string());
+        }
+        out.sort();
+        out
+    })
+}
+
+/// A run that fails while a multipart upload is open aborts it: no part file, no upload left.
+#[test]
+fn a_failed_run_aborts_its_multipart_upload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("a.avro");
+    let f = std::fs::File::create(&big).unwrap();
+    parqour::demo::write_events(std::io::BufWriter::new(f), Codec::Deflate, 0, 100_000, 6).unwrap();
+    upload(&big, "raw", "abort/a.avro");
+    // The second input is cut short: the run fails after the first file's upload has parts.
+    let bytes = std::fs::read(&big).unwrap();
+    let cut = tmp.path().join("b.avro");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    upload(&cut, "raw", "abort/b.avro");
+    let o = run(&[
+        "convert",
+        "s3://raw/abort/",
+        "-o",
+        "s3://lake/abort-out/",
+        "--row-group-size",
+        "2MiB",
+        "--target-file-size",
+        "1GiB",
+    ]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("b.avro"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(keys("lake", "abort-out"), Vec::<String>::new());
+    assert_eq!(uploads_in_progress("lake", "abort-out"), 0);
+    // The same input converts when whole: the first file alone needs several parts.
+    let o = run(&[
+        "convert",
+        "s3://raw/abort/a.avro",
+        "-o",
+        "s3://lake/abort-ok/",
+        "--row-group-size",
+        "2MiB",
+        "--target-file-size",
+        "1GiB",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        report["outputs"][0]["bytes"].as_u64().unwrap() > 2 * 8 << 20,
+        "the file spans several 8 MiB parts: {report}"
+    );
+}
+
+/// The partition job on S3, SIGKILLed at several points while it uploads, then rerun: every row
+/// once, nothing but the committed files.
+#[test]
+fn partition_job_killed_then_rerun_on_s3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut locals = Vec::new();
+    for i in 0..4u64 {
+        let p = tmp.path().join(format!("k{i}.avro"));
+        let f = std::fs::File::create(&p).unwrap();
+        parqour::demo::write_events(
+            std::io::BufWriter::new(f),
+            Codec::Snappy,
+            i * 15_000,
+            15_000,
+            9,
+        )
+        .unwrap();
+        upload(&p, "raw", &format!("kill/2026/11/26/05/k{i}.avro"));
+        locals.push(p);
+    }
+    let o = run(&[
+        "manifest",
+        "create",
+        "--input",
+        "s3://raw/kill/2026/11/26/05/",
+        "--table",
+        "s3://lake/kill",
+        "--partition",
+        "dt=2026-11-26",
+        "--partition",
+        "hour=05",
+        "--output",
+        "s3://raw/manifests/kill-05.json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let prefix = "kill/dt=2026-11-26/hour=05";
+    for delay_ms in [100, 400, 1000] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_parqour"))
+            .args(["run", "--manifest", "s3://raw/manifests/kill-05.json"])
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &server().endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("PARQOUR_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let o = run(&["run", "--manifest", "s3://raw/manifests/kill-05.json"]);
+        assert!(
+            o.status.success(),
+            "after a kill at {delay_ms} ms: {}",
+            text(&o)
+        );
+        let files = download_all("lake", prefix, &tmp.path().join(format!("pq-{delay_ms}")));
+        let marker: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(tmp.path().join(format!("pq-{delay_ms}/_SUCCESS"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(marker["records_out"], 60_000);
+        let mut listed: Vec<String> = marker["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["file"].as_str().unwrap().to_string())
+            .collect();
+        listed.push("_SUCCESS".into());
+        listed.sort();
+        let mut names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names, listed,
+            "nothing but the committed files after a kill at {delay_ms} ms"
+        );
+        std::fs::remove_file(tmp.path().join(format!("pq-{delay_ms}/_SUCCESS"))).unwrap();
+        if delay_ms == 1000 {
+            let inputs: Vec<&Path> = locals.iter().map(|p| p.as_path()).collect();
+            roundtrip(&tmp.path().join(format!("pq-{delay_ms}")), &inputs);
+        }
+        // Start the next round from nothing committed.
+        use object_store::ObjectStoreExt;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        for key in keys("lake", prefix) {
+            rt.block_on(store("lake").delete(&key.as_str().into()))
+                .unwrap();
+        }
+    }
+}
