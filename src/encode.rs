@@ -308,7 +308,7 @@ impl<W: Write + Send> FileEncoder<W> {
             pool,
             slots: None,
             in_flight: Arc::default(),
-            max_in_flight: leaves.max(1) * 4,
+            max_in_flight: leaves.max(1) * 2,
             row_groups: 0,
             rows_in_group: 0,
             bytes_since_check: 0,
