@@ -1031,6 +1031,16 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::new(job_code(&e), e))?;
     let marker = match &outcome {
+        Outcome::Superseded { current } => {
+            println!(
+                "superseded: the manifest at {} changed while this run converted (now {}); a newer job converts {}/{}; nothing committed",
+                manifest_url,
+                &current[..16.min(current.len())],
+                manifest.raw.table.trim_end_matches('/'),
+                manifest.partition_path()
+            );
+            return Ok(());
+        }
         Outcome::AlreadyCommitted { marker, deleted } => {
             tracing::info!(deleted, "already committed");
             println!(
@@ -1068,7 +1078,7 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
     let committed_now = matches!(outcome, Outcome::Committed { .. });
     let others: &[crate::job::Marker] = match &outcome {
         Outcome::Committed { others, .. } => others,
-        Outcome::AlreadyCommitted { .. } => &[],
+        Outcome::AlreadyCommitted { .. } | Outcome::Superseded { .. } => &[],
     };
     println!(
         "{}",

@@ -218,6 +218,12 @@ pub enum Outcome {
         /// Files of earlier generations and killed runs deleted.
         deleted: usize,
     },
+    /// The manifest at the run's URL changed since the run read it (late data made a newer
+    /// one, whose job converts the partition): nothing was committed, and nothing need be.
+    Superseded {
+        /// The hash of the manifest found at the URL now.
+        current: String,
+    },
     /// The marker already recorded this manifest.
     AlreadyCommitted {
         /// The marker found (the first table's).
@@ -482,6 +488,10 @@ pub async fn run(
         });
     }
 
+    if let Some(current) = superseded(manifest, manifest_url, storage).await {
+        return Ok(Outcome::Superseded { current });
+    }
+
     // 2. Inputs as described.
     let inputs = resolve_inputs(manifest, storage).await?;
 
@@ -536,7 +546,12 @@ pub async fn run(
     };
     let report = convert_to(inputs.clone(), &destination, &options).await?;
 
-    // 5. Commit, table by table.
+    // 5. Commit, table by table; unless a newer manifest replaced this one meanwhile (its job
+    // converts the partition; committing this older one after it would drop the late data).
+    if let Some(current) = superseded(manifest, manifest_url, storage).await {
+        tracing::warn!(url = manifest_url.unwrap_or_default(), %current, "the manifest changed while converting: not committing");
+        return Ok(Outcome::Superseded { current });
+    }
     let mut markers = Vec::with_capacity(partitions.len());
     for ((data_type, partition), prev) in partitions.iter().zip(&previous) {
         let marker = build_marker(
@@ -585,6 +600,26 @@ pub async fn run(
         report: Box::new(report),
         deleted,
     })
+}
+
+/// The hash of the manifest now at `url` when it is a different manifest than `manifest`.
+/// A manifest that cannot be read now (deleted, say) does not stop the run.
+async fn superseded(
+    manifest: &Manifest,
+    url: Option<&str>,
+    storage: &StorageOptions,
+) -> Option<String> {
+    let location = storage::resolve(url?, storage).ok()?;
+    let bytes = match location.store.get(&location.path).await {
+        Ok(got) => got.bytes().await.ok()?,
+        Err(e) => {
+            tracing::warn!(url, "cannot read the manifest again: {e}");
+            return None;
+        }
+    };
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let now = Manifest::parse(text).ok()?;
+    (now.hash != manifest.hash).then_some(now.hash)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -950,6 +985,37 @@ mod tests {
             .unwrap();
         assert!(matches!(out, Outcome::AlreadyCommitted { deleted: 1, .. }));
         assert!(store.head(&Path::from(old)).await.is_err());
+    }
+
+    /// A job whose manifest URL now holds a newer manifest (late data) commits nothing: the
+    /// newer job converts the partition, and this one must not replace its generation.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_superseded_manifest_commits_nothing() {
+        let store = setup("superseded").await;
+        let storage = StorageOptions::default();
+        let old = manifest("superseded", &["a.avro"], "");
+        let newer = manifest("superseded", &["a.avro", "b.avro"], "");
+        let url = "memory://superseded/manifests/m.json";
+        store
+            .put(
+                &Path::from("manifests/m.json"),
+                serde_json::to_vec(&newer.raw).unwrap().into(),
+            )
+            .await
+            .unwrap();
+        let out = run(&old, Some(url), &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Superseded { current } if *current == newer.hash),
+            "{out:?}"
+        );
+        assert_eq!(files(&store).await, Vec::<String>::new(), "nothing written");
+        // The newer manifest, run from the same URL, commits.
+        let out = run(&newer, Some(url), &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        assert!(matches!(out, Outcome::Committed { .. }), "{out:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
