@@ -1021,7 +1021,7 @@ impl Driver {
             self.close_file(key)?;
         }
         if self.table(key)?.file.is_none() {
-            self.open_file(key, &schema)?;
+            self.open_file(key, batch)?;
         }
         let table = self.table(key)?;
         let Some(file) = table.file.as_mut() else {
@@ -1039,7 +1039,7 @@ impl Driver {
         Ok(())
     }
 
-    fn open_file(&mut self, key: &Arc<str>, schema: &SchemaRef) -> Result<(), ConvertError> {
+    fn open_file(&mut self, key: &Arc<str>, first: &RecordBatch) -> Result<(), ConvertError> {
         let generation = match &self.options.generation {
             Some(g) => format!("-{g}"),
             None => String::new(),
@@ -1052,13 +1052,12 @@ impl Driver {
         let name = format!("part-{:05}{generation}.{extension}.parquet", table.files);
         let path = table.location.path.clone().join(name);
         let writer = ObjectWriter::create(&handle, table.location.store.clone(), path.clone());
-        let encoder =
-            FileEncoder::new(writer, schema.clone(), &encode, pool).map_err(|source| {
-                ConvertError::Encode {
-                    url: table.location.url_of(&path),
-                    source,
-                }
-            })?;
+        let encoder = FileEncoder::for_batch(writer, first, &encode, pool).map_err(|source| {
+            ConvertError::Encode {
+                url: table.location.url_of(&path),
+                source,
+            }
+        })?;
         table.file = Some(OpenFile { encoder, path });
         Ok(())
     }

@@ -33,6 +33,7 @@ use parquet::column::page_store::{PageKey, PageStore, PageStoreArgs, PageStoreFa
 use parquet::errors::ParquetError;
 use parquet::file::properties::{WriterProperties, WriterVersion};
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use rayon::ThreadPool;
 use rayon::prelude::*;
 
@@ -125,15 +126,129 @@ impl Default for EncodeOptions {
 impl EncodeOptions {
     /// The writer properties for a file of `schema`.
     pub fn properties(&self, schema: &arrow_schema::Schema) -> WriterProperties {
-        let mut props = WriterProperties::builder()
+        self.properties_without_dictionary(schema, &[])
+    }
+
+    /// The writer properties for a file of `schema`, with no dictionary for `plain` columns.
+    pub fn properties_without_dictionary(
+        &self,
+        schema: &arrow_schema::Schema,
+        plain: &[ColumnPath],
+    ) -> WriterProperties {
+        let mut builder = WriterProperties::builder()
             .set_writer_version(WriterVersion::PARQUET_1_0)
             .set_compression(self.compression.0)
             .set_dictionary_enabled(self.dictionary)
-            .set_created_by(format!("parqour version {}", env!("CARGO_PKG_VERSION")))
-            .build();
+            .set_created_by(format!("parqour version {}", env!("CARGO_PKG_VERSION")));
+        for path in plain {
+            builder = builder.set_column_dictionary_enabled(path.clone(), false);
+        }
+        let mut props = builder.build();
         add_encoded_arrow_schema_to_metadata(schema, &mut props);
         props
     }
+}
+
+/// Values sampled per column to judge its cardinality.
+const SAMPLE: usize = 4096;
+
+/// The leaf columns of `batch` whose sampled values are nearly all distinct (ids, URLs, hashes,
+/// timestamps). A dictionary on such a column grows until Parquet gives it up for plain
+/// encoding, after hashing every value: time spent for nothing. Judged on the first batch of a
+/// file (so the choice is the same on every run over the same data), for columns outside lists
+/// and maps; the others keep their dictionary.
+pub fn high_cardinality_columns(batch: &RecordBatch) -> Vec<ColumnPath> {
+    let mut out = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        visit_leaves(vec![field.name().clone()], column.as_ref(), &mut out);
+    }
+    out
+}
+
+fn visit_leaves(path: Vec<String>, array: &dyn arrow_array::Array, out: &mut Vec<ColumnPath>) {
+    use arrow_array::cast::AsArray;
+    use arrow_schema::DataType;
+    match array.data_type() {
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            for (f, c) in fields.iter().zip(s.columns()) {
+                let mut p = path.clone();
+                p.push(f.name().clone());
+                visit_leaves(p, c.as_ref(), out);
+            }
+        }
+        DataType::Boolean | DataType::List(_) | DataType::Map(_, _) => {}
+        _ => {
+            if nearly_unique(array) {
+                out.push(ColumnPath::new(path));
+            }
+        }
+    }
+}
+
+/// At least 90% of the first (up to) [`SAMPLE`] non-null values distinct, over at least 512.
+fn nearly_unique(array: &dyn arrow_array::Array) -> bool {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_schema::DataType;
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    let hash = |bytes: &[u8]| state.hash_one(bytes);
+    let mut seen = std::collections::HashSet::with_capacity(SAMPLE);
+    let mut sampled = 0usize;
+    let mut take = |i: usize, bytes: &[u8]| {
+        if array.is_valid(i) && sampled < SAMPLE {
+            sampled += 1;
+            seen.insert(hash(bytes));
+        }
+        sampled < SAMPLE
+    };
+    match array.data_type() {
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            for i in 0..a.len() {
+                if !take(i, a.value(i).as_bytes()) {
+                    break;
+                }
+            }
+        }
+        DataType::Binary => {
+            let a = array.as_binary::<i32>();
+            for i in 0..a.len() {
+                if !take(i, a.value(i)) {
+                    break;
+                }
+            }
+        }
+        DataType::FixedSizeBinary(_) => {
+            let a = array.as_fixed_size_binary();
+            for i in 0..a.len() {
+                if !take(i, a.value(i)) {
+                    break;
+                }
+            }
+        }
+        dt => {
+            let Some(width) = dt.primitive_width() else {
+                return false;
+            };
+            let data = array.to_data();
+            let Some(values) = data.buffers().first() else {
+                return false;
+            };
+            let bytes = values.as_slice();
+            for i in 0..array.len() {
+                let start = (data.offset() + i) * width;
+                let Some(v) = bytes.get(start..start + width) else {
+                    break;
+                };
+                if !take(i, v) {
+                    break;
+                }
+            }
+        }
+    }
+    sampled >= 512 && seen.len() * 10 >= sampled * 9
 }
 
 /// Keeps each column chunk's finished pages in an anonymous temporary file (deleted by the
@@ -291,7 +406,33 @@ impl<W: Write + Send> FileEncoder<W> {
         options: &EncodeOptions,
         pool: Arc<ThreadPool>,
     ) -> Result<Self, EncodeError> {
-        let props = Arc::new(options.properties(&schema));
+        Self::with_plain_columns(sink, schema, options, pool, &[])
+    }
+
+    /// A file for batches like `first` (its first batch): columns whose values are nearly all
+    /// distinct in it are written without a dictionary ([`high_cardinality_columns`]).
+    pub fn for_batch(
+        sink: W,
+        first: &RecordBatch,
+        options: &EncodeOptions,
+        pool: Arc<ThreadPool>,
+    ) -> Result<Self, EncodeError> {
+        let plain = if options.dictionary {
+            high_cardinality_columns(first)
+        } else {
+            Vec::new()
+        };
+        Self::with_plain_columns(sink, first.schema(), options, pool, &plain)
+    }
+
+    fn with_plain_columns(
+        sink: W,
+        schema: SchemaRef,
+        options: &EncodeOptions,
+        pool: Arc<ThreadPool>,
+        plain: &[ColumnPath],
+    ) -> Result<Self, EncodeError> {
+        let props = Arc::new(options.properties_without_dictionary(&schema, plain));
         let parquet_schema = ArrowSchemaConverter::new()
             .with_coerce_types(props.coerce_types())
             .convert(&schema)?;
@@ -581,5 +722,72 @@ mod tests {
         }
         assert!("zstd:99".parse::<Codec>().is_err());
         assert!("brotli".parse::<Codec>().is_err());
+    }
+
+    #[test]
+    fn nearly_unique_columns_get_no_dictionary() {
+        let n = 2000i64;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new(
+                "nested",
+                DataType::Struct(
+                    vec![
+                        Field::new("url", DataType::Utf8, true),
+                        Field::new("flag", DataType::Int64, true),
+                    ]
+                    .into(),
+                ),
+                false,
+            ),
+        ]));
+        let nested = arrow_array::StructArray::from(vec![
+            (
+                Arc::new(Field::new("url", DataType::Utf8, true)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("/p/{i}")),
+                )) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("flag", DataType::Int64, true)),
+                Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 2))) as ArrayRef,
+            ),
+        ]);
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| ["a", "b"][i as usize % 2]),
+                )),
+                Arc::new(nested),
+            ],
+        )
+        .unwrap();
+        let paths: Vec<String> = high_cardinality_columns(&batch)
+            .iter()
+            .map(|p| p.string())
+            .collect();
+        assert_eq!(paths, ["id", "nested.url"]);
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
+        );
+        let mut enc =
+            FileEncoder::for_batch(Vec::new(), &batch, &EncodeOptions::default(), pool).unwrap();
+        enc.write(&batch).unwrap();
+        let bytes = enc.finish().unwrap().0;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+        let rg = reader.metadata().row_group(0);
+        let has_dictionary: Vec<bool> = rg
+            .columns()
+            .iter()
+            .map(|c| c.dictionary_page_offset().is_some())
+            .collect();
+        // id, kind, nested.url, nested.flag
+        assert_eq!(has_dictionary, [false, true, false, true]);
     }
 }
