@@ -384,6 +384,12 @@ pub struct FileEncoder<W: Write + Send> {
     rows_in_group: usize,
     /// Arrow bytes queued since sizes were last checked.
     bytes_since_check: usize,
+    /// Arrow bytes of the open row group.
+    arrow_bytes_in_group: usize,
+    /// Encoded and Arrow bytes of the row groups written so far: their ratio predicts the
+    /// encoded size of the open one without stopping the column tasks to measure it.
+    encoded_written: u64,
+    arrow_written: u64,
     rows: u64,
     row_group_bytes: usize,
     file_bytes: usize,
@@ -453,6 +459,9 @@ impl<W: Write + Send> FileEncoder<W> {
             row_groups: 0,
             rows_in_group: 0,
             bytes_since_check: 0,
+            arrow_bytes_in_group: 0,
+            encoded_written: 0,
+            arrow_written: 0,
             rows: 0,
             row_group_bytes: options.row_group_bytes.max(1),
             file_bytes: options.file_bytes.max(1),
@@ -532,6 +541,20 @@ impl<W: Write + Send> FileEncoder<W> {
         self.rows += batch.num_rows() as u64;
         self.in_flight.wait_until(self.max_in_flight);
         self.check_errors()?;
+        self.arrow_bytes_in_group += bytes;
+        if self.arrow_written > 0 {
+            // After the first row group: predict the encoded size from the ratio so far. The
+            // prediction uses only sizes fixed by the data, so the cuts stay deterministic.
+            let ratio = self.encoded_written as f64 / self.arrow_written as f64;
+            let predicted = (self.arrow_bytes_in_group as f64 * ratio) as usize;
+            if predicted >= self.row_group_bytes
+                || self.writer.bytes_written() + predicted >= self.file_bytes
+            {
+                self.flush_row_group()?;
+            }
+            return Ok(());
+        }
+        // The first row group: measure, at points fixed by the data.
         let check_every = (self.row_group_bytes.min(self.file_bytes) / 8).max(1);
         if self.bytes_since_check >= check_every {
             self.bytes_since_check = 0;
@@ -599,10 +622,13 @@ impl<W: Write + Send> FileEncoder<W> {
         for chunk in chunks {
             chunk.append_to_row_group(&mut row_group)?;
         }
-        row_group.close()?;
+        let written = row_group.close()?;
+        self.encoded_written += written.compressed_size().max(0) as u64;
+        self.arrow_written += self.arrow_bytes_in_group as u64;
         self.row_groups += 1;
         self.rows_in_group = 0;
         self.bytes_since_check = 0;
+        self.arrow_bytes_in_group = 0;
         Ok(())
     }
 
