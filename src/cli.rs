@@ -959,9 +959,8 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
         encode.file_bytes = parse_size(s).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
     }
     // Memory must not grow with the partition: the open row group's pages go to temporary
-    // files, a quarter of the budget bounds the blocks in flight, the rest is for decoded
-    // batches and the encoders' working memory.
-    encode.spill = true;
+    // files (the default), a quarter of the budget bounds the blocks in flight, the rest is for
+    // decoded batches and the encoders' working memory.
     let options = ConvertOptions {
         encode,
         threads: args.threads,
