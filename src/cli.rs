@@ -1081,7 +1081,7 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
     };
     println!(
         "{}",
-        emf_line(
+        run_metrics(
             &manifest,
             marker,
             others,
@@ -1093,7 +1093,7 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
 }
 
 /// One CloudWatch Embedded Metric Format line for the run.
-fn emf_line(
+fn run_metrics(
     manifest: &Manifest,
     marker: &crate::job::Marker,
     others: &[crate::job::Marker],
@@ -1113,41 +1113,27 @@ fn emf_line(
         (0, 0, 0, 0, 0, 0)
     };
     let mbps = bytes_in as f64 / 1e6 / seconds.max(1e-9);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": now_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": "parqour",
-                "Dimensions": [["Table"]],
-                "Metrics": [
-                    {"Name": "RecordsIn", "Unit": "Count"},
-                    {"Name": "RecordsOut", "Unit": "Count"},
-                    {"Name": "RecordsDeadLettered", "Unit": "Count"},
-                    {"Name": "BytesIn", "Unit": "Bytes"},
-                    {"Name": "BytesOut", "Unit": "Bytes"},
-                    {"Name": "Files", "Unit": "Count"},
-                    {"Name": "Seconds", "Unit": "Seconds"},
-                    {"Name": "MBPerSecond", "Unit": "Megabytes/Second"}
-                ]
-            }]
-        },
-        "Table": manifest.raw.table,
-        "Partition": manifest.partition_path(),
-        "Generation": marker.generation,
-        "AlreadyCommitted": !converted,
-        "RecordsIn": records_in,
-        "RecordsOut": records_out,
-        "RecordsDeadLettered": dead,
-        "BytesIn": bytes_in,
-        "BytesOut": bytes_out,
-        "Files": files,
-        "Seconds": seconds,
-        "MBPerSecond": mbps,
-    })
-    .to_string()
+    use crate::metrics::{Metric, emf_line};
+    use serde_json::json;
+    emf_line(
+        "Table",
+        &[
+            Metric::count("RecordsIn", records_in),
+            Metric::count("RecordsOut", records_out),
+            Metric::count("RecordsDeadLettered", dead),
+            Metric::new("BytesIn", "Bytes", bytes_in),
+            Metric::new("BytesOut", "Bytes", bytes_out),
+            Metric::count("Files", files),
+            Metric::new("Seconds", "Seconds", seconds),
+            Metric::new("MBPerSecond", "Megabytes/Second", mbps),
+        ],
+        &[
+            ("Table", json!(manifest.raw.table)),
+            ("Partition", json!(manifest.partition_path())),
+            ("Generation", json!(marker.generation)),
+            ("AlreadyCommitted", json!(!converted)),
+        ],
+    )
 }
 
 /// Optional manifest fields given to `manifest create`.

@@ -29,6 +29,7 @@ pub mod inspect;
 pub mod job;
 pub mod layout;
 pub mod manifest;
+pub mod metrics;
 pub mod registry;
 pub mod schemas;
 pub mod sink;

@@ -459,35 +459,20 @@ impl Report {
     /// One CloudWatch Embedded Metric Format line (namespace `parqour`, dimension `Function`):
     /// Messages, Submitted, Skipped, Ignored, InvalidMessages, Failed.
     pub fn emf_line(&self, function: &str) -> String {
+        use crate::metrics::{Metric, emf_line};
         let [submitted, skipped, ignored, invalid, failed] = self.counts();
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": now_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": "parqour",
-                    "Dimensions": [["Function"]],
-                    "Metrics": [
-                        {"Name": "Messages", "Unit": "Count"},
-                        {"Name": "Submitted", "Unit": "Count"},
-                        {"Name": "Skipped", "Unit": "Count"},
-                        {"Name": "Ignored", "Unit": "Count"},
-                        {"Name": "InvalidMessages", "Unit": "Count"},
-                        {"Name": "Failed", "Unit": "Count"}
-                    ]
-                }]
-            },
-            "Function": function,
-            "Messages": self.messages.len(),
-            "Submitted": submitted,
-            "Skipped": skipped,
-            "Ignored": ignored,
-            "InvalidMessages": invalid,
-            "Failed": failed,
-        })
-        .to_string()
+        emf_line(
+            "Function",
+            &[
+                Metric::count("Messages", self.messages.len() as u64),
+                Metric::count("Submitted", submitted as u64),
+                Metric::count("Skipped", skipped as u64),
+                Metric::count("Ignored", ignored as u64),
+                Metric::count("InvalidMessages", invalid as u64),
+                Metric::count("Failed", failed as u64),
+            ],
+            &[("Function", serde_json::json!(function))],
+        )
     }
 }
 

@@ -326,17 +326,7 @@ fn skip_datum(s: &Skip, cur: &mut Cursor<'_>) -> Result<(), ValueError> {
             cur.bytes()?;
             skip_datum(value, cur)
         })?,
-        Skip::Union(branches) => {
-            let index = cur.long()?;
-            let branch = usize::try_from(index)
-                .ok()
-                .and_then(|i| branches.get(i))
-                .ok_or(ValueError::UnionIndex {
-                    index,
-                    branches: branches.len(),
-                })?;
-            skip_datum(branch, cur)?;
-        }
+        Skip::Union(branches) => skip_datum(branch(cur.long()?, branches)?, cur)?,
     }
     Ok(())
 }
@@ -527,15 +517,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
             *len += 1;
         }
         (Op::Union(branches), Data::Struct { children, len }) => {
-            let index = cur.long()?;
-            let branch = usize::try_from(index)
-                .ok()
-                .and_then(|i| branches.get(i))
-                .ok_or(ValueError::UnionIndex {
-                    index,
-                    branches: branches.len(),
-                })?;
-            match branch {
+            match branch(cur.long()?, branches)? {
                 None => {
                     // The null branch: the struct itself is null.
                     for c in children.iter_mut() {
@@ -547,14 +529,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
                     }
                 }
                 Some((member, op)) => {
-                    for (i, c) in children.iter_mut().enumerate() {
-                        if i == *member {
-                            decode(op, cur, c)?;
-                            c.set_valid();
-                        } else {
-                            c.append_null();
-                        }
-                    }
+                    fill_member(children, *member, op, cur)?;
                     *len += 1;
                     col.set_valid();
                 }
@@ -607,14 +582,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
             _,
         ) => {
             let index = if *read_index { cur.long()? } else { 0 };
-            let target = usize::try_from(index)
-                .ok()
-                .and_then(|i| branches.get(i))
-                .ok_or(ValueError::UnionIndex {
-                    index,
-                    branches: branches.len(),
-                })?;
-            match target {
+            match branch(index, branches)? {
                 Target::Null => col.append_null(),
                 Target::Value(op) => {
                     decode(op, cur, col)?;
@@ -624,14 +592,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
                     let Data::Struct { children, len } = &mut col.data else {
                         return Err(ValueError::Internal("union member into a non-struct"));
                     };
-                    for (i, c) in children.iter_mut().enumerate() {
-                        if i == *member {
-                            decode(op, cur, c)?;
-                            c.set_valid();
-                        } else {
-                            c.append_null();
-                        }
-                    }
+                    fill_member(children, *member, op, cur)?;
                     *len += 1;
                     col.set_valid();
                 }
@@ -643,6 +604,36 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
             return Err(ValueError::Internal("null op with a column"));
         }
         _ => return Err(ValueError::Internal("op and column types disagree")),
+    }
+    Ok(())
+}
+
+/// The union branch (or its target) that `index` names.
+#[inline]
+fn branch<T>(index: i64, branches: &[T]) -> Result<&T, ValueError> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| branches.get(i))
+        .ok_or(ValueError::UnionIndex {
+            index,
+            branches: branches.len(),
+        })
+}
+
+/// One row of a union's struct column: `member` decoded with `op`, every other member null.
+fn fill_member(
+    children: &mut [Column],
+    member: usize,
+    op: &Op,
+    cur: &mut Cursor<'_>,
+) -> Result<(), ValueError> {
+    for (i, c) in children.iter_mut().enumerate() {
+        if i == member {
+            decode(op, cur, c)?;
+            c.set_valid();
+        } else {
+            c.append_null();
+        }
     }
     Ok(())
 }
