@@ -31,8 +31,8 @@ use crate::convert::{
 use crate::encode::{Codec, EncodeError, EncodeOptions};
 use crate::inspect::{InspectError, inspect};
 use crate::job::{JobContext, JobError, Outcome};
+use crate::manifest::Manifest;
 use crate::manifest::{DATA_TYPE_PLACEHOLDER, ReaderSchemas};
-use crate::manifest::{InputObjectSpec, InputSpec, Manifest, ManifestV1};
 use crate::registry::{Compatibility, Registry, RegistryError};
 use crate::schemas::SchemaSet;
 use crate::sink::SinkError;
@@ -1151,40 +1151,27 @@ async fn manifest_create(
     extra: ManifestExtra,
     storage: &StorageOptions,
 ) -> Result<(), Failure> {
-    let mut map = serde_json::Map::new();
+    let mut keys = Vec::new();
     for p in partition {
         let (k, v) = p.split_once('=').ok_or_else(|| {
             Failure::new(EXIT_USAGE, format!("--partition `{p}`: expected key=value"))
         })?;
-        map.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+        keys.push((k.to_string(), v.to_string()));
     }
     let objects = list_inputs(&[input.to_string()], storage)
         .await
         .map_err(|e| Failure::new(source_code(&e), e))?;
-    let raw = ManifestV1 {
-        version: 1,
-        table: table.to_string(),
-        partition: map,
-        inputs: objects
-            .iter()
-            .map(|o| {
-                InputSpec::Object(InputObjectSpec {
-                    url: o.url.clone(),
-                    size: Some(o.size),
-                    etag: o.e_tag.clone(),
-                })
-            })
-            .collect(),
-        compression: None,
-        row_group_size: None,
-        target_file_size: None,
+    let inputs = objects
+        .iter()
+        .map(|o| crate::manifest::listed_input(&o.url, o.size, o.e_tag.as_deref()))
+        .collect();
+    let settings = crate::manifest::ManifestSettings {
         registry: extra.registry,
-        data_types: (!extra.data_types.is_empty()).then_some(extra.data_types),
-        reader_schema: None,
+        data_types: extra.data_types,
         dead_letter: extra.dead_letter,
-        max_dead_letter_fraction: None,
     };
-    let manifest = Manifest::validate(raw).map_err(|e| Failure::new(EXIT_USAGE, e))?;
+    let manifest = Manifest::of_inputs(table, &keys, inputs, settings)
+        .map_err(|e| Failure::new(EXIT_USAGE, e))?;
     let text =
         serde_json::to_string_pretty(&manifest.raw).map_err(|e| Failure::new(EXIT_INTERNAL, e))?;
     match output {

@@ -74,6 +74,27 @@ pub struct ManifestV1 {
     pub max_dead_letter_fraction: Option<f64>,
 }
 
+/// What a manifest written by a tool (`manifest create`, the trigger, backfills) says beyond
+/// its table, partition and inputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestSettings {
+    /// The schema registry.
+    pub registry: Option<String>,
+    /// The data types to convert.
+    pub data_types: Vec<String>,
+    /// The dead-letter place.
+    pub dead_letter: Option<String>,
+}
+
+/// An input as a listing saw it: its URL, size and entity tag, all recorded.
+pub fn listed_input(url: &str, size: u64, etag: Option<&str>) -> InputSpec {
+    InputSpec::Object(InputObjectSpec {
+        url: url.to_string(),
+        size: Some(size),
+        etag: etag.map(str::to_string),
+    })
+}
+
 /// The placeholder in a table URL that takes the data type.
 pub const DATA_TYPE_PLACEHOLDER: &str = "{data_type}";
 
@@ -242,6 +263,32 @@ impl Manifest {
             raw,
             partition,
             hash,
+        })
+    }
+
+    /// A validated manifest of `inputs` as partition `partition` (keys in order) of `table`.
+    pub fn of_inputs(
+        table: &str,
+        partition: &[(String, String)],
+        inputs: Vec<InputSpec>,
+        settings: ManifestSettings,
+    ) -> Result<Self, ManifestError> {
+        Self::validate(ManifestV1 {
+            version: 1,
+            table: table.to_string(),
+            partition: partition
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+            inputs,
+            compression: None,
+            row_group_size: None,
+            target_file_size: None,
+            registry: settings.registry,
+            data_types: (!settings.data_types.is_empty()).then_some(settings.data_types),
+            reader_schema: None,
+            dead_letter: settings.dead_letter,
+            max_dead_letter_fraction: None,
         })
     }
 

@@ -46,7 +46,7 @@ use serde_json::{Map, Value};
 
 use crate::batch::{self, Batch, BatchError, Submission, Submitted};
 use crate::layout::{Layout, LayoutError};
-use crate::manifest::{InputObjectSpec, InputSpec, Manifest, ManifestError, ManifestV1};
+use crate::manifest::{Manifest, ManifestError};
 use crate::source::{InputObject, SourceError, list_inputs};
 use crate::storage::StorageOptions;
 
@@ -485,37 +485,24 @@ pub fn manifest_of(
     data_type: &str,
     records: &crate::layout::RecordSettings,
 ) -> Result<Manifest, ManifestError> {
-    Manifest::validate(ManifestV1 {
-        version: 1,
-        table: table.to_string(),
-        partition: partition
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-        inputs: objects
-            .iter()
-            .map(|o| {
-                InputSpec::Object(InputObjectSpec {
-                    url: o.url.clone(),
-                    size: Some(o.size),
-                    etag: o.e_tag.clone(),
-                })
-            })
-            .collect(),
-        compression: None,
-        row_group_size: None,
-        target_file_size: None,
+    let inputs = objects
+        .iter()
+        .map(|o| crate::manifest::listed_input(&o.url, o.size, o.e_tag.as_deref()))
+        .collect();
+    let settings = crate::manifest::ManifestSettings {
         registry: records.registry.clone(),
         // Envelopes of other types in the raw prefix go to the dead-letter place.
-        data_types: (records.registry.is_some() && !data_type.is_empty())
-            .then(|| vec![data_type.to_string()]),
-        reader_schema: None,
+        data_types: if records.registry.is_some() && !data_type.is_empty() {
+            vec![data_type.to_string()]
+        } else {
+            Vec::new()
+        },
         dead_letter: records
             .dead_letter
             .as_ref()
             .map(|d| d.replace(crate::manifest::DATA_TYPE_PLACEHOLDER, data_type)),
-        max_dead_letter_fraction: None,
-    })
+    };
+    Manifest::of_inputs(table, partition, inputs, settings)
 }
 
 /// The `*.avro` objects under a raw prefix; `None` when there are none.
