@@ -433,3 +433,71 @@ fn missing_input_is_a_clear_error() {
     ]);
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
 }
+
+/// With a dead-letter place, a container block that does not inflate is set aside whole, as
+/// stored; the other blocks convert; replay gives back a container file holding that block.
+#[test]
+fn a_corrupt_block_goes_to_the_dead_letter_place_and_replays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut f = good_file();
+    let syncs = sync_offsets(&f);
+    let start = syncs[1] + 16 + 10;
+    for b in &mut f[start..start + 200] {
+        *b = b.wrapping_mul(31).wrapping_add(7);
+    }
+    let input = tmp.path().join("in/corrupt.avro");
+    std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+    std::fs::write(&input, &f).unwrap();
+    let (_, blocks) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
+    let dead = tmp.path().join("dead");
+    let o = bin()
+        .args(["convert"])
+        .arg(&input)
+        .arg("-o")
+        .arg(tmp.path().join("out"))
+        .arg("--dead-letter")
+        .arg(&dead)
+        .args(["--max-dead-letter-fraction", "0.5", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["records"], 20_000);
+    assert_eq!(report["dead_letter"]["records"], blocks[1].count);
+    assert_eq!(report["dead_letter"]["by_kind"]["block"], 1);
+    assert_eq!(report["records_out"], 20_000 - blocks[1].count);
+    // Replay: a container file with the header's schema and codec and that block, unchanged.
+    let replayed = tmp.path().join("replay");
+    let o = bin()
+        .arg("replay")
+        .arg(&dead)
+        .arg("-o")
+        .arg(&replayed)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let back = std::fs::read(replayed.join("replay-00000.avro")).unwrap();
+    let (header, again) = parqour::avro::container::split_all(&back, Default::default()).unwrap();
+    let (original, _) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
+    assert_eq!(header.schema_json, original.schema_json);
+    assert_eq!(header.codec, original.codec);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].count, blocks[1].count);
+    assert_eq!(again[0].data, blocks[1].data);
+    // Over the budget (the default, 0.1%), the run fails and leaves no Parquet file.
+    let out = tmp.path().join("out2");
+    let o = bin()
+        .args(["convert"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .arg("--dead-letter")
+        .arg(tmp.path().join("dead2"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
