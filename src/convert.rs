@@ -402,6 +402,7 @@ pub async fn convert_to(
     let handle = Handle::current();
     let mut source_options = options.source;
     source_options.raw_envelopes |= options.schemas.has_registry();
+    source_options.set_aside_broken |= options.dead_letter.is_some();
     let events = spawn_source(&handle, inputs.clone(), source_options);
     let driver = Driver {
         handle: handle.clone(),
@@ -685,11 +686,12 @@ impl Driver {
                 }
                 ObjectEvent::Broken {
                     offset,
+                    records,
                     error,
                     data,
                 } => {
                     self.dispatch();
-                    self.broken(event.object, offset, error, data)?;
+                    self.broken(event.object, offset, records, error, data)?;
                 }
                 ObjectEvent::End { .. } => {
                     self.dispatch();
@@ -713,10 +715,16 @@ impl Driver {
         &mut self,
         object: usize,
         offset: u64,
+        records: u64,
         error: Option<String>,
         data: bytes::Bytes,
     ) -> Result<(), ConvertError> {
         let url = self.inputs[object].url.clone();
+        // A container file's rest keeps its codec and writer schema beside it.
+        let (codec, writer_schema) = match &self.current {
+            Some(c) if c.object == object => (c.codec, c.writer_schema.clone()),
+            _ => (Codec::Null, None),
+        };
         if self.options.dead_letter.is_none() {
             return Err(ConvertError::Framing {
                 url,
@@ -724,8 +732,6 @@ impl Driver {
                 message: error.unwrap_or_else(|| "framing broken".into()),
             });
         }
-        // The first piece stands for (at least) one record; the count after it is unknown.
-        let records = u64::from(error.is_some());
         let out = GroupOutput {
             records,
             dead_records: records,
@@ -739,8 +745,8 @@ impl Driver {
                 error: error.unwrap_or_else(|| "after a broken framing".into()),
                 data_type: None,
                 fingerprint: None,
-                codec: Codec::Null,
-                writer_schema: None,
+                codec,
+                writer_schema,
                 data,
             }],
             ..Default::default()

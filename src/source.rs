@@ -147,6 +147,9 @@ pub enum ObjectEvent {
     Broken {
         /// Byte offset in the object.
         offset: u64,
+        /// Input records the piece stands for, as far as known: the record count the broken
+        /// block declares, else 1 for the first piece, 0 for the later ones.
+        records: u64,
         /// Why the framing broke (`None` for the later pieces).
         error: Option<String>,
         /// The bytes.
@@ -195,6 +198,10 @@ pub struct SourceOptions {
     pub raw_block_bytes: usize,
     /// Bytes per read (range request) of an object.
     pub read_chunk_bytes: usize,
+    /// After a block of a container file that cannot be framed (wrong sync marker, absurd size,
+    /// truncated), hand the rest of the object out as [`ObjectEvent::Broken`] (to be set
+    /// aside) instead of failing.
+    pub set_aside_broken: bool,
     /// Bounds on sizes read from files.
     pub limits: Limits,
     /// Objects read at the same time (the first in order is consumed, the others prefetch).
@@ -213,6 +220,7 @@ impl Default for SourceOptions {
             raw_envelopes: false,
             raw_block_bytes: 1 << 20,
             read_chunk_bytes: 1 << 20,
+            set_aside_broken: false,
             limits: Limits::default(),
             concurrency: 4,
             budget_bytes: 256 << 20,
@@ -371,11 +379,13 @@ async fn stream_blocks(
                         data,
                     } => ObjectEvent::Broken {
                         offset,
+                        records: 1,
                         error: Some(error.to_string()),
                         data,
                     },
                     RawEvent::Rest { offset, data } => ObjectEvent::Broken {
                         offset,
+                        records: 0,
                         error: None,
                         data,
                     },
@@ -408,19 +418,72 @@ async fn stream_blocks(
     }
     let mut splitter = BlockSplitter::new(options.limits);
     let mut chunks = futures::stream::iter(pending.into_iter().map(Ok)).chain(stream);
-    while let Some(chunk) = chunks.next().await {
+    let mut broken = None;
+    'read: while let Some(chunk) = chunks.next().await {
         splitter.push(&chunk.map_err(read_err)?);
-        while let Some(event) = splitter.next_event().map_err(container_err)? {
-            let event = match event {
-                Event::Header(header) => ObjectEvent::Header(header),
-                Event::Block(block) => ObjectEvent::Block(block),
+        loop {
+            match splitter.next_event() {
+                Ok(Some(event)) => {
+                    let event = match event {
+                        Event::Header(header) => ObjectEvent::Header(header),
+                        Event::Block(block) => ObjectEvent::Block(block),
+                    };
+                    if tx.send(Ok(event)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    broken = Some(e);
+                    break 'read;
+                }
+            }
+        }
+    }
+    let broken = match broken {
+        Some(e) => Some(e),
+        None => splitter.finish().err(),
+    };
+    if let Some(e) = broken {
+        // The rest of the object cannot be framed: set it aside whole, or fail.
+        let rest = if options.set_aside_broken {
+            splitter.take_rest()
+        } else {
+            None
+        };
+        let Some((mut offset, data)) = rest else {
+            return Err(container_err(e));
+        };
+        // The broken block's declared record count, when it is there and plausible.
+        let declared = crate::avro::cursor::Cursor::new(&data)
+            .long()
+            .ok()
+            .filter(|c| (1..1 << 31).contains(c));
+        let first = ObjectEvent::Broken {
+            offset,
+            records: declared.map_or(1, |c| c as u64),
+            error: Some(e.to_string()),
+            data: data.clone(),
+        };
+        offset += data.len() as u64;
+        if tx.send(Ok(first)).await.is_err() {
+            return Ok(());
+        }
+        while let Some(chunk) = chunks.next().await {
+            let data = chunk.map_err(read_err)?;
+            let len = data.len() as u64;
+            let piece = ObjectEvent::Broken {
+                offset,
+                records: 0,
+                error: None,
+                data,
             };
-            if tx.send(Ok(event)).await.is_err() {
+            offset += len;
+            if tx.send(Ok(piece)).await.is_err() {
                 return Ok(());
             }
         }
     }
-    splitter.finish().map_err(container_err)?;
     let end = ObjectEvent::End {
         blocks: splitter.blocks_read(),
     };

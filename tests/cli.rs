@@ -501,3 +501,57 @@ fn a_corrupt_block_goes_to_the_dead_letter_place_and_replays() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// With a dead-letter place, a container file cut short (or whose framing breaks) converts up
+/// to the broken block; the rest of the object is set aside byte for byte from that offset.
+#[test]
+fn the_unframeable_rest_of_a_container_file_is_set_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = good_file();
+    let syncs = sync_offsets(&f);
+    let cut = syncs[3] + 16 + 40; // inside block 3
+    let input = tmp.path().join("in/cut.avro");
+    std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+    std::fs::write(&input, &f[..cut]).unwrap();
+    let (_, blocks) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
+    let kept: u64 = blocks[..3].iter().map(|b| b.count).sum();
+    let dead = tmp.path().join("dead");
+    let o = bin()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(tmp.path().join("out"))
+        .arg("--dead-letter")
+        .arg(&dead)
+        .args(["--max-dead-letter-fraction", "0.5", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["records_out"], kept);
+    // The records the broken block declares count as set aside.
+    assert_eq!(report["dead_letter"]["records"], blocks[3].count);
+    assert_eq!(report["records"], kept + blocks[3].count);
+    assert_eq!(report["dead_letter"]["by_kind"]["tail"], 1);
+    // The dead-letter entry holds exactly the bytes from block 3 on, with its offset.
+    let dl = std::fs::read_dir(&dead)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(dl).unwrap();
+    let (_, dl_blocks) = parqour::avro::container::split_all(&bytes, Default::default()).unwrap();
+    let mut data = Vec::new();
+    for b in &dl_blocks {
+        parqour::avro::codec::Codec::Deflate
+            .decompress(&b.data, &mut data, 1 << 30)
+            .unwrap();
+    }
+    let entry =
+        parqour::deadletter::DeadLetter::decode(&mut parqour::avro::cursor::Cursor::new(&data))
+            .unwrap();
+    assert_eq!(entry.offset, (syncs[3] + 16) as u64);
+    assert_eq!(&entry.data[..], &f[syncs[3] + 16..cut]);
+    assert!(entry.error.contains("truncated"), "{}", entry.error);
+}

@@ -170,6 +170,17 @@ impl BlockSplitter {
         self.next_index
     }
 
+    /// After an error in a block: the byte offset where that block starts and the bytes held
+    /// from there (so the rest of the object can be set aside byte for byte). `None` before the
+    /// header is read: without a schema nothing after it can be told apart.
+    pub fn take_rest(&mut self) -> Option<(u64, Bytes)> {
+        self.sync?;
+        let offset = self.offset;
+        let rest = self.buf.split().freeze();
+        self.offset += rest.len() as u64;
+        Some((offset, rest))
+    }
+
     /// Returns the next complete header or block, or `None` if more bytes are needed.
     pub fn next_event(&mut self) -> Result<Option<Event>, ContainerError> {
         match self.sync {
