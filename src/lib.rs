@@ -10,6 +10,11 @@
 //! [`convert`] drives that pipeline; [`cli`] is the command line over it; [`inspect`] and
 //! [`demo`] are tools beside it.
 //!
+//! Records of many writer schemas: the [`registry`] holds writer schemas by fingerprint;
+//! [`schemas`] picks each data type's reader schema and the plans that resolve every writer
+//! schema to it ([`decode::resolve`]); `DataWrapper` envelopes are read by [`avro::envelope`];
+//! what cannot be converted goes to the [`deadletter`] place. [`metrics`] writes the EMF lines.
+//!
 //! On AWS: [`trigger`] turns "partition closed" messages into manifests ([`manifest`]) and AWS
 //! Batch jobs ([`batch`]) that run the partition job ([`job`]); [`backfill`] does the same for a
 //! range of hours; [`layout`] says where a data type's raw objects, table and manifests are.
