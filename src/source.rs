@@ -1,7 +1,7 @@
 //! Input objects: which objects an input names, and their bytes as a stream of Avro blocks.
 //!
 //! Edge: [`list_inputs`] turns the inputs a user gave (files, folders, URLs of objects or
-//! prefixes) into a sorted list of objects; [`stream_blocks`] streams one object from its store,
+//! prefixes) into a sorted list of objects; `stream_blocks` streams one object from its store,
 //! feeds the bytes to the container [`BlockSplitter`] as they arrive, and sends the header and
 //! each block on a channel. Blocks in flight are bounded in bytes by a semaphore, so a slow
 //! consumer stops the download instead of filling memory, and an object is never held whole.

@@ -1,7 +1,7 @@
 //! Athena-safe types: how every Avro type becomes an Arrow (and so a Parquet) type.
 //!
 //! Stage: planning, once per writer schema. [`plan`] walks the Avro schema and produces, in one
-//! pass, the Arrow schema of the output and the decode program ([`Op`]) that fills it. Keeping the
+//! pass, the Arrow schema of the output and the decode program (`Op`) that fills it. Keeping the
 //! two together means a type's column and the code that decodes it cannot drift apart.
 //!
 //! | Avro | Arrow | Parquet (as Athena sees it) |
@@ -27,11 +27,11 @@
 //! | local-timestamp-millis / -micros | Timestamp(ms / us) | INT64 TIMESTAMP(MILLIS / MICROS, not adjusted) |
 //! | local-timestamp-nanos | Timestamp(us), floored to micros | INT64 TIMESTAMP(MICROS, not adjusted) |
 //! | duration | Struct{months, days, milliseconds: Int64} | struct of INT64 |
-//! | array<T> | List, item named `element` | LIST |
-//! | map<T> | Map, entries `key_value` {key: Utf8, value} | MAP |
+//! | `array<T>` | List, item named `element` | LIST |
+//! | `map<T>` | Map, entries `key_value` {key: Utf8, value} | MAP |
 //! | record | Struct | group |
 //! | [null, T] or [T, null] | T, nullable | optional T |
-//! | [T] | T | T |
+//! | `[T]` | T | T |
 //! | other unions | nullable Struct, one nullable field per branch: `member_int`, `member_string`, `member_<record name lowercased>` | group |
 //!
 //! Why these choices: Athena (Presto/Trino) reads no unsigned, NANOS, TIME or INT96-only
