@@ -879,6 +879,12 @@ impl Driver {
         if let Some(report) = self.reports.get_mut(pending.object) {
             report.records += out.records;
             report.dead_lettered += out.dead_records;
+            if report.framing == "container" {
+                // A container file of events: every record converted is of its one schema.
+                if let Some(n) = report.fingerprints.values_mut().next() {
+                    *n += out.records - out.dead_records;
+                }
+            }
             for (fp, n) in out.fingerprints {
                 *report.fingerprints.entry(fp).or_default() += n;
             }
@@ -1244,12 +1250,9 @@ impl GroupTask {
                     offset: block.offset,
                     source,
                 };
-                let checkpoint = (
-                    decoders.rows(),
-                    out.dead.len(),
-                    out.dead_records,
-                    out.fingerprints.clone(),
-                );
+                // What the block adds, to undo if it is set aside whole. (Fingerprint counts are
+                // kept per block by the decoders and added up when the group ends.)
+                let checkpoint = (decoders.rows(), out.dead.len(), out.dead_records);
                 let result = self.block(block, scratch, &mut decoders, &mut out);
                 decoders.end_block(result.is_ok());
                 if let Err(e) = result {
@@ -1260,7 +1263,6 @@ impl GroupTask {
                     decoders.rollback(&checkpoint.0);
                     out.dead.truncate(checkpoint.1);
                     out.dead_records = checkpoint.2;
-                    out.fingerprints = checkpoint.3;
                     out.dead.push(DeadLetter {
                         source: self.url.clone(),
                         kind: Kind::Block,
@@ -1325,9 +1327,6 @@ impl GroupTask {
                 decoders
                     .get(key, reader)
                     .decode_block_with(plan, data, block.count)?;
-                if let Some((_, n)) = out.fingerprints.iter_mut().next() {
-                    *n += block.count;
-                }
                 Ok(())
             }
             Decoding::Envelopes(layout) => self.envelopes(*layout, block, data, decoders, out),

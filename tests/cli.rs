@@ -466,6 +466,13 @@ fn a_corrupt_block_goes_to_the_dead_letter_place_and_replays() {
     assert_eq!(report["dead_letter"]["records"], blocks[1].count);
     assert_eq!(report["dead_letter"]["by_kind"]["block"], 1);
     assert_eq!(report["records_out"], 20_000 - blocks[1].count);
+    // The file's one writer schema, by fingerprint, with the records converted with it.
+    let (header, _) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
+    let fp = parqour::avro::fingerprint::fingerprint(&header.schema_json).unwrap();
+    assert_eq!(
+        report["inputs"][0]["fingerprints"],
+        serde_json::json!({ fp.to_string(): 20_000 - blocks[1].count })
+    );
     // Replay: a container file with the header's schema and codec and that block, unchanged.
     let replayed = tmp.path().join("replay");
     let o = bin()
