@@ -206,14 +206,7 @@ pub struct Registry {
 
 /// Checks a data type name: it becomes a folder, so no separators or dot-only names.
 pub fn check_data_type(data_type: &str) -> Result<(), RegistryError> {
-    let ok = !data_type.is_empty()
-        && data_type.len() <= 255
-        && data_type != "."
-        && data_type != ".."
-        && data_type
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
+    if crate::avro::envelope::valid_data_type(data_type) {
         Ok(())
     } else {
         Err(RegistryError::DataType(data_type.to_string()))

@@ -44,6 +44,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::avro::envelope::valid_data_type;
 use crate::batch::{self, Batch, BatchError, Submission, Submitted};
 use crate::layout::{Layout, LayoutError};
 use crate::manifest::{Manifest, ManifestError};
@@ -275,14 +276,6 @@ fn parse_closed(v: &Value) -> Result<Signal, String> {
 }
 
 /// Data types become part of URLs: keep them to a safe alphabet.
-fn valid_data_type(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
 fn s3_record(r: &Value) -> Result<Signal, String> {
     let event_name = str_field(r, "eventName")
         .ok_or("an S3 record without eventName")?
