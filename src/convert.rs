@@ -990,7 +990,19 @@ impl Driver {
                         source,
                     })?
                 }
-                _ => {
+                (Some(_), true) => {
+                    // A table per data type, and records of no data type.
+                    return Err(ConvertError::Destination {
+                        data_type: String::new(),
+                        source: StorageError::Location {
+                            location: self.destination.default.display.clone(),
+                            message: "container files of plain events have no data type: name \
+                                      the one they are (--data-type, or one entry in data_types)"
+                                .into(),
+                        },
+                    });
+                }
+                (None, _) => {
                     if let Some(other) = self.tables.keys().next() {
                         return Err(ConvertError::DataTypes {
                             url: self.destination.default.display.clone(),

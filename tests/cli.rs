@@ -562,3 +562,36 @@ fn the_unframeable_rest_of_a_container_file_is_set_aside() {
     assert_eq!(&entry.data[..], &f[syncs[3] + 16..cut]);
     assert!(entry.error.contains("truncated"), "{}", entry.error);
 }
+
+/// An output with a `{data_type}` placeholder needs the data type of plain container files.
+#[test]
+fn plain_events_into_per_type_tables_need_their_data_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("e.avro");
+    std::fs::write(&input, good_file()).unwrap();
+    let template = format!("{}/lake/{{data_type}}", tmp.path().display());
+    let o = bin()
+        .arg("convert")
+        .arg(&input)
+        .args(["-o", &template])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--data-type"),
+        "{}",
+        text(&o)
+    );
+    let o = bin()
+        .arg("convert")
+        .arg(&input)
+        .args(["-o", &template, "--data-type", "events"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        tmp.path()
+            .join("lake/events/part-00000.snappy.parquet")
+            .exists()
+    );
+}
