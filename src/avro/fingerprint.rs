@@ -13,9 +13,9 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::schema::SchemaError;
+use super::schema::{SchemaError, name_of};
 
 /// The CRC-64-AVRO seed: the fingerprint of the empty string.
 const EMPTY: u64 = 0xc15d_213a_a4d7_a795;
@@ -85,37 +85,6 @@ fn quote(s: &str, out: &mut String) {
     out.push_str(&Value::String(s.to_string()).to_string());
 }
 
-/// The full name of a named type and the namespace its children inherit.
-fn full_name(
-    obj: &Map<String, Value>,
-    namespace: Option<&str>,
-    path: &str,
-) -> Result<(String, Option<String>), SchemaError> {
-    let name = obj
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid(path, "named type without a `name`"))?;
-    if let Some((ns, _)) = name.rsplit_once('.') {
-        return Ok((name.to_string(), Some(ns.to_string())));
-    }
-    let ns = match obj.get("namespace") {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Null) | None => namespace.map(str::to_string),
-        Some(other) => {
-            return Err(invalid(
-                path,
-                format!("namespace must be a string: {other}"),
-            ));
-        }
-    };
-    let ns = ns.filter(|s| !s.is_empty());
-    let full = match &ns {
-        Some(ns) => format!("{ns}.{name}"),
-        None => name.to_string(),
-    };
-    Ok((full, ns))
-}
-
 fn build(
     value: &Value,
     namespace: Option<&str>,
@@ -176,7 +145,8 @@ fn build(
             };
             match ty {
                 "record" | "error" | "enum" | "fixed" => {
-                    let (full, inner_ns) = full_name(obj, namespace, path)?;
+                    let name = name_of(obj, namespace, path)?;
+                    let (full, inner_ns) = (name.fullname(), name.namespace);
                     if !defined.insert(full.clone()) {
                         return Err(invalid(path, format!("type `{full}` is defined twice")));
                     }

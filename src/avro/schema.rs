@@ -387,41 +387,6 @@ impl Parser {
         Err(invalid(path, format!("unknown type `{name}`")))
     }
 
-    fn name_of(
-        &self,
-        obj: &Map<String, Value>,
-        namespace: Option<&str>,
-        path: &str,
-    ) -> Result<Name, SchemaError> {
-        let raw = obj
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid(path, "named type without a `name`"))?;
-        let (ns, simple) = match raw.rsplit_once('.') {
-            Some((ns, simple)) => (Some(ns.to_string()), simple.to_string()),
-            None => {
-                let ns = match obj.get("namespace") {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Null) | None => namespace.map(str::to_string),
-                    Some(other) => {
-                        return Err(invalid(
-                            path,
-                            format!("namespace must be a string: {other}"),
-                        ));
-                    }
-                };
-                (ns, raw.to_string())
-            }
-        };
-        if !valid_name(&simple) {
-            return Err(invalid(path, format!("invalid name `{raw}`")));
-        }
-        Ok(Name {
-            name: simple,
-            namespace: ns.filter(|s| !s.is_empty()),
-        })
-    }
-
     fn define(&mut self, name: &Name, schema: &Schema, path: &str) -> Result<(), SchemaError> {
         let full = name.fullname();
         if PRIMITIVES.contains(&full.as_str()) {
@@ -451,7 +416,7 @@ impl Parser {
         match ty {
             "record" | "error" => self.record(obj, namespace, path),
             "enum" => {
-                let name = self.name_of(obj, namespace, path)?;
+                let name = name_of(obj, namespace, path)?;
                 let symbols: Vec<String> = obj
                     .get("symbols")
                     .and_then(Value::as_array)
@@ -486,7 +451,7 @@ impl Parser {
                 Ok(schema)
             }
             "fixed" => {
-                let name = self.name_of(obj, namespace, path)?;
+                let name = name_of(obj, namespace, path)?;
                 let size = obj
                     .get("size")
                     .and_then(Value::as_u64)
@@ -559,7 +524,7 @@ impl Parser {
         namespace: Option<&str>,
         path: &str,
     ) -> Result<Schema, SchemaError> {
-        let name = self.name_of(obj, namespace, path)?;
+        let name = name_of(obj, namespace, path)?;
         let full = name.fullname();
         if self.named.contains_key(&full) {
             return Err(invalid(path, format!("type `{full}` is defined twice")));
@@ -607,6 +572,42 @@ impl Parser {
         self.define(&name, &schema, path)?;
         Ok(schema)
     }
+}
+
+/// The full name of a named type: `name` (qualified, or in `namespace` / the enclosing
+/// namespace), checked to be a valid name.
+pub(crate) fn name_of(
+    obj: &Map<String, Value>,
+    namespace: Option<&str>,
+    path: &str,
+) -> Result<Name, SchemaError> {
+    let raw = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid(path, "named type without a `name`"))?;
+    let (ns, simple) = match raw.rsplit_once('.') {
+        Some((ns, simple)) => (Some(ns.to_string()), simple.to_string()),
+        None => {
+            let ns = match obj.get("namespace") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Null) | None => namespace.map(str::to_string),
+                Some(other) => {
+                    return Err(invalid(
+                        path,
+                        format!("namespace must be a string: {other}"),
+                    ));
+                }
+            };
+            (ns, raw.to_string())
+        }
+    };
+    if !valid_name(&simple) {
+        return Err(invalid(path, format!("invalid name `{raw}`")));
+    }
+    Ok(Name {
+        name: simple,
+        namespace: ns.filter(|s| !s.is_empty()),
+    })
 }
 
 fn qualify(name: &str, namespace: Option<&str>) -> String {

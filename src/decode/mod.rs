@@ -476,15 +476,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
             offsets.push(i32::try_from(total).map_err(|_| ValueError::Overflow)?);
         }
         (Op::Enum(symbols), _) => {
-            let index = cur.long()?;
-            let symbol = usize::try_from(index)
-                .ok()
-                .and_then(|i| symbols.get(i))
-                .ok_or(ValueError::EnumIndex {
-                    index,
-                    symbols: symbols.len(),
-                })?;
-            push_bytes(col, symbol.as_bytes())?;
+            push_bytes(col, symbol(cur.long()?, symbols)?.as_bytes())?;
         }
         (Op::Fixed(size), Data::Fixed { values, len, .. }) => {
             values.extend_from_slice(cur.take(*size)?);
@@ -554,14 +546,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
         }
         (Op::EnumMap { symbols, writer }, _) => {
             let index = cur.long()?;
-            let symbol = usize::try_from(index)
-                .ok()
-                .and_then(|i| symbols.get(i))
-                .ok_or(ValueError::EnumIndex {
-                    index,
-                    symbols: symbols.len(),
-                })?;
-            match symbol {
+            match symbol(index, symbols)? {
                 Some(s) => push_bytes(col, s.as_bytes())?,
                 None => {
                     return Err(ValueError::Resolution(
@@ -617,6 +602,18 @@ fn branch<T>(index: i64, branches: &[T]) -> Result<&T, ValueError> {
         .ok_or(ValueError::UnionIndex {
             index,
             branches: branches.len(),
+        })
+}
+
+/// The enum symbol (or its mapping) that `index` names.
+#[inline]
+fn symbol<T>(index: i64, symbols: &[T]) -> Result<&T, ValueError> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| symbols.get(i))
+        .ok_or(ValueError::EnumIndex {
+            index,
+            symbols: symbols.len(),
         })
 }
 

@@ -89,22 +89,14 @@ fn unit(s: &Schema) -> Option<i64> {
     }
 }
 
+/// An int, or a logical type on one.
 fn is_int(s: &Schema) -> bool {
-    matches!(s, Schema::Int | Schema::Date | Schema::TimeMillis)
+    s.type_name() == "int"
 }
 
+/// A long, or a logical type on one.
 fn is_long(s: &Schema) -> bool {
-    matches!(
-        s,
-        Schema::Long
-            | Schema::TimeMicros
-            | Schema::TimestampMillis
-            | Schema::TimestampMicros
-            | Schema::TimestampNanos
-            | Schema::LocalTimestampMillis
-            | Schema::LocalTimestampMicros
-            | Schema::LocalTimestampNanos
-    )
+    s.type_name() == "long"
 }
 
 fn is_text(s: &Schema) -> bool {
