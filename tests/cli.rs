@@ -434,6 +434,22 @@ fn missing_input_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
 }
 
+/// `parqour convert INPUT -o OUT --dead-letter DEAD` with room for what is set aside: the report.
+fn convert_setting_aside(input: &Path, out: &Path, dead: &Path) -> serde_json::Value {
+    let o = bin()
+        .arg("convert")
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .arg("--dead-letter")
+        .arg(dead)
+        .args(["--max-dead-letter-fraction", "0.5", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 /// With a dead-letter place, a container block that does not inflate is set aside whole, as
 /// stored; the other blocks convert; replay gives back a container file holding that block.
 #[test]
@@ -448,27 +464,15 @@ fn a_corrupt_block_goes_to_the_dead_letter_place_and_replays() {
     let input = tmp.path().join("in/corrupt.avro");
     std::fs::create_dir_all(input.parent().unwrap()).unwrap();
     std::fs::write(&input, &f).unwrap();
-    let (_, blocks) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
+    let (original, blocks) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
     let dead = tmp.path().join("dead");
-    let o = bin()
-        .args(["convert"])
-        .arg(&input)
-        .arg("-o")
-        .arg(tmp.path().join("out"))
-        .arg("--dead-letter")
-        .arg(&dead)
-        .args(["--max-dead-letter-fraction", "0.5", "--json"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let report = convert_setting_aside(&input, &tmp.path().join("out"), &dead);
     assert_eq!(report["records"], 20_000);
     assert_eq!(report["dead_letter"]["records"], blocks[1].count);
     assert_eq!(report["dead_letter"]["by_kind"]["block"], 1);
     assert_eq!(report["records_out"], 20_000 - blocks[1].count);
     // The file's one writer schema, by fingerprint, with the records converted with it.
-    let (header, _) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
-    let fp = parqour::avro::fingerprint::fingerprint(&header.schema_json).unwrap();
+    let fp = parqour::avro::fingerprint::fingerprint(&original.schema_json).unwrap();
     assert_eq!(
         report["inputs"][0]["fingerprints"],
         serde_json::json!({ fp.to_string(): 20_000 - blocks[1].count })
@@ -485,7 +489,6 @@ fn a_corrupt_block_goes_to_the_dead_letter_place_and_replays() {
     assert!(o.status.success(), "{}", text(&o));
     let back = std::fs::read(replayed.join("replay-00000.avro")).unwrap();
     let (header, again) = parqour::avro::container::split_all(&back, Default::default()).unwrap();
-    let (original, _) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
     assert_eq!(header.schema_json, original.schema_json);
     assert_eq!(header.codec, original.codec);
     assert_eq!(again.len(), 1);
@@ -523,18 +526,7 @@ fn the_unframeable_rest_of_a_container_file_is_set_aside() {
     let (_, blocks) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
     let kept: u64 = blocks[..3].iter().map(|b| b.count).sum();
     let dead = tmp.path().join("dead");
-    let o = bin()
-        .arg("convert")
-        .arg(&input)
-        .arg("-o")
-        .arg(tmp.path().join("out"))
-        .arg("--dead-letter")
-        .arg(&dead)
-        .args(["--max-dead-letter-fraction", "0.5", "--json"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let report = convert_setting_aside(&input, &tmp.path().join("out"), &dead);
     assert_eq!(report["records_out"], kept);
     // The records the broken block declares count as set aside.
     assert_eq!(report["dead_letter"]["records"], blocks[3].count);
