@@ -12,15 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{roundtrip, text};
+use common::{bin, roundtrip, text};
 use parqour::avro::codec::Codec;
 use parqour::avro::writer::{ContainerWriter, Datum};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_parqour"));
-    c.env("PARQOUR_LOG", "warn");
-    c
-}
 
 fn run(args: &[&str]) -> Output {
     bin().args(args).output().unwrap()

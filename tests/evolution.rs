@@ -11,13 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::text;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_parqour"));
-    c.env("PARQOUR_LOG", "warn");
-    c
-}
+use common::{bin, run_manifest, text};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/evolution.py")
@@ -196,14 +190,6 @@ fn manifest(dir: &Path, name: &str, inputs: &[PathBuf], extra: &str) -> PathBuf 
     path
 }
 
-fn run(manifest: &Path) -> Output {
-    bin()
-        .args(["run", "--manifest"])
-        .arg(manifest)
-        .output()
-        .unwrap()
-}
-
 fn partition(dir: &Path, data_type: &str, hour: &str) -> PathBuf {
     dir.join(format!("lake/{data_type}/dt=2026-11-26/hour={hour}"))
 }
@@ -248,7 +234,7 @@ fn partition_job_dead_letters_within_budget_and_fails_beyond_it() {
         dir.join("raw/firehose-0001.avro"),
     ];
     let m = manifest(dir, "03", &inputs, "");
-    let out = run(&m);
+    let out = run_manifest(&m);
     assert!(out.status.success(), "{}", text(&out));
     let click = marker(dir, "click", "03").expect("click committed");
     let view = marker(dir, "view", "03").expect("view committed");
@@ -275,7 +261,7 @@ fn partition_job_dead_letters_within_budget_and_fails_beyond_it() {
         "{checked}"
     );
     // A rerun: already committed, nothing written.
-    let again = run(&m);
+    let again = run_manifest(&m);
     assert!(String::from_utf8_lossy(&again.stdout).contains("already committed"));
 
     // 1 in 10 corrupt: the job fails (bad input), commits nothing and leaves no Parquet.
@@ -287,7 +273,7 @@ fn partition_job_dead_letters_within_budget_and_fails_beyond_it() {
         dir.join("avro/envelopes.avro"),
         dir.join("raw/firehose-0001.avro"),
     ];
-    let out = run(&manifest(dir, "04", &inputs, ""));
+    let out = run_manifest(&manifest(dir, "04", &inputs, ""));
     assert_eq!(out.status.code(), Some(65), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("more than the allowed 0.1000%"), "{stderr}");
@@ -304,7 +290,7 @@ fn records_of_an_unpublished_schema_are_replayed_once_it_is_published() {
     // `view` is not published yet: its records go to the dead-letter place.
     publish_all(dir, &dir.join("registry"), false);
     let inputs = [dir.join("avro/envelopes.avro")];
-    let out = run(&manifest(
+    let out = run_manifest(&manifest(
         dir,
         "05",
         &inputs,
@@ -337,7 +323,7 @@ fn records_of_an_unpublished_schema_are_replayed_once_it_is_published() {
         text(&out)
     );
     let objects: Vec<PathBuf> = walk(&replayed);
-    let out = run(&manifest(
+    let out = run_manifest(&manifest(
         dir,
         "05-replay",
         &objects,

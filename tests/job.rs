@@ -8,17 +8,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{roundtrip, text};
+use common::{bin, roundtrip, run_manifest, text};
 use parqour::avro::codec::Codec;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_parqour"));
-    c.env("PARQOUR_LOG", "warn");
-    c
-}
 
 /// Writes `files` demo Avro files of `n` events into `dir`.
 fn raw(dir: &Path, files: u64, n: u64) -> Vec<PathBuf> {
@@ -49,14 +43,6 @@ fn manifest(inputs: &[PathBuf], table: &Path, partition: &[(&str, &str)], extra:
         partition.join(", "),
         inputs.join(", ")
     )
-}
-
-fn run(manifest: &Path) -> Output {
-    bin()
-        .args(["run", "--manifest"])
-        .arg(manifest)
-        .output()
-        .unwrap()
 }
 
 /// Files in the partition folder, sorted.
@@ -124,7 +110,7 @@ fn killed_at_any_point_then_rerun_holds_every_row_once() {
     .unwrap();
     for delay_ms in [20, 80, 200, 400, 800, 1500, 3000] {
         std::fs::remove_dir_all(&table).ok();
-        let o = run(&m_old);
+        let o = run_manifest(&m_old);
         assert!(o.status.success(), "{}", text(&o));
         let mut child = bin()
             .args(["run", "--manifest"])
@@ -136,7 +122,7 @@ fn killed_at_any_point_then_rerun_holds_every_row_once() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let o = run(&m_new);
+        let o = run_manifest(&m_new);
         assert!(
             o.status.success(),
             "after a kill at {delay_ms} ms: {}",
@@ -163,7 +149,7 @@ fn rerun_changes_nothing_and_late_data_replaces_the_generation() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    let o = run(&m1);
+    let o = run_manifest(&m1);
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("\"_aws\""), "an EMF line: {stdout}");
@@ -172,7 +158,7 @@ fn rerun_changes_nothing_and_late_data_replaces_the_generation() {
         .iter()
         .map(|f| std::fs::metadata(part.join(f)).unwrap().modified().unwrap())
         .collect();
-    let o = run(&m1);
+    let o = run_manifest(&m1);
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("already committed"));
     let after: Vec<_> = listing(&part)
@@ -188,7 +174,7 @@ fn rerun_changes_nothing_and_late_data_replaces_the_generation() {
     let m2 = tmp.path().join("m2.json");
     std::fs::write(&m2, manifest(&all, &table, &[("dt", "2026-11-26")], "")).unwrap();
     let old_generation = marker(&part)["generation"].as_str().unwrap().to_string();
-    let o = run(&m2);
+    let o = run_manifest(&m2);
     assert!(o.status.success(), "{}", text(&o));
     assert_ne!(
         marker(&part)["generation"].as_str().unwrap(),
@@ -213,7 +199,7 @@ fn partition_values_cannot_escape_their_prefix() {
         ),
     )
     .unwrap();
-    let o = run(&m);
+    let o = run_manifest(&m);
     assert!(o.status.success(), "{}", text(&o));
     let part = table.join("a=..%2Fx/b=p%2Fq%3Dr%25/c=日本");
     assert_committed(&part, &inputs, 100);
@@ -248,7 +234,7 @@ fn bad_manifests_and_missing_objects_are_bad_input() {
     for (i, (body, expect)) in cases.iter().enumerate() {
         let m = tmp.path().join(format!("m{i}.json"));
         std::fs::write(&m, body).unwrap();
-        let o = run(&m);
+        let o = run_manifest(&m);
         assert_eq!(o.status.code(), Some(65), "{expect}: {}", text(&o));
         assert!(
             String::from_utf8_lossy(&o.stderr).contains(expect),

@@ -8,6 +8,22 @@ pub mod seaweed;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The `parqour` binary, logging warnings only.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_parqour"));
+    c.env("PARQOUR_LOG", "warn");
+    c
+}
+
+/// `parqour run --manifest MANIFEST`.
+pub fn run_manifest(manifest: &Path) -> Output {
+    bin()
+        .args(["run", "--manifest"])
+        .arg(manifest)
+        .output()
+        .unwrap()
+}
+
 /// A process's exit status and output, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(
