@@ -5,26 +5,33 @@ fn main() -> std::process::ExitCode {
     parqour::cli::main()
 }
 
-/// Batches, pages and parts are large, short-lived buffers. glibc raises its mmap threshold as
-/// they are freed (up to 32 MiB), after which they come from heap arenas that fragment and never
-/// shrink: peak memory then grows with the length of the run. A fixed 1 MiB threshold returns
-/// them to the OS instead (measured on 852 MB of Avro: peak RSS of `parqour run` 223 MiB with
-/// glibc's defaults, 134 MiB with 1 MiB). 128 KiB saves another ~15 MiB for 4-11% more CPU
-/// (system time); `MALLOC_MMAP_THRESHOLD_=131072` chooses it.
+/// Batches, pages and parts are large, short-lived buffers, and how glibc recycles them decides
+/// both system time and peak memory. By default glibc raises its mmap threshold as they are
+/// freed (up to 32 MiB) and keeps 8 arenas per core, each holding what it freed: peak memory
+/// then grows with the length of the run (852 MB of Avro: 223 MiB). Mapping every buffer over
+/// 1 MiB instead bounds memory but maps, faults in, zeroes and unmaps each page and read chunk:
+/// a fifth of the cpu time went to the kernel. So: buffers up to 4 MiB (pages, read chunks,
+/// column buffers) are recycled from the heap, an arena keeps up to 16 MiB free before it
+/// returns memory, and there is one arena per core. Measured with `parqour convert` on 345 MB
+/// of deflate Avro, 2 cores: 6.23 -> 5.39 cpu-s (system 1.18 -> 0.57 s), peak RSS 119 -> 123
+/// MiB; 156 MiB on ten times the input. glibc's own `MALLOC_MMAP_THRESHOLD_`,
+/// `MALLOC_TRIM_THRESHOLD_` and `MALLOC_ARENA_MAX`, when set, win.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn tune_allocator() {
-    // SAFETY (both calls): mallopt only changes allocator parameters; it is called once,
-    // before any other thread exists. A failure (return 0) leaves the defaults, harmlessly.
-    // glibc's own MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_, when set, win.
-    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        }
-    }
-    if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none() {
-        unsafe {
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let settings = [
+        ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 4 << 20),
+        ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 16 << 20),
+        ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, cores.clamp(2, 64)),
+    ];
+    for (env, param, value) in settings {
+        if std::env::var_os(env).is_none() {
+            // SAFETY: mallopt only changes allocator parameters; it is called before any other
+            // thread exists. A failure (return 0) leaves the default, harmlessly.
+            unsafe {
+                libc::mallopt(param, value as libc::c_int);
+            }
         }
     }
 }
