@@ -44,7 +44,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a zig-zag encoded `long`.
-    #[inline]
+    #[inline(always)]
     pub fn long(&mut self) -> Result<i64, CursorError> {
         let raw = self.varint()?;
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
@@ -57,16 +57,20 @@ impl<'a> Cursor<'a> {
         i32::try_from(v).map_err(|_| CursorError::Varint)
     }
 
-    #[inline]
+    /// One-byte varints (small ints, lengths, union indexes) inline; the rest out of line.
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, CursorError> {
-        // Fast path: one byte.
-        let Some(&first) = self.buf.get(self.pos) else {
-            return Err(CursorError::Eof);
-        };
-        if first & 0x80 == 0 {
+        if let Some(&first) = self.buf.get(self.pos)
+            && first & 0x80 == 0
+        {
             self.pos += 1;
             return Ok(first as u64);
         }
+        self.varint_long()
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, CursorError> {
         let mut value = 0u64;
         let mut shift = 0;
         loop {

@@ -75,6 +75,18 @@ pub enum ValueError {
     Internal(&'static str),
 }
 
+/// A [`ValueError`] as the decoder's inner functions return it: boxed, so that their
+/// `Result<(), Fault>` is one register and the hot path moves no error-sized results through
+/// memory (the error path is rare and pays the allocation).
+type Fault = Box<ValueError>;
+
+impl From<CursorError> for Box<ValueError> {
+    #[cold]
+    fn from(e: CursorError) -> Self {
+        Box::new(ValueError::Cursor(e))
+    }
+}
+
 /// A datum that could not be decoded, located in its block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("record {record} (byte {offset} of the inflated block): {source}")]
@@ -195,7 +207,7 @@ impl BatchDecoder {
                 return Err(DatumError {
                     record,
                     offset,
-                    source,
+                    source: *source,
                 }
                 .into());
             }
@@ -255,7 +267,7 @@ fn decode_fields(
     fields: &[FieldOp],
     cur: &mut Cursor<'_>,
     columns: &mut [Column],
-) -> Result<(), ValueError> {
+) -> Result<(), Fault> {
     for f in fields {
         match f.column {
             Some(i) => {
@@ -275,7 +287,7 @@ fn decode_fields(
 }
 
 /// Reads past a datum that has no column (null fields, and writer fields the reader lacks).
-fn skip(op: &Op, cur: &mut Cursor<'_>) -> Result<(), ValueError> {
+fn skip(op: &Op, cur: &mut Cursor<'_>) -> Result<(), Fault> {
     match op {
         Op::Null => Ok(()),
         Op::Skip(s) => skip_datum(s, cur),
@@ -287,15 +299,16 @@ fn skip(op: &Op, cur: &mut Cursor<'_>) -> Result<(), ValueError> {
                 Err(ValueError::UnionIndex {
                     index,
                     branches: *branches as usize,
-                })
+                }
+                .into())
             }
         }
-        _ => Err(ValueError::Internal("skip of a field with a column")),
+        _ => Err(ValueError::Internal("skip of a field with a column").into()),
     }
 }
 
 /// Reads past one datum of a writer schema, checking what it reads as the decoder would.
-fn skip_datum(s: &Skip, cur: &mut Cursor<'_>) -> Result<(), ValueError> {
+fn skip_datum(s: &Skip, cur: &mut Cursor<'_>) -> Result<(), Fault> {
     match s {
         Skip::Nothing => {}
         Skip::Varint => {
@@ -334,8 +347,8 @@ fn skip_datum(s: &Skip, cur: &mut Cursor<'_>) -> Result<(), ValueError> {
 /// Reads past the blocks of an array or map; blocks with a byte size are jumped over.
 fn skip_blocks(
     cur: &mut Cursor<'_>,
-    mut item: impl FnMut(&mut Cursor<'_>) -> Result<(), ValueError>,
-) -> Result<(), ValueError> {
+    mut item: impl FnMut(&mut Cursor<'_>) -> Result<(), Fault>,
+) -> Result<(), Fault> {
     loop {
         let (count, size) = cur.block_count()?;
         if count == 0 {
@@ -348,7 +361,7 @@ fn skip_blocks(
             None => {
                 // Each item takes at least one byte or is empty; bound the loop by the data.
                 if count > (cur.remaining() as u64).max(MAX_ZERO_SIZE_ITEMS) {
-                    return Err(ValueError::Count(count));
+                    return Err(ValueError::Count(count).into());
                 }
                 for _ in 0..count {
                     item(cur)?;
@@ -359,7 +372,7 @@ fn skip_blocks(
 }
 
 #[inline]
-fn push_bytes(col: &mut Column, bytes: &[u8]) -> Result<(), ValueError> {
+fn push_bytes(col: &mut Column, bytes: &[u8]) -> Result<(), Fault> {
     match &mut col.data {
         Data::Bytes { offsets, values } => {
             values.extend_from_slice(bytes);
@@ -367,23 +380,23 @@ fn push_bytes(col: &mut Column, bytes: &[u8]) -> Result<(), ValueError> {
             offsets.push(end);
             Ok(())
         }
-        _ => Err(ValueError::Internal("bytes into a non-bytes column")),
+        _ => Err(ValueError::Internal("bytes into a non-bytes column").into()),
     }
 }
 
 /// Checks that a string is UTF-8: ASCII (the common case) a word at a time, the rest with SIMD.
 #[inline]
-fn check_utf8(b: &[u8]) -> Result<(), ValueError> {
+fn check_utf8(b: &[u8]) -> Result<(), Fault> {
     if b.is_ascii() || simdutf8::basic::from_utf8(b).is_ok() {
         Ok(())
     } else {
-        Err(ValueError::Utf8)
+        Err(ValueError::Utf8.into())
     }
 }
 
 /// Checks an item count read from the data against what the remaining bytes can hold.
 #[inline]
-fn check_count(count: u64, item_min: usize, cur: &Cursor<'_>) -> Result<(), ValueError> {
+fn check_count(count: u64, item_min: usize, cur: &Cursor<'_>) -> Result<(), Fault> {
     let ok = match cur.remaining().checked_div(item_min) {
         Some(most) => count <= most as u64,
         None => count <= MAX_ZERO_SIZE_ITEMS,
@@ -391,11 +404,11 @@ fn check_count(count: u64, item_min: usize, cur: &Cursor<'_>) -> Result<(), Valu
     if ok {
         Ok(())
     } else {
-        Err(ValueError::Count(count))
+        Err(ValueError::Count(count).into())
     }
 }
 
-fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueError> {
+fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> {
     match (op, &mut col.data) {
         (Op::Int, Data::Int32(v)) => v.push(cur.int()?),
         (Op::Long, Data::Int64(v)) => v.push(cur.long()?),
@@ -420,14 +433,14 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
                 decode(inner, cur, col)?;
                 col.set_valid();
             } else {
-                return Err(ValueError::UnionIndex { index, branches: 2 });
+                return Err(ValueError::UnionIndex { index, branches: 2 }.into());
             }
             return Ok(());
         }
         (Op::Single(inner), _) => {
             let index = cur.long()?;
             if index != 0 {
-                return Err(ValueError::UnionIndex { index, branches: 1 });
+                return Err(ValueError::UnionIndex { index, branches: 1 }.into());
             }
             return decode(inner, cur, col);
         }
@@ -489,7 +502,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
             };
             let value = decimal_from_be(bytes)?;
             if value > *max || value < -*max {
-                return Err(ValueError::Decimal);
+                return Err(ValueError::Decimal.into());
             }
             v.push(value);
         }
@@ -503,7 +516,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
                 let part = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
                 match &mut child.data {
                     Data::Int64(v) => v.push(part as i64),
-                    _ => return Err(ValueError::Internal("duration child")),
+                    _ => return Err(ValueError::Internal("duration child").into()),
                 }
             }
             *len += 1;
@@ -534,7 +547,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
             (Promotion::LongToFloat, Data::Float32(v)) => v.push(cur.long()? as f32),
             (Promotion::LongToDouble, Data::Float64(v)) => v.push(cur.long()? as f64),
             (Promotion::FloatToDouble, Data::Float64(v)) => v.push(cur.float()? as f64),
-            _ => return Err(ValueError::Internal("promotion into the wrong column")),
+            _ => return Err(ValueError::Internal("promotion into the wrong column").into()),
         },
         (Op::Rescale { mul, div }, Data::Int64(v)) => {
             let raw = cur.long()?;
@@ -555,7 +568,8 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
                             writer.get(index as usize).map_or("?", String::as_str)
                         )
                         .into(),
-                    ));
+                    )
+                    .into());
                 }
             }
         }
@@ -575,45 +589,51 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), ValueEr
                 }
                 Target::Member(member, op) => {
                     let Data::Struct { children, len } = &mut col.data else {
-                        return Err(ValueError::Internal("union member into a non-struct"));
+                        return Err(ValueError::Internal("union member into a non-struct").into());
                     };
                     fill_member(children, *member, op, cur)?;
                     *len += 1;
                     col.set_valid();
                 }
-                Target::Fail(message) => return Err(ValueError::Resolution(message.clone())),
+                Target::Fail(message) => return Err(ValueError::Resolution(message.clone()).into()),
             }
         }
         (Op::Default { bytes, op }, _) => decode(op, &mut Cursor::new(bytes), col)?,
         (Op::Null | Op::NullUnion(_) | Op::Skip(_), _) => {
-            return Err(ValueError::Internal("null op with a column"));
+            return Err(ValueError::Internal("null op with a column").into());
         }
-        _ => return Err(ValueError::Internal("op and column types disagree")),
+        _ => return Err(ValueError::Internal("op and column types disagree").into()),
     }
     Ok(())
 }
 
 /// The union branch (or its target) that `index` names.
 #[inline]
-fn branch<T>(index: i64, branches: &[T]) -> Result<&T, ValueError> {
+fn branch<T>(index: i64, branches: &[T]) -> Result<&T, Fault> {
     usize::try_from(index)
         .ok()
         .and_then(|i| branches.get(i))
-        .ok_or(ValueError::UnionIndex {
-            index,
-            branches: branches.len(),
+        .ok_or_else(|| {
+            ValueError::UnionIndex {
+                index,
+                branches: branches.len(),
+            }
+            .into()
         })
 }
 
 /// The enum symbol (or its mapping) that `index` names.
 #[inline]
-fn symbol<T>(index: i64, symbols: &[T]) -> Result<&T, ValueError> {
+fn symbol<T>(index: i64, symbols: &[T]) -> Result<&T, Fault> {
     usize::try_from(index)
         .ok()
         .and_then(|i| symbols.get(i))
-        .ok_or(ValueError::EnumIndex {
-            index,
-            symbols: symbols.len(),
+        .ok_or_else(|| {
+            ValueError::EnumIndex {
+                index,
+                symbols: symbols.len(),
+            }
+            .into()
         })
 }
 
@@ -623,7 +643,7 @@ fn fill_member(
     member: usize,
     op: &Op,
     cur: &mut Cursor<'_>,
-) -> Result<(), ValueError> {
+) -> Result<(), Fault> {
     for (i, c) in children.iter_mut().enumerate() {
         if i == member {
             decode(op, cur, c)?;
@@ -636,7 +656,7 @@ fn fill_member(
 }
 
 /// Big-endian two's complement bytes -> i128; longer inputs must be pure sign extension.
-fn decimal_from_be(bytes: &[u8]) -> Result<i128, ValueError> {
+fn decimal_from_be(bytes: &[u8]) -> Result<i128, Fault> {
     if bytes.is_empty() {
         return Ok(0);
     }
@@ -648,13 +668,13 @@ fn decimal_from_be(bytes: &[u8]) -> Result<i128, ValueError> {
     };
     let fill = if negative { 0xff } else { 0x00 };
     if head.iter().any(|b| *b != fill) {
-        return Err(ValueError::Decimal);
+        return Err(ValueError::Decimal.into());
     }
     let mut buf = [fill; 16];
     buf[16 - tail.len()..].copy_from_slice(tail);
     let value = i128::from_be_bytes(buf);
     if (value < 0) != negative {
-        return Err(ValueError::Decimal);
+        return Err(ValueError::Decimal.into());
     }
     Ok(value)
 }
