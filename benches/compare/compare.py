@@ -28,20 +28,28 @@ def tool_commands(args, name: str, out: Path):
     threads = ["--threads", str(args.threads)] if args.threads else []
     if name == "parqour":
         return [args.parqour, "convert", data, "--output", str(out), "--overwrite", *threads]
-    if name == "parqour-1t":
+    if name in ("parqour-1t", "parqour-1core"):
         return [args.parqour, "convert", data, "--output", str(out), "--overwrite", "--threads", "1"]
     if name == "reference":
         return [args.reference, str(out / "reference.parquet"), data]
     if name == "datafusion":
         return [sys.executable, str(HERE / "datafusion_convert.py"), *threads, str(out), data]
-    raise SystemExit(f"compare: unknown tool {name!r} (parqour, parqour-1t, reference, datafusion)")
+    raise SystemExit(
+        f"compare: unknown tool {name!r} (parqour, parqour-1t, parqour-1core, reference, datafusion)"
+    )
 
 
-def measure(cmd, log: Path):
+def one_core():
+    """Pins the child to the first cpu it may use: `parqour-1core` is parqour on a 1-core
+    machine (its reader, driver and upload threads share that core, unlike `--threads 1`)."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def measure(cmd, log: Path, pin=None):
     """Runs cmd; returns (exit code, wall s, cpu s, peak RSS bytes)."""
     with open(log, "wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, preexec_fn=pin)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -116,7 +124,7 @@ def main() -> int:
         f"load average at start {os.getloadavg()[0]:.2f}"
     )
     print(f"threads: {args.threads or 'all cores'} (reference: 1); rounds: {args.rounds}\n")
-    print(f"{'round':>5} {'tool':<11} {'wall s':>7} {'cpu s':>7} {'RSS MiB':>8} {'out MB':>8}")
+    print(f"{'round':>5} {'tool':<13} {'wall s':>7} {'cpu s':>7} {'RSS MiB':>8} {'out MB':>8}")
 
     runs = {t: [] for t in tools}
     out_bytes = {}
@@ -126,7 +134,8 @@ def main() -> int:
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
             log = args.out / f"{t}.log"
-            code, wall, cpu, rss = measure(tool_commands(args, t, out), log)
+            pin = one_core if t == "parqour-1core" else None
+            code, wall, cpu, rss = measure(tool_commands(args, t, out), log, pin)
             if code != 0:
                 sys.stderr.write(log.read_text(errors="replace")[-4000:])
                 raise SystemExit(f"compare: {t} failed (exit {code}); its output is in {log}")
@@ -138,7 +147,7 @@ def main() -> int:
                 )
             runs[t].append((wall, cpu, rss))
             out_bytes[t] = (size, columns)
-            print(f"{r:>5} {t:<11} {wall:7.2f} {cpu:7.2f} {rss / 2**20:8.0f} {size / 1e6:8.1f}")
+            print(f"{r:>5} {t:<13} {wall:7.2f} {cpu:7.2f} {rss / 2**20:8.0f} {size / 1e6:8.1f}")
             sys.stdout.flush()
     print(f"\nload average at end {os.getloadavg()[0]:.2f}; row counts checked: all {args.records:,}\n")
 
@@ -180,7 +189,10 @@ def main() -> int:
         )
         print(f"  {c:<14}{cells}")
     if "parqour" in med and "parqour-1t" in med and args.threads != 1:
-        print(f"parqour thread scaling (1 -> {args.threads or os.cpu_count()}): {fmt_ratio(med['parqour-1t'][0], med['parqour'][0])}")
+        print(f"parqour thread scaling (1 -> {args.threads or os.cpu_count()} threads): {fmt_ratio(med['parqour-1t'][0], med['parqour'][0])}")
+    if "parqour" in med and "parqour-1core" in med:
+        cores = len(os.sched_getaffinity(0))
+        print(f"parqour core scaling (1 core -> {cores} cores): {fmt_ratio(med['parqour-1core'][0], med['parqour'][0])}")
     return 0
 
 

@@ -717,7 +717,7 @@ mod tests {
         assert_eq!(decimal_from_be(&wide).unwrap(), -2);
         let mut over = vec![0x00; 20];
         over[2] = 1;
-        assert_eq!(decimal_from_be(&over), Err(ValueError::Decimal));
+        assert_eq!(decimal_from_be(&over), Err(Box::new(ValueError::Decimal)));
     }
 
     #[test]
