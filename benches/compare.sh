@@ -8,7 +8,12 @@
 # container files of ~64 KB blocks once (cached under target/compare-data/), then times, in
 # rounds and alternating (A B C, A B C, ...):
 #   parqour     `parqour convert` (release build), snappy, --threads N (default: all cores)
+#   parqour-uuid16  the same with --uuid binary: uuids as 16 bytes, the types DataFusion writes
+#               (not run by default; the default writes them as the 36-character strings Athena shows)
 #   parqour-1t  the same with --threads 1 (not run by default; add it to --tools for scaling)
+#   parqour-1core  --threads 1 pinned to one cpu: parqour on a 1-core machine (for the 1 -> N
+#               core scaling; with --threads 1 alone, the reader and upload threads still use
+#               the other cores)
 #   reference   arrow-avro reader -> parquet ArrowWriter, snappy, one thread
 #               (benches/compare/reference.rs, the `reference` example)
 #   datafusion  DataFusion's Python package: COPY (SELECT ...) TO '...' STORED AS PARQUET,
@@ -33,7 +38,7 @@ tools=parqour,reference,datafusion
 build=1
 stages=0
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 need_value() { [[ $# -ge 2 && -n $2 ]] || { echo "compare.sh: $1 needs a value" >&2; exit 64; }; }
 while [[ $# -gt 0 ]]; do
   case $1 in

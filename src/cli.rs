@@ -28,6 +28,7 @@ use crate::convert::{
     ConvertError, ConvertOptions, ConvertReport, Destination, TableResolver, convert_to,
     existing_parquet,
 };
+use crate::decode::{TypeOptions, UuidForm};
 use crate::encode::{Codec, EncodeError, EncodeOptions};
 use crate::inspect::{InspectError, inspect};
 use crate::job::{JobContext, JobError, Outcome};
@@ -235,6 +236,14 @@ struct RecordArgs {
     /// Largest fraction of records that may go to the dead-letter place before the run fails.
     #[arg(long, default_value_t = 0.001)]
     max_dead_letter_fraction: f64,
+    /// How uuids are stored: string (36 characters, STRING in Athena) or binary (16 bytes,
+    /// FIXED_LEN_BYTE_ARRAY(16) with the UUID logical type). Choose once per table.
+    #[arg(long, default_value = "string", value_parser = parse_uuid_form)]
+    uuid: UuidForm,
+}
+
+fn parse_uuid_form(s: &str) -> Result<UuidForm, String> {
+    UuidForm::from_str(s)
 }
 
 #[derive(Debug, Args)]
@@ -576,7 +585,8 @@ async fn run(command: Command) -> Result<(), Failure> {
                     &r.data_type,
                     &storage,
                 )
-                .await?,
+                .await?
+                .with_types(TypeOptions { uuid: r.uuid }),
             );
             options.source.framing = r.framing;
             options.max_dead_letter_fraction = r.max_dead_letter_fraction;
@@ -986,9 +996,16 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
         .data_types
         .clone()
         .unwrap_or_else(|| r.data_type.clone());
+    let uuid = match &manifest.raw.uuid {
+        Some(u) => UuidForm::from_str(u).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?,
+        None => r.uuid,
+    };
     let mut options = options;
-    options.schemas =
-        Arc::new(schema_set(registry.as_deref(), &readers, &data_types, &storage).await?);
+    options.schemas = Arc::new(
+        schema_set(registry.as_deref(), &readers, &data_types, &storage)
+            .await?
+            .with_types(TypeOptions { uuid }),
+    );
     options.source.framing = r.framing;
     options.max_dead_letter_fraction = manifest
         .raw

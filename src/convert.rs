@@ -52,7 +52,7 @@ use crate::avro::envelope::EnvelopeLayout;
 use crate::avro::fingerprint::fingerprint;
 use crate::avro::writer::{ContainerWriter, Datum};
 use crate::deadletter::{self, DeadLetter, DeadLetterReport, Kind};
-use crate::decode::{BatchDecoder, DecodeError, Plan, PlanError, plan};
+use crate::decode::{BatchDecoder, DecodeError, Plan, PlanError, plan_with};
 use crate::encode::{EncodeError, EncodeOptions, FileEncoder};
 use crate::schemas::SchemaSet;
 use crate::sink::{ObjectWriter, SinkError};
@@ -818,9 +818,12 @@ impl Driver {
         let plan = match self.plans.get(&header.schema_json) {
             Some(p) => p.clone(),
             None => {
-                let p = Arc::new(plan(&header.schema).map_err(|source| ConvertError::Plan {
-                    url: url.clone(),
-                    source,
+                let types = self.options.schemas.types();
+                let p = Arc::new(plan_with(&header.schema, types).map_err(|source| {
+                    ConvertError::Plan {
+                        url: url.clone(),
+                        source,
+                    }
                 })?);
                 for w in &p.warnings {
                     tracing::warn!(input = %url, "{w}");

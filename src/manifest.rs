@@ -55,6 +55,9 @@ pub struct ManifestV1 {
     /// Target file size (e.g. `512MiB`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_file_size: Option<String>,
+    /// How uuids are stored: `string` (the default) or `binary` (16 bytes, UUID logical type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
     /// URL of the schema registry, for `DataWrapper` envelopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
@@ -284,6 +287,7 @@ impl Manifest {
             compression: None,
             row_group_size: None,
             target_file_size: None,
+            uuid: None,
             registry: settings.registry,
             data_types: (!settings.data_types.is_empty()).then_some(settings.data_types),
             reader_schema: None,

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::avro::schema::Schema;
-use crate::decode::{Plan, plan, plan_resolved};
+use crate::decode::{Plan, TypeOptions, plan_resolved_with, plan_with};
 use crate::registry::Snapshot;
 
 /// The data type key of plain container files when none is named.
@@ -34,6 +34,7 @@ pub struct SchemaSet {
     default_reader: Option<Arc<Schema>>,
     accept: Option<BTreeSet<String>>,
     plain_data_type: Option<String>,
+    types: TypeOptions,
     state: Mutex<State>,
 }
 
@@ -79,6 +80,17 @@ impl SchemaSet {
         self
     }
 
+    /// Maps types with `types` (e.g. uuids as bytes) instead of the default table.
+    pub fn with_types(mut self, types: TypeOptions) -> Self {
+        self.types = types;
+        self
+    }
+
+    /// The type mapping choices.
+    pub fn types(&self) -> TypeOptions {
+        self.types
+    }
+
     /// True when envelopes can be read.
     pub fn has_registry(&self) -> bool {
         self.registry.is_some()
@@ -116,7 +128,7 @@ impl SchemaSet {
             return p.clone();
         }
         let result: Cached = match self.reader_schema(data_type) {
-            Some(s) => plan(&s).map(Arc::new).map_err(|e| {
+            Some(s) => plan_with(&s, self.types).map(Arc::new).map_err(|e| {
                 format!("the reader schema of data type `{data_type}` cannot be converted: {e}")
                     .into()
             }),
@@ -172,7 +184,7 @@ impl SchemaSet {
         let reader_schema = self
             .reader_schema(data_type)
             .ok_or_else(|| Arc::<str>::from("no reader schema"))?;
-        match plan_resolved(writer, &reader_schema) {
+        match plan_resolved_with(writer, &reader_schema, self.types) {
             Ok(mut p) => {
                 // One schema object per data type: decoders compare by pointer.
                 p.schema = reader.schema.clone();

@@ -177,6 +177,14 @@ fn row(k: i64) -> Value {
 }
 
 fn convert_with(codec: Codec, rows: i64) -> (RecordBatch, parquet::schema::types::SchemaDescPtr) {
+    convert_with_args(codec, rows, &[])
+}
+
+fn convert_with_args(
+    codec: Codec,
+    rows: i64,
+    extra: &[&str],
+) -> (RecordBatch, parquet::schema::types::SchemaDescPtr) {
     let schema = Schema::parse_str(SCHEMA).unwrap();
     let mut w = Writer::with_codec(&schema, Vec::new(), codec).unwrap();
     for k in 0..rows {
@@ -194,6 +202,7 @@ fn convert_with(codec: Codec, rows: i64) -> (RecordBatch, parquet::schema::types
             "--output",
             out.to_str().unwrap(),
         ])
+        .args(extra)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -210,6 +219,35 @@ fn col<'a>(b: &'a RecordBatch, name: &str) -> &'a dyn Array {
     b.column_by_name(name)
         .unwrap_or_else(|| panic!("no column {name}"))
         .as_ref()
+}
+
+#[test]
+fn uuids_as_binary_are_sixteen_bytes_with_the_uuid_logical_type() {
+    let (b, descr) = convert_with_args(Codec::Null, 4, &["--uuid", "binary"]);
+    let mut printed = Vec::new();
+    parquet::schema::printer::print_schema(&mut printed, descr.root_schema());
+    let pq = String::from_utf8(printed).unwrap();
+    for line in [
+        "REQUIRED FIXED_LEN_BYTE_ARRAY (16) uuid_s (UUID);",
+        "REQUIRED FIXED_LEN_BYTE_ARRAY (16) uuid_f (UUID);",
+        // Nothing else changes.
+        "REQUIRED BYTE_ARRAY s (STRING);",
+        "REQUIRED FIXED_LEN_BYTE_ARRAY (3) fx;",
+    ] {
+        assert!(pq.contains(line), "missing `{line}` in\n{pq}");
+    }
+    for k in 0..4u128 {
+        let i = k as usize;
+        assert_eq!(
+            col(&b, "uuid_s").as_fixed_size_binary().value(i),
+            (0x0123_4567_89ab_cdef_0123_4567_89ab_cdef + k).to_be_bytes()
+        );
+        assert_eq!(
+            col(&b, "uuid_f").as_fixed_size_binary().value(i),
+            (0xfedc_ba98_7654_3210_fedc_ba98_7654_3210 - k).to_be_bytes()
+        );
+    }
+    assert_eq!(col(&b, "s").as_string::<i32>().value(2), "héllo 2");
 }
 
 #[test]

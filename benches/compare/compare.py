@@ -28,6 +28,8 @@ def tool_commands(args, name: str, out: Path):
     threads = ["--threads", str(args.threads)] if args.threads else []
     if name == "parqour":
         return [args.parqour, "convert", data, "--output", str(out), "--overwrite", *threads]
+    if name == "parqour-uuid16":
+        return [args.parqour, "convert", data, "--output", str(out), "--overwrite", "--uuid", "binary", *threads]
     if name in ("parqour-1t", "parqour-1core"):
         return [args.parqour, "convert", data, "--output", str(out), "--overwrite", "--threads", "1"]
     if name == "reference":
@@ -35,7 +37,7 @@ def tool_commands(args, name: str, out: Path):
     if name == "datafusion":
         return [sys.executable, str(HERE / "datafusion_convert.py"), *threads, str(out), data]
     raise SystemExit(
-        f"compare: unknown tool {name!r} (parqour, parqour-1t, parqour-1core, reference, datafusion)"
+        f"compare: unknown tool {name!r} (parqour, parqour-uuid16, parqour-1t, parqour-1core, reference, datafusion)"
     )
 
 
@@ -124,7 +126,7 @@ def main() -> int:
         f"load average at start {os.getloadavg()[0]:.2f}"
     )
     print(f"threads: {args.threads or 'all cores'} (reference: 1); rounds: {args.rounds}\n")
-    print(f"{'round':>5} {'tool':<13} {'wall s':>7} {'cpu s':>7} {'RSS MiB':>8} {'out MB':>8}")
+    print(f"{'round':>5} {'tool':<15} {'wall s':>7} {'cpu s':>7} {'RSS MiB':>8} {'out MB':>8}")
 
     runs = {t: [] for t in tools}
     out_bytes = {}
@@ -147,7 +149,7 @@ def main() -> int:
                 )
             runs[t].append((wall, cpu, rss))
             out_bytes[t] = (size, columns)
-            print(f"{r:>5} {t:<13} {wall:7.2f} {cpu:7.2f} {rss / 2**20:8.0f} {size / 1e6:8.1f}")
+            print(f"{r:>5} {t:<15} {wall:7.2f} {cpu:7.2f} {rss / 2**20:8.0f} {size / 1e6:8.1f}")
             sys.stdout.flush()
     print(f"\nload average at end {os.getloadavg()[0]:.2f}; row counts checked: all {args.records:,}\n")
 
@@ -181,10 +183,10 @@ def main() -> int:
     names = []
     for t in tools:
         names += [c for c in out_bytes[t][1] if c not in names]
-    print(f"  {'column':<14}" + "".join(f"{t:>12}" for t in tools))
+    print(f"  {'column':<14}" + "".join(f"{t:>15}" for t in tools))
     for c in names:
         cells = "".join(
-            f"{out_bytes[t][1][c] / 1e6:12.2f}" if c in out_bytes[t][1] else f"{'-':>12}"
+            f"{out_bytes[t][1][c] / 1e6:15.2f}" if c in out_bytes[t][1] else f"{'-':>15}"
             for t in tools
         )
         print(f"  {c:<14}{cells}")

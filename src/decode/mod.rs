@@ -25,9 +25,9 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use crate::avro::cursor::{Cursor, CursorError};
 pub use columns::ColumnError;
 use columns::{Column, Data};
-pub use resolve::{ResolveError, check_compatible, plan_resolved};
+pub use resolve::{ResolveError, check_compatible, plan_resolved, plan_resolved_with};
 use types::{FieldOp, MAX_ZERO_SIZE_ITEMS, Op, Promotion, Skip, Target};
-pub use types::{Plan, PlanError, plan};
+pub use types::{Plan, PlanError, TypeOptions, UuidForm, plan, plan_with};
 
 /// Why a datum could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +54,9 @@ pub enum ValueError {
     /// A string that is not UTF-8.
     #[error("string is not valid UTF-8")]
     Utf8,
+    /// A uuid string not in the 8-4-4-4-12 hex form (when uuids are stored as bytes).
+    #[error("uuid is not in the 8-4-4-4-12 hex form")]
+    Uuid,
     /// A decimal wider than its precision.
     #[error("decimal value does not fit its precision")]
     Decimal,
@@ -506,6 +509,14 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> 
             }
             v.push(value);
         }
+        (Op::UuidBytes, Data::Fixed { values, len, .. }) => {
+            values.extend_from_slice(cur.take(16)?);
+            *len += 1;
+        }
+        (Op::UuidParse, Data::Fixed { values, len, .. }) => {
+            values.extend_from_slice(&parse_uuid(cur.bytes()?)?);
+            *len += 1;
+        }
         (Op::UuidFixed, _) => {
             let b = cur.take(16)?;
             push_bytes(col, &format_uuid(b))?;
@@ -680,6 +691,31 @@ fn decimal_from_be(bytes: &[u8]) -> Result<i128, Fault> {
 }
 
 /// The 36-character form of 16 uuid bytes, on the stack.
+/// The 16 bytes of a uuid in its 8-4-4-4-12 hex form (either case).
+fn parse_uuid(text: &[u8]) -> Result<[u8; 16], Fault> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bad = || Box::new(ValueError::Uuid);
+    if text.len() != 36 || [8, 13, 18, 23].iter().any(|&i| text[i] != b'-') {
+        return Err(bad());
+    }
+    let mut out = [0u8; 16];
+    let mut digits = text.iter().filter(|&&c| c != b'-');
+    for byte in &mut out {
+        let (Some(&hi), Some(&lo)) = (digits.next(), digits.next()) else {
+            return Err(bad());
+        };
+        *byte = (nibble(hi).ok_or_else(bad)? << 4) | nibble(lo).ok_or_else(bad)?;
+    }
+    Ok(out)
+}
+
 fn format_uuid(b: &[u8]) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [b'-'; 36];
@@ -724,6 +760,96 @@ mod tests {
     fn uuid_form() {
         let b: Vec<u8> = (0..16).collect();
         assert_eq!(&format_uuid(&b), b"00010203-0405-0607-0809-0a0b0c0d0e0f");
+        assert_eq!(parse_uuid(&format_uuid(&b)).unwrap().to_vec(), b);
+        assert_eq!(
+            parse_uuid(b"00010203-0405-0607-0809-0A0B0C0D0E0F")
+                .unwrap()
+                .to_vec(),
+            b
+        );
+        for bad in [
+            &b"00010203-0405-0607-0809-0a0b0c0d0e0"[..],
+            b"00010203-0405-0607-0809-0a0b0c0d0e0f0",
+            b"000102030405060708090a0b0c0d0e0f",
+            b"00010203-0405-0607-0809-0a0b0c0d0e0g",
+            b"00010203-0405-0607-0809+0a0b0c0d0e0f",
+            b"0001020--0405-0607-0809-0a0b0c0d0e0f",
+        ] {
+            assert!(
+                matches!(parse_uuid(bad).map_err(|e| *e), Err(ValueError::Uuid)),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn uuids_as_bytes() {
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"r","fields":[
+                {"name":"s","type":["null",{"type":"string","logicalType":"uuid"}]},
+                {"name":"f","type":{"type":"fixed","name":"u","size":16,"logicalType":"uuid"}}]}"#,
+        )
+        .unwrap();
+        let options = TypeOptions {
+            uuid: UuidForm::Binary,
+        };
+        let p = Arc::new(types::plan_with(&schema, options).unwrap());
+        let field = p.schema.field(0);
+        assert_eq!(
+            field.data_type(),
+            &arrow_schema::DataType::FixedSizeBinary(16)
+        );
+        assert!(field.is_nullable());
+        assert_eq!(
+            field
+                .metadata()
+                .get("ARROW:extension:name")
+                .map(String::as_str),
+            Some("arrow.uuid")
+        );
+        let bytes: Vec<u8> = (0..16).collect();
+        let mut data = Vec::new();
+        for text in [Some(format_uuid(&bytes)), None] {
+            match text {
+                Some(t) => {
+                    encode_long(1, &mut data);
+                    encode_long(36, &mut data);
+                    data.extend_from_slice(&t);
+                }
+                None => encode_long(0, &mut data),
+            }
+            data.extend_from_slice(&bytes);
+        }
+        let mut d = BatchDecoder::new(p.clone());
+        d.decode_block(&data, 2).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        let s = batch.column(0).as_fixed_size_binary();
+        assert_eq!(s.value(0), &bytes[..]);
+        assert!(s.is_null(1));
+        assert_eq!(batch.column(1).as_fixed_size_binary().value(1), &bytes[..]);
+
+        // A string that is not a uuid fails its record, and the decoder keeps what it had.
+        let mut bad = Vec::new();
+        encode_long(1, &mut bad);
+        encode_long(36, &mut bad);
+        bad.extend_from_slice(b"not-a-uuid-not-a-uuid-not-a-uuid-xyz");
+        bad.extend_from_slice(&bytes);
+        let err = d.decode_block(&bad, 1).unwrap_err();
+        assert!(err.to_string().contains("8-4-4-4-12"), "{err}");
+        assert_eq!(d.rows(), 0);
+
+        // A writer's plain string resolves to a reader's uuid as bytes too.
+        let writer = Schema::parse_str(
+            r#"{"type":"record","name":"r","fields":[{"name":"s","type":["null","string"]},
+                {"name":"f","type":{"type":"fixed","name":"u","size":16,"logicalType":"uuid"}}]}"#,
+        )
+        .unwrap();
+        let resolved = plan_resolved_with(&writer, &schema, options).unwrap();
+        assert_eq!(resolved.schema, p.schema);
+        d.decode_block_with(&resolved, &data, 2).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        assert_eq!(batch.column(0).as_fixed_size_binary().value(0), &bytes[..]);
     }
 
     #[test]

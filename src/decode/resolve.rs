@@ -29,8 +29,8 @@
 use serde_json::Value;
 
 use super::types::{
-    FieldOp, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Target, join,
-    max_unscaled, plan,
+    FieldOp, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Target, TypeOptions,
+    UuidForm, join, max_unscaled, plan_with,
 };
 use crate::avro::cursor::encode_long;
 use crate::avro::schema::{Name, Record, Schema};
@@ -65,13 +65,24 @@ fn mismatch(path: &str, message: impl Into<String>) -> ResolveError {
 /// Compiles a program reading `writer` data into the columns of `reader`'s Arrow schema. The
 /// plan's schema equals `plan(reader)`'s, whatever the writer.
 pub fn plan_resolved(writer: &Schema, reader: &Schema) -> Result<Plan, ResolveError> {
-    Resolver::new(false).root(writer, reader)
+    plan_resolved_with(writer, reader, TypeOptions::default())
+}
+
+/// [`plan_resolved`] with a choice of type mapping (the same as the reader's own plan's).
+pub fn plan_resolved_with(
+    writer: &Schema,
+    reader: &Schema,
+    options: TypeOptions,
+) -> Result<Plan, ResolveError> {
+    Resolver::new(false, options).root(writer, reader)
 }
 
 /// Checks that every datum of `writer` can be read as `reader` (strict: every union branch and
 /// enum symbol of the writer must resolve).
 pub fn check_compatible(writer: &Schema, reader: &Schema) -> Result<(), ResolveError> {
-    Resolver::new(true).root(writer, reader).map(|_| ())
+    Resolver::new(true, TypeOptions::default())
+        .root(writer, reader)
+        .map(|_| ())
 }
 
 struct Resolver {
@@ -133,9 +144,9 @@ fn same_kind(w: &Schema, r: &Schema) -> bool {
 }
 
 impl Resolver {
-    fn new(strict: bool) -> Self {
+    fn new(strict: bool, options: TypeOptions) -> Self {
         Resolver {
-            planner: Planner::new(),
+            planner: Planner::new(options),
             strict,
         }
     }
@@ -154,7 +165,7 @@ impl Resolver {
 
     fn root(&mut self, writer: &Schema, reader: &Schema) -> Result<Plan, ResolveError> {
         // The reader's own plan gives the output schema and validates the reader.
-        let reader_plan = plan(reader)?;
+        let reader_plan = plan_with(reader, self.planner.options)?;
         let root = match (writer, reader) {
             (Schema::Record(w), Schema::Record(r)) => self.fields(w, r, "")?,
             (_, Schema::Record(_)) => {
@@ -426,6 +437,12 @@ impl Resolver {
             (Schema::Float, Schema::Float) => Op::Float,
             (Schema::Float, Schema::Double) => Op::Promote(Promotion::FloatToDouble),
             (Schema::Double, Schema::Double) => Op::Double,
+            // uuids stored as bytes: parsed from text, copied from fixed(16).
+            (w, Schema::Uuid(_)) if self.planner.options.uuid == UuidForm::Binary => match w {
+                Schema::Uuid(Some(_)) => Op::UuidBytes,
+                w if is_text(w) => Op::UuidParse,
+                _ => return Err(refuse()),
+            },
             (w, Schema::String | Schema::Uuid(None)) if is_text(w) => Op::String,
             (w, Schema::Bytes) if is_text(w) => Op::Bytes,
             (w, Schema::Uuid(Some(_))) if is_text(w) => Op::String,
@@ -730,6 +747,7 @@ mod tests {
     use super::*;
     use crate::avro::writer::Datum;
     use crate::decode::BatchDecoder;
+    use crate::decode::types::plan;
 
     const V1: &str = r#"{"type":"record","name":"Event","namespace":"acme.v1","fields":[
         {"name":"id","type":"int"},

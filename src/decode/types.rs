@@ -19,6 +19,7 @@
 //! | decimal with p > 38 | error naming the field | — |
 //! | uuid on string | Utf8 | STRING |
 //! | uuid on fixed(16) | Utf8, 36-char form | STRING |
+//! | uuid, with [`UuidForm::Binary`] (opt-in) | FixedSizeBinary(16), `arrow.uuid` | FIXED_LEN_BYTE_ARRAY(16) UUID |
 //! | date | Date32 | DATE |
 //! | time-millis | Int32 (milliseconds after midnight) | INT32 |
 //! | time-micros | Int64 (microseconds after midnight) | INT64 |
@@ -130,6 +131,11 @@ pub(crate) enum Op {
     },
     /// uuid on fixed(16) -> 36-char Utf8.
     UuidFixed,
+    /// uuid on fixed(16) -> FixedSizeBinary(16) ([`UuidForm::Binary`]).
+    UuidBytes,
+    /// uuid on string (or text read as a uuid) -> FixedSizeBinary(16), parsed from the
+    /// 8-4-4-4-12 hex form ([`UuidForm::Binary`]).
+    UuidParse,
     /// long nanoseconds -> i64 microseconds (floored).
     NanosToMicros,
     /// fixed(12) duration -> struct of three Int64.
@@ -180,6 +186,17 @@ pub(crate) enum Op {
     },
     /// Schema resolution: a writer field the reader lacks, read past.
     Skip(Skip),
+}
+
+impl Op {
+    /// Fills a uuid column stored as 16 bytes (a column with the `arrow.uuid` extension).
+    pub(crate) fn fills_uuid_bytes(&self) -> bool {
+        match self {
+            Op::UuidBytes | Op::UuidParse => true,
+            Op::Nullable { inner, .. } | Op::Single(inner) => inner.fills_uuid_bytes(),
+            _ => false,
+        }
+    }
 }
 
 /// A numeric promotion of the Avro specification.
@@ -278,6 +295,54 @@ pub(crate) struct FieldOp {
     pub column: Option<usize>,
 }
 
+/// How uuids are stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UuidForm {
+    /// The 36-character string (STRING in Athena, which has no uuid type): the default.
+    #[default]
+    String,
+    /// 16 bytes, FIXED_LEN_BYTE_ARRAY(16) with the UUID logical type (Arrow's `arrow.uuid`
+    /// extension): 40% of the size and half the encoding cost of the strings. Trino, Spark and
+    /// DuckDB read it as a uuid; Athena shows it as binary. A uuid string that is not in the
+    /// 8-4-4-4-12 hex form fails its record.
+    Binary,
+}
+
+impl std::str::FromStr for UuidForm {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "string" => Ok(Self::String),
+            "binary" => Ok(Self::Binary),
+            other => Err(format!(
+                "invalid uuid form `{other}`: expected string or binary"
+            )),
+        }
+    }
+}
+
+/// Choices in the type mapping; the default is the table in the module docs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TypeOptions {
+    /// How uuids are stored.
+    pub uuid: UuidForm,
+}
+
+/// The Arrow field of a column that `op` fills: uuids stored as bytes carry Arrow's canonical
+/// `arrow.uuid` extension name, which the Parquet writer turns into the UUID logical type.
+pub(crate) fn field_for(name: &str, dt: DataType, nullable: bool, op: &Op) -> Field {
+    let field = Field::new(name, dt, nullable);
+    if op.fills_uuid_bytes() {
+        field.with_metadata(HashMap::from([(
+            "ARROW:extension:name".to_string(),
+            "arrow.uuid".to_string(),
+        )]))
+    } else {
+        field
+    }
+}
+
 /// A compiled schema: the Arrow schema of the output and the program that fills it.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -293,10 +358,12 @@ pub struct Plan {
 
 /// Compiles an Avro writer schema into an output schema and decode program.
 pub fn plan(schema: &Schema) -> Result<Plan, PlanError> {
-    let mut p = Planner {
-        nodes: 0,
-        warnings: Vec::new(),
-    };
+    plan_with(schema, TypeOptions::default())
+}
+
+/// [`plan`] with a choice of type mapping.
+pub fn plan_with(schema: &Schema, options: TypeOptions) -> Result<Plan, PlanError> {
+    let mut p = Planner::new(options);
     let (fields, root) = match schema {
         Schema::Record(r) => {
             let (fields, ops) =
@@ -325,20 +392,21 @@ pub fn plan(schema: &Schema) -> Result<Plan, PlanError> {
 pub(crate) struct Planner {
     pub nodes: usize,
     pub warnings: Vec<String>,
+    pub options: TypeOptions,
 }
 
 /// The Arrow field for a list item.
-pub(crate) fn list_item(dt: DataType, nullable: bool) -> Arc<Field> {
-    Arc::new(Field::new("element", dt, nullable))
+pub(crate) fn list_item(dt: DataType, nullable: bool, op: &Op) -> Arc<Field> {
+    Arc::new(field_for("element", dt, nullable, op))
 }
 
 /// The Arrow field for map entries.
-pub(crate) fn map_entries(value: DataType, nullable: bool) -> Arc<Field> {
+pub(crate) fn map_entries(value: DataType, nullable: bool, op: &Op) -> Arc<Field> {
     Arc::new(Field::new(
         "key_value",
         DataType::Struct(Fields::from(vec![
             Field::new("key", DataType::Utf8, false),
-            Field::new("value", value, nullable),
+            field_for("value", value, nullable, op),
         ])),
         false,
     ))
@@ -359,10 +427,11 @@ pub(crate) fn max_unscaled(precision: usize) -> i128 {
 
 impl Planner {
     /// A planner with nothing counted yet.
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(options: TypeOptions) -> Self {
         Planner {
             nodes: 0,
             warnings: Vec::new(),
+            options,
         }
     }
 
@@ -400,11 +469,11 @@ impl Planner {
                             second: name.clone(),
                         });
                     }
+                    out.push(field_for(name, dt, nullable, &op));
                     ops.push(FieldOp {
                         op,
-                        column: Some(out.len()),
+                        column: Some(out.len() - 1),
                     });
-                    out.push(Field::new(name, dt, nullable));
                 }
             }
         }
@@ -432,6 +501,15 @@ impl Planner {
             Schema::Float => (DataType::Float32, false, Op::Float),
             Schema::Double => (DataType::Float64, false, Op::Double),
             Schema::Bytes => (DataType::Binary, false, Op::Bytes),
+            Schema::Uuid(f) if self.options.uuid == UuidForm::Binary => (
+                DataType::FixedSizeBinary(16),
+                false,
+                if f.is_some() {
+                    Op::UuidBytes
+                } else {
+                    Op::UuidParse
+                },
+            ),
             Schema::String | Schema::Uuid(None) => (DataType::Utf8, false, Op::String),
             Schema::Uuid(Some(_)) => (DataType::Utf8, false, Op::UuidFixed),
             Schema::Enum(e) => (DataType::Utf8, false, Op::Enum(e.symbols.clone().into())),
@@ -506,7 +584,7 @@ impl Planner {
                             message: "an array of null has no Parquet form".into(),
                         })?;
                 (
-                    DataType::List(list_item(dt, nullable)),
+                    DataType::List(list_item(dt, nullable, &op)),
                     false,
                     Op::Array {
                         item: Box::new(op),
@@ -523,7 +601,7 @@ impl Planner {
                             message: "a map of null has no Parquet form".into(),
                         })?;
                 (
-                    DataType::Map(map_entries(dt, nullable), false),
+                    DataType::Map(map_entries(dt, nullable, &op), false),
                     false,
                     Op::Map {
                         value: Box::new(op),
@@ -587,9 +665,9 @@ impl Planner {
                         ops.push(None);
                         continue;
                     };
-                    ops.push(Some((fields.len(), op)));
                     // Every member is nullable: only one is set per row.
-                    fields.push(Field::new(member, dt, true));
+                    fields.push(field_for(&member, dt, true, &op));
+                    ops.push(Some((fields.len() - 1, op)));
                 }
                 Ok(Some((
                     DataType::Struct(Fields::from(fields)),
