@@ -403,6 +403,8 @@ pub async fn convert_to(
     let mut source_options = options.source;
     source_options.raw_envelopes |= options.schemas.has_registry();
     source_options.set_aside_broken |= options.dead_letter.is_some();
+    // More cores convert faster than a few MiB in flight per object can feed them from S3.
+    source_options.remote_read_ahead = source_options.remote_read_ahead.max(threads);
     let events = spawn_source(&handle, inputs.clone(), source_options);
     let driver = Driver {
         handle: handle.clone(),

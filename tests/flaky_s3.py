@@ -7,9 +7,12 @@ Objects are the files under ROOT (`/bucket/key` -> ROOT/bucket/key), with HEAD, 
 ranged GET. PLAN says how the first
 requests of each object fail, one letter per try, then every later try succeeds:
 `t` 503 SlowDown (throttling), `e` 500 InternalError, `r` connection reset with no response,
-`x` every try fails with 503. The port is printed on stdout; each request is logged on stderr
-as `METHOD /path -> outcome`.
+`x` every try fails with 503 (`-` fails nothing). The port is printed on stdout; each request
+is logged on stderr as `METHOD /path -> outcome`. `FLAKY_S3_LATENCY_MS` delays every response
+(time to first byte), as S3's 10-50 ms do: `benches/s3_latency.sh` uses it to show how much
+reading ahead a conversion needs.
 """
+import time
 import http.server
 import os
 import socket
@@ -18,6 +21,7 @@ import sys
 import threading
 
 ROOT, PLAN = sys.argv[1], sys.argv[2]
+LATENCY = float(os.environ.get("FLAKY_S3_LATENCY_MS", "0")) / 1000
 tries = {}
 lock = threading.Lock()
 
@@ -34,7 +38,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             tries[(self.command, self.path)] = n + 1
         if PLAN == "x":
             return "t"
-        return PLAN[n] if n < len(PLAN) else "ok"
+        return PLAN[n] if n < len(PLAN) and PLAN[n] != "-" else "ok"
 
     def error(self, status, code):
         body = f"<Error><Code>{code}</Code><Message>on purpose</Message></Error>".encode()
@@ -48,6 +52,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def serve(self):
         path = os.path.join(ROOT, self.path.split("?")[0].lstrip("/"))
         what = self.outcome()
+        if LATENCY:
+            time.sleep(LATENCY)
         print(f"{self.command} {self.path} -> {what}", file=sys.stderr, flush=True)
         if what == "t":
             return self.error(503, "SlowDown")
