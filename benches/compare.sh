@@ -10,9 +10,9 @@
 #   parqour     `parqour convert` (release build), snappy, --threads N (default: all cores)
 #   parqour-uuid16  the same with --uuid binary: uuids as 16 bytes, the types DataFusion writes
 #               (not run by default; the default writes them as the 36-character strings Athena shows)
-#   parqour-1t  the same with --threads 1 (not run by default; add it to --tools for scaling)
-#   parqour-1core  --threads 1 pinned to one cpu: parqour on a 1-core machine (for the 1 -> N
-#               core scaling; with --threads 1 alone, the reader and upload threads still use
+#   parqour-1t  the same with --threads 1 (not run by default)
+#   parqour-1core  --threads 1 pinned to one cpu: parqour on a 1-core machine, for the 1 -> N
+#               core scaling (with --threads 1 alone, the reader and upload threads still use
 #               the other cores)
 #   reference   arrow-avro reader -> parquet ArrowWriter, snappy, one thread
 #               (benches/compare/reference.rs, the `reference` example)
@@ -34,7 +34,7 @@ files=16
 codecs=deflate
 rounds=3
 threads=0
-tools=parqour,reference,datafusion
+tools=parqour,parqour-1core,reference,datafusion
 build=1
 stages=0
 

@@ -102,7 +102,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True, help="scratch folder for the outputs")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="parqour and DataFusion threads (0: all cores)")
-    ap.add_argument("--tools", default="parqour,reference,datafusion")
+    ap.add_argument("--tools", default="parqour,parqour-1core,reference,datafusion")
     ap.add_argument("--parqour", required=True, help="parqour binary")
     ap.add_argument("--reference", required=True, help="reference example binary")
     args = ap.parse_args()
