@@ -148,6 +148,50 @@ pub struct ObjectWriter {
     handle: Handle,
     written: u64,
     crc: crc32fast::Hasher,
+    /// Part buffers the upload is done with, for the next parts.
+    pool: Arc<PartPool>,
+}
+
+/// Part buffers come back here once the upload drops them, so a file's parts reuse a few
+/// buffers instead of mapping and faulting in 8 MiB for each.
+#[derive(Default)]
+struct PartPool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+/// Buffers kept: those uploading, the one in the channel and the one being filled.
+const POOLED: usize = MAX_IN_FLIGHT + 2;
+
+impl PartPool {
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_else(|| Vec::with_capacity(PART_BYTES))
+    }
+}
+
+/// A part's bytes, returned to the pool when the last `Bytes` of it is dropped.
+struct Part {
+    buf: Vec<u8>,
+    pool: Arc<PartPool>,
+}
+
+impl AsRef<[u8]> for Part {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        if let Ok(mut pool) = self.pool.0.lock()
+            && pool.len() < POOLED
+        {
+            pool.push(buf);
+        }
+    }
 }
 
 impl std::fmt::Debug for ObjectWriter {
@@ -168,6 +212,7 @@ impl ObjectWriter {
         Self {
             path,
             buf: Vec::with_capacity(PART_BYTES),
+            pool: Arc::default(),
             tx: Some(tx),
             task: Some(task),
             handle: handle.clone(),
@@ -192,10 +237,11 @@ impl ObjectWriter {
 
     fn send_buffer(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
-            let part = Bytes::from(std::mem::replace(
-                &mut self.buf,
-                Vec::with_capacity(PART_BYTES),
-            ));
+            let next = self.pool.take();
+            let part = Bytes::from_owner(Part {
+                buf: std::mem::replace(&mut self.buf, next),
+                pool: self.pool.clone(),
+            });
             self.send(Msg::Part(part))?;
         }
         Ok(())
@@ -288,6 +334,26 @@ mod tests {
     use super::*;
     use object_store::ObjectStoreExt;
     use object_store::memory::InMemory;
+
+    #[test]
+    fn part_buffers_come_back_when_dropped() {
+        let pool = Arc::new(PartPool::default());
+        let mut buf = pool.take();
+        buf.extend_from_slice(b"part");
+        let ptr = buf.as_ptr();
+        let bytes = Bytes::from_owner(Part {
+            buf,
+            pool: pool.clone(),
+        });
+        let clone = bytes.slice(1..);
+        drop(bytes);
+        assert!(pool.0.lock().unwrap().is_empty(), "a clone still holds it");
+        assert_eq!(&clone[..], b"art");
+        drop(clone);
+        let again = pool.take();
+        assert_eq!(again.as_ptr(), ptr, "the same allocation, reused");
+        assert!(again.is_empty() && again.capacity() >= PART_BYTES);
+    }
 
     #[test]
     fn publishes_on_finish_only() {
