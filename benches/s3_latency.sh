@@ -53,7 +53,7 @@ FLAKY_S3_LATENCY_MS=$latency python3 tests/flaky_s3.py "$work/root" - >"$work/po
 server=$!
 for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done
 port=$(cat "$work/port")
-bytes=$(cat "$data"/*.avro | wc -c)
+bytes=$(stat -c %s "$data"/*.avro | awk '{ n += $1 } END { print n }')
 
 run() {  # run NAME INPUT...: prints "NAME wall cpu rss_kib"
   local name=$1; shift

@@ -238,12 +238,8 @@ struct RecordArgs {
     max_dead_letter_fraction: f64,
     /// How uuids are stored: string (36 characters, STRING in Athena) or binary (16 bytes,
     /// FIXED_LEN_BYTE_ARRAY(16) with the UUID logical type). Choose once per table.
-    #[arg(long, env = "PARQOUR_UUID", default_value = "string", value_parser = parse_uuid_form)]
+    #[arg(long, env = "PARQOUR_UUID", default_value = "string", value_parser = UuidForm::from_str)]
     uuid: UuidForm,
-}
-
-fn parse_uuid_form(s: &str) -> Result<UuidForm, String> {
-    UuidForm::from_str(s)
 }
 
 #[derive(Debug, Args)]

@@ -26,12 +26,13 @@ HERE = Path(__file__).resolve().parent
 def tool_commands(args, name: str, out: Path):
     data = str(args.data)
     threads = ["--threads", str(args.threads)] if args.threads else []
+    parqour = [args.parqour, "convert", data, "--output", str(out), "--overwrite"]
     if name == "parqour":
-        return [args.parqour, "convert", data, "--output", str(out), "--overwrite", *threads]
+        return [*parqour, *threads]
     if name == "parqour-uuid16":
-        return [args.parqour, "convert", data, "--output", str(out), "--overwrite", "--uuid", "binary", *threads]
+        return [*parqour, "--uuid", "binary", *threads]
     if name in ("parqour-1t", "parqour-1core"):
-        return [args.parqour, "convert", data, "--output", str(out), "--overwrite", "--threads", "1"]
+        return [*parqour, "--threads", "1"]
     if name == "reference":
         return [args.reference, str(out / "reference.parquet"), data]
     if name == "datafusion":

@@ -690,7 +690,6 @@ fn decimal_from_be(bytes: &[u8]) -> Result<i128, Fault> {
     Ok(value)
 }
 
-/// The 36-character form of 16 uuid bytes, on the stack.
 /// The 16 bytes of a uuid in its 8-4-4-4-12 hex form (either case).
 fn parse_uuid(text: &[u8]) -> Result<[u8; 16], Fault> {
     fn nibble(c: u8) -> Option<u8> {
@@ -716,6 +715,7 @@ fn parse_uuid(text: &[u8]) -> Result<[u8; 16], Fault> {
     Ok(out)
 }
 
+/// The 36-character form of 16 uuid bytes, on the stack.
 fn format_uuid(b: &[u8]) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [b'-'; 36];
