@@ -13,9 +13,9 @@ fn main() -> std::process::ExitCode {
 /// a fifth of the cpu time went to the kernel. So: buffers up to 4 MiB (pages, read chunks,
 /// column buffers) are recycled from the heap, an arena keeps up to 16 MiB free before it
 /// returns memory, and there is one arena per core. Measured with `parqour convert` on 345 MB
-/// of deflate Avro, 2 cores: 6.23 -> 5.39 cpu-s (system 1.18 -> 0.57 s), peak RSS 119 -> 123
-/// MiB; 156 MiB on ten times the input. glibc's own `MALLOC_MMAP_THRESHOLD_`,
-/// `MALLOC_TRIM_THRESHOLD_` and `MALLOC_ARENA_MAX`, when set, win.
+/// of deflate Avro, 2 cores, alternating runs: 6.67 -> 5.88 cpu-s (system 1.68 -> 1.08 s), peak
+/// RSS 122 -> 138 MiB; `parqour run` on ten times the input peaks at 156 MiB. glibc's own
+/// `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and `MALLOC_ARENA_MAX`, when set, win.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn tune_allocator() {
