@@ -244,6 +244,7 @@ impl Column {
     }
 
     /// Appends a null: invalid in this column, default values below it.
+    #[inline]
     pub fn append_null(&mut self) {
         if let Some(n) = &mut self.nulls {
             n.append(false);
@@ -253,6 +254,7 @@ impl Column {
 
     /// Appends a default value without touching this column's validity. Children of structs get
     /// nulls where they are nullable, defaults where they are not.
+    #[inline]
     pub fn append_default(&mut self) {
         match &mut self.data {
             Data::Boolean(b) => b.append(false),
@@ -267,9 +269,7 @@ impl Column {
             }
             Data::Decimal(v) => v.push(0),
             Data::Struct { children, len } => {
-                for c in children {
-                    c.append_null();
-                }
+                append_null_children(children);
                 *len += 1;
             }
             Data::List { offsets, .. } | Data::Map { offsets, .. } => {
@@ -378,6 +378,14 @@ impl Column {
             (data, dt) => unreachable!("column {data:?} does not build {dt}"),
         };
         Ok(array)
+    }
+}
+
+/// The children of a null or default struct row (out of line: the recursion).
+#[inline(never)]
+fn append_null_children(children: &mut [Column]) {
+    for c in children {
+        c.append_null();
     }
 }
 

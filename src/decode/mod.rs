@@ -280,7 +280,7 @@ fn decode_fields(
                 match &f.op {
                     // A reader field the writer lacks: its default, not the writer's bytes.
                     Op::Default { bytes, op } => decode(op, &mut Cursor::new(bytes), col)?,
-                    op => decode(op, cur, col)?,
+                    op => decode_value(op, cur, col)?,
                 }
             }
             None => skip(&f.op, cur)?,
@@ -377,14 +377,17 @@ fn skip_blocks(
 #[inline]
 fn push_bytes(col: &mut Column, bytes: &[u8]) -> Result<(), Fault> {
     match &mut col.data {
-        Data::Bytes { offsets, values } => {
-            values.extend_from_slice(bytes);
-            let end = i32::try_from(values.len()).map_err(|_| ValueError::Overflow)?;
-            offsets.push(end);
-            Ok(())
-        }
+        Data::Bytes { offsets, values } => append_bytes(offsets, values, bytes),
         _ => Err(ValueError::Internal("bytes into a non-bytes column").into()),
     }
+}
+
+#[inline(always)]
+fn append_bytes(offsets: &mut Vec<i32>, values: &mut Vec<u8>, bytes: &[u8]) -> Result<(), Fault> {
+    values.extend_from_slice(bytes);
+    let end = i32::try_from(values.len()).map_err(|_| ValueError::Overflow)?;
+    offsets.push(end);
+    Ok(())
 }
 
 /// Checks that a string is UTF-8: ASCII (the common case) a word at a time, the rest with SIMD.
@@ -411,6 +414,34 @@ fn check_count(count: u64, item_min: usize, cur: &Cursor<'_>) -> Result<(), Faul
     }
 }
 
+/// [`decode`] with the plain values (numbers, strings, bytes, fixed) decoded in the caller's
+/// body: most fields are such leaves, and a call into the large `decode` per value costs more
+/// than the value itself (its prologue saves every register its composite arms need).
+#[inline(always)]
+fn decode_value(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> {
+    match (op, &mut col.data) {
+        (Op::Long, Data::Int64(v)) => v.push(cur.long()?),
+        (Op::Int, Data::Int32(v)) => v.push(cur.int()?),
+        (Op::String, Data::Bytes { offsets, values }) => {
+            let b = cur.bytes()?;
+            check_utf8(b)?;
+            append_bytes(offsets, values, b)?;
+        }
+        (Op::Bytes, Data::Bytes { offsets, values }) => {
+            append_bytes(offsets, values, cur.bytes()?)?;
+        }
+        (Op::Double, Data::Float64(v)) => v.push(cur.double()?),
+        (Op::Float, Data::Float32(v)) => v.push(cur.float()?),
+        (Op::Boolean, Data::Boolean(b)) => b.append(cur.boolean()?),
+        (Op::Fixed(size), Data::Fixed { values, len, .. }) => {
+            values.extend_from_slice(cur.take(*size)?);
+            *len += 1;
+        }
+        _ => return decode(op, cur, col),
+    }
+    Ok(())
+}
+
 fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> {
     match (op, &mut col.data) {
         (Op::Int, Data::Int32(v)) => v.push(cur.int()?),
@@ -433,7 +464,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> 
             if index == *null_index as i64 {
                 col.append_null();
             } else if index == 1 - *null_index as i64 {
-                decode(inner, cur, col)?;
+                decode_value(inner, cur, col)?;
                 col.set_valid();
             } else {
                 return Err(ValueError::UnionIndex { index, branches: 2 }.into());
@@ -460,7 +491,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> 
                 }
                 check_count(count, *item_min, cur)?;
                 for _ in 0..count {
-                    decode(item, cur, child)?;
+                    decode_value(item, cur, child)?;
                 }
                 total += count as i64;
             }
@@ -485,7 +516,7 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> 
                     let k = cur.bytes()?;
                     check_utf8(k)?;
                     push_bytes(keys, k)?;
-                    decode(value, cur, values)?;
+                    decode_value(value, cur, values)?;
                 }
                 total += count as i64;
             }
