@@ -5,7 +5,8 @@
 //! columns and each leaf column is encoded by its own [`ArrowColumnWriter`] on the rayon pool,
 //! each column at its own pace, so a row group of 40 columns keeps every core busy. A row group
 //! is closed when its estimated encoded size reaches [`EncodeOptions::row_group_bytes`], or
-//! when the file would pass [`EncodeOptions::file_bytes`]; callers start a new file once
+//! when the file would pass [`EncodeOptions::file_bytes`], and written out to the sink by a
+//! background thread while the next one fills; callers start a new file once
 //! [`FileEncoder::is_full`].
 //!
 //! Output is deterministic: the same batches and options give byte-identical files (no clock,
@@ -13,7 +14,9 @@
 //!
 //! Limitations: a row group's finished pages are held until it is closed — in memory, so memory
 //! grows with `row_group_bytes`, unless [`EncodeOptions::spill`] puts them in temporary files;
-//! up to four batches wait in the column queues.
+//! up to two batches per row group wait in the column queues, and while a row group is written
+//! out the next one holds its own pages. Files end within about one row group's estimate error
+//! of their target size.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -49,6 +52,9 @@ pub enum EncodeError {
     /// An invalid compression setting.
     #[error("invalid compression `{0}`: expected snappy, zstd[:level], gzip[:level], lz4 or none")]
     Compression(String),
+    /// The thread writing out a row group panicked (a bug); the file is lost.
+    #[error("the thread writing out a row group stopped")]
+    Stopped,
 }
 
 /// The compression codec of output files.
@@ -370,43 +376,76 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Each leaf column has its own queue and is drained by at most one pool task at a time, so
 /// columns advance independently: a slow column (long strings, say) keeps one core busy while the
 /// others move on to the next batch, instead of every batch waiting for its slowest column.
-/// Sizes are checked at points fixed by the data (every eighth of a row group's worth of Arrow
-/// bytes), after the queued leaves are written, so the estimates and the cuts they lead to do
-/// not depend on timing: output bytes do not depend on the thread count.
-pub struct FileEncoder<W: Write + Send> {
-    writer: SerializedFileWriter<W>,
+///
+/// A full row group is written out in the background: a thread waits for its column tasks,
+/// closes its columns (on the pool) and copies their pages to the sink, while `write` goes on
+/// filling the next row group. At most one row group is being written out at a time.
+///
+/// Sizes are checked at points fixed by the data, and every cut depends only on sizes that do
+/// not depend on timing: the first two row groups are measured (after the queued leaves are
+/// written, every eighth of a row group's worth of Arrow bytes); later ones are predicted from
+/// the encoded/Arrow ratio of the row groups written out before the last one closed, and the
+/// file's size counts that last one by its estimate. So output bytes do not depend on the thread
+/// count or the machine's speed.
+pub struct FileEncoder<W: Write + Send + 'static> {
+    /// `None` while a row group is being written out.
+    writer: Option<SerializedFileWriter<W>>,
+    /// The row group being written out.
+    sealing: Option<Sealing<W>>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
     pool: Arc<ThreadPool>,
+    /// The open row group's columns, and its leaves in flight.
     slots: Option<Vec<Arc<Slot>>>,
     in_flight: Arc<InFlight>,
-    /// Most leaves queued before `write` waits (bounds the batches held in memory).
+    /// Most leaves of the open row group queued before `write` waits (bounds the batches held
+    /// in memory).
     max_in_flight: usize,
-    row_groups: usize,
+    /// Row groups closed (written out or being written out).
+    sealed: usize,
+    /// The row groups written out, in order.
+    written: Vec<Written>,
     rows_in_group: usize,
     /// Arrow bytes queued since sizes were last checked.
     bytes_since_check: usize,
     /// Arrow bytes of the open row group.
     arrow_bytes_in_group: usize,
-    /// Encoded and Arrow bytes of the row groups written so far: their ratio predicts the
-    /// encoded size of the open one without stopping the column tasks to measure it.
-    encoded_written: u64,
-    arrow_written: u64,
+    /// File bytes before the first row group (the magic).
+    header_bytes: usize,
     rows: u64,
     row_group_bytes: usize,
     file_bytes: usize,
+    /// The file reached its target size: the caller starts a new one.
+    full: bool,
 }
 
-impl<W: Write + Send> std::fmt::Debug for FileEncoder<W> {
+/// A row group being written out by its own thread, which owns the file writer meanwhile.
+struct Sealing<W: Write + Send + 'static> {
+    handle: std::thread::JoinHandle<(SerializedFileWriter<W>, Result<u64, EncodeError>)>,
+    arrow_bytes: usize,
+    /// Its encoded size as estimated when it was closed.
+    estimate: usize,
+}
+
+/// A row group written out.
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    encoded: u64,
+    arrow: u64,
+    /// File bytes once it was written.
+    file_bytes: usize,
+}
+
+impl<W: Write + Send + 'static> std::fmt::Debug for FileEncoder<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileEncoder")
-            .field("row_groups", &self.row_groups)
+            .field("row_groups", &self.sealed)
             .field("rows", &self.rows)
             .finish_non_exhaustive()
     }
 }
 
-impl<W: Write + Send> FileEncoder<W> {
+impl<W: Write + Send + 'static> FileEncoder<W> {
     /// Starts a file of `schema` on `sink`, encoding on `pool`.
     pub fn new(
         sink: W,
@@ -451,22 +490,24 @@ impl<W: Write + Send> FileEncoder<W> {
             factory = factory.with_page_store_factory(Arc::new(SpillPages));
         }
         Ok(Self {
-            writer,
+            header_bytes: writer.bytes_written(),
+            writer: Some(writer),
+            sealing: None,
             factory,
             schema,
             pool,
             slots: None,
             in_flight: Arc::default(),
             max_in_flight: leaves.max(1) * 2,
-            row_groups: 0,
+            sealed: 0,
+            written: Vec::new(),
             rows_in_group: 0,
             bytes_since_check: 0,
             arrow_bytes_in_group: 0,
-            encoded_written: 0,
-            arrow_written: 0,
             rows: 0,
             row_group_bytes: options.row_group_bytes.max(1),
             file_bytes: options.file_bytes.max(1),
+            full: false,
         })
     }
 
@@ -480,14 +521,9 @@ impl<W: Write + Send> FileEncoder<W> {
         self.rows
     }
 
-    /// Bytes of completed row groups written to the sink.
-    pub fn bytes_written(&self) -> usize {
-        self.writer.bytes_written()
-    }
-
-    /// Row groups completed.
+    /// Row groups closed so far (written out, or being written out).
     pub fn row_groups(&self) -> usize {
-        self.row_groups
+        self.sealed
     }
 
     /// Queues a batch for encoding; closes the row group when it reaches its size or the file
@@ -506,7 +542,7 @@ impl<W: Write + Send> FileEncoder<W> {
             bytes += column.to_data().get_slice_memory_size().unwrap_or(0);
         }
         if self.slots.is_none() {
-            let writers = self.factory.create_column_writers(self.row_groups)?;
+            let writers = self.factory.create_column_writers(self.sealed)?;
             self.slots = Some(
                 writers
                     .into_iter()
@@ -544,31 +580,48 @@ impl<W: Write + Send> FileEncoder<W> {
         self.in_flight.wait_until(self.max_in_flight);
         self.check_errors()?;
         self.arrow_bytes_in_group += bytes;
-        if self.arrow_written > 0 {
-            // After the first row group: predict the encoded size from the ratio so far. The
-            // prediction uses only sizes fixed by the data, so the cuts stay deterministic.
-            let ratio = self.encoded_written as f64 / self.arrow_written as f64;
-            let predicted = (self.arrow_bytes_in_group as f64 * ratio) as usize;
-            if predicted >= self.row_group_bytes
-                || self.writer.bytes_written() + predicted >= self.file_bytes
-            {
-                self.flush_row_group()?;
+        let open = match self.settled_ratio() {
+            // Predict the encoded size from the ratio of settled row groups: no need to stop
+            // the column tasks to measure it.
+            Some(ratio) => (self.arrow_bytes_in_group as f64 * ratio) as usize,
+            // No settled row group yet: measure, at points fixed by the data.
+            None => {
+                let check_every = (self.row_group_bytes.min(self.file_bytes) / 8).max(1);
+                if self.bytes_since_check < check_every {
+                    return Ok(());
+                }
+                self.bytes_since_check = 0;
+                self.in_flight.wait_until(0);
+                self.buffered_bytes()
             }
-            return Ok(());
-        }
-        // The first row group: measure, at points fixed by the data.
-        let check_every = (self.row_group_bytes.min(self.file_bytes) / 8).max(1);
-        if self.bytes_since_check >= check_every {
-            self.bytes_since_check = 0;
-            self.in_flight.wait_until(0);
-            let estimate = self.buffered_bytes();
-            if estimate >= self.row_group_bytes
-                || self.writer.bytes_written() + estimate >= self.file_bytes
-            {
-                self.flush_row_group()?;
-            }
+        };
+        if open >= self.row_group_bytes {
+            self.seal(open)?;
+            self.full = self.file_size() >= self.file_bytes;
+        } else if self.file_size() + open >= self.file_bytes {
+            self.seal(open)?;
+            self.full = true;
         }
         Ok(())
+    }
+
+    /// Encoded/Arrow bytes of the row groups written out. The set changes only when a row
+    /// group is closed (which waits for the one before it), never with timing, so predictions
+    /// are the same on every run.
+    fn settled_ratio(&self) -> Option<f64> {
+        let arrow: u64 = self.written.iter().map(|w| w.arrow).sum();
+        let encoded: u64 = self.written.iter().map(|w| w.encoded).sum();
+        (arrow > 0).then(|| encoded as f64 / arrow as f64)
+    }
+
+    /// The file's size with its closed row groups: exact for those written out, estimated
+    /// for the one in the background. Never waits, so it is the same on every run.
+    fn file_size(&self) -> usize {
+        let written = self
+            .written
+            .last()
+            .map_or(self.header_bytes, |w| w.file_bytes);
+        written + self.sealing.as_ref().map_or(0, |s| s.estimate)
     }
 
     /// Estimated encoded size of the open row group; exact only when no leaf is in flight.
@@ -587,7 +640,7 @@ impl<W: Write + Send> FileEncoder<W> {
 
     /// The file has reached its target size: callers start a new one.
     pub fn is_full(&self) -> bool {
-        self.writer.bytes_written() >= self.file_bytes
+        self.full
     }
 
     fn check_errors(&self) -> Result<(), EncodeError> {
@@ -599,9 +652,17 @@ impl<W: Write + Send> FileEncoder<W> {
         Ok(())
     }
 
-    /// Waits for the queued leaves, closes the open row group and writes it to the sink.
+    /// Closes the open row group: it is written out in the background (after the one before
+    /// it, if that is still being written out).
     pub fn flush_row_group(&mut self) -> Result<(), EncodeError> {
-        self.in_flight.wait_until(0);
+        let estimate =
+            (self.arrow_bytes_in_group as f64 * self.settled_ratio().unwrap_or(1.0)) as usize;
+        self.seal(estimate)
+    }
+
+    /// Hands the open row group to a thread that writes it out; `estimate` is its expected
+    /// encoded size.
+    fn seal(&mut self, estimate: usize) -> Result<(), EncodeError> {
         self.check_errors()?;
         let Some(slots) = self.slots.take() else {
             return Ok(());
@@ -609,42 +670,101 @@ impl<W: Write + Send> FileEncoder<W> {
         if self.rows_in_group == 0 {
             return Ok(());
         }
-        let writers = slots
-            .iter()
-            .map(|s| lock(&s.state).writer.take())
-            .collect::<Option<Vec<_>>>()
-            .ok_or(EncodeError::Schema)?;
-        let chunks = self.pool.install(|| {
-            writers
-                .into_par_iter()
-                .map(|c| c.close())
-                .collect::<Result<Vec<_>, _>>()
-        })?;
-        let mut row_group = self.writer.next_row_group()?;
-        for chunk in chunks {
-            chunk.append_to_row_group(&mut row_group)?;
-        }
-        let written = row_group.close()?;
-        self.encoded_written += written.compressed_size().max(0) as u64;
-        self.arrow_written += self.arrow_bytes_in_group as u64;
-        self.row_groups += 1;
+        self.join()?;
+        let mut writer = self.writer.take().ok_or(EncodeError::Stopped)?;
+        let in_flight = std::mem::take(&mut self.in_flight);
+        let pool = self.pool.clone();
+        let handle = std::thread::Builder::new()
+            .name("parqour-row-group".into())
+            .spawn(move || {
+                let result = write_row_group(&mut writer, &slots, &in_flight, &pool);
+                (writer, result)
+            })
+            .map_err(ParquetError::from)?;
+        self.sealing = Some(Sealing {
+            handle,
+            arrow_bytes: self.arrow_bytes_in_group,
+            estimate,
+        });
+        self.sealed += 1;
         self.rows_in_group = 0;
         self.bytes_since_check = 0;
         self.arrow_bytes_in_group = 0;
         Ok(())
     }
 
+    /// Waits for the row group being written out, if any.
+    fn join(&mut self) -> Result<(), EncodeError> {
+        let Some(sealing) = self.sealing.take() else {
+            return Ok(());
+        };
+        let (writer, result) = sealing.handle.join().map_err(|_| EncodeError::Stopped)?;
+        let file_bytes = writer.bytes_written();
+        self.writer = Some(writer);
+        self.written.push(Written {
+            encoded: result?,
+            arrow: sealing.arrow_bytes as u64,
+            file_bytes,
+        });
+        Ok(())
+    }
+
     /// Writes the last row group and the footer; returns the sink and what the file holds.
     pub fn finish(mut self) -> Result<(W, FileSummary), EncodeError> {
         self.flush_row_group()?;
-        let groups = self.writer.flushed_row_groups();
+        self.join()?;
+        let writer = self.writer.take().ok_or(EncodeError::Stopped)?;
+        let groups = writer.flushed_row_groups();
         let summary = FileSummary {
             rows: groups.iter().map(|g| g.num_rows() as u64).sum(),
             row_groups: groups.len(),
         };
-        let sink = self.writer.into_inner()?;
+        let sink = writer.into_inner()?;
         Ok((sink, summary))
     }
+}
+
+impl<W: Write + Send + 'static> Drop for FileEncoder<W> {
+    /// A file dropped unfinished: waits for the row group in the background, then drops the
+    /// writer (and the sink, which aborts its upload).
+    fn drop(&mut self) {
+        if let Some(sealing) = self.sealing.take() {
+            let _ = sealing.handle.join();
+        }
+    }
+}
+
+/// Waits for a row group's column tasks, closes its columns in parallel and appends them to
+/// the file. Returns the row group's encoded size.
+fn write_row_group<W: Write + Send>(
+    writer: &mut SerializedFileWriter<W>,
+    slots: &[Arc<Slot>],
+    in_flight: &InFlight,
+    pool: &ThreadPool,
+) -> Result<u64, EncodeError> {
+    in_flight.wait_until(0);
+    for slot in slots {
+        if let Some(e) = lock(&slot.state).error.take() {
+            return Err(e.into());
+        }
+    }
+    let writers = slots
+        .iter()
+        .map(|s| lock(&s.state).writer.take())
+        .collect::<Option<Vec<_>>>()
+        .ok_or(EncodeError::Schema)?;
+    let chunks = pool.install(|| {
+        writers
+            .into_par_iter()
+            .map(|c| c.close())
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let mut row_group = writer.next_row_group()?;
+    for chunk in chunks {
+        chunk.append_to_row_group(&mut row_group)?;
+    }
+    let written = row_group.close()?;
+    Ok(written.compressed_size().max(0) as u64)
 }
 
 /// Writes the leaves queued on `slot`, in order, until its queue is empty.
@@ -712,6 +832,52 @@ mod tests {
             enc.write(b).unwrap();
         }
         enc.finish().unwrap().0
+    }
+
+    /// Writes batches until the file is full; returns the batches it took and the file.
+    fn fill(batches: &[RecordBatch], opts: &EncodeOptions, threads: usize) -> (usize, Vec<u8>) {
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap(),
+        );
+        let mut enc = FileEncoder::new(Vec::new(), batches[0].schema(), opts, pool).unwrap();
+        let mut taken = 0;
+        for b in batches {
+            enc.write(b).unwrap();
+            taken += 1;
+            if enc.is_full() {
+                break;
+            }
+        }
+        (taken, enc.finish().unwrap().0)
+    }
+
+    #[test]
+    fn files_are_cut_at_the_same_batch_whatever_the_timing() {
+        // Row groups are written out in the background while later batches are encoded; the
+        // cuts must not depend on when that finishes.
+        let batches: Vec<_> = (0..200).map(|i| batch(i * 1000, 1000)).collect();
+        let opts = EncodeOptions {
+            row_group_bytes: 8 << 10,
+            file_bytes: 96 << 10,
+            ..Default::default()
+        };
+        let (taken, bytes) = fill(&batches, &opts, 2);
+        assert!(taken < batches.len(), "the file filled up");
+        let meta = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes.clone())).unwrap();
+        assert!(meta.metadata().num_row_groups() > 3);
+        assert!(
+            bytes.len() < (96 << 10) * 5 / 4,
+            "{} bytes for a 96 KiB target",
+            bytes.len()
+        );
+        for threads in [1, 3, 8] {
+            for _ in 0..3 {
+                assert_eq!(fill(&batches, &opts, threads), (taken, bytes.clone()));
+            }
+        }
     }
 
     #[test]
