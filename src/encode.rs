@@ -21,6 +21,7 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use arrow_array::RecordBatch;
@@ -422,6 +423,9 @@ pub struct FileEncoder<W: Write + Send + 'static> {
 /// A row group being written out by its own thread, which owns the file writer meanwhile.
 struct Sealing<W: Write + Send + 'static> {
     handle: std::thread::JoinHandle<(SerializedFileWriter<W>, Result<u64, EncodeError>)>,
+    /// Set by the thread when it fails, so that `write` stops at once instead of filling a row
+    /// group that cannot be written.
+    failed: Arc<AtomicBool>,
     arrow_bytes: usize,
     /// Its encoded size as estimated when it was closed.
     estimate: usize,
@@ -534,6 +538,14 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
         }
         if batch.schema().fields() != self.schema.fields() {
             return Err(EncodeError::Schema);
+        }
+        if self
+            .sealing
+            .as_ref()
+            .is_some_and(|s| s.failed.load(Ordering::Acquire))
+        {
+            // The row group in the background failed (the sink, say): report it now.
+            self.join()?;
         }
         let mut leaves = Vec::new();
         let mut bytes = 0;
@@ -674,15 +686,21 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
         let mut writer = self.writer.take().ok_or(EncodeError::Stopped)?;
         let in_flight = std::mem::take(&mut self.in_flight);
         let pool = self.pool.clone();
+        let failed = Arc::new(AtomicBool::new(false));
+        let failed_in_thread = failed.clone();
         let handle = std::thread::Builder::new()
             .name("parqour-row-group".into())
             .spawn(move || {
                 let result = write_row_group(&mut writer, &slots, &in_flight, &pool);
+                if result.is_err() {
+                    failed_in_thread.store(true, Ordering::Release);
+                }
                 (writer, result)
             })
             .map_err(ParquetError::from)?;
         self.sealing = Some(Sealing {
             handle,
+            failed,
             arrow_bytes: self.arrow_bytes_in_group,
             estimate,
         });
@@ -878,6 +896,57 @@ mod tests {
                 assert_eq!(fill(&batches, &opts, threads), (taken, bytes.clone()));
             }
         }
+    }
+
+    /// A sink that fails once it has taken `limit` bytes.
+    struct Failing {
+        taken: usize,
+        limit: usize,
+    }
+
+    impl Write for Failing {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if self.taken + data.len() > self.limit {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.taken += data.len();
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_sink_failure_in_the_background_is_reported() {
+        let batches: Vec<_> = (0..100).map(|i| batch(i * 1000, 1000)).collect();
+        let opts = EncodeOptions {
+            row_group_bytes: 8 << 10,
+            ..Default::default()
+        };
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
+        );
+        let sink = Failing {
+            taken: 0,
+            limit: 20 << 10,
+        };
+        let mut enc = FileEncoder::new(sink, batches[0].schema(), &opts, pool).unwrap();
+        let mut error = None;
+        for b in &batches {
+            if let Err(e) = enc.write(b) {
+                error = Some(e);
+                break;
+            }
+        }
+        let error = match error {
+            Some(e) => e,
+            None => enc.finish().map(|_| ()).unwrap_err(),
+        };
+        assert!(error.to_string().contains("disk full"), "{error}");
     }
 
     #[test]
