@@ -104,6 +104,38 @@ fn independent_writer_edge_cases_round_trip() {
     }
 }
 
+/// Files written by the Apache Avro project's Python implementation: tests/gen_official.py.
+#[test]
+fn apache_avro_python_writer_files_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = tmp.path().join("official");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_official.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(&fixtures)
+        .output()
+        .expect("python3 is needed for the fixtures");
+    assert!(o.status.success(), "{}", text(&o));
+    let mut files: Vec<_> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 4, "{files:?}");
+    for f in &files {
+        let out = tmp.path().join("out").join(f.file_stem().unwrap());
+        let o = convert(&[f], &out, &[]);
+        assert!(o.status.success(), "{}: {}", f.display(), text(&o));
+        roundtrip(&out, &[f]);
+    }
+    // All four in one run: one schema, one output, in input order.
+    let out = tmp.path().join("out").join("all");
+    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let o = convert(&inputs, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    roundtrip(&out, &inputs);
+}
+
 #[test]
 fn demo_sample_round_trips_and_is_deterministic() {
     let tmp = tempfile::tempdir().unwrap();
