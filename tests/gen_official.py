@@ -8,8 +8,8 @@ Writes DIR/official-<codec>.avro for the codecs that implementation supports wit
 packages (null, deflate, bzip2, zstandard): 1,500 records each of a schema with every Avro type
 and the logical types Athena can hold, nullable and multi-branch unions, nested arrays and
 maps, namespaces, extreme numbers (inf, -0.0, subnormals, i64 bounds) and multi-byte UTF-8, in
-the blocks that implementation cuts (about 16 KB). The records are the same on every run (the
-sync markers are random). tests/cli.rs converts them and checks them with tests/roundtrip.py.
+the blocks that implementation cuts (about 16 KB). Every file holds the same records, the same
+on every run (the sync markers are random); the first two hold the int and long bounds. tests/cli.rs converts them and checks them with tests/roundtrip.py.
 """
 
 import datetime as dt
@@ -61,8 +61,12 @@ schema = avro.schema.parse(json.dumps(schema_json))
 rng = random.Random(5)
 def rec(k):
     inner = lambda: {"x": rng.randint(-2**31, 2**31-1), "y": rng.choice([None, "", "héllo", "z"*rng.randint(0,300)])}
+    # The first two records of each file hold the integer bounds.
+    bound = [min, max][k % 2] if k < 2 else None
     return {
-      "b": rng.random()<0.5, "i": rng.randint(-2**31,2**31-1), "l": rng.randint(-2**63,2**63-1),
+      "b": rng.random()<0.5,
+      "i": bound(-2**31, 2**31-1) if bound else rng.randint(-2**31,2**31-1),
+      "l": bound(-2**63, 2**63-1) if bound else rng.randint(-2**63,2**63-1),
       "f": rng.choice([0.0,-0.0,1.5,float('inf'),float('-inf'),3.4e38, 1e-45]),
       "d": rng.choice([0.0,-0.0,2.5e300,float('inf'),-1e-320, 1/3]),
       "s": rng.choice(["", "ascii", "ünïcødé ✓ 😀", "x"*rng.randint(0,5000)]),
@@ -93,6 +97,7 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for codec in ["null", "deflate", "bzip2", "zstandard"]:
+        rng.seed(5)
         with open(os.path.join(out, f"official-{codec}.avro"), "wb") as fo:
             w = avro.datafile.DataFileWriter(fo, avro.io.DatumWriter(), schema, codec=codec)
             for k in range(1500):
