@@ -24,8 +24,8 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{FieldRef, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::add_encoded_arrow_schema_to_metadata;
@@ -331,6 +331,23 @@ struct SlotState {
     error: Option<ParquetError>,
 }
 
+/// One top-level column of the open row group: splits its arrays into leaf columns (computing
+/// their definition and repetition levels) in order, on the pool, and queues each on its slot.
+/// The levels are a pass over every value: computed here, they stay off the thread that feeds
+/// the encoder, which on many cores would otherwise bound the speed.
+struct FieldSlot {
+    field: FieldRef,
+    /// The slots of this column's leaves, in order.
+    leaves: Vec<Arc<Slot>>,
+    state: Mutex<FieldState>,
+}
+
+struct FieldState {
+    queue: VecDeque<ArrayRef>,
+    running: bool,
+    error: Option<ParquetError>,
+}
+
 /// Leaves queued or being written, across all slots; the writer waits on it.
 #[derive(Default)]
 struct InFlight {
@@ -396,8 +413,11 @@ pub struct FileEncoder<W: Write + Send + 'static> {
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
     pool: Arc<ThreadPool>,
-    /// The open row group's columns, and its leaves in flight.
+    /// The open row group's leaf columns, its top-level columns, and its leaves in flight.
     slots: Option<Vec<Arc<Slot>>>,
+    fields: Vec<Arc<FieldSlot>>,
+    /// Leaves of each top-level column.
+    leaf_counts: Vec<usize>,
     in_flight: Arc<InFlight>,
     /// Most leaves of the open row group queued before `write` waits (bounds the batches held
     /// in memory).
@@ -488,6 +508,12 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             .with_coerce_types(props.coerce_types())
             .convert(&schema)?;
         let leaves = parquet_schema.num_columns();
+        let mut leaf_counts = vec![0; schema.fields().len()];
+        for i in 0..leaves {
+            if let Some(n) = leaf_counts.get_mut(parquet_schema.get_column_root_idx(i)) {
+                *n += 1;
+            }
+        }
         let writer = SerializedFileWriter::new(sink, parquet_schema.root_schema_ptr(), props)?;
         let mut factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
         if options.spill {
@@ -501,6 +527,8 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             schema,
             pool,
             slots: None,
+            fields: Vec::new(),
+            leaf_counts,
             in_flight: Arc::default(),
             max_in_flight: leaves.max(1) * 2,
             sealed: 0,
@@ -547,43 +575,24 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             // The row group in the background failed (the sink, say): report it now.
             self.join()?;
         }
-        let mut leaves = Vec::new();
-        let mut bytes = 0;
-        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
-            leaves.extend(compute_leaves(field, column)?);
-            bytes += column.to_data().get_slice_memory_size().unwrap_or(0);
-        }
+        let bytes: usize = batch
+            .columns()
+            .iter()
+            .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+            .sum();
         if self.slots.is_none() {
-            let writers = self.factory.create_column_writers(self.sealed)?;
-            self.slots = Some(
-                writers
-                    .into_iter()
-                    .map(|w| {
-                        Arc::new(Slot {
-                            state: Mutex::new(SlotState {
-                                writer: Some(w),
-                                queue: VecDeque::new(),
-                                running: false,
-                                error: None,
-                            }),
-                        })
-                    })
-                    .collect(),
-            );
+            self.open_row_group()?;
         }
-        let slots = self.slots.as_ref().ok_or(EncodeError::Schema)?;
-        if slots.len() != leaves.len() {
-            return Err(EncodeError::Schema);
-        }
-        self.in_flight.add(leaves.len());
-        for (slot, leaf) in slots.iter().zip(leaves) {
-            let mut state = lock(&slot.state);
-            state.queue.push_back(leaf);
+        let leaves = self.slots.as_ref().map_or(0, Vec::len);
+        self.in_flight.add(leaves);
+        for (field, column) in self.fields.iter().zip(batch.columns()) {
+            let mut state = lock(&field.state);
+            state.queue.push_back(column.clone());
             if !state.running {
                 state.running = true;
-                let slot = slot.clone();
+                let field = field.clone();
                 let in_flight = self.in_flight.clone();
-                self.pool.spawn(move || drain(&slot, &in_flight));
+                self.pool.spawn(move || split(&field, &in_flight));
             }
         }
         self.rows_in_group += batch.num_rows();
@@ -614,6 +623,49 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             self.seal(open)?;
             self.full = true;
         }
+        Ok(())
+    }
+
+    /// Creates the column writers of a new row group, and its top-level columns.
+    fn open_row_group(&mut self) -> Result<(), EncodeError> {
+        let writers = self.factory.create_column_writers(self.sealed)?;
+        let slots: Vec<Arc<Slot>> = writers
+            .into_iter()
+            .map(|w| {
+                Arc::new(Slot {
+                    state: Mutex::new(SlotState {
+                        writer: Some(w),
+                        queue: VecDeque::new(),
+                        running: false,
+                        error: None,
+                    }),
+                })
+            })
+            .collect();
+        if self.leaf_counts.iter().sum::<usize>() != slots.len() {
+            return Err(EncodeError::Schema);
+        }
+        let mut rest = slots.as_slice();
+        self.fields = self
+            .schema
+            .fields()
+            .iter()
+            .zip(&self.leaf_counts)
+            .map(|(field, &n)| {
+                let (leaves, tail) = rest.split_at(n);
+                rest = tail;
+                Arc::new(FieldSlot {
+                    field: field.clone(),
+                    leaves: leaves.to_vec(),
+                    state: Mutex::new(FieldState {
+                        queue: VecDeque::new(),
+                        running: false,
+                        error: None,
+                    }),
+                })
+            })
+            .collect();
+        self.slots = Some(slots);
         Ok(())
     }
 
@@ -656,12 +708,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
     }
 
     fn check_errors(&self) -> Result<(), EncodeError> {
-        for slot in self.slots.iter().flatten() {
-            if let Some(e) = lock(&slot.state).error.take() {
-                return Err(e.into());
-            }
-        }
-        Ok(())
+        errors(&self.fields, self.slots.as_deref().unwrap_or_default())
     }
 
     /// Closes the open row group: it is written out in the background (after the one before
@@ -679,6 +726,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
         let Some(slots) = self.slots.take() else {
             return Ok(());
         };
+        let fields = std::mem::take(&mut self.fields);
         if self.rows_in_group == 0 {
             return Ok(());
         }
@@ -691,7 +739,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
         let handle = std::thread::Builder::new()
             .name("parqour-row-group".into())
             .spawn(move || {
-                let result = write_row_group(&mut writer, &slots, &in_flight, &pool);
+                let result = write_row_group(&mut writer, &fields, &slots, &in_flight, &pool);
                 if result.is_err() {
                     failed_in_thread.store(true, Ordering::Release);
                 }
@@ -756,16 +804,13 @@ impl<W: Write + Send + 'static> Drop for FileEncoder<W> {
 /// the file. Returns the row group's encoded size.
 fn write_row_group<W: Write + Send>(
     writer: &mut SerializedFileWriter<W>,
+    fields: &[Arc<FieldSlot>],
     slots: &[Arc<Slot>],
     in_flight: &InFlight,
     pool: &ThreadPool,
 ) -> Result<u64, EncodeError> {
     in_flight.wait_until(0);
-    for slot in slots {
-        if let Some(e) = lock(&slot.state).error.take() {
-            return Err(e.into());
-        }
-    }
+    errors(fields, slots)?;
     let writers = slots
         .iter()
         .map(|s| lock(&s.state).writer.take())
@@ -783,6 +828,68 @@ fn write_row_group<W: Write + Send>(
     }
     let written = row_group.close()?;
     Ok(written.compressed_size().max(0) as u64)
+}
+
+/// The first error of a top-level column's split or of a leaf's write, if any.
+fn errors(fields: &[Arc<FieldSlot>], slots: &[Arc<Slot>]) -> Result<(), EncodeError> {
+    for field in fields {
+        if let Some(e) = lock(&field.state).error.take() {
+            return Err(e.into());
+        }
+    }
+    for slot in slots {
+        if let Some(e) = lock(&slot.state).error.take() {
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// Splits the arrays queued on `field` into leaves, in order, and queues each on its slot
+/// (spawning the slot's task on the current pool), until the queue is empty.
+fn split(field: &FieldSlot, in_flight: &Arc<InFlight>) {
+    loop {
+        let column = {
+            let mut state = lock(&field.state);
+            let Some(column) = state.queue.pop_front() else {
+                state.running = false;
+                return;
+            };
+            if state.error.is_some() {
+                // An earlier split failed: drop what is queued.
+                drop(state);
+                field.leaves.iter().for_each(|_| in_flight.done());
+                continue;
+            }
+            column
+        };
+        let leaves = match compute_leaves(&field.field, &column) {
+            Ok(leaves) if leaves.len() == field.leaves.len() => leaves,
+            other => {
+                let e = other.err().unwrap_or_else(|| {
+                    ParquetError::General(format!(
+                        "column `{}` has a different number of leaves than its schema",
+                        field.field.name()
+                    ))
+                });
+                lock(&field.state).error = Some(e);
+                field.leaves.iter().for_each(|_| in_flight.done());
+                continue;
+            }
+        };
+        drop(column);
+        for (slot, leaf) in field.leaves.iter().zip(leaves) {
+            let mut state = lock(&slot.state);
+            state.queue.push_back(leaf);
+            if !state.running {
+                state.running = true;
+                let slot = slot.clone();
+                let in_flight = in_flight.clone();
+                // From a pool task, `rayon::spawn` queues on the same pool.
+                rayon::spawn(move || drain(&slot, &in_flight));
+            }
+        }
+    }
 }
 
 /// Writes the leaves queued on `slot`, in order, until its queue is empty.
