@@ -1,9 +1,10 @@
 //! Arrow batches -> Parquet files, the columns of each row group encoded in parallel.
 //!
 //! Stage: after decoding, before the sink. A [`FileEncoder`] writes one Parquet file to any
-//! `Write` (the sink's uploader, a local file, a buffer). Batches are split into their leaf
-//! columns and each leaf column is encoded by its own [`ArrowColumnWriter`] on the rayon pool,
-//! each column at its own pace, so a row group of 40 columns keeps every core busy. A row group
+//! `Write` (the sink's uploader, a local file, a buffer). Each top-level column of a batch is
+//! split into its leaf columns (their levels) by a task of its own on the rayon pool, and each
+//! leaf column is encoded by its own [`ArrowColumnWriter`] there, each column at its own pace,
+//! so a row group of 40 columns keeps every core busy. A row group
 //! is closed when its estimated encoded size reaches [`EncodeOptions::row_group_bytes`], or
 //! when the file would pass [`EncodeOptions::file_bytes`], and written out to the sink by a
 //! background thread while the next one fills; callers start a new file once
