@@ -1057,6 +1057,78 @@ mod tests {
         assert!(error.to_string().contains("disk full"), "{error}");
     }
 
+    /// Nested columns: each top-level column is split into its leaves (5 in all) by its own task.
+    fn nested(start: i32, n: i32) -> RecordBatch {
+        use arrow_array::builder::{Int64Builder, ListBuilder, MapBuilder, StringBuilder};
+        use arrow_array::{Int32Array, StructArray};
+        let a: ArrayRef = Arc::new(Int32Array::from_iter_values(start..start + n));
+        let b: ArrayRef = Arc::new(StringArray::from_iter(
+            (start..start + n).map(|i| (i % 4 != 0).then(|| format!("b{}", i % 50))),
+        ));
+        let st = StructArray::from(vec![
+            (Arc::new(Field::new("a", DataType::Int32, false)), a),
+            (Arc::new(Field::new("b", DataType::Utf8, true)), b),
+        ]);
+        let mut list = ListBuilder::new(Int64Builder::new());
+        let mut map = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for i in start..start + n {
+            for j in 0..(i % 3) {
+                list.values().append_value(i as i64 * 10 + j as i64);
+            }
+            list.append(i % 7 != 0);
+            for j in 0..(i % 4) {
+                map.keys().append_value(format!("k{j}"));
+                map.values().append_value(format!("v{}", (i + j) % 9));
+            }
+            map.append(true).unwrap();
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(st),
+            Arc::new(list.finish()),
+            Arc::new(map.finish()),
+        ];
+        let fields: Vec<Field> = ["s", "l", "m"]
+            .iter()
+            .zip(&columns)
+            .map(|(name, c)| Field::new(*name, c.data_type().clone(), true))
+            .collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    #[test]
+    fn nested_columns_round_trip_whatever_the_thread_count() {
+        let batches: Vec<_> = (0..30).map(|i| nested(i * 500, 500)).collect();
+        let opts = EncodeOptions {
+            row_group_bytes: 32 << 10,
+            ..Default::default()
+        };
+        let bytes = encode(&batches, &opts, 3);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes.clone())).unwrap();
+        assert!(reader.metadata().num_row_groups() > 1);
+        assert_eq!(
+            reader
+                .metadata()
+                .file_metadata()
+                .schema_descr()
+                .num_columns(),
+            5
+        );
+        let read: Vec<RecordBatch> = reader
+            .with_batch_size(20_000)
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+        assert_eq!(read.len(), 1);
+        let (read, written) = (&read[0], nested(0, 15_000));
+        assert_eq!(read.num_rows(), 15_000);
+        for (r, w) in read.columns().iter().zip(written.columns()) {
+            assert_eq!(r.to_data(), w.to_data());
+        }
+        assert_eq!(encode(&batches, &opts, 1), bytes);
+        assert_eq!(encode(&batches, &opts, 2), bytes);
+    }
+
     #[test]
     fn round_trips_and_cuts_row_groups_by_size() {
         let batches: Vec<_> = (0..20).map(|i| batch(i * 1000, 1000)).collect();
