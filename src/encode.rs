@@ -414,9 +414,9 @@ pub struct FileEncoder<W: Write + Send + 'static> {
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
     pool: Arc<ThreadPool>,
-    /// The open row group's leaf columns, its top-level columns, and its leaves in flight.
-    slots: Option<Vec<Arc<Slot>>>,
-    fields: Vec<Arc<FieldSlot>>,
+    /// The open row group's top-level columns (each with its leaf columns), and its leaves in
+    /// flight.
+    fields: Option<Vec<Arc<FieldSlot>>>,
     /// Leaves of each top-level column.
     leaf_counts: Vec<usize>,
     in_flight: Arc<InFlight>,
@@ -527,8 +527,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             factory,
             schema,
             pool,
-            slots: None,
-            fields: Vec::new(),
+            fields: None,
             leaf_counts,
             in_flight: Arc::default(),
             max_in_flight: leaves.max(1) * 2,
@@ -581,12 +580,11 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             .iter()
             .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
             .sum();
-        if self.slots.is_none() {
+        if self.fields.is_none() {
             self.open_row_group()?;
         }
-        let leaves = self.slots.as_ref().map_or(0, Vec::len);
-        self.in_flight.add(leaves);
-        for (field, column) in self.fields.iter().zip(batch.columns()) {
+        self.in_flight.add(self.leaf_counts.iter().sum());
+        for (field, column) in self.fields.iter().flatten().zip(batch.columns()) {
             let mut state = lock(&field.state);
             state.queue.push_back(column.clone());
             if !state.running {
@@ -647,7 +645,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             return Err(EncodeError::Schema);
         }
         let mut rest = slots.as_slice();
-        self.fields = self
+        let fields = self
             .schema
             .fields()
             .iter()
@@ -666,7 +664,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
                 })
             })
             .collect();
-        self.slots = Some(slots);
+        self.fields = Some(fields);
         Ok(())
     }
 
@@ -691,9 +689,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
 
     /// Estimated encoded size of the open row group; exact only when no leaf is in flight.
     fn buffered_bytes(&self) -> usize {
-        self.slots
-            .iter()
-            .flatten()
+        leaf_slots(self.fields.as_deref().unwrap_or_default())
             .map(|slot| {
                 lock(&slot.state)
                     .writer
@@ -709,7 +705,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
     }
 
     fn check_errors(&self) -> Result<(), EncodeError> {
-        errors(&self.fields, self.slots.as_deref().unwrap_or_default())
+        errors(self.fields.as_deref().unwrap_or_default())
     }
 
     /// Closes the open row group: it is written out in the background (after the one before
@@ -724,10 +720,9 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
     /// encoded size.
     fn seal(&mut self, estimate: usize) -> Result<(), EncodeError> {
         self.check_errors()?;
-        let Some(slots) = self.slots.take() else {
+        let Some(fields) = self.fields.take() else {
             return Ok(());
         };
-        let fields = std::mem::take(&mut self.fields);
         if self.rows_in_group == 0 {
             return Ok(());
         }
@@ -740,7 +735,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
         let handle = std::thread::Builder::new()
             .name("parqour-row-group".into())
             .spawn(move || {
-                let result = write_row_group(&mut writer, &fields, &slots, &in_flight, &pool);
+                let result = write_row_group(&mut writer, &fields, &in_flight, &pool);
                 if result.is_err() {
                     failed_in_thread.store(true, Ordering::Release);
                 }
@@ -806,14 +801,12 @@ impl<W: Write + Send + 'static> Drop for FileEncoder<W> {
 fn write_row_group<W: Write + Send>(
     writer: &mut SerializedFileWriter<W>,
     fields: &[Arc<FieldSlot>],
-    slots: &[Arc<Slot>],
     in_flight: &InFlight,
     pool: &ThreadPool,
 ) -> Result<u64, EncodeError> {
     in_flight.wait_until(0);
-    errors(fields, slots)?;
-    let writers = slots
-        .iter()
+    errors(fields)?;
+    let writers = leaf_slots(fields)
         .map(|s| lock(&s.state).writer.take())
         .collect::<Option<Vec<_>>>()
         .ok_or(EncodeError::Schema)?;
@@ -831,14 +824,19 @@ fn write_row_group<W: Write + Send>(
     Ok(written.compressed_size().max(0) as u64)
 }
 
+/// The leaf columns of a row group's top-level columns, in the file's leaf order.
+fn leaf_slots(fields: &[Arc<FieldSlot>]) -> impl Iterator<Item = &Arc<Slot>> {
+    fields.iter().flat_map(|f| &f.leaves)
+}
+
 /// The first error of a top-level column's split or of a leaf's write, if any.
-fn errors(fields: &[Arc<FieldSlot>], slots: &[Arc<Slot>]) -> Result<(), EncodeError> {
+fn errors(fields: &[Arc<FieldSlot>]) -> Result<(), EncodeError> {
     for field in fields {
         if let Some(e) = lock(&field.state).error.take() {
             return Err(e.into());
         }
     }
-    for slot in slots {
+    for slot in leaf_slots(fields) {
         if let Some(e) = lock(&slot.state).error.take() {
             return Err(e.into());
         }
@@ -946,13 +944,17 @@ mod tests {
         RecordBatch::try_new(schema, vec![ids, s]).unwrap()
     }
 
-    fn encode(batches: &[RecordBatch], opts: &EncodeOptions, threads: usize) -> Vec<u8> {
-        let pool = Arc::new(
+    fn pool(threads: usize) -> Arc<ThreadPool> {
+        Arc::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap(),
-        );
+        )
+    }
+
+    fn encode(batches: &[RecordBatch], opts: &EncodeOptions, threads: usize) -> Vec<u8> {
+        let pool = pool(threads);
         let mut enc = FileEncoder::new(Vec::new(), batches[0].schema(), opts, pool).unwrap();
         for b in batches {
             enc.write(b).unwrap();
@@ -962,12 +964,7 @@ mod tests {
 
     /// Writes batches until the file is full; returns the batches it took and the file.
     fn fill(batches: &[RecordBatch], opts: &EncodeOptions, threads: usize) -> (usize, Vec<u8>) {
-        let pool = Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap(),
-        );
+        let pool = pool(threads);
         let mut enc = FileEncoder::new(Vec::new(), batches[0].schema(), opts, pool).unwrap();
         let mut taken = 0;
         for b in batches {
@@ -1032,12 +1029,7 @@ mod tests {
             row_group_bytes: 8 << 10,
             ..Default::default()
         };
-        let pool = Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(2)
-                .build()
-                .unwrap(),
-        );
+        let pool = pool(2);
         let sink = Failing {
             taken: 0,
             limit: 20 << 10,
@@ -1213,12 +1205,7 @@ mod tests {
             .map(|p| p.string())
             .collect();
         assert_eq!(paths, ["id", "nested.url"]);
-        let pool = Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(2)
-                .build()
-                .unwrap(),
-        );
+        let pool = pool(2);
         let mut enc =
             FileEncoder::for_batch(Vec::new(), &batch, &EncodeOptions::default(), pool).unwrap();
         enc.write(&batch).unwrap();
