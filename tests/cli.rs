@@ -45,6 +45,37 @@ fn convert(inputs: &[&Path], output: &Path, extra: &[&str]) -> Output {
     c.output().unwrap()
 }
 
+/// The files in `dir`, sorted by path.
+fn sorted_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs a fixture script of this crate (`python3 SCRIPT DIR`) and returns the files it wrote.
+fn python_fixtures(script: &str, dir: &Path) -> Vec<PathBuf> {
+    let o = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+        .arg(dir)
+        .output()
+        .expect("python3 is needed for the fixtures");
+    assert!(o.status.success(), "{script}: {}", text(&o));
+    sorted_files(dir)
+}
+
+/// Converts each file on its own into `out/<stem>` and checks every value.
+fn convert_each_and_check(files: &[PathBuf], out: &Path) {
+    for f in files {
+        let out = out.join(f.file_stem().unwrap());
+        let o = convert(&[f], &out, &[]);
+        assert!(o.status.success(), "{}: {}", f.display(), text(&o));
+        roundtrip(&out, &[f]);
+    }
+}
+
 /// Writes `n` demo events with `codec` to `path`.
 fn demo_file(path: &Path, codec: Codec, n: u64) {
     let f = std::fs::File::create(path).unwrap();
@@ -54,11 +85,7 @@ fn demo_file(path: &Path, codec: Codec, n: u64) {
 #[test]
 fn every_corpus_file_converts_with_identical_values_or_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(testdata())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = sorted_files(&testdata());
     assert_eq!(files.len(), 31, "the shared corpus has 31 files");
     for f in &files {
         let name = f.file_stem().unwrap().to_string_lossy().to_string();
@@ -82,52 +109,18 @@ fn every_corpus_file_converts_with_identical_values_or_a_clear_error() {
 #[test]
 fn independent_writer_edge_cases_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
-    let fixtures = tmp.path().join("fixtures");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_fixtures.py");
-    let o = Command::new("python3")
-        .arg(&script)
-        .arg(&fixtures)
-        .output()
-        .expect("python3 is needed for the fixtures");
-    assert!(o.status.success(), "{}", text(&o));
-    let mut files: Vec<_> = std::fs::read_dir(&fixtures)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = python_fixtures("tests/gen_fixtures.py", &tmp.path().join("fixtures"));
     assert!(files.len() >= 38, "{files:?}");
-    for f in &files {
-        let out = tmp.path().join("out").join(f.file_stem().unwrap());
-        let o = convert(&[f], &out, &[]);
-        assert!(o.status.success(), "{}: {}", f.display(), text(&o));
-        roundtrip(&out, &[f]);
-    }
+    convert_each_and_check(&files, &tmp.path().join("out"));
 }
 
 /// Files written by the Apache Avro project's Python implementation: tests/gen_official.py.
 #[test]
 fn apache_avro_python_writer_files_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
-    let fixtures = tmp.path().join("official");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_official.py");
-    let o = Command::new("python3")
-        .arg(&script)
-        .arg(&fixtures)
-        .output()
-        .expect("python3 is needed for the fixtures");
-    assert!(o.status.success(), "{}", text(&o));
-    let mut files: Vec<_> = std::fs::read_dir(&fixtures)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = python_fixtures("tests/gen_official.py", &tmp.path().join("official"));
     assert_eq!(files.len(), 4, "{files:?}");
-    for f in &files {
-        let out = tmp.path().join("out").join(f.file_stem().unwrap());
-        let o = convert(&[f], &out, &[]);
-        assert!(o.status.success(), "{}: {}", f.display(), text(&o));
-        roundtrip(&out, &[f]);
-    }
+    convert_each_and_check(&files, &tmp.path().join("out"));
     // All four in one run: one schema, one output, in input order.
     let out = tmp.path().join("out").join("all");
     let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();

@@ -14,6 +14,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::schema::types::SchemaDescriptor;
 
 const SCHEMA: &str = r#"{"type":"record","name":"Row","namespace":"t","fields":[
   {"name":"b","type":"boolean"},
@@ -215,6 +216,13 @@ fn convert_with_args(
     (batches.remove(0), descr)
 }
 
+/// The Parquet schema as parquet-rs prints it (one `REPETITION TYPE name (LOGICAL);` per line).
+fn printed(descr: &SchemaDescriptor) -> String {
+    let mut printed = Vec::new();
+    parquet::schema::printer::print_schema(&mut printed, descr.root_schema());
+    String::from_utf8(printed).unwrap()
+}
+
 fn col<'a>(b: &'a RecordBatch, name: &str) -> &'a dyn Array {
     b.column_by_name(name)
         .unwrap_or_else(|| panic!("no column {name}"))
@@ -224,9 +232,7 @@ fn col<'a>(b: &'a RecordBatch, name: &str) -> &'a dyn Array {
 #[test]
 fn uuids_as_binary_are_sixteen_bytes_with_the_uuid_logical_type() {
     let (b, descr) = convert_with_args(Codec::Null, 4, &["--uuid", "binary"]);
-    let mut printed = Vec::new();
-    parquet::schema::printer::print_schema(&mut printed, descr.root_schema());
-    let pq = String::from_utf8(printed).unwrap();
+    let pq = printed(&descr);
     for line in [
         "REQUIRED FIXED_LEN_BYTE_ARRAY (16) uuid_s (UUID);",
         "REQUIRED FIXED_LEN_BYTE_ARRAY (16) uuid_f (UUID);",
@@ -260,9 +266,7 @@ fn every_type_row_maps_as_documented() {
     );
 
     // Parquet physical and logical types, as Athena reads them.
-    let mut printed = Vec::new();
-    parquet::schema::printer::print_schema(&mut printed, descr.root_schema());
-    let pq = String::from_utf8(printed).unwrap();
+    let pq = printed(&descr);
     for line in [
         "REQUIRED BYTE_ARRAY e (STRING);",
         "REQUIRED FIXED_LEN_BYTE_ARRAY (3) fx;",
