@@ -230,6 +230,9 @@ DECOMPRESS = {
         data, read_across_frames=True).read(),
     "bzip2": bz2.decompress,
     "xz": lzma.decompress,
+    # Avro C's own codec: raw LZMA2 (no xz container), dictionary up to preset 9's.
+    "lzma": lambda data: lzma.decompress(
+        data, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": 64 << 20}]),
 }
 
 

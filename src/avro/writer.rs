@@ -200,6 +200,13 @@ impl<W: Write> ContainerWriter<W> {
                 self.compressed = e.finish()?;
                 &self.compressed
             }
+            Codec::Lzma => {
+                let stream = crate::avro::codec::lzma2_raw(true).map_err(io::Error::other)?;
+                let mut e = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+                e.write_all(&self.block)?;
+                self.compressed = e.finish()?;
+                &self.compressed
+            }
         };
         let mut head = Vec::with_capacity(20);
         encode_long(self.block_count as i64, &mut head);
@@ -254,6 +261,7 @@ mod tests {
             Codec::Zstandard,
             Codec::Bzip2,
             Codec::Xz,
+            Codec::Lzma,
         ] {
             let mut w = ContainerWriter::new(Vec::new(), schema, codec, [3; 16], &BTreeMap::new())
                 .unwrap()
