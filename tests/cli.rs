@@ -129,6 +129,215 @@ fn apache_avro_python_writer_files_round_trip() {
     roundtrip(&out, &inputs);
 }
 
+/// Whether `program` can be started, for the tests of other Avro implementations. Under CI
+/// (`CI` set), where `.ci/run` installs it, a missing program fails the test; elsewhere the test
+/// says so and is skipped.
+fn have_program(program: &str, package: &str) -> bool {
+    let ok = Command::new(program).output().is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`{program}` is missing: the Debian package {package} is needed (.ci/run installs it)"
+        );
+        eprintln!("skipped: `{program}` is missing (apt-get install {package})");
+    }
+    ok
+}
+
+/// The jars tests/gen_java.java needs, from Debian's libavro-java and its dependencies; `None`
+/// (or a failure under CI, see [`have_program`]) when `java` or a jar is missing.
+fn java_classpath() -> Option<String> {
+    const JARS: [&str; 8] = [
+        "avro",               // libavro-java (Avro 1.8.2)
+        "jackson-core-asl",   // libjackson-json-java
+        "jackson-mapper-asl", // libjackson-json-java
+        "commons-compress",   // libcommons-compress-java: bzip2, xz
+        "xz",                 // libxz-java
+        "snappy-java",        // libsnappy-java, its native library from libsnappy-jni
+        "slf4j-api",          // libslf4j-java
+        "slf4j-nop",          // libslf4j-java: no "no SLF4J binding" warning
+    ];
+    let jars: Vec<_> = JARS
+        .iter()
+        .map(|j| Path::new("/usr/share/java").join(format!("{j}.jar")))
+        .collect();
+    if !have_program("java", "default-jre-headless") {
+        return None;
+    }
+    let missing: Vec<_> = jars.iter().filter(|j| !j.is_file()).collect();
+    if !missing.is_empty() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "missing {missing:?}: the Debian package libavro-java is needed (.ci/run installs it)"
+        );
+        eprintln!("skipped: missing {missing:?} (apt-get install libavro-java)");
+        return None;
+    }
+    let jars: Vec<_> = jars.iter().map(|j| j.to_str().unwrap()).collect();
+    Some(jars.join(":"))
+}
+
+/// Runs tests/gen_java.java (Avro Java) into `dir` and returns the files it wrote.
+fn java_fixtures(classpath: &str, dir: &Path) -> Vec<PathBuf> {
+    let o = Command::new("java")
+        .arg("-cp")
+        .arg(classpath)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_java.java"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "tests/gen_java.java: {}", text(&o));
+    sorted_files(dir)
+}
+
+/// Files written by the Apache Avro project's Java implementation: tests/gen_java.java.
+#[test]
+fn apache_avro_java_writer_files_round_trip() {
+    let Some(classpath) = java_classpath() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let files = java_fixtures(&classpath, &tmp.path().join("java"));
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy())
+        .collect();
+    assert_eq!(
+        names,
+        ["bzip2", "deflate", "empty", "null", "snappy", "xz"].map(|c| format!("java-{c}.avro")),
+        "tests/gen_java.java wrote {files:?}"
+    );
+    convert_each_and_check(&files, &tmp.path().join("out"));
+    // The file Java writes when closed without records: a header and no block.
+    let empty = tmp.path().join("java").join("java-empty.avro");
+    let o = convert(&[&empty], &tmp.path().join("out").join("empty"), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("no file written"),
+        "{}",
+        text(&o)
+    );
+    assert!(parquet_files(&tmp.path().join("out").join("empty")).is_empty());
+    // All six in one run (the empty one among them): one schema, one output, in input order.
+    let out = tmp.path().join("out").join("all");
+    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let o = convert(&inputs, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    roundtrip(&out, &inputs);
+}
+
+/// The codec named in an Avro file's header (`null` when it names none).
+fn header_codec(file: &Path) -> String {
+    let bytes = std::fs::read(file).unwrap();
+    let key = b"\x14avro.codec"; // the key with its length (10, zigzag-encoded)
+    let Some(at) = bytes.windows(key.len()).position(|w| w == key) else {
+        return "null".into();
+    };
+    let value = &bytes[at + key.len()..];
+    let len = usize::from(value[0] >> 1); // a short value: one-byte zigzag length
+    String::from_utf8(value[1..1 + len].to_vec()).unwrap()
+}
+
+/// The codecs `avromod --codec=` writes: Avro C's own (Debian's avro-bin 1.11 has these), `lzma`
+/// being raw LZMA2 rather than the specification's `xz`.
+const AVRO_C_CODECS: [&str; 4] = ["null", "deflate", "snappy", "lzma"];
+
+/// Re-encodes `input` with Avro C (`avromod`) into `output`, in blocks of 1 KiB, or as much
+/// more as the largest record needs (Avro C refuses a record bigger than its block size).
+fn avromod(input: &Path, output: &Path, codec: &str) {
+    let mut block_size = 1024;
+    loop {
+        let o = Command::new("avromod")
+            .arg(format!("--codec={codec}"))
+            .arg(format!("--block-size={block_size}"))
+            .arg(input)
+            .arg(output)
+            .output()
+            .unwrap();
+        if o.status.success() {
+            return;
+        }
+        let too_large = String::from_utf8_lossy(&o.stderr).contains("Value too large");
+        assert!(
+            too_large && block_size < 1 << 26,
+            "avromod --codec={codec} {}: {}",
+            input.display(),
+            text(&o)
+        );
+        block_size *= 8;
+    }
+}
+
+/// Files written by the Apache Avro project's C implementation: the Python and Java fixtures
+/// re-encoded by `avromod` with its codecs. Avro C writes its own schema JSON (every primitive
+/// as `{"type": ...}`; no logical types, defaults, aliases or docs) and its own blocks.
+#[test]
+fn apache_avro_c_writer_files_round_trip() {
+    if !have_program("avromod", "avro-bin") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // The edge cases of tests/gen_fixtures.py that Avro C reads (it knows no bzip2, xz or
+    // zstandard), each with one codec, in turn.
+    let mut fixtures = python_fixtures("tests/gen_fixtures.py", &tmp.path().join("fixtures"));
+    fixtures.retain(|f| AVRO_C_CODECS.contains(&header_codec(f).as_str()));
+    assert!(fixtures.len() >= 25, "{fixtures:?}");
+    let mut jobs: Vec<(PathBuf, &str)> = fixtures
+        .into_iter()
+        .zip(AVRO_C_CODECS.iter().copied().cycle())
+        .collect();
+    // With every codec: the 1,500 records of tests/gen_official.py and tests/gen_java.java
+    // (official-deflate.avro and java-{deflate,snappy}.avro hold the same records as the null
+    // ones), and Java's file without records.
+    let mut many = vec![
+        python_fixtures("tests/gen_official.py", &tmp.path().join("official"))
+            .into_iter()
+            .find(|f| f.ends_with("official-null.avro"))
+            .unwrap(),
+    ];
+    if let Some(classpath) = java_classpath() {
+        let java = java_fixtures(&classpath, &tmp.path().join("java"));
+        many.extend(
+            java.into_iter()
+                .filter(|f| f.ends_with("java-null.avro") || f.ends_with("java-empty.avro")),
+        );
+    }
+    for codec in AVRO_C_CODECS {
+        jobs.extend(many.iter().map(|f| (f.clone(), codec)));
+    }
+    let out = tmp.path().join("out");
+    let mut written = Vec::new();
+    for codec in AVRO_C_CODECS {
+        let dir = tmp.path().join(format!("c-{codec}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut files = Vec::new();
+        for (f, _) in jobs.iter().filter(|(_, c)| *c == codec) {
+            let c = dir.join(f.file_name().unwrap());
+            avromod(f, &c, codec);
+            assert_eq!(header_codec(&c), codec, "{}", c.display());
+            files.push(c);
+        }
+        convert_each_and_check(&files, &out.join(codec));
+        written.extend(files);
+    }
+    // The copies of one schema in one run each, in input order: those of official-null.avro,
+    // then those of java-empty.avro and java-null.avro.
+    for prefix in ["official-", "java-"] {
+        let same: Vec<&Path> = written
+            .iter()
+            .filter(|f| f.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+            .map(PathBuf::as_path)
+            .collect();
+        if same.is_empty() {
+            continue; // no java: see java_classpath
+        }
+        let out = out.join(format!("all-{prefix}"));
+        let o = convert(&same, &out, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+        roundtrip(&out, &same);
+    }
+}
+
 #[test]
 fn demo_sample_round_trips_and_is_deterministic() {
     let tmp = tempfile::tempdir().unwrap();
