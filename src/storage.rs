@@ -231,22 +231,22 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
         location: location.to_string(),
         message,
     };
-    if !location.contains("://") {
+    let Some((scheme, rest)) = location.split_once("://") else {
         return local(location, FsPath::new(location));
-    }
-    let url = Url::parse(location).map_err(|e| err(format!("not a valid URL: {e}")))?;
-    match url.scheme() {
+    };
+    match scheme {
         "file" => {
+            let url = Url::parse(location).map_err(|e| err(format!("not a valid URL: {e}")))?;
             let path = url
                 .to_file_path()
                 .map_err(|_| err("not a local file URL".into()))?;
             local(location, &path)
         }
         "s3" | "s3a" => {
-            let bucket = url
-                .host_str()
-                .filter(|b| !b.is_empty())
-                .ok_or_else(|| err("an s3 URL needs a bucket: s3://bucket/prefix".into()))?;
+            let (bucket, key) = bucket_and_key(rest);
+            if bucket.is_empty() {
+                return Err(err("an s3 URL needs a bucket: s3://bucket/prefix".into()));
+            }
             let mut builder = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .with_retry(options.retry.clone().unwrap_or_else(retry_config));
@@ -273,7 +273,7 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
                 location: location.to_string(),
                 source,
             })?;
-            let path = Path::from_url_path(url.path()).map_err(|e| err(e.to_string()))?;
+            let path = Path::parse(key).map_err(|e| err(e.to_string()))?;
             Ok(Location {
                 store: Arc::new(store),
                 path,
@@ -281,16 +281,26 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
                 local: None,
             })
         }
-        "memory" => Ok(Location {
-            store: memory_store(url.host_str().unwrap_or_default()),
-            path: Path::from_url_path(url.path()).map_err(|e| err(e.to_string()))?,
-            display: location.to_string(),
-            local: None,
-        }),
+        "memory" => {
+            let (name, key) = bucket_and_key(rest);
+            Ok(Location {
+                store: memory_store(name),
+                path: Path::parse(key).map_err(|e| err(e.to_string()))?,
+                display: location.to_string(),
+                local: None,
+            })
+        }
         other => Err(err(format!(
             "unsupported scheme `{other}`: use a local path, file://, or s3://"
         ))),
     }
+}
+
+/// Splits what follows `s3://` into the bucket and the key, the key verbatim as the AWS CLI and
+/// S3 itself read it: `%`, `#`, `?`, `+` and spaces are part of the key, not URL syntax (so the
+/// URL of a listed object, `s3://bucket/` + its key, always names that object again).
+fn bucket_and_key(rest: &str) -> (&str, &str) {
+    rest.split_once('/').unwrap_or((rest, ""))
 }
 
 /// The absolute form of `path` with `.` and `..` resolved lexically (object store paths may
@@ -393,5 +403,36 @@ mod tests {
         );
         assert!(resolve("gopher://x", &StorageOptions::default()).is_err());
         assert!(resolve("s3:///nobucket", &StorageOptions::default()).is_err());
+    }
+
+    #[test]
+    fn s3_keys_are_taken_verbatim() {
+        let options = StorageOptions {
+            region: Some("us-east-1".into()),
+            ..Default::default()
+        };
+        // What S3 and the AWS CLI call the key: no percent-decoding, no fragment or query.
+        for key in [
+            "raw/a b.avro",
+            "raw/k=v+x%20y.avro",
+            "raw/sub dir/#hash?.avro",
+            "raw/ü-ñ/100%.avro",
+        ] {
+            let url = format!("s3://bucket/{key}");
+            let l = resolve(&url, &options).unwrap();
+            assert_eq!(l.path.as_ref(), key);
+            assert_eq!(l.url_of(&l.path), url);
+            let l = resolve(&format!("memory://m/{key}"), &options).unwrap();
+            assert_eq!(l.path.as_ref(), key);
+        }
+        // A listed object's URL names it again.
+        let l = resolve("s3://bucket/raw/", &options).unwrap();
+        let listed = Path::parse("raw/x%41#1.avro").unwrap();
+        let again = resolve(&l.url_of(&listed), &options).unwrap();
+        assert_eq!(again.path, listed);
+        assert_eq!(resolve("s3://bucket", &options).unwrap().path.as_ref(), "");
+        // Keys object_store cannot name are refused, naming the location.
+        let e = resolve("s3://bucket/a//b.avro", &options).unwrap_err();
+        assert!(e.to_string().contains("s3://bucket/a//b.avro"), "{e}");
     }
 }

@@ -142,7 +142,7 @@ pub fn download_all(bucket: &str, prefix: &str, into: &Path) -> Vec<PathBuf> {
     std::fs::create_dir_all(into).unwrap();
     rt.block_on(async {
         let mut out = Vec::new();
-        let prefix = object_store::path::Path::from(prefix);
+        let prefix = object_store::path::Path::parse(prefix).unwrap();
         let mut list = store.list(Some(&prefix));
         while let Some(meta) = list.next().await {
             let meta = meta.unwrap();
