@@ -867,7 +867,16 @@ impl Driver {
             rx,
         });
         self.pool.spawn(move || {
-            let result = task.run(blocks);
+            // A panic while decoding (a bug) fails the run with a message instead of aborting
+            // the process from the pool.
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(blocks)))
+                    .unwrap_or_else(|panic| {
+                        Err(ConvertError::Pool(format!(
+                            "a decode task panicked (a bug): {}",
+                            crate::encode::panic_message(&*panic)
+                        )))
+                    });
             let _ = tx.send(result);
         });
     }

@@ -862,7 +862,17 @@ fn split(field: &FieldSlot, in_flight: &Arc<InFlight>) {
             }
             column
         };
-        let leaves = match compute_leaves(&field.field, &column) {
+        let leaves = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            compute_leaves(&field.field, &column)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(ParquetError::General(format!(
+                "computing the levels of column `{}` panicked (a bug): {}",
+                field.field.name(),
+                panic_message(&panic)
+            )))
+        });
+        let leaves = match leaves {
             Ok(leaves) if leaves.len() == field.leaves.len() => leaves,
             other => {
                 let e = other.err().unwrap_or_else(|| {
@@ -891,6 +901,15 @@ fn split(field: &FieldSlot, in_flight: &Arc<InFlight>) {
     }
 }
 
+/// The text of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
 /// Writes the leaves queued on `slot`, in order, until its queue is empty.
 fn drain(slot: &Slot, in_flight: &InFlight) {
     loop {
@@ -911,7 +930,15 @@ fn drain(slot: &Slot, in_flight: &InFlight) {
                 }
             }
         };
-        let result = writer.write(&leaf);
+        // A panic in the column writer (a bug, in parquet-rs or here) fails this file with a
+        // message instead of aborting the process from the pool.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.write(&leaf)))
+            .unwrap_or_else(|panic| {
+                Err(ParquetError::General(format!(
+                    "the column writer panicked (a bug): {}",
+                    panic_message(&panic)
+                )))
+            });
         drop(leaf);
         {
             let mut state = lock(&slot.state);
@@ -1047,6 +1074,27 @@ mod tests {
             None => enc.finish().map(|_| ()).unwrap_err(),
         };
         assert!(error.to_string().contains("disk full"), "{error}");
+    }
+
+    /// A column writer that panics (parquet-rs 60 does on FixedSizeBinary(0), which the
+    /// decoder never makes) fails the file with a message; without the catch, the panic in the
+    /// pool would abort the process, and this test binary with it.
+    #[test]
+    fn a_panicking_column_writer_is_an_error_not_an_abort() {
+        use arrow_array::FixedSizeBinaryArray;
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "z",
+            DataType::FixedSizeBinary(0),
+            false,
+        )]));
+        let z = FixedSizeBinaryArray::try_new_with_len(0, Default::default(), None, 3).unwrap();
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(z)]).unwrap();
+        let mut enc =
+            FileEncoder::new(Vec::new(), schema, &EncodeOptions::default(), pool(2)).unwrap();
+        let result = enc.write(&batch).and_then(|()| enc.finish().map(|_| ()));
+        if let Err(e) = result {
+            assert!(e.to_string().contains("panicked (a bug)"), "{e}");
+        }
     }
 
     /// Nested columns: each top-level column is split into its leaves (5 in all) by its own task.

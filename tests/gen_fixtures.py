@@ -389,6 +389,18 @@ fixture("strings_unicode_long", record("S", ("s", "string"), ("b", "bytes")), [
     {"s": "\u0000 nul inside", "b": b"\x00"},
 ], codec="deflate")
 
+# fixed(0): every value is zero bytes (Parquet has no FIXED_LEN_BYTE_ARRAY(0)).
+ZERO = {"type": "fixed", "name": "Zero", "size": 0}
+fixture("fixed_zero", record("F",
+    ("id", "int"),
+    ("z", ZERO),
+    ("zn", ["null", "Zero"]),
+    ("zs", {"type": "array", "items": "Zero"}),
+    ("zm", {"type": "map", "values": ["Zero", "null"]})), [
+    {"id": i, "z": b"", "zn": None if i % 3 == 0 else b"", "zs": [b""] * (i % 4),
+     "zm": {f"k{j}": (None if j == 1 else b"") for j in range(i % 3)}}
+    for i in range(300)], codec="deflate", sync_interval=500)
+
 zrng = random.Random(7)
 fixture("codec_zstandard", record("Z", ("id", "long"), ("name", ["null", "string"])),
         [{"id": zrng.randint(0, 10**12), "name": None if i % 4 == 0 else f"n{i}"}

@@ -317,15 +317,12 @@ impl Column {
                 }
             }
             (Data::Fixed { size, values, len }, _) => {
-                let array = if *size == 0 {
-                    FixedSizeBinaryArray::new_null(0, *len)
-                } else {
-                    FixedSizeBinaryArray::try_new(
-                        *size as i32,
-                        Buffer::from_vec(std::mem::take(values)),
-                        nulls,
-                    )?
-                };
+                // Never size 0: the planner makes fixed(0) Binary.
+                let array = FixedSizeBinaryArray::try_new(
+                    *size as i32,
+                    Buffer::from_vec(std::mem::take(values)),
+                    nulls,
+                )?;
                 *len = 0;
                 Arc::new(array)
             }

@@ -446,6 +446,10 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> 
 fn decode_nested(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> {
     match (op, &mut col.data) {
         (Op::NanosToMicros, Data::Int64(v)) => v.push(cur.long()?.div_euclid(1000)),
+        // fixed(0), planned as Binary.
+        (Op::Fixed(size), Data::Bytes { offsets, values }) => {
+            append_bytes(offsets, values, cur.take(*size)?)?;
+        }
         (Op::Nullable { null_index, inner }, _) => {
             let index = cur.long()?;
             if index == *null_index as i64 {

@@ -15,6 +15,7 @@
 //! | string | Utf8 | BYTE_ARRAY (STRING) |
 //! | enum | Utf8 (the symbol) | BYTE_ARRAY (STRING) |
 //! | fixed(n) | FixedSizeBinary(n) | FIXED_LEN_BYTE_ARRAY(n) |
+//! | fixed(0) | Binary, every value empty | BINARY |
 //! | decimal(p, s) on bytes or fixed, p <= 38 | Decimal128(p, s) | DECIMAL(p, s) (INT32/INT64/FIXED by p) |
 //! | decimal with p > 38 | error naming the field | — |
 //! | uuid on string | Utf8 | STRING |
@@ -518,7 +519,14 @@ impl Planner {
                     path: path.into(),
                     message: format!("fixed size {} is too large", f.size),
                 })?;
-                (DataType::FixedSizeBinary(size), false, Op::Fixed(f.size))
+                // Parquet has no FIXED_LEN_BYTE_ARRAY(0) (parquet-rs cannot write one): an
+                // empty fixed is written as BINARY, every value empty.
+                let data_type = if size == 0 {
+                    DataType::Binary
+                } else {
+                    DataType::FixedSizeBinary(size)
+                };
+                (data_type, false, Op::Fixed(f.size))
             }
             Schema::Decimal(Decimal {
                 precision,
