@@ -261,37 +261,83 @@ fn nearly_unique(array: &dyn arrow_array::Array) -> bool {
     sampled >= 512 && seen.len() * 10 >= sampled * 9
 }
 
-/// Keeps each column chunk's finished pages in an anonymous temporary file (deleted by the
-/// operating system when closed) until the row group is written out.
+/// Keeps the finished pages of the open row group in anonymous temporary files (deleted by the
+/// operating system once closed) until the row group is written out.
+///
+/// A row group's columns share a few files, column `i` using file `i % n`, with `n` twice the
+/// thread count: open files grow with the threads, not with the columns (a file per column
+/// chunk ran out of file descriptors at ~1,000 columns under the usual limit of 1,024), and
+/// columns written at the same time seldom wait for the same file. A row group's files are
+/// closed when its last column chunk is written out.
 #[derive(Debug)]
-struct SpillPages;
+struct SpillPages {
+    /// Files per row group.
+    files: usize,
+    /// The files of the row group whose column writers are being created.
+    current: Mutex<Vec<Arc<SpillFile>>>,
+}
+
+/// One spill file: pages appended at its end.
+#[derive(Debug)]
+struct SpillFile {
+    /// The file and its length.
+    file: Mutex<(std::fs::File, u64)>,
+}
+
+impl SpillPages {
+    fn new(files: usize) -> Self {
+        Self {
+            files: files.max(1),
+            current: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Opens the files of the next row group's column chunks.
+    fn next_row_group(&self) -> Result<(), ParquetError> {
+        let files = (0..self.files)
+            .map(|_| {
+                let file = tempfile::tempfile()
+                    .map_err(|e| ParquetError::General(format!("creating a spill file: {e}")))?;
+                Ok(Arc::new(SpillFile {
+                    file: Mutex::new((file, 0)),
+                }))
+            })
+            .collect::<Result<_, ParquetError>>()?;
+        *lock(&self.current) = files;
+        Ok(())
+    }
+}
 
 impl PageStoreFactory for SpillPages {
-    fn create(&self, _args: &PageStoreArgs<'_>) -> Result<Box<dyn PageStore>, ParquetError> {
-        let file = tempfile::tempfile()
-            .map_err(|e| ParquetError::General(format!("creating a spill file: {e}")))?;
+    fn create(&self, args: &PageStoreArgs<'_>) -> Result<Box<dyn PageStore>, ParquetError> {
+        let current = lock(&self.current);
+        let file = current
+            .get(args.column_index() % current.len().max(1))
+            .ok_or_else(|| ParquetError::General("no spill file for the row group".into()))?;
         Ok(Box::new(SpillStore {
-            file,
+            file: file.clone(),
             pages: Vec::new(),
-            end: 0,
         }))
     }
 }
 
+/// A column chunk's pages in a shared [`SpillFile`].
 struct SpillStore {
-    file: std::fs::File,
+    file: Arc<SpillFile>,
     /// (offset, length) of each page, by key.
     pages: Vec<(u64, usize)>,
-    end: u64,
 }
 
 impl PageStore for SpillStore {
     fn put(&mut self, value: Bytes) -> Result<PageKey, ParquetError> {
         use std::io::{Seek, SeekFrom};
-        self.file.seek(SeekFrom::Start(self.end))?;
-        self.file.write_all(&value)?;
-        self.pages.push((self.end, value.len()));
-        self.end += value.len() as u64;
+        let mut guard = lock(&self.file.file);
+        let (file, end) = &mut *guard;
+        let offset = *end;
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(&value)?;
+        *end += value.len() as u64;
+        self.pages.push((offset, value.len()));
         Ok(PageKey::new(self.pages.len() as u64 - 1))
     }
 
@@ -301,9 +347,11 @@ impl PageStore for SpillStore {
             .ok()
             .and_then(|i| self.pages.get(i).copied())
             .ok_or_else(|| ParquetError::General(format!("no spilled page {}", key.get())))?;
-        self.file.seek(SeekFrom::Start(offset))?;
         let mut buf = vec![0; len];
-        self.file.read_exact(&mut buf)?;
+        let mut guard = lock(&self.file.file);
+        let (file, _) = &mut *guard;
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(&mut buf)?;
         Ok(buf.into())
     }
 }
@@ -412,6 +460,8 @@ pub struct FileEncoder<W: Write + Send + 'static> {
     /// The row group being written out.
     sealing: Option<Sealing<W>>,
     factory: ArrowRowGroupWriterFactory,
+    /// Where the open row group's pages wait, when spilled.
+    spill: Option<Arc<SpillPages>>,
     schema: SchemaRef,
     pool: Arc<ThreadPool>,
     /// The open row group's top-level columns (each with its leaf columns), and its leaves in
@@ -517,14 +567,19 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
         }
         let writer = SerializedFileWriter::new(sink, parquet_schema.root_schema_ptr(), props)?;
         let mut factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
-        if options.spill {
-            factory = factory.with_page_store_factory(Arc::new(SpillPages));
+        let spill = options.spill.then(|| {
+            let files = (2 * pool.current_num_threads()).min(leaves);
+            Arc::new(SpillPages::new(files))
+        });
+        if let Some(spill) = &spill {
+            factory = factory.with_page_store_factory(spill.clone());
         }
         Ok(Self {
             header_bytes: writer.bytes_written(),
             writer: Some(writer),
             sealing: None,
             factory,
+            spill,
             schema,
             pool,
             fields: None,
@@ -627,6 +682,9 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
 
     /// Creates the column writers of a new row group, and its top-level columns.
     fn open_row_group(&mut self) -> Result<(), EncodeError> {
+        if let Some(spill) = &self.spill {
+            spill.next_row_group()?;
+        }
         let writers = self.factory.create_column_writers(self.sealed)?;
         let slots: Vec<Arc<Slot>> = writers
             .into_iter()

@@ -110,8 +110,38 @@ fn every_corpus_file_converts_with_identical_values_or_a_clear_error() {
 fn independent_writer_edge_cases_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let files = python_fixtures("tests/gen_fixtures.py", &tmp.path().join("fixtures"));
-    assert!(files.len() >= 39, "{files:?}");
+    assert!(files.len() >= 40, "{files:?}");
     convert_each_and_check(&files, &tmp.path().join("out"));
+}
+
+/// A schema of 700 columns under a limit of 128 open files: the pages of a row group wait in a
+/// few shared spill files, not one per column chunk.
+#[test]
+fn wide_schemas_convert_with_few_open_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wide = python_fixtures("tests/gen_fixtures.py", &tmp.path().join("fixtures"))
+        .into_iter()
+        .find(|f| f.ends_with("wide_columns.avro"))
+        .unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new("bash")
+        .args(["-c", r#"ulimit -n 128 && exec "$0" "$@""#])
+        .arg(env!("CARGO_BIN_EXE_parqour"))
+        .args([
+            "convert",
+            "--threads",
+            "2",
+            "--row-group-size",
+            "64KiB",
+            "--output",
+        ])
+        .arg(&out)
+        .arg(&wide)
+        .env("PARQOUR_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    roundtrip(&out, &[&wide]);
 }
 
 /// Files written by the Apache Avro project's Python implementation: tests/gen_official.py.

@@ -401,6 +401,11 @@ fixture("fixed_zero", record("F",
      "zm": {f"k{j}": (None if j == 1 else b"") for j in range(i % 3)}}
     for i in range(300)], codec="deflate", sync_interval=500)
 
+# 700 nullable columns (and as many column chunks per row group).
+fixture("wide_columns", record("W", *[(f"c{i:03}", ["null", "long"]) for i in range(700)]), [
+    {f"c{i:03}": None if (r + i) % 7 == 0 else r * 1000 + i for i in range(700)}
+    for r in range(300)], codec="deflate")
+
 zrng = random.Random(7)
 fixture("codec_zstandard", record("Z", ("id", "long"), ("name", ["null", "string"])),
         [{"id": zrng.randint(0, 10**12), "name": None if i % 4 == 0 else f"n{i}"}
