@@ -140,15 +140,31 @@ impl EncodeOptions {
     }
 
     /// The writer properties for a file of `schema`, with no dictionary for `plain` columns.
+    ///
+    /// Each column writer holds its unfinished page and its dictionary in memory until they
+    /// are cut (pages are spilled only once finished); a column keeps a dictionary of up to
+    /// 1 MiB and pages of up to 1 MiB or 20,000 values. On a wide schema that is a lot (3,000
+    /// columns held 900 MiB): so the limits shrink to share [`WRITER_BUFFER_BYTES`] among
+    /// the leaf columns, down to 8 KiB each.
     pub fn properties_without_dictionary(
         &self,
         schema: &arrow_schema::Schema,
         plain: &[ColumnPath],
     ) -> WriterProperties {
+        let leaves: usize = schema
+            .fields()
+            .iter()
+            .map(|f| leaf_count(f.data_type()))
+            .sum();
+        let per_column = (WRITER_BUFFER_BYTES / leaves.max(1)).clamp(8 << 10, 1 << 20);
         let mut builder = WriterProperties::builder()
             .set_writer_version(WriterVersion::PARQUET_1_0)
             .set_compression(self.compression.0)
             .set_dictionary_enabled(self.dictionary)
+            .set_data_page_size_limit(per_column)
+            .set_dictionary_page_size_limit(per_column)
+            // Values of a dictionary page are buffered as 8-byte keys.
+            .set_data_page_row_count_limit((per_column / 8).clamp(1024, 20_000))
             .set_created_by(format!("parqour version {}", env!("CARGO_PKG_VERSION")));
         for path in plain {
             builder = builder.set_column_dictionary_enabled(path.clone(), false);
@@ -156,6 +172,26 @@ impl EncodeOptions {
         let mut props = builder.build();
         add_encoded_arrow_schema_to_metadata(schema, &mut props);
         props
+    }
+}
+
+/// Bytes of unfinished pages and dictionaries the column writers of a file share (see
+/// [`EncodeOptions::properties_without_dictionary`]): up to 64 leaf columns keep parquet-rs's
+/// defaults (1 MiB pages and dictionaries, 20,000 values a page).
+const WRITER_BUFFER_BYTES: usize = 64 << 20;
+
+/// Parquet leaf columns of an Arrow type.
+fn leaf_count(data_type: &arrow_schema::DataType) -> usize {
+    use arrow_schema::DataType;
+    match data_type {
+        DataType::Struct(fields) => fields.iter().map(|f| leaf_count(f.data_type())).sum(),
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => leaf_count(f.data_type()),
+        _ => 1,
     }
 }
 
@@ -1132,6 +1168,57 @@ mod tests {
             None => enc.finish().map(|_| ()).unwrap_err(),
         };
         assert!(error.to_string().contains("disk full"), "{error}");
+    }
+
+    #[test]
+    fn wide_schemas_get_smaller_pages_and_dictionaries() {
+        let schema = |n: usize| {
+            // Each field a struct of a list of ints and a map of strings: 3 leaves.
+            let item = Arc::new(Field::new("item", DataType::Int64, true));
+            let entries = Arc::new(Field::new(
+                "entries",
+                DataType::Struct(
+                    vec![
+                        Field::new("key", DataType::Utf8, false),
+                        Field::new("value", DataType::Utf8, true),
+                    ]
+                    .into(),
+                ),
+                false,
+            ));
+            let fields: Vec<Field> = (0..n)
+                .map(|i| {
+                    Field::new(
+                        format!("c{i}"),
+                        DataType::Struct(
+                            vec![
+                                Field::new("l", DataType::List(item.clone()), true),
+                                Field::new("m", DataType::Map(entries.clone(), false), true),
+                            ]
+                            .into(),
+                        ),
+                        true,
+                    )
+                })
+                .collect();
+            Schema::new(fields)
+        };
+        let limits = |n: usize| {
+            let p = EncodeOptions::default().properties(&schema(n));
+            (
+                p.data_page_size_limit(),
+                p.dictionary_page_size_limit(),
+                p.data_page_row_count_limit(),
+            )
+        };
+        assert_eq!(leaf_count(schema(1).field(0).data_type()), 3);
+        // Up to 64 leaves: parquet-rs's defaults.
+        assert_eq!(limits(21), (1 << 20, 1 << 20, 20_000));
+        // 3,000 leaves share 64 MiB.
+        let per = (64 << 20) / 3000;
+        assert_eq!(limits(1000), (per, per, per / 8));
+        // Never below 8 KiB.
+        assert_eq!(limits(100_000), (8 << 10, 8 << 10, 1024));
     }
 
     /// A column writer that panics (parquet-rs 60 does on FixedSizeBinary(0), which the
