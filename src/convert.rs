@@ -487,6 +487,11 @@ struct Current {
 #[derive(Default)]
 struct GroupOutput {
     batches: Vec<(Arc<str>, RecordBatch)>,
+    /// Blocks left undecoded because the group's values passed [`GROUP_DECODED_BYTES`] (blocks
+    /// that inflate far more than usual), with the task to decode them: the driver sends them
+    /// to the pool again, next in line.
+    rest: Vec<(RawBlock, Option<tokio::sync::OwnedSemaphorePermit>)>,
+    task: Option<Arc<GroupTask>>,
     dead: Vec<DeadLetter>,
     records: u64,
     dead_records: u64,
@@ -852,8 +857,7 @@ impl Driver {
         };
         let blocks = std::mem::take(&mut self.group);
         self.group_bytes = 0;
-        let (tx, rx) = std_mpsc::sync_channel(1);
-        let task = GroupTask {
+        let task = Arc::new(GroupTask {
             decoding: current.decoding.clone(),
             codec: current.codec,
             writer_schema: current.writer_schema.clone(),
@@ -861,11 +865,27 @@ impl Driver {
             url: self.inputs[current.object].url.clone(),
             limits: self.options.source.limits,
             dead_letter: self.options.dead_letter.is_some(),
-        };
-        self.queue.push_back(Pending {
-            object: current.object,
-            rx,
         });
+        let object = current.object;
+        self.spawn_group(object, task, blocks, false);
+    }
+
+    /// Decodes `blocks` of `object` on the pool; the result is waited for in queue order (at
+    /// the front of the queue for the rest of a group).
+    fn spawn_group(
+        &mut self,
+        object: usize,
+        task: Arc<GroupTask>,
+        blocks: Vec<(RawBlock, Option<tokio::sync::OwnedSemaphorePermit>)>,
+        front: bool,
+    ) {
+        let (tx, rx) = std_mpsc::sync_channel(1);
+        let pending = Pending { object, rx };
+        if front {
+            self.queue.push_front(pending);
+        } else {
+            self.queue.push_back(pending);
+        }
         self.pool.spawn(move || {
             // A panic while decoding (a bug) fails the run with a message instead of aborting
             // the process from the pool.
@@ -876,6 +896,12 @@ impl Driver {
                             "a decode task panicked (a bug): {}",
                             crate::encode::panic_message(&*panic)
                         )))
+                    })
+                    .map(|mut out| {
+                        if !out.rest.is_empty() {
+                            out.task = Some(task);
+                        }
+                        out
                     });
             let _ = tx.send(result);
         });
@@ -886,10 +912,15 @@ impl Driver {
         let Some(pending) = self.queue.pop_front() else {
             return Ok(());
         };
-        let out = pending
+        let mut out = pending
             .rx
             .recv()
             .map_err(|_| ConvertError::Pool("a decode task stopped".into()))??;
+        if let Some(task) = out.task.take() {
+            // The rest of the group, before any later group.
+            let rest = std::mem::take(&mut out.rest);
+            self.spawn_group(pending.object, task, rest, true);
+        }
         if let Some(report) = self.reports.get_mut(pending.object) {
             report.records += out.records;
             report.dead_lettered += out.dead_records;
@@ -1150,6 +1181,11 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Decoded bytes after which a group hands its remaining blocks back to the driver. Groups are
+/// cut by stored bytes (about [`ConvertOptions::group_bytes`]); this bounds what one group holds
+/// when blocks inflate far more than usual (a megabyte of deflated zeros is a gigabyte).
+const GROUP_DECODED_BYTES: usize = 64 << 20;
+
 /// Everything a decode task needs about the object its blocks come from.
 struct GroupTask {
     decoding: Decoding,
@@ -1267,8 +1303,11 @@ impl GroupTask {
         const MAX_BATCH_BYTES: usize = 256 << 20;
         let mut decoders = Decoders::default();
         let mut out = GroupOutput::default();
+        let mut last = None;
         SCRATCH.with_borrow_mut(|scratch| {
-            for (block, _permit) in &blocks {
+            let mut blocks = blocks.into_iter();
+            while let Some((block, permit)) = blocks.next() {
+                let block = &last.insert((block, permit)).0;
                 out.records += block.count;
                 let located = |source: BlockError| ConvertError::Block {
                     url: self.url.clone(),
@@ -1305,10 +1344,15 @@ impl GroupTask {
                     });
                     out.dead_records += block.count;
                 }
-                if decoders.bytes() >= MAX_BATCH_BYTES {
+                let bytes = decoders.bytes();
+                if bytes >= MAX_BATCH_BYTES {
                     decoders
                         .flush(&mut out.batches)
                         .map_err(|e| located(e.into()))?;
+                }
+                if bytes >= GROUP_DECODED_BYTES {
+                    out.rest = blocks.collect();
+                    break;
                 }
             }
             for (fp, entries) in &decoders.plans {
@@ -1317,7 +1361,7 @@ impl GroupTask {
                         .insert(format!("{}:{fp}", e.data_type), e.converted);
                 }
             }
-            if let Some((last, _)) = blocks.last() {
+            if let Some((last, _)) = &last {
                 decoders
                     .flush(&mut out.batches)
                     .map_err(|e| ConvertError::Block {

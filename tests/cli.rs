@@ -144,6 +144,80 @@ fn wide_schemas_convert_with_few_open_files() {
     roundtrip(&out, &[&wide]);
 }
 
+/// Blocks that inflate 1,000-fold (megabytes of zeros, deflated): a group of blocks is cut by
+/// stored bytes, so one group of 1 MB held 1 GB once decoded (3,000 such records: 2.4 GB peak
+/// RSS); now a group hands its blocks back after 64 MiB of values. Peak RSS is read by GNU time
+/// (`/usr/bin/time`).
+#[test]
+fn blocks_that_inflate_a_thousandfold_keep_memory_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = r#"{"type":"record","name":"Z","fields":[
+        {"name":"id","type":"long"},{"name":"b","type":"bytes"}]}"#;
+    let mut w = ContainerWriter::new(
+        Vec::new(),
+        schema,
+        Codec::Deflate,
+        [7; 16],
+        &BTreeMap::new(),
+    )
+    .unwrap()
+    .with_block_bytes(4 << 20);
+    let zeros = vec![0u8; 1 << 20];
+    let mut d = Datum::new();
+    for i in 0..1000i64 {
+        d.clear();
+        d.long(i).bytes(&zeros);
+        w.append(&d.buf).unwrap();
+    }
+    let input = tmp.path().join("zeros.avro");
+    std::fs::write(&input, w.finish().unwrap()).unwrap();
+    assert!(std::fs::metadata(&input).unwrap().len() < 2 << 20);
+    let out = tmp.path().join("out");
+    let o = Command::new("/usr/bin/time")
+        .args(["-f", "peak-rss-kib %M", env!("CARGO_BIN_EXE_parqour")])
+        .args([
+            "convert",
+            "--threads",
+            "2",
+            "--compression",
+            "none",
+            "--output",
+        ])
+        .arg(&out)
+        .arg(&input)
+        .env("PARQOUR_LOG", "warn")
+        .output()
+        .expect("GNU time (/usr/bin/time, Debian's package `time`)");
+    assert!(o.status.success(), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let rss: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-kib "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {stderr}"));
+    assert!(rss < 512 << 10, "peak RSS {rss} KiB for 1 GB of values");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("read 1000 records"), "{stdout}");
+    // Every id, in order (the rest of a group is decoded before the next group).
+    let mut ids = Vec::new();
+    for f in parquet_files(&out) {
+        use arrow_array::cast::AsArray;
+        use parquet::arrow::ProjectionMask;
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap()).unwrap();
+        let id_only = ProjectionMask::roots(builder.parquet_schema(), [0]);
+        for batch in builder.with_projection(id_only).build().unwrap() {
+            let batch = batch.unwrap();
+            let column = batch
+                .column(0)
+                .as_primitive::<arrow_array::types::Int64Type>();
+            ids.extend(column.values().iter().copied());
+        }
+    }
+    assert_eq!(ids, (0..1000).collect::<Vec<i64>>());
+}
+
 /// Files written by the Apache Avro project's Python implementation: tests/gen_official.py.
 #[test]
 fn apache_avro_python_writer_files_round_trip() {
