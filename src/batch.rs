@@ -43,7 +43,7 @@ use sha2::{Digest, Sha256};
 
 use crate::job::{JobError, Marker, Partition};
 use crate::manifest::{Manifest, ManifestError};
-use crate::storage::{self, Location, StorageError, StorageOptions};
+use crate::storage::{self, StorageError, StorageOptions};
 
 /// Environment variable of the job queue.
 pub const ENV_JOB_QUEUE: &str = "PARQOUR_JOB_QUEUE";
@@ -502,20 +502,6 @@ pub fn array_job_name(label: &str, key: &str) -> String {
     fit_name(label, &hex)
 }
 
-/// The URL of `path` in `location`, such that resolving it gives `path` back: in URLs a `%` in
-/// the key (escaped partition values) is written `%25`.
-pub fn object_url(location: &Location, path: &Path) -> String {
-    let url = location.url_of(path);
-    if location.local.is_some() || !location.display.contains("://") {
-        return url;
-    }
-    let base = location.display.trim_end_matches('/');
-    match url.strip_prefix(base) {
-        Some(rest) => format!("{base}{}", rest.replace('%', "%25")),
-        None => url,
-    }
-}
-
 /// The manifests under a prefix: every `*.json` object under it (recursively), as URLs sorted
 /// by key.
 pub async fn list_manifests(
@@ -543,7 +529,7 @@ pub async fn list_manifests(
         }
     }
     paths.sort();
-    Ok(paths.iter().map(|p| object_url(&location, p)).collect())
+    Ok(paths.iter().map(|p| location.url_of(p)).collect())
 }
 
 /// The manifest an array child converts: the `index`-th (from 0) of [`list_manifests`];

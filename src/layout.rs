@@ -456,16 +456,14 @@ impl Layout {
 
 /// Where the manifest of `manifest`'s partition goes under `root`:
 /// `<root>/<k1>=<v1>/.../manifest.json`, with the escaped values (Hive escaping, see
-/// [`crate::manifest::escape_partition_value`]) kept literally: in a URL their `%` is written
-/// `%25`, so that reading the URL back gives the same object key.
+/// [`crate::manifest::escape_partition_value`]) as they are in the key (URLs of objects name
+/// keys verbatim, see [`crate::storage::resolve`]).
 pub fn manifest_url(root: &str, manifest: &Manifest) -> String {
-    let path = manifest.partition_path();
-    let path = if root.contains("://") {
-        path.replace('%', "%25")
-    } else {
-        path
-    };
-    format!("{}/{path}/{MANIFEST_FILE}", root.trim_end_matches('/'))
+    format!(
+        "{}/{}/{MANIFEST_FILE}",
+        root.trim_end_matches('/'),
+        manifest.partition_path()
+    )
 }
 
 /// An hour for templates that use no time placeholder.
@@ -670,10 +668,7 @@ mod tests {
         )
         .unwrap();
         let url = manifest_url("s3://lake/t/_manifests/", &m);
-        assert_eq!(
-            url,
-            "s3://lake/t/_manifests/dt=a%252Fb/hour=03/manifest.json"
-        );
+        assert_eq!(url, "s3://lake/t/_manifests/dt=a%2Fb/hour=03/manifest.json");
         let location =
             crate::storage::resolve(&url, &crate::storage::StorageOptions::default()).unwrap();
         assert_eq!(
