@@ -703,6 +703,21 @@ impl Driver {
                 ObjectEvent::End { .. } => {
                     self.dispatch();
                     self.current = None;
+                    if self.reports.len() == event.object {
+                        // An empty object: no header, nothing read.
+                        let input = &self.inputs[event.object];
+                        self.reports.push(InputReport {
+                            url: input.url.clone(),
+                            bytes: input.size,
+                            framing: "empty",
+                            codec: Codec::Null.name().to_string(),
+                            blocks: 0,
+                            records: 0,
+                            dead_lettered: 0,
+                            writer_schema_sha256: None,
+                            fingerprints: BTreeMap::new(),
+                        });
+                    }
                 }
             }
         }

@@ -368,12 +368,17 @@ async fn stream_blocks(
             None => break,
         }
     }
+    if head.is_empty() {
+        // An empty object holds no records (a placeholder, or a file created and never
+        // written): nothing to convert or set aside.
+        tracing::warn!(input = %input.url, "empty object: no records");
+        let _ = tx.send(Ok(ObjectEvent::End { blocks: 0 })).await;
+        return Ok(());
+    }
     let raw = match options.framing {
         Framing::Container => false,
         Framing::Raw => true,
-        Framing::Auto => {
-            options.raw_envelopes && !head.is_empty() && head[..] != MAGIC[..head.len().min(4)]
-        }
+        Framing::Auto => options.raw_envelopes && head[..] != MAGIC[..head.len().min(4)],
     };
     if raw {
         if tx.send(Ok(ObjectEvent::Raw)).await.is_err() {

@@ -749,6 +749,41 @@ fn recursive_schema_is_a_clear_error() {
     assert_bad_input("recursive", &f, &["recursive type `LinkedList`"]);
 }
 
+/// A zero-byte object holds no records: skipped with a warning (as Spark skips empty files),
+/// reported with framing `empty`; the other inputs convert.
+#[test]
+fn empty_objects_are_skipped_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let events = dir.join("b.avro");
+    demo_file(&events, Codec::Deflate, 50);
+    let empty = dir.join("a.avro");
+    std::fs::write(&empty, b"").unwrap();
+    let out = tmp.path().join("out");
+    let o = convert(&[&dir], &out, &["--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("empty object"),
+        "{}",
+        text(&o)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let inputs: Vec<_> = report["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["framing"].as_str().unwrap(),
+                i["records"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(inputs, [("empty", 0), ("container", 50)]);
+    roundtrip(&out, &[&events]);
+}
+
 #[test]
 fn missing_input_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
