@@ -132,6 +132,38 @@ fn killed_at_any_point_then_rerun_holds_every_row_once() {
     }
 }
 
+/// A run killed while the local store stages a file (`part-...parquet#N`, renamed into place
+/// when written) leaves the staging file; the local store does not list such names, so the
+/// next run deletes them itself, committed already or not.
+#[test]
+fn staging_files_of_a_killed_run_are_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = raw(&tmp.path().join("raw"), 2, 1000);
+    let table = tmp.path().join("lake/events");
+    let part = table.join("dt=2026-11-26");
+    let m = tmp.path().join("m.json");
+    std::fs::write(&m, manifest(&inputs, &table, &[("dt", "2026-11-26")], "")).unwrap();
+    let stale = [
+        "part-00000-0123456789abcdef.snappy.parquet#3",
+        "part-00001-fedcba9876543210.zstd.parquet#12",
+    ];
+    for rerun in [false, true] {
+        if !rerun {
+            std::fs::create_dir_all(&part).unwrap();
+        }
+        for name in stale {
+            std::fs::write(part.join(name), b"half a file").unwrap();
+        }
+        // Not ours: left alone (and not a reason to fail).
+        std::fs::write(part.join("notes#1"), b"x").unwrap();
+        let o = run_manifest(&m);
+        assert!(o.status.success(), "{}", text(&o));
+        std::fs::remove_file(part.join("notes#1")).unwrap();
+        // First a commit, then a rerun that finds it committed: both sweep.
+        assert_committed(&part, &inputs, 2000);
+    }
+}
+
 #[test]
 fn rerun_changes_nothing_and_late_data_replaces_the_generation() {
     let tmp = tempfile::tempdir().unwrap();
