@@ -710,7 +710,8 @@ fn dead_letter_location(
 }
 
 /// `parqour convert`: an output that holds Parquet files is refused unless `overwrite`; then
-/// files of the earlier run that this one did not rewrite are deleted after it succeeds. An
+/// files of the earlier run that this one did not rewrite are deleted after it succeeds, as are
+/// the staging files of Parquet files that a killed run left in a local output folder. An
 /// output URL with a `{data_type}` placeholder gives each data type its own table.
 async fn convert_paths(
     inputs: &[String],
@@ -772,6 +773,15 @@ async fn convert_paths(
         .map_err(fail)?;
     let written: std::collections::HashSet<_> = report.outputs.iter().map(|o| &o.path).collect();
     for (out, found) in &existing {
+        // A killed earlier run's half-written Parquet files in a local folder (the local store
+        // writes `<file>#N`, then renames it).
+        if let Some(dir) = &out.local {
+            for file in storage::remove_local_staging(dir, |name| name.ends_with(".parquet"))
+                .map_err(|e| Failure::new(storage_code(&e), e))?
+            {
+                tracing::info!(file = %file.display(), "deleted a killed run's staging file");
+            }
+        }
         for stale in found.iter().filter(|p| !written.contains(p)) {
             use object_store::ObjectStoreExt;
             out.store.delete(stale).await.map_err(|source| {

@@ -381,43 +381,17 @@ async fn list_parts(partition: &Partition) -> Result<Vec<(Path, String)>, JobErr
 }
 
 /// Deletes our part files that `marker` does not list, and, in a local partition, the staging
-/// files of part files (`part-...parquet#N`) that a killed run left: the local store neither
-/// lists nor deletes those names, and readers of the folder (Spark, Hive) would trip on them.
+/// files of part files (`part-...parquet#N`) that a killed run left (see
+/// [`storage::remove_local_staging`]): readers of the folder (Spark, Hive) would trip on them.
 async fn delete_not_in(partition: &Partition, marker: &Marker) -> Result<usize, JobError> {
     let mut deleted = delete_all(partition, &not_in(partition, marker).await?).await?;
     if let Some(dir) = &partition.location.local {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(deleted),
-            Err(e) => return Err(local_err(dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| local_err(dir, e))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.contains('#') && part_generation(name).is_some() {
-                match std::fs::remove_file(entry.path()) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(local_err(&entry.path(), e)),
-                }
-                tracing::info!(file = %entry.path().display(), "deleted a killed run's staging file");
-                deleted += 1;
-            }
+        for file in storage::remove_local_staging(dir, |name| part_generation(name).is_some())? {
+            tracing::info!(file = %file.display(), "deleted a killed run's staging file");
+            deleted += 1;
         }
     }
     Ok(deleted)
-}
-
-/// A local filesystem error as a store error naming the path.
-fn local_err(path: &std::path::Path, e: std::io::Error) -> JobError {
-    JobError::Store {
-        url: path.display().to_string(),
-        source: object_store::Error::Generic {
-            store: "LocalFileSystem",
-            source: Box::new(e),
-        },
-    }
 }
 
 async fn delete_all(partition: &Partition, paths: &[Path]) -> Result<usize, JobError> {

@@ -296,6 +296,42 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
     }
 }
 
+/// Deletes the local store's staging files directly in `dir` (`<name>#<digits>`: a file is
+/// written there, then renamed to `<name>`; a process killed in between leaves it) whose
+/// `<name>` is `ours`. The store neither lists nor deletes such names. Returns the files
+/// deleted; a missing `dir` has none.
+pub fn remove_local_staging(
+    dir: &FsPath,
+    ours: impl Fn(&str) -> bool,
+) -> Result<Vec<PathBuf>, StorageError> {
+    let err = |path: &FsPath, e: std::io::Error| StorageError::Location {
+        location: path.display().to_string(),
+        message: format!("removing a staging file: {e}"),
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(err(dir, e)),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| err(dir, e))?;
+        let name = entry.file_name();
+        let Some((base, n)) = name.to_str().and_then(|n| n.rsplit_once('#')) else {
+            continue;
+        };
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || !ours(base) {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => removed.push(entry.path()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(&entry.path(), e)),
+        }
+    }
+    Ok(removed)
+}
+
 /// Splits what follows `s3://` into the bucket and the key, the key verbatim as the AWS CLI and
 /// S3 itself read it: `%`, `#`, `?`, `+` and spaces are part of the key, not URL syntax (so the
 /// URL of a listed object, `s3://bucket/` + its key, always names that object again).

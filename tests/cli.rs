@@ -784,6 +784,29 @@ fn empty_objects_are_skipped_with_a_warning() {
     roundtrip(&out, &[&events]);
 }
 
+/// A convert killed while the local store staged a file leaves `part-...parquet#N` in the
+/// output folder (the store neither lists nor deletes it); the next run deletes it, and leaves
+/// files that are not ours.
+#[test]
+fn a_killed_runs_staging_files_are_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("e.avro");
+    demo_file(&input, Codec::Snappy, 20);
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("part-00003.snappy.parquet#12"), b"half a file").unwrap();
+    std::fs::write(out.join("notes.txt#1"), b"not ours").unwrap();
+    let o = convert(&[&input], &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        sorted_files(&out),
+        [
+            out.join("notes.txt#1"),
+            out.join("part-00000.snappy.parquet")
+        ]
+    );
+}
+
 #[test]
 fn missing_input_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
