@@ -42,6 +42,12 @@ pub enum InspectError {
         /// What is wrong.
         source: parquet::errors::ParquetError,
     },
+    /// A zero-byte object.
+    #[error("{url}: an empty object (0 bytes): no records")]
+    Empty {
+        /// The object.
+        url: String,
+    },
     /// Neither format.
     #[error("{url}: neither an Avro object container file nor a Parquet file")]
     Unknown {
@@ -59,6 +65,10 @@ pub async fn inspect(location: &Location) -> Result<String, InspectError> {
     };
     let meta = location.store.head(&location.path).await.map_err(read)?;
     let size = meta.size;
+    if size == 0 {
+        // What `convert` skips; no range of it can be read.
+        return Err(InspectError::Empty { url });
+    }
     let head = location
         .store
         .get_range(&location.path, 0..size.min(4))

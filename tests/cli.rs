@@ -782,6 +782,14 @@ fn empty_objects_are_skipped_with_a_warning() {
         .collect();
     assert_eq!(inputs, [("empty", 0), ("container", 50)]);
     roundtrip(&out, &[&events]);
+    // `inspect` says what it is (it read a range of it before, a store error, exit 75).
+    let o = bin().arg("inspect").arg(&empty).output().unwrap();
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("an empty object (0 bytes)"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// A convert killed while the local store staged a file leaves `part-...parquet#N` in the
