@@ -295,10 +295,7 @@ impl Partition {
 /// local store's staging file for one (`...parquet#N`, left by a killed run)? Returns the
 /// generation.
 pub fn part_generation(name: &str) -> Option<&str> {
-    let name = match name.rsplit_once('#') {
-        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
-        _ => name,
-    };
+    let name = storage::staged_name(name).unwrap_or(name);
     let rest = name.strip_prefix("part-")?;
     let (num, rest) = rest.split_at_checked(5)?;
     if !num.bytes().all(|b| b.is_ascii_digit()) {

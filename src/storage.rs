@@ -317,10 +317,7 @@ pub fn remove_local_staging(
     for entry in entries {
         let entry = entry.map_err(|e| err(dir, e))?;
         let name = entry.file_name();
-        let Some((base, n)) = name.to_str().and_then(|n| n.rsplit_once('#')) else {
-            continue;
-        };
-        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || !ours(base) {
+        if !name.to_str().and_then(staged_name).is_some_and(&ours) {
             continue;
         }
         match std::fs::remove_file(entry.path()) {
@@ -330,6 +327,12 @@ pub fn remove_local_staging(
         }
     }
     Ok(removed)
+}
+
+/// The name a local store's staging file `<name>#<digits>` will be renamed to, if `file` is one.
+pub fn staged_name(file: &str) -> Option<&str> {
+    let (name, n) = file.rsplit_once('#')?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(name)
 }
 
 /// Splits what follows `s3://` into the bucket and the key, the key verbatim as the AWS CLI and
