@@ -301,8 +301,8 @@ pub struct InputReport {
     pub url: String,
     /// Its size in bytes.
     pub bytes: u64,
-    /// `container`, `envelopes` (a container file of DataWrapper records) or `raw` (raw
-    /// concatenated envelopes).
+    /// `container`, `envelopes` (a container file of DataWrapper records), `raw` (raw
+    /// concatenated envelopes) or `empty` (zero bytes).
     pub framing: &'static str,
     /// Its block codec.
     pub codec: String,
@@ -319,6 +319,23 @@ pub struct InputReport {
     /// records were converted with each: `<fingerprint>` for the header schema of a container
     /// file, `<dataType>:<fingerprint>` for envelopes.
     pub fingerprints: BTreeMap<String, u64>,
+}
+
+impl InputReport {
+    /// The report of `input`, before any block: its codec and writer schema from `header`.
+    fn new(input: &InputObject, framing: &'static str, header: Option<&Header>) -> Self {
+        Self {
+            url: input.url.clone(),
+            bytes: input.size,
+            framing,
+            codec: header.map_or(Codec::Null, |h| h.codec).name().to_string(),
+            blocks: 0,
+            records: 0,
+            dead_lettered: 0,
+            writer_schema_sha256: header.map(|h| hex_sha256(&h.schema_json)),
+            fingerprints: BTreeMap::new(),
+        }
+    }
 }
 
 /// One Parquet file written.
@@ -490,13 +507,15 @@ struct GroupOutput {
     /// Blocks left undecoded because the group's values passed [`GROUP_DECODED_BYTES`] (blocks
     /// that inflate far more than usual), with the task to decode them: the driver sends them
     /// to the pool again, next in line.
-    rest: Vec<(RawBlock, Option<tokio::sync::OwnedSemaphorePermit>)>,
-    task: Option<Arc<GroupTask>>,
+    rest: Option<(Arc<GroupTask>, Vec<GroupBlock>)>,
     dead: Vec<DeadLetter>,
     records: u64,
     dead_records: u64,
     fingerprints: BTreeMap<String, u64>,
 }
+
+/// A block of a group, with its share of the read budget.
+type GroupBlock = (RawBlock, Option<tokio::sync::OwnedSemaphorePermit>);
 
 /// A group of blocks sent to the pool; its result arrives on `rx`.
 struct Pending {
@@ -531,7 +550,7 @@ struct Driver {
     max_in_flight: usize,
     plans: HashMap<String, Arc<Plan>>,
     current: Option<Current>,
-    group: Vec<(RawBlock, Option<tokio::sync::OwnedSemaphorePermit>)>,
+    group: Vec<GroupBlock>,
     group_bytes: usize,
     queue: VecDeque<Pending>,
     tables: BTreeMap<Arc<str>, Table>,
@@ -705,18 +724,8 @@ impl Driver {
                     self.current = None;
                     if self.reports.len() == event.object {
                         // An empty object: no header, nothing read.
-                        let input = &self.inputs[event.object];
-                        self.reports.push(InputReport {
-                            url: input.url.clone(),
-                            bytes: input.size,
-                            framing: "empty",
-                            codec: Codec::Null.name().to_string(),
-                            blocks: 0,
-                            records: 0,
-                            dead_lettered: 0,
-                            writer_schema_sha256: None,
-                            fingerprints: BTreeMap::new(),
-                        });
+                        let report = InputReport::new(&self.inputs[event.object], "empty", None);
+                        self.reports.push(report);
                     }
                 }
             }
@@ -780,7 +789,7 @@ impl Driver {
     }
 
     fn start_object(&mut self, object: usize, header: Option<&Header>) -> Result<(), ConvertError> {
-        let (url, size) = (self.inputs[object].url.clone(), self.inputs[object].size);
+        let url = self.inputs[object].url.clone();
         let schemas = self.options.schemas.clone();
         let (decoding, framing) = match header {
             None => {
@@ -799,17 +808,7 @@ impl Driver {
                 None => (self.plain_decoding(object, h)?, "container"),
             },
         };
-        let mut report = InputReport {
-            url,
-            bytes: size,
-            framing,
-            codec: header.map_or(Codec::Null, |h| h.codec).name().to_string(),
-            blocks: 0,
-            records: 0,
-            dead_lettered: 0,
-            writer_schema_sha256: header.map(|h| hex_sha256(&h.schema_json)),
-            fingerprints: BTreeMap::new(),
-        };
+        let mut report = InputReport::new(&self.inputs[object], framing, header);
         if let (Some(h), Decoding::Plain { .. } | Decoding::Unreadable(_)) = (header, &decoding) {
             // Known before any record: the file's one writer schema.
             if let Ok(fp) = fingerprint(&h.schema_json) {
@@ -891,7 +890,7 @@ impl Driver {
         &mut self,
         object: usize,
         task: Arc<GroupTask>,
-        blocks: Vec<(RawBlock, Option<tokio::sync::OwnedSemaphorePermit>)>,
+        blocks: Vec<GroupBlock>,
         front: bool,
     ) {
         let (tx, rx) = std_mpsc::sync_channel(1);
@@ -902,22 +901,10 @@ impl Driver {
             self.queue.push_back(pending);
         }
         self.pool.spawn(move || {
-            // A panic while decoding (a bug) fails the run with a message instead of aborting
-            // the process from the pool.
-            let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(blocks)))
-                    .unwrap_or_else(|panic| {
-                        Err(ConvertError::Pool(format!(
-                            "a decode task panicked (a bug): {}",
-                            crate::encode::panic_message(&*panic)
-                        )))
-                    })
-                    .map(|mut out| {
-                        if !out.rest.is_empty() {
-                            out.task = Some(task);
-                        }
-                        out
-                    });
+            let result = crate::encode::catch_panic(
+                || task.run(blocks),
+                |text| ConvertError::Pool(format!("a decode task panicked (a bug): {text}")),
+            );
             let _ = tx.send(result);
         });
     }
@@ -931,9 +918,8 @@ impl Driver {
             .rx
             .recv()
             .map_err(|_| ConvertError::Pool("a decode task stopped".into()))??;
-        if let Some(task) = out.task.take() {
+        if let Some((task, rest)) = out.rest.take() {
             // The rest of the group, before any later group.
-            let rest = std::mem::take(&mut out.rest);
             self.spawn_group(pending.object, task, rest, true);
         }
         if let Some(report) = self.reports.get_mut(pending.object) {
@@ -1309,20 +1295,19 @@ impl Decoders {
 impl GroupTask {
     /// Inflates and decodes a group of consecutive blocks of one input into batches (usually
     /// one per data type; more when the values pass 256 MiB, to keep offsets within Arrow's
-    /// 32-bit range) and dead letters. The blocks' budget permits are released when the group
-    /// is dropped, after decoding.
-    fn run(
-        &self,
-        blocks: Vec<(RawBlock, Option<tokio::sync::OwnedSemaphorePermit>)>,
-    ) -> Result<GroupOutput, ConvertError> {
+    /// 32-bit range) and dead letters; past [`GROUP_DECODED_BYTES`] of values the blocks left
+    /// are handed back in [`GroupOutput::rest`]. Each block's budget permit is released once
+    /// the block is decoded.
+    fn run(self: &Arc<Self>, blocks: Vec<GroupBlock>) -> Result<GroupOutput, ConvertError> {
         const MAX_BATCH_BYTES: usize = 256 << 20;
         let mut decoders = Decoders::default();
         let mut out = GroupOutput::default();
+        // (index, offset) of the last block decoded, for an error of the final flush.
         let mut last = None;
         SCRATCH.with_borrow_mut(|scratch| {
             let mut blocks = blocks.into_iter();
-            while let Some((block, permit)) = blocks.next() {
-                let block = &last.insert((block, permit)).0;
+            while let Some((block, _permit)) = blocks.next() {
+                last = Some((block.index, block.offset));
                 out.records += block.count;
                 let located = |source: BlockError| ConvertError::Block {
                     url: self.url.clone(),
@@ -1333,7 +1318,7 @@ impl GroupTask {
                 // What the block adds, to undo if it is set aside whole. (Fingerprint counts are
                 // kept per block by the decoders and added up when the group ends.)
                 let checkpoint = (decoders.rows(), out.dead.len(), out.dead_records);
-                let result = self.block(block, scratch, &mut decoders, &mut out);
+                let result = self.block(&block, scratch, &mut decoders, &mut out);
                 decoders.end_block(result.is_ok());
                 if let Err(e) = result {
                     if !self.dead_letter {
@@ -1366,7 +1351,10 @@ impl GroupTask {
                         .map_err(|e| located(e.into()))?;
                 }
                 if bytes >= GROUP_DECODED_BYTES {
-                    out.rest = blocks.collect();
+                    let rest: Vec<_> = blocks.collect();
+                    if !rest.is_empty() {
+                        out.rest = Some((self.clone(), rest));
+                    }
                     break;
                 }
             }
@@ -1376,13 +1364,13 @@ impl GroupTask {
                         .insert(format!("{}:{fp}", e.data_type), e.converted);
                 }
             }
-            if let Some((last, _)) = &last {
+            if let Some((block, offset)) = last {
                 decoders
                     .flush(&mut out.batches)
                     .map_err(|e| ConvertError::Block {
                         url: self.url.clone(),
-                        block: last.index,
-                        offset: last.offset,
+                        block,
+                        offset,
                         source: e.into(),
                     })?;
             }

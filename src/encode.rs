@@ -956,16 +956,15 @@ fn split(field: &FieldSlot, in_flight: &Arc<InFlight>) {
             }
             column
         };
-        let leaves = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            compute_leaves(&field.field, &column)
-        }))
-        .unwrap_or_else(|panic| {
-            Err(ParquetError::General(format!(
-                "computing the levels of column `{}` panicked (a bug): {}",
-                field.field.name(),
-                panic_message(&panic)
-            )))
-        });
+        let leaves = catch_panic(
+            || compute_leaves(&field.field, &column),
+            |text| {
+                ParquetError::General(format!(
+                    "computing the levels of column `{}` panicked (a bug): {text}",
+                    field.field.name(),
+                ))
+            },
+        );
         let leaves = match leaves {
             Ok(leaves) if leaves.len() == field.leaves.len() => leaves,
             other => {
@@ -995,13 +994,20 @@ fn split(field: &FieldSlot, in_flight: &Arc<InFlight>) {
     }
 }
 
-/// The text of a caught panic.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("no message")
+/// Runs `f`, turning a panic in it (a bug) into the error `error` makes of the panic's text:
+/// a panic in a pool task would otherwise abort the whole process.
+pub(crate) fn catch_panic<T, E>(
+    f: impl FnOnce() -> Result<T, E>,
+    error: impl FnOnce(&str) -> E,
+) -> Result<T, E> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let text = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("no message");
+        Err(error(text))
+    })
 }
 
 /// Writes the leaves queued on `slot`, in order, until its queue is empty.
@@ -1024,15 +1030,11 @@ fn drain(slot: &Slot, in_flight: &InFlight) {
                 }
             }
         };
-        // A panic in the column writer (a bug, in parquet-rs or here) fails this file with a
-        // message instead of aborting the process from the pool.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.write(&leaf)))
-            .unwrap_or_else(|panic| {
-                Err(ParquetError::General(format!(
-                    "the column writer panicked (a bug): {}",
-                    panic_message(&panic)
-                )))
-            });
+        // A panic in the column writer (a bug, in parquet-rs or here) fails this file.
+        let result = catch_panic(
+            || writer.write(&leaf),
+            |text| ParquetError::General(format!("the column writer panicked (a bug): {text}")),
+        );
         drop(leaf);
         {
             let mut state = lock(&slot.state);
