@@ -233,23 +233,28 @@ fn apache_avro_python_writer_files_round_trip() {
     roundtrip(&out, &inputs);
 }
 
-/// Whether `program` can be started, for the tests of other Avro implementations. Under CI
-/// (`CI` set), where `.ci/run` installs it, a missing program fails the test; elsewhere the test
-/// says so and is skipped.
-fn have_program(program: &str, package: &str) -> bool {
-    let ok = Command::new(program).output().is_ok();
-    if !ok {
+/// Whether `what`, which the tests of other Avro implementations need, is `present`. Under CI
+/// (`CI` set), where `.ci/run` installs the Debian `package`, a missing one fails the test;
+/// elsewhere the test says so and is skipped.
+fn needed(present: bool, what: &str, package: &str) -> bool {
+    if !present {
         assert!(
             std::env::var_os("CI").is_none(),
-            "`{program}` is missing: the Debian package {package} is needed (.ci/run installs it)"
+            "{what} is missing: the Debian package {package} is needed (.ci/run installs it)"
         );
-        eprintln!("skipped: `{program}` is missing (apt-get install {package})");
+        eprintln!("skipped: {what} is missing (apt-get install {package})");
     }
-    ok
+    present
+}
+
+/// Whether `program` can be started (see [`needed`]).
+fn have_program(program: &str, package: &str) -> bool {
+    let present = Command::new(program).output().is_ok();
+    needed(present, &format!("`{program}`"), package)
 }
 
 /// The jars tests/gen_java.java needs, from Debian's libavro-java and its dependencies; `None`
-/// (or a failure under CI, see [`have_program`]) when `java` or a jar is missing.
+/// (or a failure under CI, see [`needed`]) when `java` or a jar is missing.
 fn java_classpath() -> Option<String> {
     const JARS: [&str; 8] = [
         "avro",               // libavro-java (Avro 1.8.2)
@@ -269,12 +274,7 @@ fn java_classpath() -> Option<String> {
         return None;
     }
     let missing: Vec<_> = jars.iter().filter(|j| !j.is_file()).collect();
-    if !missing.is_empty() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "missing {missing:?}: the Debian package libavro-java is needed (.ci/run installs it)"
-        );
-        eprintln!("skipped: missing {missing:?} (apt-get install libavro-java)");
+    if !needed(missing.is_empty(), &format!("{missing:?}"), "libavro-java") {
         return None;
     }
     let jars: Vec<_> = jars.iter().map(|j| j.to_str().unwrap()).collect();

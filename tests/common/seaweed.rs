@@ -130,8 +130,8 @@ pub fn upload(local: &Path, bucket: &str, key: &str) {
     use object_store::ObjectStoreExt;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let bytes = std::fs::read(local).unwrap();
-    rt.block_on(store(bucket).put(&key.into(), bytes.into()))
-        .unwrap();
+    let key = object_store::path::Path::parse(key).unwrap();
+    rt.block_on(store(bucket).put(&key, bytes.into())).unwrap();
 }
 
 pub fn download_all(bucket: &str, prefix: &str, into: &Path) -> Vec<PathBuf> {
