@@ -76,12 +76,12 @@ async fn upload(
                         Ok(m) => m,
                         Err(e) => return Err(e),
                     };
-                    in_flight.push(m.put_part(earlier.into()));
+                    in_flight.push(m.put_part(payload(earlier)));
                     multipart.insert(m)
                 }
             },
         };
-        in_flight.push(upload.put_part(part.into()));
+        in_flight.push(upload.put_part(payload(part)));
     }
     // The writer finished: complete.
     while let Some(done) = in_flight.next().await {
@@ -100,10 +100,27 @@ async fn upload(
             }
         },
         None => store
-            .put(&path, first.unwrap_or_default().into())
+            .put(&path, payload(first.unwrap_or_default()))
             .await
             .map(|_| ()),
     }
+}
+
+/// Most bytes handed to one `write` call of the local store (a part travels as a list of
+/// slices of it; S3 streams the list as one body).
+///
+/// Measured on a 2-vCPU VM (2 MiB of L2 cache per core): copying 394 MB into the page cache
+/// took 0.07 cpu-s in writes of 1 MiB and 0.85 cpu-s in writes of 8 MiB (the kernel's copy
+/// slows down by an order of magnitude once a write's source no longer fits in L2).
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// A part as the payload of a PUT or an upload part: slices of at most [`WRITE_CHUNK`] bytes
+/// that share the part's buffer.
+fn payload(part: Bytes) -> object_store::PutPayload {
+    (0..part.len())
+        .step_by(WRITE_CHUNK)
+        .map(|start| part.slice(start..part.len().min(start + WRITE_CHUNK)))
+        .collect()
 }
 
 /// Errors of the sink.
@@ -353,6 +370,21 @@ mod tests {
         let again = pool.take();
         assert_eq!(again.as_ptr(), ptr, "the same allocation, reused");
         assert!(again.is_empty() && again.capacity() >= PART_BYTES);
+    }
+
+    #[test]
+    fn parts_are_written_in_chunks_that_share_the_part() {
+        let part = Bytes::from(
+            (0..WRITE_CHUNK * 2 + 5)
+                .map(|i| i as u8)
+                .collect::<Vec<_>>(),
+        );
+        let chunks: Vec<Bytes> = payload(part.clone()).into_iter().collect();
+        let lens: Vec<usize> = chunks.iter().map(Bytes::len).collect();
+        assert_eq!(lens, [WRITE_CHUNK, WRITE_CHUNK, 5]);
+        assert_eq!(chunks.concat(), part.to_vec());
+        assert_eq!(chunks[1].as_ptr(), part[WRITE_CHUNK..].as_ptr(), "no copy");
+        assert_eq!(payload(Bytes::new()).content_length(), 0);
     }
 
     #[test]
