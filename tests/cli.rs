@@ -234,23 +234,27 @@ fn apache_avro_python_writer_files_round_trip() {
 }
 
 /// Whether `what`, which the tests of other Avro implementations need, is `present`. Under CI
-/// (`CI` set), where `.ci/run` installs the Debian `package`, a missing one fails the test;
+/// (`CI` set), where `.ci/run` installs it (`install` says how), a missing one fails the test;
 /// elsewhere the test says so and is skipped.
-fn needed(present: bool, what: &str, package: &str) -> bool {
+fn needed(present: bool, what: &str, install: &str) -> bool {
     if !present {
         assert!(
             std::env::var_os("CI").is_none(),
-            "{what} is missing: the Debian package {package} is needed (.ci/run installs it)"
+            "{what} is missing: `{install}` (.ci/run does it)"
         );
-        eprintln!("skipped: {what} is missing (apt-get install {package})");
+        eprintln!("skipped: {what} is missing ({install})");
     }
     present
 }
 
-/// Whether `program` can be started (see [`needed`]).
+/// Whether `program` can be started (see [`needed`]); it comes with the Debian `package`.
 fn have_program(program: &str, package: &str) -> bool {
-    let present = Command::new(program).output().is_ok();
-    needed(present, &format!("`{program}`"), package)
+    let present = Command::new(program).arg("--version").output().is_ok();
+    needed(
+        present,
+        &format!("`{program}`"),
+        &format!("apt-get install {package}"),
+    )
 }
 
 /// The jars tests/gen_java.java needs, from Debian's libavro-java and its dependencies; `None`
@@ -274,7 +278,11 @@ fn java_classpath() -> Option<String> {
         return None;
     }
     let missing: Vec<_> = jars.iter().filter(|j| !j.is_file()).collect();
-    if !needed(missing.is_empty(), &format!("{missing:?}"), "libavro-java") {
+    if !needed(
+        missing.is_empty(),
+        &format!("{missing:?}"),
+        "apt-get install libavro-java",
+    ) {
         return None;
     }
     let jars: Vec<_> = jars.iter().map(|j| j.to_str().unwrap()).collect();
@@ -340,6 +348,58 @@ fn header_codec(file: &Path) -> String {
     let value = &bytes[at + key.len()..];
     let len = usize::from(value[0] >> 1); // a short value: one-byte zigzag length
     String::from_utf8(value[1..1 + len].to_vec()).unwrap()
+}
+
+/// Where `.ci/run` installs avsc (npm) for tests/gen_avsc.js: passed to node as NODE_PATH.
+fn avsc_modules() -> Option<PathBuf> {
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/npm/node_modules");
+    let install = "npm install --prefix target/npm avsc@5.7.9";
+    if !have_program("node", "nodejs") || !needed(modules.join("avsc").is_dir(), "avsc", install) {
+        return None;
+    }
+    Some(modules)
+}
+
+/// Files written by avsc, the JavaScript implementation of Avro: tests/gen_avsc.js (its two
+/// codecs, its logical types declared as avsc users declare them, and a file without records).
+#[test]
+fn avsc_writer_files_round_trip() {
+    let Some(modules) = avsc_modules() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("avsc");
+    let o = Command::new("node")
+        .env("NODE_PATH", &modules)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_avsc.js"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "tests/gen_avsc.js: {}", text(&o));
+    let files = sorted_files(&dir);
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy())
+        .collect();
+    assert_eq!(
+        names,
+        ["deflate", "empty", "null"].map(|c| format!("avsc-{c}.avro")),
+        "tests/gen_avsc.js wrote {files:?}"
+    );
+    for f in &files {
+        let codec = if f.ends_with("avsc-null.avro") {
+            "null"
+        } else {
+            "deflate"
+        };
+        assert_eq!(header_codec(f), codec, "{}", f.display());
+    }
+    convert_each_and_check(&files, &tmp.path().join("out"));
+    let out = tmp.path().join("out").join("all");
+    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let o = convert(&inputs, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    roundtrip(&out, &inputs);
 }
 
 /// The codecs `avromod --codec=` writes: Avro C's own (Debian's avro-bin 1.11 has these), `lzma`
