@@ -112,7 +112,7 @@ async fn upload(
 /// Measured on a 2-vCPU VM (2 MiB of L2 cache per core): copying 394 MB into the page cache
 /// took 0.07 cpu-s in writes of 1 MiB and 0.85 cpu-s in writes of 8 MiB (the kernel's copy
 /// slows down by an order of magnitude once a write's source no longer fits in L2).
-const WRITE_CHUNK: usize = 1 << 20;
+pub const WRITE_CHUNK: usize = 1 << 20;
 
 /// A part as the payload of a PUT or an upload part: slices of at most [`WRITE_CHUNK`] bytes
 /// that share the part's buffer.

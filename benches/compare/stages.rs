@@ -277,11 +277,12 @@ impl Stages {
         Ok(())
     }
 
-    /// Writes as many bytes as the default encoding produced to a file, in 8 MiB writes (the
-    /// sink's part size), and syncs nothing: what `convert` pays to hand its output to the OS.
+    /// Writes as many bytes as the default encoding produced to a file, in writes of
+    /// [`parqour::sink::WRITE_CHUNK`] (as the sink writes to the local store), and syncs
+    /// nothing: what `convert` pays to hand its output to the OS.
     fn write_output(&mut self) -> Result<u64> {
         let total: u64 = self.columns.iter().map(|c| c.default.bytes).sum();
-        let chunk = vec![0x5a_u8; 8 << 20];
+        let chunk = vec![0x5a_u8; parqour::sink::WRITE_CHUNK];
         let tmp = tempfile_path();
         let mut file = std::fs::File::create(&tmp)?;
         let mut left = total;
@@ -355,7 +356,7 @@ fn report(s: &mut Stages) -> Result<()> {
         "  values, dictionaries, statistics, pages",
         plain.saturating_sub(levels),
     );
-    row("write output to a file (8 MiB writes)", s.write);
+    row("write output to a file (1 MiB writes)", s.write);
     row("total", total);
     println!(
         "\n{} records per cpu-second on one core for the stages alone\n",
