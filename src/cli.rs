@@ -453,7 +453,7 @@ fn convert_code(e: &ConvertError) -> u8 {
         ConvertError::Sink(SinkError::Task { .. }) => EXIT_INTERNAL,
         ConvertError::OutputNotEmpty { .. } => EXIT_CONFIG,
         ConvertError::Output { source, .. } => store_code(source),
-        ConvertError::Pool(_) => EXIT_INTERNAL,
+        ConvertError::Pool(_) | ConvertError::Join { .. } => EXIT_INTERNAL,
         ConvertError::Framing { .. } | ConvertError::DeadLetterBudget { .. } => EXIT_BAD_INPUT,
         ConvertError::NoRegistry { .. } | ConvertError::DataTypes { .. } => EXIT_CONFIG,
         ConvertError::Destination { source, .. } => storage_code(source),

@@ -179,6 +179,14 @@ pub enum ConvertError {
     /// The thread pool could not be built, or a worker went away.
     #[error("worker pool: {0}")]
     Pool(String),
+    /// Small batches of one schema could not be joined into one batch.
+    #[error("{url}: joining small batches: {source}")]
+    Join {
+        /// The output.
+        url: String,
+        /// Arrow's error.
+        source: arrow_schema::ArrowError,
+    },
 }
 
 /// Why a block failed.
@@ -431,11 +439,13 @@ pub async fn convert_to(
         inputs: inputs.clone(),
         max_in_flight: threads * 2 + 2,
         plans: HashMap::new(),
+        fingerprints: HashMap::new(),
         current: None,
         group: Vec::new(),
         group_bytes: 0,
         queue: VecDeque::new(),
         tables: BTreeMap::new(),
+        small_bytes: 0,
         outputs: Vec::new(),
         reports: Vec::new(),
         warnings: Vec::new(),
@@ -533,6 +543,31 @@ struct Table {
     location: Location,
     file: Option<OpenFile>,
     files: usize,
+    /// Small batches waiting to be written as one (see [`SMALL_BATCH_ROWS`]).
+    small: SmallBatches,
+}
+
+/// Batches of fewer rows than this are gathered (in order, up to [`SMALL_BATCHES_BYTES`]) and
+/// written as one. A partition of small objects (Firehose writes them for quiet streams) gives
+/// a batch per object, of a few hundred records: written one by one, each costs its columns'
+/// encoder tasks and calls, and a file's first batch is too small a sample to judge which
+/// columns need no dictionary. Batches of larger objects (a megabyte of blocks is a few
+/// thousand records) pass straight through.
+const SMALL_BATCH_ROWS: usize = 4096;
+
+/// Most Arrow bytes of small batches a table holds before they are written.
+const SMALL_BATCHES_BYTES: usize = 8 << 20;
+
+/// Most Arrow bytes of small batches held in all tables (envelopes of many data types): past
+/// it, every table's are written.
+const SMALL_BATCHES_TOTAL_BYTES: usize = 32 << 20;
+
+/// Consecutive small batches of one table, all of one schema.
+#[derive(Default)]
+struct SmallBatches {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
 }
 
 /// The dead-letter file being written.
@@ -549,11 +584,16 @@ struct Driver {
     inputs: Arc<Vec<InputObject>>,
     max_in_flight: usize,
     plans: HashMap<String, Arc<Plan>>,
+    /// Fingerprints of the writer schemas seen, by their JSON text (objects of a partition
+    /// nearly always share one: computing it is a JSON parse per object).
+    fingerprints: HashMap<String, Option<i64>>,
     current: Option<Current>,
     group: Vec<GroupBlock>,
     group_bytes: usize,
     queue: VecDeque<Pending>,
     tables: BTreeMap<Arc<str>, Table>,
+    /// Arrow bytes of the small batches waiting in all tables.
+    small_bytes: usize,
     outputs: Vec<OutputFile>,
     reports: Vec<InputReport>,
     warnings: Vec<String>,
@@ -736,6 +776,7 @@ impl Driver {
         }
         let keys: Vec<Arc<str>> = self.tables.keys().cloned().collect();
         for key in keys {
+            self.flush_small(&key)?;
             self.close_file(&key)?;
         }
         Ok(())
@@ -811,7 +852,15 @@ impl Driver {
         let mut report = InputReport::new(&self.inputs[object], framing, header);
         if let (Some(h), Decoding::Plain { .. } | Decoding::Unreadable(_)) = (header, &decoding) {
             // Known before any record: the file's one writer schema.
-            if let Ok(fp) = fingerprint(&h.schema_json) {
+            let fp = match self.fingerprints.get(&h.schema_json) {
+                Some(fp) => *fp,
+                None => {
+                    let fp = fingerprint(&h.schema_json).ok();
+                    self.fingerprints.insert(h.schema_json.clone(), fp);
+                    fp
+                }
+            };
+            if let Some(fp) = fp {
                 report.fingerprints.insert(fp.to_string(), 0);
             }
         }
@@ -940,7 +989,7 @@ impl Driver {
         }
         self.dead_report.records += out.dead_records;
         for (key, batch) in out.batches {
-            self.write_batch(&key, &batch)?;
+            self.write_batch(&key, batch)?;
         }
         Ok(())
     }
@@ -1071,6 +1120,7 @@ impl Driver {
                     location,
                     file: None,
                     files: 0,
+                    small: SmallBatches::default(),
                 },
             );
         }
@@ -1079,7 +1129,52 @@ impl Driver {
             .ok_or_else(|| ConvertError::Pool("table vanished".into()))
     }
 
-    fn write_batch(&mut self, key: &Arc<str>, batch: &RecordBatch) -> Result<(), ConvertError> {
+    /// Writes `batch` to its table's file, or gathers it with the small batches before it.
+    fn write_batch(&mut self, key: &Arc<str>, batch: RecordBatch) -> Result<(), ConvertError> {
+        let small = &mut self.table(key)?.small;
+        if batch.num_rows() >= SMALL_BATCH_ROWS && small.batches.is_empty() {
+            return self.write_now(key, &batch);
+        }
+        if small
+            .batches
+            .first()
+            .is_some_and(|b| b.schema() != batch.schema())
+        {
+            self.flush_small(key)?;
+        }
+        let bytes = batch.get_array_memory_size();
+        self.small_bytes += bytes;
+        let small = &mut self.table(key)?.small;
+        small.rows += batch.num_rows();
+        small.bytes += bytes;
+        small.batches.push(batch);
+        if small.rows >= SMALL_BATCH_ROWS || small.bytes >= SMALL_BATCHES_BYTES {
+            self.flush_small(key)?;
+        }
+        if self.small_bytes >= SMALL_BATCHES_TOTAL_BYTES {
+            let keys: Vec<Arc<str>> = self.tables.keys().cloned().collect();
+            for key in keys {
+                self.flush_small(&key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the gathered small batches of a table as one.
+    fn flush_small(&mut self, key: &Arc<str>) -> Result<(), ConvertError> {
+        let table = self.table(key)?;
+        let small = std::mem::take(&mut table.small);
+        let url = table.location.display.clone();
+        let Some(first) = small.batches.first() else {
+            return Ok(());
+        };
+        self.small_bytes = self.small_bytes.saturating_sub(small.bytes);
+        let batch = arrow_select::concat::concat_batches(&first.schema(), &small.batches)
+            .map_err(|source| ConvertError::Join { url, source })?;
+        self.write_now(key, &batch)
+    }
+
+    fn write_now(&mut self, key: &Arc<str>, batch: &RecordBatch) -> Result<(), ConvertError> {
         let schema = batch.schema();
         let changed = self
             .table(key)?

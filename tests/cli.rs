@@ -82,6 +82,49 @@ fn demo_file(path: &Path, codec: Codec, n: u64) {
     parqour::demo::write_events(std::io::BufWriter::new(f), codec, 0, n, 11).unwrap();
 }
 
+/// A partition of many small objects (as Firehose writes for a quiet stream): their batches
+/// are joined before encoding, so the file's first batch is a real sample. With a batch per
+/// object of 150 events, the uuid column `event_id` (all distinct) kept a dictionary, judged on
+/// 150 values; joined, it is written without one, as from large objects. Every value comes back
+/// in input order.
+#[test]
+fn small_objects_are_encoded_like_one_large_one() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    let mut files = Vec::new();
+    for i in 0..40u64 {
+        let path = dir.join(format!("small-{i:03}.avro"));
+        let f = std::fs::File::create(&path).unwrap();
+        parqour::demo::write_events(std::io::BufWriter::new(f), Codec::Deflate, i * 150, 150, 7)
+            .unwrap();
+        files.push(path);
+    }
+    let out = tmp.path().join("out");
+    let o = convert(&[&dir], &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    roundtrip(&out, &inputs);
+    let parquet = parquet_files(&out);
+    assert_eq!(parquet.len(), 1, "{parquet:?}");
+    let reader = SerializedFileReader::new(std::fs::File::open(&parquet[0]).unwrap()).unwrap();
+    let meta = reader.metadata();
+    assert_eq!(meta.file_metadata().num_rows(), 6000);
+    for rg in meta.row_groups() {
+        let column = rg
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == "event_id")
+            .unwrap();
+        assert_eq!(
+            column.dictionary_page_offset(),
+            None,
+            "event_id: a dictionary for 6,000 distinct uuids"
+        );
+    }
+}
+
 #[test]
 fn every_corpus_file_converts_with_identical_values_or_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();

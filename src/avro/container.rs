@@ -11,7 +11,7 @@
 //! Limitations: it holds one block at a time, so a block larger than the memory budget cannot be
 //! read; [`Limits::max_block_bytes`] turns that into an error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -117,6 +117,32 @@ pub struct RawBlock {
     pub count: u64,
     /// The block's data as stored (compressed with the header's codec).
     pub data: Bytes,
+}
+
+/// Writer schemas parsed so far, by their JSON text: the objects of a partition nearly always
+/// share one schema, and parsing it (JSON, names, validation) cost more per small object than
+/// cloning the result. Bounded: emptied when it holds [`PARSED_SCHEMAS_KEPT`].
+static PARSED_SCHEMAS: std::sync::Mutex<Option<HashMap<String, Schema>>> =
+    std::sync::Mutex::new(None);
+
+/// Most schemas [`PARSED_SCHEMAS`] keeps.
+const PARSED_SCHEMAS_KEPT: usize = 64;
+
+/// `Schema::parse_str`, remembered (see [`PARSED_SCHEMAS`]). Errors are not remembered.
+fn parse_schema(json: &str) -> Result<Schema, SchemaError> {
+    let cached = |cache: &Option<HashMap<String, Schema>>| cache.as_ref()?.get(json).cloned();
+    if let Some(schema) = PARSED_SCHEMAS.lock().ok().and_then(|c| cached(&c)) {
+        return Ok(schema);
+    }
+    let schema = Schema::parse_str(json)?;
+    if let Ok(mut cache) = PARSED_SCHEMAS.lock() {
+        let cache = cache.get_or_insert_with(HashMap::new);
+        if cache.len() >= PARSED_SCHEMAS_KEPT {
+            cache.clear();
+        }
+        cache.insert(json.to_string(), schema.clone());
+    }
+    Ok(schema)
 }
 
 /// What [`BlockSplitter::next_event`] found.
@@ -289,7 +315,7 @@ impl BlockSplitter {
             .ok_or_else(|| ContainerError::Header("no `avro.schema` in the metadata".into()))?;
         let schema_json = String::from_utf8(schema_json.clone())
             .map_err(|_| ContainerError::Header("`avro.schema` is not UTF-8".into()))?;
-        let schema = Schema::parse_str(&schema_json)?;
+        let schema = parse_schema(&schema_json)?;
         let codec_name = match metadata.get("avro.codec") {
             Some(c) => Some(
                 std::str::from_utf8(c)
@@ -422,6 +448,28 @@ pub fn split_all(data: &[u8], limits: Limits) -> Result<(Header, Vec<RawBlock>),
 mod tests {
     use super::*;
     use crate::avro::cursor::encode_long;
+
+    #[test]
+    fn remembered_schemas_are_the_parsed_ones_and_the_cache_stays_bounded() {
+        for i in 0..PARSED_SCHEMAS_KEPT + 10 {
+            let json = format!(
+                r#"{{"type": "record", "name": "Cached{i}", "fields": [{{"name": "a", "type": "long"}}]}}"#
+            );
+            let first = parse_schema(&json).unwrap();
+            assert_eq!(first, Schema::parse_str(&json).unwrap());
+            assert_eq!(parse_schema(&json).unwrap(), first);
+            let held = PARSED_SCHEMAS
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map_or(0, HashMap::len);
+            assert!(held <= PARSED_SCHEMAS_KEPT, "{held} schemas held");
+        }
+        // Errors come back every time.
+        for _ in 0..2 {
+            assert!(parse_schema(r#"{"type": "record", "name": "Bad"}"#).is_err());
+        }
+    }
 
     pub(crate) fn container(schema: &str, blocks: &[(i64, Vec<u8>)], sync: [u8; 16]) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
