@@ -412,11 +412,27 @@ pub async fn resolve_inputs(
     manifest: &Manifest,
     storage: &StorageOptions,
 ) -> Result<Vec<InputObject>, JobError> {
+    use futures::StreamExt;
+    let mut resolver = storage::Resolver::default();
+    let locations = manifest
+        .raw
+        .inputs
+        .iter()
+        .map(|spec| resolver.resolve(spec.url(), storage))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Looked up many at a time, checked in order.
+    let heads: Vec<_> = futures::stream::iter(
+        locations
+            .iter()
+            .map(|location| location.store.head(&location.path)),
+    )
+    .buffered(crate::source::LOOKUPS_IN_FLIGHT)
+    .collect()
+    .await;
     let mut out = Vec::with_capacity(manifest.raw.inputs.len());
-    for spec in &manifest.raw.inputs {
+    for ((spec, location), head) in manifest.raw.inputs.iter().zip(&locations).zip(heads) {
         let url = spec.url().to_string();
-        let location = storage::resolve(&url, storage)?;
-        let meta = match location.store.head(&location.path).await {
+        let meta = match head {
             Ok(m) => m,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(SourceError::NotFound { location: url }.into());

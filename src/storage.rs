@@ -296,6 +296,44 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
     }
 }
 
+/// Resolves many locations with one store per S3 bucket. A store holds its HTTP connection
+/// pool and its credentials: resolving each of a partition's objects on its own built a client
+/// per object, so every object opened its own connection (a TLS handshake each on S3), and two
+/// thousand objects held ~400 MiB of clients.
+#[derive(Debug, Default)]
+pub struct Resolver {
+    buckets: std::collections::HashMap<String, Arc<dyn ObjectStore>>,
+}
+
+impl Resolver {
+    /// [`resolve`], reusing the store of an S3 bucket resolved before.
+    pub fn resolve(
+        &mut self,
+        location: &str,
+        options: &StorageOptions,
+    ) -> Result<Location, StorageError> {
+        let Some(("s3" | "s3a", rest)) = location.split_once("://") else {
+            return resolve(location, options);
+        };
+        let (bucket, key) = bucket_and_key(rest);
+        if let Some(store) = self.buckets.get(bucket) {
+            return Ok(Location {
+                store: store.clone(),
+                path: Path::parse(key).map_err(|e| StorageError::Location {
+                    location: location.to_string(),
+                    message: e.to_string(),
+                })?,
+                display: location.to_string(),
+                local: None,
+            });
+        }
+        let resolved = resolve(location, options)?;
+        self.buckets
+            .insert(bucket.to_string(), resolved.store.clone());
+        Ok(resolved)
+    }
+}
+
 /// Deletes the local store's staging files directly in `dir` (`<name>#<digits>`: a file is
 /// written there, then renamed to `<name>`; a process killed in between leaves it) whose
 /// `<name>` is `ours`. The store neither lists nor deletes such names. Returns the files
