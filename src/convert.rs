@@ -1129,18 +1129,21 @@ impl Driver {
             .ok_or_else(|| ConvertError::Pool("table vanished".into()))
     }
 
-    /// Writes `batch` to its table's file, or gathers it with the small batches before it.
+    /// Writes `batch` to its table's file, or gathers it with the small batches before it. A
+    /// large batch, or one of another schema, first writes out those gathered.
     fn write_batch(&mut self, key: &Arc<str>, batch: RecordBatch) -> Result<(), ConvertError> {
-        let small = &mut self.table(key)?.small;
-        if batch.num_rows() >= SMALL_BATCH_ROWS && small.batches.is_empty() {
-            return self.write_now(key, &batch);
-        }
-        if small
+        let large = batch.num_rows() >= SMALL_BATCH_ROWS;
+        let other_schema = self
+            .table(key)?
+            .small
             .batches
             .first()
-            .is_some_and(|b| b.schema() != batch.schema())
-        {
+            .is_some_and(|b| b.schema() != batch.schema());
+        if large || other_schema {
             self.flush_small(key)?;
+        }
+        if large {
+            return self.write_now(key, &batch);
         }
         let bytes = batch.get_array_memory_size();
         self.small_bytes += bytes;
