@@ -413,12 +413,12 @@ pub async fn resolve_inputs(
     storage: &StorageOptions,
 ) -> Result<Vec<InputObject>, JobError> {
     use futures::StreamExt;
-    let mut resolver = storage::Resolver::default();
+    let mut resolver = storage::Resolver::new(storage);
     let locations = manifest
         .raw
         .inputs
         .iter()
-        .map(|spec| resolver.resolve(spec.url(), storage))
+        .map(|spec| resolver.resolve(spec.url()))
         .collect::<Result<Vec<_>, _>>()?;
     // Looked up many at a time, checked in order.
     let heads: Vec<_> = futures::stream::iter(

@@ -77,10 +77,10 @@ pub async fn list_inputs(
     options: &StorageOptions,
 ) -> Result<Vec<InputObject>, SourceError> {
     use futures::TryStreamExt;
-    let mut resolver = storage::Resolver::default();
+    let mut resolver = storage::Resolver::new(options);
     let locations = inputs
         .iter()
-        .map(|input| resolver.resolve(input, options))
+        .map(|input| resolver.resolve(input))
         .collect::<Result<Vec<_>, _>>()?;
     let listed: Vec<Vec<InputObject>> = futures::stream::iter(locations.iter().map(list_one))
         .buffered(LOOKUPS_IN_FLIGHT)
@@ -691,10 +691,10 @@ mod tests {
     #[test]
     fn a_bucket_is_resolved_to_one_store() {
         let options = StorageOptions::default();
-        let mut resolver = storage::Resolver::default();
-        let a = resolver.resolve("s3://one/a.avro", &options).unwrap();
-        let b = resolver.resolve("s3://one/dir/b.avro", &options).unwrap();
-        let c = resolver.resolve("s3://two/a.avro", &options).unwrap();
+        let mut resolver = storage::Resolver::new(&options);
+        let a = resolver.resolve("s3://one/a.avro").unwrap();
+        let b = resolver.resolve("s3://one/dir/b.avro").unwrap();
+        let c = resolver.resolve("s3://two/a.avro").unwrap();
         assert!(Arc::ptr_eq(&a.store, &b.store));
         assert!(!Arc::ptr_eq(&a.store, &c.store));
         assert_eq!(b.path.as_ref(), "dir/b.avro");

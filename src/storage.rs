@@ -300,20 +300,25 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
 /// pool and its credentials: resolving each of a partition's objects on its own built a client
 /// per object, so every object opened its own connection (a TLS handshake each on S3), and two
 /// thousand objects held ~400 MiB of clients.
-#[derive(Debug, Default)]
-pub struct Resolver {
+#[derive(Debug)]
+pub struct Resolver<'a> {
+    options: &'a StorageOptions,
     buckets: std::collections::HashMap<String, Arc<dyn ObjectStore>>,
 }
 
-impl Resolver {
+impl<'a> Resolver<'a> {
+    /// A resolver with `options` for every store it builds.
+    pub fn new(options: &'a StorageOptions) -> Self {
+        Self {
+            options,
+            buckets: std::collections::HashMap::new(),
+        }
+    }
+
     /// [`resolve`], reusing the store of an S3 bucket resolved before.
-    pub fn resolve(
-        &mut self,
-        location: &str,
-        options: &StorageOptions,
-    ) -> Result<Location, StorageError> {
+    pub fn resolve(&mut self, location: &str) -> Result<Location, StorageError> {
         let Some(("s3" | "s3a", rest)) = location.split_once("://") else {
-            return resolve(location, options);
+            return resolve(location, self.options);
         };
         let (bucket, key) = bucket_and_key(rest);
         if let Some(store) = self.buckets.get(bucket) {
@@ -327,7 +332,7 @@ impl Resolver {
                 local: None,
             });
         }
-        let resolved = resolve(location, options)?;
+        let resolved = resolve(location, self.options)?;
         self.buckets
             .insert(bucket.to_string(), resolved.store.clone());
         Ok(resolved)
