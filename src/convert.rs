@@ -438,6 +438,7 @@ pub async fn convert_to(
         options: options.clone(),
         inputs: inputs.clone(),
         max_in_flight: threads * 2 + 2,
+        upload_parts: threads.clamp(crate::sink::PARTS_IN_FLIGHT, 16),
         plans: HashMap::new(),
         fingerprints: HashMap::new(),
         current: None,
@@ -583,6 +584,9 @@ struct Driver {
     options: ConvertOptions,
     inputs: Arc<Vec<InputObject>>,
     max_in_flight: usize,
+    /// Parts of an output file uploading at a time to object storage: more threads write more
+    /// bytes a second.
+    upload_parts: usize,
     plans: HashMap<String, Arc<Plan>>,
     /// Fingerprints of the writer schemas seen, by their JSON text (objects of a partition
     /// nearly always share one: computing it is a JSON parse per object).
@@ -1216,10 +1220,22 @@ impl Driver {
         let handle = self.handle.clone();
         let encode = self.options.encode.clone();
         let pool = self.pool.clone();
+        let upload_parts = self.upload_parts;
         let table = self.table(key)?;
         let name = format!("part-{:05}{generation}.{extension}.parquet", table.files);
         let path = table.location.path.clone().join(name);
-        let writer = ObjectWriter::create(&handle, table.location.store.clone(), path.clone());
+        // The local store writes a part in milliseconds: two in flight keep up, and each more
+        // holds another 8 MiB buffer.
+        let upload_parts = match table.location.local {
+            Some(_) => 2,
+            None => upload_parts,
+        };
+        let writer = ObjectWriter::create_with(
+            &handle,
+            table.location.store.clone(),
+            path.clone(),
+            upload_parts,
+        );
         let encoder = FileEncoder::for_batch(writer, first, &encode, pool).map_err(|source| {
             ConvertError::Encode {
                 url: table.location.url_of(&path),
