@@ -3,7 +3,7 @@
 //!
 //! Edge: the encoder writes Parquet bytes into an [`ObjectWriter`] on a worker thread; the bytes
 //! travel in parts of [`PART_BYTES`] over a bounded channel to a tokio task that uploads them —
-//! one PUT for a file of one part, a multipart upload with two parts in flight for a larger one.
+//! one PUT for a file of one part, a multipart upload with a few parts in flight for a larger one.
 //! Neither makes an object visible before it is complete: S3 shows a multipart object only when
 //! the upload completes, and the local store writes to a staging file that it renames into place.
 //! [`ObjectWriter::abort`] (or dropping the writer) aborts the upload, so a failed run leaves no
@@ -25,10 +25,10 @@ pub const PART_BYTES: usize = 8 << 20;
 /// Parts uploading at the same time, by default ([`ObjectWriter::create`]).
 ///
 /// On S3 a part takes its time to first byte (10-50 ms) plus its transfer on one connection
-/// (tens of MB/s each): two 8 MiB parts in flight upload ~120 MB/s, less than two cores
-/// convert (~160 MB/s of Parquet on the benchmark). object_store's own `BufWriter` keeps 8
-/// parts in flight, the AWS CLI 10 requests; converters with more threads ask for more
-/// ([`ObjectWriter::create_with`]).
+/// (tens of MB/s each). Assuming 30 ms and 80 MB/s, two 8 MiB parts in flight upload ~115
+/// MB/s, less than two cores convert (~160 MB/s of Parquet on the benchmark), and four ~210.
+/// object_store's own `BufWriter` keeps 8 parts in flight, the AWS CLI 10 requests;
+/// converters with more threads ask for more ([`ObjectWriter::create_with`]).
 pub const PARTS_IN_FLIGHT: usize = 4;
 
 /// The upload task: a file of one part is one PUT; a larger one a multipart upload with at
