@@ -763,82 +763,8 @@ async fn write_marker(
 mod tests {
     use super::*;
     use crate::avro::codec::Codec;
-    use object_store::memory::InMemory;
-    use object_store::{
-        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
-        PutMultipartOptions, PutPayload, PutResult,
-    };
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// An in-memory store that counts writes (PUTs, multipart uploads, deletes).
-    #[derive(Debug, Default)]
-    struct Counting {
-        inner: InMemory,
-        puts: AtomicUsize,
-        deletes: AtomicUsize,
-    }
-
-    impl std::fmt::Display for Counting {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "Counting")
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl ObjectStore for Counting {
-        async fn put_opts(
-            &self,
-            location: &Path,
-            payload: PutPayload,
-            opts: PutOptions,
-        ) -> object_store::Result<PutResult> {
-            self.puts.fetch_add(1, Ordering::SeqCst);
-            self.inner.put_opts(location, payload, opts).await
-        }
-        async fn put_multipart_opts(
-            &self,
-            location: &Path,
-            opts: PutMultipartOptions,
-        ) -> object_store::Result<Box<dyn MultipartUpload>> {
-            self.puts.fetch_add(1, Ordering::SeqCst);
-            self.inner.put_multipart_opts(location, opts).await
-        }
-        async fn get_opts(
-            &self,
-            location: &Path,
-            options: GetOptions,
-        ) -> object_store::Result<GetResult> {
-            self.inner.get_opts(location, options).await
-        }
-        fn delete_stream(
-            &self,
-            locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
-        ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
-            self.deletes.fetch_add(1, Ordering::SeqCst);
-            self.inner.delete_stream(locations)
-        }
-        fn list(
-            &self,
-            prefix: Option<&Path>,
-        ) -> futures::stream::BoxStream<'static, object_store::Result<ObjectMeta>> {
-            self.inner.list(prefix)
-        }
-        async fn list_with_delimiter(
-            &self,
-            prefix: Option<&Path>,
-        ) -> object_store::Result<ListResult> {
-            self.inner.list_with_delimiter(prefix).await
-        }
-        async fn copy_opts(
-            &self,
-            from: &Path,
-            to: &Path,
-            options: CopyOptions,
-        ) -> object_store::Result<()> {
-            self.puts.fetch_add(1, Ordering::SeqCst);
-            self.inner.copy_opts(from, to, options).await
-        }
-    }
+    use crate::test_store::TestStore;
+    use std::sync::atomic::Ordering;
 
     fn manifest(bucket: &str, inputs: &[&str], extra: &str) -> Manifest {
         let inputs: Vec<String> = inputs
@@ -854,8 +780,8 @@ mod tests {
         .unwrap()
     }
 
-    async fn setup(bucket: &str) -> Arc<Counting> {
-        let store = Arc::new(Counting::default());
+    async fn setup(bucket: &str) -> Arc<TestStore> {
+        let store = Arc::new(TestStore::default());
         crate::storage::register_memory_store(bucket, store.clone());
         for (i, name) in ["a.avro", "b.avro", "c.avro"].iter().enumerate() {
             let data =
@@ -869,7 +795,7 @@ mod tests {
         store
     }
 
-    async fn files(store: &Counting) -> Vec<String> {
+    async fn files(store: &TestStore) -> Vec<String> {
         let mut out: Vec<String> = store
             .list_with_delimiter(Some(&Path::from("lake/events/dt=2026-11-26/hour=03")))
             .await

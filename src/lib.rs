@@ -41,3 +41,6 @@ pub mod sink;
 pub mod source;
 pub mod storage;
 pub mod trigger;
+
+#[cfg(test)]
+mod test_store;

@@ -427,106 +427,6 @@ mod tests {
         assert_eq!(payload(Bytes::new()).content_length(), 0);
     }
 
-    /// A store whose upload parts take a while, counting the most uploading at once.
-    #[derive(Debug, Default)]
-    struct SlowParts {
-        inner: InMemory,
-        now: Arc<std::sync::atomic::AtomicUsize>,
-        peak: Arc<std::sync::atomic::AtomicUsize>,
-    }
-
-    impl std::fmt::Display for SlowParts {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "SlowParts")
-        }
-    }
-
-    #[derive(Debug)]
-    struct SlowUpload {
-        inner: Box<dyn object_store::MultipartUpload>,
-        now: Arc<std::sync::atomic::AtomicUsize>,
-        peak: Arc<std::sync::atomic::AtomicUsize>,
-    }
-
-    #[async_trait::async_trait]
-    impl object_store::MultipartUpload for SlowUpload {
-        fn put_part(&mut self, data: object_store::PutPayload) -> object_store::UploadPart {
-            use std::sync::atomic::Ordering::SeqCst;
-            let upload = self.inner.put_part(data);
-            let (now, peak) = (self.now.clone(), self.peak.clone());
-            Box::pin(async move {
-                peak.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                let result = upload.await;
-                now.fetch_sub(1, SeqCst);
-                result
-            })
-        }
-        async fn complete(&mut self) -> object_store::Result<object_store::PutResult> {
-            self.inner.complete().await
-        }
-        async fn abort(&mut self) -> object_store::Result<()> {
-            self.inner.abort().await
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl ObjectStore for SlowParts {
-        async fn put_opts(
-            &self,
-            location: &Path,
-            payload: object_store::PutPayload,
-            opts: object_store::PutOptions,
-        ) -> object_store::Result<object_store::PutResult> {
-            self.inner.put_opts(location, payload, opts).await
-        }
-        async fn put_multipart_opts(
-            &self,
-            location: &Path,
-            opts: object_store::PutMultipartOptions,
-        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-            Ok(Box::new(SlowUpload {
-                inner: self.inner.put_multipart_opts(location, opts).await?,
-                now: self.now.clone(),
-                peak: self.peak.clone(),
-            }))
-        }
-        async fn get_opts(
-            &self,
-            location: &Path,
-            options: object_store::GetOptions,
-        ) -> object_store::Result<object_store::GetResult> {
-            self.inner.get_opts(location, options).await
-        }
-        fn delete_stream(
-            &self,
-            locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
-        ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
-            self.inner.delete_stream(locations)
-        }
-        fn list(
-            &self,
-            prefix: Option<&Path>,
-        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
-        {
-            self.inner.list(prefix)
-        }
-        async fn list_with_delimiter(
-            &self,
-            prefix: Option<&Path>,
-        ) -> object_store::Result<object_store::ListResult> {
-            self.inner.list_with_delimiter(prefix).await
-        }
-        async fn copy_opts(
-            &self,
-            from: &Path,
-            to: &Path,
-            options: object_store::CopyOptions,
-        ) -> object_store::Result<()> {
-            self.inner.copy_opts(from, to, options).await
-        }
-    }
-
     /// While parts upload slower than they are written, as many as asked for upload at once.
     #[test]
     fn parts_upload_as_many_at_a_time_as_asked() {
@@ -536,14 +436,17 @@ mod tests {
             .build()
             .unwrap();
         for want in [1, 3, PARTS_IN_FLIGHT] {
-            let slow = Arc::new(SlowParts::default());
+            let slow = Arc::new(crate::test_store::TestStore {
+                part_delay: std::time::Duration::from_millis(20),
+                ..Default::default()
+            });
             let store: Arc<dyn ObjectStore> = slow.clone();
             let path = Path::from(format!("a/{want}.bin"));
             let mut w = ObjectWriter::create_with(rt.handle(), store.clone(), path.clone(), want);
             let data: Vec<u8> = (0..PART_BYTES * 10 + 7).map(|i| i as u8).collect();
             w.write_all(&data).unwrap();
             assert_eq!(w.finish().unwrap().bytes, data.len() as u64);
-            let peak = slow.peak.load(std::sync::atomic::Ordering::SeqCst);
+            let peak = slow.parts.peak();
             assert_eq!(peak, want, "parts uploading at once");
             let got = rt
                 .block_on(async { store.get(&path).await?.bytes().await })

@@ -544,84 +544,8 @@ mod tests {
     use super::*;
     use crate::avro::codec::Codec;
     use crate::avro::writer::ContainerWriter;
-    use object_store::memory::InMemory;
-    use object_store::{
-        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-        PutMultipartOptions, PutOptions, PutPayload, PutResult,
-    };
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// An in-memory store whose reads take a few milliseconds, as S3's do, and that counts the
-    /// most reads in flight at once.
-    #[derive(Debug, Default)]
-    struct Slow {
-        inner: InMemory,
-        now: AtomicUsize,
-        peak: AtomicUsize,
-    }
-
-    impl std::fmt::Display for Slow {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "Slow")
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl ObjectStore for Slow {
-        async fn put_opts(
-            &self,
-            location: &Path,
-            payload: PutPayload,
-            opts: PutOptions,
-        ) -> object_store::Result<PutResult> {
-            self.inner.put_opts(location, payload, opts).await
-        }
-        async fn put_multipart_opts(
-            &self,
-            location: &Path,
-            opts: PutMultipartOptions,
-        ) -> object_store::Result<Box<dyn MultipartUpload>> {
-            self.inner.put_multipart_opts(location, opts).await
-        }
-        async fn get_opts(
-            &self,
-            location: &Path,
-            options: GetOptions,
-        ) -> object_store::Result<GetResult> {
-            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-            self.peak.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            let result = self.inner.get_opts(location, options).await;
-            self.now.fetch_sub(1, Ordering::SeqCst);
-            result
-        }
-        fn delete_stream(
-            &self,
-            locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
-        ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
-            self.inner.delete_stream(locations)
-        }
-        fn list(
-            &self,
-            prefix: Option<&Path>,
-        ) -> futures::stream::BoxStream<'static, object_store::Result<ObjectMeta>> {
-            self.inner.list(prefix)
-        }
-        async fn list_with_delimiter(
-            &self,
-            prefix: Option<&Path>,
-        ) -> object_store::Result<ListResult> {
-            self.inner.list_with_delimiter(prefix).await
-        }
-        async fn copy_opts(
-            &self,
-            from: &Path,
-            to: &Path,
-            options: CopyOptions,
-        ) -> object_store::Result<()> {
-            self.inner.copy_opts(from, to, options).await
-        }
-    }
+    use crate::test_store::TestStore;
+    use object_store::ObjectStoreExt;
 
     /// A container file of `n` longs.
     fn longs(n: i64) -> Vec<u8> {
@@ -646,7 +570,10 @@ mod tests {
     /// in input order.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn small_objects_are_read_many_at_a_time_in_order() {
-        let store = Arc::new(Slow::default());
+        let store = Arc::new(TestStore {
+            read_delay: std::time::Duration::from_millis(5),
+            ..TestStore::default()
+        });
         let mut inputs = Vec::new();
         for i in 0..200 {
             let path = Path::from(format!("raw/{i:03}.avro"));
@@ -679,7 +606,7 @@ mod tests {
         }
         assert_eq!(ends, (0..200).collect::<Vec<_>>());
         assert_eq!(records, (0..200).map(|i| 10 + i).sum::<u64>());
-        let peak = store.peak.load(Ordering::SeqCst);
+        let peak = store.reads.peak();
         assert!(
             peak > options.concurrency * 4,
             "at most {peak} reads in flight for 200 small objects"
