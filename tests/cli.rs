@@ -76,6 +76,22 @@ fn convert_each_and_check(files: &[PathBuf], out: &Path) {
     }
 }
 
+/// Converts `files` in one run into `out` and checks every value, in input order.
+fn convert_together_and_check(files: &[PathBuf], out: &Path) {
+    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let o = convert(&inputs, out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    roundtrip(out, &inputs);
+}
+
+/// The file names of `files`.
+fn file_names(files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
 /// Writes `n` demo events with `codec` to `path`.
 fn demo_file(path: &Path, codec: Codec, n: u64) {
     let f = std::fs::File::create(path).unwrap();
@@ -269,11 +285,7 @@ fn apache_avro_python_writer_files_round_trip() {
     assert_eq!(files.len(), 4, "{files:?}");
     convert_each_and_check(&files, &tmp.path().join("out"));
     // All four in one run: one schema, one output, in input order.
-    let out = tmp.path().join("out").join("all");
-    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    let o = convert(&inputs, &out, &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    roundtrip(&out, &inputs);
+    convert_together_and_check(&files, &tmp.path().join("out").join("all"));
 }
 
 /// Whether `what`, which the tests of other Avro implementations need, is `present`. Under CI
@@ -353,10 +365,7 @@ fn apache_avro_java_writer_files_round_trip() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let files = java_fixtures(&classpath, &tmp.path().join("java"));
-    let names: Vec<_> = files
-        .iter()
-        .map(|f| f.file_name().unwrap().to_string_lossy())
-        .collect();
+    let names = file_names(&files);
     assert_eq!(
         names,
         ["bzip2", "deflate", "empty", "null", "snappy", "xz"].map(|c| format!("java-{c}.avro")),
@@ -374,11 +383,7 @@ fn apache_avro_java_writer_files_round_trip() {
     );
     assert!(parquet_files(&tmp.path().join("out").join("empty")).is_empty());
     // All six in one run (the empty one among them): one schema, one output, in input order.
-    let out = tmp.path().join("out").join("all");
-    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    let o = convert(&inputs, &out, &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    roundtrip(&out, &inputs);
+    convert_together_and_check(&files, &tmp.path().join("out").join("all"));
 }
 
 /// The codec named in an Avro file's header (`null` when it names none).
@@ -420,10 +425,7 @@ fn avsc_writer_files_round_trip() {
         .unwrap();
     assert!(o.status.success(), "tests/gen_avsc.js: {}", text(&o));
     let files = sorted_files(&dir);
-    let names: Vec<_> = files
-        .iter()
-        .map(|f| f.file_name().unwrap().to_string_lossy())
-        .collect();
+    let names = file_names(&files);
     assert_eq!(
         names,
         ["deflate", "empty", "null"].map(|c| format!("avsc-{c}.avro")),
@@ -438,11 +440,7 @@ fn avsc_writer_files_round_trip() {
         assert_eq!(header_codec(f), codec, "{}", f.display());
     }
     convert_each_and_check(&files, &tmp.path().join("out"));
-    let out = tmp.path().join("out").join("all");
-    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    let o = convert(&inputs, &out, &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    roundtrip(&out, &inputs);
+    convert_together_and_check(&files, &tmp.path().join("out").join("all"));
 }
 
 /// Files written by arrow-avro's writer (arrow-rs's Avro implementation, which turns an Arrow
