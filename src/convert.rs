@@ -49,7 +49,6 @@ use crate::avro::codec::{Codec, CodecError};
 use crate::avro::container::{Header, Limits, RawBlock};
 use crate::avro::cursor::Cursor;
 use crate::avro::envelope::EnvelopeLayout;
-use crate::avro::fingerprint::fingerprint;
 use crate::avro::writer::{ContainerWriter, Datum};
 use crate::deadletter::{self, DeadLetter, DeadLetterReport, Kind};
 use crate::decode::{BatchDecoder, DecodeError, Plan, PlanError, plan_with};
@@ -440,7 +439,6 @@ pub async fn convert_to(
         max_in_flight: threads * 2 + 2,
         upload_parts: threads.clamp(crate::sink::PARTS_IN_FLIGHT, 16),
         plans: HashMap::new(),
-        fingerprints: HashMap::new(),
         current: None,
         group: Vec::new(),
         group_bytes: 0,
@@ -588,9 +586,6 @@ struct Driver {
     /// bytes a second.
     upload_parts: usize,
     plans: HashMap<String, Arc<Plan>>,
-    /// Fingerprints of the writer schemas seen, by their JSON text (objects of a partition
-    /// nearly always share one: computing it is a JSON parse per object).
-    fingerprints: HashMap<String, Option<i64>>,
     current: Option<Current>,
     group: Vec<GroupBlock>,
     group_bytes: usize,
@@ -856,15 +851,7 @@ impl Driver {
         let mut report = InputReport::new(&self.inputs[object], framing, header);
         if let (Some(h), Decoding::Plain { .. } | Decoding::Unreadable(_)) = (header, &decoding) {
             // Known before any record: the file's one writer schema.
-            let fp = match self.fingerprints.get(&h.schema_json) {
-                Some(fp) => *fp,
-                None => {
-                    let fp = fingerprint(&h.schema_json).ok();
-                    self.fingerprints.insert(h.schema_json.clone(), fp);
-                    fp
-                }
-            };
-            if let Some(fp) = fp {
+            if let Some(fp) = h.fingerprint {
                 report.fingerprints.insert(fp.to_string(), 0);
             }
         }

@@ -17,6 +17,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::codec::{Codec, CodecError};
 use super::cursor::{Cursor, CursorError};
+use super::fingerprint::fingerprint;
 use super::schema::{Schema, SchemaError};
 
 /// The four bytes every object container file starts with.
@@ -96,6 +97,9 @@ pub struct Header {
     pub schema_json: String,
     /// The parsed writer schema.
     pub schema: Schema,
+    /// The writer schema's fingerprint (CRC-64-AVRO of its Parsing Canonical Form), when it
+    /// has one.
+    pub fingerprint: Option<i64>,
     /// The block codec (`avro.codec`).
     pub codec: Codec,
     /// The 16-byte sync marker.
@@ -119,30 +123,34 @@ pub struct RawBlock {
     pub data: Bytes,
 }
 
-/// Writer schemas parsed so far, by their JSON text: the objects of a partition nearly always
-/// share one schema, and parsing it (JSON, names, validation) cost more per small object than
-/// cloning the result. Bounded: emptied when it holds [`PARSED_SCHEMAS_KEPT`].
-static PARSED_SCHEMAS: std::sync::Mutex<Option<HashMap<String, Schema>>> =
-    std::sync::Mutex::new(None);
+/// Writer schemas parsed so far, with their fingerprints, by their JSON text: the objects of a
+/// partition nearly always share one schema, and parsing it (JSON, names, validation, and
+/// again for the canonical form) cost more per small object than cloning the result. Bounded:
+/// emptied when it holds [`PARSED_SCHEMAS_KEPT`].
+static PARSED_SCHEMAS: std::sync::Mutex<Option<ParsedSchemas>> = std::sync::Mutex::new(None);
+
+/// Parsed schemas and their fingerprints, by JSON text.
+type ParsedSchemas = HashMap<String, (Schema, Option<i64>)>;
 
 /// Most schemas [`PARSED_SCHEMAS`] keeps.
 const PARSED_SCHEMAS_KEPT: usize = 64;
 
-/// `Schema::parse_str`, remembered (see [`PARSED_SCHEMAS`]). Errors are not remembered.
-fn parse_schema(json: &str) -> Result<Schema, SchemaError> {
-    let cached = |cache: &Option<HashMap<String, Schema>>| cache.as_ref()?.get(json).cloned();
-    if let Some(schema) = PARSED_SCHEMAS.lock().ok().and_then(|c| cached(&c)) {
-        return Ok(schema);
+/// `Schema::parse_str` and the fingerprint, remembered (see [`PARSED_SCHEMAS`]). Parse errors
+/// are not remembered.
+fn parse_schema(json: &str) -> Result<(Schema, Option<i64>), SchemaError> {
+    let cached = |cache: &Option<ParsedSchemas>| cache.as_ref()?.get(json).cloned();
+    if let Some(parsed) = PARSED_SCHEMAS.lock().ok().and_then(|c| cached(&c)) {
+        return Ok(parsed);
     }
-    let schema = Schema::parse_str(json)?;
+    let parsed = (Schema::parse_str(json)?, fingerprint(json).ok());
     if let Ok(mut cache) = PARSED_SCHEMAS.lock() {
         let cache = cache.get_or_insert_with(HashMap::new);
         if cache.len() >= PARSED_SCHEMAS_KEPT {
             cache.clear();
         }
-        cache.insert(json.to_string(), schema.clone());
+        cache.insert(json.to_string(), parsed.clone());
     }
-    Ok(schema)
+    Ok(parsed)
 }
 
 /// What [`BlockSplitter::next_event`] found.
@@ -315,7 +323,7 @@ impl BlockSplitter {
             .ok_or_else(|| ContainerError::Header("no `avro.schema` in the metadata".into()))?;
         let schema_json = String::from_utf8(schema_json.clone())
             .map_err(|_| ContainerError::Header("`avro.schema` is not UTF-8".into()))?;
-        let schema = parse_schema(&schema_json)?;
+        let (schema, fingerprint) = parse_schema(&schema_json)?;
         let codec_name = match metadata.get("avro.codec") {
             Some(c) => Some(
                 std::str::from_utf8(c)
@@ -330,6 +338,7 @@ impl BlockSplitter {
         Ok(Ok(Header {
             schema_json,
             schema,
+            fingerprint,
             codec,
             sync,
             metadata,
@@ -456,7 +465,13 @@ mod tests {
                 r#"{{"type": "record", "name": "Cached{i}", "fields": [{{"name": "a", "type": "long"}}]}}"#
             );
             let first = parse_schema(&json).unwrap();
-            assert_eq!(first, Schema::parse_str(&json).unwrap());
+            assert_eq!(
+                first,
+                (
+                    Schema::parse_str(&json).unwrap(),
+                    Some(fingerprint(&json).unwrap())
+                )
+            );
             assert_eq!(parse_schema(&json).unwrap(), first);
             let held = PARSED_SCHEMAS
                 .lock()
