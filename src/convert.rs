@@ -444,7 +444,6 @@ pub async fn convert_to(
         group_bytes: 0,
         queue: VecDeque::new(),
         tables: BTreeMap::new(),
-        small_bytes: 0,
         outputs: Vec::new(),
         reports: Vec::new(),
         warnings: Vec::new(),
@@ -591,8 +590,6 @@ struct Driver {
     group_bytes: usize,
     queue: VecDeque<Pending>,
     tables: BTreeMap<Arc<str>, Table>,
-    /// Arrow bytes of the small batches waiting in all tables.
-    small_bytes: usize,
     outputs: Vec<OutputFile>,
     reports: Vec<InputReport>,
     warnings: Vec<String>,
@@ -1136,16 +1133,15 @@ impl Driver {
         if large {
             return self.write_now(key, &batch);
         }
-        let bytes = batch.get_array_memory_size();
-        self.small_bytes += bytes;
         let small = &mut self.table(key)?.small;
         small.rows += batch.num_rows();
-        small.bytes += bytes;
+        small.bytes += batch.get_array_memory_size();
         small.batches.push(batch);
         if small.rows >= SMALL_BATCH_ROWS || small.bytes >= SMALL_BATCHES_BYTES {
             self.flush_small(key)?;
         }
-        if self.small_bytes >= SMALL_BATCHES_TOTAL_BYTES {
+        let waiting: usize = self.tables.values().map(|t| t.small.bytes).sum();
+        if waiting >= SMALL_BATCHES_TOTAL_BYTES {
             let keys: Vec<Arc<str>> = self.tables.keys().cloned().collect();
             for key in keys {
                 self.flush_small(&key)?;
@@ -1158,13 +1154,15 @@ impl Driver {
     fn flush_small(&mut self, key: &Arc<str>) -> Result<(), ConvertError> {
         let table = self.table(key)?;
         let small = std::mem::take(&mut table.small);
-        let url = table.location.display.clone();
         let Some(first) = small.batches.first() else {
             return Ok(());
         };
-        self.small_bytes = self.small_bytes.saturating_sub(small.bytes);
-        let batch = arrow_select::concat::concat_batches(&first.schema(), &small.batches)
-            .map_err(|source| ConvertError::Join { url, source })?;
+        let batch = arrow_select::concat::concat_batches(&first.schema(), &small.batches).map_err(
+            |source| ConvertError::Join {
+                url: table.location.display.clone(),
+                source,
+            },
+        )?;
         self.write_now(key, &batch)
     }
 
