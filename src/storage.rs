@@ -9,6 +9,7 @@
 //! Requests are retried with backoff on throttling, 5xx responses and connection errors by
 //! `object_store`'s retry layer.
 
+use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -227,6 +228,16 @@ impl CredentialProvider for SdkCredentials {
 
 /// Resolves a local path or URL to a store and a path in it.
 pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, StorageError> {
+    resolve_with(location, options, &mut HashMap::new())
+}
+
+/// [`resolve`], taking the store of an S3 bucket from `buckets` (and leaving the one it builds
+/// there).
+fn resolve_with(
+    location: &str,
+    options: &StorageOptions,
+    buckets: &mut HashMap<String, Arc<dyn ObjectStore>>,
+) -> Result<Location, StorageError> {
     let err = |message: String| StorageError::Location {
         location: location.to_string(),
         message,
@@ -247,36 +258,17 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
             if bucket.is_empty() {
                 return Err(err("an s3 URL needs a bucket: s3://bucket/prefix".into()));
             }
-            let mut builder = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .with_retry(options.retry.clone().unwrap_or_else(retry_config));
-            if let Some(profile) = profile_credentials_wanted() {
-                builder = builder.with_credentials(Arc::new(SdkCredentials::default()));
-                if options.region.is_none()
-                    && std::env::var_os("AWS_REGION").is_none()
-                    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-                    && let Some(region) = profile_region(&profile)
-                {
-                    builder = builder.with_region(region);
+            let store = match buckets.get(bucket) {
+                Some(store) => store.clone(),
+                None => {
+                    let store = s3_store(bucket, location, options)?;
+                    buckets.insert(bucket.to_string(), store.clone());
+                    store
                 }
-            }
-            if options.allow_http {
-                builder = builder.with_allow_http(true);
-            }
-            if let Some(endpoint) = &options.endpoint {
-                builder = builder.with_endpoint(endpoint);
-            }
-            if let Some(region) = &options.region {
-                builder = builder.with_region(region);
-            }
-            let store = builder.build().map_err(|source| StorageError::Store {
-                location: location.to_string(),
-                source,
-            })?;
-            let path = Path::parse(key).map_err(|e| err(e.to_string()))?;
+            };
             Ok(Location {
-                store: Arc::new(store),
-                path,
+                store,
+                path: Path::parse(key).map_err(|e| err(e.to_string()))?,
                 display: location.to_string(),
                 local: None,
             })
@@ -296,6 +288,42 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
     }
 }
 
+/// The store of an S3 `bucket` (`location` names it in errors): credentials, region and
+/// endpoint from the environment, the AWS profile and `options`.
+fn s3_store(
+    bucket: &str,
+    location: &str,
+    options: &StorageOptions,
+) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(options.retry.clone().unwrap_or_else(retry_config));
+    if let Some(profile) = profile_credentials_wanted() {
+        builder = builder.with_credentials(Arc::new(SdkCredentials::default()));
+        if options.region.is_none()
+            && std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            && let Some(region) = profile_region(&profile)
+        {
+            builder = builder.with_region(region);
+        }
+    }
+    if options.allow_http {
+        builder = builder.with_allow_http(true);
+    }
+    if let Some(endpoint) = &options.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let Some(region) = &options.region {
+        builder = builder.with_region(region);
+    }
+    let store = builder.build().map_err(|source| StorageError::Store {
+        location: location.to_string(),
+        source,
+    })?;
+    Ok(Arc::new(store))
+}
+
 /// Resolves many locations with one store per S3 bucket. A store holds its HTTP connection
 /// pool and its credentials: resolving each of a partition's objects on its own built a client
 /// per object, so every object opened its own connection (a TLS handshake each on S3), and two
@@ -303,7 +331,7 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
 #[derive(Debug)]
 pub struct Resolver<'a> {
     options: &'a StorageOptions,
-    buckets: std::collections::HashMap<String, Arc<dyn ObjectStore>>,
+    buckets: HashMap<String, Arc<dyn ObjectStore>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -311,31 +339,13 @@ impl<'a> Resolver<'a> {
     pub fn new(options: &'a StorageOptions) -> Self {
         Self {
             options,
-            buckets: std::collections::HashMap::new(),
+            buckets: HashMap::new(),
         }
     }
 
     /// [`resolve`], reusing the store of an S3 bucket resolved before.
     pub fn resolve(&mut self, location: &str) -> Result<Location, StorageError> {
-        let Some(("s3" | "s3a", rest)) = location.split_once("://") else {
-            return resolve(location, self.options);
-        };
-        let (bucket, key) = bucket_and_key(rest);
-        if let Some(store) = self.buckets.get(bucket) {
-            return Ok(Location {
-                store: store.clone(),
-                path: Path::parse(key).map_err(|e| StorageError::Location {
-                    location: location.to_string(),
-                    message: e.to_string(),
-                })?,
-                display: location.to_string(),
-                local: None,
-            });
-        }
-        let resolved = resolve(location, self.options)?;
-        self.buckets
-            .insert(bucket.to_string(), resolved.store.clone());
-        Ok(resolved)
+        resolve_with(location, self.options, &mut self.buckets)
     }
 }
 
