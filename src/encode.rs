@@ -430,7 +430,46 @@ struct SlotState {
     error: Option<ParquetError>,
 }
 
-/// The writer of one leaf column: parquet-rs's, or ours for plain top-level columns.
+/// What our plain writer needs to write a leaf column.
+#[derive(Debug, Clone)]
+struct PlainLeaf {
+    kind: Kind,
+    /// Child indices from the top-level array to the leaf.
+    path: Vec<usize>,
+    /// Whether each array on the way (the top-level one first) is nullable.
+    nullable: Vec<bool>,
+}
+
+impl PlainLeaf {
+    /// For leaf `descr` of the top-level `field`: its path through structs (none through
+    /// lists or maps) and the kind of its values, when our plain writer handles it.
+    fn of(field: &FieldRef, descr: &parquet::schema::types::ColumnDescPtr) -> Option<Self> {
+        let parts = descr.path().parts();
+        if parts.first() != Some(field.name()) {
+            return None;
+        }
+        let mut current = field;
+        let mut path = Vec::new();
+        let mut nullable = vec![field.is_nullable()];
+        for name in &parts[1..] {
+            let arrow_schema::DataType::Struct(children) = current.data_type() else {
+                return None;
+            };
+            let (index, child) = children.find(name)?;
+            path.push(index);
+            nullable.push(child.is_nullable());
+            current = child;
+        }
+        let kind = Kind::of(current.data_type(), descr)?;
+        Some(Self {
+            kind,
+            path,
+            nullable,
+        })
+    }
+}
+
+/// The writer of one leaf column: parquet-rs's, or ours for plain columns.
 enum LeafWriter {
     Arrow(Box<ArrowColumnWriter>),
     Plain(Box<PlainColumn>),
@@ -481,8 +520,9 @@ impl LeafWriter {
 /// the encoder, which on many cores would otherwise bound the speed.
 struct FieldSlot {
     field: FieldRef,
-    /// Its one leaf is written by our plain writer, which takes the array as it is.
-    direct: bool,
+    /// For each leaf, whether our plain writer writes it (it takes the array as it is,
+    /// without levels).
+    plain: Vec<bool>,
     /// The slots of this column's leaves, in order.
     leaves: Vec<Arc<Slot>>,
     state: Mutex<FieldState>,
@@ -566,8 +606,8 @@ pub struct FileEncoder<W: Write + Send + 'static> {
     fields: Option<Vec<Arc<FieldSlot>>>,
     /// Leaves of each top-level column.
     leaf_counts: Vec<usize>,
-    /// For each leaf column, the kind of values when our plain writer writes it.
-    plain_kinds: Vec<Option<Kind>>,
+    /// For each leaf column, what our plain writer needs when it writes it.
+    plain_kinds: Vec<Option<PlainLeaf>>,
     props: Arc<WriterProperties>,
     parquet_schema: parquet::schema::types::SchemaDescPtr,
     in_flight: Arc<InFlight>,
@@ -666,16 +706,12 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
                 *n += 1;
             }
         }
-        let plain_kinds: Vec<Option<Kind>> = (0..leaves)
+        let plain_kinds: Vec<Option<PlainLeaf>> = (0..leaves)
             .map(|i| {
                 let root = parquet_schema.get_column_root_idx(i);
                 let descr = parquet_schema.column(i);
-                let field = schema.fields().get(root)?;
-                // Only a top-level column with a single leaf: the leaf is the field itself.
-                if leaf_counts.get(root) != Some(&1) || descr.path().parts().len() != 1 {
-                    return None;
-                }
-                Kind::of(field.data_type(), &descr).filter(|_| PlainColumn::accepts(&props, &descr))
+                PlainLeaf::of(schema.fields().get(root)?, &descr)
+                    .filter(|_| PlainColumn::accepts(&props, &descr))
             })
             .collect();
         let writer =
@@ -808,14 +844,21 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             .into_iter()
             .enumerate()
             .map(|(i, w)| {
-                let w = match self.plain_kinds.get(i).copied().flatten() {
-                    Some(kind) => {
+                let w = match self.plain_kinds.get(i).cloned().flatten() {
+                    Some(leaf) => {
                         let pages = match &self.spill {
                             Some(spill) => Pages::Store(spill.store(i)?, Vec::new()),
                             None => Pages::Memory(Vec::new()),
                         };
-                        let column = PlainColumn::new(descrs.column(i), kind, props, pages)
-                            .ok_or(EncodeError::Schema)?;
+                        let column = PlainColumn::new(
+                            descrs.column(i),
+                            leaf.kind,
+                            leaf.path,
+                            leaf.nullable,
+                            props,
+                            pages,
+                        )
+                        .ok_or(EncodeError::Schema)?;
                         LeafWriter::Plain(Box::new(column))
                     }
                     None => LeafWriter::Arrow(Box::new(w)),
@@ -843,15 +886,13 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             .map(|(field, &n)| {
                 let (leaves, tail) = rest.split_at(n);
                 rest = tail;
-                let direct = n == 1
-                    && self
-                        .plain_kinds
-                        .get(first_leaf)
-                        .is_some_and(Option::is_some);
+                let plain: Vec<bool> = (first_leaf..first_leaf + n)
+                    .map(|i| self.plain_kinds.get(i).is_some_and(Option::is_some))
+                    .collect();
                 first_leaf += n;
                 Arc::new(FieldSlot {
                     field: field.clone(),
-                    direct,
+                    plain,
                     leaves: leaves.to_vec(),
                     state: Mutex::new(FieldState {
                         queue: VecDeque::new(),
@@ -1062,9 +1103,9 @@ fn split(field: &FieldSlot, in_flight: &Arc<InFlight>) {
             }
             column
         };
-        if field.direct {
-            if let Some(slot) = field.leaves.first() {
-                queue_leaf(slot, LeafData::Array(column), in_flight);
+        if field.plain.iter().all(|&p| p) {
+            for slot in &field.leaves {
+                queue_leaf(slot, LeafData::Array(column.clone()), in_flight);
             }
             continue;
         }
@@ -1091,10 +1132,15 @@ fn split(field: &FieldSlot, in_flight: &Arc<InFlight>) {
                 continue;
             }
         };
-        drop(column);
-        for (slot, leaf) in field.leaves.iter().zip(leaves) {
-            queue_leaf(slot, LeafData::Levels(leaf), in_flight);
+        for ((slot, leaf), &plain) in field.leaves.iter().zip(leaves).zip(&field.plain) {
+            let data = if plain {
+                LeafData::Array(column.clone())
+            } else {
+                LeafData::Levels(leaf)
+            };
+            queue_leaf(slot, data, in_flight);
         }
+        drop(column);
     }
 }
 

@@ -1,5 +1,5 @@
-//! Our own writer for the simplest leaf column: a top-level column written without a
-//! dictionary (plain values, definition levels only when nullable, no repetition).
+//! Our own writer for the simplest leaf columns: a column written without a dictionary, at
+//! the top level or inside structs (plain values, definition levels, no repetition).
 //!
 //! These are the columns whose values are nearly all distinct (ids, uuids, URLs, hashes,
 //! timestamps, amounts): [`super::high_cardinality_columns`] keeps them off dictionaries. For
@@ -7,9 +7,9 @@
 //! computes the levels of every value, gathers the values through index lists in batches of
 //! 1,024, and keeps statistics through generic comparisons. A 2,000,000-row column of
 //! 36-byte strings took 50 ms there against 5 ms here, 2,000,000 `i64` 9 ms against 1.5 ms
-//! (`examples` measurement in the README, uncompressed). Dictionary columns, nested columns
-//! and other codecs stay with parquet-rs, whose dictionary encoder a prototype of ours did not
-//! beat.
+//! (uncompressed, one thread; README "Where parqour's cpu goes"). Dictionary columns, leaves
+//! under lists and maps, and other codecs stay with parquet-rs, whose dictionary encoder a
+//! prototype of ours did not beat.
 //!
 //! The chunk is what parquet-rs writes for such a column: version 1 data pages (RLE
 //! definition levels with their 4-byte length, then the plain values), cut at the writer
@@ -23,6 +23,8 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_buffer::NullBuffer;
 use arrow_data::ArrayData;
 use arrow_schema::{DataType, TimeUnit};
 use bytes::Bytes;
@@ -63,11 +65,11 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// The kind for an Arrow type written as `descr`, when this writer handles it: a
-    /// top-level column (no repetition, at most one definition level) whose physical type
-    /// is the one parquet-rs would write for the Arrow type without converting the values.
+    /// column without repetition (at the top level or in structs) whose physical type is the
+    /// one parquet-rs would write for the Arrow type without converting the values.
     pub(crate) fn of(data_type: &DataType, descr: &ColumnDescPtr) -> Option<Self> {
         use parquet::basic::Type as P;
-        if descr.max_rep_level() != 0 || descr.max_def_level() > 1 {
+        if descr.max_rep_level() != 0 || descr.max_def_level() > 8 {
             return None;
         }
         let kind = match (data_type, descr.physical_type()) {
@@ -156,24 +158,16 @@ impl MinMax {
             _ => *self = MinMax::Bytes(min.to_vec(), max.to_vec()),
         }
     }
-
-    fn merge_int(&mut self, min: i64, max: i64) {
-        match self {
-            MinMax::Int(a, b) => {
-                *a = (*a).min(min);
-                *b = (*b).max(max);
-            }
-            _ => *self = MinMax::Int(min, max),
-        }
-    }
 }
 
 /// The page being filled.
 #[derive(Debug, Default)]
 struct OpenPage {
     values: Vec<u8>,
-    /// One byte (0 or 1) per row, for a nullable column.
+    /// The definition level of each row, when the column has levels.
     defs: Vec<u8>,
+    /// Rows at each definition level, when the column has levels.
+    histogram: Vec<i64>,
     rows: usize,
     nulls: usize,
     /// Bytes of byte-array values (for the offset index and chunk metadata).
@@ -207,7 +201,12 @@ pub(crate) struct PlainChunk {
 pub(crate) struct PlainColumn {
     descr: ColumnDescPtr,
     kind: Kind,
-    nullable: bool,
+    /// Child indices from the top-level array down to the leaf (empty for a top-level leaf).
+    path: Vec<usize>,
+    /// Whether each array from the top-level one down to the leaf is nullable (each nullable
+    /// one adds a definition level).
+    nullable: Vec<bool>,
+    max_def: u8,
     compression: Compression,
     page_bytes: usize,
     page_rows: usize,
@@ -220,6 +219,8 @@ pub(crate) struct PlainColumn {
     chunk_minmax: MinMax,
     pages: Pages,
     page_count: i32,
+    /// Rows at each definition level, over the chunk.
+    histogram: Vec<i64>,
     rows: u64,
     nulls: u64,
     value_bytes: i64,
@@ -246,9 +247,6 @@ impl std::fmt::Debug for PlainColumn {
 }
 
 impl PlainColumn {
-    /// A writer for the column `descr` of `kind`, keeping its pages in `pages`; `None` when
-    /// the properties ask for what this writer does not do (a dictionary, a codec other than
-    /// snappy or none, statistics other than per page, bloom filters, no offset index).
     /// Whether the properties ask for nothing this writer does not do (a dictionary, a codec
     /// other than snappy or none, statistics other than per page, bloom filters, page header
     /// statistics, no offset index, another encoding or page version).
@@ -268,23 +266,33 @@ impl PlainColumn {
     }
 
     /// A writer for the column `descr` of `kind`, keeping its pages in `pages`; `None` when
-    /// the properties are not [`Self::accepts`]ed.
+    /// the properties are not [`Self::accepts`]ed or the levels do not match the schema.
+    /// `path` leads from the top-level array to the leaf through structs, and `nullable`
+    /// says which of those arrays (the top-level one first) are nullable.
     pub(crate) fn new(
         descr: ColumnDescPtr,
         kind: Kind,
+        path: Vec<usize>,
+        nullable: Vec<bool>,
         props: &WriterProperties,
         pages: Pages,
     ) -> Option<Self> {
-        if !Self::accepts(props, &descr) {
+        let max_def = nullable.iter().filter(|&&n| n).count();
+        if !Self::accepts(props, &descr)
+            || nullable.len() != path.len() + 1
+            || max_def != usize::try_from(descr.max_def_level()).ok()?
+        {
             return None;
         }
-        let path = descr.path();
-        let compression = props.compression(path);
+        let max_def = u8::try_from(max_def).ok()?;
+        let compression = props.compression(descr.path());
         let utf8 = descr.logical_type_ref() == Some(&parquet::basic::LogicalType::String)
             || descr.converted_type() == parquet::basic::ConvertedType::UTF8;
         let signed = descr.sort_order().is_signed();
         Some(Self {
-            nullable: descr.max_def_level() == 1,
+            path,
+            nullable,
+            max_def,
             column_index: ColumnIndexBuilder::new(descr.physical_type()),
             descr,
             kind,
@@ -300,6 +308,7 @@ impl PlainColumn {
             chunk_minmax: MinMax::None,
             pages,
             page_count: 0,
+            histogram: vec![0; usize::from(max_def) + 1],
             rows: 0,
             nulls: 0,
             value_bytes: 0,
@@ -315,57 +324,100 @@ impl PlainColumn {
 
     /// Bytes written and buffered: the estimate of the chunk's encoded size.
     pub(crate) fn estimated_bytes(&self) -> usize {
-        self.compressed as usize + self.page.values.len() + self.page.defs.len() / 8
+        self.compressed as usize + self.page.values.len() + self.page.defs.len() / 4
     }
 
-    /// Appends the rows of `array` (of the column's Arrow type).
+    /// Appends the rows of `array`: the top-level array whose leaf this column is.
     pub(crate) fn write(&mut self, array: &dyn Array) -> Result<(), ParquetError> {
-        let data = array.to_data();
+        let mut chain: Vec<&dyn Array> = vec![array];
+        for &child in &self.path {
+            let parent = chain.last().copied().unwrap_or(array);
+            let column = parent
+                .as_struct_opt()
+                .and_then(|s| s.columns().get(child))
+                .ok_or_else(|| {
+                    ParquetError::General(format!(
+                        "column `{}`: the array does not have the schema's structs",
+                        self.descr.path()
+                    ))
+                })?;
+            chain.push(column.as_ref());
+        }
+        // The nulls of each nullable array on the way, outermost first. A non-nullable one
+        // holds nulls only under null parents (Arrow checks that), which end the levels
+        // before it.
+        let levels: Vec<Option<&NullBuffer>> = chain
+            .iter()
+            .zip(&self.nullable)
+            .filter(|(_, nullable)| **nullable)
+            .map(|(a, _)| a.nulls().filter(|n| n.null_count() > 0))
+            .collect();
+        let data = chain.last().copied().unwrap_or(array).to_data();
         let mut start = 0;
         while start < data.len() {
             let len = (data.len() - start).min(BATCH_ROWS);
-            self.write_rows(&data, start, len)?;
+            self.write_rows(&data, &levels, start, len)?;
             start += len;
-            if self.page.values.len() + self.page.defs.len() / 8 >= self.page_bytes
-                || self.page.rows >= self.page_rows
-            {
+            if self.page.values.len() >= self.page_bytes || self.page.rows >= self.page_rows {
                 self.flush_page()?;
             }
         }
         Ok(())
     }
 
+    /// Appends the definition levels of rows `start..start + len`: for each, how many of the
+    /// nullable arrays on the way hold a value there, from the outermost to the first null.
+    fn levels(&mut self, levels: &[Option<&NullBuffer>], start: usize, len: usize) {
+        let page = &mut self.page;
+        let max_def = self.max_def;
+        if page.histogram.len() != usize::from(max_def) + 1 {
+            page.histogram = vec![0; usize::from(max_def) + 1];
+        }
+        let before = page.defs.len();
+        match levels {
+            [None] => page.defs.resize(before + len, 1),
+            [Some(n)] => page
+                .defs
+                .extend((start..start + len).map(|i| u8::from(n.is_valid(i)))),
+            _ => page.defs.extend((start..start + len).map(|i| {
+                levels
+                    .iter()
+                    .take_while(|n| n.is_none_or(|n| n.is_valid(i)))
+                    .count() as u8
+            })),
+        }
+        let mut values = 0;
+        for &d in &page.defs[before..] {
+            page.histogram[usize::from(d)] += 1;
+            values += usize::from(d == max_def);
+        }
+        page.nulls += len - values;
+    }
+
     fn write_rows(
         &mut self,
         data: &ArrayData,
+        levels: &[Option<&NullBuffer>],
         start: usize,
         len: usize,
     ) -> Result<(), ParquetError> {
-        let nulls = data.nulls().filter(|n| n.null_count() > 0);
-        if nulls.is_some() && !self.nullable {
-            return Err(ParquetError::General(format!(
-                "column `{}` is not nullable but holds nulls",
-                self.descr.path()
-            )));
+        let before = self.page.defs.len();
+        if self.max_def > 0 {
+            self.levels(levels, start, len);
         }
-        let valid = |i: usize| nulls.is_none_or(|n| n.is_valid(i));
-        if self.nullable {
-            let before = self.page.defs.len();
-            self.page
-                .defs
-                .extend((start..start + len).map(|i| u8::from(valid(i))));
-            let set: usize = self.page.defs[before..].iter().map(|&b| b as usize).sum();
-            self.page.nulls += len - set;
-        }
+        let max_def = self.max_def;
+        let defs = &self.page.defs;
+        let valid = |i: usize| max_def == 0 || defs[before + i - start] == max_def;
         self.page.rows += len;
         let out = &mut self.page.values;
+        let mut minmax = MinMax::None;
+        let mut value_bytes = 0;
         match self.kind {
             Kind::Bytes => {
                 let offsets = data.buffer::<i32>(0);
                 let values = data.buffers().get(1).map_or(&[][..], |b| b.as_slice());
                 let mut min: Option<&[u8]> = None;
                 let mut max: &[u8] = &[];
-                let mut bytes = 0usize;
                 for i in start..start + len {
                     if !valid(i) {
                         continue;
@@ -376,7 +428,7 @@ impl PlainColumn {
                     })?;
                     out.extend_from_slice(&(v.len() as u32).to_le_bytes());
                     out.extend_from_slice(v);
-                    bytes += v.len();
+                    value_bytes += v.len() as i64;
                     match min {
                         None => {
                             min = Some(v);
@@ -391,9 +443,8 @@ impl PlainColumn {
                         }
                     }
                 }
-                self.page.value_bytes += bytes as i64;
                 if let Some(min) = min {
-                    self.page_minmax.merge_bytes(min, max);
+                    minmax.merge_bytes(min, max);
                 }
             }
             Kind::Fixed(width) => {
@@ -425,55 +476,27 @@ impl PlainColumn {
                     }
                 }
                 if let Some(min) = min {
-                    self.page_minmax.merge_bytes(min, max);
+                    minmax.merge_bytes(min, max);
                 }
             }
             Kind::Int32 => {
                 let v = &data.buffer::<i32>(0)[start..start + len];
-                self.ints(v.iter().map(|&x| x as i64), nulls.is_some(), start, data);
+                minmax = ints(out, 4, v.iter().map(|&x| i64::from(x)), start, valid);
             }
             Kind::Int64 => {
                 let v = &data.buffer::<i64>(0)[start..start + len];
-                self.ints(v.iter().copied(), nulls.is_some(), start, data);
+                minmax = ints(out, 8, v.iter().copied(), start, valid);
             }
             Kind::Decimal32 | Kind::Decimal64 => {
                 let v = &data.buffer::<i128>(0)[start..start + len];
                 // The decoder checks decimals against their precision, so they fit.
-                self.ints(v.iter().map(|&x| x as i64), nulls.is_some(), start, data);
+                let width = self.kind.int_width();
+                minmax = ints(out, width, v.iter().map(|&x| x as i64), start, valid);
             }
         }
+        self.page.value_bytes += value_bytes;
+        self.page_minmax.merge(&minmax);
         Ok(())
-    }
-
-    /// Appends integers (rows `start..` of `data`), skipping nulls.
-    fn ints(
-        &mut self,
-        values: impl Iterator<Item = i64>,
-        has_nulls: bool,
-        start: usize,
-        data: &ArrayData,
-    ) {
-        let width = self.kind.int_width();
-        let out = &mut self.page.values;
-        let (mut min, mut max) = (i64::MAX, i64::MIN);
-        let mut any = false;
-        let nulls = data.nulls();
-        for (k, v) in values.enumerate() {
-            if has_nulls && nulls.is_some_and(|n| n.is_null(start + k)) {
-                continue;
-            }
-            any = true;
-            min = min.min(v);
-            max = max.max(v);
-            if width == 4 {
-                out.extend_from_slice(&(v as i32).to_le_bytes());
-            } else {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        if any {
-            self.page_minmax.merge_int(min, max);
-        }
     }
 
     /// Encodes a min or max value as the column index and statistics hold it.
@@ -492,9 +515,9 @@ impl PlainColumn {
         let page = std::mem::take(&mut self.page);
         let minmax = std::mem::replace(&mut self.page_minmax, MinMax::None);
         let mut buf = Vec::with_capacity(page.values.len() + page.defs.len() / 8 + 16);
-        if self.nullable {
+        if self.max_def > 0 {
             buf.extend_from_slice(&[0; 4]);
-            rle_bits(&page.defs, &mut buf);
+            rle(&page.defs, bit_width(self.max_def), &mut buf);
             let len = (buf.len() - 4) as u32;
             buf[..4].copy_from_slice(&len.to_le_bytes());
         }
@@ -550,11 +573,13 @@ impl PlainColumn {
             Pages::Memory(p) => p.push(bytes),
             Pages::Store(store, keys) => keys.push(store.put(bytes)?),
         }
-        // The column index, with the page's definition level histogram (nulls, values) as
-        // parquet-rs writes it for a nullable column.
-        if self.nullable {
-            let histogram =
-                LevelHistogram::from(vec![page.nulls as i64, (page.rows - page.nulls) as i64]);
+        // The column index, with the page's definition level histogram as parquet-rs writes
+        // it for a column with levels.
+        if self.max_def > 0 {
+            for (total, n) in self.histogram.iter_mut().zip(&page.histogram) {
+                *total += n;
+            }
+            let histogram = LevelHistogram::from(page.histogram.clone());
             self.column_index.append_histograms(&None, &Some(histogram));
         }
         let null_page = page.nulls == page.rows;
@@ -685,11 +710,9 @@ impl PlainColumn {
         if self.kind == Kind::Bytes {
             builder = builder.set_unencoded_byte_array_data_bytes(Some(self.value_bytes));
         }
-        if self.nullable {
-            builder = builder.set_definition_level_histogram(Some(LevelHistogram::from(vec![
-                self.nulls as i64,
-                (self.rows - self.nulls) as i64,
-            ])));
+        if self.max_def > 0 {
+            let histogram = LevelHistogram::from(self.histogram.clone());
+            builder = builder.set_definition_level_histogram(Some(histogram));
         }
         let metadata = builder.build()?;
         self.column_index
@@ -718,6 +741,37 @@ impl PlainColumn {
     }
 }
 
+/// Appends the integers of rows `start..` for which `valid` holds, as plain values of
+/// `width` bytes; returns their min and max.
+fn ints(
+    out: &mut Vec<u8>,
+    width: usize,
+    values: impl Iterator<Item = i64>,
+    start: usize,
+    valid: impl Fn(usize) -> bool,
+) -> MinMax {
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    let mut any = false;
+    for (k, v) in values.enumerate() {
+        if !valid(start + k) {
+            continue;
+        }
+        any = true;
+        min = min.min(v);
+        max = max.max(v);
+        if width == 4 {
+            out.extend_from_slice(&(v as i32).to_le_bytes());
+        } else {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    if any {
+        MinMax::Int(min, max)
+    } else {
+        MinMax::None
+    }
+}
+
 /// `a < b` byte-wise; the first 8 bytes compared as one number, which settles most
 /// comparisons of distinct values without a call to `memcmp`.
 #[inline]
@@ -731,21 +785,26 @@ fn less(a: &[u8], b: &[u8]) -> bool {
     a < b
 }
 
-/// Definition levels of bit width 1 (`bits`: one 0/1 byte per value) in Parquet's
+/// Bits needed for levels up to `max`.
+fn bit_width(max: u8) -> u32 {
+    u8::BITS - max.leading_zeros()
+}
+
+/// Levels (one byte each, of at most `width` bits, `width` at most 8) in Parquet's
 /// RLE/bit-packed hybrid: runs of 8 or more equal values as RLE runs, the rest bit-packed in
 /// groups of 8.
-fn rle_bits(bits: &[u8], out: &mut Vec<u8>) {
-    let n = bits.len();
+fn rle(levels: &[u8], width: u32, out: &mut Vec<u8>) {
+    let n = levels.len();
     let run_at = |i: usize| {
-        let v = bits[i];
-        bits[i..].iter().take_while(|&&b| b == v).count()
+        let v = levels[i];
+        levels[i..].iter().take_while(|&&b| b == v).count()
     };
     let mut i = 0;
     while i < n {
         let run = run_at(i);
         if run >= 8 {
             varint((run as u64) << 1, out);
-            out.push(bits[i]);
+            out.push(levels[i]);
             i += run;
             continue;
         }
@@ -754,13 +813,12 @@ fn rle_bits(bits: &[u8], out: &mut Vec<u8>) {
         out.push(0);
         let mut groups = 0u64;
         loop {
-            let mut byte = 0u8;
+            let mut packed = 0u64;
             for k in 0..8 {
-                if bits.get(i + k) == Some(&1) {
-                    byte |= 1 << k;
-                }
+                let v = levels.get(i + k).copied().unwrap_or(0);
+                packed |= u64::from(v) << (k as u32 * width);
             }
-            out.push(byte);
+            out.extend_from_slice(&packed.to_le_bytes()[..width as usize]);
             groups += 1;
             i += 8;
             if i >= n || groups == 63 || run_at(i) >= 8 {
@@ -920,7 +978,7 @@ impl ChunkReader for PageReader {
 mod tests {
     use super::*;
 
-    fn decode_bits(data: &[u8], n: usize) -> Vec<u8> {
+    fn decode_levels(data: &[u8], n: usize, width: u32) -> Vec<u8> {
         let mut out = Vec::new();
         let mut i = 0;
         while out.len() < n {
@@ -937,10 +995,12 @@ mod tests {
             }
             if h & 1 == 1 {
                 for _ in 0..h >> 1 {
-                    let byte = data[i];
-                    i += 1;
+                    let mut group = [0u8; 8];
+                    group[..width as usize].copy_from_slice(&data[i..i + width as usize]);
+                    i += width as usize;
+                    let packed = u64::from_le_bytes(group);
                     for k in 0..8 {
-                        out.push((byte >> k) & 1);
+                        out.push(((packed >> (k * width)) & ((1 << width) - 1)) as u8);
                     }
                 }
             } else {
@@ -957,23 +1017,31 @@ mod tests {
     #[test]
     fn definition_levels_round_trip() {
         let mut seed = 1u64;
-        for n in [1, 7, 8, 9, 64, 100, 1000, 5000] {
-            for pattern in 0..5 {
-                let bits: Vec<u8> = (0..n)
-                    .map(|i| {
-                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-                        match pattern {
-                            0 => 1,
-                            1 => 0,
-                            2 => u8::from(!(seed >> 33).is_multiple_of(5)),
-                            3 => ((i / 13) % 2) as u8,
-                            _ => ((seed >> 40) % 2) as u8,
-                        }
-                    })
-                    .collect();
-                let mut out = Vec::new();
-                rle_bits(&bits, &mut out);
-                assert_eq!(decode_bits(&out, n), bits, "n {n} pattern {pattern}");
+        for max in [1u8, 2, 3, 5, 8] {
+            let width = bit_width(max);
+            for n in [1, 7, 8, 9, 64, 100, 1000, 5000] {
+                for pattern in 0..5 {
+                    let levels: Vec<u8> = (0..n)
+                        .map(|i| {
+                            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                            let r = (seed >> 33) as usize;
+                            match pattern {
+                                0 => max,
+                                1 => 0,
+                                2 if !r.is_multiple_of(5) => max,
+                                3 => ((i / 13) % (usize::from(max) + 1)) as u8,
+                                _ => (r % (usize::from(max) + 1)) as u8,
+                            }
+                        })
+                        .collect();
+                    let mut out = Vec::new();
+                    rle(&levels, width, &mut out);
+                    assert_eq!(
+                        decode_levels(&out, n, width),
+                        levels,
+                        "max {max} n {n} pattern {pattern}"
+                    );
+                }
             }
         }
     }
@@ -1007,9 +1075,11 @@ mod equivalence {
 
     use arrow_array::{
         ArrayRef, BinaryArray, Date32Array, Decimal128Array, FixedSizeBinaryArray, Int32Array,
-        Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
+        Int64Array, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
+        TimestampMillisecondArray,
     };
-    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use arrow_buffer::NullBuffer;
+    use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
     use bytes::Bytes;
     use parquet::arrow::ArrowWriter;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -1054,7 +1124,64 @@ mod equivalence {
             Field::new("fx", DataType::FixedSizeBinary(16), true),
             Field::new("all_null", DataType::Utf8, true),
             Field::new("desc", DataType::Int64, false),
+            Field::new("st", DataType::Struct(st_fields()), true),
+            Field::new("req", DataType::Struct(req_fields()), false),
         ]))
+    }
+
+    fn inner_fields() -> Fields {
+        Fields::from(vec![
+            Field::new("c", DataType::FixedSizeBinary(16), true),
+            Field::new("d", DataType::Int32, false),
+        ])
+    }
+
+    fn st_fields() -> Fields {
+        Fields::from(vec![
+            Field::new("a", DataType::Utf8, true),
+            Field::new("b", DataType::Int64, false),
+            Field::new("inner", DataType::Struct(inner_fields()), true),
+        ])
+    }
+
+    fn req_fields() -> Fields {
+        Fields::from(vec![Field::new("x", DataType::Utf8, true)])
+    }
+
+    /// Structs of `m` rows: nulls at every level, non-nullable children under them.
+    fn structs(rng: &mut Rng, m: usize) -> (ArrayRef, ArrayRef) {
+        let nulls = |rng: &mut Rng, one_in: u64| -> NullBuffer {
+            (0..m).map(|_| rng.below(one_in) != 0).collect()
+        };
+        let c: ArrayRef = Arc::new(
+            FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                (0..m).map(|_| (rng.below(3) != 0).then(|| rng.next().to_be_bytes().repeat(2))),
+                16,
+            )
+            .unwrap(),
+        );
+        let d: ArrayRef = Arc::new(Int32Array::from_iter_values(
+            (0..m).map(|_| rng.next() as i32),
+        ));
+        let inner = StructArray::new(inner_fields(), vec![c, d], Some(nulls(rng, 4)));
+        let a: ArrayRef =
+            Arc::new(StringArray::from_iter((0..m).map(|_| {
+                (rng.below(5) != 0).then(|| format!("a-{:x}", rng.next()))
+            })));
+        let b: ArrayRef = Arc::new(Int64Array::from_iter_values(
+            (0..m).map(|_| rng.next() as i64),
+        ));
+        let st = StructArray::new(
+            st_fields(),
+            vec![a, b, Arc::new(inner)],
+            Some(nulls(rng, 6)),
+        );
+        let x: ArrayRef =
+            Arc::new(StringArray::from_iter((0..m).map(|_| {
+                (rng.below(2) != 0).then(|| format!("x-{:x}", rng.next()))
+            })));
+        let req = StructArray::new(req_fields(), vec![x], None);
+        (Arc::new(st), Arc::new(req))
     }
 
     /// Rows `start..start + n`, as a slice of a larger batch (so arrays have offsets).
@@ -1095,6 +1222,7 @@ mod equivalence {
             })
             .collect();
         let ids = (0..m as i64).map(|i| start + i);
+        let (st, req) = structs(rng, m);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(ids.clone())),
             Arc::new(Int32Array::from_iter(
@@ -1135,6 +1263,8 @@ mod equivalence {
             ),
             Arc::new(StringArray::from(vec![None::<&str>; m])),
             Arc::new(Int64Array::from_iter_values(ids.map(|i| 1_000_000 - i))),
+            st,
+            req,
         ];
         RecordBatch::try_new(schema(), columns).unwrap().slice(2, n)
     }
