@@ -711,7 +711,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
                 let root = parquet_schema.get_column_root_idx(i);
                 let descr = parquet_schema.column(i);
                 PlainLeaf::of(schema.fields().get(root)?, &descr)
-                    .filter(|_| PlainColumn::accepts(&props, &descr))
+                    .filter(|leaf| PlainColumn::accepts(&props, &descr, leaf.kind))
             })
             .collect();
         let writer =

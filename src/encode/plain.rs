@@ -172,6 +172,174 @@ struct OpenPage {
     nulls: usize,
     /// Bytes of byte-array values (for the offset index and chunk metadata).
     value_bytes: i64,
+    /// Dictionary ids of the values, while the column is dictionary-encoded.
+    ids: Vec<u32>,
+}
+
+/// The dictionary of a byte-array column: its distinct values in order of first appearance,
+/// found again through an open-addressing table keyed by a hash of the bytes.
+struct Dictionary {
+    /// `(hash >> 32) << 32 | (id + 1)` per slot, 0 when empty.
+    table: Vec<u64>,
+    /// Values: entry `i` is `bytes[ends[i - 1]..ends[i]]`.
+    ends: Vec<u32>,
+    bytes: Vec<u8>,
+    /// Random per dictionary, so that crafted values cannot pile up in one slot.
+    seed: u64,
+    /// Entries used by the open page, as a bitmap (their min and max are the page's).
+    seen: Vec<u64>,
+}
+
+impl Dictionary {
+    fn new() -> Self {
+        use std::hash::BuildHasher;
+        Self {
+            table: vec![0; 1024],
+            ends: Vec::new(),
+            bytes: Vec::new(),
+            seed: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
+            seen: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn value(&self, id: usize) -> &[u8] {
+        let start = if id == 0 {
+            0
+        } else {
+            self.ends[id - 1] as usize
+        };
+        &self.bytes[start..self.ends[id] as usize]
+    }
+
+    /// Bytes of the dictionary page, plain-encoded (a 4-byte length before each value).
+    fn page_size(&self) -> usize {
+        self.bytes.len() + 4 * self.ends.len()
+    }
+
+    /// Bits of an index into the dictionary.
+    fn bit_width(&self) -> u32 {
+        u32::BITS - (self.len().saturating_sub(1) as u32).leading_zeros()
+    }
+
+    fn hash(&self, v: &[u8]) -> u64 {
+        #[inline]
+        fn mix(a: u64, b: u64) -> u64 {
+            let m = u128::from(a ^ 0x2d35_8dcc_aa6c_78a5)
+                .wrapping_mul(u128::from(b ^ 0x8bb8_4b93_962e_acc9));
+            (m as u64) ^ ((m >> 64) as u64)
+        }
+        let mut h = self.seed ^ (v.len() as u64);
+        let mut chunks = v.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = mix(h, u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        mix(h, u64::from_le_bytes(w))
+    }
+
+    /// The id of `v`, added if new.
+    #[inline]
+    fn intern(&mut self, v: &[u8]) -> u32 {
+        let h = self.hash(v);
+        let tag = h & 0xffff_ffff_0000_0000;
+        let mask = self.table.len() - 1;
+        let mut slot = (h as usize) & mask;
+        loop {
+            let e = self.table[slot];
+            if e == 0 {
+                break;
+            }
+            if e & 0xffff_ffff_0000_0000 == tag {
+                let id = (e & 0xffff_ffff) as usize - 1;
+                if self.value(id) == v {
+                    self.mark(id);
+                    return id as u32;
+                }
+            }
+            slot = (slot + 1) & mask;
+        }
+        let id = self.ends.len();
+        self.bytes.extend_from_slice(v);
+        self.ends.push(self.bytes.len() as u32);
+        self.table[slot] = tag | (id as u64 + 1);
+        if self.ends.len() * 2 > self.table.len() {
+            self.grow();
+        }
+        self.mark(id);
+        id as u32
+    }
+
+    #[inline]
+    fn mark(&mut self, id: usize) {
+        let word = id / 64;
+        if word >= self.seen.len() {
+            self.seen.resize(word + 1, 0);
+        }
+        self.seen[word] |= 1 << (id % 64);
+    }
+
+    fn grow(&mut self) {
+        let size = self.table.len() * 2;
+        let mut table = vec![0u64; size];
+        for id in 0..self.ends.len() {
+            let h = self.hash(self.value(id));
+            let mut slot = (h as usize) & (size - 1);
+            while table[slot] != 0 {
+                slot = (slot + 1) & (size - 1);
+            }
+            table[slot] = (h & 0xffff_ffff_0000_0000) | (id as u64 + 1);
+        }
+        self.table = table;
+    }
+
+    /// The min and max of the entries the open page used; forgets them.
+    fn take_page_minmax(&mut self) -> MinMax {
+        let mut minmax: Option<(usize, usize)> = None;
+        let seen = std::mem::take(&mut self.seen);
+        for (w, &word) in seen.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let id = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                minmax = Some(match minmax {
+                    None => (id, id),
+                    Some((lo, hi)) => {
+                        let v = self.value(id);
+                        (
+                            if less(v, self.value(lo)) { id } else { lo },
+                            if less(self.value(hi), v) { id } else { hi },
+                        )
+                    }
+                });
+            }
+        }
+        // Keep the bitmap's memory, cleared.
+        self.seen = seen;
+        self.seen.iter_mut().for_each(|w| *w = 0);
+        match minmax {
+            Some((lo, hi)) => MinMax::Bytes(self.value(lo).to_vec(), self.value(hi).to_vec()),
+            None => MinMax::None,
+        }
+    }
+
+    /// The dictionary page's values: each with its 4-byte length.
+    fn plain(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.page_size());
+        for id in 0..self.len() {
+            let v = self.value(id);
+            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            out.extend_from_slice(v);
+        }
+        out
+    }
 }
 
 /// Where the column's finished pages wait until the row group is written out.
@@ -195,6 +363,13 @@ impl std::fmt::Debug for Pages {
 pub(crate) struct PlainChunk {
     pub(crate) close: ColumnCloseResult,
     pub(crate) pages: PageReader,
+}
+
+/// A dictionary page, written out: its bytes (header included) and sizes.
+struct DictionaryPage {
+    bytes: Bytes,
+    compressed: u64,
+    uncompressed: u64,
 }
 
 /// Writes one column chunk of plain values.
@@ -233,6 +408,17 @@ pub(crate) struct PlainColumn {
     ascending: bool,
     descending: bool,
     snappy: snap::raw::Encoder,
+    /// The dictionary, while values are dictionary-encoded.
+    dictionary: Option<Dictionary>,
+    /// Largest dictionary page before falling back to plain values.
+    dictionary_limit: usize,
+    /// The dictionary page, once the dictionary is closed (at the end, or when it grew too
+    /// large and later values are plain).
+    dictionary_page: Option<DictionaryPage>,
+    /// Data pages of dictionary ids written, then plain ones.
+    id_pages: i32,
+    /// (offset after the dictionary page, size) of each data page.
+    locations: Vec<(u64, i32)>,
 }
 
 impl std::fmt::Debug for PlainColumn {
@@ -250,13 +436,14 @@ impl PlainColumn {
     /// Whether the properties ask for nothing this writer does not do (a dictionary, a codec
     /// other than snappy or none, statistics other than per page, bloom filters, page header
     /// statistics, no offset index, another encoding or page version).
-    pub(crate) fn accepts(props: &WriterProperties, descr: &ColumnDescPtr) -> bool {
+    /// Dictionaries are written for byte arrays only.
+    pub(crate) fn accepts(props: &WriterProperties, descr: &ColumnDescPtr, kind: Kind) -> bool {
         use parquet::file::properties::EnabledStatistics;
         let path = descr.path();
         matches!(
             props.compression(path),
             Compression::SNAPPY | Compression::UNCOMPRESSED
-        ) && !props.dictionary_enabled(path)
+        ) && (kind == Kind::Bytes || !props.dictionary_enabled(path))
             && props.statistics_enabled(path) == EnabledStatistics::Page
             && props.bloom_filter_properties(path).is_none()
             && !props.offset_index_disabled()
@@ -278,7 +465,7 @@ impl PlainColumn {
         pages: Pages,
     ) -> Option<Self> {
         let max_def = nullable.iter().filter(|&&n| n).count();
-        if !Self::accepts(props, &descr)
+        if !Self::accepts(props, &descr, kind)
             || nullable.len() != path.len() + 1
             || max_def != usize::try_from(descr.max_def_level()).ok()?
         {
@@ -286,6 +473,7 @@ impl PlainColumn {
         }
         let max_def = u8::try_from(max_def).ok()?;
         let compression = props.compression(descr.path());
+        let dictionary = kind == Kind::Bytes && props.dictionary_enabled(descr.path());
         let utf8 = descr.logical_type_ref() == Some(&parquet::basic::LogicalType::String)
             || descr.converted_type() == parquet::basic::ConvertedType::UTF8;
         let signed = descr.sort_order().is_signed();
@@ -319,12 +507,21 @@ impl PlainColumn {
             ascending: true,
             descending: true,
             snappy: snap::raw::Encoder::new(),
+            dictionary: dictionary.then(Dictionary::new),
+            dictionary_limit: props.dictionary_page_size_limit(),
+            dictionary_page: None,
+            id_pages: 0,
+            locations: Vec::new(),
         })
     }
 
     /// Bytes written and buffered: the estimate of the chunk's encoded size.
     pub(crate) fn estimated_bytes(&self) -> usize {
-        self.compressed as usize + self.page.values.len() + self.page.defs.len() / 4
+        self.compressed as usize
+            + self.page.values.len()
+            + self.page.ids.len() * 2
+            + self.page.defs.len() / 4
+            + self.dictionary.as_ref().map_or(0, Dictionary::page_size)
     }
 
     /// Appends the rows of `array`: the top-level array whose leaf this column is.
@@ -358,8 +555,27 @@ impl PlainColumn {
             let len = (data.len() - start).min(BATCH_ROWS);
             self.write_rows(&data, &levels, start, len)?;
             start += len;
-            if self.page.values.len() >= self.page_bytes || self.page.rows >= self.page_rows {
+            // As parquet-rs: the page is cut on its estimated size (for dictionary ids the
+            // most their RLE/bit-packed encoding can take), then the dictionary is closed if
+            // it has outgrown its limit.
+            let page_bytes = match &self.dictionary {
+                Some(d) => {
+                    let groups = self.page.ids.len().div_ceil(8);
+                    let width = d.bit_width() as usize;
+                    1 + (groups * (1 + width)).max(groups * (1 + width.div_ceil(8)))
+                }
+                None => self.page.values.len(),
+            };
+            if page_bytes >= self.page_bytes || self.page.rows >= self.page_rows {
                 self.flush_page()?;
+            }
+            if self
+                .dictionary
+                .as_ref()
+                .is_some_and(|d| d.page_size() >= self.dictionary_limit)
+            {
+                self.flush_page()?;
+                self.close_dictionary()?;
             }
         }
         Ok(())
@@ -413,6 +629,24 @@ impl PlainColumn {
         let mut minmax = MinMax::None;
         let mut value_bytes = 0;
         match self.kind {
+            Kind::Bytes if self.dictionary.is_some() => {
+                let offsets = data.buffer::<i32>(0);
+                let values = data.buffers().get(1).map_or(&[][..], |b| b.as_slice());
+                let ids = &mut self.page.ids;
+                if let Some(dictionary) = self.dictionary.as_mut() {
+                    for i in start..start + len {
+                        if !valid(i) {
+                            continue;
+                        }
+                        let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
+                        let v = values.get(a..b).ok_or_else(|| {
+                            ParquetError::General("byte array offsets out of bounds".into())
+                        })?;
+                        ids.push(dictionary.intern(v));
+                        value_bytes += v.len() as i64;
+                    }
+                }
+            }
             Kind::Bytes => {
                 let offsets = data.buffer::<i32>(0);
                 let values = data.buffers().get(1).map_or(&[][..], |b| b.as_slice());
@@ -512,9 +746,21 @@ impl PlainColumn {
         if self.page.rows == 0 {
             return Ok(());
         }
-        let page = std::mem::take(&mut self.page);
-        let minmax = std::mem::replace(&mut self.page_minmax, MinMax::None);
-        let mut buf = Vec::with_capacity(page.values.len() + page.defs.len() / 8 + 16);
+        let mut page = std::mem::take(&mut self.page);
+        let mut minmax = std::mem::replace(&mut self.page_minmax, MinMax::None);
+        let encoding = match self.dictionary.as_mut() {
+            Some(d) => {
+                // The ids: their bit width, then RLE/bit-packed.
+                let width = d.bit_width();
+                page.values.push(width as u8);
+                rle(&page.ids, width, &mut page.values);
+                minmax = d.take_page_minmax();
+                self.id_pages += 1;
+                Encoding::RLE_DICTIONARY
+            }
+            None => Encoding::PLAIN,
+        };
+        let mut buf = Vec::with_capacity(page.values.len() + page.defs.len() / 4 + 16);
         if self.max_def > 0 {
             buf.extend_from_slice(&[0; 4]);
             rle(&page.defs, bit_width(self.max_def), &mut buf);
@@ -523,41 +769,21 @@ impl PlainColumn {
         }
         buf.extend_from_slice(&page.values);
         let uncompressed = buf.len();
-        let body = match self.compression {
-            Compression::SNAPPY => self
-                .snappy
-                .compress_vec(&buf)
-                .map_err(|e| ParquetError::External(Box::new(e)))?,
-            _ => buf,
-        };
+        let body = self.compress(buf)?;
         let data_page = Page::DataPage {
             buf: Bytes::from(body),
             num_values: page.rows as u32,
-            encoding: Encoding::PLAIN,
+            encoding,
             def_level_encoding: Encoding::RLE,
             rep_level_encoding: Encoding::RLE,
             statistics: None,
         };
-        let mut sink = TrackedWrite::new(Vec::new());
-        let spec = {
-            let mut writer = SerializedPageWriter::new(&mut sink);
-            let spec = writer.write_page(CompressedPage::new(data_page, uncompressed))?;
-            writer.close()?;
-            spec
-        };
-        let bytes = Bytes::from(sink.into_inner()?);
-        if bytes.len() != spec.compressed_size {
-            return Err(ParquetError::General(format!(
-                "page of {} bytes, its header says {}",
-                bytes.len(),
-                spec.compressed_size
-            )));
-        }
-        self.offset_index.append_offset_and_size(
-            self.compressed as i64,
+        let (bytes, spec) = serialize(data_page, uncompressed)?;
+        self.locations.push((
+            self.compressed,
             i32::try_from(spec.compressed_size)
                 .map_err(|_| ParquetError::General("page over 2 GiB".into()))?,
-        );
+        ));
         self.offset_index.append_row_count(page.rows as i64);
         if self.kind == Kind::Bytes {
             self.offset_index
@@ -626,12 +852,68 @@ impl PlainColumn {
             self.chunk_minmax.merge(&minmax);
             self.last_page = Some(minmax);
         }
+        // The next page reuses the buffers (a page's values grow to about 1 MiB).
+        page.values.clear();
+        page.defs.clear();
+        page.ids.clear();
+        page.histogram.iter_mut().for_each(|n| *n = 0);
+        self.page = OpenPage {
+            values: page.values,
+            defs: page.defs,
+            histogram: page.histogram,
+            ids: page.ids,
+            ..OpenPage::default()
+        };
         Ok(())
+    }
+
+    /// Writes the dictionary page; later values are plain.
+    fn close_dictionary(&mut self) -> Result<(), ParquetError> {
+        let Some(dictionary) = self.dictionary.take() else {
+            return Ok(());
+        };
+        let buf = dictionary.plain();
+        let uncompressed = buf.len();
+        let page = Page::DictionaryPage {
+            buf: Bytes::from(self.compress(buf)?),
+            num_values: dictionary.len() as u32,
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        };
+        let (bytes, spec) = serialize(page, uncompressed)?;
+        self.dictionary_page = Some(DictionaryPage {
+            bytes,
+            compressed: spec.compressed_size as u64,
+            uncompressed: spec.uncompressed_size as u64,
+        });
+        Ok(())
+    }
+
+    fn compress(&mut self, buf: Vec<u8>) -> Result<Vec<u8>, ParquetError> {
+        match self.compression {
+            Compression::SNAPPY => self
+                .snappy
+                .compress_vec(&buf)
+                .map_err(|e| ParquetError::External(Box::new(e))),
+            _ => Ok(buf),
+        }
     }
 
     /// Writes the last page and returns the chunk's metadata and pages.
     pub(crate) fn close(mut self) -> Result<PlainChunk, ParquetError> {
         self.flush_page()?;
+        if self.id_pages > 0 {
+            self.close_dictionary()?;
+        }
+        // Pages sit after the dictionary page.
+        let (first, dictionary_bytes, dictionary_uncompressed) = match self.dictionary_page.take() {
+            Some(d) => (Some(d.bytes), d.compressed, d.uncompressed),
+            None => (None, 0, 0),
+        };
+        for (offset, size) in &self.locations {
+            self.offset_index
+                .append_offset_and_size((offset + dictionary_bytes) as i64, *size);
+        }
         let nulls = Some(self.nulls);
         let statistics = match (&self.chunk_minmax, self.kind) {
             (MinMax::Int(a, b), Kind::Int32 | Kind::Decimal32) => Statistics::from(
@@ -690,22 +972,39 @@ impl PlainColumn {
                     .with_backwards_compatible_min_max(self.signed),
             ),
         };
+        let mut encodings = vec![Encoding::PLAIN, Encoding::RLE];
+        let mut page_stats = Vec::new();
+        if first.is_some() {
+            encodings.push(Encoding::RLE_DICTIONARY);
+            page_stats.push(PageEncodingStats {
+                page_type: PageType::DICTIONARY_PAGE,
+                encoding: Encoding::PLAIN,
+                count: 1,
+            });
+        }
+        for (encoding, count) in [
+            (Encoding::RLE_DICTIONARY, self.id_pages),
+            (Encoding::PLAIN, self.page_count - self.id_pages),
+        ] {
+            if count > 0 {
+                page_stats.push(PageEncodingStats {
+                    page_type: PageType::DATA_PAGE,
+                    encoding,
+                    count,
+                });
+            }
+        }
         let mut builder = ColumnChunkMetaData::builder(self.descr.clone())
             .set_compression(self.compression)
-            .set_encodings_mask(EncodingMask::new_from_encodings(
-                [Encoding::PLAIN, Encoding::RLE].iter(),
-            ))
-            .set_total_compressed_size(self.compressed as i64)
-            .set_total_uncompressed_size(self.uncompressed as i64)
+            .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
+            .set_total_compressed_size((self.compressed + dictionary_bytes) as i64)
+            .set_total_uncompressed_size((self.uncompressed + dictionary_uncompressed) as i64)
             .set_num_values(self.rows as i64)
-            .set_data_page_offset(0)
+            .set_data_page_offset(dictionary_bytes as i64)
+            .set_dictionary_page_offset(first.is_some().then_some(0))
             .set_statistics(statistics);
-        if self.page_count > 0 {
-            builder = builder.set_page_encoding_stats(vec![PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
-                encoding: Encoding::PLAIN,
-                count: self.page_count,
-            }]);
+        if !page_stats.is_empty() {
+            builder = builder.set_page_encoding_stats(page_stats);
         }
         if self.kind == Kind::Bytes {
             builder = builder.set_unencoded_byte_array_data_bytes(Some(self.value_bytes));
@@ -724,7 +1023,7 @@ impl PlainColumn {
         let column_index = Some(self.column_index.build()?);
         let offset_index = Some(self.offset_index.build());
         let close = ColumnCloseResult {
-            bytes_written: self.compressed,
+            bytes_written: self.compressed + dictionary_bytes,
             rows_written: self.rows,
             metadata,
             bloom_filter: None,
@@ -734,11 +1033,35 @@ impl PlainColumn {
         Ok(PlainChunk {
             close,
             pages: PageReader {
-                len: self.compressed,
+                len: self.compressed + dictionary_bytes,
+                first,
                 pages: Arc::new(Mutex::new(self.pages)),
             },
         })
     }
+}
+
+/// A page with its header, as parquet-rs's page writer writes it, and its sizes.
+fn serialize(
+    page: Page,
+    uncompressed: usize,
+) -> Result<(Bytes, parquet::column::page::PageWriteSpec), ParquetError> {
+    let mut sink = TrackedWrite::new(Vec::new());
+    let spec = {
+        let mut writer = SerializedPageWriter::new(&mut sink);
+        let spec = writer.write_page(CompressedPage::new(page, uncompressed))?;
+        writer.close()?;
+        spec
+    };
+    let bytes = Bytes::from(sink.into_inner()?);
+    if bytes.len() != spec.compressed_size {
+        return Err(ParquetError::General(format!(
+            "page of {} bytes, its header says {}",
+            bytes.len(),
+            spec.compressed_size
+        )));
+    }
+    Ok((bytes, spec))
 }
 
 /// Appends the integers of rows `start..` for which `valid` holds, as plain values of
@@ -793,18 +1116,19 @@ fn bit_width(max: u8) -> u32 {
 /// Levels (one byte each, of at most `width` bits, `width` at most 8) in Parquet's
 /// RLE/bit-packed hybrid: runs of 8 or more equal values as RLE runs, the rest bit-packed in
 /// groups of 8.
-fn rle(levels: &[u8], width: u32, out: &mut Vec<u8>) {
-    let n = levels.len();
+fn rle<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u32, out: &mut Vec<u8>) {
+    let n = values.len();
     let run_at = |i: usize| {
-        let v = levels[i];
-        levels[i..].iter().take_while(|&&b| b == v).count()
+        let v = values[i];
+        values[i..].iter().take_while(|&&b| b == v).count()
     };
+    let value_bytes = width.div_ceil(8) as usize;
     let mut i = 0;
     while i < n {
         let run = run_at(i);
         if run >= 8 {
             varint((run as u64) << 1, out);
-            out.push(levels[i]);
+            out.extend_from_slice(&values[i].into().to_le_bytes()[..value_bytes]);
             i += run;
             continue;
         }
@@ -813,12 +1137,18 @@ fn rle(levels: &[u8], width: u32, out: &mut Vec<u8>) {
         out.push(0);
         let mut groups = 0u64;
         loop {
-            let mut packed = 0u64;
+            // 8 values of `width` bits: `width` whole bytes.
+            let (mut acc, mut bits) = (0u64, 0u32);
             for k in 0..8 {
-                let v = levels.get(i + k).copied().unwrap_or(0);
-                packed |= u64::from(v) << (k as u32 * width);
+                let v = values.get(i + k).map_or(0, |&v| v.into());
+                acc |= v << bits;
+                bits += width;
+                while bits >= 8 {
+                    out.push(acc as u8);
+                    acc >>= 8;
+                    bits -= 8;
+                }
             }
-            out.extend_from_slice(&packed.to_le_bytes()[..width as usize]);
             groups += 1;
             i += 8;
             if i >= n || groups == 63 || run_at(i) >= 8 {
@@ -905,6 +1235,8 @@ fn increment_utf8(s: &str) -> Option<Vec<u8>> {
 #[derive(Debug, Clone)]
 pub(crate) struct PageReader {
     len: u64,
+    /// The dictionary page, which comes first.
+    first: Option<Bytes>,
     pages: Arc<Mutex<Pages>>,
 }
 
@@ -962,7 +1294,7 @@ impl ChunkReader for PageReader {
         Ok(PageStream {
             pages: self.pages.clone(),
             next: 0,
-            current: Bytes::new(),
+            current: self.first.clone().unwrap_or_default(),
         })
     }
 
@@ -1086,6 +1418,7 @@ mod equivalence {
     use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
     use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
+    use super::{truncate_max, truncate_min};
     use crate::encode::{EncodeOptions, FileEncoder};
 
     struct Rng(u64);
@@ -1123,6 +1456,7 @@ mod equivalence {
             Field::new("b", DataType::Binary, true),
             Field::new("fx", DataType::FixedSizeBinary(16), true),
             Field::new("all_null", DataType::Utf8, true),
+            Field::new("low", DataType::Utf8, true),
             Field::new("desc", DataType::Int64, false),
             Field::new("st", DataType::Struct(st_fields()), true),
             Field::new("req", DataType::Struct(req_fields()), false),
@@ -1262,6 +1596,11 @@ mod equivalence {
                     .unwrap(),
             ),
             Arc::new(StringArray::from(vec![None::<&str>; m])),
+            Arc::new(StringArray::from_iter((0..m).map(|_| {
+                ["", "a", "é", "IMPRESSION", "zz", "b\u{10FFFF}"]
+                    .get(rng.below(7) as usize)
+                    .copied()
+            }))),
             Arc::new(Int64Array::from_iter_values(ids.map(|i| 1_000_000 - i))),
             st,
             req,
@@ -1305,8 +1644,73 @@ mod equivalence {
             .collect()
     }
 
+    /// Each page's entry in the column index against the values of its rows (top-level
+    /// byte-array and integer columns).
+    fn check_pages(
+        name: &str,
+        column: &ArrayRef,
+        index: &ColumnIndexMetaData,
+        offsets: &parquet::file::page_index::offset_index::OffsetIndexMetaData,
+        dictionary: bool,
+    ) {
+        use arrow_array::Array;
+        use arrow_array::cast::AsArray;
+        let firsts: Vec<usize> = offsets
+            .page_locations()
+            .iter()
+            .map(|l| l.first_row_index as usize)
+            .chain([column.len()])
+            .collect();
+        for (p, rows) in firsts.windows(2).enumerate() {
+            let page = column.slice(rows[0], rows[1] - rows[0]);
+            let bytes: Vec<Vec<u8>> = match page.data_type() {
+                DataType::Utf8 => page
+                    .as_string::<i32>()
+                    .iter()
+                    .flatten()
+                    .map(|v| v.as_bytes().to_vec())
+                    .collect(),
+                DataType::Binary => page
+                    .as_binary::<i32>()
+                    .iter()
+                    .flatten()
+                    .map(<[u8]>::to_vec)
+                    .collect(),
+                _ => continue,
+            };
+            let (mut min, mut max) = (bytes.iter().min().cloned(), bytes.iter().max().cloned());
+            if let (Some(lo), Some(hi)) = (&mut min, &mut max) {
+                let utf8 = *page.data_type() == DataType::Utf8;
+                *lo = truncate_min(lo, Some(64), utf8).0;
+                *hi = truncate_max(hi, Some(64), utf8).0;
+            }
+            let (_, got_min, got_max) = pages(index)[p].clone();
+            assert_eq!(
+                (got_min, got_max),
+                (min, max),
+                "{name}: page {p} (dictionary {dictionary})"
+            );
+            assert_eq!(
+                index.null_count(p),
+                Some(page.null_count() as i64),
+                "{name}: page {p}"
+            );
+        }
+    }
+
     #[test]
     fn plain_columns_match_parquet_rs() {
+        compare_with_parquet_rs(false);
+    }
+
+    /// Byte arrays with dictionaries: low-cardinality ones keep theirs, the others outgrow
+    /// the limit and go on with plain pages.
+    #[test]
+    fn dictionary_columns_match_parquet_rs() {
+        compare_with_parquet_rs(true);
+    }
+
+    fn compare_with_parquet_rs(dictionary: bool) {
         let mut rng = Rng(11);
         let mut batches = Vec::new();
         let mut start = 0;
@@ -1315,7 +1719,7 @@ mod equivalence {
             start += n as i64;
         }
         let opts = EncodeOptions {
-            dictionary: false,
+            dictionary,
             ..EncodeOptions::default()
         };
         let pool = Arc::new(
@@ -1326,7 +1730,9 @@ mod equivalence {
         );
         let mut ours = FileEncoder::new(Vec::new(), schema(), &opts, pool).unwrap();
         assert!(
-            ours.plain_kinds.iter().all(Option::is_some),
+            ours.plain_kinds
+                .iter()
+                .all(|k| k.is_some() || (dictionary && k.is_none())),
             "{:?}",
             ours.plain_kinds
         );
@@ -1359,6 +1765,7 @@ mod equivalence {
         assert_eq!(a.num_row_groups(), 1);
         assert_eq!(b.num_row_groups(), 1);
         let (ia, ib) = (a.page_index_for_row_group(0), b.page_index_for_row_group(0));
+        let mut fell_back = Vec::new();
         for (i, (x, y)) in a
             .row_group(0)
             .columns()
@@ -1391,6 +1798,25 @@ mod equivalence {
                 assert_eq!(nulls, x.num_values(), "{name}");
                 continue;
             }
+            let rows = |o: &parquet::file::page_index::offset_index::OffsetIndexMetaData| {
+                o.page_locations()
+                    .iter()
+                    .map(|l| l.first_row_index)
+                    .collect::<Vec<_>>()
+            };
+            let (oa, ob) = (ia.offset_index(i).unwrap(), ib.offset_index(i).unwrap());
+            if let Some(column) = expected.column_by_name(&name) {
+                check_pages(&name, column, pa, oa, dictionary);
+            }
+            // A dictionary that outgrows its limit is closed where parquet-rs's byte budget
+            // ends a batch, not after the batch of 1,024 rows that crosses it as here: from
+            // there on, pages are cut at other rows. The values and the chunk's metadata
+            // agree, and the pages' statistics match their values (`check_pages`).
+            if rows(oa) != rows(ob) {
+                assert!(dictionary, "{name}: pages cut at other rows");
+                fell_back.push(name);
+                continue;
+            }
             assert_eq!(pages(pa), pages(pb), "{name}: column index pages");
             assert_eq!(
                 pa.get_boundary_order(),
@@ -1405,13 +1831,6 @@ mod equivalence {
                     "{name}"
                 );
             }
-            let rows = |o: &parquet::file::page_index::offset_index::OffsetIndexMetaData| {
-                o.page_locations()
-                    .iter()
-                    .map(|l| l.first_row_index)
-                    .collect::<Vec<_>>()
-            };
-            let (oa, ob) = (ia.offset_index(i).unwrap(), ib.offset_index(i).unwrap());
             assert_eq!(rows(oa), rows(ob), "{name}: pages' first rows");
             assert_eq!(
                 oa.unencoded_byte_array_data_bytes(),
@@ -1422,6 +1841,17 @@ mod equivalence {
                 pa.num_pages() > 1 || name == "all_null" || x.compressed_size() < 1 << 20,
                 "{name}: one page"
             );
+        }
+        if dictionary {
+            // Long distinct strings outgrow the dictionary; the short ones keep theirs.
+            assert!(fell_back.contains(&"s".to_string()), "{fell_back:?}");
+            let low = a
+                .row_group(0)
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == "low");
+            assert!(low.unwrap().dictionary_page_offset().is_some());
+            assert!(!fell_back.contains(&"low".to_string()));
         }
     }
 }
