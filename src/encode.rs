@@ -461,6 +461,12 @@ impl PlainLeaf {
             current = child;
         }
         let kind = Kind::of(current.data_type(), descr)?;
+        // Each nullable array adds a definition level: otherwise the schema is not the one
+        // assumed here, and parquet-rs's writer takes the leaf.
+        let levels = nullable.iter().filter(|&&n| n).count();
+        if i16::try_from(levels).ok()? != descr.max_def_level() {
+            return None;
+        }
         Some(Self {
             kind,
             path,
