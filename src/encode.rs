@@ -47,7 +47,7 @@ use rayon::prelude::*;
 
 mod plain;
 
-use plain::{Kind, Pages, PlainChunk, PlainColumn};
+use plain::{Kind, Pages, PlainChunk, PlainColumn, Step};
 
 /// Errors of the encode layer.
 #[derive(Debug, thiserror::Error)]
@@ -434,16 +434,17 @@ struct SlotState {
 #[derive(Debug, Clone)]
 struct PlainLeaf {
     kind: Kind,
-    /// Child indices from the top-level array to the leaf.
-    path: Vec<usize>,
+    /// The steps from the top-level array to the leaf.
+    path: Vec<Step>,
     /// Whether each array on the way (the top-level one first) is nullable.
     nullable: Vec<bool>,
 }
 
 impl PlainLeaf {
-    /// For leaf `descr` of the top-level `field`: its path through structs (none through
-    /// lists or maps) and the kind of its values, when our plain writer handles it.
+    /// For leaf `descr` of the top-level `field`: its path through structs and at most one
+    /// list or map, and the kind of its values, when our plain writer handles it.
     fn of(field: &FieldRef, descr: &parquet::schema::types::ColumnDescPtr) -> Option<Self> {
+        use arrow_schema::DataType;
         let parts = descr.path().parts();
         if parts.first() != Some(field.name()) {
             return None;
@@ -451,20 +452,44 @@ impl PlainLeaf {
         let mut current = field;
         let mut path = Vec::new();
         let mut nullable = vec![field.is_nullable()];
-        for name in &parts[1..] {
-            let arrow_schema::DataType::Struct(children) = current.data_type() else {
-                return None;
-            };
-            let (index, child) = children.find(name)?;
-            path.push(index);
-            nullable.push(child.is_nullable());
-            current = child;
+        let mut repeated = 0;
+        let mut k = 1;
+        while k < parts.len() {
+            match current.data_type() {
+                DataType::Struct(children) => {
+                    let (index, child) = children.find(&parts[k])?;
+                    path.push(Step::Child(index));
+                    nullable.push(child.is_nullable());
+                    current = child;
+                    k += 1;
+                }
+                // `name.list.element`: the repeated group, then the element.
+                DataType::List(item) if parts.get(k + 1) == Some(item.name()) => {
+                    path.push(Step::List);
+                    nullable.push(item.is_nullable());
+                    current = item;
+                    repeated += 1;
+                    k += 2;
+                }
+                // `name.key_value.key`: the repeated group is the entries struct.
+                DataType::Map(entries, _) if parts[k] == *entries.name() => {
+                    path.push(Step::Map);
+                    nullable.push(entries.is_nullable());
+                    current = entries;
+                    repeated += 1;
+                    k += 1;
+                }
+                _ => return None,
+            }
         }
         let kind = Kind::of(current.data_type(), descr)?;
-        // Each nullable array adds a definition level: otherwise the schema is not the one
-        // assumed here, and parquet-rs's writer takes the leaf.
-        let levels = nullable.iter().filter(|&&n| n).count();
-        if i16::try_from(levels).ok()? != descr.max_def_level() {
+        // Each nullable array and the repeated group add a definition level: otherwise the
+        // schema is not the one assumed here, and parquet-rs's writer takes the leaf.
+        let levels = nullable.iter().filter(|&&n| n).count() + repeated;
+        if repeated > 1
+            || i16::try_from(levels).ok()? != descr.max_def_level()
+            || i16::try_from(repeated).ok()? != descr.max_rep_level()
+        {
             return None;
         }
         Some(Self {

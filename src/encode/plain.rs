@@ -69,7 +69,7 @@ impl Kind {
     /// one parquet-rs would write for the Arrow type without converting the values.
     pub(crate) fn of(data_type: &DataType, descr: &ColumnDescPtr) -> Option<Self> {
         use parquet::basic::Type as P;
-        if descr.max_rep_level() != 0 || descr.max_def_level() > 8 {
+        if descr.max_rep_level() > 1 || descr.max_def_level() > 8 {
             return None;
         }
         let kind = match (data_type, descr.physical_type()) {
@@ -111,6 +111,17 @@ impl Kind {
             _ => 8,
         }
     }
+}
+
+/// A step from an array to the next one on the way to the leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// A struct's child, by index.
+    Child(usize),
+    /// A list's elements (at most one list or map on the way).
+    List,
+    /// A map's entries (a struct of key and value).
+    Map,
 }
 
 /// Minimum and maximum of the values seen.
@@ -174,13 +185,21 @@ struct OpenPage {
     value_bytes: i64,
     /// Dictionary ids of the values, while the column is dictionary-encoded.
     ids: Vec<u32>,
+    /// Levels (the page header's value count): rows, plus the further elements of lists.
+    levels: usize,
+    /// The repetition level of each level, when the column repeats.
+    reps: Vec<u8>,
+    /// Levels at each repetition level, when the column repeats.
+    rep_histogram: Vec<i64>,
 }
 
 /// The dictionary of a byte-array column: its distinct values in order of first appearance,
 /// found again through an open-addressing table keyed by a hash of the bytes.
 struct Dictionary {
-    /// `(hash >> 32) << 32 | (id + 1)` per slot, 0 when empty.
-    table: Vec<u64>,
+    /// Per slot: the value's tag (24 bits of its hash, its length up to 255) in the high 32
+    /// bits and its id + 1 in the low ones (0 when empty), and its first 8 bytes: a value
+    /// of up to 8 bytes is found without reading the values.
+    table: Vec<[u64; 2]>,
     /// Values: entry `i` is `bytes[ends[i - 1]..ends[i]]`.
     ends: Vec<u32>,
     bytes: Vec<u8>,
@@ -194,7 +213,7 @@ impl Dictionary {
     fn new() -> Self {
         use std::hash::BuildHasher;
         Self {
-            table: vec![0; 1024],
+            table: vec![[0; 2]; 1024],
             ends: Vec::new(),
             bytes: Vec::new(),
             seed: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
@@ -249,17 +268,18 @@ impl Dictionary {
     #[inline]
     fn intern(&mut self, v: &[u8]) -> u32 {
         let h = self.hash(v);
-        let tag = h & 0xffff_ffff_0000_0000;
+        let tag = Self::tag(h, v);
+        let head = Self::head(v);
         let mask = self.table.len() - 1;
         let mut slot = (h as usize) & mask;
         loop {
-            let e = self.table[slot];
+            let [e, first] = self.table[slot];
             if e == 0 {
                 break;
             }
-            if e & 0xffff_ffff_0000_0000 == tag {
+            if e & 0xffff_ffff_0000_0000 == tag && first == head {
                 let id = (e & 0xffff_ffff) as usize - 1;
-                if self.value(id) == v {
+                if v.len() <= 8 || self.value(id)[8..] == v[8..] {
                     self.mark(id);
                     return id as u32;
                 }
@@ -269,7 +289,7 @@ impl Dictionary {
         let id = self.ends.len();
         self.bytes.extend_from_slice(v);
         self.ends.push(self.bytes.len() as u32);
-        self.table[slot] = tag | (id as u64 + 1);
+        self.table[slot] = [tag | (id as u64 + 1), head];
         if self.ends.len() * 2 > self.table.len() {
             self.grow();
         }
@@ -288,16 +308,32 @@ impl Dictionary {
 
     fn grow(&mut self) {
         let size = self.table.len() * 2;
-        let mut table = vec![0u64; size];
+        let mut table = vec![[0u64; 2]; size];
         for id in 0..self.ends.len() {
-            let h = self.hash(self.value(id));
+            let v = self.value(id);
+            let h = self.hash(v);
             let mut slot = (h as usize) & (size - 1);
-            while table[slot] != 0 {
+            while table[slot][0] != 0 {
                 slot = (slot + 1) & (size - 1);
             }
-            table[slot] = (h & 0xffff_ffff_0000_0000) | (id as u64 + 1);
+            table[slot] = [Self::tag(h, v) | (id as u64 + 1), Self::head(v)];
         }
         self.table = table;
+    }
+
+    /// 24 bits of the hash and the length (up to 255), in the high 32 bits.
+    #[inline]
+    fn tag(h: u64, v: &[u8]) -> u64 {
+        (h & 0xffff_ff00_0000_0000) | ((v.len().min(255) as u64) << 32)
+    }
+
+    /// The first 8 bytes, zero-padded: with the length, all of a value of up to 8 bytes.
+    #[inline]
+    fn head(v: &[u8]) -> u64 {
+        let mut w = [0u8; 8];
+        let n = v.len().min(8);
+        w[..n].copy_from_slice(&v[..n]);
+        u64::from_le_bytes(w)
     }
 
     /// The min and max of the entries the open page used; forgets them.
@@ -376,8 +412,8 @@ struct DictionaryPage {
 pub(crate) struct PlainColumn {
     descr: ColumnDescPtr,
     kind: Kind,
-    /// Child indices from the top-level array down to the leaf (empty for a top-level leaf).
-    path: Vec<usize>,
+    /// The steps from the top-level array down to the leaf (none for a top-level leaf).
+    path: Vec<Step>,
     /// Whether each array from the top-level one down to the leaf is nullable (each nullable
     /// one adds a definition level).
     nullable: Vec<bool>,
@@ -396,6 +432,10 @@ pub(crate) struct PlainColumn {
     page_count: i32,
     /// Rows at each definition level, over the chunk.
     histogram: Vec<i64>,
+    /// Levels at each repetition level, over the chunk, when the column repeats.
+    rep_histogram: Vec<i64>,
+    /// Levels, over the chunk.
+    levels: u64,
     rows: u64,
     nulls: u64,
     value_bytes: i64,
@@ -459,13 +499,16 @@ impl PlainColumn {
     pub(crate) fn new(
         descr: ColumnDescPtr,
         kind: Kind,
-        path: Vec<usize>,
+        path: Vec<Step>,
         nullable: Vec<bool>,
         props: &WriterProperties,
         pages: Pages,
     ) -> Option<Self> {
-        let max_def = nullable.iter().filter(|&&n| n).count();
+        let repeated = path.iter().filter(|s| !matches!(s, Step::Child(_))).count();
+        let max_def = nullable.iter().filter(|&&n| n).count() + repeated;
         if !Self::accepts(props, &descr, kind)
+            || repeated > 1
+            || usize::try_from(descr.max_rep_level()).ok()? != repeated
             || nullable.len() != path.len() + 1
             || max_def != usize::try_from(descr.max_def_level()).ok()?
         {
@@ -497,6 +540,8 @@ impl PlainColumn {
             pages,
             page_count: 0,
             histogram: vec![0; usize::from(max_def) + 1],
+            rep_histogram: vec![0; 2],
+            levels: 0,
             rows: 0,
             nulls: 0,
             value_bytes: 0,
@@ -526,35 +571,80 @@ impl PlainColumn {
 
     /// Appends the rows of `array`: the top-level array whose leaf this column is.
     pub(crate) fn write(&mut self, array: &dyn Array) -> Result<(), ParquetError> {
+        let shape_error = || {
+            ParquetError::General(format!(
+                "column `{}`: the array does not have the schema's shape",
+                self.descr.path()
+            ))
+        };
+        // The arrays from the top-level one to the leaf; the one holding the list or map
+        // (if any) at `repeated_at`, with its offsets.
         let mut chain: Vec<&dyn Array> = vec![array];
-        for &child in &self.path {
+        let mut repeated: Option<(usize, &[i32])> = None;
+        for step in &self.path {
             let parent = chain.last().copied().unwrap_or(array);
-            let column = parent
-                .as_struct_opt()
-                .and_then(|s| s.columns().get(child))
-                .ok_or_else(|| {
-                    ParquetError::General(format!(
-                        "column `{}`: the array does not have the schema's structs",
-                        self.descr.path()
-                    ))
-                })?;
-            chain.push(column.as_ref());
+            let next: &dyn Array = match step {
+                Step::Child(child) => parent
+                    .as_struct_opt()
+                    .and_then(|s| s.columns().get(*child))
+                    .ok_or_else(shape_error)?
+                    .as_ref(),
+                Step::List => {
+                    let list = parent.as_list_opt::<i32>().ok_or_else(shape_error)?;
+                    repeated = Some((chain.len() - 1, list.value_offsets()));
+                    list.values().as_ref()
+                }
+                Step::Map => {
+                    let map = parent.as_map_opt().ok_or_else(shape_error)?;
+                    repeated = Some((chain.len() - 1, map.value_offsets()));
+                    map.entries()
+                }
+            };
+            chain.push(next);
         }
-        // The nulls of each nullable array on the way, outermost first. A non-nullable one
-        // holds nulls only under null parents (Arrow checks that), which end the levels
-        // before it.
-        let levels: Vec<Option<&NullBuffer>> = chain
-            .iter()
-            .zip(&self.nullable)
-            .filter(|(_, nullable)| **nullable)
-            .map(|(a, _)| a.nulls().filter(|n| n.null_count() > 0))
-            .collect();
-        let data = chain.last().copied().unwrap_or(array).to_data();
-        let mut start = 0;
-        while start < data.len() {
-            let len = (data.len() - start).min(BATCH_ROWS);
-            self.write_rows(&data, &levels, start, len)?;
-            start += len;
+        // The nulls of each nullable array, outermost first, split where the list is. A
+        // non-nullable array holds nulls only under null parents (Arrow checks that), which
+        // end the levels before it.
+        let nulls = |arrays: &[&dyn Array], nullable: &[bool]| -> Vec<Option<NullBuffer>> {
+            arrays
+                .iter()
+                .zip(nullable)
+                .filter(|(_, n)| **n)
+                .map(|(a, _)| a.nulls().filter(|n| n.null_count() > 0).cloned())
+                .collect()
+        };
+        let split = repeated.map_or(chain.len(), |(at, _)| at + 1);
+        let outer = nulls(&chain[..split], &self.nullable[..split]);
+        let inner = nulls(&chain[split..], &self.nullable[split..]);
+        let leaf = chain.last().copied().unwrap_or(array).to_data();
+        let levels = levels(
+            array.len(),
+            &outer,
+            &inner,
+            repeated.map(|(_, o)| o),
+            self.max_def,
+        );
+        let total = levels.count();
+        let mut at = 0;
+        let mut value_at = 0;
+        while at < total {
+            // Batches of 1,024 levels, ended at a row's start, as parquet-rs writes them.
+            let mut end = (at + BATCH_ROWS).min(total);
+            if !levels.reps.is_empty() {
+                while end < total && levels.reps[end] != 0 {
+                    end += 1;
+                }
+            }
+            let values = self.page_levels(&levels, at, end);
+            match &levels.values {
+                Some(indices) => {
+                    let indices = &indices[value_at..value_at + values];
+                    self.write_values(&leaf, indices.iter().map(|&i| i as usize))?;
+                }
+                None => self.write_values(&leaf, at..end)?,
+            }
+            value_at += values;
+            at = end;
             // As parquet-rs: the page is cut on its estimated size (for dictionary ids the
             // most their RLE/bit-packed encoding can take), then the dictionary is closed if
             // it has outgrown its limit.
@@ -581,50 +671,47 @@ impl PlainColumn {
         Ok(())
     }
 
-    /// Appends the definition levels of rows `start..start + len`: for each, how many of the
-    /// nullable arrays on the way hold a value there, from the outermost to the first null.
-    fn levels(&mut self, levels: &[Option<&NullBuffer>], start: usize, len: usize) {
+    /// Adds levels `at..end` to the open page; returns how many of them hold a value.
+    fn page_levels(&mut self, levels: &Levels, at: usize, end: usize) -> usize {
         let page = &mut self.page;
         let max_def = self.max_def;
+        page.levels += end - at;
+        if levels.reps.is_empty() {
+            page.rows += end - at;
+        } else {
+            let reps = &levels.reps[at..end];
+            page.reps.extend_from_slice(reps);
+            if page.rep_histogram.len() != 2 {
+                page.rep_histogram = vec![0; 2];
+            }
+            let new_rows = reps.iter().filter(|&&r| r == 0).count();
+            page.rows += new_rows;
+            page.rep_histogram[0] += new_rows as i64;
+            page.rep_histogram[1] += (reps.len() - new_rows) as i64;
+        }
+        if max_def == 0 {
+            return end - at;
+        }
         if page.histogram.len() != usize::from(max_def) + 1 {
             page.histogram = vec![0; usize::from(max_def) + 1];
         }
-        let before = page.defs.len();
-        match levels {
-            [None] => page.defs.resize(before + len, 1),
-            [Some(n)] => page
-                .defs
-                .extend((start..start + len).map(|i| u8::from(n.is_valid(i)))),
-            _ => page.defs.extend((start..start + len).map(|i| {
-                levels
-                    .iter()
-                    .take_while(|n| n.is_none_or(|n| n.is_valid(i)))
-                    .count() as u8
-            })),
-        }
+        let defs = &levels.defs[at..end];
+        page.defs.extend_from_slice(defs);
         let mut values = 0;
-        for &d in &page.defs[before..] {
+        for &d in defs {
             page.histogram[usize::from(d)] += 1;
             values += usize::from(d == max_def);
         }
-        page.nulls += len - values;
+        page.nulls += defs.len() - values;
+        values
     }
 
-    fn write_rows(
+    /// Appends the leaf values at `indices` (positions in `data`).
+    fn write_values(
         &mut self,
         data: &ArrayData,
-        levels: &[Option<&NullBuffer>],
-        start: usize,
-        len: usize,
+        indices: impl Iterator<Item = usize> + Clone,
     ) -> Result<(), ParquetError> {
-        let before = self.page.defs.len();
-        if self.max_def > 0 {
-            self.levels(levels, start, len);
-        }
-        let max_def = self.max_def;
-        let defs = &self.page.defs;
-        let valid = |i: usize| max_def == 0 || defs[before + i - start] == max_def;
-        self.page.rows += len;
         let out = &mut self.page.values;
         let mut minmax = MinMax::None;
         let mut value_bytes = 0;
@@ -634,10 +721,7 @@ impl PlainColumn {
                 let values = data.buffers().get(1).map_or(&[][..], |b| b.as_slice());
                 let ids = &mut self.page.ids;
                 if let Some(dictionary) = self.dictionary.as_mut() {
-                    for i in start..start + len {
-                        if !valid(i) {
-                            continue;
-                        }
+                    for i in indices {
                         let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
                         let v = values.get(a..b).ok_or_else(|| {
                             ParquetError::General("byte array offsets out of bounds".into())
@@ -652,10 +736,7 @@ impl PlainColumn {
                 let values = data.buffers().get(1).map_or(&[][..], |b| b.as_slice());
                 let mut min: Option<&[u8]> = None;
                 let mut max: &[u8] = &[];
-                for i in start..start + len {
-                    if !valid(i) {
-                        continue;
-                    }
+                for i in indices {
                     let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
                     let v = values.get(a..b).ok_or_else(|| {
                         ParquetError::General("byte array offsets out of bounds".into())
@@ -686,10 +767,7 @@ impl PlainColumn {
                 let base = data.offset();
                 let mut min: Option<&[u8]> = None;
                 let mut max: &[u8] = &[];
-                for i in start..start + len {
-                    if !valid(i) {
-                        continue;
-                    }
+                for i in indices {
                     let at = (base + i) * width;
                     let v = values.get(at..at + width).ok_or_else(|| {
                         ParquetError::General("fixed-size values out of bounds".into())
@@ -714,18 +792,18 @@ impl PlainColumn {
                 }
             }
             Kind::Int32 => {
-                let v = &data.buffer::<i32>(0)[start..start + len];
-                minmax = ints(out, 4, v.iter().map(|&x| i64::from(x)), start, valid);
+                let v = data.buffer::<i32>(0);
+                minmax = ints(out, 4, indices.map(|i| i64::from(v[i])));
             }
             Kind::Int64 => {
-                let v = &data.buffer::<i64>(0)[start..start + len];
-                minmax = ints(out, 8, v.iter().copied(), start, valid);
+                let v = data.buffer::<i64>(0);
+                minmax = ints(out, 8, indices.map(|i| v[i]));
             }
             Kind::Decimal32 | Kind::Decimal64 => {
-                let v = &data.buffer::<i128>(0)[start..start + len];
+                let v = data.buffer::<i128>(0);
                 // The decoder checks decimals against their precision, so they fit.
                 let width = self.kind.int_width();
-                minmax = ints(out, width, v.iter().map(|&x| x as i64), start, valid);
+                minmax = ints(out, width, indices.map(|i| v[i] as i64));
             }
         }
         self.page.value_bytes += value_bytes;
@@ -761,18 +839,25 @@ impl PlainColumn {
             None => Encoding::PLAIN,
         };
         let mut buf = Vec::with_capacity(page.values.len() + page.defs.len() / 4 + 16);
-        if self.max_def > 0 {
+        if !page.reps.is_empty() {
             buf.extend_from_slice(&[0; 4]);
-            rle(&page.defs, bit_width(self.max_def), &mut buf);
+            rle(&page.reps, 1, &mut buf);
             let len = (buf.len() - 4) as u32;
             buf[..4].copy_from_slice(&len.to_le_bytes());
+        }
+        if self.max_def > 0 {
+            let at = buf.len();
+            buf.extend_from_slice(&[0; 4]);
+            rle(&page.defs, bit_width(self.max_def), &mut buf);
+            let len = (buf.len() - at - 4) as u32;
+            buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
         }
         buf.extend_from_slice(&page.values);
         let uncompressed = buf.len();
         let body = self.compress(buf)?;
         let data_page = Page::DataPage {
             buf: Bytes::from(body),
-            num_values: page.rows as u32,
+            num_values: page.levels as u32,
             encoding,
             def_level_encoding: Encoding::RLE,
             rep_level_encoding: Encoding::RLE,
@@ -793,6 +878,7 @@ impl PlainColumn {
         self.uncompressed += spec.uncompressed_size as u64;
         self.page_count += 1;
         self.rows += page.rows as u64;
+        self.levels += page.levels as u64;
         self.nulls += page.nulls as u64;
         self.value_bytes += page.value_bytes;
         match &mut self.pages {
@@ -801,14 +887,19 @@ impl PlainColumn {
         }
         // The column index, with the page's definition level histogram as parquet-rs writes
         // it for a column with levels.
+        let repeated = !page.reps.is_empty();
         if self.max_def > 0 {
             for (total, n) in self.histogram.iter_mut().zip(&page.histogram) {
                 *total += n;
             }
+            for (total, n) in self.rep_histogram.iter_mut().zip(&page.rep_histogram) {
+                *total += n;
+            }
             let histogram = LevelHistogram::from(page.histogram.clone());
-            self.column_index.append_histograms(&None, &Some(histogram));
+            let reps = repeated.then(|| LevelHistogram::from(page.rep_histogram.clone()));
+            self.column_index.append_histograms(&reps, &Some(histogram));
         }
-        let null_page = page.nulls == page.rows;
+        let null_page = page.nulls == page.levels;
         if null_page {
             self.column_index
                 .append(true, Vec::new(), Vec::new(), page.nulls as i64, None);
@@ -856,12 +947,16 @@ impl PlainColumn {
         page.values.clear();
         page.defs.clear();
         page.ids.clear();
+        page.reps.clear();
         page.histogram.iter_mut().for_each(|n| *n = 0);
+        page.rep_histogram.iter_mut().for_each(|n| *n = 0);
         self.page = OpenPage {
             values: page.values,
             defs: page.defs,
             histogram: page.histogram,
             ids: page.ids,
+            reps: page.reps,
+            rep_histogram: page.rep_histogram,
             ..OpenPage::default()
         };
         Ok(())
@@ -999,7 +1094,7 @@ impl PlainColumn {
             .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
             .set_total_compressed_size((self.compressed + dictionary_bytes) as i64)
             .set_total_uncompressed_size((self.uncompressed + dictionary_uncompressed) as i64)
-            .set_num_values(self.rows as i64)
+            .set_num_values(self.levels as i64)
             .set_data_page_offset(dictionary_bytes as i64)
             .set_dictionary_page_offset(first.is_some().then_some(0))
             .set_statistics(statistics);
@@ -1012,6 +1107,10 @@ impl PlainColumn {
         if self.max_def > 0 {
             let histogram = LevelHistogram::from(self.histogram.clone());
             builder = builder.set_definition_level_histogram(Some(histogram));
+        }
+        if self.descr.max_rep_level() > 0 {
+            let histogram = LevelHistogram::from(self.rep_histogram.clone());
+            builder = builder.set_repetition_level_histogram(Some(histogram));
         }
         let metadata = builder.build()?;
         self.column_index
@@ -1064,21 +1163,11 @@ fn serialize(
     Ok((bytes, spec))
 }
 
-/// Appends the integers of rows `start..` for which `valid` holds, as plain values of
-/// `width` bytes; returns their min and max.
-fn ints(
-    out: &mut Vec<u8>,
-    width: usize,
-    values: impl Iterator<Item = i64>,
-    start: usize,
-    valid: impl Fn(usize) -> bool,
-) -> MinMax {
+/// Appends integers as plain values of `width` bytes; returns their min and max.
+fn ints(out: &mut Vec<u8>, width: usize, values: impl Iterator<Item = i64>) -> MinMax {
     let (mut min, mut max) = (i64::MAX, i64::MIN);
     let mut any = false;
-    for (k, v) in values.enumerate() {
-        if !valid(start + k) {
-            continue;
-        }
+    for v in values {
         any = true;
         min = min.min(v);
         max = max.max(v);
@@ -1095,7 +1184,95 @@ fn ints(
     }
 }
 
-/// `a < b` byte-wise; the first 8 bytes compared as one number, which settles most
+/// The levels of a batch's rows: a definition level each (when the column has them), a
+/// repetition level each (when it repeats), and the leaf index of each value, when the
+/// values are not simply the rows.
+struct Levels {
+    count: usize,
+    defs: Vec<u8>,
+    reps: Vec<u8>,
+    values: Option<Vec<u32>>,
+}
+
+impl Levels {
+    fn count(&self) -> usize {
+        self.count
+    }
+}
+
+/// The levels of `rows` rows: `outer` are the nulls of the nullable arrays down to the list
+/// or map (whose `offsets` lead to its elements), or down to the leaf; `inner` those of the
+/// nullable arrays from the elements down to the leaf.
+fn levels(
+    rows: usize,
+    outer: &[Option<NullBuffer>],
+    inner: &[Option<NullBuffer>],
+    offsets: Option<&[i32]>,
+    max_def: u8,
+) -> Levels {
+    let depth = |nulls: &[Option<NullBuffer>], i: usize| {
+        nulls
+            .iter()
+            .take_while(|n| n.as_ref().is_none_or(|n| n.is_valid(i)))
+            .count()
+    };
+    let Some(offsets) = offsets else {
+        if max_def == 0 {
+            return Levels {
+                count: rows,
+                defs: Vec::new(),
+                reps: Vec::new(),
+                values: None,
+            };
+        }
+        let defs: Vec<u8> = match outer {
+            [None] => vec![1; rows],
+            [Some(n)] => (0..rows).map(|i| u8::from(n.is_valid(i))).collect(),
+            _ => (0..rows).map(|i| depth(outer, i) as u8).collect(),
+        };
+        let values = (!defs.iter().all(|&d| d == max_def)).then(|| {
+            (0..rows as u32)
+                .filter(|&i| defs[i as usize] == max_def)
+                .collect()
+        });
+        return Levels {
+            count: rows,
+            defs,
+            reps: Vec::new(),
+            values,
+        };
+    };
+    let mut defs = Vec::with_capacity(rows);
+    let mut reps = Vec::with_capacity(rows);
+    let mut values = Vec::with_capacity(rows);
+    for i in 0..rows {
+        let d = depth(outer, i);
+        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        if d < outer.len() || start == end {
+            // A null on the way, or an empty list: one level, no value.
+            defs.push(d as u8);
+            reps.push(0);
+            continue;
+        }
+        for j in start..end {
+            // The repeated level adds one, then the nullable arrays inside the element.
+            let dd = d + 1 + depth(inner, j);
+            defs.push(dd as u8);
+            reps.push(u8::from(j != start));
+            if dd == usize::from(max_def) {
+                values.push(j as u32);
+            }
+        }
+    }
+    Levels {
+        count: defs.len(),
+        defs,
+        reps,
+        values: Some(values),
+    }
+}
+
+/// `a < b` byte-wise;/// `a < b` byte-wise; the first 8 bytes compared as one number, which settles most
 /// comparisons of distinct values without a call to `memcmp`.
 #[inline]
 fn less(a: &[u8], b: &[u8]) -> bool {
@@ -1460,7 +1637,106 @@ mod equivalence {
             Field::new("desc", DataType::Int64, false),
             Field::new("st", DataType::Struct(st_fields()), true),
             Field::new("req", DataType::Struct(req_fields()), false),
+            Field::new("tags", tags_type(), true),
+            Field::new("kv", kv_type(), true),
+            Field::new("items", items_type(), false),
         ]))
+    }
+
+    fn tags_type() -> DataType {
+        DataType::List(Arc::new(Field::new("element", DataType::Utf8, true)))
+    }
+
+    fn kv_fields() -> Fields {
+        Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Int64, true),
+        ])
+    }
+
+    fn kv_type() -> DataType {
+        DataType::Map(
+            Arc::new(Field::new(
+                "key_value",
+                DataType::Struct(kv_fields()),
+                false,
+            )),
+            false,
+        )
+    }
+
+    fn item_fields() -> Fields {
+        Fields::from(vec![
+            Field::new("a", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ])
+    }
+
+    fn items_type() -> DataType {
+        DataType::List(Arc::new(Field::new(
+            "element",
+            DataType::Struct(item_fields()),
+            false,
+        )))
+    }
+
+    /// Lists and maps of `m` rows: null lists (some with elements behind them), empty
+    /// lists, null elements, structs in the elements.
+    fn lists(rng: &mut Rng, m: usize) -> (ArrayRef, ArrayRef, ArrayRef) {
+        use arrow_array::{ListArray, MapArray};
+        use arrow_buffer::OffsetBuffer;
+        let lengths: Vec<usize> = (0..m).map(|_| rng.below(4) as usize).collect();
+        let n: usize = lengths.iter().sum();
+        let list_nulls: NullBuffer = (0..m).map(|_| rng.below(7) != 0).collect();
+        let values = StringArray::from_iter((0..n).map(|_| {
+            (rng.below(5) != 0).then(|| ["x", "yy", "", "é", "zzz"][rng.below(5) as usize])
+        }));
+        let tags = ListArray::new(
+            Arc::new(Field::new("element", DataType::Utf8, true)),
+            OffsetBuffer::from_lengths(lengths.iter().copied()),
+            Arc::new(values),
+            Some(list_nulls),
+        );
+        let map_lengths: Vec<usize> = (0..m).map(|_| rng.below(3) as usize).collect();
+        let n: usize = map_lengths.iter().sum();
+        let keys: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..n).map(|_| format!("k{}", rng.below(6))),
+        ));
+        let vals: ArrayRef = Arc::new(Int64Array::from_iter(
+            (0..n).map(|_| (rng.below(4) != 0).then(|| rng.next() as i64 >> 3)),
+        ));
+        let entries = StructArray::new(kv_fields(), vec![keys, vals], None);
+        let kv = MapArray::new(
+            Arc::new(Field::new(
+                "key_value",
+                DataType::Struct(kv_fields()),
+                false,
+            )),
+            OffsetBuffer::from_lengths(map_lengths.iter().copied()),
+            entries,
+            Some((0..m).map(|_| rng.below(9) != 0).collect()),
+            false,
+        );
+        let item_lengths: Vec<usize> = (0..m).map(|_| rng.below(3) as usize).collect();
+        let n: usize = item_lengths.iter().sum();
+        let a: ArrayRef =
+            Arc::new(StringArray::from_iter((0..n).map(|_| {
+                (rng.below(3) != 0).then(|| format!("a{:x}", rng.next() % 5000))
+            })));
+        let nn: ArrayRef = Arc::new(Int64Array::from_iter_values(
+            (0..n).map(|_| rng.next() as i64),
+        ));
+        let items = ListArray::new(
+            Arc::new(Field::new(
+                "element",
+                DataType::Struct(item_fields()),
+                false,
+            )),
+            OffsetBuffer::from_lengths(item_lengths.iter().copied()),
+            Arc::new(StructArray::new(item_fields(), vec![a, nn], None)),
+            None,
+        );
+        (Arc::new(tags), Arc::new(kv), Arc::new(items))
     }
 
     fn inner_fields() -> Fields {
@@ -1557,6 +1833,7 @@ mod equivalence {
             .collect();
         let ids = (0..m as i64).map(|i| start + i);
         let (st, req) = structs(rng, m);
+        let (tags, kv, items) = lists(rng, m);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(ids.clone())),
             Arc::new(Int32Array::from_iter(
@@ -1604,6 +1881,9 @@ mod equivalence {
             Arc::new(Int64Array::from_iter_values(ids.map(|i| 1_000_000 - i))),
             st,
             req,
+            tags,
+            kv,
+            items,
         ];
         RecordBatch::try_new(schema(), columns).unwrap().slice(2, n)
     }
