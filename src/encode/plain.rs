@@ -66,6 +66,8 @@ pub(crate) enum Kind {
     Decimal64,
     /// FIXED_LEN_BYTE_ARRAY of this width from `FixedSizeBinary` (not a decimal).
     Fixed(usize),
+    /// BOOLEAN (bit-packed; Parquet has no dictionaries of booleans).
+    Boolean,
 }
 
 impl Kind {
@@ -94,6 +96,7 @@ impl Kind {
             ) => Kind::Int64,
             (DataType::Decimal128(p, _), P::INT32) if *p <= 9 => Kind::Decimal32,
             (DataType::Decimal128(p, _), P::INT64) if *p <= 18 => Kind::Decimal64,
+            (DataType::Boolean, P::BOOLEAN) => Kind::Boolean,
             (DataType::FixedSizeBinary(n), P::FIXED_LEN_BYTE_ARRAY)
                 if descr.type_length() == *n
                     && !matches!(
@@ -192,6 +195,8 @@ struct OpenPage {
     ids: Vec<u32>,
     /// Levels (the page header's value count): rows, plus the further elements of lists.
     levels: usize,
+    /// Booleans packed into `values` so far.
+    bits: usize,
     /// The repetition level of each level, when the column repeats.
     reps: Vec<u8>,
     /// Levels at each repetition level, when the column repeats.
@@ -488,7 +493,7 @@ impl PlainColumn {
         matches!(
             props.compression(path),
             Compression::SNAPPY | Compression::UNCOMPRESSED
-        ) && (kind == Kind::Bytes || !props.dictionary_enabled(path))
+        ) && (matches!(kind, Kind::Bytes | Kind::Boolean) || !props.dictionary_enabled(path))
             && props.statistics_enabled(path) == EnabledStatistics::Page
             && props.bloom_filter_properties(path).is_none()
             && !props.offset_index_disabled()
@@ -796,6 +801,32 @@ impl PlainColumn {
                     minmax.merge_bytes(min, max);
                 }
             }
+            Kind::Boolean => {
+                let bits = data.buffers().first().map_or(&[][..], |b| b.as_slice());
+                let base = data.offset();
+                let (mut min, mut max, mut any) = (true, false, false);
+                let page = &mut self.page;
+                for i in indices {
+                    let at = base + i;
+                    let byte = bits.get(at / 8).ok_or_else(|| {
+                        ParquetError::General("boolean values out of bounds".into())
+                    })?;
+                    let v = byte >> (at % 8) & 1 == 1;
+                    if page.bits.is_multiple_of(8) {
+                        page.values.push(0);
+                    }
+                    if let Some(last) = page.values.last_mut() {
+                        *last |= u8::from(v) << (page.bits % 8);
+                    }
+                    page.bits += 1;
+                    any = true;
+                    min &= v;
+                    max |= v;
+                }
+                if any {
+                    minmax = MinMax::Int(i64::from(min), i64::from(max));
+                }
+            }
             Kind::Int32 => {
                 let v = data.buffer::<i32>(0);
                 minmax = ints(out, 4, indices.map(|i| i64::from(v[i])));
@@ -818,7 +849,9 @@ impl PlainColumn {
 
     /// Encodes a min or max value as the column index and statistics hold it.
     fn plain(&self, v: i64) -> Vec<u8> {
-        if self.kind.int_width() == 4 {
+        if self.kind == Kind::Boolean {
+            vec![u8::from(v != 0)]
+        } else if self.kind.int_width() == 4 {
             (v as i32).to_le_bytes().to_vec()
         } else {
             v.to_le_bytes().to_vec()
@@ -1016,6 +1049,14 @@ impl PlainColumn {
         }
         let nulls = Some(self.nulls);
         let statistics = match (&self.chunk_minmax, self.kind) {
+            (MinMax::Int(a, b), Kind::Boolean) => Statistics::from(
+                ValueStatistics::<bool>::new(Some(*a != 0), Some(*b != 0), None, nulls, false)
+                    .with_backwards_compatible_min_max(self.signed),
+            ),
+            (MinMax::None, Kind::Boolean) => Statistics::from(
+                ValueStatistics::<bool>::new(None, None, None, nulls, false)
+                    .with_backwards_compatible_min_max(self.signed),
+            ),
             (MinMax::Int(a, b), Kind::Int32 | Kind::Decimal32) => Statistics::from(
                 ValueStatistics::<i32>::new(Some(*a as i32), Some(*b as i32), None, nulls, false)
                     .with_backwards_compatible_min_max(self.signed),
@@ -1645,6 +1686,7 @@ mod equivalence {
             Field::new("tags", tags_type(), true),
             Field::new("kv", kv_type(), true),
             Field::new("items", items_type(), false),
+            Field::new("flag", DataType::Boolean, true),
         ]))
     }
 
@@ -1674,6 +1716,7 @@ mod equivalence {
         Fields::from(vec![
             Field::new("a", DataType::Utf8, true),
             Field::new("n", DataType::Int64, false),
+            Field::new("won", DataType::Boolean, false),
         ])
     }
 
@@ -1731,6 +1774,9 @@ mod equivalence {
         let nn: ArrayRef = Arc::new(Int64Array::from_iter_values(
             (0..n).map(|_| rng.next() as i64),
         ));
+        let won: ArrayRef = Arc::new(arrow_array::BooleanArray::from_iter(
+            (0..n).map(|_| Some(rng.below(3) == 0)),
+        ));
         let items = ListArray::new(
             Arc::new(Field::new(
                 "element",
@@ -1738,7 +1784,7 @@ mod equivalence {
                 false,
             )),
             OffsetBuffer::from_lengths(item_lengths.iter().copied()),
-            Arc::new(StructArray::new(item_fields(), vec![a, nn], None)),
+            Arc::new(StructArray::new(item_fields(), vec![a, nn, won], None)),
             None,
         );
         (Arc::new(tags), Arc::new(kv), Arc::new(items))
@@ -1889,6 +1935,10 @@ mod equivalence {
             tags,
             kv,
             items,
+            Arc::new(arrow_array::BooleanArray::from_iter((0..m).map(|i| {
+                // Long runs of one value, and nulls.
+                (rng.below(5) != 0).then_some((i / 3000) % 2 == 0 || rng.below(50) == 0)
+            }))),
         ];
         RecordBatch::try_new(schema(), columns).unwrap().slice(2, n)
     }
@@ -1909,6 +1959,10 @@ mod equivalence {
         (0..n)
             .map(|i| {
                 let (min, max) = match index {
+                    ColumnIndexMetaData::BOOLEAN(x) => (
+                        x.min_value(i).map(|v| vec![u8::from(*v)]),
+                        x.max_value(i).map(|v| vec![u8::from(*v)]),
+                    ),
                     ColumnIndexMetaData::INT32(x) => (
                         x.min_value(i).map(|v| v.to_le_bytes().to_vec()),
                         x.max_value(i).map(|v| v.to_le_bytes().to_vec()),
