@@ -1,7 +1,7 @@
 //! Our own Parquet column writer, for the leaves it can write as parquet-rs would: at the
 //! top level, inside structs, or under one list or map; strings, binaries, 32- and 64-bit
-//! integers, dates, times, timestamps, decimals of up to 18 digits and fixed-size binaries;
-//! plain values, or a dictionary for strings and binaries. Floats, booleans, dictionaries of
+//! integers, dates, times, timestamps, decimals of up to 18 digits, fixed-size binaries and
+//! booleans; plain values, or a dictionary for strings and binaries. Floats, dictionaries of
 //! other types, lists in lists and codecs other than snappy or none stay with parquet-rs.
 //!
 //! Why: on columns of nearly distinct values (ids, uuids, URLs, hashes, timestamps, amounts,

