@@ -638,7 +638,7 @@ pub struct FileEncoder<W: Write + Send + 'static> {
     /// Leaves of each top-level column.
     leaf_counts: Vec<usize>,
     /// For each leaf column, what our plain writer needs when it writes it.
-    plain_kinds: Vec<Option<PlainLeaf>>,
+    plain_leaves: Vec<Option<PlainLeaf>>,
     props: Arc<WriterProperties>,
     parquet_schema: parquet::schema::types::SchemaDescPtr,
     in_flight: Arc<InFlight>,
@@ -737,7 +737,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
                 *n += 1;
             }
         }
-        let plain_kinds: Vec<Option<PlainLeaf>> = (0..leaves)
+        let plain_leaves: Vec<Option<PlainLeaf>> = (0..leaves)
             .map(|i| {
                 let root = parquet_schema.get_column_root_idx(i);
                 let descr = parquet_schema.column(i);
@@ -765,7 +765,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             pool,
             fields: None,
             leaf_counts,
-            plain_kinds,
+            plain_leaves,
             props,
             parquet_schema: Arc::new(parquet_schema),
             in_flight: Arc::default(),
@@ -875,7 +875,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             .into_iter()
             .enumerate()
             .map(|(i, w)| {
-                let w = match self.plain_kinds.get(i).cloned().flatten() {
+                let w = match self.plain_leaves.get(i).cloned().flatten() {
                     Some(leaf) => {
                         let pages = match &self.spill {
                             Some(spill) => Pages::Store(spill.store(i)?, Vec::new()),
@@ -918,7 +918,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
                 let (leaves, tail) = rest.split_at(n);
                 rest = tail;
                 let plain: Vec<bool> = (first_leaf..first_leaf + n)
-                    .map(|i| self.plain_kinds.get(i).is_some_and(Option::is_some))
+                    .map(|i| self.plain_leaves.get(i).is_some_and(Option::is_some))
                     .collect();
                 first_leaf += n;
                 Arc::new(FieldSlot {

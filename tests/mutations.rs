@@ -15,20 +15,20 @@ use parqour::avro::container::{BlockSplitter, Event, Limits};
 use parqour::decode::{BatchDecoder, plan};
 use parqour::encode::{EncodeOptions, FileEncoder};
 
-/// SplitMix64.
-struct Rng(u64);
+/// The demo's generator (SplitMix64), with `usize` bounds.
+struct Rng(parqour::demo::Rng);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(parqour::demo::Rng::new(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        self.0.below(n as u64) as usize
     }
 }
 
@@ -200,11 +200,11 @@ fn damaged_files_give_errors_not_panics_and_lose_no_record_silently() {
     assert!(files.len() >= 4);
     let demo = parqour::demo::write_events(Vec::new(), Codec::Null, 0, 10, 3).unwrap();
     assert_eq!(
-        read(&demo, &mut Rng(1), true),
+        read(&demo, &mut Rng::new(1), true),
         Ok(10),
         "an intact file reads whole"
     );
-    let mut rng = Rng(2026);
+    let mut rng = Rng::new(2026);
     let (mut ok, mut errors) = (0, 0);
     for (name, orig) in &files {
         // A few corpus files are refused whole (a decimal wider than Athena's): their

@@ -160,23 +160,6 @@ impl MinMax {
             _ => {}
         }
     }
-
-    /// Merges the min and max of a batch, given as slices into its array.
-    fn merge_bytes(&mut self, min: &[u8], max: &[u8]) {
-        match self {
-            MinMax::Bytes(a, b) => {
-                if min < a.as_slice() {
-                    a.clear();
-                    a.extend_from_slice(min);
-                }
-                if max > b.as_slice() {
-                    b.clear();
-                    b.extend_from_slice(max);
-                }
-            }
-            _ => *self = MinMax::Bytes(min.to_vec(), max.to_vec()),
-        }
-    }
 }
 
 /// The page being filled.
@@ -348,32 +331,18 @@ impl Dictionary {
 
     /// The min and max of the entries the open page used; forgets them.
     fn take_page_minmax(&mut self) -> MinMax {
-        let mut minmax: Option<(usize, usize)> = None;
-        let seen = std::mem::take(&mut self.seen);
-        for (w, &word) in seen.iter().enumerate() {
+        let mut seen = SliceMinMax::default();
+        for (w, &word) in self.seen.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {
-                let id = w * 64 + bits.trailing_zeros() as usize;
+                seen.add(self.value(w * 64 + bits.trailing_zeros() as usize));
                 bits &= bits - 1;
-                minmax = Some(match minmax {
-                    None => (id, id),
-                    Some((lo, hi)) => {
-                        let v = self.value(id);
-                        (
-                            if less(v, self.value(lo)) { id } else { lo },
-                            if less(self.value(hi), v) { id } else { hi },
-                        )
-                    }
-                });
             }
         }
+        let minmax = seen.finish();
         // Keep the bitmap's memory, cleared.
-        self.seen = seen;
         self.seen.iter_mut().for_each(|w| *w = 0);
-        match minmax {
-            Some((lo, hi)) => MinMax::Bytes(self.value(lo).to_vec(), self.value(hi).to_vec()),
-            None => MinMax::None,
-        }
+        minmax
     }
 
     /// The dictionary page's values: each with its 4-byte length.
@@ -634,7 +603,7 @@ impl PlainColumn {
             repeated.map(|(_, o)| o),
             self.max_def,
         );
-        let total = levels.count();
+        let total = levels.count;
         let mut at = 0;
         let mut value_at = 0;
         while at < total {
@@ -720,7 +689,7 @@ impl PlainColumn {
     fn write_values(
         &mut self,
         data: &ArrayData,
-        indices: impl Iterator<Item = usize> + Clone,
+        indices: impl Iterator<Item = usize>,
     ) -> Result<(), ParquetError> {
         let out = &mut self.page.values;
         let mut minmax = MinMax::None;
@@ -732,10 +701,7 @@ impl PlainColumn {
                 let ids = &mut self.page.ids;
                 if let Some(dictionary) = self.dictionary.as_mut() {
                     for i in indices {
-                        let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
-                        let v = values.get(a..b).ok_or_else(|| {
-                            ParquetError::General("byte array offsets out of bounds".into())
-                        })?;
+                        let v = byte_value(offsets, values, i)?;
                         ids.push(dictionary.intern(v));
                         value_bytes += v.len() as i64;
                     }
@@ -744,62 +710,29 @@ impl PlainColumn {
             Kind::Bytes => {
                 let offsets = data.buffer::<i32>(0);
                 let values = data.buffers().get(1).map_or(&[][..], |b| b.as_slice());
-                let mut min: Option<&[u8]> = None;
-                let mut max: &[u8] = &[];
+                let mut seen = SliceMinMax::default();
                 for i in indices {
-                    let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
-                    let v = values.get(a..b).ok_or_else(|| {
-                        ParquetError::General("byte array offsets out of bounds".into())
-                    })?;
+                    let v = byte_value(offsets, values, i)?;
                     out.extend_from_slice(&(v.len() as u32).to_le_bytes());
                     out.extend_from_slice(v);
                     value_bytes += v.len() as i64;
-                    match min {
-                        None => {
-                            min = Some(v);
-                            max = v;
-                        }
-                        Some(m) => {
-                            if less(v, m) {
-                                min = Some(v);
-                            } else if less(max, v) {
-                                max = v;
-                            }
-                        }
-                    }
+                    seen.add(v);
                 }
-                if let Some(min) = min {
-                    minmax.merge_bytes(min, max);
-                }
+                minmax = seen.finish();
             }
             Kind::Fixed(width) => {
                 let values = data.buffers().first().map_or(&[][..], |b| b.as_slice());
                 let base = data.offset();
-                let mut min: Option<&[u8]> = None;
-                let mut max: &[u8] = &[];
+                let mut seen = SliceMinMax::default();
                 for i in indices {
                     let at = (base + i) * width;
                     let v = values.get(at..at + width).ok_or_else(|| {
                         ParquetError::General("fixed-size values out of bounds".into())
                     })?;
                     out.extend_from_slice(v);
-                    match min {
-                        None => {
-                            min = Some(v);
-                            max = v;
-                        }
-                        Some(m) => {
-                            if less(v, m) {
-                                min = Some(v);
-                            } else if less(max, v) {
-                                max = v;
-                            }
-                        }
-                    }
+                    seen.add(v);
                 }
-                if let Some(min) = min {
-                    minmax.merge_bytes(min, max);
-                }
+                minmax = seen.finish();
             }
             Kind::Boolean => {
                 let bits = data.buffers().first().map_or(&[][..], |b| b.as_slice());
@@ -1209,6 +1142,41 @@ fn serialize(
     Ok((bytes, spec))
 }
 
+/// The min and max of byte values, kept as slices of where the values are (compared with
+/// [`less`]) and copied once, when the batch or page is done.
+#[derive(Default)]
+struct SliceMinMax<'a>(Option<(&'a [u8], &'a [u8])>);
+
+impl<'a> SliceMinMax<'a> {
+    #[inline]
+    fn add(&mut self, v: &'a [u8]) {
+        match &mut self.0 {
+            None => self.0 = Some((v, v)),
+            Some((min, max)) => {
+                if less(v, min) {
+                    *min = v;
+                } else if less(max, v) {
+                    *max = v;
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> MinMax {
+        self.0.map_or(MinMax::None, |(min, max)| {
+            MinMax::Bytes(min.to_vec(), max.to_vec())
+        })
+    }
+}
+
+/// Value `i` of a byte array: `offsets` (32-bit) into `values`.
+#[inline]
+fn byte_value<'a>(offsets: &[i32], values: &'a [u8], i: usize) -> Result<&'a [u8], ParquetError> {
+    values
+        .get(offsets[i] as usize..offsets[i + 1] as usize)
+        .ok_or_else(|| ParquetError::General("byte array offsets out of bounds".into()))
+}
+
 /// Appends integers as plain values of `width` bytes; returns their min and max.
 fn ints(out: &mut Vec<u8>, width: usize, values: impl Iterator<Item = i64>) -> MinMax {
     let (mut min, mut max) = (i64::MAX, i64::MIN);
@@ -1238,12 +1206,6 @@ struct Levels {
     defs: Vec<u8>,
     reps: Vec<u8>,
     values: Option<Vec<u32>>,
-}
-
-impl Levels {
-    fn count(&self) -> usize {
-        self.count
-    }
 }
 
 /// The levels of `rows` rows: `outer` are the nulls of the nullable arrays down to the list
@@ -1642,21 +1604,8 @@ mod equivalence {
     use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
     use super::{truncate_max, truncate_min};
+    use crate::demo::Rng;
     use crate::encode::{EncodeOptions, FileEncoder};
-
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
 
     fn schema() -> Arc<Schema> {
         Arc::new(Schema::new(vec![
@@ -1750,9 +1699,10 @@ mod equivalence {
         let keys: ArrayRef = Arc::new(StringArray::from_iter_values(
             (0..n).map(|_| format!("k{}", rng.below(6))),
         ));
-        let vals: ArrayRef = Arc::new(Int64Array::from_iter(
-            (0..n).map(|_| (rng.below(4) != 0).then(|| rng.next() as i64 >> 3)),
-        ));
+        let vals: ArrayRef =
+            Arc::new(Int64Array::from_iter((0..n).map(|_| {
+                (rng.below(4) != 0).then(|| rng.next_u64() as i64 >> 3)
+            })));
         let entries = StructArray::new(kv_fields(), vec![keys, vals], None);
         let kv = MapArray::new(
             Arc::new(Field::new(
@@ -1769,10 +1719,10 @@ mod equivalence {
         let n: usize = item_lengths.iter().sum();
         let a: ArrayRef =
             Arc::new(StringArray::from_iter((0..n).map(|_| {
-                (rng.below(3) != 0).then(|| format!("a{:x}", rng.next() % 5000))
+                (rng.below(3) != 0).then(|| format!("a{:x}", rng.next_u64() % 5000))
             })));
         let nn: ArrayRef = Arc::new(Int64Array::from_iter_values(
-            (0..n).map(|_| rng.next() as i64),
+            (0..n).map(|_| rng.next_u64() as i64),
         ));
         let won: ArrayRef = Arc::new(arrow_array::BooleanArray::from_iter(
             (0..n).map(|_| Some(rng.below(3) == 0)),
@@ -1816,21 +1766,21 @@ mod equivalence {
         };
         let c: ArrayRef = Arc::new(
             FixedSizeBinaryArray::try_from_sparse_iter_with_size(
-                (0..m).map(|_| (rng.below(3) != 0).then(|| rng.next().to_be_bytes().repeat(2))),
+                (0..m).map(|_| (rng.below(3) != 0).then(|| rng.next_u64().to_be_bytes().repeat(2))),
                 16,
             )
             .unwrap(),
         );
         let d: ArrayRef = Arc::new(Int32Array::from_iter_values(
-            (0..m).map(|_| rng.next() as i32),
+            (0..m).map(|_| rng.next_u64() as i32),
         ));
         let inner = StructArray::new(inner_fields(), vec![c, d], Some(nulls(rng, 4)));
         let a: ArrayRef =
             Arc::new(StringArray::from_iter((0..m).map(|_| {
-                (rng.below(5) != 0).then(|| format!("a-{:x}", rng.next()))
+                (rng.below(5) != 0).then(|| format!("a-{:x}", rng.next_u64()))
             })));
         let b: ArrayRef = Arc::new(Int64Array::from_iter_values(
-            (0..m).map(|_| rng.next() as i64),
+            (0..m).map(|_| rng.next_u64() as i64),
         ));
         let st = StructArray::new(
             st_fields(),
@@ -1839,7 +1789,7 @@ mod equivalence {
         );
         let x: ArrayRef =
             Arc::new(StringArray::from_iter((0..m).map(|_| {
-                (rng.below(2) != 0).then(|| format!("x-{:x}", rng.next()))
+                (rng.below(2) != 0).then(|| format!("x-{:x}", rng.next_u64()))
             })));
         let req = StructArray::new(req_fields(), vec![x], None);
         (Arc::new(st), Arc::new(req))
@@ -1854,12 +1804,12 @@ mod equivalence {
                 0 => None,
                 1 => Some(String::new()),
                 // Long values: statistics and the column index are truncated.
-                2 => Some(format!("{}{}", "é".repeat(40), rng.next())),
+                2 => Some(format!("{}{}", "é".repeat(40), rng.next_u64())),
                 3 => Some(format!("{}{}", "\u{10FFFF}".repeat(20), i)),
                 4 => Some("~".repeat(70 + (i % 5))),
                 _ => Some(format!(
                     "v-{:016x}-{}",
-                    rng.next(),
+                    rng.next_u64(),
                     "x".repeat(rng.below(90) as usize)
                 )),
             });
@@ -1869,15 +1819,19 @@ mod equivalence {
                 0 => None,
                 1 => Some(vec![0xff; 65 + i % 3]),
                 2 => Some(Vec::new()),
-                _ => Some(rng.next().to_be_bytes().repeat(1 + rng.below(12) as usize)),
+                _ => Some(
+                    rng.next_u64()
+                        .to_be_bytes()
+                        .repeat(1 + rng.below(12) as usize),
+                ),
             })
             .collect();
         let fixed: Vec<Option<[u8; 16]>> = (0..m)
             .map(|_| {
                 (rng.below(7) != 0).then(|| {
                     let mut v = [0u8; 16];
-                    v[..8].copy_from_slice(&rng.next().to_be_bytes());
-                    v[8..].copy_from_slice(&rng.next().to_le_bytes());
+                    v[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+                    v[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
                     v
                 })
             })
@@ -1888,19 +1842,19 @@ mod equivalence {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(ids.clone())),
             Arc::new(Int32Array::from_iter(
-                (0..m).map(|_| (rng.below(4) != 0).then(|| rng.next() as i32)),
+                (0..m).map(|_| (rng.below(4) != 0).then(|| rng.next_u64() as i32)),
             )),
             Arc::new(Date32Array::from_iter_values(
                 (0..m).map(|_| rng.below(40_000) as i32 - 20_000),
             )),
             Arc::new(
                 TimestampMicrosecondArray::from_iter(
-                    (0..m).map(|_| (rng.below(3) != 0).then(|| rng.next() as i64 >> 8)),
+                    (0..m).map(|_| (rng.below(3) != 0).then(|| rng.next_u64() as i64 >> 8)),
                 )
                 .with_timezone("UTC"),
             ),
             Arc::new(TimestampMillisecondArray::from_iter_values(
-                (0..m).map(|_| rng.next() as i64 >> 20),
+                (0..m).map(|_| rng.next_u64() as i64 >> 20),
             )),
             Arc::new(
                 Decimal128Array::from_iter((0..m).map(|_| {
@@ -2050,7 +2004,7 @@ mod equivalence {
     }
 
     fn compare_with_parquet_rs(dictionary: bool) {
-        let mut rng = Rng(11);
+        let mut rng = Rng::new(11);
         let mut batches = Vec::new();
         let mut start = 0;
         for n in [1, 7_000, 2, 13_000, 30_000, 4_095, 9_999] {
@@ -2069,11 +2023,11 @@ mod equivalence {
         );
         let mut ours = FileEncoder::new(Vec::new(), schema(), &opts, pool).unwrap();
         assert!(
-            ours.plain_kinds
+            ours.plain_leaves
                 .iter()
                 .all(|k| k.is_some() || (dictionary && k.is_none())),
             "{:?}",
-            ours.plain_kinds
+            ours.plain_leaves
         );
         for b in &batches {
             ours.write(b).unwrap();
