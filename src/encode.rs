@@ -3,10 +3,12 @@
 //! Stage: after decoding, before the sink. A [`FileEncoder`] writes one Parquet file to any
 //! `Write` (the sink's uploader, a local file, a buffer). Each top-level column of a batch is
 //! split into its leaf columns (their levels) by a task of its own on the rayon pool, and each
-//! leaf column is encoded by its own [`ArrowColumnWriter`] there, each column at its own pace,
-//! so a row group of 40 columns keeps every core busy. Top-level columns written without a
-//! dictionary (nearly all distinct values: ids, URLs, timestamps) skip the levels and go to
-//! our own plain writer ([`plain`]), several times faster than parquet-rs's generic one. A row group
+//! leaf column is encoded by its own writer there, each column at its own pace, so a row group
+//! of 40 columns keeps every core busy. Most leaves (strings, binaries, integers, dates, times,
+//! timestamps, decimals, fixed-size binaries and booleans, at the top level, in structs or
+//! under one list or map) go to our own column writer ([`plain`]), faster than parquet-rs's
+//! generic one, and take their top-level array without levels; the others go to parquet-rs's
+//! [`ArrowColumnWriter`]. A row group
 //! is closed when its estimated encoded size reaches [`EncodeOptions::row_group_bytes`], or
 //! when the file would pass [`EncodeOptions::file_bytes`], and written out to the sink by a
 //! background thread while the next one fills; callers start a new file once
@@ -47,7 +49,7 @@ use rayon::prelude::*;
 
 mod plain;
 
-use plain::{Kind, Pages, PlainChunk, PlainColumn, Step};
+use plain::{Leaf, Pages, PlainChunk, PlainColumn};
 
 /// Errors of the encode layer.
 #[derive(Debug, thiserror::Error)]
@@ -430,76 +432,6 @@ struct SlotState {
     error: Option<ParquetError>,
 }
 
-/// What our plain writer needs to write a leaf column.
-#[derive(Debug, Clone)]
-struct PlainLeaf {
-    kind: Kind,
-    /// The steps from the top-level array to the leaf.
-    path: Vec<Step>,
-    /// Whether each array on the way (the top-level one first) is nullable.
-    nullable: Vec<bool>,
-}
-
-impl PlainLeaf {
-    /// For leaf `descr` of the top-level `field`: its path through structs and at most one
-    /// list or map, and the kind of its values, when our plain writer handles it.
-    fn of(field: &FieldRef, descr: &parquet::schema::types::ColumnDescPtr) -> Option<Self> {
-        use arrow_schema::DataType;
-        let parts = descr.path().parts();
-        if parts.first() != Some(field.name()) {
-            return None;
-        }
-        let mut current = field;
-        let mut path = Vec::new();
-        let mut nullable = vec![field.is_nullable()];
-        let mut repeated = 0;
-        let mut k = 1;
-        while k < parts.len() {
-            match current.data_type() {
-                DataType::Struct(children) => {
-                    let (index, child) = children.find(&parts[k])?;
-                    path.push(Step::Child(index));
-                    nullable.push(child.is_nullable());
-                    current = child;
-                    k += 1;
-                }
-                // `name.list.element`: the repeated group, then the element.
-                DataType::List(item) if parts.get(k + 1) == Some(item.name()) => {
-                    path.push(Step::List);
-                    nullable.push(item.is_nullable());
-                    current = item;
-                    repeated += 1;
-                    k += 2;
-                }
-                // `name.key_value.key`: the repeated group is the entries struct.
-                DataType::Map(entries, _) if parts[k] == *entries.name() => {
-                    path.push(Step::Map);
-                    nullable.push(entries.is_nullable());
-                    current = entries;
-                    repeated += 1;
-                    k += 1;
-                }
-                _ => return None,
-            }
-        }
-        let kind = Kind::of(current.data_type(), descr)?;
-        // Each nullable array and the repeated group add a definition level: otherwise the
-        // schema is not the one assumed here, and parquet-rs's writer takes the leaf.
-        let levels = nullable.iter().filter(|&&n| n).count() + repeated;
-        if repeated > 1
-            || i16::try_from(levels).ok()? != descr.max_def_level()
-            || i16::try_from(repeated).ok()? != descr.max_rep_level()
-        {
-            return None;
-        }
-        Some(Self {
-            kind,
-            path,
-            nullable,
-        })
-    }
-}
-
 /// The writer of one leaf column: parquet-rs's, or ours for plain columns.
 enum LeafWriter {
     Arrow(Box<ArrowColumnWriter>),
@@ -638,7 +570,7 @@ pub struct FileEncoder<W: Write + Send + 'static> {
     /// Leaves of each top-level column.
     leaf_counts: Vec<usize>,
     /// For each leaf column, what our plain writer needs when it writes it.
-    plain_leaves: Vec<Option<PlainLeaf>>,
+    plain_leaves: Vec<Option<Leaf>>,
     props: Arc<WriterProperties>,
     parquet_schema: parquet::schema::types::SchemaDescPtr,
     in_flight: Arc<InFlight>,
@@ -737,12 +669,11 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
                 *n += 1;
             }
         }
-        let plain_leaves: Vec<Option<PlainLeaf>> = (0..leaves)
+        let plain_leaves: Vec<Option<Leaf>> = (0..leaves)
             .map(|i| {
                 let root = parquet_schema.get_column_root_idx(i);
                 let descr = parquet_schema.column(i);
-                PlainLeaf::of(schema.fields().get(root)?, &descr)
-                    .filter(|leaf| PlainColumn::accepts(&props, &descr, leaf.kind))
+                Leaf::of(schema.fields().get(root)?, &descr, &props)
             })
             .collect();
         let writer =
@@ -881,15 +812,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
                             Some(spill) => Pages::Store(spill.store(i)?, Vec::new()),
                             None => Pages::Memory(Vec::new()),
                         };
-                        let column = PlainColumn::new(
-                            descrs.column(i),
-                            leaf.kind,
-                            leaf.path,
-                            leaf.nullable,
-                            props,
-                            pages,
-                        )
-                        .ok_or(EncodeError::Schema)?;
+                        let column = PlainColumn::new(descrs.column(i), leaf, props, pages);
                         LeafWriter::Plain(Box::new(column))
                     }
                     None => LeafWriter::Arrow(Box::new(w)),

@@ -31,7 +31,7 @@ use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_buffer::NullBuffer;
 use arrow_data::ArrayData;
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, FieldRef, TimeUnit};
 use bytes::Bytes;
 use parquet::basic::{BoundaryOrder, Compression, Encoding, EncodingMask, PageType};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
@@ -130,6 +130,85 @@ pub(crate) enum Step {
     List,
     /// A map's entries (a struct of key and value).
     Map,
+}
+
+/// A leaf column our writer writes, and how to reach it from its top-level array. Made
+/// only by [`Leaf::of`], which checks it against the Parquet schema.
+#[derive(Debug, Clone)]
+pub(crate) struct Leaf {
+    kind: Kind,
+    /// The steps from the top-level array to the leaf.
+    path: Vec<Step>,
+    /// Whether each array on the way (the top-level one first) is nullable.
+    nullable: Vec<bool>,
+    /// Definition levels: each nullable array and the repeated group add one.
+    max_def: u8,
+}
+
+impl Leaf {
+    /// For leaf `descr` of the top-level `field`, written with `props`: its path through
+    /// structs and at most one list or map, and the kind of its values, when our writer
+    /// handles it.
+    pub(crate) fn of(
+        field: &FieldRef,
+        descr: &ColumnDescPtr,
+        props: &WriterProperties,
+    ) -> Option<Self> {
+        let parts = descr.path().parts();
+        if parts.first() != Some(field.name()) {
+            return None;
+        }
+        let mut current = field;
+        let mut path = Vec::new();
+        let mut nullable = vec![field.is_nullable()];
+        let mut repeated = 0;
+        let mut k = 1;
+        while k < parts.len() {
+            match current.data_type() {
+                DataType::Struct(children) => {
+                    let (index, child) = children.find(&parts[k])?;
+                    path.push(Step::Child(index));
+                    nullable.push(child.is_nullable());
+                    current = child;
+                    k += 1;
+                }
+                // `name.list.element`: the repeated group, then the element.
+                DataType::List(item) if parts.get(k + 1) == Some(item.name()) => {
+                    path.push(Step::List);
+                    nullable.push(item.is_nullable());
+                    current = item;
+                    repeated += 1;
+                    k += 2;
+                }
+                // `name.key_value.key`: the repeated group is the entries struct.
+                DataType::Map(entries, _) if parts[k] == *entries.name() => {
+                    path.push(Step::Map);
+                    nullable.push(entries.is_nullable());
+                    current = entries;
+                    repeated += 1;
+                    k += 1;
+                }
+                _ => return None,
+            }
+        }
+        let kind = Kind::of(current.data_type(), descr)?;
+        // Each nullable array and the repeated group add a definition level: otherwise the
+        // schema is not the one assumed here, and parquet-rs's writer takes the leaf.
+        let levels = nullable.iter().filter(|&&n| n).count() + repeated;
+        if repeated > 1
+            || i16::try_from(levels).ok()? != descr.max_def_level()
+            || i16::try_from(repeated).ok()? != descr.max_rep_level()
+            || !PlainColumn::accepts(props, descr, kind)
+        {
+            return None;
+        }
+        Some(Self {
+            kind,
+            path,
+            nullable,
+            max_def: u8::try_from(levels).ok()?,
+        })
+    }
 }
 
 /// Minimum and maximum of the values seen.
@@ -456,7 +535,7 @@ impl PlainColumn {
     /// other than snappy or none, statistics other than per page, bloom filters, page header
     /// statistics, no offset index, another encoding or page version).
     /// Dictionaries are written for byte arrays only.
-    pub(crate) fn accepts(props: &WriterProperties, descr: &ColumnDescPtr, kind: Kind) -> bool {
+    fn accepts(props: &WriterProperties, descr: &ColumnDescPtr, kind: Kind) -> bool {
         use parquet::file::properties::EnabledStatistics;
         let path = descr.path();
         matches!(
@@ -471,35 +550,26 @@ impl PlainColumn {
             && props.encoding(path).is_none_or(|e| e == Encoding::PLAIN)
     }
 
-    /// A writer for the column `descr` of `kind`, keeping its pages in `pages`; `None` when
-    /// the properties are not [`Self::accepts`]ed or the levels do not match the schema.
-    /// `path` leads from the top-level array to the leaf through structs, and `nullable`
-    /// says which of those arrays (the top-level one first) are nullable.
+    /// A writer for the column `descr`, the leaf `leaf` (checked against `descr` and `props`
+    /// by [`Leaf::of`]), keeping its pages in `pages`.
     pub(crate) fn new(
         descr: ColumnDescPtr,
-        kind: Kind,
-        path: Vec<Step>,
-        nullable: Vec<bool>,
+        leaf: Leaf,
         props: &WriterProperties,
         pages: Pages,
-    ) -> Option<Self> {
-        let repeated = path.iter().filter(|s| !matches!(s, Step::Child(_))).count();
-        let max_def = nullable.iter().filter(|&&n| n).count() + repeated;
-        if !Self::accepts(props, &descr, kind)
-            || repeated > 1
-            || usize::try_from(descr.max_rep_level()).ok()? != repeated
-            || nullable.len() != path.len() + 1
-            || max_def != usize::try_from(descr.max_def_level()).ok()?
-        {
-            return None;
-        }
-        let max_def = u8::try_from(max_def).ok()?;
+    ) -> Self {
+        let Leaf {
+            kind,
+            path,
+            nullable,
+            max_def,
+        } = leaf;
         let compression = props.compression(descr.path());
         let dictionary = kind == Kind::Bytes && props.dictionary_enabled(descr.path());
         let utf8 = descr.logical_type_ref() == Some(&parquet::basic::LogicalType::String)
             || descr.converted_type() == parquet::basic::ConvertedType::UTF8;
         let signed = descr.sort_order().is_signed();
-        Some(Self {
+        Self {
             path,
             nullable,
             max_def,
@@ -536,7 +606,7 @@ impl PlainColumn {
             dictionary_page: None,
             id_pages: 0,
             locations: Vec::new(),
-        })
+        }
     }
 
     /// Bytes written and buffered: the estimate of the chunk's encoded size.
