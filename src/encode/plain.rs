@@ -767,13 +767,15 @@ impl PlainColumn {
         if page.histogram.len() != usize::from(max_def) + 1 {
             page.histogram = vec![0; usize::from(max_def) + 1];
         }
+        let values_before = page.histogram[usize::from(max_def)] as usize;
         let defs = &levels.defs[at..end];
         page.defs.extend_from_slice(defs);
-        let mut values = 0;
-        for &d in defs {
-            page.histogram[usize::from(d)] += 1;
-            values += usize::from(d == max_def);
+        // One counting pass per level (vectorized), rather than one increment of a counter
+        // in memory per level, each waiting for the one before.
+        for (d, n) in page.histogram.iter_mut().enumerate() {
+            *n += defs.iter().filter(|&&x| usize::from(x) == d).count() as i64;
         }
+        let values = page.histogram[usize::from(max_def)] as usize - values_before;
         page.nulls += defs.len() - values;
         values
     }
@@ -1346,6 +1348,27 @@ fn levels(
     let mut defs = Vec::with_capacity(rows);
     let mut reps = Vec::with_capacity(rows);
     let mut values = Vec::with_capacity(rows);
+    if outer.iter().chain(inner).all(Option::is_none) {
+        // No nulls anywhere (the common case): every element holds a value.
+        let valid = outer.len() as u8;
+        for i in 0..rows {
+            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+            reps.push(0);
+            if start == end {
+                defs.push(valid);
+                continue;
+            }
+            defs.resize(defs.len() + (end - start), max_def);
+            reps.resize(reps.len() + (end - start - 1), 1);
+            values.extend(start as u32..end as u32);
+        }
+        return Levels {
+            count: defs.len(),
+            defs,
+            reps,
+            values: Some(values),
+        };
+    }
     for i in 0..rows {
         let d = depth(outer, i);
         let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
