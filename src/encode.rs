@@ -210,8 +210,8 @@ const SAMPLE: usize = 4096;
 /// The leaf columns of `batch` whose sampled values are nearly all distinct (ids, URLs, hashes,
 /// timestamps). A dictionary on such a column grows until Parquet gives it up for plain
 /// encoding, after hashing every value: time spent for nothing. Judged on the first batch of a
-/// file (so the choice is the same on every run over the same data), for columns outside lists
-/// and maps; the others keep their dictionary.
+/// file (so the choice is the same on every run over the same data), in structs, lists and
+/// maps alike.
 pub fn high_cardinality_columns(batch: &RecordBatch) -> Vec<ColumnPath> {
     let mut out = Vec::new();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -232,7 +232,21 @@ fn visit_leaves(path: Vec<String>, array: &dyn arrow_array::Array, out: &mut Vec
                 visit_leaves(p, c.as_ref(), out);
             }
         }
-        DataType::Boolean | DataType::List(_) | DataType::Map(_, _) => {}
+        // Parquet names a list's leaves `name.list.<item>`, a map's `name.<entries>.key`
+        // and `.value` (as parquet-rs's schema converter writes them); the values of all
+        // rows are sampled, as the column holds them.
+        DataType::List(item) => {
+            let mut p = path;
+            p.push("list".to_string());
+            p.push(item.name().clone());
+            visit_leaves(p, array.as_list::<i32>().values().as_ref(), out);
+        }
+        DataType::Map(entries, _) => {
+            let mut p = path;
+            p.push(entries.name().clone());
+            visit_leaves(p, array.as_map().entries(), out);
+        }
+        DataType::Boolean => {}
         _ => {
             if nearly_unique(array) {
                 out.push(ColumnPath::new(path));
@@ -241,7 +255,12 @@ fn visit_leaves(path: Vec<String>, array: &dyn arrow_array::Array, out: &mut Vec
     }
 }
 
-/// At least 90% of the first (up to) [`SAMPLE`] non-null values distinct, over at least 512.
+/// At least 99% of the first (up to) [`SAMPLE`] non-null values distinct, over at least 512.
+///
+/// Drawn from N equally likely values, n samples are about 1 - n / 2N distinct: 99% of 4,096
+/// means more than ~200,000 values, whose dictionary (at 5 bytes or more each) would outgrow
+/// its 1 MiB limit and be given up anyway. A column of 65,536 values samples ~97% distinct
+/// and keeps its dictionary, which holds it in half a megabyte and pays for itself.
 fn nearly_unique(array: &dyn arrow_array::Array) -> bool {
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
@@ -303,7 +322,7 @@ fn nearly_unique(array: &dyn arrow_array::Array) -> bool {
             }
         }
     }
-    sampled >= 512 && seen.len() * 10 >= sampled * 9
+    sampled >= 512 && seen.len() * 100 >= sampled * 99
 }
 
 /// Keeps the finished pages of the open row group in anonymous temporary files (deleted by the
@@ -1473,34 +1492,80 @@ mod tests {
 
     #[test]
     fn nearly_unique_columns_get_no_dictionary() {
+        use arrow_array::{ListArray, MapArray, StructArray};
+        use arrow_buffer::OffsetBuffer;
         let n = 2000i64;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("kind", DataType::Utf8, false),
-            Field::new(
-                "nested",
-                DataType::Struct(
-                    vec![
-                        Field::new("url", DataType::Utf8, true),
-                        Field::new("flag", DataType::Int64, true),
-                    ]
-                    .into(),
-                ),
-                false,
-            ),
-        ]));
-        let nested = arrow_array::StructArray::from(vec![
-            (
-                Arc::new(Field::new("url", DataType::Utf8, true)),
+        let nested_fields: arrow_schema::Fields = vec![
+            Field::new("url", DataType::Utf8, true),
+            Field::new("flag", DataType::Int64, true),
+        ]
+        .into();
+        let nested = StructArray::new(
+            nested_fields.clone(),
+            vec![
                 Arc::new(StringArray::from_iter_values(
                     (0..n).map(|i| format!("/p/{i}")),
                 )) as ArrayRef,
-            ),
-            (
-                Arc::new(Field::new("flag", DataType::Int64, true)),
-                Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 2))) as ArrayRef,
-            ),
-        ]);
+                Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 2))),
+            ],
+            None,
+        );
+        // Two items a row: an amount that is nearly unique, a bidder of five names.
+        let item_fields: arrow_schema::Fields = vec![
+            Field::new("amount", DataType::Int64, false),
+            Field::new("bidder", DataType::Utf8, false),
+        ]
+        .into();
+        let items = StructArray::new(
+            item_fields.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values((0..2 * n).map(|i| i * 7919))) as ArrayRef,
+                Arc::new(StringArray::from_iter_values(
+                    (0..2 * n).map(|i| format!("b{}", i % 5)),
+                )),
+            ],
+            None,
+        );
+        let item = Arc::new(Field::new("element", DataType::Struct(item_fields), false));
+        let bids = ListArray::new(
+            item.clone(),
+            OffsetBuffer::from_lengths(std::iter::repeat_n(2, n as usize)),
+            Arc::new(items),
+            None,
+        );
+        // One entry a row: a key of three, a value that is nearly unique.
+        let kv_fields: arrow_schema::Fields = vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, true),
+        ]
+        .into();
+        let entries = StructArray::new(
+            kv_fields.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| ["x", "y", "z"][i as usize % 3]),
+                )) as ArrayRef,
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("v{i}")),
+                )),
+            ],
+            None,
+        );
+        let entries_field = Arc::new(Field::new("key_value", DataType::Struct(kv_fields), false));
+        let attributes = MapArray::new(
+            entries_field.clone(),
+            OffsetBuffer::from_lengths(std::iter::repeat_n(1, n as usize)),
+            entries,
+            None,
+            false,
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("nested", DataType::Struct(nested_fields), false),
+            Field::new("bids", DataType::List(item), false),
+            Field::new("attributes", DataType::Map(entries_field, false), false),
+        ]));
         let batch = RecordBatch::try_new(
             schema,
             vec![
@@ -1509,6 +1574,8 @@ mod tests {
                     (0..n).map(|i| ["a", "b"][i as usize % 2]),
                 )),
                 Arc::new(nested),
+                Arc::new(bids),
+                Arc::new(attributes),
             ],
         )
         .unwrap();
@@ -1516,7 +1583,15 @@ mod tests {
             .iter()
             .map(|p| p.string())
             .collect();
-        assert_eq!(paths, ["id", "nested.url"]);
+        assert_eq!(
+            paths,
+            [
+                "id",
+                "nested.url",
+                "bids.list.element.amount",
+                "attributes.key_value.value"
+            ]
+        );
         let pool = pool(2);
         let mut enc =
             FileEncoder::for_batch(Vec::new(), &batch, &EncodeOptions::default(), pool).unwrap();
@@ -1529,7 +1604,10 @@ mod tests {
             .iter()
             .map(|c| c.dictionary_page_offset().is_some())
             .collect();
-        // id, kind, nested.url, nested.flag
-        assert_eq!(has_dictionary, [false, true, false, true]);
+        // id, kind, nested.url, nested.flag, bids' amount and bidder, attributes' key and value
+        assert_eq!(
+            has_dictionary,
+            [false, true, false, true, false, true, true, false]
+        );
     }
 }
