@@ -71,6 +71,21 @@ impl<'a> Cursor<'a> {
 
     #[inline(never)]
     fn varint_long(&mut self) -> Result<u64, CursorError> {
+        // With 10 bytes left (the longest varint), unrolled over an array: no bounds checks.
+        if let Some(bytes) = self.buf[self.pos..].first_chunk::<10>() {
+            let mut value = 0u64;
+            for (i, &b) in bytes.iter().enumerate() {
+                value |= u64::from(b & 0x7f) << (7 * i);
+                if b & 0x80 == 0 {
+                    if i == 9 && b > 1 {
+                        return Err(CursorError::Varint);
+                    }
+                    self.pos += i + 1;
+                    return Ok(value);
+                }
+            }
+            return Err(CursorError::Varint);
+        }
         let mut value = 0u64;
         let mut shift = 0;
         loop {
@@ -121,6 +136,16 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a boolean byte (0 or 1; other values are accepted as true, as Java does).
+    /// The next `N` bytes, as an array.
+    #[inline]
+    pub fn take_array<const N: usize>(&mut self) -> Result<&'a [u8; N], CursorError> {
+        let (out, _) = self.buf[self.pos..]
+            .split_first_chunk::<N>()
+            .ok_or(CursorError::Eof)?;
+        self.pos += N;
+        Ok(out)
+    }
+
     #[inline]
     pub fn boolean(&mut self) -> Result<bool, CursorError> {
         Ok(self.take(1)?[0] != 0)
@@ -190,6 +215,11 @@ mod tests {
             let mut c = Cursor::new(&buf);
             assert_eq!(c.long().unwrap(), v);
             assert_eq!(c.remaining(), 0);
+            // With 10 bytes or more after it, the varint is read the other way.
+            buf.extend_from_slice(&[0x55; 10]);
+            let mut c = Cursor::new(&buf);
+            assert_eq!(c.long().unwrap(), v);
+            assert_eq!(c.remaining(), 10);
         }
     }
 
@@ -197,6 +227,13 @@ mod tests {
     fn malformed_input_is_an_error() {
         assert_eq!(Cursor::new(&[0x80]).long(), Err(CursorError::Eof));
         assert_eq!(Cursor::new(&[0xff; 11]).long(), Err(CursorError::Varint));
+        // A tenth byte may only carry the 64th bit, whatever follows.
+        let mut over = [0xff; 9].to_vec();
+        over.push(0x02);
+        assert_eq!(Cursor::new(&over).long(), Err(CursorError::Varint));
+        over.extend_from_slice(&[0; 10]);
+        assert_eq!(Cursor::new(&over).long(), Err(CursorError::Varint));
+        assert_eq!(Cursor::new(&[0xff; 10]).long(), Err(CursorError::Varint));
         // A length larger than what is left is refused before any allocation.
         let mut buf = Vec::new();
         encode_long(1 << 40, &mut buf);

@@ -309,7 +309,7 @@ impl Column {
             }
             (Data::Bytes { offsets, values }, dt) => {
                 let offsets = take_offsets(offsets);
-                let values = Buffer::from_vec(std::mem::take(values));
+                let values = take_bytes(values);
                 if *dt == DataType::Utf8 {
                     utf8_array(offsets, values, nulls)?
                 } else {
@@ -318,11 +318,7 @@ impl Column {
             }
             (Data::Fixed { size, values, len }, _) => {
                 // Never size 0: the planner makes fixed(0) Binary.
-                let array = FixedSizeBinaryArray::try_new(
-                    *size as i32,
-                    Buffer::from_vec(std::mem::take(values)),
-                    nulls,
-                )?;
+                let array = FixedSizeBinaryArray::try_new(*size as i32, take_bytes(values), nulls)?;
                 *len = 0;
                 Arc::new(array)
             }
@@ -389,6 +385,13 @@ fn append_null_children(children: &mut [Column]) {
 fn take_buf<T: arrow_buffer::ArrowNativeType>(v: &mut Vec<T>) -> ScalarBuffer<T> {
     let cap = v.capacity();
     ScalarBuffer::from(std::mem::replace(v, Vec::with_capacity(cap)))
+}
+
+/// The bytes as a buffer; leaves an empty vector of the same capacity (a batch's values
+/// grown again from nothing were copied over and over as they doubled).
+fn take_bytes(values: &mut Vec<u8>) -> Buffer {
+    let cap = values.capacity();
+    Buffer::from_vec(std::mem::replace(values, Vec::with_capacity(cap)))
 }
 
 fn take_offsets(offsets: &mut Vec<i32>) -> OffsetBuffer<i32> {

@@ -536,7 +536,7 @@ fn decode_nested(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), 
             *len += 1;
         }
         (Op::UuidFixed, _) => {
-            let b = cur.take(16)?;
+            let b = cur.take_array::<16>()?;
             push_bytes(col, &format_uuid(b))?;
         }
         (Op::Duration, Data::Struct { children, len }) => {
@@ -685,11 +685,21 @@ fn fill_member(
 }
 
 /// Big-endian two's complement bytes -> i128; longer inputs must be pure sign extension.
+#[inline]
 fn decimal_from_be(bytes: &[u8]) -> Result<i128, Fault> {
-    if bytes.is_empty() {
+    let Some(&first) = bytes.first() else {
         return Ok(0);
+    };
+    let negative = first & 0x80 != 0;
+    if bytes.len() <= 8 {
+        // The common case (up to 18 digits), without a buffer: the bytes shifted into a
+        // word of the sign's bits.
+        let mut v = -i64::from(negative);
+        for &b in bytes {
+            v = (v << 8) | i64::from(b);
+        }
+        return Ok(i128::from(v));
     }
-    let negative = bytes[0] & 0x80 != 0;
     let (head, tail) = if bytes.len() > 16 {
         bytes.split_at(bytes.len() - 16)
     } else {
@@ -734,17 +744,15 @@ fn parse_uuid(text: &[u8]) -> Result<[u8; 16], Fault> {
 }
 
 /// The 36-character form of 16 uuid bytes, on the stack.
-fn format_uuid(b: &[u8]) -> [u8; 36] {
+#[inline]
+fn format_uuid(b: &[u8; 16]) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    /// Where each byte's two digits go.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
     let mut out = [b'-'; 36];
-    let mut at = 0;
-    for (i, byte) in b.iter().take(16).enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            at += 1;
-        }
-        out[at] = HEX[(byte >> 4) as usize];
-        out[at + 1] = HEX[(byte & 0xf) as usize];
-        at += 2;
+    for (&at, &byte) in AT.iter().zip(b) {
+        out[at] = HEX[usize::from(byte >> 4)];
+        out[at + 1] = HEX[usize::from(byte & 0xf)];
     }
     out
 }
@@ -772,13 +780,56 @@ mod tests {
         let mut over = vec![0x00; 20];
         over[2] = 1;
         assert_eq!(decimal_from_be(&over), Err(Box::new(ValueError::Decimal)));
+        // Every width up to 16 bytes, each side of the 8-byte fast path, against i128.
+        for v in [
+            0i128,
+            1,
+            -1,
+            127,
+            -128,
+            128,
+            -129,
+            i64::MAX as i128,
+            i64::MIN as i128,
+        ]
+        .into_iter()
+        .chain([1i128 << 64, -(1i128 << 64), i128::MAX, i128::MIN])
+        {
+            let be = v.to_be_bytes();
+            let needed = (0..16)
+                .find(|&k| i128::from_be_bytes(sign_extend(&be[k..])) == v)
+                .unwrap_or(16);
+            for k in 0..=needed {
+                assert_eq!(
+                    decimal_from_be(&be[k..]).unwrap(),
+                    v,
+                    "{v} from {} bytes",
+                    16 - k
+                );
+            }
+        }
+    }
+
+    fn sign_extend(bytes: &[u8]) -> [u8; 16] {
+        let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+            0xff
+        } else {
+            0
+        };
+        let mut out = [fill; 16];
+        out[16 - bytes.len()..].copy_from_slice(bytes);
+        out
     }
 
     #[test]
     fn uuid_form() {
-        let b: Vec<u8> = (0..16).collect();
+        let b: [u8; 16] = std::array::from_fn(|i| i as u8);
         assert_eq!(&format_uuid(&b), b"00010203-0405-0607-0809-0a0b0c0d0e0f");
-        assert_eq!(parse_uuid(&format_uuid(&b)).unwrap().to_vec(), b);
+        assert_eq!(
+            &format_uuid(&[0xff; 16]),
+            b"ffffffff-ffff-ffff-ffff-ffffffffffff"
+        );
+        assert_eq!(parse_uuid(&format_uuid(&b)).unwrap(), b);
         assert_eq!(
             parse_uuid(b"00010203-0405-0607-0809-0A0B0C0D0E0F")
                 .unwrap()
@@ -826,7 +877,7 @@ mod tests {
                 .map(String::as_str),
             Some("arrow.uuid")
         );
-        let bytes: Vec<u8> = (0..16).collect();
+        let bytes: [u8; 16] = std::array::from_fn(|i| i as u8);
         let mut data = Vec::new();
         for text in [Some(format_uuid(&bytes)), None] {
             match text {
