@@ -4,12 +4,12 @@
 //! `Write` (the sink's uploader, a local file, a buffer). Each top-level column of a batch is
 //! split into its leaf columns (their levels) by a task of its own on the rayon pool, and each
 //! leaf column is encoded by its own writer there, each column at its own pace, so a row group
-//! of 40 columns keeps every core busy. Most leaves (strings, binaries, integers, dates, times,
-//! timestamps, decimals, fixed-size binaries and booleans, at the top level, in structs or
-//! under one list or map) go to our own column writer ([`plain`]), faster than parquet-rs's
-//! generic one, and take their top-level array without levels; the others go to parquet-rs's
-//! [`ArrowColumnWriter`]. A row group
-//! is closed when its estimated encoded size reaches [`EncodeOptions::row_group_bytes`], or
+//! of 40 columns keeps every core busy. The leaves at the top level, in structs or under one
+//! list or map (strings, binaries, integers, dates, times, timestamps, decimals, fixed-size
+//! binaries, booleans, floats; with snappy or no compression) go to our own column writer
+//! ([`plain`]), faster than parquet-rs's generic one, and take their top-level array without
+//! levels; the others (lists in lists, other codecs) go to parquet-rs's
+//! [`ArrowColumnWriter`]. A row group is closed when its estimated encoded size reaches [`EncodeOptions::row_group_bytes`], or
 //! when the file would pass [`EncodeOptions::file_bytes`], and written out to the sink by a
 //! background thread while the next one fills; callers start a new file once
 //! [`FileEncoder::is_full`].

@@ -1,7 +1,7 @@
 //! Our own Parquet column writer, for the leaves it can write as parquet-rs would: at the
 //! top level, inside structs, or under one list or map; strings, binaries, 32- and 64-bit
 //! integers, dates, times, timestamps, decimals of up to 18 digits, fixed-size binaries and
-//! booleans; plain values, or a dictionary for all of them but booleans. Floats, lists in
+//! booleans, floats; plain values, or a dictionary for all of them but booleans. Lists in
 //! lists and codecs other than snappy or none stay with parquet-rs.
 //!
 //! Why: on columns of nearly distinct values (ids, uuids, URLs, hashes, timestamps, amounts,
@@ -19,10 +19,11 @@
 //! the writer properties' page size and row count limits after each batch of 1,024 levels
 //! ended at a row's start; the page headers come from parquet-rs's [`SerializedPageWriter`];
 //! chunk statistics (min, max, null count; byte arrays truncated to the properties' length as
-//! parquet-rs truncates them), the column index (per page min/max, truncated to its length;
-//! null pages; null counts; boundary order), the offset index and the level histograms. A
-//! dictionary that outgrows its limit is closed after the batch that crossed it, and later
-//! pages are plain. The tests at the end compare all of that with parquet-rs's output.
+//! parquet-rs truncates them; floats by IEEE 754 total order with NaNs left out but where
+//! there is nothing else, and NaN counts), the column index (per page min/max, truncated to
+//! its length; null pages; null and NaN counts; boundary order), the offset index and the
+//! level histograms. A dictionary that outgrows its limit is closed after the batch that
+//! crossed it, and later pages are plain. The tests at the end compare all of that with parquet-rs's output.
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -68,6 +69,10 @@ pub(crate) enum Kind {
     Fixed(usize),
     /// BOOLEAN (bit-packed; Parquet has no dictionaries of booleans).
     Boolean,
+    /// FLOAT from `Float32`.
+    Float32,
+    /// DOUBLE from `Float64`.
+    Float64,
 }
 
 impl Kind {
@@ -97,6 +102,8 @@ impl Kind {
             (DataType::Decimal128(p, _), P::INT32) if *p <= 9 => Kind::Decimal32,
             (DataType::Decimal128(p, _), P::INT64) if *p <= 18 => Kind::Decimal64,
             (DataType::Boolean, P::BOOLEAN) => Kind::Boolean,
+            (DataType::Float32, P::FLOAT) => Kind::Float32,
+            (DataType::Float64, P::DOUBLE) => Kind::Float64,
             (DataType::FixedSizeBinary(n), P::FIXED_LEN_BYTE_ARRAY)
                 if descr.type_length() == *n
                     && !matches!(
@@ -115,7 +122,7 @@ impl Kind {
     /// Bytes of one plain value of an integer kind.
     fn int_width(self) -> usize {
         match self {
-            Kind::Int32 | Kind::Decimal32 => 4,
+            Kind::Int32 | Kind::Decimal32 | Kind::Float32 => 4,
             _ => 8,
         }
     }
@@ -217,6 +224,8 @@ enum MinMax {
     None,
     Int(i64, i64),
     Bytes(Vec<u8>, Vec<u8>),
+    /// Floats, as their [`FloatKey`]s.
+    Float(FloatKey, FloatKey),
 }
 
 impl MinMax {
@@ -236,8 +245,111 @@ impl MinMax {
                     b.clone_from(d);
                 }
             }
+            (MinMax::Float(a, b), MinMax::Float(c, d)) => {
+                *a = a.lesser(*c);
+                *b = b.greater(*d);
+            }
             _ => {}
         }
+    }
+}
+
+/// A float as parquet-rs orders it for statistics: by IEEE 754 total order (-NaN < -inf <
+/// ... < -0 < +0 < ... < +inf < +NaN), the bits mapped to an integer of that order, and NaNs
+/// kept apart: a minimum or maximum is a NaN only where there is nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FloatKey {
+    key: i64,
+    nan: bool,
+    /// A `DOUBLE` (else a `FLOAT`).
+    wide: bool,
+}
+
+impl FloatKey {
+    fn of_f32(v: f32) -> Self {
+        let bits = v.to_bits() as i32;
+        let key = bits ^ (((bits >> 31) as u32) >> 1) as i32;
+        Self {
+            key: i64::from(key),
+            nan: v.is_nan(),
+            wide: false,
+        }
+    }
+
+    fn of_f64(v: f64) -> Self {
+        let bits = v.to_bits() as i64;
+        Self {
+            key: bits ^ (((bits >> 63) as u64) >> 1) as i64,
+            nan: v.is_nan(),
+            wide: true,
+        }
+    }
+
+    /// The value's bits (the mapping is its own inverse); a `FLOAT`'s in the low 32.
+    fn bits(self) -> u64 {
+        if self.wide {
+            (self.key ^ (((self.key >> 63) as u64) >> 1) as i64) as u64
+        } else {
+            let key = self.key as i32;
+            u64::from((key ^ (((key >> 31) as u32) >> 1) as i32) as u32)
+        }
+    }
+
+    /// The value's plain bytes.
+    fn plain(self) -> Vec<u8> {
+        if self.wide {
+            self.bits().to_le_bytes().to_vec()
+        } else {
+            (self.bits() as u32).to_le_bytes().to_vec()
+        }
+    }
+
+    /// The smaller for a minimum: a number before any NaN.
+    fn lesser(self, other: Self) -> Self {
+        match (self.nan, other.nan) {
+            (false, true) => self,
+            (true, false) => other,
+            _ if other.key < self.key => other,
+            _ => self,
+        }
+    }
+
+    /// The larger for a maximum: a number before any NaN.
+    fn greater(self, other: Self) -> Self {
+        match (self.nan, other.nan) {
+            (false, true) => self,
+            (true, false) => other,
+            _ if other.key > self.key => other,
+            _ => self,
+        }
+    }
+}
+
+/// The min and max of floats, and how many were NaN.
+#[derive(Default)]
+struct FloatMinMax {
+    range: Option<(FloatKey, FloatKey)>,
+    nans: u64,
+}
+
+impl FloatMinMax {
+    #[inline]
+    fn add(&mut self, v: FloatKey) {
+        self.nans += u64::from(v.nan);
+        match &mut self.range {
+            None => self.range = Some((v, v)),
+            Some((min, max)) => {
+                *min = min.lesser(v);
+                *max = max.greater(v);
+            }
+        }
+    }
+
+    fn finish(self) -> (MinMax, u64) {
+        let minmax = self
+            .range
+            .map_or(MinMax::None, |(min, max)| MinMax::Float(min, max));
+        (minmax, self.nans)
     }
 }
 
@@ -263,6 +375,8 @@ struct OpenPage {
     reps: Vec<u8>,
     /// Levels at each repetition level, when the column repeats.
     rep_histogram: Vec<i64>,
+    /// NaN values, in a float column.
+    nans: u64,
 }
 
 /// The dictionary of a column: its distinct values in order of first appearance, found again
@@ -430,23 +544,29 @@ impl Dictionary {
     fn take_page_minmax(&mut self) -> MinMax {
         let mut bytes = SliceMinMax::default();
         let mut ints = IntMinMax::default();
-        let as_bytes = matches!(self.kind, Kind::Bytes | Kind::Fixed(_));
+        let mut floats = FloatMinMax::default();
         for (w, &word) in self.seen.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {
                 let v = self.value(w * 64 + bits.trailing_zeros() as usize);
-                if as_bytes {
-                    bytes.add(v);
-                } else {
-                    ints.add(int_from_le(v));
+                match self.kind {
+                    Kind::Bytes | Kind::Fixed(_) => bytes.add(v),
+                    Kind::Float32 => {
+                        floats.add(FloatKey::of_f32(f32::from_bits(int_from_le(v) as u32)))
+                    }
+                    Kind::Float64 => {
+                        floats.add(FloatKey::of_f64(f64::from_bits(int_from_le(v) as u64)))
+                    }
+                    _ => ints.add(int_from_le(v)),
                 }
                 bits &= bits - 1;
             }
         }
-        let minmax = if as_bytes {
-            bytes.finish()
-        } else {
-            ints.finish()
+        let minmax = match self.kind {
+            Kind::Bytes | Kind::Fixed(_) => bytes.finish(),
+            // (NaNs are counted per value, as they are looked up.)
+            Kind::Float32 | Kind::Float64 => floats.finish().0,
+            _ => ints.finish(),
         };
         // Keep the bitmap's memory, cleared.
         self.seen.iter_mut().for_each(|w| *w = 0);
@@ -547,6 +667,8 @@ pub(crate) struct PlainColumn {
     rep_histogram: Vec<i64>,
     /// Levels, over the chunk.
     levels: u64,
+    /// NaN values over the chunk's pages with values, in a float column.
+    nans: Option<u64>,
     rows: u64,
     nulls: u64,
     value_bytes: i64,
@@ -642,6 +764,7 @@ impl PlainColumn {
             histogram: vec![0; usize::from(max_def) + 1],
             rep_histogram: vec![0; 2],
             levels: 0,
+            nans: None,
             rows: 0,
             nulls: 0,
             value_bytes: 0,
@@ -857,6 +980,20 @@ impl PlainColumn {
                     let v = data.buffer::<i128>(0);
                     ids.extend(indices.map(|i| dictionary.intern(&(v[i] as i64).to_le_bytes())));
                 }
+                Kind::Float32 => {
+                    let v = data.buffer::<f32>(0);
+                    for i in indices {
+                        self.page.nans += u64::from(v[i].is_nan());
+                        ids.push(dictionary.intern(&v[i].to_le_bytes()));
+                    }
+                }
+                Kind::Float64 => {
+                    let v = data.buffer::<f64>(0);
+                    for i in indices {
+                        self.page.nans += u64::from(v[i].is_nan());
+                        ids.push(dictionary.intern(&v[i].to_le_bytes()));
+                    }
+                }
                 Kind::Boolean => {
                     return Err(ParquetError::General("a dictionary of booleans".into()));
                 }
@@ -931,6 +1068,28 @@ impl PlainColumn {
                 // The decoder checks decimals against their precision, so they fit.
                 let width = self.kind.int_width();
                 minmax = ints(out, width, indices.map(|i| v[i] as i64));
+            }
+            Kind::Float32 => {
+                let v = data.buffer::<f32>(0);
+                let mut seen = FloatMinMax::default();
+                for i in indices {
+                    out.extend_from_slice(&v[i].to_le_bytes());
+                    seen.add(FloatKey::of_f32(v[i]));
+                }
+                let nans;
+                (minmax, nans) = seen.finish();
+                self.page.nans += nans;
+            }
+            Kind::Float64 => {
+                let v = data.buffer::<f64>(0);
+                let mut seen = FloatMinMax::default();
+                for i in indices {
+                    out.extend_from_slice(&v[i].to_le_bytes());
+                    seen.add(FloatKey::of_f64(v[i]));
+                }
+                let nans;
+                (minmax, nans) = seen.finish();
+                self.page.nans += nans;
             }
         }
         self.page.value_bytes += value_bytes;
@@ -1029,12 +1188,20 @@ impl PlainColumn {
             self.column_index.append_histograms(&reps, &Some(histogram));
         }
         let null_page = page.nulls == page.levels;
+        // Float columns count NaNs: in every page's column index entry, and in the chunk's
+        // statistics once a page has values.
+        let floats = matches!(self.kind, Kind::Float32 | Kind::Float64);
+        let nans = floats.then_some(page.nans as i64);
         if null_page {
             self.column_index
-                .append(true, Vec::new(), Vec::new(), page.nulls as i64, None);
+                .append(true, Vec::new(), Vec::new(), page.nulls as i64, nans);
         } else {
+            if floats {
+                *self.nans.get_or_insert(0) += page.nans;
+            }
             let (min, max) = match &minmax {
                 MinMax::Int(a, b) => (self.plain(*a), self.plain(*b)),
+                MinMax::Float(a, b) => (a.plain(), b.plain()),
                 MinMax::Bytes(a, b) => (
                     truncate_min(a, self.index_truncate, self.utf8).0,
                     truncate_max(b, self.index_truncate, self.utf8).0,
@@ -1046,6 +1213,13 @@ impl PlainColumn {
                     (MinMax::Int(a, b), MinMax::Int(c, d)) => {
                         (a.cmp(c), b.cmp(d), c.cmp(a), d.cmp(b))
                     }
+                    // By total order, NaNs included, as parquet-rs compares them here.
+                    (MinMax::Float(a, b), MinMax::Float(c, d)) => (
+                        a.key.cmp(&c.key),
+                        b.key.cmp(&d.key),
+                        c.key.cmp(&a.key),
+                        d.key.cmp(&b.key),
+                    ),
                     (MinMax::Bytes(a, b), MinMax::Bytes(c, d)) => (
                         a.as_slice().cmp(c.as_slice()),
                         b.as_slice().cmp(d.as_slice()),
@@ -1068,7 +1242,7 @@ impl PlainColumn {
                 }
             }
             self.column_index
-                .append(false, min, max, page.nulls as i64, None);
+                .append(false, min, max, page.nulls as i64, nans);
             self.chunk_minmax.merge(&minmax);
             self.last_page = Some(minmax);
         }
@@ -1146,6 +1320,38 @@ impl PlainColumn {
             ),
             (MinMax::None, Kind::Boolean) => Statistics::from(
                 ValueStatistics::<bool>::new(None, None, None, nulls, false)
+                    .with_backwards_compatible_min_max(self.signed),
+            ),
+            (MinMax::Float(a, b), Kind::Float32) => Statistics::from(
+                ValueStatistics::<f32>::new(
+                    Some(f32::from_bits(a.bits() as u32)),
+                    Some(f32::from_bits(b.bits() as u32)),
+                    None,
+                    nulls,
+                    false,
+                )
+                .with_nan_count(self.nans)
+                .with_backwards_compatible_min_max(self.signed),
+            ),
+            (MinMax::Float(a, b), _) => Statistics::from(
+                ValueStatistics::<f64>::new(
+                    Some(f64::from_bits(a.bits())),
+                    Some(f64::from_bits(b.bits())),
+                    None,
+                    nulls,
+                    false,
+                )
+                .with_nan_count(self.nans)
+                .with_backwards_compatible_min_max(self.signed),
+            ),
+            (MinMax::None, Kind::Float32) => Statistics::from(
+                ValueStatistics::<f32>::new(None, None, None, nulls, false)
+                    .with_nan_count(self.nans)
+                    .with_backwards_compatible_min_max(self.signed),
+            ),
+            (MinMax::None, Kind::Float64) => Statistics::from(
+                ValueStatistics::<f64>::new(None, None, None, nulls, false)
+                    .with_nan_count(self.nans)
                     .with_backwards_compatible_min_max(self.signed),
             ),
             (MinMax::Int(a, b), Kind::Int32 | Kind::Decimal32) => Statistics::from(
@@ -1856,6 +2062,10 @@ mod equivalence {
             Field::new("small", DataType::Int64, true),
             Field::new("small_dec", DataType::Decimal128(9, 2), true),
             Field::new("small_fx", DataType::FixedSizeBinary(4), true),
+            // NaNs of both signs and several payloads, zeros of both signs, infinities, a run
+            // of rows of only NaNs and nulls; and few distinct floats, for a dictionary.
+            Field::new("f64", DataType::Float64, true),
+            Field::new("f32", DataType::Float32, false),
         ]))
     }
 
@@ -2135,6 +2345,35 @@ mod equivalence {
                 )
                 .unwrap(),
             ),
+            Arc::new(arrow_array::Float64Array::from_iter((0..m).map(|i| {
+                let row = start + i as i64;
+                let special = [
+                    f64::NAN,
+                    -f64::NAN,
+                    f64::from_bits(0x7ff0_0000_0000_0abc),
+                    f64::from_bits(0xfff8_0000_0000_0001),
+                    0.0,
+                    -0.0,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                ];
+                match rng.below(10) {
+                    0 => None,
+                    // Rows 20,000-44,999: only NaNs and nulls, pages of them.
+                    _ if (20_000..45_000).contains(&row) => Some(special[rng.below(4) as usize]),
+                    1 | 2 => Some(special[rng.below(8) as usize]),
+                    _ => Some((rng.next_u64() as i64 >> 12) as f64 / 1e3),
+                }
+            }))),
+            Arc::new(arrow_array::Float32Array::from_iter_values((0..m).map(
+                |_| match rng.below(40) {
+                    0 => f32::NAN,
+                    1 => -0.0,
+                    2 => 0.0,
+                    3 => f32::from_bits(0xffc0_0001),
+                    k => k as f32 / 4.0 - 5.0,
+                },
+            ))),
         ];
         RecordBatch::try_new(schema(), columns).unwrap().slice(2, n)
     }
@@ -2147,14 +2386,30 @@ mod equivalence {
     }
 
     /// A page in the column index: null page, min, max (as their plain bytes).
-    type IndexPage = (bool, Option<Vec<u8>>, Option<Vec<u8>>);
+    /// A page's entry: null page, min, max, and NaNs (in float columns).
+    type IndexPage = (bool, Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>);
 
     /// The pages of a column index.
     fn pages(index: &ColumnIndexMetaData) -> Vec<IndexPage> {
         let n = index.num_pages() as usize;
         (0..n)
             .map(|i| {
+                let mut nans = None;
                 let (min, max) = match index {
+                    ColumnIndexMetaData::FLOAT(x) => {
+                        nans = x.nan_count(i);
+                        (
+                            x.min_value(i).map(|v| v.to_le_bytes().to_vec()),
+                            x.max_value(i).map(|v| v.to_le_bytes().to_vec()),
+                        )
+                    }
+                    ColumnIndexMetaData::DOUBLE(x) => {
+                        nans = x.nan_count(i);
+                        (
+                            x.min_value(i).map(|v| v.to_le_bytes().to_vec()),
+                            x.max_value(i).map(|v| v.to_le_bytes().to_vec()),
+                        )
+                    }
                     ColumnIndexMetaData::BOOLEAN(x) => (
                         x.min_value(i).map(|v| vec![u8::from(*v)]),
                         x.max_value(i).map(|v| vec![u8::from(*v)]),
@@ -2174,7 +2429,7 @@ mod equivalence {
                     ),
                     other => panic!("unexpected column index {other:?}"),
                 };
-                (index.is_null_page(i), min, max)
+                (index.is_null_page(i), min, max, nans)
             })
             .collect()
     }
@@ -2219,7 +2474,7 @@ mod equivalence {
                 *lo = truncate_min(lo, Some(64), utf8).0;
                 *hi = truncate_max(hi, Some(64), utf8).0;
             }
-            let (_, got_min, got_max) = pages(index)[p].clone();
+            let (_, got_min, got_max, _) = pages(index)[p].clone();
             assert_eq!(
                 (got_min, got_max),
                 (min, max),
@@ -2358,6 +2613,11 @@ mod equivalence {
                 "{name}: boundary order"
             );
             assert_eq!(pa.null_counts(), pb.null_counts(), "{name}: null counts");
+            assert_eq!(
+                x.statistics().and_then(|s| s.nan_count_opt()),
+                y.statistics().and_then(|s| s.nan_count_opt()),
+                "{name}: NaN count"
+            );
             for p in 0..pa.num_pages() as usize {
                 assert_eq!(
                     pa.definition_level_histogram(p),
