@@ -71,21 +71,6 @@ impl<'a> Cursor<'a> {
 
     #[inline(never)]
     fn varint_long(&mut self) -> Result<u64, CursorError> {
-        // With 10 bytes left (the longest varint), unrolled over an array: no bounds checks.
-        if let Some(bytes) = self.buf[self.pos..].first_chunk::<10>() {
-            let mut value = 0u64;
-            for (i, &b) in bytes.iter().enumerate() {
-                value |= u64::from(b & 0x7f) << (7 * i);
-                if b & 0x80 == 0 {
-                    if i == 9 && b > 1 {
-                        return Err(CursorError::Varint);
-                    }
-                    self.pos += i + 1;
-                    return Ok(value);
-                }
-            }
-            return Err(CursorError::Varint);
-        }
         let mut value = 0u64;
         let mut shift = 0;
         loop {
@@ -215,7 +200,7 @@ mod tests {
             let mut c = Cursor::new(&buf);
             assert_eq!(c.long().unwrap(), v);
             assert_eq!(c.remaining(), 0);
-            // With 10 bytes or more after it, the varint is read the other way.
+            // And with bytes after it.
             buf.extend_from_slice(&[0x55; 10]);
             let mut c = Cursor::new(&buf);
             assert_eq!(c.long().unwrap(), v);
