@@ -9,10 +9,10 @@
 //! binaries, booleans, floats; with snappy or no compression) go to our own column writer
 //! ([`plain`]), faster than parquet-rs's generic one, and take their top-level array without
 //! levels; the others (lists in lists, other codecs) go to parquet-rs's
-//! [`ArrowColumnWriter`]. A row group is closed when its estimated encoded size reaches [`EncodeOptions::row_group_bytes`], or
-//! when the file would pass [`EncodeOptions::file_bytes`], and written out to the sink by a
-//! background thread while the next one fills; callers start a new file once
-//! [`FileEncoder::is_full`].
+//! [`ArrowColumnWriter`]. A row group is closed when its estimated encoded size reaches
+//! [`EncodeOptions::row_group_bytes`], or when the file would pass
+//! [`EncodeOptions::file_bytes`], and written out to the sink by a background thread while the
+//! next one fills; callers start a new file once [`FileEncoder::is_full`].
 //!
 //! Output is deterministic: the same batches and options give byte-identical files (no clock,
 //! no random names; `created_by` names this crate's version).

@@ -120,7 +120,6 @@ impl<'a> Cursor<'a> {
         Ok(out)
     }
 
-    /// Reads a boolean byte (0 or 1; other values are accepted as true, as Java does).
     /// The next `N` bytes, as an array.
     #[inline]
     pub fn take_array<const N: usize>(&mut self) -> Result<&'a [u8; N], CursorError> {
@@ -131,6 +130,7 @@ impl<'a> Cursor<'a> {
         Ok(out)
     }
 
+    /// Reads a boolean byte (0 or 1; other values are accepted as true, as Java does).
     #[inline]
     pub fn boolean(&mut self) -> Result<bool, CursorError> {
         Ok(self.take(1)?[0] != 0)

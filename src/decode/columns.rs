@@ -309,7 +309,7 @@ impl Column {
             }
             (Data::Bytes { offsets, values }, dt) => {
                 let offsets = take_offsets(offsets);
-                let values = take_bytes(values);
+                let values = take_buf(values).into_inner();
                 if *dt == DataType::Utf8 {
                     utf8_array(offsets, values, nulls)?
                 } else {
@@ -318,7 +318,11 @@ impl Column {
             }
             (Data::Fixed { size, values, len }, _) => {
                 // Never size 0: the planner makes fixed(0) Binary.
-                let array = FixedSizeBinaryArray::try_new(*size as i32, take_bytes(values), nulls)?;
+                let array = FixedSizeBinaryArray::try_new(
+                    *size as i32,
+                    take_buf(values).into_inner(),
+                    nulls,
+                )?;
                 *len = 0;
                 Arc::new(array)
             }
@@ -382,16 +386,11 @@ fn append_null_children(children: &mut [Column]) {
     }
 }
 
+/// The values as a buffer; leaves an empty vector of the same capacity, so that the next batch
+/// does not grow it again from nothing, copied at every doubling.
 fn take_buf<T: arrow_buffer::ArrowNativeType>(v: &mut Vec<T>) -> ScalarBuffer<T> {
     let cap = v.capacity();
     ScalarBuffer::from(std::mem::replace(v, Vec::with_capacity(cap)))
-}
-
-/// The bytes as a buffer; leaves an empty vector of the same capacity (a batch's values
-/// grown again from nothing were copied over and over as they doubled).
-fn take_bytes(values: &mut Vec<u8>) -> Buffer {
-    let cap = values.capacity();
-    Buffer::from_vec(std::mem::replace(values, Vec::with_capacity(cap)))
 }
 
 fn take_offsets(offsets: &mut Vec<i32>) -> OffsetBuffer<i32> {

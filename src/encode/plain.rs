@@ -23,7 +23,8 @@
 //! there is nothing else, and NaN counts), the column index (per page min/max, truncated to
 //! its length; null pages; null and NaN counts; boundary order), the offset index and the
 //! level histograms. A dictionary that outgrows its limit is closed after the batch that
-//! crossed it, and later pages are plain. The tests at the end compare all of that with parquet-rs's output.
+//! crossed it, and later pages are plain. The tests at the end compare all of that with
+//! parquet-rs's output.
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -122,7 +123,7 @@ impl Kind {
     /// Bytes of one plain value of an integer kind.
     fn int_width(self) -> usize {
         match self {
-            Kind::Int32 | Kind::Decimal32 | Kind::Float32 => 4,
+            Kind::Int32 | Kind::Decimal32 => 4,
             _ => 8,
         }
     }
@@ -953,14 +954,8 @@ impl PlainColumn {
                     }
                 }
                 Kind::Fixed(width) => {
-                    let values = data.buffers().first().map_or(&[][..], |b| b.as_slice());
-                    let base = data.offset();
                     for i in indices {
-                        let at = (base + i) * width;
-                        let v = values.get(at..at + width).ok_or_else(|| {
-                            ParquetError::General("fixed-size values out of bounds".into())
-                        })?;
-                        ids.push(dictionary.intern(v));
+                        ids.push(dictionary.intern(fixed_value(data, width, i)?));
                     }
                 }
                 Kind::Int32 => {
@@ -1016,14 +1011,9 @@ impl PlainColumn {
                 minmax = seen.finish();
             }
             Kind::Fixed(width) => {
-                let values = data.buffers().first().map_or(&[][..], |b| b.as_slice());
-                let base = data.offset();
                 let mut seen = SliceMinMax::default();
                 for i in indices {
-                    let at = (base + i) * width;
-                    let v = values.get(at..at + width).ok_or_else(|| {
-                        ParquetError::General("fixed-size values out of bounds".into())
-                    })?;
+                    let v = fixed_value(data, width, i)?;
                     out.extend_from_slice(v);
                     seen.add(v);
                 }
@@ -1071,24 +1061,16 @@ impl PlainColumn {
             }
             Kind::Float32 => {
                 let v = data.buffer::<f32>(0);
-                let mut seen = FloatMinMax::default();
-                for i in indices {
-                    out.extend_from_slice(&v[i].to_le_bytes());
-                    seen.add(FloatKey::of_f32(v[i]));
-                }
+                let values = indices.map(|i| (v[i].to_le_bytes(), FloatKey::of_f32(v[i])));
                 let nans;
-                (minmax, nans) = seen.finish();
+                (minmax, nans) = floats(out, values);
                 self.page.nans += nans;
             }
             Kind::Float64 => {
                 let v = data.buffer::<f64>(0);
-                let mut seen = FloatMinMax::default();
-                for i in indices {
-                    out.extend_from_slice(&v[i].to_le_bytes());
-                    seen.add(FloatKey::of_f64(v[i]));
-                }
+                let values = indices.map(|i| (v[i].to_le_bytes(), FloatKey::of_f64(v[i])));
                 let nans;
-                (minmax, nans) = seen.finish();
+                (minmax, nans) = floats(out, values);
                 self.page.nans += nans;
             }
         }
@@ -1533,6 +1515,16 @@ impl<'a> SliceMinMax<'a> {
     }
 }
 
+/// Value `i` of a fixed-size binary array of `width`-byte values.
+#[inline]
+fn fixed_value(data: &ArrayData, width: usize, i: usize) -> Result<&[u8], ParquetError> {
+    let values = data.buffers().first().map_or(&[][..], |b| b.as_slice());
+    let at = (data.offset() + i) * width;
+    values
+        .get(at..at + width)
+        .ok_or_else(|| ParquetError::General("fixed-size values out of bounds".into()))
+}
+
 /// Value `i` of a byte array: `offsets` (32-bit) into `values`.
 #[inline]
 fn byte_value<'a>(offsets: &[i32], values: &'a [u8], i: usize) -> Result<&'a [u8], ParquetError> {
@@ -1553,6 +1545,20 @@ fn ints(out: &mut Vec<u8>, width: usize, values: impl Iterator<Item = i64>) -> M
         }
     }
     minmax.finish()
+}
+
+/// Appends floats as plain values (their little-endian bytes, given with their keys);
+/// returns their min and max, and how many were NaN.
+fn floats<const N: usize>(
+    out: &mut Vec<u8>,
+    values: impl Iterator<Item = ([u8; N], FloatKey)>,
+) -> (MinMax, u64) {
+    let mut seen = FloatMinMax::default();
+    for (bytes, key) in values {
+        out.extend_from_slice(&bytes);
+        seen.add(key);
+    }
+    seen.finish()
 }
 
 /// The min and max of integers.
