@@ -979,6 +979,72 @@ mod tests {
         assert!(err.to_string().contains("union branch index 1"), "{err}");
     }
 
+    /// Java's blocking encoder writes a negative count followed by the block's byte size;
+    /// such blocks decode like others, in arrays and maps, and are jumped over when skipped.
+    #[test]
+    fn blocks_with_byte_sizes() {
+        let mut d = decoder(
+            r#"{"type":"record","name":"r","fields":[
+                {"name":"a","type":{"type":"array","items":"long"}},
+                {"name":"m","type":{"type":"map","values":"string"}},
+                {"name":"b","type":"long"}]}"#,
+        );
+        let mut data = Vec::new();
+        // a: a block of -2 items (3 bytes), then a plain block of 1, then the end.
+        encode_long(-2, &mut data);
+        encode_long(3, &mut data);
+        encode_long(300, &mut data);
+        encode_long(-5, &mut data);
+        encode_long(1, &mut data);
+        encode_long(7, &mut data);
+        encode_long(0, &mut data);
+        // m: a block of -1 entry ("k" -> "v": 4 bytes).
+        encode_long(-1, &mut data);
+        encode_long(4, &mut data);
+        for s in ["k", "v"] {
+            encode_long(1, &mut data);
+            data.extend_from_slice(s.as_bytes());
+        }
+        encode_long(0, &mut data);
+        encode_long(42, &mut data);
+        d.decode_block(&data, 1).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        let a = batch.column(0).as_list::<i32>();
+        assert_eq!(
+            a.value(0).as_primitive::<Int64Type>().values(),
+            &[300, -5, 7]
+        );
+        let m = batch.column(1).as_map();
+        assert_eq!(m.value(0).len(), 1);
+        assert_eq!(batch.column(2).as_primitive::<Int64Type>().value(0), 42);
+
+        // A reader without `a` and `m` skips both by their byte sizes.
+        let reader = Schema::parse_str(
+            r#"{"type":"record","name":"r","fields":[{"name":"b","type":"long"}]}"#,
+        )
+        .unwrap();
+        let writer = Schema::parse_str(
+            r#"{"type":"record","name":"r","fields":[
+                {"name":"a","type":{"type":"array","items":"long"}},
+                {"name":"m","type":{"type":"map","values":"string"}},
+                {"name":"b","type":"long"}]}"#,
+        )
+        .unwrap();
+        let resolved = Arc::new(plan_resolved(&writer, &reader).unwrap());
+        let mut d = BatchDecoder::new(resolved);
+        d.decode_block(&data, 1).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 42);
+
+        // A byte size past the end is an error, not a panic.
+        let mut bad = Vec::new();
+        encode_long(-1, &mut bad);
+        encode_long(1000, &mut bad);
+        encode_long(1, &mut bad);
+        let mut d = decoder(r#"{"type":"array","items":"long"}"#);
+        assert!(d.decode_block(&bad, 1).is_err());
+    }
+
     #[test]
     fn absurd_array_counts_are_refused() {
         let mut d = decoder(r#"{"type":"array","items":"long"}"#);
