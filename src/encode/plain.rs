@@ -1108,6 +1108,11 @@ impl PlainColumn {
             }
             None => Encoding::PLAIN,
         };
+        if page.reps.is_empty() && self.max_def == 0 {
+            // No levels: the values are the page's body as they are, not copied behind them.
+            let values = std::mem::take(&mut page.values);
+            return self.finish_page(page, values, true, minmax, encoding);
+        }
         let mut buf = Vec::with_capacity(page.values.len() + page.defs.len() / 4 + 16);
         if !page.reps.is_empty() {
             buf.extend_from_slice(&[0; 4]);
@@ -1123,8 +1128,25 @@ impl PlainColumn {
             buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
         }
         buf.extend_from_slice(&page.values);
+        self.finish_page(page, buf, false, minmax, encoding)
+    }
+
+    /// Compresses and stores the body `buf` (levels and values) of `page`, and records the
+    /// page in the column's metadata, statistics and indexes. `buf_is_values`: `buf` is the
+    /// page's values buffer, given back to the next page once compressed.
+    fn finish_page(
+        &mut self,
+        mut page: OpenPage,
+        buf: Vec<u8>,
+        buf_is_values: bool,
+        minmax: MinMax,
+        encoding: Encoding,
+    ) -> Result<(), ParquetError> {
         let uncompressed = buf.len();
-        let body = self.compress(buf)?;
+        let (body, spare) = self.compress(buf)?;
+        if buf_is_values && let Some(values) = spare {
+            page.values = values;
+        }
         let data_page = Page::DataPage {
             buf: Bytes::from(body),
             num_values: page.levels as u32,
@@ -1255,7 +1277,7 @@ impl PlainColumn {
         let buf = dictionary.plain();
         let uncompressed = buf.len();
         let page = Page::DictionaryPage {
-            buf: Bytes::from(self.compress(buf)?),
+            buf: Bytes::from(self.compress(buf)?.0),
             num_values: dictionary.len() as u32,
             encoding: Encoding::PLAIN,
             is_sorted: false,
@@ -1269,13 +1291,17 @@ impl PlainColumn {
         Ok(())
     }
 
-    fn compress(&mut self, buf: Vec<u8>) -> Result<Vec<u8>, ParquetError> {
+    /// The compressed body, and `buf` back when the body is a new buffer.
+    fn compress(&mut self, buf: Vec<u8>) -> Result<(Vec<u8>, Option<Vec<u8>>), ParquetError> {
         match self.compression {
-            Compression::SNAPPY => self
-                .snappy
-                .compress_vec(&buf)
-                .map_err(|e| ParquetError::External(Box::new(e))),
-            _ => Ok(buf),
+            Compression::SNAPPY => {
+                let body = self
+                    .snappy
+                    .compress_vec(&buf)
+                    .map_err(|e| ParquetError::External(Box::new(e)))?;
+                Ok((body, Some(buf)))
+            }
+            _ => Ok((buf, None)),
         }
     }
 
