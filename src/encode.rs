@@ -418,19 +418,13 @@ impl PageStore for SpillStore {
             .ok()
             .and_then(|i| self.pages.get(i).copied())
             .ok_or_else(|| ParquetError::General(format!("no spilled page {}", key.get())))?;
-        // Read into the vector's spare room: no zero-filling of what the read overwrites.
-        let mut buf = Vec::with_capacity(len);
+        // Zero-filled, then one read: `read_to_end` into spare room would skip the zeroing but
+        // read a page in reads of 8 KiB doubling up (three times the syscalls, measured).
+        let mut buf = vec![0; len];
         let mut guard = lock(&self.file.file);
         let (file, _) = &mut *guard;
         file.seek(SeekFrom::Start(offset))?;
-        Read::by_ref(file).take(len as u64).read_to_end(&mut buf)?;
-        if buf.len() != len {
-            return Err(ParquetError::General(format!(
-                "spilled page {} is {} bytes, {len} expected",
-                key.get(),
-                buf.len()
-            )));
-        }
+        file.read_exact(&mut buf)?;
         Ok(buf.into())
     }
 }
