@@ -110,10 +110,10 @@ impl Codec {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<usize, CodecError> {
-        if self == Codec::Deflate {
-            return inflate(input, out, limit);
+        // A deflate block inflates into the buffer as it stands; the others start empty.
+        if self != Codec::Deflate {
+            out.clear();
         }
-        out.clear();
         let corrupt = |message: String| CodecError::Corrupt {
             codec: self,
             message,
@@ -125,7 +125,6 @@ impl Codec {
                 }
                 out.extend_from_slice(input);
             }
-            // (Taken above, before the buffer is cleared.)
             Codec::Deflate => return inflate(input, out, limit),
             Codec::Snappy => {
                 if input.len() < 4 {

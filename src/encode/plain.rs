@@ -1111,7 +1111,7 @@ impl PlainColumn {
         if page.reps.is_empty() && self.max_def == 0 {
             // No levels: the values are the page's body as they are, not copied behind them.
             let values = std::mem::take(&mut page.values);
-            return self.finish_page(page, values, true, minmax, encoding);
+            return self.finish_page(page, values, minmax, encoding);
         }
         let mut buf = Vec::with_capacity(page.values.len() + page.defs.len() / 4 + 16);
         if !page.reps.is_empty() {
@@ -1128,23 +1128,25 @@ impl PlainColumn {
             buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
         }
         buf.extend_from_slice(&page.values);
-        self.finish_page(page, buf, false, minmax, encoding)
+        self.finish_page(page, buf, minmax, encoding)
     }
 
     /// Compresses and stores the body `buf` (levels and values) of `page`, and records the
-    /// page in the column's metadata, statistics and indexes. `buf_is_values`: `buf` is the
-    /// page's values buffer, given back to the next page once compressed.
+    /// page in the column's metadata, statistics and indexes.
     fn finish_page(
         &mut self,
         mut page: OpenPage,
         buf: Vec<u8>,
-        buf_is_values: bool,
         minmax: MinMax,
         encoding: Encoding,
     ) -> Result<(), ParquetError> {
         let uncompressed = buf.len();
         let (body, spare) = self.compress(buf)?;
-        if buf_is_values && let Some(values) = spare {
+        // A page without levels handed over its values buffer as `buf`: it comes back to be
+        // the next page's, once compressed.
+        if page.values.capacity() == 0
+            && let Some(values) = spare
+        {
             page.values = values;
         }
         let data_page = Page::DataPage {
