@@ -54,7 +54,7 @@ use crate::deadletter::{self, DeadLetter, DeadLetterReport, Kind};
 use crate::decode::{BatchDecoder, DecodeError, Plan, PlanError, plan_with};
 use crate::encode::{EncodeError, EncodeOptions, FileEncoder};
 use crate::schemas::SchemaSet;
-use crate::sink::{ObjectWriter, SinkError};
+use crate::sink::{ObjectWriter, Parts, SinkError};
 use crate::source::{InputObject, ObjectEvent, SourceError, SourceOptions, spawn_source};
 use crate::storage::{Location, StorageError};
 
@@ -1005,7 +1005,11 @@ impl Driver {
                 url: url.clone(),
                 message: e.to_string(),
             })?;
-            let sink = ObjectWriter::create(&self.handle, location.store.clone(), path);
+            let parts = match location.local {
+                Some(_) => Parts::local(),
+                None => Parts::default(),
+            };
+            let sink = ObjectWriter::create_with(&self.handle, location.store.clone(), path, parts);
             let mut metadata = BTreeMap::new();
             metadata.insert(
                 "parqour.version".to_string(),
@@ -1212,18 +1216,12 @@ impl Driver {
         let table = self.table(key)?;
         let name = format!("part-{:05}{generation}.{extension}.parquet", table.files);
         let path = table.location.path.clone().join(name);
-        // The local store writes a part in milliseconds: two in flight keep up, and each more
-        // holds another 8 MiB buffer.
-        let upload_parts = match table.location.local {
-            Some(_) => 2,
-            None => upload_parts,
+        let parts = match table.location.local {
+            Some(_) => Parts::local(),
+            None => Parts::remote(upload_parts),
         };
-        let writer = ObjectWriter::create_with(
-            &handle,
-            table.location.store.clone(),
-            path.clone(),
-            upload_parts,
-        );
+        let writer =
+            ObjectWriter::create_with(&handle, table.location.store.clone(), path.clone(), parts);
         let encoder = FileEncoder::for_batch(writer, first, &encode, pool).map_err(|source| {
             ConvertError::Encode {
                 url: table.location.url_of(&path),
