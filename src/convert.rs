@@ -546,6 +546,9 @@ struct Table {
     files: usize,
     /// Small batches waiting to be written as one (see [`SMALL_BATCH_ROWS`]).
     small: SmallBatches,
+    /// The schema of the last file closed, and its columns written without a dictionary: the
+    /// next file of that schema starts so.
+    plain: Option<(SchemaRef, Vec<parquet::schema::types::ColumnPath>)>,
 }
 
 /// Batches of fewer rows than this are gathered (in order, up to [`SMALL_BATCHES_BYTES`]) and
@@ -1116,6 +1119,7 @@ impl Driver {
                     file: None,
                     files: 0,
                     small: SmallBatches::default(),
+                    plain: None,
                 },
             );
         }
@@ -1222,12 +1226,17 @@ impl Driver {
         };
         let writer =
             ObjectWriter::create_with(&handle, table.location.store.clone(), path.clone(), parts);
-        let encoder = FileEncoder::for_batch(writer, first, &encode, pool).map_err(|source| {
-            ConvertError::Encode {
-                url: table.location.url_of(&path),
-                source,
-            }
-        })?;
+        let known = match &table.plain {
+            Some((schema, plain)) if *schema == first.schema() => plain.as_slice(),
+            _ => &[],
+        };
+        let encoder =
+            FileEncoder::for_batch(writer, first, known, &encode, pool).map_err(|source| {
+                ConvertError::Encode {
+                    url: table.location.url_of(&path),
+                    source,
+                }
+            })?;
         table.file = Some(OpenFile { encoder, path });
         Ok(())
     }
@@ -1240,6 +1249,7 @@ impl Driver {
         table.files += 1;
         let url = table.location.url_of(&file.path);
         let schema = file.encoder.schema().clone();
+        table.plain = Some((schema.clone(), file.encoder.plain_columns()));
         let (writer, summary) = file
             .encoder
             .finish()

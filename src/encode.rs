@@ -11,8 +11,15 @@
 //! levels; the others (lists in lists, other codecs) go to parquet-rs's
 //! [`ArrowColumnWriter`]. A row group is closed when its estimated encoded size reaches
 //! [`EncodeOptions::row_group_bytes`], or when the file would pass
-//! [`EncodeOptions::file_bytes`], and written out to the sink by a background thread while the
-//! next one fills; callers start a new file once [`FileEncoder::is_full`].
+//! [`EncodeOptions::file_bytes`]: its columns are closed, and its pages written out to the
+//! sink by a background thread while the next one fills; callers start a new file once
+//! [`FileEncoder::is_full`].
+//!
+//! Dictionaries: a column whose first batch is nearly all distinct gets none
+//! ([`high_cardinality_columns`]); one whose dictionary outgrew its limit before half a row
+//! group (clustered timestamps, say, that look repetitive in a batch) starts the next row
+//! group, and the caller's next file ([`FileEncoder::plain_columns`]), without one instead of
+//! building it again to give it up again.
 //!
 //! Output is deterministic: the same batches and options give byte-identical files (no clock,
 //! no random names; `created_by` names this crate's version).
@@ -565,9 +572,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// columns advance independently: a slow column (long strings, say) keeps one core busy while the
 /// others move on to the next batch, instead of every batch waiting for its slowest column.
 ///
-/// A full row group is written out in the background: a thread waits for its column tasks,
-/// closes its columns (on the pool) and copies their pages to the sink, while `write` goes on
-/// filling the next row group. At most one row group is being written out at a time.
+/// A full row group is written out in the background: a thread waits for its column tasks and
+/// closes its columns (on the pool), which `write` waits for, then copies their pages to the
+/// sink while `write` goes on filling the next row group. At most one row group is being
+/// written out at a time.
 ///
 /// Sizes are checked at points fixed by the data, and every cut depends only on sizes that do
 /// not depend on timing: the first two row groups are measured (after the queued leaves are
@@ -592,6 +600,9 @@ pub struct FileEncoder<W: Write + Send + 'static> {
     leaf_counts: Vec<usize>,
     /// For each leaf column, what our plain writer needs when it writes it.
     plain_leaves: Vec<Option<Leaf>>,
+    /// For each leaf column, whether it goes without a dictionary from the next row group on:
+    /// its dictionary was given up early in a row group before ([`PlainChunk`]).
+    no_dictionary: Vec<bool>,
     props: Arc<WriterProperties>,
     parquet_schema: parquet::schema::types::SchemaDescPtr,
     in_flight: Arc<InFlight>,
@@ -657,19 +668,37 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
     }
 
     /// A file for batches like `first` (its first batch): columns whose values are nearly all
-    /// distinct in it are written without a dictionary ([`high_cardinality_columns`]).
+    /// distinct in it are written without a dictionary ([`high_cardinality_columns`]), and
+    /// so are the `known` ones (those of the file before, [`FileEncoder::plain_columns`]).
     pub fn for_batch(
         sink: W,
         first: &RecordBatch,
+        known: &[ColumnPath],
         options: &EncodeOptions,
         pool: Arc<ThreadPool>,
     ) -> Result<Self, EncodeError> {
-        let plain = if options.dictionary {
+        let mut plain = if options.dictionary {
             high_cardinality_columns(first)
         } else {
             Vec::new()
         };
+        for path in known {
+            if !plain.contains(path) {
+                plain.push(path.clone());
+            }
+        }
         Self::with_plain_columns(sink, first.schema(), options, pool, &plain)
+    }
+
+    /// The leaf columns written without a dictionary by now: by choice, or because their
+    /// dictionary was given up early in a row group.
+    pub fn plain_columns(&self) -> Vec<ColumnPath> {
+        (0..self.parquet_schema.num_columns())
+            .map(|i| self.parquet_schema.column(i).path().clone())
+            .zip(&self.no_dictionary)
+            .filter(|(path, given_up)| **given_up || !self.props.dictionary_enabled(path))
+            .map(|(path, _)| path)
+            .collect()
     }
 
     fn with_plain_columns(
@@ -718,6 +747,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             fields: None,
             leaf_counts,
             plain_leaves,
+            no_dictionary: vec![false; leaves],
             props,
             parquet_schema: Arc::new(parquet_schema),
             in_flight: Arc::default(),
@@ -834,6 +864,10 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
                             None => Pages::Memory(Vec::new()),
                         };
                         let column = PlainColumn::new(descrs.column(i), leaf, props, pages);
+                        let column = match self.no_dictionary.get(i) {
+                            Some(true) => column.without_dictionary(),
+                            _ => column,
+                        };
                         LeafWriter::Plain(Box::new(column))
                     }
                     None => LeafWriter::Arrow(Box::new(w)),
@@ -945,10 +979,11 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
         let pool = self.pool.clone();
         let failed = Arc::new(AtomicBool::new(false));
         let failed_in_thread = failed.clone();
+        let (closed_tx, closed_rx) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
             .name("parqour-row-group".into())
             .spawn(move || {
-                let result = write_row_group(&mut writer, &fields, &in_flight, &pool);
+                let result = write_row_group(&mut writer, &fields, &in_flight, &pool, closed_tx);
                 if result.is_err() {
                     failed_in_thread.store(true, Ordering::Release);
                 }
@@ -965,6 +1000,15 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
         self.rows_in_group = 0;
         self.bytes_since_check = 0;
         self.arrow_bytes_in_group = 0;
+        // Wait until its columns are closed (their pages are written out in the background):
+        // which dictionaries were given up decides how the next row group starts, the same
+        // way on every run; and the closed writers' buffers are freed before the next ones
+        // fill. A thread that fails drops the sender, and `join` reports its error.
+        if let Ok(given_up) = closed_rx.recv() {
+            for (no, given_up) in self.no_dictionary.iter_mut().zip(given_up) {
+                *no |= given_up;
+            }
+        }
         Ok(())
     }
 
@@ -1016,6 +1060,7 @@ fn write_row_group<W: Write + Send>(
     fields: &[Arc<FieldSlot>],
     in_flight: &InFlight,
     pool: &ThreadPool,
+    closed: std::sync::mpsc::SyncSender<Vec<bool>>,
 ) -> Result<u64, EncodeError> {
     in_flight.wait_until(0);
     errors(fields)?;
@@ -1029,6 +1074,11 @@ fn write_row_group<W: Write + Send>(
             .map(|c| c.close())
             .collect::<Result<Vec<_>, _>>()
     })?;
+    let given_up = chunks
+        .iter()
+        .map(|c| matches!(c, LeafChunk::Plain(c) if c.dictionary_given_up_early))
+        .collect();
+    let _ = closed.send(given_up);
     let mut row_group = writer.next_row_group()?;
     for chunk in chunks {
         match chunk {
@@ -1236,6 +1286,99 @@ mod tests {
             }
         }
         (taken, enc.finish().unwrap().0)
+    }
+
+    /// A column whose dictionary is given up before half a row group starts the next row
+    /// group (and, through `plain_columns`, the next file) without one; one given up later,
+    /// or never, keeps it.
+    #[test]
+    fn a_dictionary_given_up_early_is_not_built_again() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("early", DataType::Int64, false),
+            Field::new("late", DataType::Int64, false),
+            Field::new("never", DataType::Int64, false),
+        ]));
+        // 3 columns: dictionaries of up to 1 MiB, 131,072 8-byte values. A row group of
+        // 300,000 rows: `early` is distinct throughout (given up at ~131,072 rows), `late`
+        // only from row 160,000 (given up at ~291,000), `never` cycles through 100 values.
+        let rows = 300_000i64;
+        let group = |g: i64| -> Vec<RecordBatch> {
+            (0..rows)
+                .step_by(10_000)
+                .map(|start| {
+                    let r = start..start + 10_000;
+                    let col = |f: &dyn Fn(i64) -> i64| -> ArrayRef {
+                        Arc::new(Int64Array::from_iter_values(r.clone().map(f)))
+                    };
+                    let late = |i: i64| if i < 160_000 { i % 10 } else { g * rows + i };
+                    RecordBatch::try_new(
+                        schema.clone(),
+                        vec![col(&|i| g * rows + i), col(&late), col(&|i| i % 100)],
+                    )
+                    .unwrap()
+                })
+                .collect()
+        };
+        let opts = EncodeOptions {
+            row_group_bytes: usize::MAX,
+            file_bytes: usize::MAX,
+            ..EncodeOptions::default()
+        };
+        let mut enc = FileEncoder::new(Vec::new(), schema.clone(), &opts, pool(2)).unwrap();
+        for g in 0..2 {
+            for b in group(g) {
+                enc.write(&b).unwrap();
+            }
+            enc.flush_row_group().unwrap();
+        }
+        let plain = enc.plain_columns();
+        assert_eq!(plain, [ColumnPath::from("early")]);
+        let (file, _) = enc.finish().unwrap();
+
+        let file = Bytes::from(file);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file.clone()).unwrap();
+        let metadata = reader.metadata().clone();
+        let dictionaries: Vec<Vec<bool>> = metadata
+            .row_groups()
+            .iter()
+            .map(|rg| {
+                rg.columns()
+                    .iter()
+                    .map(|c| c.dictionary_page_offset().is_some())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(dictionaries, [[true, true, true], [false, true, true]]);
+        let read: Vec<RecordBatch> = reader.build().unwrap().map(Result::unwrap).collect();
+        let read = arrow_select::concat::concat_batches(&schema, &read).unwrap();
+        let want: Vec<RecordBatch> = (0..2).flat_map(group).collect();
+        let want = arrow_select::concat::concat_batches(&schema, &want).unwrap();
+        assert!(read == want, "the values read back are those written");
+
+        // The next file starts without it, though its first batch alone (few distinct
+        // values) would not tell.
+        let few = |i: i64| i % 50;
+        let first = RecordBatch::try_new(
+            schema.clone(),
+            (0..3)
+                .map(|_| Arc::new(Int64Array::from_iter_values((0..10_000).map(few))) as ArrayRef)
+                .collect(),
+        )
+        .unwrap();
+        let dictionaries = |known: &[ColumnPath]| -> Vec<bool> {
+            let mut next =
+                FileEncoder::for_batch(Vec::new(), &first, known, &opts, pool(2)).unwrap();
+            next.write(&first).unwrap();
+            let (file, _) = next.finish().unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(file)).unwrap();
+            let columns = reader.metadata().row_group(0).columns().to_vec();
+            columns
+                .iter()
+                .map(|c| c.dictionary_page_offset().is_some())
+                .collect()
+        };
+        assert_eq!(dictionaries(&plain), [false, true, true]);
+        assert_eq!(dictionaries(&[]), [true, true, true]);
     }
 
     #[test]
@@ -1596,7 +1739,8 @@ mod tests {
         );
         let pool = pool(2);
         let mut enc =
-            FileEncoder::for_batch(Vec::new(), &batch, &EncodeOptions::default(), pool).unwrap();
+            FileEncoder::for_batch(Vec::new(), &batch, &[], &EncodeOptions::default(), pool)
+                .unwrap();
         enc.write(&batch).unwrap();
         let bytes = enc.finish().unwrap().0;
         let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();

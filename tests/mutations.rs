@@ -97,8 +97,9 @@ fn read(data: &[u8], rng: &mut Rng, encode: bool) -> Result<u64, String> {
                 .build()
                 .map_err(|e| e.to_string())?,
         );
-        let mut enc = FileEncoder::for_batch(Vec::new(), first, &EncodeOptions::default(), pool)
-            .map_err(|e| e.to_string())?;
+        let mut enc =
+            FileEncoder::for_batch(Vec::new(), first, &[], &EncodeOptions::default(), pool)
+                .map_err(|e| e.to_string())?;
         for b in &batches {
             enc.write(b).map_err(|e| e.to_string())?;
         }

@@ -396,13 +396,16 @@ struct Dictionary {
     seed: u64,
     /// Entries used by the open page, as a bitmap (their min and max are the page's).
     seen: Vec<u64>,
+    /// The column's dictionary page size limit: past it the table does not grow (much).
+    limit: usize,
 }
 
 impl Dictionary {
-    fn new(kind: Kind) -> Self {
+    fn new(kind: Kind, limit: usize) -> Self {
         use std::hash::BuildHasher;
         Self {
             kind,
+            limit,
             table: vec![[0; 2]; 1024],
             ends: Vec::new(),
             bytes: Vec::new(),
@@ -487,7 +490,11 @@ impl Dictionary {
         self.bytes.extend_from_slice(v);
         self.ends.push(self.bytes.len() as u32);
         self.table[slot] = [tag | (id as u64 + 1), head];
-        if self.ends.len() * 2 > self.table.len() {
+        // Kept at most half full; but a dictionary past its limit is given up once the values
+        // at hand are interned, so its table is not doubled (and rehashed) for nothing — up
+        // to 7/8 full, where probes are still short.
+        let (len, slots) = (self.ends.len(), self.table.len());
+        if len * 2 > slots && (self.page_size() < self.limit || len * 8 > slots * 7) {
             self.grow();
         }
         self.mark(id);
@@ -631,6 +638,9 @@ impl std::fmt::Debug for Pages {
 pub(crate) struct PlainChunk {
     pub(crate) close: ColumnCloseResult,
     pub(crate) pages: PageReader,
+    /// The dictionary outgrew its limit before half the chunk's rows: it cost more than it
+    /// saved, and the next chunk of the column does better without one.
+    pub(crate) dictionary_given_up_early: bool,
 }
 
 /// A dictionary page, written out: its bytes (header included) and sizes.
@@ -691,6 +701,8 @@ pub(crate) struct PlainColumn {
     dictionary_page: Option<DictionaryPage>,
     /// Data pages of dictionary ids written, then plain ones.
     id_pages: i32,
+    /// Rows written when the dictionary outgrew its limit, if it did.
+    dictionary_given_up_at: Option<u64>,
     /// (offset after the dictionary page, size) of each data page.
     locations: Vec<(u64, i32)>,
 }
@@ -776,12 +788,20 @@ impl PlainColumn {
             ascending: true,
             descending: true,
             snappy: snap::raw::Encoder::new(),
-            dictionary: dictionary.then(|| Dictionary::new(kind)),
+            dictionary: dictionary
+                .then(|| Dictionary::new(kind, props.dictionary_page_size_limit())),
+            dictionary_given_up_at: None,
             dictionary_limit: props.dictionary_page_size_limit(),
             dictionary_page: None,
             id_pages: 0,
             locations: Vec::new(),
         }
+    }
+
+    /// The writer, without a dictionary: plain values from the first page.
+    pub(crate) fn without_dictionary(mut self) -> Self {
+        self.dictionary = None;
+        self
     }
 
     /// Bytes written and buffered: the estimate of the chunk's encoded size.
@@ -889,6 +909,7 @@ impl PlainColumn {
                 .is_some_and(|d| d.page_size() >= self.dictionary_limit)
             {
                 self.flush_page()?;
+                self.dictionary_given_up_at = Some(self.rows);
                 self.close_dictionary()?;
             }
         }
@@ -1482,7 +1503,11 @@ impl PlainColumn {
             column_index,
             offset_index,
         };
+        let dictionary_given_up_early = self
+            .dictionary_given_up_at
+            .is_some_and(|rows| rows.saturating_mul(2) < self.rows);
         Ok(PlainChunk {
+            dictionary_given_up_early,
             close,
             pages: PageReader {
                 len: self.compressed + dictionary_bytes,
@@ -1998,7 +2023,7 @@ mod tests {
     #[test]
     fn dictionary_ids_follow_the_values() {
         let mut rng = crate::demo::Rng::new(11);
-        let mut dictionary = Dictionary::new(Kind::Bytes);
+        let mut dictionary = Dictionary::new(Kind::Bytes, usize::MAX);
         let mut model: std::collections::HashMap<Vec<u8>, u32> = Default::default();
         for _ in 0..200_000 {
             let len = rng.below(21) as usize;
@@ -2017,6 +2042,29 @@ mod tests {
         for (v, id) in &model {
             assert_eq!(dictionary.value(*id as usize), v.as_slice());
         }
+    }
+
+    /// Past its limit a dictionary (about to be given up) fills its table up to 7/8 instead
+    /// of doubling it, and still finds every value.
+    #[test]
+    fn a_dictionary_past_its_limit_does_not_double_its_table() {
+        let mut dictionary = Dictionary::new(Kind::Int64, 8 * 1000);
+        for round in 0..2 {
+            for v in 0..5000i64 {
+                assert_eq!(
+                    dictionary.intern(&v.to_le_bytes()),
+                    v as u32,
+                    "round {round}"
+                );
+            }
+        }
+        // Kept half full, 5,000 entries would take 16,384 slots.
+        assert_eq!(dictionary.table.len(), 8192);
+        let mut unlimited = Dictionary::new(Kind::Int64, usize::MAX);
+        (0..5000i64).for_each(|v| {
+            unlimited.intern(&v.to_le_bytes());
+        });
+        assert_eq!(unlimited.table.len(), 16_384);
     }
 
     #[test]
