@@ -1249,7 +1249,6 @@ impl Driver {
         table.files += 1;
         let url = table.location.url_of(&file.path);
         let schema = file.encoder.schema().clone();
-        table.plain = Some((schema.clone(), file.encoder.plain_columns()));
         let (writer, summary) = file
             .encoder
             .finish()
@@ -1257,6 +1256,7 @@ impl Driver {
                 url: url.clone(),
                 source,
             })?;
+        table.plain = Some((schema.clone(), summary.plain_columns));
         let written = writer.finish()?;
         tracing::info!(file = %url, rows = summary.rows, bytes = written.bytes, "wrote");
         self.outputs.push(OutputFile {

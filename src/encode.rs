@@ -437,12 +437,15 @@ impl PageStore for SpillStore {
 }
 
 /// What a finished file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSummary {
     /// Rows.
     pub rows: u64,
     /// Row groups.
     pub row_groups: usize,
+    /// The leaf columns that went without a dictionary by the end
+    /// ([`FileEncoder::plain_columns`]): how the next file of the same data should start.
+    pub plain_columns: Vec<ColumnPath>,
 }
 
 /// One leaf column of the open row group: its writer and the leaves waiting for it.
@@ -1032,11 +1035,13 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
     pub fn finish(mut self) -> Result<(W, FileSummary), EncodeError> {
         self.flush_row_group()?;
         self.join()?;
+        let plain_columns = self.plain_columns();
         let writer = self.writer.take().ok_or(EncodeError::Stopped)?;
         let groups = writer.flushed_row_groups();
         let summary = FileSummary {
             rows: groups.iter().map(|g| g.num_rows() as u64).sum(),
             row_groups: groups.len(),
+            plain_columns,
         };
         let sink = writer.into_inner()?;
         Ok((sink, summary))
@@ -1333,7 +1338,8 @@ mod tests {
         }
         let plain = enc.plain_columns();
         assert_eq!(plain, [ColumnPath::from("early")]);
-        let (file, _) = enc.finish().unwrap();
+        let (file, summary) = enc.finish().unwrap();
+        assert_eq!(summary.plain_columns, plain);
 
         let file = Bytes::from(file);
         let reader = ParquetRecordBatchReaderBuilder::try_new(file.clone()).unwrap();
