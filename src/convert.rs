@@ -1008,10 +1008,7 @@ impl Driver {
                 url: url.clone(),
                 message: e.to_string(),
             })?;
-            let parts = match location.local {
-                Some(_) => Parts::local(),
-                None => Parts::default(),
-            };
+            let parts = parts_for(location, crate::sink::PARTS_IN_FLIGHT);
             let sink = ObjectWriter::create_with(&self.handle, location.store.clone(), path, parts);
             let mut metadata = BTreeMap::new();
             metadata.insert(
@@ -1220,10 +1217,7 @@ impl Driver {
         let table = self.table(key)?;
         let name = format!("part-{:05}{generation}.{extension}.parquet", table.files);
         let path = table.location.path.clone().join(name);
-        let parts = match table.location.local {
-            Some(_) => Parts::local(),
-            None => Parts::remote(upload_parts),
-        };
+        let parts = parts_for(&table.location, upload_parts);
         let writer =
             ObjectWriter::create_with(&handle, table.location.store.clone(), path.clone(), parts);
         let known = match &table.plain {
@@ -1270,6 +1264,15 @@ impl Driver {
             schema,
         });
         Ok(())
+    }
+}
+
+/// How files go to `location`: in small parts to a local folder, in S3-sized parts with
+/// `in_flight` of them uploading to an object store.
+fn parts_for(location: &Location, in_flight: usize) -> Parts {
+    match location.local {
+        Some(_) => Parts::local(),
+        None => Parts::remote(in_flight),
     }
 }
 

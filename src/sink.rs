@@ -217,8 +217,6 @@ pub struct Written {
 pub struct ObjectWriter {
     path: Path,
     buf: Vec<u8>,
-    /// Size of a part.
-    part_bytes: usize,
     tx: Option<mpsc::Sender<Msg>>,
     task: Option<JoinHandle<Result<(), object_store::Error>>>,
     handle: Handle,
@@ -303,7 +301,6 @@ impl ObjectWriter {
         Self {
             path,
             buf: Vec::with_capacity(part_bytes),
-            part_bytes,
             pool: Arc::new(PartPool {
                 buffers: std::sync::Mutex::default(),
                 kept: parts_in_flight + 2,
@@ -400,12 +397,13 @@ impl Write for ObjectWriter {
         self.crc.update(data);
         // Parts are filled to exactly their size: a buffer that grew past its capacity would
         // be reallocated to twice the size and keep it while queued and uploading.
+        let part_bytes = self.pool.capacity;
         let mut rest = data;
         while !rest.is_empty() {
-            let take = (self.part_bytes - self.buf.len()).min(rest.len());
+            let take = (part_bytes - self.buf.len()).min(rest.len());
             self.buf.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
-            if self.buf.len() >= self.part_bytes {
+            if self.buf.len() >= part_bytes {
                 self.send_buffer()?;
             }
         }

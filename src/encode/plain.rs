@@ -427,6 +427,12 @@ impl Dictionary {
         &self.bytes[start..self.ends[id] as usize]
     }
 
+    /// The dictionary page has reached the column's limit: the dictionary is given up once
+    /// the values at hand are interned.
+    fn is_full(&self) -> bool {
+        self.page_size() >= self.limit
+    }
+
     /// Bytes of the dictionary page, plain-encoded (for byte arrays, a 4-byte length before
     /// each value), as parquet-rs counts them against the dictionary page size limit.
     fn page_size(&self) -> usize {
@@ -545,7 +551,7 @@ impl Dictionary {
         // at hand are interned, so its table is not doubled (and rehashed) for nothing — up
         // to 7/8 full, where probes are still short.
         let (len, slots) = (self.ends.len(), self.table.len());
-        if len * 2 > slots && (self.page_size() < self.limit || len * 8 > slots * 7) {
+        if len * 2 > slots && (!self.is_full() || len * 8 > slots * 7) {
             self.grow();
         }
         self.mark(id);
@@ -745,8 +751,6 @@ pub(crate) struct PlainColumn {
     snappy: snap::raw::Encoder,
     /// The dictionary, while values are dictionary-encoded.
     dictionary: Option<Dictionary>,
-    /// Largest dictionary page before falling back to plain values.
-    dictionary_limit: usize,
     /// The dictionary page, once the dictionary is closed (at the end, or when it grew too
     /// large and later values are plain).
     dictionary_page: Option<DictionaryPage>,
@@ -842,7 +846,6 @@ impl PlainColumn {
             dictionary: dictionary
                 .then(|| Dictionary::new(kind, props.dictionary_page_size_limit())),
             dictionary_given_up_at: None,
-            dictionary_limit: props.dictionary_page_size_limit(),
             dictionary_page: None,
             id_pages: 0,
             locations: Vec::new(),
@@ -954,11 +957,7 @@ impl PlainColumn {
             if page_bytes >= self.page_bytes || self.page.rows >= self.page_rows {
                 self.flush_page()?;
             }
-            if self
-                .dictionary
-                .as_ref()
-                .is_some_and(|d| d.page_size() >= self.dictionary_limit)
-            {
+            if self.dictionary.as_ref().is_some_and(Dictionary::is_full) {
                 self.flush_page()?;
                 self.dictionary_given_up_at = Some(self.rows);
                 self.close_dictionary()?;
