@@ -1314,6 +1314,8 @@ struct GroupTask {
 /// One group's decoders, by data type, kept in first-seen order of keys.
 #[derive(Default)]
 struct Decoders {
+    /// Records in the group's blocks, to size new decoders by.
+    records: usize,
     by_key: BTreeMap<Arc<str>, BatchDecoder>,
     /// Plans of the envelopes seen in this group, by fingerprint (then data type), with the
     /// records converted with each: looked up without locking or allocating per record.
@@ -1332,8 +1334,9 @@ struct PlanEntry {
 impl Decoders {
     fn get(&mut self, key: &str, reader: &Arc<Plan>) -> &mut BatchDecoder {
         if !self.by_key.contains_key(key) {
-            self.by_key
-                .insert(Arc::from(key), BatchDecoder::new(reader.clone()));
+            let decoder =
+                BatchDecoder::for_group(reader.clone(), self.records, GROUP_DECODED_BYTES);
+            self.by_key.insert(Arc::from(key), decoder);
         }
         // Just inserted if absent.
         self.by_key
@@ -1413,7 +1416,13 @@ impl GroupTask {
     /// the block is decoded.
     fn run(self: &Arc<Self>, blocks: Vec<GroupBlock>) -> Result<GroupOutput, ConvertError> {
         const MAX_BATCH_BYTES: usize = 256 << 20;
-        let mut decoders = Decoders::default();
+        let records = blocks
+            .iter()
+            .fold(0u64, |n, (b, _)| n.saturating_add(b.count));
+        let mut decoders = Decoders {
+            records: usize::try_from(records).unwrap_or(usize::MAX),
+            ..Decoders::default()
+        };
         let mut out = GroupOutput::default();
         // (index, offset) of the last block decoded, for an error of the final flush.
         let mut last = None;

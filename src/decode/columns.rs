@@ -189,6 +189,95 @@ impl Column {
         }
     }
 
+    /// Appends the bytes held by each of this column's buffers (validity, values, offsets,
+    /// then its children's), in the order [`Self::reserve`] reads them.
+    pub fn lengths(&self, out: &mut Vec<usize>) {
+        self.buffers(&mut |len, _| out.push(len));
+    }
+
+    /// Calls `f` with the bytes held and the bytes of capacity of each buffer, in the order
+    /// of [`Self::lengths`].
+    pub fn buffers(&self, f: &mut dyn FnMut(usize, usize)) {
+        fn vec<T>(v: &Vec<T>, f: &mut dyn FnMut(usize, usize)) {
+            let size = std::mem::size_of::<T>();
+            f(v.len() * size, v.capacity() * size);
+        }
+        match &self.nulls {
+            Some(n) => vec(&n.bytes, f),
+            None => f(0, 0),
+        }
+        match &self.data {
+            Data::Boolean(b) => vec(&b.bytes, f),
+            Data::Int32(v) => vec(v, f),
+            Data::Int64(v) => vec(v, f),
+            Data::Float32(v) => vec(v, f),
+            Data::Float64(v) => vec(v, f),
+            Data::Decimal(v) => vec(v, f),
+            Data::Bytes { offsets, values } => {
+                vec(offsets, f);
+                vec(values, f);
+            }
+            Data::Fixed { values, .. } => vec(values, f),
+            Data::Struct { children, .. } => children.iter().for_each(|c| c.buffers(f)),
+            Data::List { offsets, child } => {
+                vec(offsets, f);
+                child.buffers(f);
+            }
+            Data::Map {
+                offsets,
+                keys,
+                values,
+            } => {
+                vec(offsets, f);
+                keys.buffers(f);
+                values.buffers(f);
+            }
+        }
+    }
+
+    /// Reserves room for `num / den` of the bytes `lengths` yields per buffer (as
+    /// [`Self::lengths`] wrote them for a column of the same type); stops when they run out.
+    pub fn reserve(&mut self, lengths: &mut std::slice::Iter<'_, usize>, num: usize, den: usize) {
+        let mut next = |size: usize| -> usize {
+            let bytes = lengths.next().copied().unwrap_or(0);
+            let scaled = (bytes as u128 * num as u128 / den.max(1) as u128) as usize;
+            scaled / size
+        };
+        let validity = next(1);
+        if let Some(n) = &mut self.nulls {
+            n.bytes.reserve(validity);
+        }
+        match &mut self.data {
+            Data::Boolean(b) => b.bytes.reserve(next(1)),
+            Data::Int32(v) => v.reserve(next(4)),
+            Data::Int64(v) => v.reserve(next(8)),
+            Data::Float32(v) => v.reserve(next(4)),
+            Data::Float64(v) => v.reserve(next(8)),
+            Data::Decimal(v) => v.reserve(next(16)),
+            Data::Bytes { offsets, values } => {
+                offsets.reserve(next(4));
+                values.reserve(next(1));
+            }
+            Data::Fixed { values, .. } => values.reserve(next(1)),
+            Data::Struct { children, .. } => children
+                .iter_mut()
+                .for_each(|c| c.reserve(lengths, num, den)),
+            Data::List { offsets, child } => {
+                offsets.reserve(next(4));
+                child.reserve(lengths, num, den);
+            }
+            Data::Map {
+                offsets,
+                keys,
+                values,
+            } => {
+                offsets.reserve(next(4));
+                keys.reserve(lengths, num, den);
+                values.reserve(lengths, num, den);
+            }
+        }
+    }
+
     /// Keeps the first `rows` values, dropping later ones and any partly appended value (the
     /// rollback after a record fails half-way). Nested lengths follow from the offsets.
     pub fn truncate(&mut self, rows: usize) {

@@ -135,6 +135,8 @@ pub struct BatchDecoder {
     plan: Arc<Plan>,
     columns: Vec<Column>,
     rows: usize,
+    /// Records of the group of blocks this decoder was sized for (0: not sized).
+    group_records: usize,
 }
 
 impl BatchDecoder {
@@ -150,7 +152,32 @@ impl BatchDecoder {
             plan,
             columns,
             rows: 0,
+            group_records: 0,
         }
+    }
+
+    /// A decoder for a group of blocks holding `records` records (of all data types): its
+    /// buffers are reserved from what the plan's last group held per record, scaled down to
+    /// at most `max_bytes` in all, instead of growing by doubling (which copies everything
+    /// decoded once more). Its batches are what the next group is sized from.
+    pub fn for_group(plan: Arc<Plan>, records: usize, max_bytes: usize) -> Self {
+        let mut decoder = Self::new(plan);
+        decoder.group_records = records;
+        if let Some((seen, lengths)) = decoder.plan.sizes.get()
+            && seen > 0
+            && records > 0
+        {
+            let total: usize = lengths.iter().sum();
+            let (mut num, mut den) = (records, seen);
+            if total as u128 * num as u128 / den as u128 > max_bytes as u128 {
+                (num, den) = (max_bytes, total);
+            }
+            let mut it = lengths.iter();
+            for c in &mut decoder.columns {
+                c.reserve(&mut it, num, den);
+            }
+        }
+        decoder
     }
 
     /// The plan this decoder runs.
@@ -248,6 +275,11 @@ impl BatchDecoder {
     pub fn flush(&mut self) -> Result<Option<RecordBatch>, DecodeError> {
         if self.rows == 0 {
             return Ok(None);
+        }
+        if self.group_records > 0 {
+            let mut lengths = Vec::new();
+            self.columns.iter().for_each(|c| c.lengths(&mut lengths));
+            self.plan.sizes.set(self.group_records, lengths);
         }
         let arrays = self
             .columns
@@ -768,6 +800,80 @@ mod tests {
 
     fn decoder(schema: &str) -> BatchDecoder {
         BatchDecoder::new(Arc::new(plan(&Schema::parse_str(schema).unwrap()).unwrap()))
+    }
+
+    /// (bytes held, bytes of capacity) of every buffer of a decoder.
+    fn buffers(d: &BatchDecoder) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        d.columns
+            .iter()
+            .for_each(|c| c.buffers(&mut |len, cap| out.push((len, cap))));
+        out
+    }
+
+    #[test]
+    fn a_group_decoder_is_sized_from_the_last_group() {
+        let schema = r#"{"type":"record","name":"r","fields":[
+            {"name":"s","type":"string"},
+            {"name":"n","type":["null","long"]},
+            {"name":"a","type":{"type":"array","items":{"type":"record","name":"i","fields":[
+                {"name":"x","type":"int"},{"name":"b","type":"boolean"}]}}},
+            {"name":"m","type":{"type":"map","values":"double"}}]}"#;
+        let plan = Arc::new(plan(&Schema::parse_str(schema).unwrap()).unwrap());
+        let mut block = Vec::new();
+        for i in 0..100i64 {
+            let s = format!("value {i}");
+            encode_long(s.len() as i64, &mut block);
+            block.extend_from_slice(s.as_bytes());
+            encode_long(1, &mut block);
+            encode_long(i, &mut block);
+            encode_long(3, &mut block);
+            for x in 0..3 {
+                encode_long(x, &mut block);
+                block.push(1);
+            }
+            encode_long(0, &mut block);
+            encode_long(1, &mut block);
+            encode_long(1, &mut block);
+            block.extend_from_slice(b"k");
+            block.extend_from_slice(&1.5f64.to_le_bytes());
+            encode_long(0, &mut block);
+        }
+        // A new plan has no hint: nothing is reserved.
+        let mut first = BatchDecoder::for_group(plan.clone(), 100, 64 << 20);
+        assert!(buffers(&first).iter().all(|&(_, cap)| cap <= 8));
+        first.decode_block(&block, 100).unwrap();
+        let held = buffers(&first);
+        assert!(held.iter().filter(|(len, _)| *len > 0).count() >= 9);
+        let batch = first.flush().unwrap().unwrap();
+
+        // A group of twice the records gets twice the room of every buffer, and fills it
+        // without growing.
+        let mut second = BatchDecoder::for_group(plan.clone(), 200, 64 << 20);
+        let reserved = buffers(&second);
+        assert_eq!(reserved.len(), held.len());
+        for (&(len, _), &(_, cap)) in held.iter().zip(&reserved) {
+            assert!(cap >= 2 * len, "{len} bytes held, {cap} reserved");
+        }
+        second.decode_block(&block, 100).unwrap();
+        second.decode_block(&block, 100).unwrap();
+        assert_eq!(
+            buffers(&second).iter().map(|b| b.1).collect::<Vec<_>>(),
+            reserved.iter().map(|b| b.1).collect::<Vec<_>>()
+        );
+        let twice = second.flush().unwrap().unwrap();
+        assert_eq!(twice.slice(0, 100), batch);
+
+        // A group that claims absurdly many records reserves at most `max_bytes` in all.
+        let huge = BatchDecoder::for_group(plan.clone(), usize::MAX, 1 << 20);
+        let total: usize = buffers(&huge).iter().map(|b| b.1).sum();
+        assert!((1 << 19..=(1 << 20) + 1024).contains(&total), "{total}");
+        // A decoder not made for a group neither reserves nor records.
+        let mut plain = BatchDecoder::new(plan.clone());
+        assert!(buffers(&plain).iter().all(|&(_, cap)| cap <= 8));
+        plain.decode_block(&block, 100).unwrap();
+        plain.flush().unwrap();
+        assert_eq!(plan.sizes.get().map(|s| s.0), Some(200));
     }
 
     #[test]

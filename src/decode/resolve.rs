@@ -192,6 +192,7 @@ impl Resolver {
             warnings: reader_plan.warnings,
             root,
             min_record_size: writer.min_encoded_size(),
+            sizes: Default::default(),
         })
     }
 

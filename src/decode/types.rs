@@ -355,6 +355,33 @@ pub struct Plan {
     pub(crate) root: Vec<FieldOp>,
     /// Smallest encoded size of one top-level datum.
     pub(crate) min_record_size: usize,
+    /// What the buffers of this plan's last sized batch held (see [`SizeHint`]).
+    pub(crate) sizes: SizeHint,
+}
+
+/// The bytes each column buffer of a plan's last batch held, with the records of the group of
+/// blocks it came from. A decoder for the next group reserves its buffers from it (scaled by
+/// that group's records) instead of growing them by doubling, which copies everything decoded
+/// once more.
+#[derive(Debug, Default)]
+pub(crate) struct SizeHint(std::sync::Mutex<Option<(usize, Vec<usize>)>>);
+
+impl SizeHint {
+    /// The last (records, bytes per buffer) recorded.
+    pub fn get(&self) -> Option<(usize, Vec<usize>)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records the bytes per buffer of a batch from a group of `records` records.
+    pub fn set(&self, records: usize, lengths: Vec<usize>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((records, lengths));
+    }
+}
+
+impl Clone for SizeHint {
+    fn clone(&self) -> Self {
+        Self(std::sync::Mutex::new(self.get()))
+    }
 }
 
 /// Compiles an Avro writer schema into an output schema and decode program.
@@ -387,6 +414,7 @@ pub fn plan_with(schema: &Schema, options: TypeOptions) -> Result<Plan, PlanErro
         warnings: p.warnings,
         root,
         min_record_size: schema.min_encoded_size(),
+        sizes: SizeHint::default(),
     })
 }
 
