@@ -1008,7 +1008,7 @@ impl Driver {
                 url: url.clone(),
                 message: e.to_string(),
             })?;
-            let parts = parts_for(location, crate::sink::PARTS_IN_FLIGHT);
+            let parts = parts_for(location, None, crate::sink::PARTS_IN_FLIGHT);
             let sink = ObjectWriter::create_with(&self.handle, location.store.clone(), path, parts);
             let mut metadata = BTreeMap::new();
             metadata.insert(
@@ -1217,7 +1217,7 @@ impl Driver {
         let table = self.table(key)?;
         let name = format!("part-{:05}{generation}.{extension}.parquet", table.files);
         let path = table.location.path.clone().join(name);
-        let parts = parts_for(&table.location, upload_parts);
+        let parts = parts_for(&table.location, Some(encode.file_bytes), upload_parts);
         let writer =
             ObjectWriter::create_with(&handle, table.location.store.clone(), path.clone(), parts);
         let known = match &table.plain {
@@ -1268,11 +1268,13 @@ impl Driver {
 }
 
 /// How files go to `location`: in small parts to a local folder, in S3-sized parts with
-/// `in_flight` of them uploading to an object store.
-fn parts_for(location: &Location, in_flight: usize) -> Parts {
-    match location.local {
-        Some(_) => Parts::local(),
-        None => Parts::remote(in_flight),
+/// `in_flight` of them uploading to an object store (sized for files of about `file_bytes`
+/// when that is known).
+fn parts_for(location: &Location, file_bytes: Option<usize>, in_flight: usize) -> Parts {
+    match (&location.local, file_bytes) {
+        (Some(_), _) => Parts::local(),
+        (None, Some(bytes)) => Parts::remote_for(bytes, in_flight),
+        (None, None) => Parts::remote(in_flight),
     }
 }
 

@@ -19,8 +19,15 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Size of the parts sent to an object store's uploader (and of multipart upload parts).
+/// Size of the parts sent to an object store's uploader (and of multipart upload parts) when
+/// the file's size is not known ahead ([`Parts::remote`]).
 pub const PART_BYTES: usize = 8 << 20;
+
+/// The smallest part S3 takes (all but the last part of a multipart upload).
+pub const MIN_PART_BYTES: usize = 5 << 20;
+
+/// The most parts of one multipart upload on S3 (and GCS).
+pub const MAX_PARTS: usize = 10_000;
 
 /// Parts uploading at the same time, by default ([`ObjectWriter::create`]).
 ///
@@ -140,6 +147,20 @@ impl Parts {
     pub fn remote(in_flight: usize) -> Self {
         Self {
             bytes: PART_BYTES,
+            in_flight: in_flight.max(1),
+        }
+    }
+
+    /// For object stores, for a file of about `file_bytes`: parts of [`MIN_PART_BYTES`], the
+    /// least memory (the uploader holds `in_flight + 2` of them: 30 MiB instead of 48 MiB
+    /// with [`PART_BYTES`]), or larger where the file would need more than a fifth of
+    /// [`MAX_PARTS`] (room for a file that ends well past its target); `in_flight` at a time.
+    pub fn remote_for(file_bytes: usize, in_flight: usize) -> Self {
+        Self {
+            bytes: file_bytes
+                .div_ceil(MAX_PARTS / 5)
+                .next_multiple_of(1 << 20)
+                .max(MIN_PART_BYTES),
             in_flight: in_flight.max(1),
         }
     }
@@ -428,6 +449,28 @@ mod tests {
     use super::*;
     use object_store::ObjectStoreExt;
     use object_store::memory::InMemory;
+
+    #[test]
+    fn remote_parts_are_sized_for_the_file() {
+        // The default target (512 MiB) and anything up to ~10 GB: S3's smallest parts.
+        for target in [0, 1 << 20, 512 << 20, 9_000 << 20] {
+            assert_eq!(
+                Parts::remote_for(target, 4).bytes,
+                MIN_PART_BYTES,
+                "{target}"
+            );
+        }
+        // Larger targets: whole MiB, and a file twice its target still fits S3's part limit.
+        for target in [10_500usize << 20, 100 << 30, 1 << 40] {
+            let parts = Parts::remote_for(target, 4);
+            assert!(parts.bytes > MIN_PART_BYTES && parts.bytes % (1 << 20) == 0);
+            assert!(
+                (2 * target).div_ceil(parts.bytes) <= MAX_PARTS / 2,
+                "{target}"
+            );
+        }
+        assert_eq!(Parts::remote_for(1 << 30, 0).in_flight, 1);
+    }
 
     #[test]
     fn part_buffers_come_back_when_dropped() {
