@@ -463,7 +463,7 @@ mod tests {
         // Larger targets: whole MiB, and a file twice its target still fits S3's part limit.
         for target in [10_500usize << 20, 100 << 30, 1 << 40] {
             let parts = Parts::remote_for(target, 4);
-            assert!(parts.bytes > MIN_PART_BYTES && parts.bytes % (1 << 20) == 0);
+            assert!(parts.bytes > MIN_PART_BYTES && parts.bytes.is_multiple_of(1 << 20));
             assert!(
                 (2 * target).div_ceil(parts.bytes) <= MAX_PARTS / 2,
                 "{target}"
