@@ -1744,30 +1744,36 @@ fn levels(
             values,
         };
     };
+    if outer.iter().chain(inner).all(Option::is_none) {
+        // No nulls anywhere (the common case): every element holds a value, and an empty
+        // list is one level without one. The levels are filled whole, then each row's first
+        // level is marked (not resized row by row: a `memset` call for every short list).
+        let valid = outer.len() as u8;
+        let offsets = &offsets[..=rows];
+        let (first, last) = (offsets[0] as usize, offsets[rows] as usize);
+        let empty = offsets.windows(2).filter(|w| w[0] == w[1]).count();
+        let count = last - first + empty;
+        let mut defs = vec![max_def; count];
+        let mut reps = vec![1u8; count];
+        let mut at = 0;
+        for w in offsets.windows(2) {
+            let len = (w[1] - w[0]) as usize;
+            reps[at] = 0;
+            if len == 0 {
+                defs[at] = valid;
+            }
+            at += len.max(1);
+        }
+        return Levels {
+            count,
+            defs,
+            reps,
+            values: Some((first as u32..last as u32).collect()),
+        };
+    }
     let mut defs = Vec::with_capacity(rows);
     let mut reps = Vec::with_capacity(rows);
     let mut values = Vec::with_capacity(rows);
-    if outer.iter().chain(inner).all(Option::is_none) {
-        // No nulls anywhere (the common case): every element holds a value.
-        let valid = outer.len() as u8;
-        for i in 0..rows {
-            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
-            reps.push(0);
-            if start == end {
-                defs.push(valid);
-                continue;
-            }
-            defs.resize(defs.len() + (end - start), max_def);
-            reps.resize(reps.len() + (end - start - 1), 1);
-            values.extend(start as u32..end as u32);
-        }
-        return Levels {
-            count: defs.len(),
-            defs,
-            reps,
-            values: Some(values),
-        };
-    }
     for i in 0..rows {
         let d = depth(outer, i);
         let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
@@ -1795,7 +1801,7 @@ fn levels(
     }
 }
 
-/// `a < b` byte-wise;/// `a < b` byte-wise; the first 8 bytes compared as one number, which settles most
+/// `a < b` byte-wise; the first 8 bytes compared as one number, which settles most
 /// comparisons of distinct values without a call to `memcmp`.
 #[inline]
 fn less(a: &[u8], b: &[u8]) -> bool {
@@ -2080,6 +2086,42 @@ mod tests {
 
     /// Values that differ anywhere, of every length around the 4- and 8-byte words the
     /// table's heads and hashes are read in, get their own ids; equal values the same one.
+    #[test]
+    fn list_levels_without_nulls_match_the_general_path() {
+        // Lists of 0-4 elements, a sliced array's offsets (not starting at 0), empty lists
+        // first and last; with a struct between list and leaf, and without.
+        let lens = [0usize, 3, 1, 0, 0, 4, 2, 1, 0];
+        let mut offsets = vec![5i32];
+        for l in lens {
+            offsets.push(offsets.last().unwrap() + l as i32);
+        }
+        let rows = lens.len();
+        let valid = |n| Some(NullBuffer::new_valid(n));
+        for (outer_n, inner_n) in [(1usize, 0usize), (1, 1), (2, 1), (0, 0)] {
+            let max_def = (outer_n + 1 + inner_n) as u8;
+            let fast = levels(
+                rows,
+                &vec![None; outer_n],
+                &vec![None; inner_n],
+                Some(&offsets),
+                max_def,
+            );
+            // All-valid null buffers take the general path with the same meaning.
+            let general = levels(
+                rows,
+                &vec![valid(rows); outer_n],
+                &vec![valid(40); inner_n],
+                Some(&offsets),
+                max_def,
+            );
+            assert_eq!(fast.count, general.count);
+            assert_eq!(fast.defs, general.defs, "{outer_n} {inner_n}");
+            assert_eq!(fast.reps, general.reps);
+            assert_eq!(fast.values, general.values);
+            assert_eq!(fast.count, 11 + 4);
+        }
+    }
+
     #[test]
     fn dictionary_ids_follow_the_values() {
         let mut rng = crate::demo::Rng::new(11);
