@@ -1727,15 +1727,30 @@ fn levels(
                 values: None,
             };
         }
-        let defs: Vec<u8> = match outer {
-            [None] => vec![1; rows],
-            [Some(n)] => (0..rows).map(|i| u8::from(n.is_valid(i))).collect(),
-            _ => (0..rows).map(|i| depth(outer, i) as u8).collect(),
-        };
+        // A row's level is the number of nullable arrays above it that are valid before the
+        // first null: the nulls are laid over each other from the innermost array out, so
+        // that the outermost null is the one that stays.
+        let mut defs = vec![outer.len() as u8; rows];
+        for (level, nulls) in outer.iter().enumerate().rev() {
+            if let Some(nulls) = nulls {
+                for (d, valid) in defs.iter_mut().zip(nulls.iter()) {
+                    if !valid {
+                        *d = level as u8;
+                    }
+                }
+            }
+        }
         let values = (!defs.iter().all(|&d| d == max_def)).then(|| {
-            (0..rows as u32)
-                .filter(|&i| defs[i as usize] == max_def)
-                .collect()
+            // Compacted without a branch per row: each row is written at the end, which moves
+            // on only past rows with a value.
+            let mut values = vec![0u32; rows];
+            let mut n = 0;
+            for (i, &d) in defs.iter().enumerate() {
+                values[n] = i as u32;
+                n += usize::from(d == max_def);
+            }
+            values.truncate(n);
+            values
         });
         return Levels {
             count: rows,
@@ -2086,6 +2101,46 @@ mod tests {
 
     /// Values that differ anywhere, of every length around the 4- and 8-byte words the
     /// table's heads and hashes are read in, get their own ids; equal values the same one.
+    #[test]
+    fn levels_without_lists_count_the_valid_arrays_above_the_first_null() {
+        let rows = 1000;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut bit = |percent: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % 100 >= percent
+        };
+        let mut buffer = |percent: u64| -> NullBuffer { (0..rows).map(|_| bit(percent)).collect() };
+        let cases: Vec<Vec<Option<NullBuffer>>> = vec![
+            vec![None],
+            vec![Some(buffer(30))],
+            vec![None, Some(buffer(50))],
+            vec![Some(buffer(10)), None, Some(buffer(60))],
+            vec![Some(buffer(0)), Some(buffer(100))],
+        ];
+        for outer in cases {
+            let max_def = outer.len() as u8;
+            let levels = levels(rows, &outer, &[], None, max_def);
+            let expected: Vec<u8> = (0..rows)
+                .map(|i| {
+                    outer
+                        .iter()
+                        .take_while(|n| n.as_ref().is_none_or(|n| n.is_valid(i)))
+                        .count() as u8
+                })
+                .collect();
+            assert_eq!(levels.defs, expected);
+            let with_value: Vec<u32> = (0..rows as u32)
+                .filter(|&i| expected[i as usize] == max_def)
+                .collect();
+            match levels.values {
+                Some(values) => assert_eq!(values, with_value),
+                None => assert_eq!(with_value.len(), rows),
+            }
+        }
+    }
+
     #[test]
     fn list_levels_without_nulls_match_the_general_path() {
         // Lists of 0-4 elements, a sliced array's offsets (not starting at 0), empty lists
