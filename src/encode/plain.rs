@@ -1834,7 +1834,7 @@ fn bit_width(max: u8) -> u32 {
     u8::BITS - max.leading_zeros()
 }
 
-/// Levels (one byte each, of at most `width` bits, `width` at most 8) in Parquet's
+/// Values of at most `width` bits (`width` at most 32: levels and dictionary ids) in Parquet's
 /// RLE/bit-packed hybrid: runs of 8 or more equal values as RLE runs, the rest bit-packed in
 /// groups of 8.
 fn rle<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u32, out: &mut Vec<u8>) {
@@ -1858,18 +1858,24 @@ fn rle<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u32, out: &mut Vec<
         out.push(0);
         let mut groups = 0u64;
         loop {
-            // 8 values of `width` bits: `width` whole bytes.
+            // 8 values of `width` bits: `width` whole bytes, written 4 at a time (the
+            // accumulator holds under 32 bits before a value of at most 32 is added).
             let (mut acc, mut bits) = (0u64, 0u32);
+            let group = values.get(i..i + 8);
             for k in 0..8 {
-                let v = values.get(i + k).map_or(0, |&v| v.into());
+                let v = match group {
+                    Some(g) => g[k].into(),
+                    None => values.get(i + k).map_or(0, |&v| v.into()),
+                };
                 acc |= v << bits;
                 bits += width;
-                while bits >= 8 {
-                    out.push(acc as u8);
-                    acc >>= 8;
-                    bits -= 8;
+                if bits >= 32 {
+                    out.extend_from_slice(&(acc as u32).to_le_bytes());
+                    acc >>= 32;
+                    bits -= 32;
                 }
             }
+            out.extend_from_slice(&acc.to_le_bytes()[..bits as usize / 8]);
             groups += 1;
             i += 8;
             if i >= n || groups == 63 || run_at(i) >= 8 {
@@ -2032,8 +2038,17 @@ mod tests {
     use super::*;
 
     fn decode_levels(data: &[u8], n: usize, width: u32) -> Vec<u8> {
+        decode_hybrid(data, n, width)
+            .into_iter()
+            .map(|v| u8::try_from(v).unwrap())
+            .collect()
+    }
+
+    /// Parquet's RLE/bit-packed hybrid, read back value by value (bit by bit).
+    fn decode_hybrid(data: &[u8], n: usize, width: u32) -> Vec<u64> {
         let mut out = Vec::new();
         let mut i = 0;
+        let value_bytes = width.div_ceil(8) as usize;
         while out.len() < n {
             let mut h = 0u64;
             let mut shift = 0;
@@ -2048,23 +2063,65 @@ mod tests {
             }
             if h & 1 == 1 {
                 for _ in 0..h >> 1 {
-                    let mut group = [0u8; 8];
-                    group[..width as usize].copy_from_slice(&data[i..i + width as usize]);
+                    let group = &data[i..i + width as usize];
                     i += width as usize;
-                    let packed = u64::from_le_bytes(group);
                     for k in 0..8 {
-                        out.push(((packed >> (k * width)) & ((1 << width) - 1)) as u8);
+                        let mut v = 0u64;
+                        for bit in 0..width {
+                            let at = k * width + bit;
+                            let set = group[(at / 8) as usize] >> (at % 8) & 1;
+                            v |= u64::from(set) << bit;
+                        }
+                        out.push(v);
                     }
                 }
             } else {
-                let v = data[i];
-                i += 1;
-                out.extend(std::iter::repeat_n(v, (h >> 1) as usize));
+                let mut bytes = [0u8; 8];
+                bytes[..value_bytes].copy_from_slice(&data[i..i + value_bytes]);
+                i += value_bytes;
+                out.extend(std::iter::repeat_n(
+                    u64::from_le_bytes(bytes),
+                    (h >> 1) as usize,
+                ));
             }
         }
         assert_eq!(i, data.len(), "no bytes left over");
         out.truncate(n);
         out
+    }
+
+    #[test]
+    fn dictionary_ids_of_any_width_round_trip() {
+        let mut seed = 7u64;
+        for width in 1..=32u32 {
+            let max = if width == 32 {
+                u32::MAX
+            } else {
+                (1u32 << width) - 1
+            };
+            for n in [1usize, 8, 9, 100, 1000, 3000] {
+                let ids: Vec<u32> = (0..n)
+                    .map(|i| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        let r = (seed >> 32) as u32;
+                        // Runs (long and short) among random values, the largest id included.
+                        match (i / 50) % 3 {
+                            0 => r & max,
+                            1 => max,
+                            _ => ((i / 3) as u32) & max,
+                        }
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                rle(&ids, width, &mut out);
+                let back = decode_hybrid(&out, n, width);
+                assert_eq!(
+                    back,
+                    ids.iter().map(|&v| u64::from(v)).collect::<Vec<_>>(),
+                    "width {width} n {n}"
+                );
+            }
+        }
     }
 
     #[test]
