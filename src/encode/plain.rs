@@ -1839,14 +1839,30 @@ fn bit_width(max: u8) -> u32 {
 /// groups of 8.
 fn rle<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u32, out: &mut Vec<u8>) {
     let n = values.len();
+    // Whether 8 equal values start at `i` (compared without an early exit, so that the
+    // comparisons vectorize).
+    let starts_run = |i: usize| {
+        values
+            .get(i..i + 8)
+            .is_some_and(|g| g.iter().fold(true, |all, &b| all & (b == g[0])))
+    };
+    // The length of the run at `i`, 16 values at a time while they are all equal.
     let run_at = |i: usize| {
         let v = values[i];
-        values[i..].iter().take_while(|&&b| b == v).count()
+        let rest = &values[i..];
+        let mut count = 0;
+        for chunk in rest.chunks_exact(16) {
+            if !chunk.iter().fold(true, |all, &b| all & (b == v)) {
+                break;
+            }
+            count += 16;
+        }
+        count + rest[count..].iter().take_while(|&&b| b == v).count()
     };
     let value_bytes = width.div_ceil(8) as usize;
     let mut i = 0;
     while i < n {
-        let run = run_at(i);
+        let run = if starts_run(i) { run_at(i) } else { 0 };
         if run >= 8 {
             varint((run as u64) << 1, out);
             out.extend_from_slice(&values[i].into().to_le_bytes()[..value_bytes]);
@@ -1878,7 +1894,7 @@ fn rle<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u32, out: &mut Vec<
             out.extend_from_slice(&acc.to_le_bytes()[..bits as usize / 8]);
             groups += 1;
             i += 8;
-            if i >= n || groups == 63 || run_at(i) >= 8 {
+            if i >= n || groups == 63 || starts_run(i) {
                 break;
             }
         }
