@@ -2,7 +2,8 @@
 //!
 //! A [`Column`] is built from an Arrow [`DataType`] (the output type chosen by
 //! [`super::types`]), filled by the decode program, and turned into an [`ArrayRef`] by
-//! [`Column::finish`], which leaves it empty and ready for the next batch with its capacity kept.
+//! [`Column::finish`], which leaves it empty and ready for the next batch (with its capacity
+//! kept, if asked).
 
 use std::sync::Arc;
 
@@ -56,10 +57,9 @@ impl Bits {
         self.len
     }
 
-    /// The bits as a buffer; leaves this empty with its capacity kept.
-    pub fn finish(&mut self) -> BooleanBuffer {
-        let cap = self.bytes.capacity();
-        let bytes = std::mem::replace(&mut self.bytes, Vec::with_capacity(cap));
+    /// The bits as a buffer; leaves this empty, with its capacity kept if `keep`.
+    pub fn finish(&mut self, keep: bool) -> BooleanBuffer {
+        let bytes = take_vec(&mut self.bytes, keep);
         let len = std::mem::take(&mut self.len);
         BooleanBuffer::new(Buffer::from_vec(bytes), 0, len)
     }
@@ -368,37 +368,43 @@ impl Column {
         }
     }
 
-    /// Turns the buffers into an array and leaves the column empty.
-    pub fn finish(&mut self) -> Result<ArrayRef, ColumnError> {
-        let nulls = self.nulls.as_mut().map(|n| NullBuffer::new(n.finish()));
+    /// Turns the buffers into an array and leaves the column empty, with the capacity of its
+    /// buffers kept for the next batch if `keep` (a decoder sized for a group has no next
+    /// batch: keeping would allocate buffers only to free them).
+    pub fn finish(&mut self, keep: bool) -> Result<ArrayRef, ColumnError> {
+        let nulls = self.nulls.as_mut().map(|n| NullBuffer::new(n.finish(keep)));
         let nulls = nulls.filter(|n| n.null_count() > 0);
         let dt = self.data_type.clone();
         let array: ArrayRef = match (&mut self.data, &dt) {
-            (Data::Boolean(b), _) => Arc::new(BooleanArray::new(b.finish(), nulls)),
+            (Data::Boolean(b), _) => Arc::new(BooleanArray::new(b.finish(keep), nulls)),
             (Data::Int32(v), DataType::Date32) => {
-                Arc::new(PrimitiveArray::<Date32Type>::new(take_buf(v), nulls))
+                Arc::new(PrimitiveArray::<Date32Type>::new(take_buf(v, keep), nulls))
             }
-            (Data::Int32(v), _) => Arc::new(PrimitiveArray::<Int32Type>::new(take_buf(v), nulls)),
+            (Data::Int32(v), _) => {
+                Arc::new(PrimitiveArray::<Int32Type>::new(take_buf(v, keep), nulls))
+            }
             (Data::Int64(v), DataType::Timestamp(unit, tz)) => match unit {
                 TimeUnit::Millisecond => Arc::new(
-                    PrimitiveArray::<TimestampMillisecondType>::new(take_buf(v), nulls)
+                    PrimitiveArray::<TimestampMillisecondType>::new(take_buf(v, keep), nulls)
                         .with_timezone_opt(tz.clone()),
                 ),
                 _ => Arc::new(
-                    PrimitiveArray::<TimestampMicrosecondType>::new(take_buf(v), nulls)
+                    PrimitiveArray::<TimestampMicrosecondType>::new(take_buf(v, keep), nulls)
                         .with_timezone_opt(tz.clone()),
                 ),
             },
-            (Data::Int64(v), _) => Arc::new(PrimitiveArray::<Int64Type>::new(take_buf(v), nulls)),
+            (Data::Int64(v), _) => {
+                Arc::new(PrimitiveArray::<Int64Type>::new(take_buf(v, keep), nulls))
+            }
             (Data::Float32(v), _) => {
-                Arc::new(PrimitiveArray::<Float32Type>::new(take_buf(v), nulls))
+                Arc::new(PrimitiveArray::<Float32Type>::new(take_buf(v, keep), nulls))
             }
             (Data::Float64(v), _) => {
-                Arc::new(PrimitiveArray::<Float64Type>::new(take_buf(v), nulls))
+                Arc::new(PrimitiveArray::<Float64Type>::new(take_buf(v, keep), nulls))
             }
             (Data::Bytes { offsets, values }, dt) => {
-                let offsets = take_offsets(offsets);
-                let values = take_buf(values).into_inner();
+                let offsets = take_offsets(offsets, keep);
+                let values = take_buf(values, keep).into_inner();
                 if *dt == DataType::Utf8 {
                     utf8_array(offsets, values, nulls)?
                 } else {
@@ -409,20 +415,20 @@ impl Column {
                 // Never size 0: the planner makes fixed(0) Binary.
                 let array = FixedSizeBinaryArray::try_new(
                     *size as i32,
-                    take_buf(values).into_inner(),
+                    take_buf(values, keep).into_inner(),
                     nulls,
                 )?;
                 *len = 0;
                 Arc::new(array)
             }
             (Data::Decimal(v), DataType::Decimal128(p, s)) => Arc::new(
-                PrimitiveArray::<Decimal128Type>::new(take_buf(v), nulls)
+                PrimitiveArray::<Decimal128Type>::new(take_buf(v, keep), nulls)
                     .with_precision_and_scale(*p, *s)?,
             ),
             (Data::Struct { children, len }, DataType::Struct(fields)) => {
                 let arrays = children
                     .iter_mut()
-                    .map(Column::finish)
+                    .map(|c| c.finish(keep))
                     .collect::<Result<Vec<_>, _>>()?;
                 let n = std::mem::take(len);
                 Arc::new(if fields.is_empty() {
@@ -432,10 +438,10 @@ impl Column {
                 })
             }
             (Data::List { offsets, child }, DataType::List(item)) => {
-                let values = child.finish()?;
+                let values = child.finish(keep)?;
                 Arc::new(ListArray::try_new(
                     item.clone(),
-                    take_offsets(offsets),
+                    take_offsets(offsets, keep),
                     values,
                     nulls,
                 )?)
@@ -451,11 +457,14 @@ impl Column {
                 let DataType::Struct(kv) = entries.data_type() else {
                     unreachable!("map entries are a struct")
                 };
-                let entries_array =
-                    StructArray::try_new(kv.clone(), vec![keys.finish()?, values.finish()?], None)?;
+                let entries_array = StructArray::try_new(
+                    kv.clone(),
+                    vec![keys.finish(keep)?, values.finish(keep)?],
+                    None,
+                )?;
                 Arc::new(MapArray::try_new(
                     entries.clone(),
-                    take_offsets(offsets),
+                    take_offsets(offsets, keep),
                     entries_array,
                     nulls,
                     *sorted,
@@ -475,18 +484,26 @@ fn append_null_children(children: &mut [Column]) {
     }
 }
 
-/// The values as a buffer; leaves an empty vector of the same capacity, so that the next batch
-/// does not grow it again from nothing, copied at every doubling.
-fn take_buf<T: arrow_buffer::ArrowNativeType>(v: &mut Vec<T>) -> ScalarBuffer<T> {
-    let cap = v.capacity();
-    ScalarBuffer::from(std::mem::replace(v, Vec::with_capacity(cap)))
+/// The vector's contents; leaves an empty vector, of the same capacity if `keep`, so that the
+/// next batch does not grow it again from nothing, copied at every doubling.
+fn take_vec<T>(v: &mut Vec<T>, keep: bool) -> Vec<T> {
+    let fresh = if keep {
+        Vec::with_capacity(v.capacity())
+    } else {
+        Vec::new()
+    };
+    std::mem::replace(v, fresh)
 }
 
-fn take_offsets(offsets: &mut Vec<i32>) -> OffsetBuffer<i32> {
-    let cap = offsets.capacity();
-    let mut fresh = Vec::with_capacity(cap);
-    fresh.push(0);
-    OffsetBuffer::new(ScalarBuffer::from(std::mem::replace(offsets, fresh)))
+/// The values as a buffer (see [`take_vec`]).
+fn take_buf<T: arrow_buffer::ArrowNativeType>(v: &mut Vec<T>, keep: bool) -> ScalarBuffer<T> {
+    ScalarBuffer::from(take_vec(v, keep))
+}
+
+fn take_offsets(offsets: &mut Vec<i32>, keep: bool) -> OffsetBuffer<i32> {
+    let taken = take_vec(offsets, keep);
+    offsets.push(0);
+    OffsetBuffer::new(ScalarBuffer::from(taken))
 }
 
 /// Builds a Utf8 array from values the decoder has validated one by one.

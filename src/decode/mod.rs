@@ -281,10 +281,13 @@ impl BatchDecoder {
             self.columns.iter().for_each(|c| c.lengths(&mut lengths));
             self.plan.sizes.set(self.group_records, lengths);
         }
+        // A decoder sized for a group seldom has a next batch (only after a block that
+        // inflates past the batch bound): its buffers are not kept.
+        let keep = self.group_records == 0;
         let arrays = self
             .columns
             .iter_mut()
-            .map(Column::finish)
+            .map(|c| c.finish(keep))
             .collect::<Result<Vec<_>, _>>()?;
         let rows = std::mem::take(&mut self.rows);
         let batch = RecordBatch::try_new_with_options(
