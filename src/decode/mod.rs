@@ -168,7 +168,10 @@ impl BatchDecoder {
             && records > 0
         {
             let total: usize = lengths.iter().sum();
-            let (mut num, mut den) = (records, seen);
+            // At most 4 times the last group: groups are cut by stored bytes, so a group of
+            // many more records claims them in corrupt block headers (or follows small
+            // objects); its buffers then grow as they fill.
+            let (mut num, mut den) = (records.min(seen.saturating_mul(4)), seen);
             if total as u128 * num as u128 / den as u128 > max_bytes as u128 {
                 (num, den) = (max_bytes, total);
             }
@@ -975,10 +978,19 @@ mod tests {
         let twice = second.flush().unwrap().unwrap();
         assert_eq!(twice.slice(0, 100), batch);
 
-        // A group that claims absurdly many records reserves at most `max_bytes` in all.
-        let huge = BatchDecoder::for_group(plan.clone(), usize::MAX, 1 << 20);
+        // A group that claims absurdly many records reserves at most 4 times what the last
+        // one held, and at most `max_bytes` in all.
+        let held_total: usize = plan.sizes.get().map_or(0, |(_, l)| l.iter().sum());
+        let huge = BatchDecoder::for_group(plan.clone(), usize::MAX, 64 << 20);
         let total: usize = buffers(&huge).iter().map(|b| b.1).sum();
-        assert!((1 << 19..=(1 << 20) + 1024).contains(&total), "{total}");
+        assert!(
+            (4 * held_total..=4 * held_total + 1024).contains(&total),
+            "{total} reserved, {held_total} held"
+        );
+        assert!(4 * held_total > 4 << 10);
+        let capped = BatchDecoder::for_group(plan.clone(), 400, 4 << 10);
+        let total: usize = buffers(&capped).iter().map(|b| b.1).sum();
+        assert!((1..=(4 << 10) + 1024).contains(&total), "{total}");
         // A decoder not made for a group neither reserves nor records.
         let mut plain = BatchDecoder::new(plan.clone());
         assert!(buffers(&plain).iter().all(|&(_, cap)| cap <= 8));
