@@ -543,20 +543,7 @@ fn decode_array(
     let Data::List { offsets, child } = &mut col.data else {
         return Err(disagree());
     };
-    let mut total = *offsets.last().unwrap_or(&0) as i64;
-    loop {
-        let (count, _) = cur.block_count()?;
-        if count == 0 {
-            break;
-        }
-        check_count(count, item_min, cur)?;
-        for _ in 0..count {
-            decode(item, cur, child)?;
-        }
-        total += count as i64;
-    }
-    offsets.push(i32::try_from(total).map_err(|_| ValueError::Overflow)?);
-    Ok(())
+    decode_blocks(cur, offsets, item_min, |cur| decode(item, cur, child))
 }
 
 #[inline(never)]
@@ -574,18 +561,32 @@ fn decode_map(
     else {
         return Err(disagree());
     };
+    decode_blocks(cur, offsets, 1 + value_min, |cur| {
+        let k = cur.bytes()?;
+        check_utf8(k)?;
+        push_bytes(keys, k)?;
+        decode(value, cur, values)
+    })
+}
+
+/// The blocks of an array or a map: each block's count (checked against the bytes left, at
+/// `item_min` bytes an item) of items read by `item`, then the end offset of the whole.
+#[inline(always)]
+fn decode_blocks(
+    cur: &mut Cursor<'_>,
+    offsets: &mut Vec<i32>,
+    item_min: usize,
+    mut item: impl FnMut(&mut Cursor<'_>) -> Result<(), Fault>,
+) -> Result<(), Fault> {
     let mut total = *offsets.last().unwrap_or(&0) as i64;
     loop {
         let (count, _) = cur.block_count()?;
         if count == 0 {
             break;
         }
-        check_count(count, 1 + value_min, cur)?;
+        check_count(count, item_min, cur)?;
         for _ in 0..count {
-            let k = cur.bytes()?;
-            check_utf8(k)?;
-            push_bytes(keys, k)?;
-            decode(value, cur, values)?;
+            item(cur)?;
         }
         total += count as i64;
     }
@@ -650,10 +651,7 @@ fn decode_uuid_fixed(cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault
     let Data::Bytes { offsets, values } = &mut col.data else {
         return Err(disagree());
     };
-    let text: [u8; 36] = format_uuid(cur.take_array::<16>()?);
-    values.extend_from_slice(&text);
-    offsets.push(i32::try_from(values.len()).map_err(|_| ValueError::Overflow)?);
-    Ok(())
+    append_bytes(offsets, values, &format_uuid(cur.take_array::<16>()?))
 }
 
 /// The rest: promotions, resolutions, uuids, durations, defaults and the rarer leaves.

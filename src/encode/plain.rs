@@ -1839,20 +1839,18 @@ fn bit_width(max: u8) -> u32 {
 /// groups of 8.
 fn rle<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u32, out: &mut Vec<u8>) {
     let n = values.len();
-    // Whether 8 equal values start at `i` (compared without an early exit, so that the
-    // comparisons vectorize).
-    let starts_run = |i: usize| {
-        values
-            .get(i..i + 8)
-            .is_some_and(|g| g.iter().fold(true, |all, &b| all & (b == g[0])))
-    };
+    // Whether every value of `chunk` is `v`, compared without an early exit so that the
+    // comparisons vectorize.
+    let all_equal = |chunk: &[T], v: T| chunk.iter().fold(true, |all, &b| all & (b == v));
+    // Whether 8 equal values start at `i`.
+    let starts_run = |i: usize| values.get(i..i + 8).is_some_and(|g| all_equal(g, g[0]));
     // The length of the run at `i`, 16 values at a time while they are all equal.
     let run_at = |i: usize| {
         let v = values[i];
         let rest = &values[i..];
         let mut count = 0;
         for chunk in rest.chunks_exact(16) {
-            if !chunk.iter().fold(true, |all, &b| all & (b == v)) {
+            if !all_equal(chunk, v) {
                 break;
             }
             count += 16;
