@@ -101,17 +101,17 @@ impl Codec {
     }
 
     /// [`Self::decompress`] into a buffer reused from block to block: the data is `out[..n]`
-    /// for the `n` returned, and what lies after it in `out` is left over. A deflate block is
-    /// inflated into the buffer as it stands, so a buffer that already had room is not filled
-    /// with zeros again for every block.
+    /// for the `n` returned, and what lies after it in `out` is left over. A deflate or snappy
+    /// block is inflated into the buffer as it stands, so a buffer that already had room is not
+    /// filled with zeros again for every block.
     pub fn decompress_into(
         self,
         input: &[u8],
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<usize, CodecError> {
-        // A deflate block inflates into the buffer as it stands; the others start empty.
-        if self != Codec::Deflate {
+        // Deflate and snappy blocks inflate into the buffer as it stands; the others start empty.
+        if !matches!(self, Codec::Deflate | Codec::Snappy) {
             out.clear();
         }
         let corrupt = |message: String| CodecError::Corrupt {
@@ -135,16 +135,18 @@ impl Codec {
                 if len > limit {
                     return Err(CodecError::TooLarge { limit });
                 }
-                out.resize(len, 0);
+                if out.len() < len {
+                    out.resize(len, 0);
+                }
                 let n = snap::raw::Decoder::new()
-                    .decompress(data, out)
+                    .decompress(data, &mut out[..len])
                     .map_err(|e| corrupt(e.to_string()))?;
-                out.truncate(n);
                 let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
-                let computed = crc32fast::hash(out);
+                let computed = crc32fast::hash(&out[..n]);
                 if stored != computed {
                     return Err(CodecError::Crc { stored, computed });
                 }
+                return Ok(n);
             }
             Codec::Zstandard => unzstd(input, out, limit)?,
             Codec::Bzip2 => {
