@@ -1,8 +1,9 @@
 //! Our own Parquet column writer, for the leaves it can write as parquet-rs would: at the
 //! top level, inside structs, or under one list or map; strings, binaries, 32- and 64-bit
 //! integers, dates, times, timestamps, decimals of up to 18 digits, fixed-size binaries and
-//! booleans, floats; plain values, or a dictionary for all of them but booleans. Lists in
-//! lists and codecs other than snappy or none stay with parquet-rs.
+//! booleans, floats; plain values, or a dictionary for all of them but booleans; snappy,
+//! zstd or no compression. Lists in lists and the other codecs (gzip, lz4, brotli) stay with
+//! parquet-rs.
 //!
 //! Why: on columns of nearly distinct values (ids, uuids, URLs, hashes, timestamps, amounts,
 //! which [`super::high_cardinality_columns`] keeps off dictionaries) parquet-rs's generic
@@ -749,6 +750,8 @@ pub(crate) struct PlainColumn {
     ascending: bool,
     descending: bool,
     snappy: snap::raw::Encoder,
+    /// The zstd context of a zstd column (parquet-rs's own codec calls, so the same bytes).
+    zstd: Option<zstd::bulk::Compressor<'static>>,
     /// The dictionary, while values are dictionary-encoded.
     dictionary: Option<Dictionary>,
     /// The dictionary page, once the dictionary is closed (at the end, or when it grew too
@@ -775,14 +778,14 @@ impl std::fmt::Debug for PlainColumn {
 
 impl PlainColumn {
     /// Whether the properties ask for nothing this writer does not do (a codec other than
-    /// snappy or none, statistics other than per page, bloom filters, page header
+    /// snappy, zstd or none, statistics other than per page, bloom filters, page header
     /// statistics, no offset index, another encoding or page version).
     fn accepts(props: &WriterProperties, descr: &ColumnDescPtr) -> bool {
         use parquet::file::properties::EnabledStatistics;
         let path = descr.path();
         matches!(
             props.compression(path),
-            Compression::SNAPPY | Compression::UNCOMPRESSED
+            Compression::SNAPPY | Compression::UNCOMPRESSED | Compression::ZSTD(_)
         ) && props.statistics_enabled(path) == EnabledStatistics::Page
             && props.bloom_filter_properties(path).is_none()
             && !props.offset_index_disabled()
@@ -843,6 +846,14 @@ impl PlainColumn {
             ascending: true,
             descending: true,
             snappy: snap::raw::Encoder::new(),
+            zstd: match compression {
+                // A level `ZstdLevel` accepted is one zstd accepts; were it not, parquet-rs's
+                // writer would panic on it where this one reports it at the first page.
+                Compression::ZSTD(level) => {
+                    zstd::bulk::Compressor::new(level.compression_level()).ok()
+                }
+                _ => None,
+            },
             dictionary: dictionary
                 .then(|| Dictionary::new(kind, props.dictionary_page_size_limit())),
             dictionary_given_up_at: None,
@@ -1381,6 +1392,15 @@ impl PlainColumn {
                 let body = self
                     .snappy
                     .compress_vec(&buf)
+                    .map_err(|e| ParquetError::External(Box::new(e)))?;
+                Ok((body, Some(buf)))
+            }
+            Compression::ZSTD(_) => {
+                let zstd = self.zstd.as_mut().ok_or_else(|| {
+                    ParquetError::General("no zstd context for the column".into())
+                })?;
+                let mut body = Vec::with_capacity(zstd::zstd_safe::compress_bound(buf.len()));
+                zstd.compress_to_buffer(&buf, &mut body)
                     .map_err(|e| ParquetError::External(Box::new(e)))?;
                 Ok((body, Some(buf)))
             }
@@ -2354,12 +2374,13 @@ mod equivalence {
     use bytes::Bytes;
     use parquet::arrow::ArrowWriter;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::basic::Compression;
     use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
     use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
     use super::{truncate_max, truncate_min};
     use crate::demo::Rng;
-    use crate::encode::{EncodeOptions, FileEncoder};
+    use crate::encode::{Codec, EncodeOptions, FileEncoder};
 
     fn schema() -> Arc<Schema> {
         Arc::new(Schema::new(vec![
@@ -2822,17 +2843,25 @@ mod equivalence {
 
     #[test]
     fn plain_columns_match_parquet_rs() {
-        compare_with_parquet_rs(false);
+        compare_with_parquet_rs(false, Compression::SNAPPY);
+    }
+
+    /// zstd goes through the same writer, with parquet-rs's codec calls: the same pages.
+    #[test]
+    fn zstd_columns_match_parquet_rs() {
+        let level = parquet::basic::ZstdLevel::try_new(3).unwrap();
+        compare_with_parquet_rs(false, Compression::ZSTD(level));
+        compare_with_parquet_rs(true, Compression::ZSTD(level));
     }
 
     /// Byte arrays with dictionaries: low-cardinality ones keep theirs, the others outgrow
     /// the limit and go on with plain pages.
     #[test]
     fn dictionary_columns_match_parquet_rs() {
-        compare_with_parquet_rs(true);
+        compare_with_parquet_rs(true, Compression::SNAPPY);
     }
 
-    fn compare_with_parquet_rs(dictionary: bool) {
+    fn compare_with_parquet_rs(dictionary: bool, compression: Compression) {
         let mut rng = Rng::new(11);
         let mut batches = Vec::new();
         let mut start = 0;
@@ -2842,6 +2871,7 @@ mod equivalence {
         }
         let opts = EncodeOptions {
             dictionary,
+            compression: Codec(compression),
             ..EncodeOptions::default()
         };
         let pool = Arc::new(
@@ -2958,6 +2988,17 @@ mod equivalence {
                 );
             }
             assert_eq!(rows(oa), rows(ob), "{name}: pages' first rows");
+            // The same pages, compressed alike.
+            assert_eq!(
+                x.compressed_size(),
+                y.compressed_size(),
+                "{name}: compressed size"
+            );
+            assert_eq!(
+                std::mem::discriminant(&x.compression()),
+                std::mem::discriminant(&compression),
+                "{name}: codec (the level is not stored)"
+            );
             assert_eq!(
                 oa.unencoded_byte_array_data_bytes(),
                 ob.unencoded_byte_array_data_bytes(),
