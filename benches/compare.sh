@@ -2,7 +2,8 @@
 # parqour against other Avro -> Parquet converters, side by side, in one run.
 #
 #   bash benches/compare.sh [--records N] [--files N] [--codec C[,C...]] [--rounds N]
-#                           [--threads N] [--tools T[,T...]] [--stages] [--no-build]
+#                           [--threads N] [--tools T[,T...]] [--parquet snappy|zstd]
+#                           [--stages] [--no-build]
 #
 # For each codec (default deflate), generates N of `parqour demo`'s ad-network events in F Avro
 # container files of ~64 KB blocks once (cached under target/compare-data/), then times, in
@@ -20,6 +21,7 @@
 #               snappy, target partitions = --threads (benches/compare/datafusion_convert.py)
 # and prints wall and cpu seconds, peak RSS, MB/s of Avro, records per cpu-second, output size
 # and the ratios (medians over the rounds), after checking every output's row count.
+# --parquet zstd has every tool write zstd (level 3) Parquet instead of snappy.
 # --stages also prints where parqour's cpu time goes on the data, stage by stage and column by
 # column, on one thread (benches/compare/stages.rs, the `stages` example).
 #
@@ -37,8 +39,9 @@ threads=0
 tools=parqour,parqour-1core,reference,datafusion
 build=1
 stages=0
+parquet=snappy
 
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 need_value() { [[ $# -ge 2 && -n $2 ]] || { echo "compare.sh: $1 needs a value" >&2; exit 64; }; }
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -49,6 +52,7 @@ while [[ $# -gt 0 ]]; do
     --threads) need_value "$@"; threads=$2; shift 2 ;;
     --tools) need_value "$@"; tools=$2; shift 2 ;;
     --stages) stages=1; shift ;;
+    --parquet) need_value "$@"; parquet=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
@@ -92,6 +96,7 @@ for codec in "${codec_list[@]}"; do
   echo "== $codec"
   python3 benches/compare/compare.py --data "$data" --records "$records" \
     --out "$target/compare-out" --rounds "$rounds" --threads "$threads" --tools "$tools" \
+    --parquet "$parquet" \
     --parqour "$bin/parqour" --reference "$bin/examples/reference"
   if (( stages )); then
     echo

@@ -27,6 +27,9 @@ def tool_commands(args, name: str, out: Path):
     data = str(args.data)
     threads = ["--threads", str(args.threads)] if args.threads else []
     parqour = [args.parqour, "convert", data, "--output", str(out), "--overwrite"]
+    if args.parquet == "zstd":
+        parqour += ["--compression", "zstd:3"]
+    zstd = ["--zstd"] if args.parquet == "zstd" else []
     if name == "parqour":
         return [*parqour, *threads]
     if name == "parqour-uuid16":
@@ -34,9 +37,10 @@ def tool_commands(args, name: str, out: Path):
     if name in ("parqour-1t", "parqour-1core"):
         return [*parqour, "--threads", "1"]
     if name == "reference":
-        return [args.reference, str(out / "reference.parquet"), data]
+        return [args.reference, *zstd, str(out / "reference.parquet"), data]
     if name == "datafusion":
-        return [sys.executable, str(HERE / "datafusion_convert.py"), *threads, str(out), data]
+        codec = ["--compression", args.parquet]
+        return [sys.executable, str(HERE / "datafusion_convert.py"), *threads, *codec, str(out), data]
     raise SystemExit(
         f"compare: unknown tool {name!r} (parqour, parqour-uuid16, parqour-1t, parqour-1core, reference, datafusion)"
     )
@@ -104,6 +108,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="parqour and DataFusion threads (0: all cores)")
     ap.add_argument("--tools", default="parqour,parqour-1core,reference,datafusion")
+    ap.add_argument("--parquet", choices=["snappy", "zstd"], default="snappy", help="output codec (zstd: level 3)")
     ap.add_argument("--parqour", required=True, help="parqour binary")
     ap.add_argument("--reference", required=True, help="reference example binary")
     args = ap.parse_args()
@@ -126,7 +131,10 @@ def main() -> int:
         f"machine: {platform.machine()}, {os.cpu_count()} cpus, {cpu_model()}; "
         f"load average at start {os.getloadavg()[0]:.2f}"
     )
-    print(f"threads: {args.threads or 'all cores'} (reference: 1); rounds: {args.rounds}\n")
+    print(
+        f"threads: {args.threads or 'all cores'} (reference: 1); rounds: {args.rounds}; "
+        f"Parquet codec: {args.parquet}\n"
+    )
     print(f"{'round':>5} {'tool':<15} {'wall s':>7} {'cpu s':>7} {'RSS MiB':>8} {'out MB':>8}")
 
     runs = {t: [] for t in tools}

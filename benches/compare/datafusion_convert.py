@@ -4,7 +4,8 @@ Python package (`pip install datafusion`), as a user would run it:
 
     COPY (SELECT ... FROM t) TO 'OUT/' STORED AS PARQUET OPTIONS ('format.compression' 'snappy')
 
-usage: datafusion_convert.py [--threads N] [--unions drop|struct] OUTPUT_DIR INPUT_DIR
+usage: datafusion_convert.py [--threads N] [--unions drop|struct] [--compression snappy|zstd]
+       OUTPUT_DIR INPUT_DIR
 
 DataFusion reads Avro with arrow-avro, so it gets the same Arrow types as benches/compare/
 reference.rs. Avro unions of more than `null` and one type (Arrow unions) need help:
@@ -97,6 +98,9 @@ def main() -> int:
         default="drop",
         help="union columns: left out (default, see above) or written as structs",
     )
+    ap.add_argument(
+        "--compression", choices=["snappy", "zstd"], default="snappy", help="zstd: level 3"
+    )
     ap.add_argument("output", help="output folder (Parquet files are written inside)")
     ap.add_argument("input", help="folder of .avro files")
     args = ap.parse_args()
@@ -111,9 +115,10 @@ def main() -> int:
     ctx = SessionContext(config)
     ctx.register_avro("t", args.input, schema=schema)
     out = args.output.rstrip("/") + "/"
+    codec = "zstd(3)" if args.compression == "zstd" else "snappy"
     sql = (
         f"COPY (SELECT\n  {select_list(schema, args.unions)}\nFROM t) TO {literal(out)} "
-        "STORED AS PARQUET OPTIONS ('format.compression' 'snappy')"
+        f"STORED AS PARQUET OPTIONS ('format.compression' '{codec}')"
     )
     dropped = [f.name for f in schema if pa.types.is_union(f.type)] if args.unions == "drop" else []
     if dropped:

@@ -150,9 +150,9 @@ fn writable(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
-fn run(output: &Path, inputs: &[PathBuf]) -> Result<u64> {
+fn run(output: &Path, inputs: &[PathBuf], compression: Compression) -> Result<u64> {
     let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
+        .set_compression(compression)
         .build();
     let mut writer: Option<(ArrowWriter<File>, SchemaRef, SchemaRef)> = None;
     let mut rows = 0u64;
@@ -194,9 +194,14 @@ fn run(output: &Path, inputs: &[PathBuf]) -> Result<u64> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut compression = Compression::SNAPPY;
+    if args.first().map(String::as_str) == Some("--zstd") {
+        args.remove(0);
+        compression = Compression::ZSTD(parquet::basic::ZstdLevel::try_new(3).expect("level 3"));
+    }
     if args.len() < 2 || args.iter().any(|a| a == "-h" || a == "--help") {
-        eprintln!("usage: reference OUTPUT.parquet INPUT...");
+        eprintln!("usage: reference [--zstd] OUTPUT.parquet INPUT...  (snappy, or zstd level 3)");
         std::process::exit(64);
     }
     let mut inputs = Vec::new();
@@ -206,7 +211,7 @@ fn main() {
             std::process::exit(65);
         }
     }
-    match run(Path::new(&args[0]), &inputs) {
+    match run(Path::new(&args[0]), &inputs, compression) {
         Ok(rows) => println!("{rows}"),
         Err(e) => {
             eprintln!("reference: {e}");
