@@ -206,15 +206,17 @@ fn unzstd(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), CodecErro
             _ => input.len().saturating_mul(4),
         };
         out.clear();
-        out.reserve(first.clamp(4096, limit.max(1)));
+        // Room for at most `limit + 1` bytes: one past the limit tells a block too large.
+        out.reserve_exact(first.max(4096).min(limit.saturating_add(1)));
         let mut source = InBuffer::around(input);
         loop {
             if out.len() == out.capacity() {
-                if out.len() >= limit {
+                if out.len() > limit {
                     out.clear();
                     return Err(CodecError::TooLarge { limit });
                 }
-                out.reserve(out.len().min(limit - out.len()).max(4096));
+                let room = out.len().max(4096).min(limit + 1 - out.len());
+                out.reserve_exact(room);
             }
             let mut sink = OutBuffer::around_pos(out, out.len());
             let hint = dctx
@@ -515,15 +517,20 @@ mod tests {
                 .unwrap();
             assert!(out == data);
         }
-        // The cap holds whether or not the header says the size.
-        for block in [&sized, &streamed] {
-            let err = Codec::Zstandard
-                .decompress(block, &mut out, 10_000)
-                .unwrap_err();
-            assert!(
-                matches!(err, CodecError::TooLarge { limit: 10_000 }),
-                "{err}"
-            );
+        // The cap holds whether or not the header says the size, small caps too, and the
+        // buffer never has room for more than one byte past it.
+        for limit in [0, 100, 10_000] {
+            for block in [&sized, &streamed] {
+                let mut fresh = Vec::new();
+                let err = Codec::Zstandard
+                    .decompress(block, &mut fresh, limit)
+                    .unwrap_err();
+                assert!(
+                    matches!(err, CodecError::TooLarge { limit: l } if l == limit),
+                    "{err}"
+                );
+                assert!(fresh.capacity() <= limit + 1, "{}", fresh.capacity());
+            }
         }
         // Exactly at the cap is fine.
         Codec::Zstandard
