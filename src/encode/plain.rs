@@ -802,8 +802,8 @@ impl PageCodec {
 
 impl PlainColumn {
     /// Whether the properties ask for nothing this writer does not do (a codec other than
-    /// snappy, zstd, lz4 (raw), gzip or none, statistics other than per page, bloom filters, page header
-    /// statistics, no offset index, another encoding or page version).
+    /// snappy, zstd, lz4 (raw), gzip or none, statistics other than per page, bloom filters,
+    /// page header statistics, no offset index, another encoding or page version).
     fn accepts(props: &WriterProperties, descr: &ColumnDescPtr) -> bool {
         use parquet::file::properties::EnabledStatistics;
         let path = descr.path();
