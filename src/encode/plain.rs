@@ -779,14 +779,27 @@ impl std::fmt::Debug for PlainColumn {
 enum PageCodec {
     None,
     Snappy(Box<snap::raw::Encoder>),
-    /// `None` for a level zstd refused (reported at the first page).
+    /// `None` when zstd could not create a context (reported at the first page).
     Zstd(Option<zstd::bulk::Compressor<'static>>),
     Lz4Raw,
     Gzip(u32),
 }
 
 impl PageCodec {
-    /// The codec of `compression`, one [`PlainColumn::accepts`] accepted.
+    /// Whether this writer compresses pages with `compression` (the others stay with
+    /// parquet-rs: brotli, Hadoop's lz4 framing).
+    fn handles(compression: Compression) -> bool {
+        matches!(
+            compression,
+            Compression::SNAPPY
+                | Compression::UNCOMPRESSED
+                | Compression::ZSTD(_)
+                | Compression::LZ4_RAW
+                | Compression::GZIP(_)
+        )
+    }
+
+    /// The codec of `compression`, one [`Self::handles`].
     fn new(compression: Compression) -> Self {
         match compression {
             Compression::SNAPPY => Self::Snappy(Box::new(snap::raw::Encoder::new())),
@@ -807,14 +820,8 @@ impl PlainColumn {
     fn accepts(props: &WriterProperties, descr: &ColumnDescPtr) -> bool {
         use parquet::file::properties::EnabledStatistics;
         let path = descr.path();
-        matches!(
-            props.compression(path),
-            Compression::SNAPPY
-                | Compression::UNCOMPRESSED
-                | Compression::ZSTD(_)
-                | Compression::LZ4_RAW
-                | Compression::GZIP(_)
-        ) && props.statistics_enabled(path) == EnabledStatistics::Page
+        PageCodec::handles(props.compression(path))
+            && props.statistics_enabled(path) == EnabledStatistics::Page
             && props.bloom_filter_properties(path).is_none()
             && !props.offset_index_disabled()
             && !props.write_page_header_statistics(path)
@@ -1422,7 +1429,7 @@ impl PlainColumn {
             }
             PageCodec::Zstd(None) => {
                 return Err(ParquetError::General(format!(
-                    "zstd level {:?} is not one zstd accepts",
+                    "zstd could not create a compression context for {:?}",
                     self.compression
                 )));
             }
@@ -2892,7 +2899,7 @@ mod equivalence {
         compare_with_parquet_rs(true, Compression::ZSTD(level));
     }
 
-    /// And so do lz4 (raw) and gzip.
+    /// And so do no compression, lz4 (raw) and gzip.
     #[test]
     fn lz4_and_gzip_columns_match_parquet_rs() {
         let gzip = Compression::GZIP(parquet::basic::GzipLevel::try_new(6).unwrap());
