@@ -11,6 +11,8 @@
 #   parqour     `parqour convert` (release build), snappy, --threads N (default: all cores)
 #   parqour-uuid16  the same with --uuid binary: uuids as 16 bytes, the types DataFusion writes
 #               (not run by default; the default writes them as the 36-character strings Athena shows)
+#   parqour-delta  the same with --byte-array-encoding delta-length: strings and binaries without
+#               a dictionary as DELTA_LENGTH_BYTE_ARRAY instead of PLAIN (not run by default)
 #   parqour-1t  the same with --threads 1 (not run by default)
 #   parqour-1core  --threads 1 pinned to one cpu: parqour on a 1-core machine, for the 1 -> N
 #               core scaling (with --threads 1 alone, the reader and upload threads still use

@@ -29,7 +29,7 @@ use crate::convert::{
     existing_parquet,
 };
 use crate::decode::{TypeOptions, UuidForm};
-use crate::encode::{Codec, EncodeError, EncodeOptions};
+use crate::encode::{ByteArrayEncoding, Codec, EncodeError, EncodeOptions};
 use crate::inspect::{InspectError, inspect};
 use crate::job::{JobContext, JobError, Outcome};
 use crate::manifest::Manifest;
@@ -240,6 +240,16 @@ struct RecordArgs {
     /// FIXED_LEN_BYTE_ARRAY(16) with the UUID logical type). Choose once per table.
     #[arg(long, env = "PARQOUR_UUID", default_value = "string", value_parser = UuidForm::from_str)]
     uuid: UuidForm,
+    /// How strings and binaries without a dictionary are encoded: plain (read everywhere) or
+    /// delta-length (DELTA_LENGTH_BYTE_ARRAY: smaller, faster to write; read by Athena, Trino,
+    /// Hive, Spark 3.4+, DuckDB and pyarrow, not by Spark's vectorized reader before 3.4).
+    #[arg(
+        long,
+        env = "PARQOUR_BYTE_ARRAY_ENCODING",
+        default_value = "plain",
+        value_parser = ByteArrayEncoding::from_str
+    )]
+    byte_array_encoding: ByteArrayEncoding,
 }
 
 #[derive(Debug, Args)]
@@ -374,6 +384,7 @@ impl ConvertArgs {
                 compression,
                 row_group_bytes: parse_size(&self.row_group_size).map_err(UsageError)?,
                 file_bytes: parse_size(&self.target_file_size).map_err(UsageError)?,
+                byte_array_encoding: self.records.byte_array_encoding,
                 ..EncodeOptions::default()
             },
             threads: self.threads,
@@ -974,6 +985,10 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
     if let Some(s) = &manifest.raw.target_file_size {
         encode.file_bytes = parse_size(s).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
     }
+    encode.byte_array_encoding = match &manifest.raw.byte_array_encoding {
+        Some(e) => ByteArrayEncoding::from_str(e).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?,
+        None => args.records.byte_array_encoding,
+    };
     // Memory must not grow with the partition: the open row group's pages go to temporary
     // files (the default), a quarter of the budget bounds the blocks in flight, the rest is for
     // decoded batches and the encoders' working memory.

@@ -45,7 +45,7 @@ use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory,
     compute_leaves,
 };
-use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
 use parquet::column::page_store::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{WriterProperties, WriterVersion};
@@ -54,6 +54,7 @@ use parquet::schema::types::ColumnPath;
 use rayon::ThreadPool;
 use rayon::prelude::*;
 
+mod delta;
 mod plain;
 
 use plain::{Leaf, Pages, PlainChunk, PlainColumn};
@@ -132,6 +133,36 @@ pub struct EncodeOptions {
     /// Keep the finished pages of the open row group in temporary files instead of memory, so
     /// memory does not grow with the row group size.
     pub spill: bool,
+    /// How strings and binaries are encoded where they have no dictionary.
+    pub byte_array_encoding: ByteArrayEncoding,
+}
+
+/// The encoding of byte-array (string, binary) values without a dictionary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ByteArrayEncoding {
+    /// `PLAIN`: each value after its 4-byte length. What every reader reads.
+    #[default]
+    Plain,
+    /// `DELTA_LENGTH_BYTE_ARRAY`: the lengths (delta-encoded, bit-packed), then the bytes.
+    /// Smaller and faster to write and read; the Parquet specification prefers it to
+    /// `PLAIN`, and Trino (Athena engine 3), Hive (parquet-java), Spark 3.4+, DuckDB,
+    /// pyarrow and arrow-rs read it, but Spark's vectorized reader before 3.4 (AWS Glue 4,
+    /// EMR 6), Iceberg's vectorized Arrow reader (up to 1.10) and older Velox do not.
+    DeltaLength,
+}
+
+impl FromStr for ByteArrayEncoding {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "plain" => Ok(Self::Plain),
+            "delta-length" | "delta-length-byte-array" => Ok(Self::DeltaLength),
+            _ => Err(format!(
+                "unknown byte array encoding `{s}` (expected plain or delta-length)"
+            )),
+        }
+    }
 }
 
 impl Default for EncodeOptions {
@@ -145,6 +176,7 @@ impl Default for EncodeOptions {
             file_bytes: 512 << 20,
             dictionary: true,
             spill: true,
+            byte_array_encoding: ByteArrayEncoding::Plain,
         }
     }
 }
@@ -184,6 +216,20 @@ impl EncodeOptions {
             .set_created_by(format!("parqour version {}", env!("CARGO_PKG_VERSION")));
         for path in plain {
             builder = builder.set_column_dictionary_enabled(path.clone(), false);
+        }
+        if self.byte_array_encoding == ByteArrayEncoding::DeltaLength {
+            // Per column: parquet-rs refuses the encoding for other physical types. (A schema
+            // that does not convert fails in the writer, which converts it again.)
+            if let Ok(descr) = ArrowSchemaConverter::new().convert(schema) {
+                for c in descr.columns() {
+                    if c.physical_type() == parquet::basic::Type::BYTE_ARRAY {
+                        builder = builder.set_column_encoding(
+                            c.path().clone(),
+                            Encoding::DELTA_LENGTH_BYTE_ARRAY,
+                        );
+                    }
+                }
+            }
         }
         let mut props = builder.build();
         add_encoded_arrow_schema_to_metadata(schema, &mut props);

@@ -58,6 +58,10 @@ pub struct ManifestV1 {
     /// How uuids are stored: `string` (the default) or `binary` (16 bytes, UUID logical type).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
+    /// How strings and binaries without a dictionary are encoded: `plain` (the default) or
+    /// `delta-length` (`DELTA_LENGTH_BYTE_ARRAY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byte_array_encoding: Option<String>,
     /// URL of the schema registry, for `DataWrapper` envelopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
@@ -288,6 +292,7 @@ impl Manifest {
             row_group_size: None,
             target_file_size: None,
             uuid: None,
+            byte_array_encoding: None,
             registry: settings.registry,
             data_types: (!settings.data_types.is_empty()).then_some(settings.data_types),
             reader_schema: None,

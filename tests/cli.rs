@@ -776,6 +776,66 @@ fn every_codec_round_trips() {
     }
 }
 
+/// `--byte-array-encoding delta-length`: the strings and binaries without a dictionary are
+/// written DELTA_LENGTH_BYTE_ARRAY (those with one keep it), and pyarrow reads back every value
+/// fastavro decodes.
+#[test]
+fn delta_length_byte_arrays_round_trip() {
+    use parquet::basic::Encoding;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("events.avro");
+    demo_file(&input, Codec::Deflate, 30_000);
+    let out = tmp.path().join("out");
+    let o = convert(
+        &[&input],
+        &out,
+        &[
+            "--byte-array-encoding",
+            "delta-length",
+            "--row-group-size",
+            "2MiB",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    roundtrip(&out, &[&input]);
+    let parquet = parquet_files(&out);
+    let reader = SerializedFileReader::new(std::fs::File::open(&parquet[0]).unwrap()).unwrap();
+    let meta = reader.metadata();
+    assert!(meta.num_row_groups() > 1);
+    for rg in meta.row_groups() {
+        let encodings = |name: &str| {
+            let c = rg
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name);
+            c.unwrap().encodings_mask().encodings().collect::<Vec<_>>()
+        };
+        for name in ["event_id", "page_url"] {
+            assert!(
+                encodings(name).contains(&Encoding::DELTA_LENGTH_BYTE_ARRAY),
+                "{name}: {:?}",
+                encodings(name)
+            );
+        }
+        // Integers are not byte arrays; a low-cardinality string keeps its dictionary.
+        assert!(!encodings("campaign_id").contains(&Encoding::DELTA_LENGTH_BYTE_ARRAY));
+        assert!(encodings("event_type").contains(&Encoding::RLE_DICTIONARY));
+    }
+    // A wrong name is a usage error.
+    let o = convert(
+        &[&input],
+        &tmp.path().join("x"),
+        &["--byte-array-encoding", "delta"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("expected plain or delta-length"),
+        "{}",
+        text(&o)
+    );
+}
+
 #[test]
 fn files_are_cut_at_the_target_size_and_row_groups_by_bytes() {
     let tmp = tempfile::tempdir().unwrap();

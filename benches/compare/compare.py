@@ -34,6 +34,8 @@ def tool_commands(args, name: str, out: Path):
         return [*parqour, *threads]
     if name == "parqour-uuid16":
         return [*parqour, "--uuid", "binary", *threads]
+    if name == "parqour-delta":
+        return [*parqour, "--byte-array-encoding", "delta-length", *threads]
     if name in ("parqour-1t", "parqour-1core"):
         return [*parqour, "--threads", "1"]
     if name == "reference":
@@ -42,7 +44,7 @@ def tool_commands(args, name: str, out: Path):
         codec = ["--compression", args.parquet]
         return [sys.executable, str(HERE / "datafusion_convert.py"), *threads, *codec, str(out), data]
     raise SystemExit(
-        f"compare: unknown tool {name!r} (parqour, parqour-uuid16, parqour-1t, parqour-1core, reference, datafusion)"
+        f"compare: unknown tool {name!r} (parqour, parqour-uuid16, parqour-delta, parqour-1t, parqour-1core, reference, datafusion)"
     )
 
 

@@ -1,7 +1,8 @@
 //! Our own Parquet column writer, for the leaves it can write as parquet-rs would: at the
 //! top level, inside structs, or under one list or map; strings, binaries, 32- and 64-bit
 //! integers, dates, times, timestamps, decimals of up to 18 digits, fixed-size binaries and
-//! booleans, floats; plain values, or a dictionary for all of them but booleans; snappy,
+//! booleans, floats; plain values (or `DELTA_LENGTH_BYTE_ARRAY` byte arrays, when the
+//! properties ask for it: [`super::delta`]), or a dictionary for all of them but booleans; snappy,
 //! zstd, lz4 (raw), gzip or no compression. Lists in lists and the other codecs (brotli,
 //! Hadoop's lz4 framing) stay with parquet-rs.
 //!
@@ -24,7 +25,7 @@
 //! there is nothing else, and NaN counts), the column index (per page min/max, truncated to
 //! its length; null pages; null and NaN counts; boundary order), the offset index and the
 //! level histograms. A dictionary that outgrows its limit is closed after the batch that
-//! crossed it, and later pages are plain. The tests at the end compare all of that with
+//! crossed it, and later pages are plain (or delta-length). The tests at the end compare all of that with
 //! parquet-rs's output.
 
 use std::io::Read;
@@ -50,6 +51,8 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
+
+use super::delta::DeltaLengths;
 
 /// Rows encoded between checks of the page limits (parquet-rs's write batch size).
 const BATCH_ROWS: usize = 1024;
@@ -379,6 +382,9 @@ struct OpenPage {
     rep_histogram: Vec<i64>,
     /// NaN values, in a float column.
     nans: u64,
+    /// The values' lengths, when byte arrays are written `DELTA_LENGTH_BYTE_ARRAY` (the bytes
+    /// alone are in `values`).
+    lengths: DeltaLengths,
 }
 
 /// The dictionary of a column: its distinct values in order of first appearance, found again
@@ -761,6 +767,8 @@ pub(crate) struct PlainColumn {
     dictionary_given_up_at: Option<u64>,
     /// (offset after the dictionary page, size) of each data page.
     locations: Vec<(u64, i32)>,
+    /// Byte arrays without a dictionary are written `DELTA_LENGTH_BYTE_ARRAY`, not `PLAIN`.
+    delta_lengths: bool,
 }
 
 impl std::fmt::Debug for PlainColumn {
@@ -826,7 +834,11 @@ impl PlainColumn {
             && !props.offset_index_disabled()
             && !props.write_page_header_statistics(path)
             && props.writer_version() == parquet::file::properties::WriterVersion::PARQUET_1_0
-            && props.encoding(path).is_none_or(|e| e == Encoding::PLAIN)
+            && props.encoding(path).is_none_or(|e| {
+                e == Encoding::PLAIN
+                    || (e == Encoding::DELTA_LENGTH_BYTE_ARRAY
+                        && descr.physical_type() == parquet::basic::Type::BYTE_ARRAY)
+            })
     }
 
     /// A writer for the column `descr`, the leaf `leaf` (checked against `descr` and `props`
@@ -848,6 +860,8 @@ impl PlainColumn {
         let utf8 = descr.logical_type_ref() == Some(&parquet::basic::LogicalType::String)
             || descr.converted_type() == parquet::basic::ConvertedType::UTF8;
         let signed = descr.sort_order().is_signed();
+        let delta_lengths = kind == Kind::Bytes
+            && props.encoding(descr.path()) == Some(Encoding::DELTA_LENGTH_BYTE_ARRAY);
         Self {
             path,
             nullable,
@@ -887,6 +901,7 @@ impl PlainColumn {
             dictionary_page: None,
             id_pages: 0,
             locations: Vec::new(),
+            delta_lengths,
         }
     }
 
@@ -900,6 +915,7 @@ impl PlainColumn {
     pub(crate) fn estimated_bytes(&self) -> usize {
         self.compressed as usize
             + self.page.values.len()
+            + self.page.lengths.encoded_len()
             + self.page.ids.len() * 2
             + self.page.defs.len() / 4
             + self.dictionary.as_ref().map_or(0, Dictionary::page_size)
@@ -990,7 +1006,7 @@ impl PlainColumn {
                     let width = d.bit_width() as usize;
                     1 + (groups * (1 + width)).max(groups * (1 + width.div_ceil(8)))
                 }
-                None => self.page.values.len(),
+                None => self.page.values.len() + self.page.lengths.encoded_len(),
             };
             if page_bytes >= self.page_bytes || self.page.rows >= self.page_rows {
                 self.flush_page()?;
@@ -1120,12 +1136,24 @@ impl PlainColumn {
                 let offsets = data.buffer::<i32>(0);
                 let values = data.buffers().get(1).map_or(&[][..], |b| b.as_slice());
                 let mut seen = SliceMinMax::default();
-                for i in indices {
-                    let v = byte_value(offsets, values, i)?;
-                    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                    out.extend_from_slice(v);
-                    value_bytes += v.len() as i64;
-                    seen.add(v);
+                if self.delta_lengths {
+                    let lengths = &mut self.page.lengths;
+                    for i in indices {
+                        let v = byte_value(offsets, values, i)?;
+                        // Arrow's 32-bit offsets: a value's length fits.
+                        lengths.push(v.len() as i32);
+                        out.extend_from_slice(v);
+                        value_bytes += v.len() as i64;
+                        seen.add(v);
+                    }
+                } else {
+                    for i in indices {
+                        let v = byte_value(offsets, values, i)?;
+                        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                        out.extend_from_slice(v);
+                        value_bytes += v.len() as i64;
+                        seen.add(v);
+                    }
                 }
                 minmax = seen.finish();
             }
@@ -1225,14 +1253,21 @@ impl PlainColumn {
                 self.id_pages += 1;
                 Encoding::RLE_DICTIONARY
             }
+            None if self.delta_lengths => Encoding::DELTA_LENGTH_BYTE_ARRAY,
             None => Encoding::PLAIN,
         };
-        if page.reps.is_empty() && self.max_def == 0 {
+        let delta = encoding == Encoding::DELTA_LENGTH_BYTE_ARRAY;
+        if page.reps.is_empty() && self.max_def == 0 && !delta {
             // No levels: the values are the page's body as they are, not copied behind them.
             let values = std::mem::take(&mut page.values);
             return self.finish_page(page, values, minmax, encoding);
         }
-        let mut buf = Vec::with_capacity(page.values.len() + page.defs.len() / 4 + 16);
+        let lengths = if delta {
+            page.lengths.encoded_len() + 64
+        } else {
+            0
+        };
+        let mut buf = Vec::with_capacity(page.values.len() + page.defs.len() / 4 + lengths + 16);
         if !page.reps.is_empty() {
             buf.extend_from_slice(&[0; 4]);
             rle(&page.reps, 1, &mut buf);
@@ -1245,6 +1280,9 @@ impl PlainColumn {
             rle(&page.defs, bit_width(self.max_def), &mut buf);
             let len = (buf.len() - at - 4) as u32;
             buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        }
+        if delta {
+            page.lengths.finish_into(&mut buf);
         }
         buf.extend_from_slice(&page.values);
         self.finish_page(page, buf, minmax, encoding)
@@ -1385,6 +1423,7 @@ impl PlainColumn {
             ids: page.ids,
             reps: page.reps,
             rep_histogram: page.rep_histogram,
+            lengths: page.lengths,
             ..OpenPage::default()
         };
         Ok(())
@@ -1566,7 +1605,19 @@ impl PlainColumn {
                     .with_backwards_compatible_min_max(self.signed),
             ),
         };
-        let mut encodings = vec![Encoding::PLAIN, Encoding::RLE];
+        // As parquet-rs lists them: RLE (levels) and each page's encoding.
+        let values_encoding = if self.delta_lengths {
+            Encoding::DELTA_LENGTH_BYTE_ARRAY
+        } else {
+            Encoding::PLAIN
+        };
+        let mut encodings = vec![Encoding::RLE];
+        if first.is_some() || !self.delta_lengths {
+            encodings.push(Encoding::PLAIN);
+        }
+        if self.delta_lengths && self.page_count > self.id_pages {
+            encodings.push(Encoding::DELTA_LENGTH_BYTE_ARRAY);
+        }
         let mut page_stats = Vec::new();
         if first.is_some() {
             encodings.push(Encoding::RLE_DICTIONARY);
@@ -1578,7 +1629,7 @@ impl PlainColumn {
         }
         for (encoding, count) in [
             (Encoding::RLE_DICTIONARY, self.id_pages),
-            (Encoding::PLAIN, self.page_count - self.id_pages),
+            (values_encoding, self.page_count - self.id_pages),
         ] {
             if count > 0 {
                 page_stats.push(PageEncodingStats {
@@ -1966,7 +2017,7 @@ fn rle<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u32, out: &mut Vec<
     }
 }
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
+pub(super) fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -2419,13 +2470,13 @@ mod equivalence {
     use bytes::Bytes;
     use parquet::arrow::ArrowWriter;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use parquet::basic::Compression;
+    use parquet::basic::{Compression, Encoding};
     use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
     use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
     use super::{truncate_max, truncate_min};
     use crate::demo::Rng;
-    use crate::encode::{Codec, EncodeOptions, FileEncoder};
+    use crate::encode::{ByteArrayEncoding, Codec, EncodeOptions, FileEncoder};
 
     fn schema() -> Arc<Schema> {
         Arc::new(Schema::new(vec![
@@ -2888,15 +2939,15 @@ mod equivalence {
 
     #[test]
     fn plain_columns_match_parquet_rs() {
-        compare_with_parquet_rs(false, Compression::SNAPPY);
+        compare_with_parquet_rs(false, Compression::SNAPPY, ByteArrayEncoding::Plain);
     }
 
     /// zstd goes through the same writer, with parquet-rs's codec calls: the same pages.
     #[test]
     fn zstd_columns_match_parquet_rs() {
         let level = parquet::basic::ZstdLevel::try_new(3).unwrap();
-        compare_with_parquet_rs(false, Compression::ZSTD(level));
-        compare_with_parquet_rs(true, Compression::ZSTD(level));
+        compare_with_parquet_rs(false, Compression::ZSTD(level), ByteArrayEncoding::Plain);
+        compare_with_parquet_rs(true, Compression::ZSTD(level), ByteArrayEncoding::Plain);
     }
 
     /// And so do no compression, lz4 (raw) and gzip.
@@ -2904,19 +2955,36 @@ mod equivalence {
     fn lz4_and_gzip_columns_match_parquet_rs() {
         let gzip = Compression::GZIP(parquet::basic::GzipLevel::try_new(6).unwrap());
         for compression in [Compression::UNCOMPRESSED, Compression::LZ4_RAW, gzip] {
-            compare_with_parquet_rs(false, compression);
-            compare_with_parquet_rs(true, compression);
+            compare_with_parquet_rs(false, compression, ByteArrayEncoding::Plain);
+            compare_with_parquet_rs(true, compression, ByteArrayEncoding::Plain);
         }
+    }
+
+    /// Byte arrays written `DELTA_LENGTH_BYTE_ARRAY`: from the first page, and after a
+    /// dictionary that outgrew its limit.
+    #[test]
+    fn delta_length_columns_match_parquet_rs() {
+        compare_with_parquet_rs(false, Compression::SNAPPY, ByteArrayEncoding::DeltaLength);
+        compare_with_parquet_rs(true, Compression::SNAPPY, ByteArrayEncoding::DeltaLength);
+        compare_with_parquet_rs(
+            false,
+            Compression::UNCOMPRESSED,
+            ByteArrayEncoding::DeltaLength,
+        );
     }
 
     /// Byte arrays with dictionaries: low-cardinality ones keep theirs, the others outgrow
     /// the limit and go on with plain pages.
     #[test]
     fn dictionary_columns_match_parquet_rs() {
-        compare_with_parquet_rs(true, Compression::SNAPPY);
+        compare_with_parquet_rs(true, Compression::SNAPPY, ByteArrayEncoding::Plain);
     }
 
-    fn compare_with_parquet_rs(dictionary: bool, compression: Compression) {
+    fn compare_with_parquet_rs(
+        dictionary: bool,
+        compression: Compression,
+        byte_array_encoding: ByteArrayEncoding,
+    ) {
         let mut rng = Rng::new(11);
         let mut batches = Vec::new();
         let mut start = 0;
@@ -2927,6 +2995,7 @@ mod equivalence {
         let opts = EncodeOptions {
             dictionary,
             compression: Codec(compression),
+            byte_array_encoding,
             ..EncodeOptions::default()
         };
         let pool = Arc::new(
@@ -3070,6 +3139,22 @@ mod equivalence {
                 "{name}: one page"
             );
         }
+        // The encoding asked for is the one written (in both files, compared above).
+        let encodings = |name: &str| {
+            let mut c = a.row_group(0).columns().iter();
+            let c = c.find(|c| c.column_path().string() == name).unwrap();
+            c.encodings_mask().encodings().collect::<Vec<_>>()
+        };
+        let values_encoding = match byte_array_encoding {
+            ByteArrayEncoding::Plain => Encoding::PLAIN,
+            ByteArrayEncoding::DeltaLength => Encoding::DELTA_LENGTH_BYTE_ARRAY,
+        };
+        assert!(
+            encodings("s").contains(&values_encoding),
+            "{:?}",
+            encodings("s")
+        );
+        assert!(!encodings("id").contains(&Encoding::DELTA_LENGTH_BYTE_ARRAY));
         if dictionary {
             // Long distinct strings outgrow the dictionary; the short ones keep theirs.
             assert!(fell_back.contains(&"s".to_string()), "{fell_back:?}");
