@@ -1849,11 +1849,7 @@ fn levels(
         let mut defs = vec![outer.len() as u8; rows];
         for (level, nulls) in outer.iter().enumerate().rev() {
             if let Some(nulls) = nulls {
-                for (d, valid) in defs.iter_mut().zip(nulls.iter()) {
-                    if !valid {
-                        *d = level as u8;
-                    }
-                }
+                lay_nulls(&mut defs, nulls, level as u8);
             }
         }
         let values = (!defs.iter().all(|&d| d == max_def)).then(|| {
@@ -1935,6 +1931,29 @@ fn levels(
 /// `a < b` byte-wise; the first 8 bytes compared as one number, which settles most
 /// comparisons of distinct values without a call to `memcmp`.
 #[inline]
+/// Sets `defs[i]` to `level` where row `i` is null, 64 rows at a time: most words of a
+/// validity bitmap are all valid (nothing to do) or all null (one fill), as in the unused
+/// members of a union.
+fn lay_nulls(defs: &mut [u8], nulls: &NullBuffer, level: u8) {
+    let chunks = nulls.inner().bit_chunks();
+    let words = chunks
+        .iter()
+        .chain(std::iter::once(chunks.remainder_bits()));
+    for (d, bits) in defs.chunks_mut(64).zip(words) {
+        match bits {
+            u64::MAX => {}
+            0 => d.fill(level),
+            _ => {
+                // Without a branch per row: where nulls are scattered, it would mispredict.
+                for (j, d) in d.iter_mut().enumerate() {
+                    let keep = 0u8.wrapping_sub((bits >> j & 1) as u8);
+                    *d = (*d & keep) | (level & !keep);
+                }
+            }
+        }
+    }
+}
+
 fn less(a: &[u8], b: &[u8]) -> bool {
     if let (Some(x), Some(y)) = (a.first_chunk::<8>(), b.first_chunk::<8>()) {
         let (x, y) = (u64::from_be_bytes(*x), u64::from_be_bytes(*y));
@@ -2298,13 +2317,20 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (state >> 33) % 100 >= percent
         };
-        let mut buffer = |percent: u64| -> NullBuffer { (0..rows).map(|_| bit(percent)).collect() };
+        let mut buffer =
+            |percent: u64, len: usize| -> NullBuffer { (0..len).map(|_| bit(percent)).collect() };
         let cases: Vec<Vec<Option<NullBuffer>>> = vec![
             vec![None],
-            vec![Some(buffer(30))],
-            vec![None, Some(buffer(50))],
-            vec![Some(buffer(10)), None, Some(buffer(60))],
-            vec![Some(buffer(0)), Some(buffer(100))],
+            vec![Some(buffer(30, rows))],
+            vec![None, Some(buffer(50, rows))],
+            vec![Some(buffer(10, rows)), None, Some(buffer(60, rows))],
+            vec![Some(buffer(0, rows)), Some(buffer(100, rows))],
+            // Words mostly null, and a bitmap at an offset (a sliced array).
+            vec![Some(buffer(97, rows)), Some(buffer(3, rows))],
+            vec![
+                Some(buffer(20, rows + 5).slice(5, rows)),
+                Some(buffer(50, rows)),
+            ],
         ];
         for outer in cases {
             let max_def = outer.len() as u8;
