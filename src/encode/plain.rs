@@ -707,6 +707,38 @@ pub(crate) struct PlainChunk {
     pub(crate) dictionary_given_up_early: bool,
 }
 
+thread_local! {
+    /// The buffer snappy compresses pages into on this thread (see [`Lent`]).
+    static SNAPPY_BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A compressed page body in its thread's buffer ([`SNAPPY_BODY`]), which goes back there
+/// when the page is dropped, once serialized: pages are not allocated and zero-filled one by
+/// one (~1.2 MiB each), and no column keeps a buffer of its own.
+struct Lent {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        // (Dropped on another thread, or while the thread ends, it goes there or nowhere.)
+        let _ = SNAPPY_BODY.try_with(|home| {
+            if let Ok(mut home) = home.try_borrow_mut()
+                && home.len() < self.buf.len()
+            {
+                *home = std::mem::take(&mut self.buf);
+            }
+        });
+    }
+}
+
 /// A dictionary page, written out: its bytes (header included) and sizes.
 struct DictionaryPage {
     bytes: Bytes,
@@ -1307,7 +1339,7 @@ impl PlainColumn {
             page.values = values;
         }
         let data_page = Page::DataPage {
-            buf: Bytes::from(body),
+            buf: body,
             num_values: page.levels as u32,
             encoding,
             def_level_encoding: Encoding::RLE,
@@ -1437,7 +1469,7 @@ impl PlainColumn {
         let buf = dictionary.plain();
         let uncompressed = buf.len();
         let page = Page::DictionaryPage {
-            buf: Bytes::from(self.compress(buf)?.0),
+            buf: self.compress(buf)?.0,
             num_values: dictionary.len() as u32,
             encoding: Encoding::PLAIN,
             is_sorted: false,
@@ -1452,13 +1484,24 @@ impl PlainColumn {
     }
 
     /// The compressed body, and `buf` back when the body is a new buffer.
-    fn compress(&mut self, buf: Vec<u8>) -> Result<(Vec<u8>, Option<Vec<u8>>), ParquetError> {
+    fn compress(&mut self, buf: Vec<u8>) -> Result<(Bytes, Option<Vec<u8>>), ParquetError> {
         let external = |e: Box<dyn std::error::Error + Send + Sync>| ParquetError::External(e);
         let body = match &mut self.codec {
-            PageCodec::None => return Ok((buf, None)),
-            PageCodec::Snappy(encoder) => encoder
-                .compress_vec(&buf)
-                .map_err(|e| external(Box::new(e)))?,
+            PageCodec::None => return Ok((Bytes::from(buf), None)),
+            PageCodec::Snappy(encoder) => {
+                // Into the thread's buffer, zero-filled only as it grows (its bytes stay
+                // initialized from page to page); the page holds it until it is serialized.
+                let mut out = SNAPPY_BODY.with_borrow_mut(std::mem::take);
+                let most = snap::raw::max_compress_len(buf.len());
+                if out.len() < most {
+                    out.resize(most, 0);
+                }
+                let len = encoder
+                    .compress(&buf, &mut out)
+                    .map_err(|e| external(Box::new(e)))?;
+                let body = Bytes::from_owner(Lent { buf: out, len });
+                return Ok((body, Some(buf)));
+            }
             PageCodec::Zstd(Some(compressor)) => {
                 let mut body = Vec::with_capacity(zstd::zstd_safe::compress_bound(buf.len()));
                 compressor
@@ -1489,7 +1532,7 @@ impl PlainColumn {
                 encoder.finish()?
             }
         };
-        Ok((body, Some(buf)))
+        Ok((Bytes::from(body), Some(buf)))
     }
 
     /// Writes the last page and returns the chunk's metadata and pages.
