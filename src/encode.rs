@@ -471,14 +471,14 @@ impl PageStore for SpillStore {
             .ok()
             .and_then(|i| self.pages.get(i).copied())
             .ok_or_else(|| ParquetError::General(format!("no spilled page {}", key.get())))?;
-        // Zero-filled, then one read: `read_to_end` into spare room would skip the zeroing but
-        // read a page in reads of 8 KiB doubling up (three times the syscalls, measured).
-        let mut buf = vec![0; len];
+        // One read into the thread's buffer (zero-filled only as it grows), which the page holds
+        // until it is copied to the file. (`read_to_end` into spare room would skip the
+        // zeroing but read a page in reads of 8 KiB doubling up: three times the syscalls.)
         let mut guard = lock(&self.file.file);
         let (file, _) = &mut *guard;
         file.seek(SeekFrom::Start(offset))?;
-        file.read_exact(&mut buf)?;
-        Ok(buf.into())
+        let page = plain::lend(&SPILLED_PAGE, len, |buf| file.read_exact(buf).map(|()| len))?;
+        Ok(page)
     }
 }
 
@@ -608,6 +608,11 @@ impl InFlight {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
+}
+
+thread_local! {
+    /// The buffer spilled pages are read back into on this thread ([`plain::lend`]).
+    static SPILLED_PAGE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Locks, ignoring poisoning: a panicking writer task is reported through its slot instead.

@@ -707,17 +707,37 @@ pub(crate) struct PlainChunk {
     pub(crate) dictionary_given_up_early: bool,
 }
 
+/// A thread's reusable buffer, lent out as [`Bytes`] by [`lend`].
+pub(crate) type Home = std::thread::LocalKey<std::cell::RefCell<Vec<u8>>>;
+
 thread_local! {
-    /// The buffer snappy compresses pages into on this thread (see [`Lent`]).
+    /// The buffer snappy compresses pages into on this thread.
     static SNAPPY_BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A compressed page body in its thread's buffer ([`SNAPPY_BODY`]), which goes back there
-/// when the page is dropped, once serialized: pages are not allocated and zero-filled one by
-/// one (~1.2 MiB each), and no column keeps a buffer of its own.
+/// Fills the first `len` bytes of `home`'s buffer with `fill` and lends them out as `Bytes`:
+/// the buffer goes back to `home` when they are dropped. So a page body is neither allocated
+/// nor zero-filled page by page (~1 MiB each): the buffer is zero-filled only as it grows, and
+/// its bytes stay initialized from loan to loan. While it is lent, a second loan gets a new
+/// buffer (the larger of the two is kept).
+pub(crate) fn lend<E>(
+    home: &'static Home,
+    len: usize,
+    fill: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+) -> Result<Bytes, E> {
+    let mut buf = home.with_borrow_mut(std::mem::take);
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let len = fill(&mut buf[..len])?;
+    Ok(Bytes::from_owner(Lent { buf, len, home }))
+}
+
+/// The bytes [`lend`] lent: the first `len` of `buf`.
 struct Lent {
     buf: Vec<u8>,
     len: usize,
+    home: &'static Home,
 }
 
 impl AsRef<[u8]> for Lent {
@@ -729,7 +749,7 @@ impl AsRef<[u8]> for Lent {
 impl Drop for Lent {
     fn drop(&mut self) {
         // (Dropped on another thread, or while the thread ends, it goes there or nowhere.)
-        let _ = SNAPPY_BODY.try_with(|home| {
+        let _ = self.home.try_with(|home| {
             if let Ok(mut home) = home.try_borrow_mut()
                 && home.len() < self.buf.len()
             {
@@ -1489,17 +1509,10 @@ impl PlainColumn {
         let body = match &mut self.codec {
             PageCodec::None => return Ok((Bytes::from(buf), None)),
             PageCodec::Snappy(encoder) => {
-                // Into the thread's buffer, zero-filled only as it grows (its bytes stay
-                // initialized from page to page); the page holds it until it is serialized.
-                let mut out = SNAPPY_BODY.with_borrow_mut(std::mem::take);
+                // Into the thread's buffer, which the page holds until it is serialized.
                 let most = snap::raw::max_compress_len(buf.len());
-                if out.len() < most {
-                    out.resize(most, 0);
-                }
-                let len = encoder
-                    .compress(&buf, &mut out)
+                let body = lend(&SNAPPY_BODY, most, |out| encoder.compress(&buf, out))
                     .map_err(|e| external(Box::new(e)))?;
-                let body = Bytes::from_owner(Lent { buf: out, len });
                 return Ok((body, Some(buf)));
             }
             PageCodec::Zstd(Some(compressor)) => {
@@ -2175,6 +2188,9 @@ pub(crate) struct PageStream {
 impl Read for PageStream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
+            // The page read is dropped before the next is taken: a spilled page's buffer goes
+            // back to be the next one's.
+            self.current = Bytes::new();
             let mut pages = self
                 .pages
                 .lock()
