@@ -7,7 +7,7 @@
 #
 # For each codec (default deflate), generates N of `parqour demo`'s ad-network events in F Avro
 # container files of ~64 KB blocks once (cached under target/compare-data/), then times, in
-# rounds and alternating (A B C, A B C, ...):
+# rounds and alternating (A B C, C B A, A B C, ...):
 #   parqour     `parqour convert` (release build), snappy, --threads N (default: all cores)
 #   parqour-uuid16  the same with --uuid binary: uuids as 16 bytes, the types DataFusion writes
 #               (not run by default; the default writes them as the 36-character strings Athena shows)

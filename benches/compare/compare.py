@@ -142,7 +142,10 @@ def main() -> int:
     runs = {t: [] for t in tools}
     out_bytes = {}
     for r in range(1, args.rounds + 1):
-        for t in tools:
+        # A B C, C B A, A B C, ...: a tool's place in the round (after which tool, how long
+        # into the round) varies, so a drift of the machine's speed within rounds does not
+        # favour one tool every round.
+        for t in tools if r % 2 else tools[::-1]:
             out = args.out / t
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
