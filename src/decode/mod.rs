@@ -158,7 +158,8 @@ impl BatchDecoder {
 
     /// A decoder for a group of blocks holding `records` records (of all data types): its
     /// buffers are reserved from what the plan's last group held per record, scaled down to
-    /// at most `max_bytes` in all, instead of growing by doubling (which copies everything
+    /// at most `max_bytes` in all (each buffer of 64 KiB or more then rounded up by at most an
+    /// eighth, to a size class), instead of growing by doubling (which copies everything
     /// decoded once more). Its batches are what the next group is sized from.
     pub fn for_group(plan: Arc<Plan>, records: usize, max_bytes: usize) -> Self {
         let mut decoder = Self::new(plan);
