@@ -476,8 +476,6 @@ impl Column {
     }
 }
 
-/// The children of a null or default struct row (out of line: the recursion).
-#[inline(never)]
 /// `bytes` rounded up to one of 8 sizes per power of two (from 64 KiB): the buffers of one
 /// group, freed, then fit the next group's, instead of being split into odd remainders. Ten
 /// times the benchmark data in one file (6 runs against 4 alternating): peak RSS 124-130 MiB
@@ -490,6 +488,8 @@ fn size_class(bytes: usize) -> usize {
     bytes.div_ceil(step).saturating_mul(step)
 }
 
+/// The children of a null or default struct row (out of line: the recursion).
+#[inline(never)]
 fn append_null_children(children: &mut [Column]) {
     for c in children {
         c.append_null();

@@ -1984,9 +1984,6 @@ fn levels(
     }
 }
 
-/// `a < b` byte-wise; the first 8 bytes compared as one number, which settles most
-/// comparisons of distinct values without a call to `memcmp`.
-#[inline]
 /// Sets `defs[i]` to `level` where row `i` is null, 64 rows at a time: most words of a
 /// validity bitmap are all valid (nothing to do) or all null (one fill), as in the unused
 /// members of a union.
@@ -2010,6 +2007,9 @@ fn lay_nulls(defs: &mut [u8], nulls: &NullBuffer, level: u8) {
     }
 }
 
+/// `a < b` byte-wise; the first 8 bytes compared as one number, which settles most
+/// comparisons of distinct values without a call to `memcmp`.
+#[inline]
 fn less(a: &[u8], b: &[u8]) -> bool {
     if let (Some(x), Some(y)) = (a.first_chunk::<8>(), b.first_chunk::<8>()) {
         let (x, y) = (u64::from_be_bytes(*x), u64::from_be_bytes(*y));
