@@ -86,26 +86,10 @@ impl DeltaLengths {
             }
             let width = 32 - packed.iter().fold(0, |a, &p| a | p).leading_zeros();
             self.blocks[widths + i] = width as u8;
-            pack(&packed, width, &mut self.blocks);
+            super::plain::bit_pack(packed.map(u64::from), width, &mut self.blocks);
         }
         self.deltas.clear();
     }
-}
-
-/// `values` at `width` bits each, least significant bit first (4 * `width` bytes).
-fn pack(values: &[u32; MINIBLOCK], width: u32, out: &mut Vec<u8>) {
-    let mut acc = 0u64;
-    let mut bits = 0;
-    for &v in values {
-        acc |= u64::from(v) << bits;
-        bits += width;
-        if bits >= 32 {
-            out.extend_from_slice(&(acc as u32).to_le_bytes());
-            acc >>= 32;
-            bits -= 32;
-        }
-    }
-    debug_assert_eq!(bits, 0);
 }
 
 fn zigzag(v: i64, out: &mut Vec<u8>) {

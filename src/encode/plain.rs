@@ -2062,24 +2062,13 @@ fn rle<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u32, out: &mut Vec<
         out.push(0);
         let mut groups = 0u64;
         loop {
-            // 8 values of `width` bits: `width` whole bytes, written 4 at a time (the
-            // accumulator holds under 32 bits before a value of at most 32 is added).
-            let (mut acc, mut bits) = (0u64, 0u32);
+            // 8 values of `width` bits: `width` whole bytes (the last group padded with zeros).
             let group = values.get(i..i + 8);
-            for k in 0..8 {
-                let v = match group {
-                    Some(g) => g[k].into(),
-                    None => values.get(i + k).map_or(0, |&v| v.into()),
-                };
-                acc |= v << bits;
-                bits += width;
-                if bits >= 32 {
-                    out.extend_from_slice(&(acc as u32).to_le_bytes());
-                    acc >>= 32;
-                    bits -= 32;
-                }
-            }
-            out.extend_from_slice(&acc.to_le_bytes()[..bits as usize / 8]);
+            let group = (0..8).map(|k| match group {
+                Some(g) => g[k].into(),
+                None => values.get(i + k).map_or(0, |&v| v.into()),
+            });
+            bit_pack(group, width, out);
             groups += 1;
             i += 8;
             if i >= n || groups == 63 || starts_run(i) {
@@ -2089,6 +2078,24 @@ fn rle<T: Copy + PartialEq + Into<u64>>(values: &[T], width: u32, out: &mut Vec<
         // At most 63 groups: the header fits its one byte.
         out[header] = ((groups << 1) | 1) as u8;
     }
+}
+
+/// `values` of `width` bits each (at most 32), least significant bit first, as Parquet packs
+/// bits (RLE/bit-packed groups, delta miniblocks); a multiple of 8 values fills whole bytes.
+/// Written 4 bytes at a time: the accumulator holds under 32 bits before a value is added.
+#[inline]
+pub(super) fn bit_pack(values: impl IntoIterator<Item = u64>, width: u32, out: &mut Vec<u8>) {
+    let (mut acc, mut bits) = (0u64, 0u32);
+    for v in values {
+        acc |= v << bits;
+        bits += width;
+        if bits >= 32 {
+            out.extend_from_slice(&(acc as u32).to_le_bytes());
+            acc >>= 32;
+            bits -= 32;
+        }
+    }
+    out.extend_from_slice(&acc.to_le_bytes()[..bits as usize / 8]);
 }
 
 pub(super) fn varint(mut v: u64, out: &mut Vec<u8>) {
