@@ -106,7 +106,7 @@ async fn inspect_avro(location: &Location, size: u64) -> Result<String, InspectE
             url: url.clone(),
             source,
         })?;
-        splitter.push(&chunk);
+        splitter.push(chunk);
         while let Some(ev) = splitter.next_event().map_err(avro_err)? {
             match ev {
                 Event::Header(h) => {

@@ -468,7 +468,7 @@ async fn stream_blocks(
     let mut chunks = futures::stream::iter(pending.into_iter().map(Ok)).chain(stream);
     let mut broken = None;
     'read: while let Some(chunk) = chunks.next().await {
-        splitter.push(&chunk.map_err(read_err)?);
+        splitter.push(chunk.map_err(read_err)?);
         loop {
             match splitter.next_event() {
                 Ok(Some(event)) => {

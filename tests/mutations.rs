@@ -54,7 +54,7 @@ fn read(data: &[u8], rng: &mut Rng, encode: bool) -> Result<u64, String> {
         } else {
             at
         };
-        splitter.push(&data[at..end]);
+        splitter.push_slice(&data[at..end]);
         let done = end == at;
         at = end;
         while let Some(event) = splitter.next_event().map_err(|e| e.to_string())? {
@@ -112,7 +112,7 @@ fn read(data: &[u8], rng: &mut Rng, encode: bool) -> Result<u64, String> {
 /// Byte offsets where the blocks of an intact file end (after their sync markers).
 fn block_ends(data: &[u8]) -> Vec<usize> {
     let mut splitter = BlockSplitter::new(LIMITS);
-    splitter.push(data);
+    splitter.push_slice(data);
     let mut ends = Vec::new();
     let mut header_end = None;
     let mut starts = Vec::new();

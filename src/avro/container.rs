@@ -11,7 +11,7 @@
 //! Limitations: it holds one block at a time, so a block larger than the memory budget cannot be
 //! read; [`Limits::max_block_bytes`] turns that into an error.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -163,10 +163,13 @@ pub enum Event {
 }
 
 /// Splits the bytes of one object container file into its header and blocks; push-based.
+///
+/// Chunks are kept as they arrive ([`Bytes`], not copied): a block that lies within one chunk
+/// is handed out as a slice of it, and only a block that straddles chunks is copied together.
 #[derive(Debug)]
 pub struct BlockSplitter {
-    buf: BytesMut,
-    /// Offset in the object of `buf[0]`.
+    buf: Rope,
+    /// Offset in the object of the first byte of `buf`.
     offset: u64,
     sync: Option<[u8; 16]>,
     next_index: u64,
@@ -181,7 +184,7 @@ impl BlockSplitter {
     /// A splitter for one object.
     pub fn new(limits: Limits) -> Self {
         Self {
-            buf: BytesMut::new(),
+            buf: Rope::default(),
             offset: 0,
             sync: None,
             next_index: 0,
@@ -189,9 +192,14 @@ impl BlockSplitter {
         }
     }
 
-    /// Appends the next bytes of the object.
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
+    /// Appends the next bytes of the object, without copying them.
+    pub fn push(&mut self, chunk: Bytes) {
+        self.buf.push(chunk);
+    }
+
+    /// Appends a copy of the next bytes of the object.
+    pub fn push_slice(&mut self, chunk: &[u8]) {
+        self.buf.push(Bytes::copy_from_slice(chunk));
     }
 
     /// Bytes held, waiting for the rest of a block.
@@ -210,7 +218,7 @@ impl BlockSplitter {
     pub fn take_rest(&mut self) -> Option<(u64, Bytes)> {
         self.sync?;
         let offset = self.offset;
-        let rest = self.buf.split().freeze();
+        let rest = self.buf.take_all();
         self.offset += rest.len() as u64;
         Some((offset, rest))
     }
@@ -232,9 +240,10 @@ impl BlockSplitter {
     /// Called at the end of the object: an error if it ended inside the header or a block.
     pub fn finish(&mut self) -> Result<(), ContainerError> {
         if self.sync.is_none() {
-            if self.buf.len() >= 4 && self.buf[..4] != MAGIC {
+            let front = self.buf.contiguous();
+            if front.len() >= 4 && front[..4] != MAGIC {
                 return Err(ContainerError::BadMagic {
-                    found: self.buf[..4].to_vec(),
+                    found: front[..4].to_vec(),
                 });
             }
             return Err(match self.try_header()? {
@@ -246,7 +255,7 @@ impl BlockSplitter {
                 Ok(_) => ContainerError::Header("header found only at the end".into()),
             });
         }
-        if self.buf.is_empty() {
+        if self.buf.len() == 0 {
             return Ok(());
         }
         let sync = self.sync.unwrap_or_default();
@@ -265,21 +274,24 @@ impl BlockSplitter {
     }
 
     fn try_header(&mut self) -> Result<Result<Header, Need>, ContainerError> {
-        if self.buf.len() < 4 {
+        // The header is parsed from contiguous bytes: the chunks held so far are joined (only
+        // while the header is incomplete, and it nearly always fits in the first chunk).
+        let buf = self.buf.contiguous();
+        if buf.len() < 4 {
             return Ok(Err(Need::More("the magic")));
         }
-        if self.buf[..4] != MAGIC {
+        if buf[..4] != MAGIC {
             return Err(ContainerError::BadMagic {
-                found: self.buf[..4].to_vec(),
+                found: buf[..4].to_vec(),
             });
         }
-        let mut cur = Cursor::new(&self.buf[4..]);
+        let mut cur = Cursor::new(&buf[4..]);
         let mut metadata = BTreeMap::new();
         loop {
             let (count, _) = match cur.block_count() {
                 Ok(c) => c,
                 Err(CursorError::Eof) => return Ok(Err(Need::More("the metadata map"))),
-                Err(e) => return Err(self.header_error(e)),
+                Err(e) => return Err(header_error(e)),
             };
             if count == 0 {
                 break;
@@ -293,12 +305,12 @@ impl BlockSplitter {
                 let key = match read_blob(&mut cur, self.limits.max_header_bytes) {
                     Ok(Some(k)) => k,
                     Ok(None) => return Ok(Err(Need::More("a metadata key"))),
-                    Err(e) => return Err(self.header_error(e)),
+                    Err(e) => return Err(header_error(e)),
                 };
                 let value = match read_blob(&mut cur, self.limits.max_header_bytes) {
                     Ok(Some(v)) => v,
                     Ok(None) => return Ok(Err(Need::More("a metadata value"))),
-                    Err(e) => return Err(self.header_error(e)),
+                    Err(e) => return Err(header_error(e)),
                 };
                 let key = String::from_utf8(key.to_vec())
                     .map_err(|_| ContainerError::Header("metadata key is not UTF-8".into()))?;
@@ -346,10 +358,6 @@ impl BlockSplitter {
         }))
     }
 
-    fn header_error(&self, e: CursorError) -> ContainerError {
-        ContainerError::Header(format!("malformed metadata: {e}"))
-    }
-
     fn block_error(&self, message: String) -> ContainerError {
         ContainerError::Block {
             block: self.next_index,
@@ -359,10 +367,13 @@ impl BlockSplitter {
     }
 
     fn try_block(&mut self, sync: [u8; 16]) -> Result<Result<RawBlock, Need>, ContainerError> {
-        if self.buf.is_empty() {
+        // The record count and the block size: two varints of at most 10 bytes each.
+        let mut start = [0u8; 20];
+        let held = self.buf.copy_to(0, &mut start);
+        if held == 0 {
             return Ok(Err(Need::More("the block header")));
         }
-        let mut cur = Cursor::new(&self.buf);
+        let mut cur = Cursor::new(&start[..held]);
         let count = match cur.long() {
             Ok(c) => c,
             Err(CursorError::Eof) => return Ok(Err(Need::More("the record count"))),
@@ -392,31 +403,137 @@ impl BlockSplitter {
         let size = size as usize;
         let total = head + size + 16;
         if self.buf.len() < total {
-            // No reservation from the untrusted size: the buffer grows only as bytes arrive.
+            // No reservation from the untrusted size: bytes are held only as they arrive.
             return Ok(Err(Need::More(if self.buf.len() < head + size {
                 "block data"
             } else {
                 "the sync marker"
             })));
         }
-        if self.buf[head + size..total] != sync {
+        let mut marker = [0u8; 16];
+        self.buf.copy_to(head + size, &mut marker);
+        if marker != sync {
             return Err(ContainerError::Sync {
                 block: self.next_index,
                 offset: self.offset,
             });
         }
-        let mut block = self.buf.split_to(total);
-        block.advance(head);
-        block.truncate(size);
+        self.buf.advance(head);
+        let data = self.buf.take(size);
+        self.buf.advance(16);
         let out = RawBlock {
             index: self.next_index,
             offset: self.offset,
             count: count as u64,
-            data: block.freeze(),
+            data,
         };
         self.next_index += 1;
         self.offset += total as u64;
         Ok(Ok(out))
+    }
+}
+
+fn header_error(e: CursorError) -> ContainerError {
+    ContainerError::Header(format!("malformed metadata: {e}"))
+}
+
+/// The bytes of an object received and not yet handed out: the chunks as they arrived (the
+/// first one possibly in part).
+#[derive(Debug, Default)]
+struct Rope {
+    chunks: VecDeque<Bytes>,
+    len: usize,
+}
+
+impl Rope {
+    fn push(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.len += chunk.len();
+            self.chunks.push_back(chunk);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Copies the bytes from `at` into `out`, as many as are held; returns how many.
+    fn copy_to(&self, mut at: usize, out: &mut [u8]) -> usize {
+        let mut copied = 0;
+        for chunk in &self.chunks {
+            if copied == out.len() {
+                break;
+            }
+            if at >= chunk.len() {
+                at -= chunk.len();
+                continue;
+            }
+            let n = (chunk.len() - at).min(out.len() - copied);
+            out[copied..copied + n].copy_from_slice(&chunk[at..at + n]);
+            copied += n;
+            at = 0;
+        }
+        copied
+    }
+
+    /// All the bytes held, as one slice (the chunks are joined into one first if need be).
+    fn contiguous(&mut self) -> &[u8] {
+        if self.chunks.len() > 1 {
+            let all = self.take_all();
+            self.push(all);
+        }
+        self.chunks.front().map_or(&[], |c| &c[..])
+    }
+
+    /// Drops the first `n` bytes (at most all).
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            let step = n.min(front.len());
+            front.advance(step);
+            self.len -= step;
+            n -= step;
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+        }
+    }
+
+    /// The first `n` bytes (at most all): a slice of the first chunk when it holds them, else
+    /// a copy.
+    fn take(&mut self, n: usize) -> Bytes {
+        let n = n.min(self.len);
+        if let Some(front) = self.chunks.front_mut()
+            && front.len() >= n
+        {
+            let out = front.split_to(n);
+            self.len -= n;
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+            return out;
+        }
+        let mut out = BytesMut::with_capacity(n);
+        while out.len() < n {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            let step = (n - out.len()).min(front.len());
+            out.extend_from_slice(&front[..step]);
+            front.advance(step);
+            self.len -= step;
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+        }
+        out.freeze()
+    }
+
+    /// Everything held.
+    fn take_all(&mut self) -> Bytes {
+        self.take(self.len)
     }
 }
 
@@ -439,7 +556,7 @@ fn read_blob<'a>(cur: &mut Cursor<'a>, max: usize) -> Result<Option<&'a [u8]>, C
 /// Splits a whole object held in memory.
 pub fn split_all(data: &[u8], limits: Limits) -> Result<(Header, Vec<RawBlock>), ContainerError> {
     let mut s = BlockSplitter::new(limits);
-    s.push(data);
+    s.push_slice(data);
     let mut header = None;
     let mut blocks = Vec::new();
     while let Some(ev) = s.next_event()? {
@@ -528,7 +645,7 @@ mod tests {
             let mut s = BlockSplitter::new(Limits::default());
             let mut blocks = Vec::new();
             for c in file.chunks(chunk) {
-                s.push(c);
+                s.push_slice(c);
                 while let Some(ev) = s.next_event().unwrap() {
                     if let Event::Block(b) = ev {
                         blocks.push(b);
@@ -540,6 +657,62 @@ mod tests {
             assert_eq!(blocks[1].count, 3);
             assert_eq!(blocks[1].index, 1);
             assert_eq!(&blocks[2].data[..], &longs(&[-6])[..]);
+        }
+    }
+
+    #[test]
+    fn blocks_within_a_chunk_are_not_copied() {
+        let sync = [9u8; 16];
+        let blocks = [
+            (2, longs(&[1, 2])),
+            (3, longs(&[3, 4, 500])),
+            (1, longs(&[-6])),
+        ];
+        let file = Bytes::from(container(r#""long""#, &blocks, sync));
+        let within = |b: &Bytes, chunk: &Bytes| {
+            let range = chunk.as_ptr_range();
+            range.contains(&b.as_ptr()) && b.len() <= chunk.len()
+        };
+        // Cut at every byte: after the header, the blocks on one side of the cut are slices of
+        // their chunk, the block across it a copy with the same bytes. (A header that straddles
+        // chunks is parsed from a copy of the chunks held, so the blocks in them are copies.)
+        let header = split_all(&file, Limits::default()).unwrap().0.len as usize;
+        for cut in 0..=file.len() {
+            let (a, b) = (file.slice(..cut), file.slice(cut..));
+            let mut s = BlockSplitter::new(Limits::default());
+            let mut found = Vec::new();
+            for chunk in [&a, &b] {
+                s.push(chunk.clone());
+                while let Some(ev) = s.next_event().unwrap() {
+                    if let Event::Block(block) = ev {
+                        found.push(block);
+                    }
+                }
+            }
+            s.finish().unwrap();
+            assert_eq!(found.len(), 3, "cut at {cut}");
+            for (block, (count, data)) in found.iter().zip(&blocks) {
+                assert_eq!(block.count, *count as u64);
+                assert_eq!(&block.data[..], &data[..], "cut at {cut}");
+                let start = block.offset as usize;
+                let end = start + 2 + data.len() + 16;
+                if cut < header {
+                    continue;
+                }
+                if end <= cut {
+                    assert!(
+                        within(&block.data, &a),
+                        "cut {cut}: block {} copied",
+                        block.index
+                    );
+                } else if start >= cut {
+                    assert!(
+                        within(&block.data, &b),
+                        "cut {cut}: block {} copied",
+                        block.index
+                    );
+                }
+            }
         }
     }
 
