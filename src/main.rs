@@ -10,18 +10,22 @@ fn main() -> std::process::ExitCode {
 /// freed (up to 32 MiB) and keeps 8 arenas per core, each holding what it freed: peak memory
 /// then grows with the length of the run (852 MB of Avro: 223 MiB). Mapping every buffer over
 /// 1 MiB instead bounds memory but maps, faults in, zeroes and unmaps each page and read chunk:
-/// a fifth of the cpu time went to the kernel. So: buffers up to 4 MiB (pages, read chunks,
+/// a fifth of the cpu time went to the kernel. So: buffers up to 16 MiB (pages, read chunks,
 /// column buffers) are recycled from the heap, an arena keeps up to 16 MiB free before it
 /// returns memory, and there is one arena per core. Measured with `parqour convert` on 345 MB
 /// of deflate Avro, 2 cores, alternating runs: 6.67 -> 5.88 cpu-s (system 1.68 -> 1.08 s), peak
-/// RSS 122 -> 138 MiB; `parqour run` on ten times the input peaks at 156 MiB. glibc's own
-/// `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and `MALLOC_ARENA_MAX`, when set, win.
+/// RSS 122 -> 138 MiB; `parqour run` on ten times the input peaks at 156 MiB. The bound was
+/// 4 MiB until the column of a group of text records (JSON payloads: 6-8 MiB of strings per
+/// group) was mapped afresh for every group: 16 MiB took 1,600,000 such records from 2.76 to
+/// 2.61 cpu-s, and left the benchmark's events and ten times them at the same peak
+/// (115-124 MiB). glibc's own `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and
+/// `MALLOC_ARENA_MAX`, when set, win.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn tune_allocator() {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let settings = [
-        ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 4 << 20),
+        ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 16 << 20),
         ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 16 << 20),
         ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, cores.clamp(2, 64)),
     ];
