@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # parqour against other Avro -> Parquet converters, side by side, in one run.
 #
-#   bash benches/compare.sh [--records N] [--files N] [--codec C[,C...]] [--rounds N]
-#                           [--threads N] [--tools T[,T...]] [--parquet snappy|zstd]
-#                           [--stages] [--no-build]
+#   bash benches/compare.sh [--shape events|metrics|logs] [--records N] [--files N]
+#                           [--codec C[,C...]] [--rounds N] [--threads N] [--tools T[,T...]]
+#                           [--parquet snappy|zstd] [--stages] [--no-build]
 #
-# For each codec (default deflate), generates N of `parqour demo`'s ad-network events in F Avro
-# container files of ~64 KB blocks once (cached under target/compare-data/), then times, in
-# rounds and alternating (A B C, C B A, A B C, ...):
+# For each codec (default deflate), generates N records in F Avro container files of ~64 KB
+# blocks once (cached under target/compare-data/), then times, in rounds and alternating
+# (A B C, C B A, A B C, ...):
 #   parqour     `parqour convert` (release build), snappy, --threads N (default: all cores)
 #   parqour-uuid16  the same with --uuid binary: uuids as 16 bytes, the types DataFusion writes
 #               (not run by default; the default writes them as the 36-character strings Athena shows)
@@ -23,16 +23,24 @@
 #               snappy, target partitions = --threads (benches/compare/datafusion_convert.py)
 # and prints wall and cpu seconds, peak RSS, MB/s of Avro, records per cpu-second, output size
 # and the ratios (medians over the rounds), after checking every output's row count.
+# Shapes (--shape, default events):
+#   events   `parqour demo`'s ad-network events (written by parqour's own Avro writer): nested
+#            records, maps, arrays, a union, decimals, uuids, timestamps
+#   metrics  flat records of numbers, low-cardinality strings and a few nullable fields
+#   logs     log lines: a message, a JSON payload of a few hundred bytes, tags; text-heavy
+# metrics and logs are written by fastavro (benches/compare/shapes.py), an independent writer.
 # --parquet zstd has every tool write zstd (level 3) Parquet instead of snappy.
 # --stages also prints where parqour's cpu time goes on the data, stage by stage and column by
 # column, on one thread (benches/compare/stages.rs, the `stages` example).
 #
-# Needs python3 with pyarrow and datafusion: pip install -r benches/requirements.txt
-# Codecs: deflate, snappy, zstandard, null, bzip2, xz, or mixed (deflate, snappy, zstandard and
-# null files in turn, as `parqour demo` writes them).
+# Needs python3 with pyarrow and datafusion (and fastavro, cramjam and zstandard for the other
+# shapes): pip install -r benches/requirements.txt
+# Codecs: deflate, snappy, zstandard, null, bzip2, xz, or (events only) mixed (deflate, snappy,
+# zstandard and null files in turn, as `parqour demo` writes them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+shape=events
 records=2000000
 files=16
 codecs=deflate
@@ -43,10 +51,11 @@ build=1
 stages=0
 parquet=snappy
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 need_value() { [[ $# -ge 2 && -n $2 ]] || { echo "compare.sh: $1 needs a value" >&2; exit 64; }; }
 while [[ $# -gt 0 ]]; do
   case $1 in
+    --shape) need_value "$@"; shape=$2; shift 2 ;;
     --records) need_value "$@"; records=$2; shift 2 ;;
     --files) need_value "$@"; files=$2; shift 2 ;;
     --codec) need_value "$@"; codecs=$2; shift 2 ;;
@@ -64,12 +73,22 @@ for n in "$records" "$files" "$rounds" "$threads"; do
   [[ $n =~ ^[0-9]+$ ]] || { echo "compare.sh: '$n' is not a number" >&2; exit 64; }
 done
 (( records > 0 && files > 0 && rounds > 0 )) || { echo "compare.sh: --records, --files and --rounds must be positive" >&2; exit 64; }
+case $shape in
+  events) ;;
+  metrics|logs)
+    [[ ,$codecs, != *,mixed,* ]] || { echo "compare.sh: --codec mixed is for --shape events" >&2; exit 64; } ;;
+  *) echo "compare.sh: unknown shape '$shape' (events, metrics or logs)" >&2; exit 64 ;;
+esac
 
 command -v python3 >/dev/null || { echo "compare.sh: python3 not found" >&2; exit 69; }
 python3 -c 'import pyarrow' 2>/dev/null || {
   echo "compare.sh: pyarrow is missing (row counts are checked with it): pip install -r benches/requirements.txt" >&2
   exit 69
 }
+if [[ $shape != events ]] && ! python3 -c 'import fastavro, cramjam, zstandard' 2>/dev/null; then
+  echo "compare.sh: --shape $shape is written with fastavro (and cramjam, zstandard): pip install -r benches/requirements.txt" >&2
+  exit 69
+fi
 if [[ ,$tools, == *,datafusion,* ]] && ! python3 -c 'import datafusion' 2>/dev/null; then
   echo "compare.sh: DataFusion's Python package is not installed: pip install -r benches/requirements.txt" >&2
   echo "            (or leave it out: --tools parqour,reference)" >&2
@@ -88,14 +107,23 @@ done
 
 IFS=, read -r -a codec_list <<<"$codecs"
 for codec in "${codec_list[@]}"; do
-  data=$target/compare-data/$codec-$records-$files
+  if [[ $shape == events ]]; then
+    data=$target/compare-data/$codec-$records-$files
+  else
+    data=$target/compare-data/$shape-$codec-$records-$files
+  fi
   if [[ ! -f $data/.complete ]]; then
-    echo "== generating $records events in $files $codec files under $data"
+    echo "== generating $records $shape records in $files $codec files under $data"
     rm -rf "$data"
-    "$bin/examples/events" --dir "$data" --records "$records" --files "$files" --codec "$codec"
+    if [[ $shape == events ]]; then
+      "$bin/examples/events" --dir "$data" --records "$records" --files "$files" --codec "$codec"
+    else
+      python3 benches/compare/shapes.py "$shape" --dir "$data" --records "$records" \
+        --files "$files" --codec "$codec"
+    fi
     touch "$data/.complete"
   fi
-  echo "== $codec"
+  echo "== $shape, $codec"
   python3 benches/compare/compare.py --data "$data" --records "$records" \
     --out "$target/compare-out" --rounds "$rounds" --threads "$threads" --tools "$tools" \
     --parquet "$parquet" \

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Benchmark data of other shapes than the demo's ad events, for benches/compare.sh --shape,
+written by fastavro (an Avro implementation independent of parqour's writer):
+
+    shapes.py SHAPE --dir DIR --records N --files F --codec C
+
+- metrics: flat records of numbers (8 longs of growing ranges, 6 doubles, 4 ints, 3 booleans,
+  a timestamp-millis), 4 low-cardinality strings, 2 nullable longs and a nullable id string;
+  what telemetry and ad-reporting pipelines write.
+- logs: log lines: a timestamp-micros, an enum level, a host, a message of 5-30 words, a
+  nullable JSON payload (a few hundred bytes) and an array of tags; text-heavy, strings of
+  varied lengths.
+
+Blocks of ~64 KB (fastavro's sync_interval, as Java and Firehose write them); codecs null,
+deflate, snappy (cramjam), zstandard (zstandard), bzip2, xz. Files are DIR/part-NNN.avro, each
+written under a temporary name and renamed; file i is seeded with i, so the same arguments give
+the same bytes whatever the number of processes.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import string
+import sys
+
+import fastavro
+
+COUNTRIES = ["US", "DE", "FR", "GB", "JP", "BR", "IN", "CA", "ES", "IT", "NL", "SE", "PL", "MX", "AU"]
+DEVICES = ["ios", "android", "web", "tv", "console"]
+WORDS = ["request", "user", "session", "timeout", "error", "ok", "cache", "miss", "hit", "db",
+         "query", "latency", "ms", "retry", "upstream", "GET", "POST", "/api/v1/items",
+         "/api/v2/users", "status"]
+
+
+def metrics_schema():
+    fields = [{"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}}]
+    fields += [{"name": f"l{i}", "type": "long"} for i in range(8)]
+    fields += [{"name": f"d{i}", "type": "double"} for i in range(6)]
+    fields += [{"name": f"i{i}", "type": "int"} for i in range(4)]
+    fields += [{"name": f"b{i}", "type": "boolean"} for i in range(3)]
+    fields += [{"name": n, "type": "string"} for n in ("country", "device", "app", "version")]
+    fields += [
+        {"name": "nl0", "type": ["null", "long"]},
+        {"name": "nl1", "type": ["null", "long"]},
+        {"name": "user", "type": ["null", "string"]},
+    ]
+    return {"type": "record", "name": "Metric", "namespace": "bench", "fields": fields}
+
+
+def metrics_record(rnd, k):
+    r = {"ts": 1764000000000 + k * 7}
+    for i in range(8):
+        r[f"l{i}"] = rnd.randrange(10 ** (i + 1))
+    for i in range(6):
+        r[f"d{i}"] = rnd.random() * 10**i
+    for i in range(4):
+        r[f"i{i}"] = rnd.randrange(1000 * (i + 1))
+    for i in range(3):
+        r[f"b{i}"] = rnd.random() < 0.3
+    r["country"] = rnd.choice(COUNTRIES)
+    r["device"] = rnd.choice(DEVICES)
+    r["app"] = "app-%d" % rnd.randrange(200)
+    r["version"] = "%d.%d.%d" % (rnd.randrange(5), rnd.randrange(20), rnd.randrange(50))
+    r["nl0"] = None if rnd.random() < 0.5 else rnd.randrange(10**6)
+    r["nl1"] = None if rnd.random() < 0.9 else rnd.randrange(10**12)
+    r["user"] = None if rnd.random() < 0.2 else "u%08x" % rnd.randrange(1 << 32)
+    return r
+
+
+def logs_schema():
+    return {
+        "type": "record",
+        "name": "Log",
+        "namespace": "bench",
+        "fields": [
+            {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+            {"name": "level", "type": {"type": "enum", "name": "Level",
+                                       "symbols": ["DEBUG", "INFO", "WARN", "ERROR"]}},
+            {"name": "host", "type": "string"},
+            {"name": "message", "type": "string"},
+            {"name": "payload", "type": ["null", "string"]},
+            {"name": "tags", "type": {"type": "array", "items": "string"}},
+        ],
+    }
+
+
+def logs_record(rnd, k):
+    message = " ".join(rnd.choice(WORDS) for _ in range(rnd.randrange(5, 30)))
+    payload = None
+    if rnd.random() >= 0.1:
+        items = [
+            {"sku": "sku-%d" % rnd.randrange(10**5), "qty": rnd.randrange(9),
+             "price": round(rnd.random() * 100, 2)}
+            for _ in range(rnd.randrange(1, 12))
+        ]
+        note = "".join(rnd.choice(string.ascii_letters) for _ in range(rnd.randrange(0, 60)))
+        payload = json.dumps({"id": rnd.randrange(10**9), "items": items, "note": note})
+    return {
+        "ts": 1764000000000000 + k * 13,
+        "level": rnd.choice(["DEBUG", "INFO", "INFO", "INFO", "WARN", "ERROR"]),
+        "host": "host-%03d" % rnd.randrange(300),
+        "message": message,
+        "payload": payload,
+        "tags": [rnd.choice(WORDS) for _ in range(rnd.randrange(0, 5))],
+    }
+
+
+SHAPES = {"metrics": (metrics_schema, metrics_record), "logs": (logs_schema, logs_record)}
+
+
+def write_file(job):
+    shape, path, first, n, codec, seed = job
+    schema, record = SHAPES[shape]
+    rnd = random.Random(seed)
+    parsed = fastavro.parse_schema(schema())
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as out:
+        records = (record(rnd, first + k) for k in range(n))
+        fastavro.writer(out, parsed, records, codec=codec, sync_interval=64000)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("shape", choices=sorted(SHAPES))
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--records", type=int, default=2_000_000)
+    ap.add_argument("--files", type=int, default=16)
+    ap.add_argument("--codec", default="deflate",
+                    choices=["null", "deflate", "snappy", "zstandard", "bzip2", "xz"])
+    args = ap.parse_args()
+    if args.records < 1 or args.files < 1:
+        sys.exit("shapes.py: --records and --files must be positive")
+    os.makedirs(args.dir, exist_ok=True)
+    per_file = -(-args.records // args.files)
+    jobs = []
+    for f in range(args.files):
+        first = f * per_file
+        n = min(per_file, args.records - first)
+        if n > 0:
+            jobs.append((args.shape, os.path.join(args.dir, f"part-{f:03d}.avro"), first, n,
+                         args.codec, f))
+    with multiprocessing.Pool(min(len(jobs), os.cpu_count() or 1)) as pool:
+        pool.map(write_file, jobs)
+
+
+if __name__ == "__main__":
+    main()
