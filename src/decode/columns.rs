@@ -38,6 +38,13 @@ impl Bits {
         self.len += 1;
     }
 
+    /// Appends `n` unset bits (the bits past `len` are always unset, so only bytes are
+    /// added).
+    pub fn append_unset(&mut self, n: usize) {
+        self.len += n;
+        self.bytes.resize(self.len.div_ceil(8), 0);
+    }
+
     /// Keeps the first `len` bits.
     pub fn truncate(&mut self, len: usize) {
         if len >= self.len {
@@ -93,9 +100,14 @@ pub(crate) enum Data {
         len: usize,
     },
     Decimal(Vec<i128>),
+    /// `len` rows, of which the last `behind` are null (or default) rows not yet appended to
+    /// the children: they are appended all at once when a row with values comes, or the
+    /// column is finished, instead of one null per child (and per grandchild) and row. The
+    /// members of a union and the optional records are mostly such rows.
     Struct {
         children: Vec<Column>,
         len: usize,
+        behind: usize,
     },
     List {
         offsets: Vec<i32>,
@@ -144,6 +156,7 @@ impl Column {
                     .map(|f| Column::new(f.data_type(), f.is_nullable()))
                     .collect(),
                 len: 0,
+                behind: 0,
             },
             DataType::List(item) => Data::List {
                 offsets: vec![0],
@@ -300,10 +313,18 @@ impl Column {
                 *len = (*len).min(rows);
                 values.truncate(*len * *size);
             }
-            Data::Struct { children, len } => {
+            Data::Struct {
+                children,
+                len,
+                behind,
+            } => {
+                // The children hold the rows before the ones behind (and, when none is
+                // behind, possibly part of a row that failed).
+                let filled = rows.min(*len - *behind);
                 *len = (*len).min(rows);
+                *behind = *len - filled;
                 for c in children {
-                    c.truncate(rows);
+                    c.truncate(filled);
                 }
             }
             Data::List { offsets, child } => {
@@ -341,6 +362,72 @@ impl Column {
         self.append_default();
     }
 
+    /// The children and length of a struct column, with the rows behind appended to the
+    /// children first (see [`Data::Struct`]); `None` for other columns.
+    #[inline]
+    pub fn struct_parts(&mut self) -> Option<(&mut [Column], &mut usize)> {
+        match &mut self.data {
+            Data::Struct {
+                children,
+                len,
+                behind,
+            } => {
+                if *behind > 0 {
+                    append_null_children(children, std::mem::take(behind));
+                }
+                Some((children, len))
+            }
+            _ => None,
+        }
+    }
+
+    /// Appends `n` nulls at once (see [`Self::append_null`]).
+    pub fn append_nulls(&mut self, n: usize) {
+        if let Some(b) = &mut self.nulls {
+            b.append_unset(n);
+        }
+        match &mut self.data {
+            Data::Boolean(b) => b.append_unset(n),
+            Data::Int32(v) => v.resize(v.len() + n, 0),
+            Data::Int64(v) => v.resize(v.len() + n, 0),
+            Data::Float32(v) => v.resize(v.len() + n, 0.0),
+            Data::Float64(v) => v.resize(v.len() + n, 0.0),
+            Data::Bytes { offsets, values } => {
+                offsets.resize(offsets.len() + n, values.len() as i32);
+            }
+            Data::Fixed { size, values, len } => {
+                values.resize(values.len() + n * *size, 0);
+                *len += n;
+            }
+            Data::Decimal(v) => v.resize(v.len() + n, 0),
+            Data::Struct { len, behind, .. } => {
+                *len += n;
+                *behind += n;
+            }
+            Data::List { offsets, .. } | Data::Map { offsets, .. } => {
+                let last = offsets.last().copied().unwrap_or(0);
+                offsets.resize(offsets.len() + n, last);
+            }
+        }
+    }
+
+    /// Appends the rows behind of this column and of every struct below it to their children,
+    /// so that the buffers hold every row (before their sizes are read).
+    pub fn catch_up(&mut self) {
+        if let Some((children, _)) = self.struct_parts() {
+            children.iter_mut().for_each(Column::catch_up);
+            return;
+        }
+        match &mut self.data {
+            Data::List { child, .. } => child.catch_up(),
+            Data::Map { keys, values, .. } => {
+                keys.catch_up();
+                values.catch_up();
+            }
+            _ => {}
+        }
+    }
+
     /// Appends a default value without touching this column's validity. Children of structs get
     /// nulls where they are nullable, defaults where they are not.
     #[inline]
@@ -357,9 +444,9 @@ impl Column {
                 *len += 1;
             }
             Data::Decimal(v) => v.push(0),
-            Data::Struct { children, len } => {
-                append_null_children(children);
+            Data::Struct { len, behind, .. } => {
                 *len += 1;
+                *behind += 1;
             }
             Data::List { offsets, .. } | Data::Map { offsets, .. } => {
                 let last = offsets.last().copied().unwrap_or(0);
@@ -425,7 +512,15 @@ impl Column {
                 PrimitiveArray::<Decimal128Type>::new(take_buf(v, keep), nulls)
                     .with_precision_and_scale(*p, *s)?,
             ),
-            (Data::Struct { children, len }, DataType::Struct(fields)) => {
+            (
+                Data::Struct {
+                    children,
+                    len,
+                    behind,
+                },
+                DataType::Struct(fields),
+            ) => {
+                append_null_children(children, std::mem::take(behind));
                 let arrays = children
                     .iter_mut()
                     .map(|c| c.finish(keep))
@@ -488,11 +583,15 @@ fn size_class(bytes: usize) -> usize {
     bytes.div_ceil(step).saturating_mul(step)
 }
 
-/// The children of a null or default struct row (out of line: the recursion).
+/// `n` null or default rows of a struct, appended to its children: nulls where they are
+/// nullable, defaults where they are not.
 #[inline(never)]
-fn append_null_children(children: &mut [Column]) {
+fn append_null_children(children: &mut [Column], n: usize) {
+    if n == 0 {
+        return;
+    }
     for c in children {
-        c.append_null();
+        c.append_nulls(n);
     }
 }
 

@@ -285,6 +285,8 @@ impl BatchDecoder {
             return Ok(None);
         }
         if self.group_records > 0 {
+            // The buffers' lengths with every row in them (finish appends them anyway).
+            self.columns.iter_mut().for_each(Column::catch_up);
             let mut lengths = Vec::new();
             self.columns.iter().for_each(|c| c.lengths(&mut lengths));
             self.plan.sizes.set(self.group_records, lengths);
@@ -530,7 +532,7 @@ fn decode_nullable(
 
 #[inline(never)]
 fn decode_record(fields: &[FieldOp], cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> {
-    let Data::Struct { children, len } = &mut col.data else {
+    let Some((children, len)) = col.struct_parts() else {
         return Err(disagree());
     };
     decode_fields(fields, cur, children)?;
@@ -605,21 +607,16 @@ fn decode_union(
     cur: &mut Cursor<'_>,
     col: &mut Column,
 ) -> Result<(), Fault> {
-    let Data::Struct { children, len } = &mut col.data else {
+    if !matches!(col.data, Data::Struct { .. }) {
         return Err(disagree());
-    };
+    }
     match branch(cur.long()?, branches)? {
-        None => {
-            // The null branch: the struct itself is null.
-            for c in children.iter_mut() {
-                c.append_null();
-            }
-            *len += 1;
-            if let Some(n) = &mut col.nulls {
-                n.append(false);
-            }
-        }
+        // The null branch: the struct itself is null.
+        None => col.append_null(),
         Some((member, op)) => {
+            let Some((children, len)) = col.struct_parts() else {
+                return Err(disagree());
+            };
             fill_member(children, *member, op, cur)?;
             *len += 1;
             col.set_valid();
@@ -683,8 +680,11 @@ fn decode_other(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), F
             values.extend_from_slice(&parse_uuid(cur.bytes()?)?);
             *len += 1;
         }
-        (Op::Duration, Data::Struct { children, len }) => {
+        (Op::Duration, Data::Struct { .. }) => {
             let b = cur.take(12)?;
+            let Some((children, len)) = col.struct_parts() else {
+                return Err(disagree());
+            };
             for (i, child) in children.iter_mut().enumerate() {
                 let part = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
                 match &mut child.data {
@@ -742,7 +742,7 @@ fn decode_other(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), F
                     col.set_valid();
                 }
                 Target::Member(member, op) => {
-                    let Data::Struct { children, len } = &mut col.data else {
+                    let Some((children, len)) = col.struct_parts() else {
                         return Err(ValueError::Internal("union member into a non-struct").into());
                     };
                     fill_member(children, *member, op, cur)?;
@@ -1203,6 +1203,147 @@ mod tests {
         encode_long(2, &mut bad);
         let err = d.decode_block(&bad, 1).unwrap_err();
         assert!(err.to_string().contains("union branch index 2"), "{err}");
+    }
+
+    /// Null records and the unused members of unions are appended to their children late,
+    /// all at once (`Data::Struct::behind`): the arrays must come out the same, also after a
+    /// block that failed half-way through a record was rolled back.
+    #[test]
+    fn null_records_and_union_members_after_a_rollback() {
+        let mut d = decoder(
+            r#"{"type":"record","name":"r","fields":[
+              {"name":"o","type":["null",{"type":"record","name":"In","fields":[
+                {"name":"x","type":"long"},
+                {"name":"y","type":["null","string"]},
+                {"name":"deep","type":["null",{"type":"record","name":"D","fields":[
+                  {"name":"z","type":"int"}]}]}]}]},
+              {"name":"u","type":["null",
+                {"type":"record","name":"A","fields":[{"name":"a","type":"long"}]},
+                {"type":"record","name":"B","fields":[{"name":"b","type":"string"},
+                  {"name":"c","type":["null",{"type":"record","name":"C","fields":[
+                    {"name":"d","type":"double"}]}]}]},
+                "string"]},
+              {"name":"k","type":"long"}]}"#,
+        );
+        let string = |s: &str, out: &mut Vec<u8>| {
+            encode_long(s.len() as i64, out);
+            out.extend_from_slice(s.as_bytes());
+        };
+        // o: None, or (x, y, z); u: 0 null, 1 A(a), 2 B(b, d), 3 string.
+        #[allow(clippy::type_complexity)]
+        let record = |o: Option<(i64, Option<&str>, Option<i64>)>,
+                      u: (i64, i64, &str, Option<f64>),
+                      k: i64,
+                      out: &mut Vec<u8>| {
+            match o {
+                None => encode_long(0, out),
+                Some((x, y, z)) => {
+                    encode_long(1, out);
+                    encode_long(x, out);
+                    match y {
+                        None => encode_long(0, out),
+                        Some(y) => {
+                            encode_long(1, out);
+                            string(y, out);
+                        }
+                    }
+                    match z {
+                        None => encode_long(0, out),
+                        Some(z) => {
+                            encode_long(1, out);
+                            encode_long(z, out);
+                        }
+                    }
+                }
+            }
+            encode_long(u.0, out);
+            match u.0 {
+                1 => encode_long(u.1, out),
+                2 => {
+                    string(u.2, out);
+                    match u.3 {
+                        None => encode_long(0, out),
+                        Some(v) => {
+                            encode_long(1, out);
+                            out.extend_from_slice(&v.to_le_bytes());
+                        }
+                    }
+                }
+                3 => string(u.2, out),
+                _ => {}
+            }
+            encode_long(k, out);
+        };
+        let mut block = Vec::new();
+        record(None, (0, 0, "", None), 0, &mut block);
+        record(Some((1, None, None)), (1, 10, "", None), 1, &mut block);
+        record(None, (0, 0, "", None), 2, &mut block);
+        record(None, (2, 0, "bb", None), 3, &mut block);
+        record(
+            Some((4, Some("y4"), Some(44))),
+            (3, 0, "s", None),
+            4,
+            &mut block,
+        );
+        d.decode_block(&block, 5).unwrap();
+        // A block whose first record is all nulls and whose second fails inside `o`: both
+        // are rolled back.
+        let mut bad = Vec::new();
+        record(None, (0, 0, "", None), 5, &mut bad);
+        encode_long(1, &mut bad);
+        encode_long(6, &mut bad);
+        encode_long(7, &mut bad);
+        assert!(d.decode_block(&bad, 2).is_err());
+        assert_eq!(d.rows(), 5);
+        let mut block = Vec::new();
+        record(
+            Some((7, None, Some(77))),
+            (2, 0, "b7", Some(1.5)),
+            7,
+            &mut block,
+        );
+        record(None, (0, 0, "", None), 8, &mut block);
+        d.decode_block(&block, 2).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        assert_eq!(batch.num_rows(), 7);
+        let valid = |a: &dyn Array| (0..a.len()).map(|i| a.is_valid(i)).collect::<Vec<_>>();
+        let (t, f) = (true, false);
+
+        let o = batch.column(0).as_struct();
+        assert_eq!(valid(o), [f, t, f, f, t, t, f]);
+        let x = o.column(0).as_primitive::<Int64Type>();
+        assert_eq!([x.value(1), x.value(4), x.value(5)], [1, 4, 7]);
+        let y = o.column(1).as_string::<i32>();
+        assert_eq!(valid(y), [f, f, f, f, t, f, f]);
+        assert_eq!(y.value(4), "y4");
+        let deep = o.column(2).as_struct();
+        assert_eq!(valid(deep), [f, f, f, f, t, t, f]);
+        let z = deep
+            .column(0)
+            .as_primitive::<arrow_array::types::Int32Type>();
+        assert_eq!((z.len(), z.value(4), z.value(5)), (7, 44, 77));
+
+        let u = batch.column(1).as_struct();
+        assert_eq!(valid(u), [f, t, f, t, t, t, f]);
+        let a = u.column(0).as_struct();
+        assert_eq!(valid(a), [f, t, f, f, f, f, f]);
+        assert_eq!(a.column(0).as_primitive::<Int64Type>().value(1), 10);
+        let b = u.column(1).as_struct();
+        assert_eq!(valid(b), [f, f, f, t, f, t, f]);
+        let bs = b.column(0).as_string::<i32>();
+        assert_eq!((bs.value(3), bs.value(5)), ("bb", "b7"));
+        let c = b.column(1).as_struct();
+        assert_eq!(valid(c), [f, f, f, f, f, t, f]);
+        let dd = c
+            .column(0)
+            .as_primitive::<arrow_array::types::Float64Type>();
+        assert_eq!((dd.len(), dd.value(5)), (7, 1.5));
+        let s = u.column(2).as_string::<i32>();
+        assert_eq!(valid(s), [f, f, f, f, t, f, f]);
+        assert_eq!(s.value(4), "s");
+
+        let k = batch.column(2).as_primitive::<Int64Type>();
+        assert_eq!(k.values().to_vec(), [0, 1, 2, 3, 4, 7, 8]);
     }
 
     /// Regression: `[T]` and `["null"]` unions still carry a branch index in the data; reading
