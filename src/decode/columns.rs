@@ -192,13 +192,33 @@ impl Column {
             Data::Bytes { offsets, values } => offsets.len() * 4 + values.len(),
             Data::Fixed { values, .. } => values.len(),
             Data::Decimal(v) => v.len() * 16,
-            Data::Struct { children, .. } => children.iter().map(Column::byte_size).sum(),
+            // The rows behind count as the nulls they will be.
+            Data::Struct {
+                children, behind, ..
+            } => children
+                .iter()
+                .map(|c| c.byte_size() + behind * c.null_row_bytes())
+                .sum(),
             Data::List { offsets, child } => offsets.len() * 4 + child.byte_size(),
             Data::Map {
                 offsets,
                 keys,
                 values,
             } => offsets.len() * 4 + keys.byte_size() + values.byte_size(),
+        }
+    }
+
+    /// Bytes one null row takes in this column's value buffers (as [`Self::byte_size`]
+    /// counts them).
+    fn null_row_bytes(&self) -> usize {
+        match &self.data {
+            Data::Boolean(_) => 0,
+            Data::Int32(_) | Data::Float32(_) => 4,
+            Data::Int64(_) | Data::Float64(_) => 8,
+            Data::Bytes { .. } | Data::List { .. } | Data::Map { .. } => 4,
+            Data::Fixed { size, .. } => *size,
+            Data::Decimal(_) => 16,
+            Data::Struct { children, .. } => children.iter().map(Column::null_row_bytes).sum(),
         }
     }
 

@@ -1304,6 +1304,10 @@ mod tests {
         );
         record(None, (0, 0, "", None), 8, &mut block);
         d.decode_block(&block, 2).unwrap();
+        // The rows behind are counted as the nulls they become.
+        let size = d.byte_size();
+        d.columns.iter_mut().for_each(Column::catch_up);
+        assert_eq!(d.byte_size(), size);
         let batch = d.flush().unwrap().unwrap();
         assert_eq!(batch.num_rows(), 7);
         let valid = |a: &dyn Array| (0..a.len()).map(|i| a.is_valid(i)).collect::<Vec<_>>();
