@@ -197,7 +197,10 @@ impl Column {
                 children, behind, ..
             } => children
                 .iter()
-                .map(|c| c.byte_size() + behind * c.null_row_bytes())
+                .map(|c| match behind {
+                    0 => c.byte_size(),
+                    n => c.byte_size() + n * c.null_row_bytes(),
+                })
                 .sum(),
             Data::List { offsets, child } => offsets.len() * 4 + child.byte_size(),
             Data::Map {
