@@ -477,10 +477,21 @@ impl Rope {
     }
 
     /// All the bytes held, as one slice (the chunks are joined into one first if need be).
+    /// Joined again as more chunks come, the first one grows in place (when no slice of it
+    /// is held elsewhere), so that a header arriving in many small chunks is copied about
+    /// once, not once per chunk.
     fn contiguous(&mut self) -> &[u8] {
-        if self.chunks.len() > 1 {
-            let all = self.take_all();
-            self.push(all);
+        if self.chunks.len() > 1
+            && let Some(first) = self.chunks.pop_front()
+        {
+            let mut joined = first
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+            joined.reserve(self.len - joined.len());
+            while let Some(next) = self.chunks.pop_front() {
+                joined.extend_from_slice(&next);
+            }
+            self.chunks.push_front(joined.freeze());
         }
         self.chunks.front().map_or(&[], |c| &c[..])
     }
