@@ -41,7 +41,34 @@ use crate::source::Framing;
 use crate::source::{SourceError, SourceOptions, list_inputs};
 use crate::storage::{self, Location, StorageError, StorageOptions};
 
+/// `print!` to stdout, through [`write_stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` to stdout, through [`write_stdout`].
+macro_rules! outln {
+    () => { $crate::cli::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod aws;
+
+/// Writes command output to stdout. `println!` panics when stdout is gone: a closed pipe
+/// (`parqour inspect FILE | head`) now ends the program quietly with success, as Unix tools
+/// end, and any other failure to write (a full disk) with an error message and
+/// [`EXIT_INTERNAL`].
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(EXIT_OK));
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(i32::from(EXIT_INTERNAL));
+    }
+}
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -609,13 +636,13 @@ async fn run(command: Command) -> Result<(), Failure> {
             )
             .await?;
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&report)
                         .map_err(|e| Failure::new(EXIT_INTERNAL, e))?
                 );
             } else {
-                print!("{}", summary(&report));
+                out!("{}", summary(&report));
             }
             Ok(())
         }
@@ -669,10 +696,10 @@ async fn run(command: Command) -> Result<(), Failure> {
                 Failure::new(code, e)
             })?;
             for (url, entries, records) in &report.objects {
-                println!("wrote {url} ({entries} entries, {records} records)");
+                outln!("wrote {url} ({entries} entries, {records} records)");
             }
             if report.objects.is_empty() {
-                println!("nothing to replay");
+                outln!("nothing to replay");
             }
             Ok(())
         }
@@ -686,7 +713,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 };
                 Failure::new(code, e)
             })?;
-            print!("{text}");
+            out!("{text}");
             Ok(())
         }
         Command::Demo {
@@ -817,7 +844,7 @@ async fn schema_command(command: SchemaCommand) -> Result<(), Failure> {
             let form = crate::avro::fingerprint::canonical_form(&text)
                 .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("{file}: {e}")))?;
             let fp = crate::avro::fingerprint::rabin(form.as_bytes());
-            println!("{}", fp as i64);
+            outln!("{}", fp as i64);
             if canonical {
                 eprintln!("hex (big-endian): {fp:016x}");
                 eprintln!("{form}");
@@ -840,14 +867,19 @@ async fn schema_command(command: SchemaCommand) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::new(registry_code(&e), format!("{file}: {e}")))?;
             if outcome.created {
-                println!(
+                outln!(
                     "published {file} as version {} of `{}`: fingerprint {} ({})",
-                    outcome.version, outcome.data_type, outcome.fingerprint, outcome.url
+                    outcome.version,
+                    outcome.data_type,
+                    outcome.fingerprint,
+                    outcome.url
                 );
             } else {
-                println!(
+                outln!(
                     "already published as version {} of `{}`: fingerprint {}; nothing written",
-                    outcome.version, outcome.data_type, outcome.fingerprint
+                    outcome.version,
+                    outcome.data_type,
+                    outcome.fingerprint
                 );
             }
             Ok(())
@@ -892,20 +924,22 @@ async fn schema_command(command: SchemaCommand) -> Result<(), Failure> {
                 }
             }
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&rows)
                         .map_err(|e| Failure::new(EXIT_INTERNAL, e))?
                 );
             } else if rows.is_empty() {
-                println!("no schemas published in {registry}");
+                outln!("no schemas published in {registry}");
             } else {
-                println!(
+                outln!(
                     "{:<24} {:>7}  {:<21}  name",
-                    "data type", "version", "fingerprint"
+                    "data type",
+                    "version",
+                    "fingerprint"
                 );
                 for r in &rows {
-                    println!(
+                    outln!(
                         "{:<24} {:>7}  {:<21}  {}{}",
                         r["data_type"].as_str().unwrap_or_default(),
                         r["version"]
@@ -1069,7 +1103,7 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::new(job_code(&e), e))?;
     let marker = match &outcome {
         Outcome::Superseded { current } => {
-            println!(
+            outln!(
                 "superseded: the manifest at {} changed while this run converted (now {}); a newer job converts {}/{}; nothing committed",
                 manifest_url,
                 &current[..16.min(current.len())],
@@ -1080,7 +1114,7 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
         }
         Outcome::AlreadyCommitted { marker, deleted } => {
             tracing::info!(deleted, "already committed");
-            println!(
+            outln!(
                 "already committed: {}/{} (generation {}); nothing to do",
                 manifest.raw.table.trim_end_matches('/'),
                 manifest.partition_path(),
@@ -1095,15 +1129,15 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
             others,
         } => {
             for m in others {
-                println!(
+                outln!(
                     "committed data type `{}`: {} rows in {} file(s)",
                     m.data_type,
                     m.records_out,
                     m.outputs.len()
                 );
             }
-            print!("{}", summary(report));
-            println!(
+            out!("{}", summary(report));
+            outln!(
                 "committed {}/{} generation {} ({deleted} old file(s) deleted)",
                 manifest.raw.table.trim_end_matches('/'),
                 manifest.partition_path(),
@@ -1117,7 +1151,7 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
         Outcome::Committed { others, .. } => others,
         Outcome::AlreadyCommitted { .. } | Outcome::Superseded { .. } => &[],
     };
-    println!(
+    outln!(
         "{}",
         run_metrics(
             &manifest,
@@ -1213,7 +1247,7 @@ async fn manifest_create(
     let text =
         serde_json::to_string_pretty(&manifest.raw).map_err(|e| Failure::new(EXIT_INTERNAL, e))?;
     match output {
-        None => println!("{text}"),
+        None => outln!("{text}"),
         Some(url) => {
             use object_store::ObjectStoreExt;
             let location =
@@ -1291,7 +1325,7 @@ async fn demo(dir: &std::path::Path, records: u64, files: u64) -> Result<(), Fai
         AvroCodec::Zstandard,
         AvroCodec::Null,
     ];
-    println!(
+    outln!(
         "generating {records} ad-network events in {} ...",
         avro_dir.display()
     );
@@ -1303,7 +1337,7 @@ async fn demo(dir: &std::path::Path, records: u64, files: u64) -> Result<(), Fai
         let path = avro_dir.join(format!("events-{f:03}.{}.avro", codec.name()));
         let file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
         crate::demo::write_events(file, codec, first, n, 7).map_err(io)?;
-        println!("  {} ({n} events, {})", path.display(), codec.name());
+        outln!("  {} ({n} events, {})", path.display(), codec.name());
     }
     let report = convert_paths(
         &[avro_dir.display().to_string()],
@@ -1313,17 +1347,17 @@ async fn demo(dir: &std::path::Path, records: u64, files: u64) -> Result<(), Fai
         true,
     )
     .await?;
-    println!("converted:");
-    print!("{}", summary(&report));
+    outln!("converted:");
+    out!("{}", summary(&report));
     if let Some(first) = report.outputs.first() {
         let location = storage::resolve(&first.url, &StorageOptions::default())
             .map_err(|e| Failure::new(storage_code(&e), e))?;
         let text = inspect(&location)
             .await
             .map_err(|e| Failure::new(EXIT_INTERNAL, e))?;
-        println!("\n{text}");
+        outln!("\n{text}");
     }
-    println!(
+    outln!(
         "try: parqour inspect {}/events-000.deflate.avro",
         avro_dir.display()
     );

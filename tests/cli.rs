@@ -918,6 +918,39 @@ fn inspect_describes_avro() {
     assert!(!o.status.success());
 }
 
+/// `parqour inspect FILE | head`: the reader goes away before the output is written. The
+/// program ends quietly with success (it panicked in `println!`); stdout that cannot be
+/// written for another reason (a full disk) is an error with a message.
+#[test]
+fn output_to_a_closed_pipe_or_a_full_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.avro");
+    demo_file(&input, Codec::Deflate, 2000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parqour"))
+        .args(["inspect", input.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{:?} {stderr}", o.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    if Path::new("/dev/full").exists() {
+        let o = Command::new(env!("CARGO_BIN_EXE_parqour"))
+            .args(["inspect", input.to_str().unwrap()])
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(70), "{stderr}");
+        assert!(stderr.contains("writing to stdout"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 // ---- bad input: a clear error naming the object, block and offset; exit 65; no panic; no file.
 
 /// Offsets of each block's sync marker (end of each block) in a container file.

@@ -277,13 +277,14 @@ async fn submit_one(
         .await
         .map_err(batch_failure)?
     {
-        Submission::Skipped(skip) => println!("not submitted: {partition}: {skip}"),
+        Submission::Skipped(skip) => outln!("not submitted: {partition}: {skip}"),
         Submission::DryRun { name } => {
-            println!("dry run: would submit {name} for {partition} with {url}")
+            outln!("dry run: would submit {name} for {partition} with {url}")
         }
-        Submission::Submitted(job) => println!(
+        Submission::Submitted(job) => outln!(
             "submitted {} (job {}) for {partition} with {url}",
-            job.name, job.job_id
+            job.name,
+            job.job_id
         ),
     }
     Ok(())
@@ -328,7 +329,7 @@ async fn submit_array(
         .map_err(batch_failure)?;
     let done = committed.iter().filter(|c| **c).count();
     if done == manifests.len() && !force {
-        println!(
+        outln!(
             "not submitted: all {done} partitions under {prefix} are already committed with these manifests"
         );
         return Ok(());
@@ -350,18 +351,18 @@ async fn submit_array(
         String::new()
     };
     let Some(batch) = batch else {
-        println!(
+        outln!(
             "dry run: would submit {name}: an array job of {} over {prefix}{note}",
             manifests.len()
         );
         return Ok(());
     };
     if !force && let Some(existing) = batch.find(&name).await.map_err(batch_failure)? {
-        println!("not submitted: {prefix}: {}", Skip::Job(existing));
+        outln!("not submitted: {prefix}: {}", Skip::Job(existing));
         return Ok(());
     }
     let job = batch.submit(&name, &spec).await.map_err(batch_failure)?;
-    println!(
+    outln!(
         "submitted {} (job {}): an array job of {} over {prefix}{note}",
         job.name,
         job.job_id,
@@ -396,10 +397,10 @@ pub(super) async fn trigger(args: TriggerArgs) -> Result<(), Failure> {
     let mut codes = Vec::new();
     for m in &report.messages {
         match &m.result {
-            Ok(outcome) => println!("{}: {outcome}", m.id),
+            Ok(outcome) => outln!("{}: {outcome}", m.id),
             Err(e) => {
                 let code = trigger_code(e);
-                println!("{}: failed (exit {code}): {e}", m.id);
+                outln!("{}: failed (exit {code}): {e}", m.id);
                 codes.push(code);
             }
         }
@@ -459,10 +460,10 @@ pub(super) async fn backfill(args: BackfillArgs) -> Result<(), Failure> {
     let count = |s: fn(&HourStatus) -> bool| plan.iter().filter(|h| s(&h.status)).count();
     if args.dry_run {
         for hour in &plan {
-            println!("{hour}");
+            outln!("{hour}");
         }
     }
-    println!(
+    outln!(
         "{} hour(s) from {} to {}: {} to convert, {} already committed, {} without objects",
         plan.len(),
         layout::format_hour(from),
@@ -472,6 +473,6 @@ pub(super) async fn backfill(args: BackfillArgs) -> Result<(), Failure> {
         count(|s| *s == HourStatus::Empty),
     );
     let outcome = backfill.submit(&plan, batch.as_ref()).await.map_err(fail)?;
-    println!("{outcome}");
+    outln!("{outcome}");
     Ok(())
 }
