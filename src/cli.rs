@@ -465,7 +465,7 @@ fn storage_code(e: &StorageError) -> u8 {
     match e {
         StorageError::Location { .. } => EXIT_USAGE,
         StorageError::Store { .. } => EXIT_CONFIG,
-        StorageError::Io { .. } => EXIT_CONFIG,
+        StorageError::Io { .. } | StorageError::NotAFolder { .. } => EXIT_CONFIG,
     }
 }
 

@@ -49,6 +49,12 @@ pub enum StorageError {
         /// The error.
         source: std::io::Error,
     },
+    /// A local output names a file, or a folder under a file.
+    #[error("the output `{path}` is a file, not a folder")]
+    NotAFolder {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// Settings for S3-compatible stores beyond what the environment gives.
@@ -475,6 +481,12 @@ fn local(location: &str, path: &FsPath) -> Result<Location, StorageError> {
 /// Makes sure a local output folder exists (object stores need no folders).
 pub fn prepare_output(location: &Location) -> Result<(), StorageError> {
     if let Some(dir) = &location.local {
+        // The file in the way, rather than "File exists" from `create_dir_all`.
+        if let Some(file) = dir.ancestors().find(|p| p.is_file()) {
+            return Err(StorageError::NotAFolder {
+                path: file.to_path_buf(),
+            });
+        }
         std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
             path: dir.clone(),
             source,
@@ -494,6 +506,25 @@ mod tests {
         assert!(unsigned_payload(Some("HTTPS://minio.internal:9000")));
         assert!(!unsigned_payload(Some("http://127.0.0.1:9000")));
         assert!(!unsigned_payload(Some("localhost:9000")));
+    }
+
+    #[test]
+    fn an_output_under_a_file_names_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        for out in [file.clone(), file.join("a/b")] {
+            let l = resolve(out.to_str().unwrap(), &StorageOptions::default()).unwrap();
+            let e = prepare_output(&l).unwrap_err();
+            assert!(
+                matches!(&e, StorageError::NotAFolder { path } if *path == file),
+                "{e}"
+            );
+        }
+        let dir = tmp.path().join("new/folder");
+        prepare_output(&resolve(dir.to_str().unwrap(), &StorageOptions::default()).unwrap())
+            .unwrap();
+        assert!(dir.is_dir());
     }
 
     #[test]
