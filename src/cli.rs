@@ -431,10 +431,18 @@ struct Failure {
 
 impl Failure {
     fn new(code: u8, e: impl std::fmt::Display) -> Self {
-        Self {
-            code,
-            message: e.to_string(),
+        let mut message = e.to_string();
+        // object_store's last resort for credentials is the instance metadata service; off
+        // AWS its error ("Error performing PUT http://169.254.169.254/latest/api/token")
+        // does not say that credentials were missing.
+        if message.contains("169.254.169.254") {
+            message.push_str(
+                " (no AWS credentials were found in the environment, a profile, web identity \
+                 or the container, and the instance metadata service gave none: set \
+                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)",
+            );
         }
+        Self { code, message }
     }
 }
 
@@ -1375,6 +1383,17 @@ mod tests {
         assert_eq!(parse_size("4096").unwrap(), 4096);
         assert!(parse_size("12XB").is_err());
         assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn missing_credentials_are_named() {
+        let imds = "Generic S3 error: Error performing PUT \
+                    http://169.254.169.254/latest/api/token in 2ms - 403 Forbidden";
+        let f = Failure::new(EXIT_RETRYABLE, imds);
+        assert!(f.message.starts_with(imds), "{}", f.message);
+        assert!(f.message.contains("no AWS credentials"), "{}", f.message);
+        let other = Failure::new(EXIT_RETRYABLE, "connection reset");
+        assert_eq!(other.message, "connection reset");
     }
 
     #[test]
