@@ -559,13 +559,6 @@ struct Table {
 /// thousand records) pass straight through.
 const SMALL_BATCH_ROWS: usize = 4096;
 
-/// A file's first batch is gathered up to this many rows instead: the columns without a
-/// dictionary are judged on it, and a column needs 512 values in it to be judged
-/// (`encode::high_cardinality_columns`). With 4,096 rows, a column 90% null (an optional id)
-/// had ~400, kept a dictionary of 100,000 values it would not get from larger objects, and 400
-/// objects of 2,500 records took 11% more cpu than 8 objects of the same records.
-const FIRST_BATCH_ROWS: usize = 16_384;
-
 /// Most Arrow bytes of small batches a table holds before they are written.
 const SMALL_BATCHES_BYTES: usize = 8 << 20;
 
@@ -1135,13 +1128,7 @@ impl Driver {
     /// Writes `batch` to its table's file, or gathers it with the small batches before it. A
     /// large batch, or one of another schema, first writes out those gathered.
     fn write_batch(&mut self, key: &Arc<str>, batch: RecordBatch) -> Result<(), ConvertError> {
-        // Until a file is open, batches are gathered for its first one.
-        let gather = if self.table(key)?.file.is_none() {
-            FIRST_BATCH_ROWS
-        } else {
-            SMALL_BATCH_ROWS
-        };
-        let large = batch.num_rows() >= gather;
+        let large = batch.num_rows() >= SMALL_BATCH_ROWS;
         let other_schema = self
             .table(key)?
             .small
@@ -1158,7 +1145,7 @@ impl Driver {
         small.rows += batch.num_rows();
         small.bytes += batch.get_array_memory_size();
         small.batches.push(batch);
-        if small.rows >= gather || small.bytes >= SMALL_BATCHES_BYTES {
+        if small.rows >= SMALL_BATCH_ROWS || small.bytes >= SMALL_BATCHES_BYTES {
             self.flush_small(key)?;
         }
         let waiting: usize = self.tables.values().map(|t| t.small.bytes).sum();
