@@ -791,11 +791,7 @@ impl Driver {
         let keys: Vec<Arc<str>> = self.tables.keys().cloned().collect();
         for key in keys {
             self.flush_small(&key)?;
-            // A file that fills up while the held batches are written leaves the rest held
-            // again; each round writes at least one batch into a new file.
-            while !self.table(&key)?.held.batches.is_empty() {
-                self.write_held(&key)?;
-            }
+            self.write_held(&key)?;
             self.close_file(&key)?;
         }
         Ok(())

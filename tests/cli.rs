@@ -195,39 +195,6 @@ fn a_sparse_column_of_small_objects_gets_no_dictionary() {
     );
 }
 
-/// Batches held for a file's first sample, through files that fill up while they are written:
-/// every record comes out (the last batches were once left held at the end, and lost).
-#[test]
-fn held_batches_through_full_files_are_all_written() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("in");
-    std::fs::create_dir(&dir).unwrap();
-    // `parqour demo`'s first file, three times: each fills a 2 MiB file on its own.
-    let demo = tmp.path().join("demo");
-    let o = run(&[
-        "demo",
-        "--dir",
-        demo.to_str().unwrap(),
-        "--records",
-        "7000",
-        "--files",
-        "1",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let mut files = Vec::new();
-    for i in 0..3u64 {
-        let path = dir.join(format!("part-{i}.avro"));
-        std::fs::copy(demo.join("avro/events-000.deflate.avro"), &path).unwrap();
-        files.push(path);
-    }
-    let out = tmp.path().join("out");
-    let o = convert(&[&dir], &out, &["--target-file-size", "2MiB"]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(parquet_files(&out).len() >= 2, "{:?}", parquet_files(&out));
-    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    roundtrip(&out, &inputs);
-}
-
 #[test]
 fn every_corpus_file_converts_with_identical_values_or_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
