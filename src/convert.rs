@@ -546,9 +546,6 @@ struct Table {
     files: usize,
     /// Small batches waiting to be written as one (see [`SMALL_BATCH_ROWS`]).
     small: SmallBatches,
-    /// Batches held, in order, until a file is opened with them as its sample (see
-    /// [`FIRST_SAMPLE_ROWS`]).
-    held: SmallBatches,
     /// The schema of the last file closed, and its columns written without a dictionary: the
     /// next file of that schema starts so.
     plain: Option<(SchemaRef, Vec<parquet::schema::types::ColumnPath>)>,
@@ -561,15 +558,6 @@ struct Table {
 /// columns need no dictionary. Batches of larger objects (a megabyte of blocks is a few
 /// thousand records) pass straight through.
 const SMALL_BATCH_ROWS: usize = 4096;
-
-/// A file is opened once this many rows are held for it (or [`SMALL_BATCHES_BYTES`] of them, or
-/// the input or its schema ends): its columns' dictionaries are judged on all of them, and a
-/// column needs 512 values there to be judged (`encode::high_cardinality_columns`). Judged on
-/// the first batch alone (from small objects, 4,096 rows), a column 90% null (an optional id)
-/// had under 512, kept a dictionary of 100,000 values it did not get from larger objects, and
-/// 400 objects of 2,500 records took 10% more cpu than 8 of the same records. The batches are
-/// then written one by one, as they came, so row groups are cut where they were.
-const FIRST_SAMPLE_ROWS: usize = 16_384;
 
 /// Most Arrow bytes of small batches a table holds before they are written.
 const SMALL_BATCHES_BYTES: usize = 8 << 20;
@@ -791,7 +779,6 @@ impl Driver {
         let keys: Vec<Arc<str>> = self.tables.keys().cloned().collect();
         for key in keys {
             self.flush_small(&key)?;
-            self.write_held(&key)?;
             self.close_file(&key)?;
         }
         Ok(())
@@ -1129,7 +1116,6 @@ impl Driver {
                     file: None,
                     files: 0,
                     small: SmallBatches::default(),
-                    held: SmallBatches::default(),
                     plain: None,
                 },
             );
@@ -1190,30 +1176,6 @@ impl Driver {
 
     fn write_now(&mut self, key: &Arc<str>, batch: &RecordBatch) -> Result<(), ConvertError> {
         let schema = batch.schema();
-        let table = self.table(key)?;
-        if table.file.is_none() {
-            // No file open: hold the batch for the next file's sample (a batch of another
-            // schema first opens a file for those held).
-            if table
-                .held
-                .batches
-                .first()
-                .is_some_and(|b| b.schema() != schema)
-            {
-                self.write_held(key)?;
-            }
-            let table = self.table(key)?;
-            if table.file.is_none() {
-                let held = &mut table.held;
-                held.rows += batch.num_rows();
-                held.bytes += batch.get_array_memory_size();
-                held.batches.push(batch.clone());
-                if held.rows >= FIRST_SAMPLE_ROWS || held.bytes >= SMALL_BATCHES_BYTES {
-                    self.write_held(key)?;
-                }
-                return Ok(());
-            }
-        }
         let changed = self
             .table(key)?
             .file
@@ -1238,34 +1200,6 @@ impl Driver {
             })?;
         if file.encoder.is_full() {
             self.close_file(key)?;
-        }
-        Ok(())
-    }
-
-    /// Opens a file with the batches held as its sample and writes them (a file that fills up
-    /// on the way is closed, and the rest are held again for the next one).
-    fn write_held(&mut self, key: &Arc<str>) -> Result<(), ConvertError> {
-        let table = self.table(key)?;
-        let held = std::mem::take(&mut table.held);
-        let Some(first) = held.batches.first() else {
-            return Ok(());
-        };
-        let sample = if held.batches.len() == 1 {
-            first.clone()
-        } else {
-            arrow_select::concat::concat_batches(&first.schema(), &held.batches).map_err(
-                |source| ConvertError::Join {
-                    url: table.location.display.clone(),
-                    source,
-                },
-            )?
-        };
-        if table.file.is_none() {
-            self.open_file(key, &sample)?;
-        }
-        drop(sample);
-        for batch in &held.batches {
-            self.write_now(key, batch)?;
         }
         Ok(())
     }

@@ -141,60 +141,6 @@ fn small_objects_are_encoded_like_one_large_one() {
     }
 }
 
-/// Small objects whose records have a sparse column (90% null, every value distinct): a file's
-/// first batch is gathered to 16,384 rows, so the column has ~1,600 values in it, is judged
-/// nearly unique and written without a dictionary, as from one large object. Gathered to
-/// 4,096 rows it had ~400, under the 512 a judgement needs, and kept a dictionary.
-#[test]
-fn a_sparse_column_of_small_objects_gets_no_dictionary() {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let schema = r#"{"type":"record","name":"r","fields":[
-        {"name":"id","type":"long"},{"name":"sparse","type":["null","long"]}]}"#;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("in");
-    std::fs::create_dir(&dir).unwrap();
-    for object in 0..100i64 {
-        let f = std::fs::File::create(dir.join(format!("small-{object:03}.avro"))).unwrap();
-        let mut w = ContainerWriter::new(
-            std::io::BufWriter::new(f),
-            schema,
-            Codec::Deflate,
-            [7; 16],
-            &BTreeMap::new(),
-        )
-        .unwrap();
-        let mut d = Datum::new();
-        for i in object * 200..(object + 1) * 200 {
-            d.clear();
-            d.long(i);
-            if i % 10 == 0 {
-                d.long(1).long(i * 7919);
-            } else {
-                d.long(0);
-            }
-            w.append(&d.buf).unwrap();
-        }
-        w.finish().unwrap();
-    }
-    let out = tmp.path().join("out");
-    let o = convert(&[&dir], &out, &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    let parquet = parquet_files(&out);
-    let reader = SerializedFileReader::new(std::fs::File::open(&parquet[0]).unwrap()).unwrap();
-    let meta = reader.metadata();
-    assert_eq!(meta.file_metadata().num_rows(), 20_000);
-    let sparse = meta
-        .row_group(0)
-        .columns()
-        .iter()
-        .find(|c| c.column_path().string() == "sparse");
-    assert_eq!(
-        sparse.unwrap().dictionary_page_offset(),
-        None,
-        "sparse: a dictionary"
-    );
-}
-
 #[test]
 fn every_corpus_file_converts_with_identical_values_or_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
