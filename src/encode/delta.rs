@@ -86,7 +86,10 @@ impl DeltaLengths {
             }
             let width = 32 - packed.iter().fold(0, |a, &p| a | p).leading_zeros();
             self.blocks[widths + i] = width as u8;
+            let before = self.blocks.len();
             super::plain::bit_pack(packed.map(u64::from), width, &mut self.blocks);
+            // 32 values of `width` bits: `width` whole 32-bit words.
+            debug_assert_eq!(self.blocks.len() - before, 4 * width as usize);
         }
         self.deltas.clear();
     }
