@@ -16,10 +16,13 @@
 //! [`FileEncoder::is_full`].
 //!
 //! Dictionaries: a column whose first batch is nearly all distinct gets none
-//! ([`high_cardinality_columns`]); one whose dictionary outgrew its limit before half a row
-//! group (clustered timestamps, say, that look repetitive in a batch) starts the next row
-//! group, and the caller's next file ([`FileEncoder::plain_columns`]), without one instead of
-//! building it again to give it up again.
+//! ([`high_cardinality_columns`]); in a file made so ([`FileEncoder::for_batch`]), one whose
+//! first 4,096 values in a row group are nearly all distinct (a sparse column the first
+//! batch held too few values of) gives its dictionary up there. One given up so, or one that
+//! outgrew its limit before half a row group (clustered timestamps, say, that look repetitive
+//! in a batch), starts the next row group, and the caller's next file
+//! ([`FileEncoder::plain_columns`]), without one instead of building it again to give it up
+//! again.
 //!
 //! Output is deterministic: the same batches and options give byte-identical files (no clock,
 //! no random names; `created_by` names this crate's version).
@@ -657,6 +660,9 @@ pub struct FileEncoder<W: Write + Send + 'static> {
     /// For each leaf column, whether it goes without a dictionary from the next row group on:
     /// its dictionary was given up early in a row group before ([`PlainChunk`]).
     no_dictionary: Vec<bool>,
+    /// Whether each chunk's dictionary is judged on its first values, and given up when they
+    /// are nearly all distinct (files made by [`FileEncoder::for_batch`]).
+    judge_dictionaries: bool,
     props: Arc<WriterProperties>,
     parquet_schema: parquet::schema::types::SchemaDescPtr,
     in_flight: Arc<InFlight>,
@@ -724,6 +730,9 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
     /// A file for batches like `first` (its first batch): columns whose values are nearly all
     /// distinct in it are written without a dictionary ([`high_cardinality_columns`]), and
     /// so are the `known` ones (those of the file before, [`FileEncoder::plain_columns`]).
+    /// The others' dictionaries are judged again in each row group, once 4,096 values were
+    /// looked up (`first` may hold too few of a sparse column's), and given up from there
+    /// when those are nearly all distinct ([`FileEncoder::new`] keeps them, as parquet-rs).
     pub fn for_batch(
         sink: W,
         first: &RecordBatch,
@@ -741,7 +750,9 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
                 plain.push(path.clone());
             }
         }
-        Self::with_plain_columns(sink, first.schema(), options, pool, &plain)
+        let mut encoder = Self::with_plain_columns(sink, first.schema(), options, pool, &plain)?;
+        encoder.judge_dictionaries = true;
+        Ok(encoder)
     }
 
     /// The leaf columns written without a dictionary by now: by choice, or because their
@@ -802,6 +813,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
             leaf_counts,
             plain_leaves,
             no_dictionary: vec![false; leaves],
+            judge_dictionaries: false,
             props,
             parquet_schema: Arc::new(parquet_schema),
             in_flight: Arc::default(),
@@ -920,6 +932,7 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
                         let column = PlainColumn::new(descrs.column(i), leaf, props, pages);
                         let column = match self.no_dictionary.get(i) {
                             Some(true) => column.without_dictionary(),
+                            _ if self.judge_dictionaries => column.judging_dictionary(),
                             _ => column,
                         };
                         LeafWriter::Plain(Box::new(column))
@@ -1342,6 +1355,99 @@ mod tests {
             }
         }
         (taken, enc.finish().unwrap().0)
+    }
+
+    /// A sparse column of distinct values in small batches (small objects) has too few
+    /// values in the file's first batch to be judged there; its dictionary is given up once
+    /// the chunk has looked up 4,096 values, 99% distinct, and the next row group starts
+    /// without one. A sparse column of few values keeps its dictionary.
+    #[test]
+    fn a_sparse_column_of_distinct_values_gives_up_its_dictionary_early() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("sparse_ids", DataType::Int64, true),
+            Field::new("sparse_few", DataType::Int64, true),
+        ]));
+        // Batches of 2,500 rows, 90% null: 250 values each, under the 512 a first batch
+        // needs to be judged; 40 batches a row group.
+        let group = |g: i64| -> Vec<RecordBatch> {
+            (0..40)
+                .map(|b| {
+                    let rows = (g * 40 + b) * 2_500..(g * 40 + b + 1) * 2_500;
+                    let col = |f: &dyn Fn(i64) -> i64| -> ArrayRef {
+                        Arc::new(Int64Array::from_iter(
+                            rows.clone().map(|i| (i % 10 == 3).then(|| f(i))),
+                        ))
+                    };
+                    RecordBatch::try_new(
+                        schema.clone(),
+                        vec![col(&|i| i * 7_919), col(&|i| i % 400)],
+                    )
+                    .unwrap()
+                })
+                .collect()
+        };
+        let opts = EncodeOptions {
+            row_group_bytes: usize::MAX,
+            file_bytes: usize::MAX,
+            ..EncodeOptions::default()
+        };
+        let first = group(0).remove(0);
+        let mut enc = FileEncoder::for_batch(Vec::new(), &first, &[], &opts, pool(2)).unwrap();
+        assert!(enc.plain_columns().is_empty(), "too few values to judge");
+        for g in 0..2 {
+            for b in group(g) {
+                enc.write(&b).unwrap();
+            }
+            enc.flush_row_group().unwrap();
+        }
+        assert_eq!(enc.plain_columns(), [ColumnPath::from("sparse_ids")]);
+        let (file, _) = enc.finish().unwrap();
+
+        // Per row group and column: the dictionary's size, and the pages of dictionary ids
+        // and of plain values.
+        let file = Bytes::from(file);
+        let pages = {
+            use parquet::column::page::Page;
+            use parquet::file::reader::{FileReader, SerializedFileReader};
+            let reader = SerializedFileReader::new(file.clone()).unwrap();
+            let mut out = Vec::new();
+            for g in 0..reader.num_row_groups() {
+                let group = reader.get_row_group(g).unwrap();
+                for c in 0..2 {
+                    let (mut dictionary, mut ids, mut plain) = (0, 0, 0);
+                    for page in group.get_column_page_reader(c).unwrap() {
+                        match page.unwrap() {
+                            Page::DictionaryPage { num_values, .. } => dictionary = num_values,
+                            p if p.encoding() == Encoding::RLE_DICTIONARY => ids += 1,
+                            _ => plain += 1,
+                        }
+                    }
+                    out.push((g, c, dictionary, ids, plain));
+                }
+            }
+            out
+        };
+        // Row group 0: the ids' dictionary holds the first 4,096-odd values (of 10,000), in
+        // the pages of the first 41,000-odd rows; the rest is plain. Row group 1 has none.
+        // The few values keep theirs.
+        let [ids0, few0, ids1, few1] = pages[..] else {
+            panic!("{pages:?}")
+        };
+        assert!(
+            (4_096..5_200).contains(&ids0.2) && (1..=3).contains(&ids0.3) && ids0.4 > 0,
+            "{pages:?}"
+        );
+        assert!(ids1.2 == 0 && ids1.3 == 0, "{pages:?}");
+        assert!(
+            few0.2 == 40 && few0.4 == 0 && few1.2 == 40 && few1.4 == 0,
+            "{pages:?}"
+        );
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let read: Vec<RecordBatch> = reader.build().unwrap().map(Result::unwrap).collect();
+        let read = arrow_select::concat::concat_batches(&schema, &read).unwrap();
+        let want: Vec<RecordBatch> = (0..2).flat_map(group).collect();
+        let want = arrow_select::concat::concat_batches(&schema, &want).unwrap();
+        assert!(read == want, "the values read back are those written");
     }
 
     /// A column whose dictionary is given up before half a row group starts the next row

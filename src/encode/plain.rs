@@ -25,7 +25,9 @@
 //! there is nothing else, and NaN counts), the column index (per page min/max, truncated to
 //! its length; null pages; null and NaN counts; boundary order), the offset index and the
 //! level histograms. A dictionary that outgrows its limit is closed after the batch that
-//! crossed it, and later pages are plain (or delta-length). The tests at the end compare all
+//! crossed it, and later pages are plain (or delta-length); so is one judged not to pay on
+//! the chunk's first values, when the file asks for that (`judging_dictionary`, which
+//! parquet-rs does not do). The tests at the end compare all
 //! of that with parquet-rs's output.
 
 use std::io::Read;
@@ -707,8 +709,9 @@ impl std::fmt::Debug for Pages {
 pub(crate) struct PlainChunk {
     pub(crate) close: ColumnCloseResult,
     pub(crate) pages: PageReader,
-    /// The dictionary outgrew its limit before half the chunk's rows: it cost more than it
-    /// saved, and the next chunk of the column does better without one.
+    /// The dictionary outgrew its limit before half the chunk's rows, or its first 4,096
+    /// values were nearly all distinct: it cost more than it saved, and the next chunk of the
+    /// column does better without one.
     pub(crate) dictionary_given_up_early: bool,
 }
 
@@ -820,8 +823,15 @@ pub(crate) struct PlainColumn {
     dictionary_page: Option<DictionaryPage>,
     /// Data pages of dictionary ids written, then plain ones.
     id_pages: i32,
-    /// Rows written when the dictionary outgrew its limit, if it did.
+    /// Rows written when the dictionary outgrew its limit, or was judged not to pay, if it was.
     dictionary_given_up_at: Option<u64>,
+    /// Dictionary ids in the pages flushed (the values looked up in the dictionary).
+    ids_flushed: u64,
+    /// Whether the dictionary is still to be judged on the chunk's first values
+    /// ([`Self::judge_dictionary`]).
+    to_judge: bool,
+    /// Whether it was given up because those were nearly all distinct.
+    judged_distinct: bool,
     /// (offset after the dictionary page, size) of each data page.
     locations: Vec<(u64, i32)>,
     /// The encoding of values without a dictionary: `PLAIN`, or `DELTA_LENGTH_BYTE_ARRAY` for
@@ -958,6 +968,9 @@ impl PlainColumn {
             dictionary: dictionary
                 .then(|| Dictionary::new(kind, props.dictionary_page_size_limit())),
             dictionary_given_up_at: None,
+            ids_flushed: 0,
+            to_judge: false,
+            judged_distinct: false,
             dictionary_page: None,
             id_pages: 0,
             locations: Vec::new(),
@@ -968,6 +981,13 @@ impl PlainColumn {
     /// The writer, without a dictionary: plain values from the first page.
     pub(crate) fn without_dictionary(mut self) -> Self {
         self.dictionary = None;
+        self
+    }
+
+    /// The writer, judging its dictionary on the chunk's first values
+    /// ([`Self::judge_dictionary`]); parquet-rs keeps it until it outgrows its limit.
+    pub(crate) fn judging_dictionary(mut self) -> Self {
+        self.to_judge = true;
         self
     }
 
@@ -1071,13 +1091,37 @@ impl PlainColumn {
             if page_bytes >= self.page_bytes || self.page.rows >= self.page_rows {
                 self.flush_page()?;
             }
-            if self.dictionary.as_ref().is_some_and(Dictionary::is_full) {
+            if self.dictionary.as_ref().is_some_and(Dictionary::is_full) || self.judge_dictionary()
+            {
                 self.flush_page()?;
                 self.dictionary_given_up_at = Some(self.rows);
                 self.close_dictionary()?;
             }
         }
         Ok(())
+    }
+
+    /// Whether the dictionary does not pay, when it is to be judged: once the chunk has
+    /// looked up [`super::SAMPLE`] values, at least 99% of them are distinct (judged once per
+    /// chunk; the chunk is then marked so that the next row group starts without one). The
+    /// file's first batch is judged so before its columns are made
+    /// ([`super::high_cardinality_columns`]), but only where it holds 512 values of the
+    /// column: a sparse column (an optional id, 90% null) from small objects, whose batches
+    /// hold a few thousand rows, is judged here.
+    fn judge_dictionary(&mut self) -> bool {
+        if !self.to_judge {
+            return false;
+        }
+        let Some(d) = &self.dictionary else {
+            return false;
+        };
+        let looked_up = self.ids_flushed + self.page.ids.len() as u64;
+        if looked_up < super::SAMPLE as u64 {
+            return false;
+        }
+        self.to_judge = false;
+        self.judged_distinct = d.len() as u64 * 100 >= looked_up * 99;
+        self.judged_distinct
     }
 
     /// Adds levels `at..end` to the open page; returns how many of them hold a value.
@@ -1312,6 +1356,7 @@ impl PlainColumn {
                 rle(&page.ids, width, &mut page.values);
                 minmax = d.take_page_minmax();
                 self.id_pages += 1;
+                self.ids_flushed += page.ids.len() as u64;
                 Encoding::RLE_DICTIONARY
             }
             None => self.values_encoding,
@@ -1739,9 +1784,10 @@ impl PlainColumn {
             column_index,
             offset_index,
         };
-        let dictionary_given_up_early = self
-            .dictionary_given_up_at
-            .is_some_and(|rows| rows.saturating_mul(2) < self.rows);
+        let dictionary_given_up_early = self.judged_distinct
+            || self
+                .dictionary_given_up_at
+                .is_some_and(|rows| rows.saturating_mul(2) < self.rows);
         Ok(PlainChunk {
             dictionary_given_up_early,
             close,
