@@ -461,6 +461,7 @@ pub async fn resolve_inputs(
         }
         out.push(InputObject {
             store: location.store.clone(),
+            local: storage::local_file(location, &meta.location),
             path: meta.location,
             url,
             size: meta.size,

@@ -478,6 +478,12 @@ fn local(location: &str, path: &FsPath) -> Result<Location, StorageError> {
     })
 }
 
+/// The file on this machine that `path` of a local `location` is (`None` for other stores).
+pub fn local_file(location: &Location, path: &Path) -> Option<PathBuf> {
+    location.local.as_ref()?;
+    LocalFileSystem::new().path_to_filesystem(path).ok()
+}
+
 /// Makes sure a local output folder exists (object stores need no folders).
 pub fn prepare_output(location: &Location) -> Result<(), StorageError> {
     if let Some(dir) = &location.local {
