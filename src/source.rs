@@ -443,8 +443,8 @@ fn read_at(file: &std::fs::File, want: usize, offset: u64) -> std::io::Result<Ve
     use std::os::fd::AsRawFd;
     let mut buf: Vec<u8> = Vec::with_capacity(want);
     while buf.len() < want {
-        let at = i64::try_from(offset + buf.len() as u64)
-            .map_err(|_| std::io::Error::other("offset past 2^63"))?;
+        let at = libc::off_t::try_from(offset + buf.len() as u64)
+            .map_err(|_| std::io::Error::other("offset past the largest file offset"))?;
         let spare = buf.spare_capacity_mut();
         #[allow(unsafe_code)]
         // SAFETY: `pread` writes at most `spare.len()` bytes into `spare`, the buffer's

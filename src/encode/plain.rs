@@ -27,8 +27,7 @@
 //! level histograms. A dictionary that outgrows its limit is closed after the batch that
 //! crossed it, and later pages are plain (or delta-length); so is one judged not to pay on
 //! the chunk's first values, when the file asks for that (`judging_dictionary`, which
-//! parquet-rs does not do). The tests at the end compare all
-//! of that with parquet-rs's output.
+//! parquet-rs does not do). The tests at the end compare all of that with parquet-rs's output.
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
