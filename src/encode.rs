@@ -1357,6 +1357,15 @@ mod tests {
         (taken, enc.finish().unwrap().0)
     }
 
+    /// Options whose row groups are cut only by `flush_row_group`, in one file.
+    fn row_groups_by_hand() -> EncodeOptions {
+        EncodeOptions {
+            row_group_bytes: usize::MAX,
+            file_bytes: usize::MAX,
+            ..EncodeOptions::default()
+        }
+    }
+
     /// A sparse column of distinct values in small batches (small objects) has too few
     /// values in the file's first batch to be judged there; its dictionary is given up once
     /// the chunk has looked up 4,096 values, 99% distinct, and the next row group starts
@@ -1386,11 +1395,7 @@ mod tests {
                 })
                 .collect()
         };
-        let opts = EncodeOptions {
-            row_group_bytes: usize::MAX,
-            file_bytes: usize::MAX,
-            ..EncodeOptions::default()
-        };
+        let opts = row_groups_by_hand();
         let first = group(0).remove(0);
         let mut enc = FileEncoder::for_batch(Vec::new(), &first, &[], &opts, pool(2)).unwrap();
         assert!(enc.plain_columns().is_empty(), "too few values to judge");
@@ -1481,11 +1486,7 @@ mod tests {
                 })
                 .collect()
         };
-        let opts = EncodeOptions {
-            row_group_bytes: usize::MAX,
-            file_bytes: usize::MAX,
-            ..EncodeOptions::default()
-        };
+        let opts = row_groups_by_hand();
         let mut enc = FileEncoder::new(Vec::new(), schema.clone(), &opts, pool(2)).unwrap();
         for g in 0..2 {
             for b in group(g) {
