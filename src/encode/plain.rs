@@ -29,7 +29,7 @@
 //! the chunk's first values, when the file asks for that (`judging_dictionary`, which
 //! parquet-rs does not do). The tests at the end compare all of that with parquet-rs's output.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::Array;
@@ -1418,7 +1418,7 @@ impl PlainColumn {
             rep_level_encoding: Encoding::RLE,
             statistics: None,
         };
-        let (bytes, spec) = serialize(data_page, uncompressed)?;
+        let (pieces, spec) = serialize_pieces(data_page, uncompressed)?;
         self.locations.push((
             self.compressed,
             i32::try_from(spec.compressed_size)
@@ -1437,8 +1437,15 @@ impl PlainColumn {
         self.nulls += page.nulls as u64;
         self.value_bytes += page.value_bytes;
         match &mut self.pages {
-            Pages::Memory(p) => p.push(bytes),
-            Pages::Store(store, keys) => keys.push(store.put(bytes)?),
+            // One buffer of the page's size: a lent body goes back at once (held, it would
+            // keep the whole lent buffer until the row group is written out).
+            Pages::Memory(p) => p.push(joined(pieces)),
+            // Header and body as stored pieces, the body not copied behind the header first.
+            Pages::Store(store, keys) => {
+                for piece in pieces {
+                    keys.push(store.put(piece)?);
+                }
+            }
         }
         // The column index, with the page's definition level histogram as parquet-rs writes
         // it for a column with levels.
@@ -1588,7 +1595,6 @@ impl PlainColumn {
                 body
             }
             PageCodec::Gzip(level) => {
-                use std::io::Write;
                 let mut encoder = flate2::write::GzEncoder::new(
                     Vec::with_capacity(buf.len() / 2),
                     flate2::Compression::new(*level),
@@ -1799,27 +1805,88 @@ impl PlainColumn {
     }
 }
 
-/// A page with its header, as parquet-rs's page writer writes it, and its sizes.
+/// A page with its header, as parquet-rs's page writer writes it, in one buffer, and its sizes.
 fn serialize(
     page: Page,
     uncompressed: usize,
 ) -> Result<(Bytes, parquet::column::page::PageWriteSpec), ParquetError> {
-    let mut sink = TrackedWrite::new(Vec::new());
+    let (pieces, spec) = serialize_pieces(page, uncompressed)?;
+    Ok((joined(pieces), spec))
+}
+
+/// Pieces of bytes as one buffer (the piece itself when there is one).
+fn joined(mut pieces: Vec<Bytes>) -> Bytes {
+    match pieces.len() {
+        1 => pieces.pop().unwrap_or_default(),
+        _ => Bytes::from(pieces.concat()),
+    }
+}
+
+/// A page as parquet-rs's page writer writes it, in pieces that follow each other: its header,
+/// then its body, which is the page's own buffer and not copied when the writer passes it on
+/// whole (as it does with a body of 8 KiB or more; a smaller one comes copied, with the
+/// header). So a page goes to a spill file without first being copied behind its header.
+fn serialize_pieces(
+    page: Page,
+    uncompressed: usize,
+) -> Result<(Vec<Bytes>, parquet::column::page::PageWriteSpec), ParquetError> {
+    let body = page.buffer().clone();
+    let mut sink = TrackedWrite::new(HeadAndBody {
+        body,
+        pieces: Vec::new(),
+        open: Vec::new(),
+    });
     let spec = {
         let mut writer = SerializedPageWriter::new(&mut sink);
         let spec = writer.write_page(CompressedPage::new(page, uncompressed))?;
         writer.close()?;
         spec
     };
-    let bytes = Bytes::from(sink.into_inner()?);
-    if bytes.len() != spec.compressed_size {
+    let HeadAndBody {
+        mut pieces, open, ..
+    } = sink.into_inner()?;
+    if !open.is_empty() {
+        pieces.push(Bytes::from(open));
+    }
+    let len: usize = pieces.iter().map(Bytes::len).sum();
+    if len != spec.compressed_size {
         return Err(ParquetError::General(format!(
-            "page of {} bytes, its header says {}",
-            bytes.len(),
+            "page of {len} bytes, its header says {}",
             spec.compressed_size
         )));
     }
-    Ok((bytes, spec))
+    Ok((pieces, spec))
+}
+
+/// What [`serialize_pieces`] writes the page to: the bytes written, in pieces, where a write
+/// of the whole `body` (the very slice) is kept as `body` rather than copied.
+struct HeadAndBody {
+    body: Bytes,
+    pieces: Vec<Bytes>,
+    /// The bytes since the last piece.
+    open: Vec<u8>,
+}
+
+impl Write for HeadAndBody {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !buf.is_empty()
+            && buf.len() == self.body.len()
+            && std::ptr::eq(buf.as_ptr(), self.body.as_ptr())
+        {
+            if !self.open.is_empty() {
+                self.pieces
+                    .push(Bytes::from(std::mem::take(&mut self.open)));
+            }
+            self.pieces.push(std::mem::take(&mut self.body));
+        } else {
+            self.open.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The min and max of byte values, kept as slices of where the values are (compared with
@@ -2592,6 +2659,47 @@ mod tests {
         assert!(std::str::from_utf8(&min).is_ok());
         let (max, _) = truncate_max(s.as_bytes(), Some(64), true);
         assert!(std::str::from_utf8(&max).is_ok() && max.as_slice() > s.as_bytes());
+    }
+
+    /// A page as parquet-rs's page writer writes it into one buffer.
+    fn serialized_whole(page: Page, uncompressed: usize) -> Vec<u8> {
+        let mut sink = TrackedWrite::new(Vec::new());
+        let mut writer = SerializedPageWriter::new(&mut sink);
+        writer
+            .write_page(CompressedPage::new(page, uncompressed))
+            .unwrap();
+        writer.close().unwrap();
+        drop(writer);
+        sink.into_inner().unwrap()
+    }
+
+    #[test]
+    fn pages_are_serialized_without_copying_their_body() {
+        let page = |body: &Bytes| Page::DataPage {
+            buf: body.clone(),
+            num_values: 7,
+            encoding: Encoding::PLAIN,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        // A large body is its own piece, the very buffer, after the header.
+        let body = Bytes::from((0..100_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+        let (pieces, spec) = serialize_pieces(page(&body), 150_000).unwrap();
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(pieces[1].as_ptr(), body.as_ptr());
+        let whole = serialized_whole(page(&body), 150_000);
+        assert_eq!(pieces.concat(), whole);
+        assert_eq!(spec.compressed_size, whole.len());
+        assert_eq!(spec.uncompressed_size, 150_000 + pieces[0].len());
+        assert_eq!(serialize(page(&body), 150_000).unwrap().0, whole);
+        // A small one comes copied behind the header, in one piece; so does an empty one.
+        for body in [Bytes::from_static(b"small body"), Bytes::new()] {
+            let (pieces, spec) = serialize_pieces(page(&body), body.len()).unwrap();
+            let whole = serialized_whole(page(&body), body.len());
+            assert_eq!(pieces, vec![Bytes::from(whole.clone())]);
+            assert_eq!(spec.compressed_size, whole.len());
+        }
     }
 }
 
