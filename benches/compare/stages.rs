@@ -7,15 +7,19 @@
 //! Runs the stages of `parqour convert` one after the other on one thread, through the same
 //! library calls, and measures each with the thread's cpu clock (so other processes on the machine
 //! do not inflate it): read the files, split them into blocks, inflate, decode Avro into Arrow
-//! batches (1 MiB of compressed blocks per batch, as `convert` groups them), compute Parquet
-//! levels, encode each column (with `convert`'s writer properties) and write the bytes to a file.
+//! batches (1 MiB of compressed blocks per batch, as `convert` groups them), encode each column
+//! and write the bytes to a file.
 //!
-//! Encoding is measured per top-level column, three times: as `convert` writes it (snappy,
-//! dictionaries), without compression (the difference is snappy) and without dictionaries (the
-//! difference is what trying dictionaries costs or saves, and the size they save). uuid columns
-//! (36-character strings) are also encoded as 16-byte fixed binaries, as arrow-avro and DataFusion
-//! write them, to show what that representation would cost. The sum is what the stages need on one
-//! core; what `convert` spends beyond it goes to threads, queues and copies.
+//! Each top-level column is encoded by parqour's own encoder (`FileEncoder`, made for its first
+//! batch as `convert` makes it, pages spilled as `convert` spills them) on a pool of one thread of
+//! its own, three times: with `convert`'s options (snappy, dictionaries), without compression
+//! (the difference is snappy) and without dictionaries (the difference is what trying
+//! dictionaries costs or saves, and the size they save). uuid columns (36-character strings) are
+//! also encoded as 16-byte fixed binaries, as arrow-avro and DataFusion write them, to show what
+//! that representation would cost. A column's encode time is its pool thread's cpu clock plus
+//! the calling thread's in `write` and `finish`; reading the spilled pages back into the file is
+//! in "write output". The sum is what the stages need on one core; what `convert` spends beyond
+//! it goes to threads, queues and copies.
 //!
 //! Holds one input file's batches at a time.
 
@@ -32,11 +36,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parqour::avro::codec::Codec;
 use parqour::avro::container::{Limits, split_all};
 use parqour::decode::{BatchDecoder, plan};
-use parqour::encode::EncodeOptions;
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::compute_leaves;
+use parqour::encode::{Codec as PageCodec, EncodeOptions, FileEncoder};
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -84,41 +86,75 @@ impl Write for Counter {
     }
 }
 
-/// One way of encoding one column, fed batch by batch.
+/// One way of encoding one column: parqour's encoder on a pool of one thread of its own, fed
+/// batch by batch; a new file once one is full, as `convert` starts one.
 struct Variant {
     schema: SchemaRef,
-    writer: Option<ArrowWriter<Counter>>,
+    options: EncodeOptions,
+    pool: Arc<rayon::ThreadPool>,
+    encoder: Option<FileEncoder<Counter>>,
+    /// Columns the next file goes without a dictionary for (those of the file before).
+    known: Vec<ColumnPath>,
+    /// Cpu of the calling thread in `write` and `finish`; the pool thread's is added by
+    /// `finish`.
     cpu: Duration,
     bytes: u64,
 }
 
 impl Variant {
-    fn new(field: &Field, props: WriterProperties) -> Result<Self> {
-        let schema = Arc::new(Schema::new(vec![field.clone()]));
+    fn new(field: &Field, options: EncodeOptions) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "stages-encode".into())
+            .build()?;
         Ok(Self {
-            writer: Some(ArrowWriter::try_new(
-                Counter::default(),
-                schema.clone(),
-                Some(props),
-            )?),
-            schema,
+            schema: Arc::new(Schema::new(vec![field.clone()])),
+            options,
+            pool: Arc::new(pool),
+            encoder: None,
+            known: Vec::new(),
             cpu: Duration::ZERO,
             bytes: 0,
         })
     }
 
     fn write(&mut self, column: ArrayRef) -> Result<()> {
-        let w = self.writer.as_mut().ok_or("writer closed")?;
         let batch = RecordBatch::try_new(self.schema.clone(), vec![column])?;
-        timed(&mut self.cpu, || w.write(&batch))?;
+        let mut cpu = Duration::ZERO;
+        let out = timed(&mut cpu, || -> Result<()> {
+            let encoder = match &mut self.encoder {
+                Some(e) => e,
+                None => self.encoder.insert(FileEncoder::for_batch(
+                    Counter::default(),
+                    &batch,
+                    &self.known,
+                    &self.options,
+                    self.pool.clone(),
+                )?),
+            };
+            encoder.write(&batch)?;
+            if encoder.is_full() {
+                self.close_file()?;
+            }
+            Ok(())
+        });
+        self.cpu += cpu;
+        out
+    }
+
+    fn close_file(&mut self) -> Result<()> {
+        if let Some(encoder) = self.encoder.take() {
+            self.known = encoder.plain_columns();
+            let (counter, _) = encoder.finish()?;
+            self.bytes += counter.0;
+        }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<()> {
-        if let Some(w) = self.writer.take() {
-            let counter = timed(&mut self.cpu, || w.into_inner())?;
-            self.bytes = counter.0;
-        }
+        let mut cpu = Duration::ZERO;
+        timed(&mut cpu, || self.close_file())?;
+        self.cpu += cpu + self.pool.install(thread_cpu);
         Ok(())
     }
 }
@@ -127,7 +163,6 @@ impl Variant {
 struct ColumnCost {
     name: String,
     arrow_bytes: u64,
-    levels: Duration,
     default: Variant,
     uncompressed: Variant,
     no_dictionary: Variant,
@@ -135,12 +170,12 @@ struct ColumnCost {
     as_fixed16: Option<Variant>,
 }
 
-fn props(base: &WriterProperties, compression: Compression, dictionary: bool) -> WriterProperties {
-    base.clone()
-        .into_builder()
-        .set_compression(compression)
-        .set_dictionary_enabled(dictionary)
-        .build()
+fn options(compression: Compression, dictionary: bool) -> EncodeOptions {
+    EncodeOptions {
+        compression: PageCodec(compression),
+        dictionary,
+        ..EncodeOptions::default()
+    }
 }
 
 fn is_uuid_strings(column: &ArrayRef) -> bool {
@@ -232,24 +267,19 @@ impl Stages {
     fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
         if self.schema.is_none() {
             let schema = batch.schema();
-            let base = EncodeOptions::default().properties(&schema);
             for (field, column) in schema.fields().iter().zip(batch.columns()) {
                 let as_fixed16 = if is_uuid_strings(column) {
                     let f = Field::new(field.name(), DataType::FixedSizeBinary(16), true);
-                    Some(Variant::new(&f, props(&base, Compression::SNAPPY, true))?)
+                    Some(Variant::new(&f, options(Compression::SNAPPY, true))?)
                 } else {
                     None
                 };
                 self.columns.push(ColumnCost {
                     name: field.name().clone(),
                     arrow_bytes: 0,
-                    levels: Duration::ZERO,
-                    default: Variant::new(field, base.clone())?,
-                    uncompressed: Variant::new(
-                        field,
-                        props(&base, Compression::UNCOMPRESSED, true),
-                    )?,
-                    no_dictionary: Variant::new(field, props(&base, Compression::SNAPPY, false))?,
+                    default: Variant::new(field, EncodeOptions::default())?,
+                    uncompressed: Variant::new(field, options(Compression::UNCOMPRESSED, true))?,
+                    no_dictionary: Variant::new(field, options(Compression::SNAPPY, false))?,
                     as_fixed16,
                 });
             }
@@ -259,14 +289,8 @@ impl Stages {
         if batch.schema().fields() != schema.fields() {
             return Err("inputs with different schemas".into());
         }
-        for ((field, column), cost) in schema
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .zip(&mut self.columns)
-        {
+        for (column, cost) in batch.columns().iter().zip(&mut self.columns) {
             cost.arrow_bytes += column.to_data().get_slice_memory_size()? as u64;
-            timed(&mut cost.levels, || compute_leaves(field, column))?;
             cost.default.write(column.clone())?;
             cost.uncompressed.write(column.clone())?;
             cost.no_dictionary.write(column.clone())?;
@@ -319,7 +343,6 @@ fn report(s: &mut Stages) -> Result<()> {
     }
     let out_bytes = s.write_output()?;
     let sum = |f: &dyn Fn(&ColumnCost) -> Duration| -> Duration { s.columns.iter().map(f).sum() };
-    let levels = sum(&|c| c.levels);
     let encode = sum(&|c| c.default.cpu);
     let plain = sum(&|c| c.uncompressed.cpu);
     let snappy = encode.saturating_sub(plain);
@@ -350,12 +373,8 @@ fn report(s: &mut Stages) -> Result<()> {
     row("inflate", s.inflate);
     row("decode Avro -> Arrow", s.decode);
     row("encode Parquet, all of it:", encode);
-    row("  levels (compute_leaves, also inside encode)", levels);
     row("  snappy (encode - uncompressed encode)", snappy);
-    row(
-        "  values, dictionaries, statistics, pages",
-        plain.saturating_sub(levels),
-    );
+    row("  levels, values, dictionaries, statistics, pages", plain);
     row("write output to a file (1 MiB writes)", s.write);
     row("total", total);
     println!(
@@ -364,20 +383,19 @@ fn report(s: &mut Stages) -> Result<()> {
     );
 
     println!(
-        "{:<14} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}  per column: encode cpu s, sizes MB",
-        "column", "Arrow MB", "out MB", "encode", "snappy", "levels", "no-dict s", "no-dict"
+        "{:<14} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8}  per column: encode cpu s, sizes MB",
+        "column", "Arrow MB", "out MB", "encode", "snappy", "no-dict s", "no-dict"
     );
     let mut cols: Vec<&ColumnCost> = s.columns.iter().collect();
     cols.sort_by_key(|c| std::cmp::Reverse(c.default.cpu));
     for c in cols {
         println!(
-            "{:<14} {:>8.1} {:>8.1} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>8.1}",
+            "{:<14} {:>8.1} {:>8.1} {:>8.3} {:>8.3} {:>9.3} {:>8.1}",
             c.name,
             mb(c.arrow_bytes),
             mb(c.default.bytes),
             secs(c.default.cpu),
             secs(c.default.cpu.saturating_sub(c.uncompressed.cpu)),
-            secs(c.levels),
             secs(c.no_dictionary.cpu),
             mb(c.no_dictionary.bytes),
         );
