@@ -2669,7 +2669,6 @@ mod tests {
             .write_page(CompressedPage::new(page, uncompressed))
             .unwrap();
         writer.close().unwrap();
-        drop(writer);
         sink.into_inner().unwrap()
     }
 
