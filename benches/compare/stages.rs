@@ -17,9 +17,10 @@
 //! dictionaries costs or saves, and the size they save). uuid columns (36-character strings) are
 //! also encoded as 16-byte fixed binaries, as arrow-avro and DataFusion write them, to show what
 //! that representation would cost. A column's encode time is its pool thread's cpu clock plus
-//! the calling thread's in `write` and `finish`; reading the spilled pages back into the file is
-//! in "write output". The sum is what the stages need on one core; what `convert` spends beyond
-//! it goes to threads, queues and copies.
+//! the calling thread's in `write` and `finish`: writing the spilled pages is in it, reading them
+//! back into the file (on the encoder's own row-group thread) is not; "write output" writes as
+//! many bytes to a file. The sum is what the stages need on one core; what `convert` spends
+//! beyond it goes to threads, queues and copies.
 //!
 //! Holds one input file's batches at a time.
 
