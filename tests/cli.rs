@@ -173,6 +173,66 @@ fn independent_writer_edge_cases_round_trip() {
     convert_each_and_check(&files, &tmp.path().join("out"));
 }
 
+/// Random schemas and data (tests/gen_random.py, its own Avro writer): nested records, arrays,
+/// maps and unions, named types reused across namespaces, every logical type (valid or not),
+/// arrays and maps in several blocks with and without byte sizes, six codecs. Each file is
+/// converted with one of several option sets (small row groups and files, binary uuids,
+/// delta-length strings, zstd) and every value compared by tests/roundtrip.py.
+/// `PARQOUR_RANDOM_SEED` and `PARQOUR_RANDOM_COUNT` draw other files (the default is fixed, so
+/// that a failure repeats).
+#[test]
+fn random_schemas_round_trip() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .map_or(default, |v| v.parse().expect(name))
+    };
+    let (seed, count) = (
+        env("PARQOUR_RANDOM_SEED", 1),
+        env("PARQOUR_RANDOM_COUNT", 80),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("random");
+    let o = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_random.py"))
+        .arg(&dir)
+        .arg(seed.to_string())
+        .arg(count.to_string())
+        .output()
+        .expect("python3 is needed for the fixtures");
+    assert!(o.status.success(), "{}", text(&o));
+    let files = sorted_files(&dir);
+    assert_eq!(files.len() as u64, count);
+    let option_sets: [&[&str]; 4] = [
+        &[],
+        &["--row-group-size", "4KiB", "--target-file-size", "16KiB"],
+        &["--uuid", "binary", "--compression", "zstd"],
+        &[
+            "--byte-array-encoding",
+            "delta-length",
+            "--row-group-size",
+            "8KiB",
+        ],
+    ];
+    for (i, f) in files.iter().enumerate() {
+        let options = option_sets[i % option_sets.len()];
+        let out = tmp.path().join("out").join(f.file_stem().unwrap());
+        let o = convert(&[f], &out, options);
+        assert!(
+            o.status.success(),
+            "{} {options:?}: {}",
+            f.display(),
+            text(&o)
+        );
+        let uuid: &[&str] = if options.contains(&"binary") {
+            &["--uuid", "binary"]
+        } else {
+            &[]
+        };
+        common::roundtrip_with(&out, &[f], uuid);
+    }
+}
+
 /// A schema of 700 columns under a limit of 128 open files: the pages of a row group wait in a
 /// few shared spill files, not one per column chunk.
 #[test]

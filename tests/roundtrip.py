@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Round-trip check: every Avro record must come back, value for value, from parqour's Parquet.
 
-    python3 tests/roundtrip.py [-v] --parquet DIR AVRO_FILE_OR_FOLDER [...]
+    python3 tests/roundtrip.py [-v] [--uuid binary] --parquet DIR AVRO_FILE_OR_FOLDER [...]
 
 The Avro inputs are files or folders (a folder means every *.avro under it, recursively, sorted
 by path, as `parqour convert` lists them), in the order given to `parqour convert`. DIR is
@@ -39,6 +39,7 @@ import zstandard
 fastavro.read.LOGICAL_READERS.clear()
 
 MAX_MISMATCHES = 20
+UUID_BINARY = False  # set by --uuid binary: uuids are read back as uuid.UUID, not text
 PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 NAMED = {"record", "error", "enum", "fixed"}
 COMPLEX = NAMED | {"array", "map"}
@@ -156,7 +157,9 @@ def expect_logical(node, v):
         unscaled = int.from_bytes(v, "big", signed=True)
         return decimal.Decimal(unscaled).scaleb(-node.get("scale", 0), DECIMAL_CONTEXT)
     if lt == "uuid" and t == "fixed" and node["size"] == 16:
-        return str(uuid.UUID(bytes=v))
+        return uuid.UUID(bytes=v) if UUID_BINARY else str(uuid.UUID(bytes=v))
+    if lt == "uuid" and t == "string" and UUID_BINARY:
+        return uuid.UUID(v)
     if lt == "date" and t == "int":
         return dt.date(1970, 1, 1) + dt.timedelta(days=v)
     if lt in TIMESTAMPS and t == "long":
@@ -165,7 +168,7 @@ def expect_logical(node, v):
     if lt == "duration" and t == "fixed" and node["size"] == 12:
         months, days, millis = struct.unpack("<3I", v)
         return {"months": months, "days": days, "milliseconds": millis}
-    return v  # uuid on string, time-millis, time-micros, unknown or misplaced annotations
+    return v  # uuid on string (as text), time-millis, time-micros, unknown or misplaced annotations
 
 
 def expect(node, v):
@@ -345,7 +348,11 @@ def main():
     ap.add_argument("--parquet", required=True, metavar="DIR", help="parqour's output folder")
     ap.add_argument("inputs", nargs="+", metavar="AVRO", help="Avro files or folders, in order")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the Parquet schema")
+    ap.add_argument("--uuid", choices=["string", "binary"], default="string",
+                    help="the --uuid that parqour converted with")
     args = ap.parse_args()
+    global UUID_BINARY
+    UUID_BINARY = args.uuid == "binary"
 
     avro_files = list_avro(args.inputs)
     if not os.path.isdir(args.parquet):

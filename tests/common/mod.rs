@@ -37,9 +37,15 @@ pub fn text(o: &Output) -> String {
 /// Compares every value of `inputs` (Avro files or folders) with the Parquet files in `parquet`
 /// using the independent readers of `tests/roundtrip.py` (fastavro and pyarrow).
 pub fn roundtrip(parquet: &Path, inputs: &[&Path]) {
+    roundtrip_with(parquet, inputs, &[]);
+}
+
+/// [`roundtrip`] with options of `tests/roundtrip.py` (`--uuid binary`).
+pub fn roundtrip_with(parquet: &Path, inputs: &[&Path], options: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roundtrip.py");
     let out = Command::new("python3")
         .arg(&script)
+        .args(options)
         .arg("--parquet")
         .arg(parquet)
         .args(inputs)

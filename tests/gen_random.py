@@ -1,0 +1,437 @@
+#!/usr/bin/env python3
+"""Random Avro schemas and data, for a differential test of the decoder (tests/cli.rs).
+
+    python3 tests/gen_random.py OUT_DIR SEED COUNT
+
+writes COUNT files OUT_DIR/random-<SEED>-<n>.avro, each with a schema and records drawn from
+random.Random(SEED * 1_000_003 + n), and prints one line per file: its name, codec, record
+count and schema. The same arguments write byte-identical files.
+
+Why: tests/gen_fixtures.py holds the corners someone thought of; this finds the ones nobody did.
+Schemas nest records, arrays, maps and unions (of null and one type, of several types, of one
+branch) to depth 5, reuse named types by short and full name across namespaces, and annotate
+with every logical type, valid or not (an invalid annotation is ignored, as the spec says). The
+data is encoded here, by a writer of its own rather than fastavro's, so that it also holds what
+fastavro never writes but other writers do: arrays and maps split into several blocks, blocks
+with byte sizes (negative counts), decimals sign-extended beyond their minimal bytes, NaN and
+infinities, strings with NUL and astral characters, empty blocks and many codecs. The oracle is
+tests/roundtrip.py, which decodes the same bytes with fastavro and reads parqour's Parquet with
+pyarrow: the files are valid Avro, so every one must convert and compare equal.
+"""
+
+import bz2
+import json
+import lzma
+import os
+import random
+import struct
+import sys
+import uuid
+import zlib
+
+import cramjam
+import zstandard
+
+CODECS = ["null", "deflate", "snappy", "zstandard", "bzip2", "xz"]
+FIELD_NAMES = ["id", "value", "name", "a", "b", "x_1", "_hidden", "type", "member_int",
+               "key", "items", "Map", "ts", "amount", "nested", "list", "element", "f"]
+NAMESPACES = [None, "com.example", "org.parqour.test", "a.b"]
+MAX_DEPTH = 5
+I64 = (-(1 << 63), (1 << 63) - 1)
+I32 = (-(1 << 31), (1 << 31) - 1)
+# Logical types on long whose values pyarrow must turn into datetimes: years 1 to 9999.
+MICROS_RANGE = (-62135596800_000000, 253402300799_999999)
+TIMESTAMP_SCALE = {"timestamp-millis": 1000, "timestamp-micros": 1,
+                   "local-timestamp-millis": 1000, "local-timestamp-micros": 1}
+
+
+def zigzag(n):
+    """The varint of a zig-zag encoded 64-bit integer."""
+    n = (n << 1) ^ (n >> 63)
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def length_prefixed(b):
+    return zigzag(len(b)) + b
+
+
+def min_twos_complement(v):
+    """The shortest big-endian two's complement bytes of `v`."""
+    n = 1
+    while not -(1 << (8 * n - 1)) <= v < (1 << (8 * n - 1)):
+        n += 1
+    return v.to_bytes(n, "big", signed=True)
+
+
+def fixed_digits(size):
+    """The most decimal digits a signed two's complement of `size` bytes always holds."""
+    return len(str((1 << (8 * size - 1)) - 1)) - 1
+
+
+class Schemas:
+    """Draws a schema as (JSON, node); a node is what `Values` needs to encode a datum. Named
+    types are remembered, so that later types may reference them by name."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.count = 0
+        self.named = []  # (full name, short name, namespace, node)
+
+    def name(self, kind):
+        self.count += 1
+        return f"{kind}{self.count}"
+
+    def namespace(self):
+        return self.rng.choice(NAMESPACES) if self.rng.random() < 0.3 else None
+
+    def referable(self, ns):
+        """The named types defined so far that a type in namespace `ns` can reference: not a
+        record still being defined (no recursive types), and no type of the null namespace
+        from within another namespace (its name would resolve there)."""
+        return [n for n in self.named if not n[3].get("open") and (n[2] or not ns)]
+
+    def reference(self, ns):
+        """A reference to a named type defined earlier: by short name within its namespace,
+        else by full name."""
+        full, short, named_ns, node = self.rng.choice(self.referable(ns))
+        if named_ns == ns and self.rng.random() < 0.5:
+            return short, node
+        return full, node
+
+    def define(self, short, ns, node, enclosing_ns):
+        """Registers a named type; its JSON gets a namespace if it differs from the enclosing
+        one (sometimes as a dotted name, sometimes as the `namespace` attribute)."""
+        full = f"{ns}.{short}" if ns else short
+        node["full"] = full
+        self.named.append((full, short, ns, node))
+        json_ = {"name": short}
+        if ns != enclosing_ns:
+            if ns and self.rng.random() < 0.5:
+                json_ = {"name": full}
+            else:
+                json_["namespace"] = ns or ""
+        return json_
+
+    def draw(self, depth, ns, in_union=False, null_ok=False):
+        r = self.rng.random()
+        if r < 0.05 and self.referable(ns):
+            return self.reference(ns)
+        composite = 0.45 if depth < MAX_DEPTH else 0.0
+        if r < 0.05 + composite:
+            kind = self.rng.choice(["record", "record", "array", "map", "union", "union"])
+            if kind == "union" and in_union:
+                kind = "array"
+            return getattr(self, kind)(depth + 1, ns)
+        if r < 0.05 + composite + 0.2:
+            return self.logical(ns)
+        return self.primitive(ns, null_ok)
+
+    def primitive(self, ns, null_ok=False):
+        """A primitive, fixed or enum. null only where asked for: a record of nothing but
+        nulls, or an array or map of them, has no Parquet form (a clear error, tested in
+        tests/cli.rs), and these files must convert."""
+        t = self.rng.choice(["null" if null_ok else "int", "boolean", "int", "long", "float",
+                             "double", "bytes", "string", "string", "long", "fixed", "enum"])
+        if t == "fixed":
+            return self.fixed(self.rng.choice([0, 1, 2, 3, 7, 8, 16, 20]), ns)
+        if t == "enum":
+            short = self.name("E")
+            symbols = [f"S{i}" for i in range(self.rng.randint(1, 6))]
+            node = {"t": "enum", "symbols": symbols}
+            j = {"type": "enum", **self.define(short, self.namespace() or ns, node, ns),
+                 "symbols": symbols}
+            return j, node
+        j = t if self.rng.random() < 0.7 else {"type": t}
+        return j, {"t": t}
+
+    def fixed(self, size, ns, extra=None):
+        short = self.name("F")
+        node = {"t": "fixed", "size": size}
+        j = {"type": "fixed", **self.define(short, self.namespace() or ns, node, ns),
+             "size": size, **(extra or {})}
+        return j, node
+
+    def logical(self, ns):
+        kind = self.rng.choice(["decimal-bytes", "decimal-fixed", "uuid", "uuid-fixed", "date",
+                                "time-millis", "time-micros", "timestamp-millis",
+                                "timestamp-micros", "timestamp-nanos", "local-timestamp-millis",
+                                "local-timestamp-micros", "local-timestamp-nanos", "duration",
+                                "invalid"])
+        if kind == "decimal-bytes":
+            p = self.rng.randint(1, 38)
+            s = self.rng.randint(0, p)
+            return ({"type": "bytes", "logicalType": "decimal", "precision": p, "scale": s},
+                    {"t": "decimal", "precision": p, "size": None, "base": "bytes"})
+        if kind == "decimal-fixed":
+            size = self.rng.randint(1, 20)
+            p = self.rng.randint(1, min(38, fixed_digits(size)))
+            s = self.rng.randint(0, p)
+            j, node = self.fixed(size, ns, {"logicalType": "decimal", "precision": p,
+                                            "scale": s})
+            node.update(t="decimal", precision=p)
+            return j, node
+        if kind == "uuid":
+            return {"type": "string", "logicalType": "uuid"}, {"t": "uuid", "base": "string"}
+        if kind == "uuid-fixed":
+            j, node = self.fixed(16, ns, {"logicalType": "uuid"})
+            return j, node
+        if kind == "duration":
+            j, node = self.fixed(12, ns, {"logicalType": "duration"})
+            return j, node
+        if kind == "invalid":
+            # Annotations a reader must ignore: the value is its underlying type's.
+            j, node = self.rng.choice([
+                ({"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 6},
+                 {"t": "bytes"}),
+                ({"type": "bytes", "logicalType": "decimal", "precision": 0}, {"t": "bytes"}),
+                ({"type": "string", "logicalType": "decimal", "precision": 4}, {"t": "string"}),
+                ({"type": "int", "logicalType": "uuid"}, {"t": "int"}),
+                ({"type": "int", "logicalType": "timestamp-millis"}, {"t": "int"}),
+                ({"type": "long", "logicalType": "date"}, {"t": "long"}),
+                ({"type": "string", "logicalType": "no-such-type"}, {"t": "string"}),
+                ({"type": "long", "logicalType": "time-millis"}, {"t": "long"}),
+            ])
+            return j, node
+        base = "int" if kind in ("date", "time-millis") else "long"
+        return {"type": base, "logicalType": kind}, {"t": kind, "base": base}
+
+    def record(self, depth, ns):
+        short = self.name("R")
+        own_ns = self.namespace() or ns
+        node = {"t": "record", "fields": [], "open": True}  # no recursive types
+        j = {"type": self.rng.choice(["record", "record", "record", "error"]),
+             **self.define(short, own_ns, node, ns)}
+        n = self.rng.choice([1, 1, 2, 2, 3, 3, 4, 5, 7])
+        names = self.rng.sample(FIELD_NAMES, n)
+        fields = []
+        for k, fname in enumerate(names):
+            fj, fnode = self.draw(depth, own_ns, null_ok=k > 0)
+            field = {"name": fname, "type": fj}
+            if self.rng.random() < 0.1:
+                field["doc"] = "a field's doc, ignored"
+            fields.append(field)
+            node["fields"].append(fnode)
+        j["fields"] = fields
+        del node["open"]
+        return j, node
+
+    def array(self, depth, ns):
+        ij, inode = self.draw(depth, ns)
+        return {"type": "array", "items": ij}, {"t": "array", "items": inode}
+
+    def map(self, depth, ns):
+        vj, vnode = self.draw(depth, ns)
+        return {"type": "map", "values": vj}, {"t": "map", "values": vnode}
+
+    def union(self, depth, ns):
+        shape = self.rng.random()
+        if shape < 0.5:  # [null, T] or [T, null]
+            tj, tnode = self.draw(depth, ns, in_union=True)
+            while tnode["t"] == "null":
+                tj, tnode = self.draw(depth, ns, in_union=True)
+            branches = [("null", {"t": "null"}), (tj, tnode)]
+            if self.rng.random() < 0.3:
+                branches.reverse()
+        elif shape < 0.6:  # [T]
+            branches = [self.draw(depth, ns, in_union=True)]
+        else:  # several types, maybe with null
+            branches = []
+            seen = set()
+            for _ in range(self.rng.randint(2, 5)):
+                defined = len(self.named)
+                bj, bnode = self.draw(depth, ns, in_union=True, null_ok=True)
+                # Avro: no two branches of the same type, except named types of other names
+                # (a logical type counts as its underlying type).
+                key = bnode.get("full") or bnode.get("base") or bnode["t"]
+                if key in seen:
+                    del self.named[defined:]  # the types it defined are not in the schema
+                    continue
+                seen.add(key)
+                branches.append((bj, bnode))
+            if all(node["t"] == "null" for _, node in branches):
+                branches.append(("string", {"t": "string"}))
+        return [b[0] for b in branches], {"t": "union", "branches": [b[1] for b in branches]}
+
+
+class Values:
+    """Encodes random data for a node (Avro binary encoding)."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def string(self):
+        r = self.rng.random()
+        if r < 0.1:
+            return ""
+        alphabet = "abcXYZ019 _-" if r < 0.7 else "aé中\U0001F600\x00\n\"\\ñ"
+        return "".join(self.rng.choice(alphabet) for _ in range(self.rng.randint(1, 40)))
+
+    def integer(self, lo, hi):
+        r = self.rng.random()
+        if r < 0.1:
+            return self.rng.choice([lo, hi, 0, -1, 1])
+        if r < 0.6:
+            return self.rng.randint(-300, 300)
+        return self.rng.randint(lo, hi)
+
+    def double(self):
+        r = self.rng.random()
+        if r < 0.15:
+            return self.rng.choice([float("nan"), float("inf"), float("-inf"), -0.0, 0.0,
+                                    5e-324, 1.7976931348623157e308])
+        return self.rng.uniform(-1e6, 1e6)
+
+    def blocks(self, items, encode_item):
+        """An array's or map's items, in one block or several, each with a byte size (a
+        negative count) or without."""
+        out = bytearray()
+        i = 0
+        while i < len(items):
+            n = self.rng.randint(1, len(items) - i)
+            body = b"".join(encode_item(x) for x in items[i:i + n])
+            if self.rng.random() < 0.3:
+                out += zigzag(-n) + zigzag(len(body))
+            else:
+                out += zigzag(n)
+            out += body
+            i += n
+        return bytes(out + zigzag(0))
+
+    def encode(self, node):
+        t = node["t"]
+        rng = self.rng
+        if t == "null":
+            return b""
+        if t == "boolean":
+            return bytes([rng.random() < 0.5])
+        if t == "int":
+            return zigzag(self.integer(*I32))
+        if t == "long":
+            return zigzag(self.integer(*I64))
+        if t == "float":
+            if rng.random() < 0.15:
+                return struct.pack("<f", rng.choice([float("nan"), float("inf"), -0.0, 1e-45,
+                                                     3.4028234663852886e38]))
+            return struct.pack("<f", rng.uniform(-1e3, 1e3))
+        if t == "double":
+            return struct.pack("<d", self.double())
+        if t == "bytes":
+            return length_prefixed(rng.randbytes(rng.randint(0, 30)))
+        if t == "string":
+            return length_prefixed(self.string().encode())
+        if t == "fixed":
+            return rng.randbytes(node["size"])
+        if t == "enum":
+            return zigzag(rng.randrange(len(node["symbols"])))
+        if t == "decimal":
+            p = node["precision"]
+            bound = 10 ** p - 1
+            v = rng.choice([bound, -bound, 0, rng.randint(-bound, bound),
+                            rng.randint(-min(bound, 999), min(bound, 999))])
+            if node["size"] is None:
+                b = min_twos_complement(v)
+                if rng.random() < 0.2:  # sign-extended beyond the minimal bytes
+                    b = (b"\xff" if v < 0 else b"\x00") * rng.randint(1, 4) + b
+                return length_prefixed(b)
+            return v.to_bytes(node["size"], "big", signed=True)
+        if t == "uuid":
+            u = str(uuid.UUID(bytes=rng.randbytes(16)))
+            return length_prefixed(u.encode())
+        if t == "date":
+            return zigzag(rng.randint(-719162, 2932896))
+        if t == "time-millis":
+            return zigzag(rng.randint(0, 86_399_999))
+        if t == "time-micros":
+            return zigzag(rng.randint(0, 86_399_999_999))
+        if t in TIMESTAMP_SCALE:
+            scale = TIMESTAMP_SCALE[t]
+            return zigzag(rng.randint(MICROS_RANGE[0] // scale, MICROS_RANGE[1] // scale))
+        if t in ("timestamp-nanos", "local-timestamp-nanos"):
+            return zigzag(self.integer(*I64))
+        if t == "record":
+            return b"".join(self.encode(f) for f in node["fields"])
+        if t == "array":
+            n = rng.choice([0, 0, 1, 2, 3, 5, 8])
+            return self.blocks([None] * n, lambda _: self.encode(node["items"]))
+        if t == "map":
+            n = rng.choice([0, 0, 1, 2, 3, 5])
+            keys = sorted({self.string() for _ in range(n)}, key=lambda _: rng.random())
+            return self.blocks(keys, lambda k: length_prefixed(k.encode())
+                               + self.encode(node["values"]))
+        if t == "union":
+            branches = node["branches"]
+            i = rng.randrange(len(branches))
+            return zigzag(i) + self.encode(branches[i])
+        raise ValueError(f"unknown node {t}")
+
+
+def compress(codec, data):
+    if codec == "null":
+        return data
+    if codec == "deflate":
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return c.compress(data) + c.flush()
+    if codec == "snappy":
+        return bytes(cramjam.snappy.compress_raw(data)) + struct.pack(">I", zlib.crc32(data))
+    if codec == "zstandard":
+        return zstandard.ZstdCompressor().compress(data)
+    if codec == "bzip2":
+        return bz2.compress(data)
+    if codec == "xz":
+        return lzma.compress(data)
+    raise ValueError(codec)
+
+
+def container(schema_json, codec, records, rng):
+    """An object container file: header, then the records in blocks of random sizes (an empty
+    block now and then)."""
+    sync = rng.randbytes(16)
+    meta = {"avro.schema": json.dumps(schema_json).encode(), "avro.codec": codec.encode()}
+    if rng.random() < 0.3:
+        meta["user.note"] = rng.randbytes(rng.randint(0, 20))
+    out = bytearray(b"Obj\x01")
+    out += zigzag(len(meta))
+    for k, v in meta.items():
+        out += length_prefixed(k.encode()) + length_prefixed(v)
+    out += zigzag(0) + sync
+    i = 0
+    while i < len(records) or (i == 0 and rng.random() < 0.1):
+        n = 0 if rng.random() < 0.05 else rng.randint(1, max(1, len(records) - i))
+        n = min(n, len(records) - i, rng.choice([1, 7, 50, 1000]))
+        body = compress(codec, b"".join(records[i:i + n]))
+        out += zigzag(n) + zigzag(len(body)) + body + sync
+        i += n
+        if not records:
+            break
+    return bytes(out)
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__.split("\n\n")[1])
+    out_dir, seed, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    os.makedirs(out_dir, exist_ok=True)
+    for n in range(count):
+        rng = random.Random(seed * 1_000_003 + n)
+        schemas = Schemas(rng)
+        if rng.random() < 0.9:
+            schema, node = schemas.record(0, None)
+        else:
+            schema, node = schemas.draw(1, None)
+        values = Values(rng)
+        records = [values.encode(node) for _ in range(rng.choice([0, 1, 5, 40, 300]))]
+        codec = rng.choice(CODECS)
+        name = f"random-{seed}-{n:04}.avro"
+        with open(os.path.join(out_dir, name), "wb") as f:
+            f.write(container(schema, codec, records, rng))
+        print(f"{name} {codec} {len(records)} {json.dumps(schema)}")
+
+
+if __name__ == "__main__":
+    main()
