@@ -776,6 +776,35 @@ mod tests {
     }
 
     #[test]
+    fn types_without_a_parquet_form_are_errors_naming_the_field() {
+        let cases = [
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int"},
+                    {"name":"e","type":{"type":"record","name":"Empty","fields":[]}}]}"#,
+                "`e`: record `Empty` has no field that Parquet can store",
+            ),
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int"},
+                    {"name":"l","type":{"type":"array","items":"null"}}]}"#,
+                "`l`: an array of null has no Parquet form",
+            ),
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int"},
+                    {"name":"m","type":{"type":"map","values":["null"]}}]}"#,
+                "`m`: a map of null has no Parquet form",
+            ),
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":"null"}]}"#,
+                "the schema has no column that Parquet can store",
+            ),
+        ];
+        for (schema, message) in cases {
+            let err = arrow(schema).unwrap_err().to_string();
+            assert!(err.contains(message), "{schema}: {err}");
+        }
+    }
+
+    #[test]
     fn null_fields_are_left_out_with_a_warning() {
         let p = plan(
             &Schema::parse_str(
