@@ -25,6 +25,57 @@ fn python(args: &[&str]) -> Output {
         .expect("python3 with fastavro and pyarrow (tests/requirements.txt)")
 }
 
+/// Random writer schemas and data with a reader schema derived from each by the changes Avro's
+/// resolution allows (`tests/gen_random.py --evolve`): fields dropped, added with defaults of
+/// every kind, renamed through aliases and reordered; promotions; enum symbols added, or
+/// removed behind a default; types made nullable; union branches added and reordered. Each file
+/// is converted with `--reader-schema`, and every value compared with fastavro's resolution of
+/// the same bytes (`tests/roundtrip.py --reader-schema`). `PARQOUR_RANDOM_SEED` and
+/// `PARQOUR_RANDOM_COUNT` draw other files.
+#[test]
+fn random_evolutions_resolve_like_fastavro() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .map_or(default, |v| v.parse().expect(name))
+    };
+    let (seed, count) = (
+        env("PARQOUR_RANDOM_SEED", 1),
+        env("PARQOUR_RANDOM_COUNT", 60),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("random");
+    let o = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_random.py"))
+        .arg(&dir)
+        .arg(seed.to_string())
+        .arg(count.to_string())
+        .arg("--evolve")
+        .output()
+        .expect("python3 is needed for the fixtures");
+    assert!(o.status.success(), "{}", text(&o));
+    for n in 0..count {
+        let name = format!("random-{seed}-{n:04}");
+        let (avro, reader) = (
+            dir.join(format!("{name}.avro")),
+            dir.join(format!("{name}.avsc")),
+        );
+        let out = tmp.path().join("out").join(&name);
+        let o = bin()
+            .arg("convert")
+            .arg(&avro)
+            .arg("--reader-schema")
+            .arg(&reader)
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        let reader = reader.to_str().unwrap();
+        common::roundtrip_with(&out, &[&avro], &["--reader-schema", reader]);
+    }
+}
+
 /// Writes the fixtures: `records` envelopes per file, one corrupt datum in `corrupt_every`.
 fn fixtures(dir: &Path, records: u64, corrupt_every: u64) {
     let out = python(&[

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Random Avro schemas and data, for a differential test of the decoder (tests/cli.rs).
+"""Random Avro schemas and data, for a differential test of the decoder (tests/cli.rs) and of
+schema resolution (tests/evolution.rs).
 
-    python3 tests/gen_random.py OUT_DIR SEED COUNT
+    python3 tests/gen_random.py OUT_DIR SEED COUNT [--evolve]
 
 writes COUNT files OUT_DIR/random-<SEED>-<n>.avro, each with a schema and records drawn from
 random.Random(SEED * 1_000_003 + n), and prints one line per file: its name, codec, record
-count and schema. The same arguments write byte-identical files.
+count and schema. The same arguments write byte-identical files. With --evolve, each also gets
+a reader schema OUT_DIR/random-<SEED>-<n>.avsc that its data resolves to (see `Evolve`), for
+tests/evolution.rs.
 
 Why: tests/gen_fixtures.py holds the corners someone thought of; this finds the ones nobody did.
 Schemas nest records, arrays, maps and unions (of null and one type, of several types, of one
@@ -78,10 +81,13 @@ class Schemas:
     """Draws a schema as (JSON, node); a node is what `Values` needs to encode a datum. Named
     types are remembered, so that later types may reference them by name."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, distinct_in_python=False):
         self.rng = rng
         self.count = 0
         self.named = []  # (full name, short name, namespace, node)
+        # For --evolve: a union's branches must differ in the Python type fastavro returns, so
+        # that tests/roundtrip.py can tell which branch a resolved value took.
+        self.distinct_in_python = distinct_in_python
 
     def name(self, kind):
         self.count += 1
@@ -205,7 +211,10 @@ class Schemas:
         short = self.name("R")
         own_ns = self.namespace() or ns
         node = {"t": "record", "fields": [], "open": True}  # no recursive types
-        j = {"type": self.rng.choice(["record", "record", "record", "error"]),
+        # fastavro gives an `error` read through a union as a dict, like a map: not in a
+        # union of --evolve, where roundtrip.py tells branches by the Python type.
+        kinds = ["record"] if self.distinct_in_python else ["record", "record", "record", "error"]
+        j = {"type": self.rng.choice(kinds),
              **self.define(short, own_ns, node, ns)}
         n = self.rng.choice([1, 1, 2, 2, 3, 3, 4, 5, 7])
         names = self.rng.sample(FIELD_NAMES, n)
@@ -249,6 +258,8 @@ class Schemas:
                 # Avro: no two branches of the same type, except named types of other names
                 # (a logical type counts as its underlying type).
                 key = bnode.get("full") or bnode.get("base") or bnode["t"]
+                if self.distinct_in_python:
+                    key = COMPETING.get(python_class(bnode), python_class(bnode))
                 if key in seen:
                     del self.named[defined:]  # the types it defined are not in the schema
                     continue
@@ -257,6 +268,27 @@ class Schemas:
             if all(node["t"] == "null" for _, node in branches):
                 branches.append(("string", {"t": "string"}))
         return [b[0] for b in branches], {"t": "union", "branches": [b[1] for b in branches]}
+
+
+# Branches that compete for a writer's value when a reader resolves a union: an int may be read
+# as a float or double, a string as bytes and bytes as a string. Java's Avro takes the branch of
+# the same type first, as parqour does; fastavro takes the first branch it can promote to. So
+# under --evolve, no union holds two of a kind.
+COMPETING = {"int": "number", "float": "number", "str": "text", "bytes": "text"}
+
+
+def python_class(node):
+    """The type of the value fastavro returns for a node (records: their name)."""
+    t = node["t"]
+    if t in ("int", "long", "date", "time-millis", "time-micros") or "timestamp" in t:
+        return "int"
+    if t in ("string", "uuid", "enum"):
+        return "str"
+    if t in ("bytes", "fixed", "decimal"):
+        return "bytes"
+    if t == "double":
+        return "float"
+    return node["full"] if t == "record" else t
 
 
 class Values:
@@ -371,6 +403,184 @@ class Values:
         raise ValueError(f"unknown node {t}")
 
 
+PRIMITIVE_NAMES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+NAMED_KINDS = {"record", "error", "enum", "fixed"}
+# Promotions a reader may make (Avro's schema resolution). long -> float is left out: Python
+# would round through a double, which can differ from rounding straight to a float.
+PROMOTIONS = {"int": ["long", "float", "double"], "long": ["double"], "float": ["double"],
+              "string": ["bytes"]}
+ADDED_FIELDS = [  # (type, default) of fields a reader adds
+    (["null", "string"], None), ("long", 42), ("int", -7), ("double", 1.5), ("boolean", True),
+    ("string", "dflt"), ({"type": "array", "items": "long"}, [1, 2]),
+    ({"type": "map", "values": "string"}, {"k": "v"}), (["string", "null"], "s"),
+    ("bytes", "\u00ff\u0000"), ({"type": "long", "logicalType": "timestamp-millis"}, 1000),
+    ("enum", "B"), ("record", {"x": 5}), ("fixed", "\u0001\u0002"),
+]
+
+
+def full_name(j, ns):
+    """A named type's full name, and the namespace its own fields are in."""
+    name = j["name"]
+    if "." in name:
+        return name, name.rsplit(".", 1)[0]
+    own = j["namespace"] if "namespace" in j else ns
+    return (f"{own}.{name}" if own else name), (own or None)
+
+
+def is_null_schema(j):
+    """null, or a union of nothing but null: a field of it gets no column."""
+    if isinstance(j, list):
+        return all(map(is_null_schema, j))
+    return (j if isinstance(j, str) else j["type"]) == "null"
+
+
+def has_named(j):
+    """Whether a schema defines or references a named type."""
+    if isinstance(j, list):
+        return any(map(has_named, j))
+    if isinstance(j, str):
+        return j not in PRIMITIVE_NAMES
+    return j["type"] in NAMED_KINDS or any(has_named(j[k]) for k in ("items", "values")
+                                           if k in j) or any(has_named(f["type"])
+                                                             for f in j.get("fields", []))
+
+
+def has_definitions(j):
+    """Whether a schema defines a named type (dropping it would leave references dangling)."""
+    if isinstance(j, list):
+        return any(map(has_definitions, j))
+    if isinstance(j, str):
+        return False
+    return j["type"] in NAMED_KINDS or any(has_definitions(j[k]) for k in ("items", "values")
+                                           if k in j)
+
+
+class Evolve:
+    """Derives a reader schema from a writer schema by the changes Avro's resolution allows:
+    fields dropped, added with defaults, renamed with aliases and reordered; numeric and
+    string-to-bytes promotions; enum symbols added, or removed behind a default; a type made
+    nullable; union branches added and reordered. Named types keep their names, so that a
+    reference means the same type in both schemas."""
+
+    def __init__(self, rng, writer):
+        self.rng = rng
+        self.count = 0
+        self.names = {}  # full name -> definition, in the writer
+        self.collect(writer, None)
+
+    def collect(self, j, ns):
+        if isinstance(j, list):
+            for b in j:
+                self.collect(b, ns)
+        elif isinstance(j, dict):
+            if j["type"] in NAMED_KINDS:
+                full, ns = full_name(j, ns)
+                self.names[full] = j
+            for k in ("items", "values"):
+                if k in j:
+                    self.collect(j[k], ns)
+            for f in j.get("fields", []):
+                self.collect(f["type"], ns)
+
+    def python_class(self, j, ns):
+        """`python_class` of a JSON schema."""
+        if isinstance(j, dict) and j["type"] in NAMED_KINDS:
+            kind, full = j["type"], full_name(j, ns)[0]
+        elif isinstance(j, str) and j not in PRIMITIVE_NAMES:
+            full = j if "." in j or not ns else f"{ns}.{j}"
+            full = full if full in self.names else j
+            kind = self.names[full]["type"]
+        else:
+            t = j if isinstance(j, str) else j["type"]
+            return {"int": "int", "long": "int", "float": "float", "double": "float",
+                    "string": "str", "bytes": "bytes"}.get(t, t)
+        return {"enum": "str", "fixed": "bytes"}.get(kind, full)
+
+    def schema(self, j, ns, in_union=False, top=False):
+        rng = self.rng
+        if isinstance(j, list):
+            return self.union(j, ns)
+        t = j if isinstance(j, str) else j["type"]
+        if t in NAMED_KINDS:
+            out = self.record(j, ns) if t in ("record", "error") else \
+                self.enum(j) if t == "enum" else j
+        elif t == "array":
+            out = dict(j, items=self.schema(j["items"], ns))
+        elif t == "map":
+            out = dict(j, values=self.schema(j["values"], ns))
+        elif t in PROMOTIONS and not in_union and rng.random() < 0.25 and \
+                (isinstance(j, str) or "logicalType" not in j):
+            promoted = rng.choice(PROMOTIONS[t])
+            out = promoted if isinstance(j, str) else dict(j, type=promoted)
+        else:
+            out = j
+        if not (in_union or top) and t != "null" and rng.random() < 0.08:
+            out = ["null", out] if rng.random() < 0.7 else [out, "null"]
+        return out
+
+    def record(self, j, ns):
+        rng = self.rng
+        inner = full_name(j, ns)[1]
+        fields = []
+        for f in j["fields"]:
+            if rng.random() < 0.15 and not has_definitions(f["type"]):
+                continue  # the reader drops the field
+            field = dict(f, type=self.schema(f["type"], inner))
+            if rng.random() < 0.1:
+                field["name"] = f"renamed_{f['name']}"
+                field["aliases"] = [f["name"]]
+            fields.append(field)
+        for _ in range(rng.choice([0, 0, 0, 1, 2])):
+            fields.append(self.added(rng.choice(ADDED_FIELDS)))
+        if all(is_null_schema(f["type"]) for f in fields):
+            fields.append(self.added(("long", 42)))
+        if rng.random() < 0.3 and sum(has_named(f["type"]) for f in fields) <= 1:
+            rng.shuffle(fields)
+        return dict(j, fields=fields)
+
+    def added(self, spec):
+        type_, default = spec
+        self.count += 1
+        name = f"Added{self.count}"
+        if type_ == "enum":
+            type_ = {"type": "enum", "name": name, "symbols": ["A", "B"]}
+        elif type_ == "record":
+            type_ = {"type": "record", "name": name, "fields": [{"name": "x", "type": "int"}]}
+        elif type_ == "fixed":
+            type_ = {"type": "fixed", "name": name, "size": 2}
+        return {"name": f"added_{self.count}", "type": type_, "default": default}
+
+    def enum(self, j):
+        rng = self.rng
+        symbols = list(j["symbols"])
+        r = rng.random()
+        if r < 0.3:
+            symbols += [f"NEW{i}" for i in range(rng.randint(1, 2))]
+            rng.shuffle(symbols)
+            return dict(j, symbols=symbols)
+        if r < 0.45 and len(symbols) > 1:
+            kept = rng.sample(symbols, rng.randint(1, len(symbols) - 1))
+            return dict(j, symbols=kept, default=rng.choice(kept))
+        return j
+
+    def union(self, branches, ns):
+        rng = self.rng
+        out = [self.schema(b, ns, in_union=True) for b in branches]
+        def kind(j):
+            c = self.python_class(j, ns)
+            return COMPETING.get(c, c)
+
+        kinds = set(map(kind, out))
+        if rng.random() < 0.25:
+            new = [p for p in ["null", "boolean", "long", "double", "string", "bytes"]
+                   if kind(p) not in kinds]
+            if new:
+                out.insert(rng.randint(0, len(out)), rng.choice(new))
+        if rng.random() < 0.3 and sum(map(has_named, out)) <= 1:
+            rng.shuffle(out)
+        return out
+
+
 def compress(codec, data):
     if codec == "null":
         return data
@@ -413,13 +623,16 @@ def container(schema_json, codec, records, rng):
 
 
 def main():
-    if len(sys.argv) != 4:
+    args = sys.argv[1:]
+    evolve = "--evolve" in args
+    args = [a for a in args if a != "--evolve"]
+    if len(args) != 3:
         sys.exit(__doc__.split("\n\n")[1])
-    out_dir, seed, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    out_dir, seed, count = args[0], int(args[1]), int(args[2])
     os.makedirs(out_dir, exist_ok=True)
     for n in range(count):
         rng = random.Random(seed * 1_000_003 + n)
-        schemas = Schemas(rng)
+        schemas = Schemas(rng, distinct_in_python=evolve)
         if rng.random() < 0.9:
             schema, node = schemas.record(0, None)
         else:
@@ -427,10 +640,15 @@ def main():
         values = Values(rng)
         records = [values.encode(node) for _ in range(rng.choice([0, 1, 5, 40, 300]))]
         codec = rng.choice(CODECS)
-        name = f"random-{seed}-{n:04}.avro"
-        with open(os.path.join(out_dir, name), "wb") as f:
+        name = f"random-{seed}-{n:04}"
+        with open(os.path.join(out_dir, f"{name}.avro"), "wb") as f:
             f.write(container(schema, codec, records, rng))
-        print(f"{name} {codec} {len(records)} {json.dumps(schema)}")
+        print(f"{name}.avro {codec} {len(records)} {json.dumps(schema)}")
+        if evolve:
+            reader = Evolve(rng, schema).schema(schema, None, top=True)
+            with open(os.path.join(out_dir, f"{name}.avsc"), "w") as f:
+                json.dump(reader, f)
+            print(f"{name}.avsc {json.dumps(reader)}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Round-trip check: every Avro record must come back, value for value, from parqour's Parquet.
 
-    python3 tests/roundtrip.py [-v] [--uuid binary] --parquet DIR AVRO_FILE_OR_FOLDER [...]
+    python3 tests/roundtrip.py [-v] [--uuid binary] [--reader-schema AVSC] --parquet DIR AVRO...
 
 The Avro inputs are files or folders (a folder means every *.avro under it, recursively, sorted
 by path, as `parqour convert` lists them), in the order given to `parqour convert`. DIR is
@@ -40,6 +40,7 @@ fastavro.read.LOGICAL_READERS.clear()
 
 MAX_MISMATCHES = 20
 UUID_BINARY = False  # set by --uuid binary: uuids are read back as uuid.UUID, not text
+READER = None  # set by --reader-schema: the reader schema's JSON
 PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 NAMED = {"record", "error", "enum", "fixed"}
 COMPLEX = NAMED | {"array", "map"}
@@ -92,6 +93,21 @@ def decode_schema(s, counter):
     return s
 
 
+def strip_logical(s):
+    """A schema without logicalType (values stay raw), defaults kept."""
+    if isinstance(s, list):
+        return [strip_logical(b) for b in s]
+    if not isinstance(s, dict):
+        return s
+    s = {k: v for k, v in s.items() if k != "logicalType"}
+    if "fields" in s:
+        s["fields"] = [dict(f, type=strip_logical(f["type"])) for f in s["fields"]]
+    for k in ("items", "values", "type"):
+        if k in s and isinstance(s[k], (list, dict)):
+            s[k] = strip_logical(s[k])
+    return s
+
+
 class Resolver:
     """Turns a JSON schema into a tree of dict nodes in which references to named types are
     replaced by the node of their definition (found by full name, per Avro's namespace rules)."""
@@ -120,6 +136,7 @@ class Resolver:
             else:
                 ns, short = s.get("namespace", ns) or "", s["name"]
             node["_short"] = short
+            node["_full"] = f"{ns}.{short}" if ns else short
             self.names[f"{ns}.{short}" if ns else short] = node  # before the fields: recursion
             if t in ("record", "error"):
                 node["fields"] = [dict(f, type=self.resolve(f["type"], ns)) for f in s["fields"]]
@@ -185,13 +202,55 @@ def expect(node, v):
         return [(k, expect(node["values"], x)) for k, x in v.items()]
     if t == "null":
         return None
+    if t in ("bytes", "fixed") and isinstance(v, str):
+        # fastavro returns a bytes field's default as the JSON string; its bytes are the
+        # code points (Avro's JSON encoding of bytes).
+        v = v.encode("latin-1")
+    if t == "float" and isinstance(v, (int, float)):
+        # A float read from an int (a reader's promotion) comes from fastavro as a double; the
+        # column holds it rounded to 32 bits. Other floats are 32-bit already.
+        return struct.unpack("<f", struct.pack("<f", v))[0]
     if "logicalType" in node:
         return expect_logical(node, v)
     return v  # boolean, int, long, float, double, bytes, string, enum symbol, fixed bytes
 
 
+def python_class(node):
+    """The Python type fastavro returns for a node (records in unions come as (name, dict))."""
+    t = node["type"]
+    if t in ("record", "error"):
+        return tuple
+    return {"boolean": bool, "int": int, "long": int, "float": float, "double": float,
+            "string": str, "enum": str, "bytes": bytes, "fixed": bytes, "array": list,
+            "map": dict, "null": type(None)}[t]
+
+
+def resolved_branch(branches, v):
+    """With a reader schema: the reader branch that fastavro's value `v` took, and the value.
+    tests/gen_random.py --evolve gives each union's branches distinct Python types."""
+    if isinstance(v, tuple):  # (full name, record)
+        for i, b in enumerate(branches):
+            if isinstance(b, dict) and b.get("_full") == v[0]:
+                return i, v[1]
+        raise ValueError(f"no union branch named {v[0]}")
+    for i, b in enumerate(branches):
+        if not isinstance(b, list) and python_class(b) is type(v):
+            return i, v
+    for i, b in enumerate(branches):  # fastavro gives an `error` record as a plain dict
+        if isinstance(v, dict) and b["type"] == "error":
+            return i, v
+    raise ValueError(f"no union branch for {v!r}")
+
+
 def expect_union(branches, v):
     non_null = [(i, b) for i, b in enumerate(branches) if not is_null(b)]
+    if READER is not None:
+        if v is None:
+            return None
+        if len(non_null) == 1:  # a record read through a union comes as (name, record)
+            return expect(non_null[0][1], v[1] if isinstance(v, tuple) else v)
+        chosen, v = resolved_branch(branches, v)
+        return {member_name(b): expect(b, v) if i == chosen else None for i, b in non_null}
     if len(non_null) == 1:  # [null, T], [T, null] or [T]: T, nullable
         return None if v is None else expect(non_null[0][1], v)
     if v is None:
@@ -267,16 +326,22 @@ def avro_rows(paths):
     for path in paths:
         with open(path, "rb") as fo:
             raw, blocks = read_container(fo)  # the schema as written: every annotation kept
-            root = Resolver(raw).root
-            decode = fastavro.parse_schema(decode_schema(raw, itertools.count()))
+            if READER is None:
+                root = Resolver(raw).root
+                decode = fastavro.parse_schema(decode_schema(raw, itertools.count()))
+                reader, options = None, {"return_record_name_override": True}
+            else:  # fastavro resolves the writer's data to the reader schema
+                root = Resolver(READER).root
+                decode = fastavro.parse_schema(strip_logical(raw))
+                reader, options = fastavro.parse_schema(strip_logical(READER)), {}
             is_record = isinstance(root, dict) and root["type"] in ("record", "error")
             columns = ([f["name"] for f in root["fields"] if not is_null(f["type"])]
                        if is_record else ["value"])  # a non-record schema gives one column
             n = 0
             for count, data in blocks:
                 for _ in range(count):
-                    rec = fastavro.schemaless_reader(data, decode, None, return_record_name=True,
-                                                     return_record_name_override=True)
+                    rec = fastavro.schemaless_reader(data, decode, reader, return_record_name=True,
+                                                     **options)
                     yield path, n, columns, (expect(root, rec) if is_record
                                              else {"value": expect(root, rec)})
                     n += 1
@@ -350,9 +415,14 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true", help="print the Parquet schema")
     ap.add_argument("--uuid", choices=["string", "binary"], default="string",
                     help="the --uuid that parqour converted with")
+    ap.add_argument("--reader-schema", metavar="AVSC",
+                    help="the --reader-schema that parqour converted with (one for all files)")
     args = ap.parse_args()
-    global UUID_BINARY
+    global UUID_BINARY, READER
     UUID_BINARY = args.uuid == "binary"
+    if args.reader_schema:
+        with open(args.reader_schema) as f:
+            READER = json.load(f)
 
     avro_files = list_avro(args.inputs)
     if not os.path.isdir(args.parquet):
