@@ -25,37 +25,44 @@ fn python(args: &[&str]) -> Output {
         .expect("python3 with fastavro and pyarrow (tests/requirements.txt)")
 }
 
-/// Random writer schemas and data with a reader schema derived from each by the changes Avro's
-/// resolution allows (`tests/gen_random.py --evolve`): fields dropped, added with defaults of
-/// every kind, renamed through aliases and reordered; promotions; enum symbols added, or
-/// removed behind a default; types made nullable; union branches added and reordered. Each file
-/// is converted with `--reader-schema`, and every value compared with fastavro's resolution of
-/// the same bytes (`tests/roundtrip.py --reader-schema`). `PARQOUR_RANDOM_SEED` and
-/// `PARQOUR_RANDOM_COUNT` draw other files.
-#[test]
-fn random_evolutions_resolve_like_fastavro() {
+/// `tests/gen_random.py --evolve` into `dir`: `count` random writer schemas with data, each
+/// with a reader schema its data resolves to and the same records in DataWrapper envelopes.
+/// `PARQOUR_RANDOM_SEED` and `PARQOUR_RANDOM_COUNT` replace `seed` and `count`.
+fn random_evolutions(dir: &Path, seed: u64, count: u64) -> Vec<String> {
     let env = |name: &str, default: u64| {
         std::env::var(name)
             .ok()
             .map_or(default, |v| v.parse().expect(name))
     };
     let (seed, count) = (
-        env("PARQOUR_RANDOM_SEED", 1),
-        env("PARQOUR_RANDOM_COUNT", 60),
+        env("PARQOUR_RANDOM_SEED", seed),
+        env("PARQOUR_RANDOM_COUNT", count),
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("random");
     let o = Command::new("python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_random.py"))
-        .arg(&dir)
+        .arg(dir)
         .arg(seed.to_string())
         .arg(count.to_string())
         .arg("--evolve")
         .output()
         .expect("python3 is needed for the fixtures");
     assert!(o.status.success(), "{}", text(&o));
-    for n in 0..count {
-        let name = format!("random-{seed}-{n:04}");
+    (0..count)
+        .map(|n| format!("random-{seed}-{n:04}"))
+        .collect()
+}
+
+/// Random writer schemas and data with a reader schema derived from each by the changes Avro's
+/// resolution allows (`tests/gen_random.py --evolve`): fields dropped, added with defaults of
+/// every kind, renamed through aliases and reordered; promotions; enum symbols added, or
+/// removed behind a default; types made nullable; union branches added and reordered. Each file
+/// is converted with `--reader-schema`, and every value compared with fastavro's resolution of
+/// the same bytes (`tests/roundtrip.py --reader-schema`).
+#[test]
+fn random_evolutions_resolve_like_fastavro() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("random");
+    for name in random_evolutions(&dir, 1, 60) {
         let (avro, reader) = (
             dir.join(format!("{name}.avro")),
             dir.join(format!("{name}.avsc")),
@@ -74,6 +81,54 @@ fn random_evolutions_resolve_like_fastavro() {
         let reader = reader.to_str().unwrap();
         common::roundtrip_with(&out, &[&avro], &["--reader-schema", reader]);
     }
+}
+
+/// The production path on random schemas: the writer schema published as version 1 and the
+/// derived reader schema as version 2 (`schema publish` checks that 2 reads 1), the records sent
+/// as DataWrapper envelopes naming the writer schema by fastavro's fingerprint, converted with
+/// `--registry` into the data type's table. Every record must land there (none dead-lettered:
+/// the fingerprints agree) with the values of fastavro's resolution to version 2.
+#[test]
+fn random_evolutions_through_envelopes_and_the_registry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("random");
+    let mut converted = 0;
+    for name in random_evolutions(&dir, 2, 30) {
+        let registry = tmp.path().join("registry").join(&name);
+        for version in [format!("{name}.writer.avsc"), format!("{name}.avsc")] {
+            let o = publish(&registry, &dir.join(&version), "rnd");
+            assert!(o.status.success(), "{version}: {}", text(&o));
+        }
+        let (table, dead) = (tmp.path().join("table").join(&name), tmp.path().join("dl"));
+        let o = bin()
+            .arg("convert")
+            .arg(dir.join(format!("{name}.envelopes.avro")))
+            .arg("--registry")
+            .arg(&registry)
+            .arg("-o")
+            .arg(format!("{}/{{data_type}}", table.display()))
+            .arg("--dead-letter")
+            .arg(dead.join(&name))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        assert!(!dead.join(&name).exists(), "{name}: dead letters");
+        let out = table.join("rnd");
+        if !out.exists() {
+            // A file of no records writes nothing.
+            assert!(String::from_utf8_lossy(&o.stdout).contains("read 0 records"));
+            continue;
+        }
+        let reader = dir.join(format!("{name}.avsc"));
+        let plain = dir.join(format!("{name}.avro"));
+        common::roundtrip_with(
+            &out,
+            &[&plain],
+            &["--reader-schema", reader.to_str().unwrap()],
+        );
+        converted += 1;
+    }
+    assert!(converted >= 20, "{converted} files with records");
 }
 
 /// Writes the fixtures: `records` envelopes per file, one corrupt datum in `corrupt_every`.

@@ -7,8 +7,9 @@ schema resolution (tests/evolution.rs).
 writes COUNT files OUT_DIR/random-<SEED>-<n>.avro, each with a schema and records drawn from
 random.Random(SEED * 1_000_003 + n), and prints one line per file: its name, codec, record
 count and schema. The same arguments write byte-identical files. With --evolve, each also gets
-a reader schema OUT_DIR/random-<SEED>-<n>.avsc that its data resolves to (see `Evolve`), for
-tests/evolution.rs.
+a reader schema OUT_DIR/random-<SEED>-<n>.avsc that its data resolves to (see `Evolve`), its
+writer schema as random-<SEED>-<n>.writer.avsc, and random-<SEED>-<n>.envelopes.avro: the same
+records in DataWrapper envelopes of data type `rnd`, for tests/evolution.rs.
 
 Why: tests/gen_fixtures.py holds the corners someone thought of; this finds the ones nobody did.
 Schemas nest records, arrays, maps and unions (of null and one type, of several types, of one
@@ -581,6 +582,34 @@ class Evolve:
         return out
 
 
+ENVELOPE = {"type": "record", "name": "DataWrapper", "namespace": "com.acme.pipeline",
+            "fields": [{"name": "dataType", "type": "string"},
+                       {"name": "schemaFingerprint", "type": "long"},
+                       {"name": "data", "type": "bytes"}]}
+
+
+def java_fingerprint(schema):
+    """Java's SchemaNormalization.parsingFingerprint64 (CRC-64-AVRO of the Parsing Canonical
+    Form) as a signed long, computed by fastavro."""
+    import fastavro.schema as fs
+
+    def strip(s):  # fastavro refuses some invalid annotations; the form has none anyway
+        if isinstance(s, list):
+            return [strip(b) for b in s]
+        if not isinstance(s, dict):
+            return s
+        s = {k: v for k, v in s.items() if k != "logicalType"}
+        if "fields" in s:
+            s["fields"] = [dict(f, type=strip(f["type"])) for f in s["fields"]]
+        for k in ("items", "values"):
+            if k in s:
+                s[k] = strip(s[k])
+        return s
+
+    pcf = fs.to_parsing_canonical_form(fs.parse_schema(strip(schema)))
+    return struct.unpack("<q", bytes.fromhex(fs.fingerprint(pcf, "CRC-64-AVRO")))[0]
+
+
 def compress(codec, data):
     if codec == "null":
         return data
@@ -649,6 +678,15 @@ def main():
             with open(os.path.join(out_dir, f"{name}.avsc"), "w") as f:
                 json.dump(reader, f)
             print(f"{name}.avsc {json.dumps(reader)}")
+            # The same records as the pipeline sends them: DataWrapper envelopes naming the
+            # writer schema by its fingerprint, which fastavro computes (not parqour).
+            with open(os.path.join(out_dir, f"{name}.writer.avsc"), "w") as f:
+                json.dump(schema, f)
+            fp = java_fingerprint(schema)
+            envelopes = [length_prefixed(b"rnd") + zigzag(fp) + length_prefixed(r)
+                         for r in records]
+            with open(os.path.join(out_dir, f"{name}.envelopes.avro"), "wb") as f:
+                f.write(container(ENVELOPE, rng.choice(CODECS), envelopes, rng))
 
 
 if __name__ == "__main__":
