@@ -446,6 +446,64 @@ fn apache_avro_java_writer_files_round_trip() {
     convert_together_and_check(&files, &tmp.path().join("out").join("all"));
 }
 
+/// parqour's fingerprints of 240 random schemas (`tests/gen_random.py --evolve`: writer
+/// schemas and readers derived from them, with aliases, defaults, namespaces, every type and
+/// logical type) equal Java's `SchemaNormalization.parsingFingerprint64`
+/// (tests/java_fingerprints.java), the reference the producers' envelopes use.
+#[test]
+fn fingerprints_of_random_schemas_equal_javas() {
+    let Some(classpath) = java_classpath() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("random");
+    let o = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_random.py"))
+        .args([dir.to_str().unwrap(), "3", "120", "--evolve"])
+        .output()
+        .expect("python3 is needed for the fixtures");
+    assert!(o.status.success(), "{}", text(&o));
+    let schemas: Vec<PathBuf> = sorted_files(&dir)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "avsc"))
+        .collect();
+    assert_eq!(schemas.len(), 240);
+    let o = Command::new("java")
+        .arg("-cp")
+        .arg(&classpath)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java_fingerprints.java"))
+        .args(&schemas)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "tests/java_fingerprints.java: {}",
+        text(&o)
+    );
+    let java = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = java.lines().collect();
+    assert_eq!(lines.len(), schemas.len(), "{java}");
+    for (schema, line) in schemas.iter().zip(lines) {
+        let expected = line
+            .strip_prefix(schema.to_str().unwrap())
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(!expected.starts_with("ERROR"), "Java refused it: {line}");
+        let o = bin()
+            .args(["schema", "fingerprint"])
+            .arg(schema)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            expected,
+            "{}",
+            schema.display()
+        );
+    }
+}
+
 /// The codec named in an Avro file's header (`null` when it names none).
 fn header_codec(file: &Path) -> String {
     let bytes = std::fs::read(file).unwrap();
