@@ -1,9 +1,10 @@
 //! Damaged Avro files: thousands of seeded mutations (flipped bits, overwritten bytes, varint
-//! bombs, truncations, cut or doubled ranges) of the Arrow project's test corpus and of demo
-//! files in every codec, read the way `convert` reads them (the header and blocks split from
-//! chunks as they arrive, each block inflated and decoded) and the decoded batches encoded to
-//! Parquet. Whatever the damage: no panic, a bounded amount of memory, and no record lost
-//! silently (a file cut inside a block is an error, not a shorter file).
+//! bombs, truncations, cut or doubled ranges) of the Arrow project's test corpus, of demo
+//! files in every codec and of files of random schemas (tests/gen_random.py), read the way
+//! `convert` reads them (the header and blocks split from chunks as they arrive, each block
+//! inflated and decoded) and the decoded batches encoded to Parquet. Whatever the damage: no
+//! panic, a bounded amount of memory, and no record lost silently (a file cut inside a block is
+//! an error, not a shorter file).
 
 #![allow(clippy::unwrap_used)]
 
@@ -192,7 +193,32 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         let data = parqour::demo::write_events(Vec::new(), codec, 0, 700, 3).unwrap();
         out.push((format!("demo events, {codec:?}"), data));
     }
+    out.extend(random_files());
     out
+}
+
+/// Files of random schemas (tests/gen_random.py): unions of several branches, maps, nested
+/// arrays and every logical type, for damage in places the corpus does not have them.
+fn random_files() -> Vec<(String, Vec<u8>)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_random.py"))
+        .arg(tmp.path())
+        .args(["5", "24"])
+        .output()
+        .expect("python3 is needed for the fixtures");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| (p.display().to_string(), std::fs::read(p).unwrap()))
+        // A file of one block has few places to damage; one of no records, none.
+        .filter(|(_, data)| data.len() > 1000)
+        .collect()
 }
 
 #[test]
