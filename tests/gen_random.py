@@ -460,14 +460,24 @@ class Evolve:
     """Derives a reader schema from a writer schema by the changes Avro's resolution allows:
     fields dropped, added with defaults, renamed with aliases and reordered; numeric and
     string-to-bytes promotions; enum symbols added, or removed behind a default; a type made
-    nullable; union branches added and reordered. Named types keep their names, so that a
-    reference means the same type in both schemas."""
+    nullable; union branches added and reordered; named types renamed, with the writer's name
+    as an alias (and every reference renamed with them)."""
 
     def __init__(self, rng, writer):
         self.rng = rng
         self.count = 0
-        self.names = {}  # full name -> definition, in the writer
+        self.names = {}  # full name -> definition, in the writer (and renamed, in the reader)
+        self.renamed = {}  # writer's full name -> reader's, for the references
         self.collect(writer, None)
+
+    def rename(self, j, ns):
+        """A named type renamed by the reader, with the writer's full name as an alias."""
+        old, _ = full_name(j, ns)
+        out = dict(j, name=f"{j['name']}V2", aliases=[old])
+        new, _ = full_name(out, ns)
+        self.renamed[old] = new
+        self.names[new] = self.names[old]
+        return out
 
     def collect(self, j, ns):
         if isinstance(j, list):
@@ -505,6 +515,11 @@ class Evolve:
         if t in NAMED_KINDS:
             out = self.record(j, ns) if t in ("record", "error") else \
                 self.enum(j) if t == "enum" else j
+            if rng.random() < 0.12:
+                out = self.rename(out, ns)
+        elif isinstance(j, str) and j not in PRIMITIVE_NAMES:  # a reference
+            full = j if "." in j or not ns else f"{ns}.{j}"
+            out = self.renamed.get(full if full in self.names else j, j)
         elif t == "array":
             out = dict(j, items=self.schema(j["items"], ns))
         elif t == "map":
