@@ -608,20 +608,9 @@ def java_fingerprint(schema):
     Form) as a signed long, computed by fastavro."""
     import fastavro.schema as fs
 
-    def strip(s):  # fastavro refuses some invalid annotations; the form has none anyway
-        if isinstance(s, list):
-            return [strip(b) for b in s]
-        if not isinstance(s, dict):
-            return s
-        s = {k: v for k, v in s.items() if k != "logicalType"}
-        if "fields" in s:
-            s["fields"] = [dict(f, type=strip(f["type"])) for f in s["fields"]]
-        for k in ("items", "values"):
-            if k in s:
-                s[k] = strip(s[k])
-        return s
+    from roundtrip import strip_logical  # fastavro refuses some invalid annotations
 
-    pcf = fs.to_parsing_canonical_form(fs.parse_schema(strip(schema)))
+    pcf = fs.to_parsing_canonical_form(fs.parse_schema(strip_logical(schema)))
     return struct.unpack("<q", bytes.fromhex(fs.fingerprint(pcf, "CRC-64-AVRO")))[0]
 
 
