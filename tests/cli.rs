@@ -182,27 +182,11 @@ fn independent_writer_edge_cases_round_trip() {
 /// that a failure repeats).
 #[test]
 fn random_schemas_round_trip() {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .map_or(default, |v| v.parse().expect(name))
-    };
-    let (seed, count) = (
-        env("PARQOUR_RANDOM_SEED", 1),
-        env("PARQOUR_RANDOM_COUNT", 80),
-    );
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("random");
-    let o = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_random.py"))
-        .arg(&dir)
-        .arg(seed.to_string())
-        .arg(count.to_string())
-        .output()
-        .expect("python3 is needed for the fixtures");
-    assert!(o.status.success(), "{}", text(&o));
+    let names = common::gen_random(&dir, 1, 80, false);
     let files = sorted_files(&dir);
-    assert_eq!(files.len() as u64, count);
+    assert_eq!(files.len(), names.len());
     let option_sets: [&[&str]; 4] = [
         &[],
         &["--row-group-size", "4KiB", "--target-file-size", "16KiB"],
@@ -457,17 +441,16 @@ fn fingerprints_of_random_schemas_equal_javas() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("random");
-    let o = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_random.py"))
-        .args([dir.to_str().unwrap(), "3", "120", "--evolve"])
-        .output()
-        .expect("python3 is needed for the fixtures");
-    assert!(o.status.success(), "{}", text(&o));
+    let names = common::gen_random(&dir, 3, 120, true);
     let schemas: Vec<PathBuf> = sorted_files(&dir)
         .into_iter()
         .filter(|f| f.extension().is_some_and(|e| e == "avsc"))
         .collect();
-    assert_eq!(schemas.len(), 240);
+    assert_eq!(
+        schemas.len(),
+        2 * names.len(),
+        "a writer and a reader schema each"
+    );
     let o = Command::new("java")
         .arg("-cp")
         .arg(&classpath)

@@ -25,33 +25,6 @@ fn python(args: &[&str]) -> Output {
         .expect("python3 with fastavro and pyarrow (tests/requirements.txt)")
 }
 
-/// `tests/gen_random.py --evolve` into `dir`: `count` random writer schemas with data, each
-/// with a reader schema its data resolves to and the same records in DataWrapper envelopes.
-/// `PARQOUR_RANDOM_SEED` and `PARQOUR_RANDOM_COUNT` replace `seed` and `count`.
-fn random_evolutions(dir: &Path, seed: u64, count: u64) -> Vec<String> {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .map_or(default, |v| v.parse().expect(name))
-    };
-    let (seed, count) = (
-        env("PARQOUR_RANDOM_SEED", seed),
-        env("PARQOUR_RANDOM_COUNT", count),
-    );
-    let o = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_random.py"))
-        .arg(dir)
-        .arg(seed.to_string())
-        .arg(count.to_string())
-        .arg("--evolve")
-        .output()
-        .expect("python3 is needed for the fixtures");
-    assert!(o.status.success(), "{}", text(&o));
-    (0..count)
-        .map(|n| format!("random-{seed}-{n:04}"))
-        .collect()
-}
-
 /// Random writer schemas and data with a reader schema derived from each by the changes Avro's
 /// resolution allows (`tests/gen_random.py --evolve`): fields dropped, added with defaults of
 /// every kind, renamed through aliases and reordered; promotions; enum symbols added, or
@@ -62,7 +35,7 @@ fn random_evolutions(dir: &Path, seed: u64, count: u64) -> Vec<String> {
 fn random_evolutions_resolve_like_fastavro() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("random");
-    for name in random_evolutions(&dir, 1, 60) {
+    for name in common::gen_random(&dir, 1, 60, true) {
         let (avro, reader) = (
             dir.join(format!("{name}.avro")),
             dir.join(format!("{name}.avsc")),
@@ -93,7 +66,7 @@ fn random_evolutions_through_envelopes_and_the_registry() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("random");
     let mut converted = 0;
-    for name in random_evolutions(&dir, 2, 30) {
+    for name in common::gen_random(&dir, 2, 30, true) {
         let registry = tmp.path().join("registry").join(&name);
         for version in [format!("{name}.writer.avsc"), format!("{name}.avsc")] {
             let o = publish(&registry, &dir.join(&version), "rnd");

@@ -59,3 +59,31 @@ pub fn roundtrip_with(parquet: &Path, inputs: &[&Path], options: &[&str]) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(" 0 mismatches"), "{stdout}");
 }
+
+/// Runs `tests/gen_random.py` into `dir` (with `--evolve` if `evolve`): `count` files of random
+/// schemas drawn from `seed`, unless `PARQOUR_RANDOM_SEED` and `PARQOUR_RANDOM_COUNT` say
+/// otherwise (to look further than the tests' fixed draw). Returns the files' names without
+/// extension (`random-<seed>-<n>`), in order.
+pub fn gen_random(dir: &Path, seed: u64, count: u64, evolve: bool) -> Vec<String> {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .map_or(default, |v| v.parse().expect(name))
+    };
+    let (seed, count) = (
+        env("PARQOUR_RANDOM_SEED", seed),
+        env("PARQOUR_RANDOM_COUNT", count),
+    );
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_random.py"))
+        .arg(dir)
+        .arg(seed.to_string())
+        .arg(count.to_string())
+        .args(evolve.then_some("--evolve"))
+        .output()
+        .expect("python3 is needed for the fixtures");
+    assert!(out.status.success(), "tests/gen_random.py: {}", text(&out));
+    (0..count)
+        .map(|n| format!("random-{seed}-{n:04}"))
+        .collect()
+}
