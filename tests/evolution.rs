@@ -66,13 +66,14 @@ fn random_evolutions_through_envelopes_and_the_registry() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("random");
     let mut converted = 0;
-    for name in common::gen_random(&dir, 2, 30, true) {
-        let registry = tmp.path().join("registry").join(&name);
+    let names = common::gen_random(&dir, 2, 30, true);
+    for name in &names {
+        let registry = tmp.path().join("registry").join(name);
         for version in [format!("{name}.writer.avsc"), format!("{name}.avsc")] {
             let o = publish(&registry, &dir.join(&version), "rnd");
             assert!(o.status.success(), "{version}: {}", text(&o));
         }
-        let (table, dead) = (tmp.path().join("table").join(&name), tmp.path().join("dl"));
+        let (table, dead) = (tmp.path().join("table").join(name), tmp.path().join("dl"));
         let o = bin()
             .arg("convert")
             .arg(dir.join(format!("{name}.envelopes.avro")))
@@ -81,11 +82,11 @@ fn random_evolutions_through_envelopes_and_the_registry() {
             .arg("-o")
             .arg(format!("{}/{{data_type}}", table.display()))
             .arg("--dead-letter")
-            .arg(dead.join(&name))
+            .arg(dead.join(name))
             .output()
             .unwrap();
         assert!(o.status.success(), "{name}: {}", text(&o));
-        assert!(!dead.join(&name).exists(), "{name}: dead letters");
+        assert!(!dead.join(name).exists(), "{name}: dead letters");
         let out = table.join("rnd");
         if !out.exists() {
             // A file of no records writes nothing.
@@ -101,7 +102,12 @@ fn random_evolutions_through_envelopes_and_the_registry() {
         );
         converted += 1;
     }
-    assert!(converted >= 20, "{converted} files with records");
+    // A fifth of the files hold no records; the draw must still give the rest.
+    assert!(
+        converted * 2 >= names.len(),
+        "{converted} of {} files with records",
+        names.len()
+    );
 }
 
 /// Writes the fixtures: `records` envelopes per file, one corrupt datum in `corrupt_every`.
