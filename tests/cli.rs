@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{bin, roundtrip, text};
+use common::{bin, have_program, java_classpath, needed, roundtrip, text};
 use parqour::avro::codec::Codec;
 use parqour::avro::writer::{ContainerWriter, Datum};
 
@@ -330,62 +330,6 @@ fn apache_avro_python_writer_files_round_trip() {
     convert_each_and_check(&files, &tmp.path().join("out"));
     // All four in one run: one schema, one output, in input order.
     convert_together_and_check(&files, &tmp.path().join("out").join("all"));
-}
-
-/// Whether `what`, which the tests of other Avro implementations need, is `present`. Under CI
-/// (`CI` set), where `.ci/run` installs it (`install` says how), a missing one fails the test;
-/// elsewhere the test says so and is skipped.
-fn needed(present: bool, what: &str, install: &str) -> bool {
-    if !present {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{what} is missing: `{install}` (.ci/run does it)"
-        );
-        eprintln!("skipped: {what} is missing ({install})");
-    }
-    present
-}
-
-/// Whether `program` can be started (see [`needed`]); it comes with the Debian `package`.
-fn have_program(program: &str, package: &str) -> bool {
-    let present = Command::new(program).arg("--version").output().is_ok();
-    needed(
-        present,
-        &format!("`{program}`"),
-        &format!("apt-get install {package}"),
-    )
-}
-
-/// The jars tests/gen_java.java needs, from Debian's libavro-java and its dependencies; `None`
-/// (or a failure under CI, see [`needed`]) when `java` or a jar is missing.
-fn java_classpath() -> Option<String> {
-    const JARS: [&str; 8] = [
-        "avro",               // libavro-java (Avro 1.8.2)
-        "jackson-core-asl",   // libjackson-json-java
-        "jackson-mapper-asl", // libjackson-json-java
-        "commons-compress",   // libcommons-compress-java: bzip2, xz
-        "xz",                 // libxz-java
-        "snappy-java",        // libsnappy-java, its native library from libsnappy-jni
-        "slf4j-api",          // libslf4j-java
-        "slf4j-nop",          // libslf4j-java: no "no SLF4J binding" warning
-    ];
-    let jars: Vec<_> = JARS
-        .iter()
-        .map(|j| Path::new("/usr/share/java").join(format!("{j}.jar")))
-        .collect();
-    if !have_program("java", "default-jre-headless") {
-        return None;
-    }
-    let missing: Vec<_> = jars.iter().filter(|j| !j.is_file()).collect();
-    if !needed(
-        missing.is_empty(),
-        &format!("{missing:?}"),
-        "apt-get install libavro-java",
-    ) {
-        return None;
-    }
-    let jars: Vec<_> = jars.iter().map(|j| j.to_str().unwrap()).collect();
-    Some(jars.join(":"))
 }
 
 /// Runs tests/gen_java.java (Avro Java) into `dir` and returns the files it wrote.

@@ -2,14 +2,16 @@
 """Random Avro schemas and data, for a differential test of the decoder (tests/cli.rs) and of
 schema resolution (tests/evolution.rs).
 
-    python3 tests/gen_random.py OUT_DIR SEED COUNT [--evolve]
+    python3 tests/gen_random.py OUT_DIR SEED COUNT [--evolve | --evolve-java]
 
 writes COUNT files OUT_DIR/random-<SEED>-<n>.avro, each with a schema and records drawn from
 random.Random(SEED * 1_000_003 + n), and prints one line per file: its name, codec, record
 count and schema. The same arguments write byte-identical files. With --evolve, each also gets
 a reader schema OUT_DIR/random-<SEED>-<n>.avsc that its data resolves to (see `Evolve`), its
 writer schema as random-<SEED>-<n>.writer.avsc, and random-<SEED>-<n>.envelopes.avro: the same
-records in DataWrapper envelopes of data type `rnd`, for tests/evolution.rs.
+records in DataWrapper envelopes of data type `rnd`, for tests/evolution.rs. --evolve-java does
+the same for Avro Java 1.8.2 as the oracle (tests/java_resolve.java) instead of fastavro: unions
+may hold competing branches; no enum defaults, promotions to float, empty blocks or zstandard.
 
 Why: tests/gen_fixtures.py holds the corners someone thought of; this finds the ones nobody did.
 Schemas nest records, arrays, maps and unions (of null and one type, of several types, of one
@@ -463,8 +465,12 @@ class Evolve:
     nullable; union branches added and reordered; named types renamed, with the writer's name
     as an alias (and every reference renamed with them)."""
 
-    def __init__(self, rng, writer):
+    def __init__(self, rng, writer, java=False):
         self.rng = rng
+        # For Java's Avro 1.8.2 as the oracle (--evolve-java): no enum defaults (Avro 1.9's),
+        # but unions may hold competing branches. No promotion to float: 1.8.2 refuses one
+        # into a union.
+        self.java = java
         self.count = 0
         self.names = {}  # full name -> definition, in the writer (and renamed, in the reader)
         self.renamed = {}  # writer's full name -> reader's, for the references
@@ -526,7 +532,7 @@ class Evolve:
             out = dict(j, values=self.schema(j["values"], ns))
         elif t in PROMOTIONS and not in_union and rng.random() < 0.25 and \
                 (isinstance(j, str) or "logicalType" not in j):
-            promoted = rng.choice(PROMOTIONS[t])
+            promoted = rng.choice([p for p in PROMOTIONS[t] if not (self.java and p == "float")])
             out = promoted if isinstance(j, str) else dict(j, type=promoted)
         else:
             out = j
@@ -574,7 +580,7 @@ class Evolve:
             symbols += [f"NEW{i}" for i in range(rng.randint(1, 2))]
             rng.shuffle(symbols)
             return dict(j, symbols=symbols)
-        if r < 0.45 and len(symbols) > 1:
+        if r < 0.45 and len(symbols) > 1 and not self.java:
             kept = rng.sample(symbols, rng.randint(1, len(symbols) - 1))
             return dict(j, symbols=kept, default=rng.choice(kept))
         return j
@@ -582,14 +588,19 @@ class Evolve:
     def union(self, branches, ns):
         rng = self.rng
         out = [self.schema(b, ns, in_union=True) for b in branches]
+
         def kind(j):
             c = self.python_class(j, ns)
+            if self.java:  # Avro's rule only: one branch per type, or per name
+                return c if isinstance(j, str) and j not in PRIMITIVE_NAMES or \
+                    isinstance(j, dict) and j["type"] in NAMED_KINDS else \
+                    (j if isinstance(j, str) else j["type"])
             return COMPETING.get(c, c)
 
         kinds = set(map(kind, out))
         if rng.random() < 0.25:
-            new = [p for p in ["null", "boolean", "long", "double", "string", "bytes"]
-                   if kind(p) not in kinds]
+            new = [p for p in ["null", "boolean", "int", "long", "float", "double", "string",
+                               "bytes"] if kind(p) not in kinds]
             if new:
                 out.insert(rng.randint(0, len(out)), rng.choice(new))
         if rng.random() < 0.3 and sum(map(has_named, out)) <= 1:
@@ -631,9 +642,9 @@ def compress(codec, data):
     raise ValueError(codec)
 
 
-def container(schema_json, codec, records, rng):
+def container(schema_json, codec, records, rng, empty_blocks=True):
     """An object container file: header, then the records in blocks of random sizes (an empty
-    block now and then)."""
+    block now and then, unless not `empty_blocks`: Avro Java 1.8.2 stops reading at one)."""
     sync = rng.randbytes(16)
     meta = {"avro.schema": json.dumps(schema_json).encode(), "avro.codec": codec.encode()}
     if rng.random() < 0.3:
@@ -645,7 +656,8 @@ def container(schema_json, codec, records, rng):
     out += zigzag(0) + sync
     i = 0
     while i < len(records) or (i == 0 and rng.random() < 0.1):
-        n = 0 if rng.random() < 0.05 else rng.randint(1, max(1, len(records) - i))
+        n = 0 if empty_blocks and rng.random() < 0.05 else \
+            rng.randint(1, max(1, len(records) - i))
         n = min(n, len(records) - i, rng.choice([1, 7, 50, 1000]))
         body = compress(codec, b"".join(records[i:i + n]))
         out += zigzag(n) + zigzag(len(body)) + body + sync
@@ -657,28 +669,29 @@ def container(schema_json, codec, records, rng):
 
 def main():
     args = sys.argv[1:]
-    evolve = "--evolve" in args
-    args = [a for a in args if a != "--evolve"]
+    java = "--evolve-java" in args
+    evolve = "--evolve" in args or java
+    args = [a for a in args if a not in ("--evolve", "--evolve-java")]
     if len(args) != 3:
         sys.exit(__doc__.split("\n\n")[1])
     out_dir, seed, count = args[0], int(args[1]), int(args[2])
     os.makedirs(out_dir, exist_ok=True)
     for n in range(count):
         rng = random.Random(seed * 1_000_003 + n)
-        schemas = Schemas(rng, distinct_in_python=evolve)
+        schemas = Schemas(rng, distinct_in_python=evolve and not java)
         if rng.random() < 0.9:
             schema, node = schemas.record(0, None)
         else:
             schema, node = schemas.draw(1, None)
         values = Values(rng)
         records = [values.encode(node) for _ in range(rng.choice([0, 1, 5, 40, 300]))]
-        codec = rng.choice(CODECS)
+        codec = rng.choice([c for c in CODECS if not (java and c == "zstandard")])  # Avro 1.9+
         name = f"random-{seed}-{n:04}"
         with open(os.path.join(out_dir, f"{name}.avro"), "wb") as f:
-            f.write(container(schema, codec, records, rng))
+            f.write(container(schema, codec, records, rng, empty_blocks=not java))
         print(f"{name}.avro {codec} {len(records)} {json.dumps(schema)}")
         if evolve:
-            reader = Evolve(rng, schema).schema(schema, None, top=True)
+            reader = Evolve(rng, schema, java).schema(schema, None, top=True)
             with open(os.path.join(out_dir, f"{name}.avsc"), "w") as f:
                 json.dump(reader, f)
             print(f"{name}.avsc {json.dumps(reader)}")

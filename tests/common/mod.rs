@@ -65,6 +65,12 @@ pub fn roundtrip_with(parquet: &Path, inputs: &[&Path], options: &[&str]) {
 /// otherwise (to look further than the tests' fixed draw). Returns the files' names without
 /// extension (`random-<seed>-<n>`), in order.
 pub fn gen_random(dir: &Path, seed: u64, count: u64, evolve: bool) -> Vec<String> {
+    gen_random_with(dir, seed, count, if evolve { "--evolve" } else { "" })
+}
+
+/// [`gen_random`] with a mode of tests/gen_random.py: `--evolve`, `--evolve-java` or none
+/// (`""`).
+pub fn gen_random_with(dir: &Path, seed: u64, count: u64, mode: &str) -> Vec<String> {
     let env = |name: &str, default: u64| {
         std::env::var(name)
             .ok()
@@ -79,11 +85,67 @@ pub fn gen_random(dir: &Path, seed: u64, count: u64, evolve: bool) -> Vec<String
         .arg(dir)
         .arg(seed.to_string())
         .arg(count.to_string())
-        .args(evolve.then_some("--evolve"))
+        .args((!mode.is_empty()).then_some(mode))
         .output()
         .expect("python3 is needed for the fixtures");
     assert!(out.status.success(), "tests/gen_random.py: {}", text(&out));
     (0..count)
         .map(|n| format!("random-{seed}-{n:04}"))
         .collect()
+}
+
+/// Whether `what`, which the tests of other Avro implementations need, is `present`. Under CI
+/// (`CI` set), where `.ci/run` installs it (`install` says how), a missing one fails the test;
+/// elsewhere the test says so and is skipped.
+pub fn needed(present: bool, what: &str, install: &str) -> bool {
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} is missing: `{install}` (.ci/run does it)"
+        );
+        eprintln!("skipped: {what} is missing ({install})");
+    }
+    present
+}
+
+/// Whether `program` can be started (see [`needed`]); it comes with the Debian `package`.
+pub fn have_program(program: &str, package: &str) -> bool {
+    let present = Command::new(program).arg("--version").output().is_ok();
+    needed(
+        present,
+        &format!("`{program}`"),
+        &format!("apt-get install {package}"),
+    )
+}
+
+/// The jars the Avro Java programs of the tests (tests/*.java) need, from Debian's libavro-java and its dependencies; `None`
+/// (or a failure under CI, see [`needed`]) when `java` or a jar is missing.
+pub fn java_classpath() -> Option<String> {
+    const JARS: [&str; 8] = [
+        "avro",               // libavro-java (Avro 1.8.2)
+        "jackson-core-asl",   // libjackson-json-java
+        "jackson-mapper-asl", // libjackson-json-java
+        "commons-compress",   // libcommons-compress-java: bzip2, xz
+        "xz",                 // libxz-java
+        "snappy-java",        // libsnappy-java, its native library from libsnappy-jni
+        "slf4j-api",          // libslf4j-java
+        "slf4j-nop",          // libslf4j-java: no "no SLF4J binding" warning
+    ];
+    let jars: Vec<_> = JARS
+        .iter()
+        .map(|j| Path::new("/usr/share/java").join(format!("{j}.jar")))
+        .collect();
+    if !have_program("java", "default-jre-headless") {
+        return None;
+    }
+    let missing: Vec<_> = jars.iter().filter(|j| !j.is_file()).collect();
+    if !needed(
+        missing.is_empty(),
+        &format!("{missing:?}"),
+        "apt-get install libavro-java",
+    ) {
+        return None;
+    }
+    let jars: Vec<_> = jars.iter().map(|j| j.to_str().unwrap()).collect();
+    Some(jars.join(":"))
 }
