@@ -538,6 +538,11 @@ class Evolve:
             out = j
         if not (in_union or top) and t != "null" and rng.random() < 0.08:
             out = ["null", out] if rng.random() < 0.7 else [out, "null"]
+        elif self.java and not (in_union or top) and out == t and t in PROMOTIONS and \
+                rng.random() < 0.15:
+            # Into a union whose first branch the value could be promoted to: Java (and
+            # parqour) take the branch of its own type.
+            out = [rng.choice(PROMOTIONS[t]), t]
         return out
 
     def record(self, j, ns):
