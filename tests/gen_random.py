@@ -84,10 +84,13 @@ class Schemas:
     """Draws a schema as (JSON, node); a node is what `Values` needs to encode a datum. Named
     types are remembered, so that later types may reference them by name."""
 
-    def __init__(self, rng, distinct_in_python=False):
+    def __init__(self, rng, distinct_in_python=False, one_branch_fields=False):
         self.rng = rng
         self.count = 0
         self.named = []  # (full name, short name, namespace, node)
+        # For --evolve-java: some union fields hold one branch in every record (the field says
+        # which, in a property of its own), so that a reader may read them as that branch alone.
+        self.one_branch_fields = one_branch_fields
         # For --evolve: a union's branches must differ in the Python type fastavro returns, so
         # that tests/roundtrip.py can tell which branch a resolved value took.
         self.distinct_in_python = distinct_in_python
@@ -227,6 +230,11 @@ class Schemas:
             field = {"name": fname, "type": fj}
             if self.rng.random() < 0.1:
                 field["doc"] = "a field's doc, ignored"
+            if self.one_branch_fields and fnode["t"] == "union" and self.rng.random() < 0.3:
+                branches = [i for i, b in enumerate(fnode["branches"]) if b["t"] != "null"]
+                if branches:
+                    fnode["only"] = self.rng.choice(branches)
+                    field[ONE_BRANCH] = fnode["only"]
             fields.append(field)
             node["fields"].append(fnode)
         j["fields"] = fields
@@ -401,11 +409,14 @@ class Values:
                                + self.encode(node["values"]))
         if t == "union":
             branches = node["branches"]
-            i = rng.randrange(len(branches))
+            i = node["only"] if "only" in node else rng.randrange(len(branches))
             return zigzag(i) + self.encode(branches[i])
         raise ValueError(f"unknown node {t}")
 
 
+# The field property (ignored by readers, as any unknown one) naming the one branch of a
+# union field that the data holds (see Schemas.one_branch_fields).
+ONE_BRANCH = "parqour.test.branch"
 PRIMITIVE_NAMES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 NAMED_KINDS = {"record", "error", "enum", "fixed"}
 # Promotions a reader may make (Avro's schema resolution). long -> float is left out: Python
@@ -553,6 +564,11 @@ class Evolve:
             if rng.random() < 0.15 and not has_definitions(f["type"]):
                 continue  # the reader drops the field
             field = dict(f, type=self.schema(f["type"], inner))
+            only = f.get(ONE_BRANCH)
+            if only is not None and rng.random() < 0.5 and not any(
+                    has_definitions(b) for i, b in enumerate(f["type"]) if i != only):
+                # The writer's union, of which the data holds one branch, read as that branch.
+                field = dict(field, type=self.schema(f["type"][only], inner))
             if rng.random() < 0.1:
                 field["name"] = f"renamed_{f['name']}"
                 field["aliases"] = [f["name"]]
@@ -683,7 +699,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     for n in range(count):
         rng = random.Random(seed * 1_000_003 + n)
-        schemas = Schemas(rng, distinct_in_python=evolve and not java)
+        schemas = Schemas(rng, distinct_in_python=evolve and not java, one_branch_fields=java)
         if rng.random() < 0.9:
             schema, node = schemas.record(0, None)
         else:
