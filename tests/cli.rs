@@ -334,14 +334,7 @@ fn apache_avro_python_writer_files_round_trip() {
 
 /// Runs tests/gen_java.java (Avro Java) into `dir` and returns the files it wrote.
 fn java_fixtures(classpath: &str, dir: &Path) -> Vec<PathBuf> {
-    let o = Command::new("java")
-        .arg("-cp")
-        .arg(classpath)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_java.java"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "tests/gen_java.java: {}", text(&o));
+    common::run_java(classpath, "gen_java.java", &[dir]);
     sorted_files(dir)
 }
 
@@ -395,18 +388,7 @@ fn fingerprints_of_random_schemas_equal_javas() {
         2 * names.len(),
         "a writer and a reader schema each"
     );
-    let o = Command::new("java")
-        .arg("-cp")
-        .arg(&classpath)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java_fingerprints.java"))
-        .args(&schemas)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "tests/java_fingerprints.java: {}",
-        text(&o)
-    );
+    let o = common::run_java(&classpath, "java_fingerprints.java", &schemas);
     let java = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = java.lines().collect();
     assert_eq!(lines.len(), schemas.len(), "{java}");

@@ -76,14 +76,7 @@ fn random_evolutions_resolve_like_java() {
             args.push(dir.join(format!("{name}{file}")));
         }
     }
-    let o = Command::new("java")
-        .arg("-cp")
-        .arg(&classpath)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java_resolve.java"))
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "tests/java_resolve.java: {}", text(&o));
+    let o = common::run_java(&classpath, "java_resolve.java", &args);
     assert!(o.stdout.is_empty(), "Java could not resolve: {}", text(&o));
     for name in &names {
         let out = tmp.path().join("out").join(name);

@@ -149,3 +149,21 @@ pub fn java_classpath() -> Option<String> {
     let jars: Vec<_> = jars.iter().map(|j| j.to_str().unwrap()).collect();
     Some(jars.join(":"))
 }
+
+/// Runs the single-file Java program `tests/<program>` (Avro Java, on `classpath` from
+/// [`java_classpath`]) with `args`; fails the test unless it exits 0.
+pub fn run_java<A: AsRef<std::ffi::OsStr>>(classpath: &str, program: &str, args: &[A]) -> Output {
+    let out = Command::new("java")
+        .arg("-cp")
+        .arg(classpath)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests")
+                .join(program),
+        )
+        .args(args)
+        .output()
+        .expect("java is needed for the tests of Avro Java");
+    assert!(out.status.success(), "tests/{program}: {}", text(&out));
+    out
+}
