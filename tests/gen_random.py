@@ -563,12 +563,14 @@ class Evolve:
         for f in j["fields"]:
             if rng.random() < 0.15 and not has_definitions(f["type"]):
                 continue  # the reader drops the field
-            field = dict(f, type=self.schema(f["type"], inner))
+            written = f["type"]
             only = f.get(ONE_BRANCH)
             if only is not None and rng.random() < 0.5 and not any(
-                    has_definitions(b) for i, b in enumerate(f["type"]) if i != only):
+                    has_definitions(b) for i, b in enumerate(written) if i != only):
                 # The writer's union, of which the data holds one branch, read as that branch.
-                field = dict(field, type=self.schema(f["type"][only], inner))
+                # (Evolved once: a named type in it is renamed or not, and so are references.)
+                written = written[only]
+            field = dict(f, type=self.schema(written, inner))
             if rng.random() < 0.1:
                 field["name"] = f"renamed_{f['name']}"
                 field["aliases"] = [f["name"]]
