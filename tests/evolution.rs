@@ -25,6 +25,19 @@ fn python(args: &[&str]) -> Output {
         .expect("python3 with fastavro and pyarrow (tests/requirements.txt)")
 }
 
+/// `parqour convert AVRO --reader-schema READER --output OUT`.
+fn convert_as(avro: &Path, reader: &Path, out: &Path) -> Output {
+    bin()
+        .arg("convert")
+        .arg(avro)
+        .arg("--reader-schema")
+        .arg(reader)
+        .arg("--output")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 /// Random writer schemas and data with a reader schema derived from each by the changes Avro's
 /// resolution allows (`tests/gen_random.py --evolve`): fields dropped, added with defaults of
 /// every kind, renamed through aliases and reordered; promotions; enum symbols added, or
@@ -41,15 +54,7 @@ fn random_evolutions_resolve_like_fastavro() {
             dir.join(format!("{name}.avsc")),
         );
         let out = tmp.path().join("out").join(&name);
-        let o = bin()
-            .arg("convert")
-            .arg(&avro)
-            .arg("--reader-schema")
-            .arg(&reader)
-            .arg("--output")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = convert_as(&avro, &reader, &out);
         assert!(o.status.success(), "{name}: {}", text(&o));
         let reader = reader.to_str().unwrap();
         common::roundtrip_with(&out, &[&avro], &["--reader-schema", reader]);
@@ -80,15 +85,11 @@ fn random_evolutions_resolve_like_java() {
     assert!(o.stdout.is_empty(), "Java could not resolve: {}", text(&o));
     for name in &names {
         let out = tmp.path().join("out").join(name);
-        let o = bin()
-            .arg("convert")
-            .arg(dir.join(format!("{name}.avro")))
-            .arg("--reader-schema")
-            .arg(dir.join(format!("{name}.avsc")))
-            .arg("--output")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = convert_as(
+            &dir.join(format!("{name}.avro")),
+            &dir.join(format!("{name}.avsc")),
+            &out,
+        );
         assert!(o.status.success(), "{name}: {}", text(&o));
         if out.exists() {
             common::roundtrip(&out, &[&dir.join(format!("{name}.java.avro"))]);

@@ -30,6 +30,8 @@ import sys
 
 import fastavro
 
+from roundtrip import strip_logical
+
 D = decimal.Decimal
 FIXTURES = []  # (name, schema, records, codec, options)
 
@@ -40,14 +42,6 @@ def fixture(name, schema, records, codec="null", sync_interval=16000, raw_annota
     minus its logicalTypes (the same bytes) and the header declares the original schema."""
     FIXTURES.append((name, schema, list(records), codec,
                      {"sync_interval": sync_interval, "raw_annotations": raw_annotations}))
-
-
-def strip_logical(s):
-    if isinstance(s, dict):
-        return {k: strip_logical(v) for k, v in s.items() if k != "logicalType"}
-    if isinstance(s, list):
-        return [strip_logical(x) for x in s]
-    return s
 
 
 def record(name, *fields, namespace=None):

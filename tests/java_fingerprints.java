@@ -20,7 +20,8 @@ public class JavaFingerprints {
                 Schema schema = new Schema.Parser().parse(new File(path));
                 System.out.println(path + " " + SchemaNormalization.parsingFingerprint64(schema));
             } catch (Exception e) {
-                System.out.println(path + " ERROR " + String.valueOf(e.getMessage()).replace('\n', ' '));
+                String message = String.valueOf(e.getMessage()).replace('\n', ' ');
+                System.out.println(path + " ERROR " + message);
             }
         }
     }

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -201,20 +203,9 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 /// arrays and every logical type, for damage in places the corpus does not have them.
 fn random_files() -> Vec<(String, Vec<u8>)> {
     let tmp = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen_random.py"))
-        .arg(tmp.path())
-        .args(["5", "24"])
-        .output()
-        .expect("python3 is needed for the fixtures");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
+    common::gen_random(tmp.path(), 5, 24, false)
         .iter()
+        .map(|name| tmp.path().join(format!("{name}.avro")))
         .map(|p| (p.display().to_string(), std::fs::read(p).unwrap()))
         // A file of one block has few places to damage; one of no records, none.
         .filter(|(_, data)| data.len() > 1000)

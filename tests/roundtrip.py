@@ -94,17 +94,12 @@ def decode_schema(s, counter):
 
 
 def strip_logical(s):
-    """A schema without logicalType (values stay raw), defaults kept."""
+    """A schema without logicalType (values stay raw), defaults kept. Also used by
+    tests/gen_fixtures.py and tests/gen_random.py."""
+    if isinstance(s, dict):
+        return {k: strip_logical(v) for k, v in s.items() if k != "logicalType"}
     if isinstance(s, list):
-        return [strip_logical(b) for b in s]
-    if not isinstance(s, dict):
-        return s
-    s = {k: v for k, v in s.items() if k != "logicalType"}
-    if "fields" in s:
-        s["fields"] = [dict(f, type=strip_logical(f["type"])) for f in s["fields"]]
-    for k in ("items", "values", "type"):
-        if k in s and isinstance(s[k], (list, dict)):
-            s[k] = strip_logical(s[k])
+        return [strip_logical(x) for x in s]
     return s
 
 

@@ -118,8 +118,9 @@ pub fn have_program(program: &str, package: &str) -> bool {
     )
 }
 
-/// The jars the Avro Java programs of the tests (tests/*.java) need, from Debian's libavro-java and its dependencies; `None`
-/// (or a failure under CI, see [`needed`]) when `java` or a jar is missing.
+/// The jars the tests' Avro Java programs (tests/*.java) need, from Debian's libavro-java and
+/// its dependencies; `None` (or a failure under CI, see [`needed`]) when `java` or a jar is
+/// missing.
 pub fn java_classpath() -> Option<String> {
     const JARS: [&str; 8] = [
         "avro",               // libavro-java (Avro 1.8.2)
