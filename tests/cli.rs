@@ -175,7 +175,7 @@ fn independent_writer_edge_cases_round_trip() {
 
 /// Random schemas and data (tests/gen_random.py, its own Avro writer): nested records, arrays,
 /// maps and unions, named types reused across namespaces, every logical type (valid or not),
-/// arrays and maps in several blocks with and without byte sizes, six codecs. Each file is
+/// arrays and maps in several blocks with and without byte sizes, seven codecs. Each file is
 /// converted with one of several option sets (small row groups and files, binary uuids,
 /// delta-length strings, zstd) and every value compared by tests/roundtrip.py.
 /// `PARQOUR_RANDOM_SEED` and `PARQOUR_RANDOM_COUNT` draw other files (the default is fixed, so

@@ -38,7 +38,7 @@ import zlib
 import cramjam
 import zstandard
 
-CODECS = ["null", "deflate", "snappy", "zstandard", "bzip2", "xz"]
+CODECS = ["null", "deflate", "snappy", "zstandard", "bzip2", "xz", "lz4"]
 FIELD_NAMES = ["id", "value", "name", "a", "b", "x_1", "_hidden", "type", "member_int",
                "key", "items", "Map", "ts", "amount", "nested", "list", "element", "f"]
 NAMESPACES = [None, "com.example", "org.parqour.test", "a.b"]
@@ -662,6 +662,9 @@ def compress(codec, data):
         return bz2.compress(data)
     if codec == "xz":
         return lzma.compress(data)
+    if codec == "lz4":  # fastavro's: Python's lz4.block.compress (the length, then the block)
+        import lz4.block
+        return lz4.block.compress(data)
     raise ValueError(codec)
 
 
@@ -708,7 +711,8 @@ def main():
             schema, node = schemas.draw(1, None)
         values = Values(rng)
         records = [values.encode(node) for _ in range(rng.choice([0, 1, 5, 40, 300]))]
-        codec = rng.choice([c for c in CODECS if not (java and c == "zstandard")])  # Avro 1.9+
+        # Avro Java 1.8.2 has no zstandard (1.9+) and no lz4 (fastavro's own).
+        codec = rng.choice([c for c in CODECS if not (java and c in ("zstandard", "lz4"))])
         name = f"random-{seed}-{n:04}"
         with open(os.path.join(out_dir, f"{name}.avro"), "wb") as f:
             f.write(container(schema, codec, records, rng, empty_blocks=not java))

@@ -290,6 +290,8 @@ DECOMPRESS = {
     # Avro C's own codec: raw LZMA2 (no xz container), dictionary up to preset 9's.
     "lzma": lambda data: lzma.decompress(
         data, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": 64 << 20}]),
+    # fastavro's: an LZ4 block after its uncompressed length (imported only when met).
+    "lz4": lambda data: __import__("lz4.block").block.decompress(data),
 }
 
 

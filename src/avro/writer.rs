@@ -207,6 +207,10 @@ impl<W: Write> ContainerWriter<W> {
                 self.compressed = e.finish()?;
                 &self.compressed
             }
+            Codec::Lz4 => {
+                self.compressed = lz4_flex::block::compress_prepend_size(&self.block);
+                &self.compressed
+            }
         };
         let mut head = Vec::with_capacity(20);
         encode_long(self.block_count as i64, &mut head);
@@ -262,6 +266,7 @@ mod tests {
             Codec::Bzip2,
             Codec::Xz,
             Codec::Lzma,
+            Codec::Lz4,
         ] {
             let mut w = ContainerWriter::new(Vec::new(), schema, codec, [3; 16], &BTreeMap::new())
                 .unwrap()
