@@ -309,10 +309,14 @@ pub struct InputReport {
     /// Its size in bytes.
     pub bytes: u64,
     /// `container`, `envelopes` (a container file of DataWrapper records), `raw` (raw
-    /// concatenated envelopes) or `empty` (zero bytes).
+    /// concatenated envelopes), `empty` (zero bytes), or `mixed` (concatenated container
+    /// files, some of envelopes and some not).
     pub framing: &'static str,
-    /// Its block codec.
+    /// Its block codec (the codecs of its concatenated files, comma-separated, in order).
     pub codec: String,
+    /// Container files in it: 1, more when several are concatenated, 0 in the raw framing or
+    /// an empty object.
+    pub containers: u64,
     /// Blocks read.
     pub blocks: u64,
     /// Records read.
@@ -336,6 +340,7 @@ impl InputReport {
             bytes: input.size,
             framing,
             codec: header.map_or(Codec::Null, |h| h.codec).name().to_string(),
+            containers: u64::from(header.is_some()),
             blocks: 0,
             records: 0,
             dead_lettered: 0,
@@ -729,7 +734,17 @@ impl Driver {
         while let Some(event) = events.blocking_recv() {
             let event = event?;
             match event.event {
-                ObjectEvent::Header(header) => self.start_object(event.object, Some(&header))?,
+                ObjectEvent::Header(header) => {
+                    if self
+                        .current
+                        .as_ref()
+                        .is_some_and(|c| c.object == event.object)
+                    {
+                        self.next_container(event.object, &header)?;
+                    } else {
+                        self.start_object(event.object, Some(&header))?;
+                    }
+                }
                 ObjectEvent::Raw => self.start_object(event.object, None)?,
                 ObjectEvent::Block(block) => {
                     if let Some(report) = self.reports.last_mut() {
@@ -832,25 +847,7 @@ impl Driver {
     }
 
     fn start_object(&mut self, object: usize, header: Option<&Header>) -> Result<(), ConvertError> {
-        let url = self.inputs[object].url.clone();
-        let schemas = self.options.schemas.clone();
-        let (decoding, framing) = match header {
-            None => {
-                if !schemas.has_registry() {
-                    return Err(ConvertError::NoRegistry { url });
-                }
-                (Decoding::Envelopes(EnvelopeLayout::RAW), "raw")
-            }
-            Some(h) => match EnvelopeLayout::of(&h.schema) {
-                Some(layout) => {
-                    if !schemas.has_registry() {
-                        return Err(ConvertError::NoRegistry { url });
-                    }
-                    (Decoding::Envelopes(layout), "envelopes")
-                }
-                None => (self.plain_decoding(object, h)?, "container"),
-            },
-        };
+        let (decoding, framing) = self.decoding(object, header)?;
         let mut report = InputReport::new(&self.inputs[object], framing, header);
         if let (Some(h), Decoding::Plain { .. } | Decoding::Unreadable(_)) = (header, &decoding) {
             // Known before any record: the file's one writer schema.
@@ -866,6 +863,69 @@ impl Driver {
             writer_schema: header.map(|h| Arc::from(h.schema_json.as_str())),
         });
         Ok(())
+    }
+
+    /// The next container file of an object of concatenated ones: its blocks are read with
+    /// its own header, as those of another input would be, and counted in the object's report.
+    fn next_container(&mut self, object: usize, header: &Header) -> Result<(), ConvertError> {
+        // The blocks gathered so far belong to the previous file.
+        self.dispatch();
+        let (decoding, framing) = self.decoding(object, Some(header))?;
+        if let Some(report) = self.reports.last_mut() {
+            report.containers += 1;
+            if report.framing != framing {
+                report.framing = "mixed";
+            }
+            let codec = header.codec.name();
+            if !report.codec.split(',').any(|c| c == codec) {
+                report.codec = format!("{},{codec}", report.codec);
+            }
+            if let (Decoding::Plain { .. } | Decoding::Unreadable(_), Some(fp)) =
+                (&decoding, header.fingerprint)
+            {
+                report.fingerprints.entry(fp.to_string()).or_insert(0);
+            }
+        }
+        tracing::info!(
+            input = %self.inputs[object].url,
+            offset = header.offset,
+            "another container file starts in the object (concatenated files)"
+        );
+        self.current = Some(Current {
+            object,
+            decoding,
+            codec: header.codec,
+            writer_schema: Some(Arc::from(header.schema_json.as_str())),
+        });
+        Ok(())
+    }
+
+    /// How the blocks after `header` (or of a raw object, without one) are decoded, and the
+    /// framing the report names.
+    fn decoding(
+        &mut self,
+        object: usize,
+        header: Option<&Header>,
+    ) -> Result<(Decoding, &'static str), ConvertError> {
+        let url = self.inputs[object].url.clone();
+        let schemas = self.options.schemas.clone();
+        Ok(match header {
+            None => {
+                if !schemas.has_registry() {
+                    return Err(ConvertError::NoRegistry { url });
+                }
+                (Decoding::Envelopes(EnvelopeLayout::RAW), "raw")
+            }
+            Some(h) => match EnvelopeLayout::of(&h.schema) {
+                Some(layout) => {
+                    if !schemas.has_registry() {
+                        return Err(ConvertError::NoRegistry { url });
+                    }
+                    (Decoding::Envelopes(layout), "envelopes")
+                }
+                None => (self.plain_decoding(object, h)?, "container"),
+            },
+        })
     }
 
     fn plain_decoding(&mut self, object: usize, header: &Header) -> Result<Decoding, ConvertError> {

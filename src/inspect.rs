@@ -98,7 +98,7 @@ async fn inspect_avro(location: &Location, size: u64) -> Result<String, InspectE
             source,
         })?
         .into_stream();
-    let mut splitter = BlockSplitter::new(Limits::default());
+    let mut splitter = BlockSplitter::new(Limits::default()).reading_concatenated();
     let mut out = String::new();
     let (mut blocks, mut records, mut compressed, mut max_block) = (0u64, 0u64, 0u64, 0usize);
     while let Some(chunk) = stream.next().await {
@@ -110,8 +110,16 @@ async fn inspect_avro(location: &Location, size: u64) -> Result<String, InspectE
         while let Some(ev) = splitter.next_event().map_err(avro_err)? {
             match ev {
                 Event::Header(h) => {
-                    let _ = writeln!(out, "file:     {url}");
-                    let _ = writeln!(out, "format:   Avro object container file, {size} bytes");
+                    if h.offset == 0 {
+                        let _ = writeln!(out, "file:     {url}");
+                        let _ = writeln!(out, "format:   Avro object container file, {size} bytes");
+                    } else {
+                        let _ = writeln!(
+                            out,
+                            "another container file (concatenated) at byte offset {}:",
+                            h.offset
+                        );
+                    }
                     let _ = writeln!(out, "codec:    {}", h.codec.name());
                     for (k, v) in &h.metadata {
                         if k != "avro.schema" && k != "avro.codec" {

@@ -151,7 +151,8 @@ async fn list_one(location: &Location) -> Result<Vec<InputObject>, SourceError> 
 /// What happens in one object, in order.
 #[derive(Debug)]
 pub enum ObjectEvent {
-    /// The object's header; its blocks follow.
+    /// A container file's header; its blocks follow. An object of concatenated container
+    /// files has one before the blocks of each.
     Header(Box<Header>),
     /// The next block, still compressed.
     Block(RawBlock),
@@ -596,7 +597,7 @@ async fn stream_blocks(
             .await;
         return Ok(());
     }
-    let mut splitter = BlockSplitter::new(options.limits);
+    let mut splitter = BlockSplitter::new(options.limits).reading_concatenated();
     let mut chunks = futures::stream::iter(pending.into_iter().map(Ok)).chain(stream);
     let mut broken = None;
     'read: while let Some(chunk) = chunks.next().await {

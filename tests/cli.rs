@@ -1245,6 +1245,72 @@ fn convert_setting_aside(input: &Path, out: &Path, dead: &Path) -> serde_json::V
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// An object of container files one after the other (`cat`, or Kinesis Firehose joining
+/// records that are each a whole file), here Spark's files with four codecs and two schemas:
+/// each file is read with its own header (schema, codec, sync marker), as separate inputs
+/// would be, and every value round-trips. A broken header after a good file leaves that file
+/// converted and the rest of the object set aside.
+#[test]
+fn concatenated_container_files_are_read_each_with_its_own_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = testdata();
+    let parts: Vec<PathBuf> = ["bzip2", "xz", "zstandard", "snappy"]
+        .iter()
+        .map(|c| dir.join(format!("alltypes_plain.{c}.avro")))
+        .collect();
+    let bytes: Vec<Vec<u8>> = parts.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let input = tmp.path().join("in/joined.avro");
+    std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+    std::fs::write(&input, bytes.concat()).unwrap();
+    let out = tmp.path().join("out");
+    let o = convert(&[&input], &out, &["--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let one = &report["inputs"][0];
+    assert_eq!(one["containers"], 4, "{one}");
+    assert_eq!(one["records"], 32);
+    assert_eq!(one["codec"], "bzip2,xz,zstandard,snappy");
+    let refs: Vec<&Path> = parts.iter().map(PathBuf::as_path).collect();
+    roundtrip(&out, &refs);
+
+    // Two schemas: two tables' worth of files, as from two inputs.
+    let mixed = tmp.path().join("in/mixed.avro");
+    let enums = std::fs::read(dir.join("simple_enum.avro")).unwrap();
+    std::fs::write(&mixed, [&bytes[0][..], &enums[..], &bytes[3][..]].concat()).unwrap();
+    let out = tmp.path().join("mixed");
+    let o = convert(&[&mixed], &out, &["--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["inputs"][0]["containers"], 3);
+    assert_eq!(report["records_out"], 20);
+    assert_eq!(
+        report["inputs"][0]["fingerprints"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // The second header broken (its first metadata key's length runs on): the first file
+    // converts, the rest is set aside from where the second file starts.
+    let mut broken = bytes[1].clone();
+    broken[5] = 0xff;
+    let input = tmp.path().join("in/broken.avro");
+    std::fs::write(&input, [&bytes[0][..], &broken[..]].concat()).unwrap();
+    let dead = tmp.path().join("dead");
+    let report = convert_setting_aside(&input, &tmp.path().join("broken"), &dead);
+    assert_eq!(report["records_out"], 8);
+    assert_eq!(report["dead_letter"]["by_kind"]["tail"], 1);
+    // Without one the run fails, and says where.
+    let o = convert(&[&input], &tmp.path().join("broken2"), &[]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("offset {}", bytes[0].len())),
+        "{}",
+        text(&o)
+    );
+}
+
 /// With a dead-letter place, a container block that does not inflate is set aside whole, as
 /// stored; the other blocks convert; replay gives back a container file holding that block.
 #[test]

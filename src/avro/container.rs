@@ -8,6 +8,13 @@
 //! Checks: the magic, the header metadata, the sync marker after every block, block sizes and
 //! record counts (negative or larger than [`Limits`] allow), and a file that ends inside a block.
 //!
+//! Concatenated files: an object may hold several container files one after the other (`cat
+//! a.avro b.avro`, or Firehose joining records that are each a whole container file). Where a
+//! block should start, `Obj\x01` cannot begin one (its first byte reads as a negative record
+//! count), so it unambiguously starts the next file. A splitter made
+//! [`BlockSplitter::reading_concatenated`] then hands out that file's header (its own schema,
+//! codec and sync marker) and its blocks; otherwise it is an error that says so.
+//!
 //! Limitations: it holds one block at a time, so a block larger than the memory budget cannot be
 //! read; [`Limits::max_block_bytes`] turns that into an error.
 
@@ -78,6 +85,14 @@ pub enum ContainerError {
         /// Byte offset where the block starts.
         offset: u64,
     },
+    /// The header of a container file concatenated after another is bad.
+    #[error("the container file concatenated at byte offset {offset}: {source}")]
+    Concatenated {
+        /// Byte offset where its header starts.
+        offset: u64,
+        /// What is wrong with it.
+        source: Box<ContainerError>,
+    },
     /// A block header (count or size) is malformed or out of bounds.
     #[error("corrupt block {block} at byte offset {offset}: {message}")]
     Block {
@@ -106,7 +121,9 @@ pub struct Header {
     pub sync: [u8; 16],
     /// All metadata entries, including `avro.schema` and `avro.codec`.
     pub metadata: BTreeMap<String, Vec<u8>>,
-    /// Length of the header in bytes (offset of the first block).
+    /// Byte offset of the header in the object: 0, or where a concatenated file starts.
+    pub offset: u64,
+    /// Length of the header in bytes (its first block starts at `offset + len`).
     pub len: u64,
 }
 
@@ -156,7 +173,7 @@ fn parse_schema(json: &str) -> Result<(Schema, Option<i64>), SchemaError> {
 /// What [`BlockSplitter::next_event`] found.
 #[derive(Debug)]
 pub enum Event {
-    /// The header; always first.
+    /// A header: first, and again before the blocks of each concatenated file.
     Header(Box<Header>),
     /// The next block.
     Block(RawBlock),
@@ -171,7 +188,12 @@ pub struct BlockSplitter {
     buf: Rope,
     /// Offset in the object of the first byte of `buf`.
     offset: u64,
+    /// The sync marker of the last header read.
     sync: Option<[u8; 16]>,
+    /// A header comes next (at the start, or after the magic of a concatenated file).
+    at_header: bool,
+    /// Whether a concatenated file is read (see the module documentation) or is an error.
+    concatenated: bool,
     next_index: u64,
     limits: Limits,
 }
@@ -187,9 +209,18 @@ impl BlockSplitter {
             buf: Rope::default(),
             offset: 0,
             sync: None,
+            at_header: true,
+            concatenated: false,
             next_index: 0,
             limits,
         }
+    }
+
+    /// Reads container files concatenated in the object, each after its own header, instead of
+    /// failing at the second one.
+    pub fn reading_concatenated(mut self) -> Self {
+        self.concatenated = true;
+        self
     }
 
     /// Appends the next bytes of the object, without copying them.
@@ -225,20 +256,76 @@ impl BlockSplitter {
 
     /// Returns the next complete header or block, or `None` if more bytes are needed.
     pub fn next_event(&mut self) -> Result<Option<Event>, ContainerError> {
-        match self.sync {
-            None => match self.try_header()? {
-                Ok(h) => Ok(Some(Event::Header(Box::new(h)))),
-                Err(Need::More(_)) => Ok(None),
-            },
-            Some(sync) => match self.try_block(sync)? {
-                Ok(b) => Ok(Some(Event::Block(b))),
-                Err(Need::More(_)) => Ok(None),
-            },
+        if !self.at_header {
+            match self.next_file()? {
+                Ok(true) => self.at_header = true,
+                Ok(false) => {}
+                Err(Need::More(_)) => return Ok(None),
+            }
         }
+        if self.at_header {
+            let header = self.try_header().map_err(|e| match self.sync {
+                Some(_) => ContainerError::Concatenated {
+                    offset: self.offset,
+                    source: Box::new(e),
+                },
+                None => e,
+            })?;
+            return match header {
+                Ok(h) => {
+                    self.at_header = false;
+                    Ok(Some(Event::Header(Box::new(h))))
+                }
+                Err(Need::More(_)) => Ok(None),
+            };
+        }
+        let sync = self.sync.unwrap_or_default();
+        match self.try_block(sync)? {
+            Ok(b) => Ok(Some(Event::Block(b))),
+            Err(Need::More(_)) => Ok(None),
+        }
+    }
+
+    /// Whether the bytes held start another container file (its magic, where a block
+    /// should start); more bytes are needed while they are a part of the magic. An error if
+    /// one does and concatenated files are not read.
+    fn next_file(&self) -> Result<Result<bool, Need>, ContainerError> {
+        let mut front = [0u8; 4];
+        let held = self.buf.copy_to(0, &mut front);
+        if held == 0 || front[..held] != MAGIC[..held] {
+            return Ok(Ok(false));
+        }
+        if held < MAGIC.len() {
+            return Ok(Err(Need::More("the magic of a concatenated file")));
+        }
+        if !self.concatenated {
+            return Err(self.block_error(
+                "another container file starts here (`Obj\\x01`): concatenated files are \
+                 not read here"
+                    .into(),
+            ));
+        }
+        Ok(Ok(true))
     }
 
     /// Called at the end of the object: an error if it ended inside the header or a block.
     pub fn finish(&mut self) -> Result<(), ContainerError> {
+        if self.sync.is_some() && !self.at_header && self.next_file()?.is_err() {
+            // Ended inside the magic of a concatenated file.
+            self.at_header = true;
+        }
+        if self.sync.is_some() && self.at_header {
+            return Err(ContainerError::Truncated {
+                block: self.next_index,
+                offset: self.offset,
+                missing: match self.try_header()? {
+                    Err(Need::More(what)) => {
+                        format!("the header of a concatenated file is incomplete: {what}")
+                    }
+                    Ok(_) => "a header found only at the end".into(),
+                },
+            });
+        }
         if self.sync.is_none() {
             let front = self.buf.contiguous();
             if front.len() >= 4 && front[..4] != MAGIC {
@@ -344,6 +431,7 @@ impl BlockSplitter {
             None => None,
         };
         let codec = Codec::from_name(codec_name)?;
+        let offset = self.offset;
         self.buf.advance(len);
         self.offset += len as u64;
         self.sync = Some(sync);
@@ -354,6 +442,7 @@ impl BlockSplitter {
             codec,
             sync,
             metadata,
+            offset,
             len: len as u64,
         }))
     }
@@ -564,7 +653,7 @@ fn read_blob<'a>(cur: &mut Cursor<'a>, max: usize) -> Result<Option<&'a [u8]>, C
     }
 }
 
-/// Splits a whole object held in memory.
+/// Splits a whole object held in memory: one container file (a concatenated one is an error).
 pub fn split_all(data: &[u8], limits: Limits) -> Result<(Header, Vec<RawBlock>), ContainerError> {
     let mut s = BlockSplitter::new(limits);
     s.push_slice(data);
@@ -669,6 +758,104 @@ mod tests {
             assert_eq!(blocks[1].index, 1);
             assert_eq!(&blocks[2].data[..], &longs(&[-6])[..]);
         }
+    }
+
+    /// Every event of `file` fed in chunks of `chunk` bytes, and how it ended.
+    fn events(
+        file: &[u8],
+        chunk: usize,
+        concatenated: bool,
+    ) -> (Vec<Event>, Result<(), ContainerError>) {
+        let mut s = BlockSplitter::new(Limits::default());
+        if concatenated {
+            s = s.reading_concatenated();
+        }
+        let mut found = Vec::new();
+        for c in file.chunks(chunk.max(1)) {
+            s.push_slice(c);
+            loop {
+                match s.next_event() {
+                    Ok(Some(ev)) => found.push(ev),
+                    Ok(None) => break,
+                    Err(e) => return (found, Err(e)),
+                }
+            }
+        }
+        (found, s.finish())
+    }
+
+    #[test]
+    fn concatenated_files_are_read_each_with_its_own_header() {
+        let a = container(
+            r#""long""#,
+            &[(2, longs(&[1, 2])), (1, longs(&[3]))],
+            [1; 16],
+        );
+        let b = container(
+            r#"{"type": "array", "items": "long"}"#,
+            &[(1, longs(&[2, 4, 5, 0]))],
+            [2; 16],
+        );
+        let file = [&a[..], &b[..], &a[..]].concat();
+        for chunk in [1, 2, 3, 5, 64, file.len()] {
+            let (found, end) = events(&file, chunk, true);
+            end.unwrap();
+            let summary: Vec<String> = found
+                .iter()
+                .map(|e| match e {
+                    Event::Header(h) => format!("h{}:{:?}", h.offset, h.schema_json),
+                    Event::Block(b) => format!("b{}@{}x{}", b.index, b.offset, b.count),
+                })
+                .collect();
+            let (ha, hb) = (
+                split_all(&a, Limits::default()).unwrap().0.len,
+                split_all(&b, Limits::default()).unwrap().0.len,
+            );
+            let (la, lb) = (a.len() as u64, b.len() as u64);
+            assert_eq!(
+                summary,
+                [
+                    format!("h0:{:?}", r#""long""#),
+                    format!("b0@{ha}x2"),
+                    format!("b1@{}x1", ha + 2 + 2 + 16),
+                    format!("h{la}:{:?}", r#"{"type": "array", "items": "long"}"#),
+                    format!("b2@{}x1", la + hb),
+                    format!("h{}:{:?}", la + lb, r#""long""#),
+                    format!("b3@{}x2", la + lb + ha),
+                    format!("b4@{}x1", la + lb + ha + 20),
+                ],
+                "chunks of {chunk}"
+            );
+        }
+        // Not asked for (and in `split_all`): an error that says what it found.
+        let (found, end) = events(&file, 7, false);
+        assert_eq!(found.len(), 3);
+        let err = end.unwrap_err().to_string();
+        assert!(err.contains("concatenated"), "{err}");
+        assert!(err.contains(&format!("offset {}", a.len())), "{err}");
+        let err = split_all(&file, Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("concatenated"), "{err}");
+        // Cut anywhere in the second header (the magic included): truncated, after the first
+        // file's blocks; a corrupt second header is an error after them too.
+        let hb = split_all(&b, Limits::default()).unwrap().0.len as usize;
+        for cut in 1..hb {
+            let (found, end) = events(&[&a[..], &b[..cut]].concat(), 3, true);
+            assert_eq!(found.len(), 3, "cut at {cut}");
+            let err = end.unwrap_err();
+            assert!(
+                matches!(&err, ContainerError::Truncated { offset, .. } if *offset == a.len() as u64),
+                "cut at {cut}: {err}"
+            );
+        }
+        let mut bad = b.clone();
+        bad[5] = 0xff; // the first metadata key's length: a varint running into the key
+        let (found, end) = events(&[&a[..], &bad[..]].concat(), 16, true);
+        assert_eq!(found.len(), 3);
+        assert!(
+            matches!(&end, Err(ContainerError::Concatenated { offset, source })
+                if *offset == a.len() as u64 && matches!(**source, ContainerError::Header(_))),
+            "{end:?}"
+        );
     }
 
     #[test]
