@@ -514,6 +514,9 @@ struct Current {
     codec: Codec,
     /// The header's schema, for dead-lettered blocks.
     writer_schema: Option<Arc<str>>,
+    /// The header's fingerprint, for a container file of events: every record converted from
+    /// its blocks is of that one schema.
+    plain_fingerprint: Option<i64>,
 }
 
 /// What a decode task produced from one group of blocks.
@@ -858,6 +861,7 @@ impl Driver {
         self.reports.push(report);
         self.current = Some(Current {
             object,
+            plain_fingerprint: header.and_then(|h| plain_fingerprint(&decoding, h)),
             decoding,
             codec: header.map_or(Codec::Null, |h| h.codec),
             writer_schema: header.map(|h| Arc::from(h.schema_json.as_str())),
@@ -893,6 +897,7 @@ impl Driver {
         );
         self.current = Some(Current {
             object,
+            plain_fingerprint: plain_fingerprint(&decoding, header),
             decoding,
             codec: header.codec,
             writer_schema: Some(Arc::from(header.schema_json.as_str())),
@@ -978,6 +983,7 @@ impl Driver {
             decoding: current.decoding.clone(),
             codec: current.codec,
             writer_schema: current.writer_schema.clone(),
+            plain_fingerprint: current.plain_fingerprint,
             schemas: self.options.schemas.clone(),
             url: self.inputs[current.object].url.clone(),
             limits: self.options.source.limits,
@@ -1028,12 +1034,6 @@ impl Driver {
         if let Some(report) = self.reports.get_mut(pending.object) {
             report.records += out.records;
             report.dead_lettered += out.dead_records;
-            if report.framing == "container" {
-                // A container file of events: every record converted is of its one schema.
-                if let Some(n) = report.fingerprints.values_mut().next() {
-                    *n += out.records - out.dead_records;
-                }
-            }
             for (fp, n) in out.fingerprints {
                 *report.fingerprints.entry(fp).or_default() += n;
             }
@@ -1362,11 +1362,22 @@ thread_local! {
 /// when blocks inflate far more than usual (a megabyte of deflated zeros is a gigabyte).
 const GROUP_DECODED_BYTES: usize = 64 << 20;
 
+/// The fingerprint of a container file of events (not of envelopes), whose records are all of
+/// its header's schema.
+fn plain_fingerprint(decoding: &Decoding, header: &Header) -> Option<i64> {
+    match decoding {
+        Decoding::Plain { .. } | Decoding::Unreadable(_) => header.fingerprint,
+        Decoding::Envelopes(_) => None,
+    }
+}
+
 /// Everything a decode task needs about the object its blocks come from.
 struct GroupTask {
     decoding: Decoding,
     codec: Codec,
     writer_schema: Option<Arc<str>>,
+    /// [`Current::plain_fingerprint`]: the records converted are counted under it.
+    plain_fingerprint: Option<i64>,
     schemas: Arc<SchemaSet>,
     url: String,
     limits: Limits,
@@ -1546,6 +1557,12 @@ impl GroupTask {
                 for e in entries.iter().filter(|e| e.converted > 0) {
                     out.fingerprints
                         .insert(format!("{}:{fp}", e.data_type), e.converted);
+                }
+            }
+            if let Some(fp) = self.plain_fingerprint {
+                let converted = out.records - out.dead_records;
+                if converted > 0 {
+                    out.fingerprints.insert(fp.to_string(), converted);
                 }
             }
             if let Some((block, offset)) = last {

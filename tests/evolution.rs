@@ -103,7 +103,8 @@ fn random_evolutions_resolve_like_java() {
 /// derived reader schema as version 2 (`schema publish` checks that 2 reads 1), the records sent
 /// as DataWrapper envelopes naming the writer schema by fastavro's fingerprint, converted with
 /// `--registry` into the data type's table. Every record must land there (none dead-lettered:
-/// the fingerprints agree) with the values of fastavro's resolution to version 2.
+/// the fingerprints agree) with the values of fastavro's resolution to version 2. Every fourth
+/// file is also converted as two copies of itself in one object (concatenated container files).
 #[test]
 fn random_evolutions_through_envelopes_and_the_registry() {
     let tmp = tempfile::tempdir().unwrap();
@@ -144,6 +145,29 @@ fn random_evolutions_through_envelopes_and_the_registry() {
             &["--reader-schema", reader.to_str().unwrap()],
         );
         converted += 1;
+        if converted % 4 == 1 {
+            // The envelope file twice in one object (concatenated container files): each
+            // copy read with its own header, every record twice.
+            let envelopes = std::fs::read(dir.join(format!("{name}.envelopes.avro"))).unwrap();
+            let joined = tmp.path().join(format!("{name}.joined.avro"));
+            std::fs::write(&joined, [&envelopes[..], &envelopes[..]].concat()).unwrap();
+            let table = tmp.path().join("joined").join(name);
+            let o = bin()
+                .arg("convert")
+                .arg(&joined)
+                .arg("--registry")
+                .arg(&registry)
+                .arg("-o")
+                .arg(format!("{}/{{data_type}}", table.display()))
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{name} joined: {}", text(&o));
+            common::roundtrip_with(
+                &table.join("rnd"),
+                &[&plain, &plain],
+                &["--reader-schema", reader.to_str().unwrap()],
+            );
+        }
     }
     // A fifth of the files hold no records; the draw must still give the rest.
     assert!(
