@@ -312,7 +312,8 @@ pub struct InputReport {
     /// concatenated envelopes), `empty` (zero bytes), or `mixed` (concatenated container
     /// files, some of envelopes and some not).
     pub framing: &'static str,
-    /// Its block codec (the codecs of its concatenated files, comma-separated, in order).
+    /// Its block codec (with concatenated files, each codec they use, comma-separated, in the
+    /// order first met).
     pub codec: String,
     /// Container files in it: 1, more when several are concatenated, 0 in the raw framing or
     /// an empty object.
@@ -517,6 +518,24 @@ struct Current {
     /// The header's fingerprint, for a container file of events: every record converted from
     /// its blocks is of that one schema.
     plain_fingerprint: Option<i64>,
+}
+
+impl Current {
+    /// The object being read from `header` on (a raw object: none) with `decoding`.
+    fn new(object: usize, decoding: Decoding, header: Option<&Header>) -> Self {
+        // A container file of events (not of envelopes): all its records are of its schema.
+        let plain_fingerprint = match decoding {
+            Decoding::Plain { .. } | Decoding::Unreadable(_) => header.and_then(|h| h.fingerprint),
+            Decoding::Envelopes(_) => None,
+        };
+        Self {
+            object,
+            decoding,
+            codec: header.map_or(Codec::Null, |h| h.codec),
+            writer_schema: header.map(|h| Arc::from(h.schema_json.as_str())),
+            plain_fingerprint,
+        }
+    }
 }
 
 /// What a decode task produced from one group of blocks.
@@ -852,20 +871,13 @@ impl Driver {
     fn start_object(&mut self, object: usize, header: Option<&Header>) -> Result<(), ConvertError> {
         let (decoding, framing) = self.decoding(object, header)?;
         let mut report = InputReport::new(&self.inputs[object], framing, header);
-        if let (Some(h), Decoding::Plain { .. } | Decoding::Unreadable(_)) = (header, &decoding) {
+        let current = Current::new(object, decoding, header);
+        if let Some(fp) = current.plain_fingerprint {
             // Known before any record: the file's one writer schema.
-            if let Some(fp) = h.fingerprint {
-                report.fingerprints.insert(fp.to_string(), 0);
-            }
+            report.fingerprints.insert(fp.to_string(), 0);
         }
         self.reports.push(report);
-        self.current = Some(Current {
-            object,
-            plain_fingerprint: header.and_then(|h| plain_fingerprint(&decoding, h)),
-            decoding,
-            codec: header.map_or(Codec::Null, |h| h.codec),
-            writer_schema: header.map(|h| Arc::from(h.schema_json.as_str())),
-        });
+        self.current = Some(current);
         Ok(())
     }
 
@@ -875,6 +887,7 @@ impl Driver {
         // The blocks gathered so far belong to the previous file.
         self.dispatch();
         let (decoding, framing) = self.decoding(object, Some(header))?;
+        let current = Current::new(object, decoding, Some(header));
         if let Some(report) = self.reports.last_mut() {
             report.containers += 1;
             if report.framing != framing {
@@ -884,9 +897,7 @@ impl Driver {
             if !report.codec.split(',').any(|c| c == codec) {
                 report.codec = format!("{},{codec}", report.codec);
             }
-            if let (Decoding::Plain { .. } | Decoding::Unreadable(_), Some(fp)) =
-                (&decoding, header.fingerprint)
-            {
+            if let Some(fp) = current.plain_fingerprint {
                 report.fingerprints.entry(fp.to_string()).or_insert(0);
             }
         }
@@ -895,13 +906,7 @@ impl Driver {
             offset = header.offset,
             "another container file starts in the object (concatenated files)"
         );
-        self.current = Some(Current {
-            object,
-            plain_fingerprint: plain_fingerprint(&decoding, header),
-            decoding,
-            codec: header.codec,
-            writer_schema: Some(Arc::from(header.schema_json.as_str())),
-        });
+        self.current = Some(current);
         Ok(())
     }
 
@@ -1361,15 +1366,6 @@ thread_local! {
 /// cut by stored bytes (about [`ConvertOptions::group_bytes`]); this bounds what one group holds
 /// when blocks inflate far more than usual (a megabyte of deflated zeros is a gigabyte).
 const GROUP_DECODED_BYTES: usize = 64 << 20;
-
-/// The fingerprint of a container file of events (not of envelopes), whose records are all of
-/// its header's schema.
-fn plain_fingerprint(decoding: &Decoding, header: &Header) -> Option<i64> {
-    match decoding {
-        Decoding::Plain { .. } | Decoding::Unreadable(_) => header.fingerprint,
-        Decoding::Envelopes(_) => None,
-    }
-}
 
 /// Everything a decode task needs about the object its blocks come from.
 struct GroupTask {

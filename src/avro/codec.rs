@@ -139,14 +139,8 @@ impl Codec {
                 }
                 let (data, crc) = input.split_at(input.len() - 4);
                 let len = snap::raw::decompress_len(data).map_err(|e| corrupt(e.to_string()))?;
-                if len > limit {
-                    return Err(CodecError::TooLarge { limit });
-                }
-                if out.len() < len {
-                    out.resize(len, 0);
-                }
                 let n = snap::raw::Decoder::new()
-                    .decompress(data, &mut out[..len])
+                    .decompress(data, room(out, len, limit)?)
                     .map_err(|e| corrupt(e.to_string()))?;
                 let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
                 let computed = crc32fast::hash(&out[..n]);
@@ -160,13 +154,7 @@ impl Codec {
                     .split_first_chunk::<4>()
                     .ok_or_else(|| corrupt("block shorter than its length".into()))?;
                 let len = u32::from_le_bytes(*size) as usize;
-                if len > limit {
-                    return Err(CodecError::TooLarge { limit });
-                }
-                if out.len() < len {
-                    out.resize(len, 0);
-                }
-                let n = lz4_flex::block::decompress_into(data, &mut out[..len])
+                let n = lz4_flex::block::decompress_into(data, room(out, len, limit)?)
                     .map_err(|e| corrupt(e.to_string()))?;
                 if n != len {
                     return Err(corrupt(format!(
@@ -190,6 +178,19 @@ impl Codec {
         }
         Ok(out.len())
     }
+}
+
+/// The first `len` bytes of `out`, for a block whose header says it inflates to `len` bytes:
+/// refused over `limit` before anything is allocated; `out` grows (zero-filled) only when it
+/// is shorter, so a buffer reused from block to block is not filled again.
+fn room(out: &mut Vec<u8>, len: usize, limit: usize) -> Result<&mut [u8], CodecError> {
+    if len > limit {
+        return Err(CodecError::TooLarge { limit });
+    }
+    if out.len() < len {
+        out.resize(len, 0);
+    }
+    Ok(&mut out[..len])
 }
 
 thread_local! {
