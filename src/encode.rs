@@ -847,7 +847,36 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
 
     /// Queues a batch for encoding; closes the row group when it reaches its size or the file
     /// its target. Returns once the batch is queued (or an earlier write failed).
+    ///
+    /// A batch whose column needs more than [`MAX_BATCH_LEVELS`] levels is queued in slices of
+    /// rows that need fewer (see there).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), EncodeError> {
+        self.write_in_slices(batch, MAX_BATCH_LEVELS)
+    }
+
+    /// [`Self::write`], in slices of rows that need at most `max_levels` levels per column
+    /// (halved until they do; a single row is written whole).
+    fn write_in_slices(
+        &mut self,
+        batch: &RecordBatch,
+        max_levels: usize,
+    ) -> Result<(), EncodeError> {
+        let rows = batch.num_rows();
+        let most = batch
+            .columns()
+            .iter()
+            .map(|c| levels_at_most(c.as_ref()))
+            .max()
+            .unwrap_or(0);
+        if most > max_levels && rows > 1 {
+            self.write_in_slices(&batch.slice(0, rows / 2), max_levels)?;
+            return self.write_in_slices(&batch.slice(rows / 2, rows - rows / 2), max_levels);
+        }
+        self.write_whole(batch)
+    }
+
+    /// Queues a batch for encoding as one.
+    fn write_whole(&mut self, batch: &RecordBatch) -> Result<(), EncodeError> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -1248,6 +1277,64 @@ fn queue_leaf(slot: &Arc<Slot>, leaf: LeafData, in_flight: &Arc<InFlight>) {
         let in_flight = in_flight.clone();
         // From a pool task, `rayon::spawn` queues on the same pool.
         rayon::spawn(move || drain(&slot, &in_flight));
+    }
+}
+
+/// Most levels (one per value, null or empty list of a leaf column) that a column of one queued
+/// batch may need. Each leaf's levels are built for the whole batch at once (a few bytes a
+/// level, by our writer or parquet-rs's), while Arrow holds a list of booleans in a bit a
+/// value: 2 MB of deflate Avro (arrays of a thousand `false`) decoded into one batch of 600
+/// million booleans, whose levels took 3 GB. Batches of ordinary records (a few thousand rows
+/// of a few values each) need far fewer.
+pub const MAX_BATCH_LEVELS: usize = 1 << 22;
+
+/// At least as many levels as the leaf column of `array` that needs the most: its length,
+/// plus, under a list or map, the values its rows hold (an empty or null list needs one level
+/// without a value, and there are no more of those than rows). O(depth): only offsets are read.
+fn levels_at_most(array: &dyn arrow_array::Array) -> usize {
+    use arrow_array::cast::AsArray;
+    let rows = array.len();
+    let under = |values: &dyn arrow_array::Array, start: usize, end: usize| {
+        let end = end.clamp(start, values.len());
+        rows.saturating_add(levels_at_most(values.slice(start, end - start).as_ref()))
+    };
+    if let Some(list) = array.as_list_opt::<i32>() {
+        let o = list.value_offsets();
+        let (start, end) = (o.first().copied(), o.last().copied());
+        under(
+            list.values().as_ref(),
+            start.unwrap_or(0).max(0) as usize,
+            end.unwrap_or(0).max(0) as usize,
+        )
+    } else if let Some(list) = array.as_list_opt::<i64>() {
+        let o = list.value_offsets();
+        let (start, end) = (o.first().copied(), o.last().copied());
+        under(
+            list.values().as_ref(),
+            start.unwrap_or(0).max(0) as usize,
+            end.unwrap_or(0).max(0) as usize,
+        )
+    } else if let Some(map) = array.as_map_opt() {
+        let o = map.value_offsets();
+        let (start, end) = (o.first().copied(), o.last().copied());
+        under(
+            map.entries(),
+            start.unwrap_or(0).max(0) as usize,
+            end.unwrap_or(0).max(0) as usize,
+        )
+    } else if let Some(list) = array.as_fixed_size_list_opt() {
+        // (Its values are sliced with it.)
+        let size = list.value_length().max(0) as usize;
+        under(list.values().as_ref(), 0, rows.saturating_mul(size))
+    } else if let Some(s) = array.as_struct_opt() {
+        s.columns()
+            .iter()
+            .map(|c| levels_at_most(c.as_ref()))
+            .max()
+            .unwrap_or(0)
+            .max(rows)
+    } else {
+        rows
     }
 }
 
@@ -1797,6 +1884,102 @@ mod tests {
         }
         assert!("zstd:99".parse::<Codec>().is_err());
         assert!("brotli".parse::<Codec>().is_err());
+    }
+
+    /// A batch of `rows` rows: an id, a nullable list of booleans (row `i` holds `i % 7`
+    /// values, every fifth row null), a map of `i % 3` entries and a list of lists.
+    fn nested_batch(rows: usize) -> RecordBatch {
+        use arrow_array::builder::{
+            BooleanBuilder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
+        };
+        let mut flags = ListBuilder::new(BooleanBuilder::new());
+        let mut map = MapBuilder::new(None, StringBuilder::new(), Int64Builder::new());
+        let mut nested = ListBuilder::new(ListBuilder::new(Int64Builder::new()));
+        for i in 0..rows {
+            if i % 5 == 4 {
+                flags.append(false);
+            } else {
+                (0..i % 7).for_each(|j| flags.values().append_value((i + j) % 3 == 0));
+                flags.append(true);
+            }
+            for j in 0..i % 3 {
+                map.keys().append_value(format!("k{j}"));
+                map.values().append_value((i * j) as i64);
+            }
+            map.append(true).unwrap();
+            for j in 0..i % 4 {
+                (0..j).for_each(|k| nested.values().values().append_value((i + k) as i64));
+                nested.values().append(true);
+            }
+            nested.append(true);
+        }
+        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
+        RecordBatch::try_from_iter_with_nullable([
+            ("id", ids, false),
+            ("flags", Arc::new(flags.finish()) as ArrayRef, true),
+            ("map", Arc::new(map.finish()), false),
+            ("nested", Arc::new(nested.finish()), false),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn levels_at_most_counts_rows_and_the_values_under_lists() {
+        let b = nested_batch(100);
+        let levels = |c: &str| levels_at_most(b.column_by_name(c).unwrap().as_ref());
+        assert_eq!(levels("id"), 100);
+        let flags: usize = (0..100).filter(|i| i % 5 != 4).map(|i| i % 7).sum();
+        assert_eq!(levels("flags"), 100 + flags);
+        let entries: usize = (0..100).map(|i| i % 3).sum();
+        assert_eq!(levels("map"), 100 + entries);
+        let inner: usize = (0..100).map(|i| i % 4).sum();
+        let values: usize = (0..100).map(|i| (0..i % 4).sum::<usize>()).sum();
+        assert_eq!(levels("nested"), 100 + inner + values);
+        // A slice counts its own rows' values only.
+        let slice = b.slice(10, 5);
+        let flags: usize = (10..15).filter(|i| i % 5 != 4).map(|i| i % 7).sum();
+        assert_eq!(levels_at_most(slice.column(1).as_ref()), 5 + flags);
+        // Fixed-size lists, sliced.
+        let fixed = arrow_array::FixedSizeListArray::from_iter_primitive::<
+            arrow_array::types::Int64Type,
+            _,
+            _,
+        >((0..10).map(|i| Some([Some(i), None, Some(i)])), 3);
+        assert_eq!(levels_at_most(&fixed), 10 + 30);
+        assert_eq!(levels_at_most(&fixed.slice(2, 4)), 4 + 12);
+    }
+
+    /// A batch that needs more levels than a queued batch may hold is written in slices of
+    /// rows: the same values come back, in order, with the same row count.
+    #[test]
+    fn batches_of_many_levels_are_written_in_slices() {
+        let batches = [nested_batch(1000), nested_batch(3)];
+        let sliced = {
+            let mut enc = FileEncoder::new(
+                Vec::new(),
+                batches[0].schema(),
+                &Default::default(),
+                pool(2),
+            )
+            .unwrap();
+            for b in &batches {
+                // 1000 rows need ~5,000 levels: written in slices of at most 64 rows.
+                enc.write_in_slices(b, 300).unwrap();
+            }
+            enc.finish().unwrap().0
+        };
+        let whole = encode(&batches, &EncodeOptions::default(), 2);
+        for bytes in [sliced, whole] {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+            let read: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+            let read = arrow_select::concat::concat_batches(&read[0].schema(), &read).unwrap();
+            let written =
+                arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+            assert_eq!(read.num_rows(), 1003);
+            for (r, w) in read.columns().iter().zip(written.columns()) {
+                assert_eq!(r.as_ref(), w.as_ref());
+            }
+        }
     }
 
     #[test]

@@ -1452,3 +1452,74 @@ fn plain_events_into_per_type_tables_need_their_data_type() {
             .exists()
     );
 }
+
+/// Arrays of a thousand `false` deflate to almost nothing, and Arrow holds a boolean in a bit:
+/// 2 MB of such Avro once decoded into one batch of 600 million booleans, whose Parquet levels
+/// (a few bytes each) took 3 GB. Batches that need that many levels are encoded in slices now:
+/// 16 blocks of them (160 million booleans, 40 KB of Avro) peak near 110 MiB, where they took
+/// about 1 GB.
+#[test]
+fn long_arrays_of_tiny_values_keep_memory_bounded() {
+    if !have_program("/usr/bin/time", "time") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = r#"{"type":"record","name":"r","fields":[
+        {"name":"id","type":"long"},
+        {"name":"flags","type":{"type":"array","items":"boolean"}}]}"#;
+    let mut block = Datum::new();
+    for i in 0..10_000 {
+        block.long(i).items(1000);
+        block.buf.extend_from_slice(&[0; 1000]);
+        block.end_items();
+    }
+    let mut compressor = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+    let mut deflated = vec![0; compressor.deflate_compress_bound(block.buf.len())];
+    let n = compressor
+        .deflate_compress(&block.buf, &mut deflated)
+        .unwrap();
+    deflated.truncate(n);
+    let mut w = ContainerWriter::new(
+        Vec::new(),
+        schema,
+        Codec::Deflate,
+        [5; 16],
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    for _ in 0..16 {
+        w.append_block(10_000, &deflated).unwrap();
+    }
+    let input = tmp.path().join("flags.avro");
+    std::fs::write(&input, w.finish().unwrap()).unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new("/usr/bin/time")
+        .args([
+            "-f",
+            "peak RSS %M KiB",
+            env!("CARGO_BIN_EXE_parqour"),
+            "convert",
+        ])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .args(["--threads", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["records"], 160_000, "{}", text(&o));
+    assert_eq!(report["records_out"], 160_000, "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let peak: u64 = stderr
+        .lines()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("peak RSS ")?
+                .strip_suffix(" KiB")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no peak RSS in {stderr}"));
+    assert!(peak < 400 << 10, "peak RSS {peak} KiB: {}", text(&o));
+}
