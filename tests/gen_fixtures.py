@@ -131,6 +131,21 @@ fixture("union_many_branches", record("U",
     {"il": 1, "fd": 3.0, "multi": {}, "again": 1, "dl": 1, "nullf": None},
 ], codec="deflate")
 
+# Branches parqour would name alike: the same short name in two namespaces, names that differ
+# only in case, and records named like the primitive types beside them.
+X_A = record("X", ("x", "int"), namespace="a")
+X_B = record("X", ("x", "string"), namespace="b")
+LOWER_X = {"type": "enum", "name": "x", "namespace": "a", "symbols": ["P", "Q"]}
+INT_REC = record("Int", ("i", "long"))
+fixture("union_members_named_alike", record("R",
+    ("u", ["null", X_A, X_B, LOWER_X]),
+    ("p", ["int", INT_REC, "string", {"type": "fixed", "name": "String", "size": 2}])), [
+    {"u": ("a.X", {"x": 1}), "p": 7},
+    {"u": ("b.X", {"x": "s"}), "p": ("Int", {"i": -3})},
+    {"u": ("a.x", "Q"), "p": "str"},
+    {"u": None, "p": ("String", b"ab")},
+], codec="deflate")
+
 DEC10_3 = dec_bytes(10, 3)
 LTS_MS = logical("long", "local-timestamp-millis")
 one_column("union_decimal_local_timestamp", ["null", "string", DEC10_3, LTS_MS],

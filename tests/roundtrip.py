@@ -147,10 +147,26 @@ def is_null(node):
     return all(map(is_null, node)) if isinstance(node, list) else node["type"] == "null"
 
 
-def member_name(node):
-    """A union branch's field in parqour's struct: member_<primitive type or lowercased name>."""
-    t = node["type"]
-    return f"member_{node['_short'].lower()}" if t in NAMED else f"member_{t}"
+def member_names(branches):
+    """The fields of a union's branches in parqour's struct (None for null branches):
+    member_<primitive type or lowercased name>; a name an earlier branch took becomes
+    member_<full name, lowercased, dots as _>, and if that is taken too, gets _<position>."""
+    taken, names = set(), []
+    for i, b in enumerate(branches):
+        if is_null(b):
+            names.append(None)
+            continue
+        t = b["type"]
+        name = f"member_{b['_short'].lower()}" if t in NAMED else f"member_{t}"
+        if name in taken and t in NAMED:
+            name = "member_" + b["_full"].replace(".", "_").lower()
+        if name in taken:
+            name = f"{name}_{i}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def valid_decimal(node):
@@ -245,15 +261,16 @@ def expect_union(branches, v):
         if len(non_null) == 1:  # a record read through a union comes as (name, record)
             return expect(non_null[0][1], v[1] if isinstance(v, tuple) else v)
         chosen, v = resolved_branch(branches, v)
-        return {member_name(b): expect(b, v) if i == chosen else None for i, b in non_null}
+        names = member_names(branches)
+        return {names[i]: expect(b, v) if i == chosen else None for i, b in non_null}
     if len(non_null) == 1:  # [null, T], [T, null] or [T]: T, nullable
         return None if v is None else expect(non_null[0][1], v)
     if v is None:
         return None
     name, wrapped = v  # ("<ns>.__roundtrip_branch<k>_<index>", {"v": value}), see decode_schema
     chosen = int(name.rsplit("_", 1)[1])
-    return {member_name(b): expect(b, wrapped["v"]) if i == chosen else None
-            for i, b in non_null}
+    names = member_names(branches)
+    return {names[i]: expect(b, wrapped["v"]) if i == chosen else None for i, b in non_null}
 
 
 def list_avro(inputs):

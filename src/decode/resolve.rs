@@ -377,14 +377,20 @@ impl Resolver {
                 Err(mismatch(path, "null where the reader's union has no null"))
             };
         }
+        let names = super::types::member_names(rb);
+        let mpath = |k: usize| {
+            join(
+                path,
+                names.get(k).cloned().flatten().as_deref().unwrap_or("?"),
+            )
+        };
         for (member, k) in members.iter().enumerate() {
             if same_kind(b, &rb[*k]) {
-                let mpath = join(path, &super::types::member_name(&rb[*k]));
-                return Ok(Target::Member(member, self.direct(b, &rb[*k], &mpath)?));
+                return Ok(Target::Member(member, self.direct(b, &rb[*k], &mpath(*k))?));
             }
         }
         for (member, k) in members.iter().enumerate() {
-            let mpath = join(path, &super::types::member_name(&rb[*k]));
+            let mpath = mpath(*k);
             match self.direct(b, &rb[*k], &mpath) {
                 Ok(op) => return Ok(Target::Member(member, op)),
                 Err(ResolveError::Plan(e)) => return Err(e.into()),

@@ -34,7 +34,7 @@
 //! | record | Struct | group |
 //! | [null, T] or [T, null] | T, nullable | optional T |
 //! | `[T]` | T | T |
-//! | other unions | nullable Struct, one nullable field per branch: `member_int`, `member_string`, `member_<record name lowercased>` | group |
+//! | other unions | nullable Struct, one nullable field per branch: `member_int`, `member_string`, `member_<record name lowercased>`; a name an earlier branch took: `member_<full name lowercased, dots as _>`, then with `_<position>` ([`member_names`]) | group |
 //!
 //! Why these choices: Athena (Presto/Trino) reads no unsigned, NANOS, TIME or INT96-only
 //! types correctly; dictionary-typed enums confuse some readers; Parquet has no union type, and
@@ -682,20 +682,11 @@ impl Planner {
             (_, _) => {
                 let mut fields = Vec::new();
                 let mut ops: Vec<Option<(usize, Op)>> = Vec::with_capacity(branches.len());
-                let mut lower: HashMap<String, String> = HashMap::new();
-                for b in branches {
-                    if matches!(b, Schema::Null) {
+                for (b, member) in branches.iter().zip(member_names(branches)) {
+                    let Some(member) = member else {
                         ops.push(None);
                         continue;
-                    }
-                    let member = member_name(b);
-                    if let Some(first) = lower.insert(member.clone(), member.clone()) {
-                        return Err(PlanError::NameCollision {
-                            path: path.into(),
-                            first,
-                            second: member,
-                        });
-                    }
+                    };
                     let mpath = join(path, &member);
                     let Some((dt, _, op)) = self.map(b, &mpath)? else {
                         ops.push(None);
@@ -715,12 +706,40 @@ impl Planner {
     }
 }
 
-/// The stable struct field name for a union branch.
-pub fn member_name(branch: &Schema) -> String {
-    match branch.name() {
-        Some(name) => format!("member_{}", name.name.to_lowercase()),
-        None => format!("member_{}", branch.type_name()),
-    }
+/// The struct field names of a union's branches (`None` for the null branch): `member_` and
+/// the branch's type, or its name (lowercased) for a named type. A branch whose name an
+/// earlier branch took (named types in different namespaces, or named alike but for case, or
+/// a record named `Int` beside an `int`) is `member_` and its full name, lowercased, dots as
+/// `_` (`member_com_acme_click`), and if that is taken too, with `_` and its position in the
+/// union after it. So the names are unique, and a branch added at the end renames none.
+pub fn member_names(branches: &[Schema]) -> Vec<Option<String>> {
+    let mut taken = std::collections::HashSet::new();
+    branches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if matches!(b, Schema::Null) {
+                return None;
+            }
+            let mut name = match b.name() {
+                Some(n) => format!("member_{}", n.name.to_lowercase()),
+                None => format!("member_{}", b.type_name()),
+            };
+            if taken.contains(&name)
+                && let Some(n) = b.name()
+            {
+                name = format!("member_{}", n.fullname().replace('.', "_").to_lowercase());
+            }
+            if taken.contains(&name) {
+                name = format!("{name}_{i}");
+            }
+            while taken.contains(&name) {
+                name.push('_');
+            }
+            taken.insert(name.clone());
+            Some(name)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -745,6 +764,49 @@ mod tests {
         };
         let names: Vec<_> = members.iter().map(|m| m.name().as_str()).collect();
         assert_eq!(names, ["member_int", "member_string", "member_click"]);
+    }
+
+    /// Branches named alike get unique names; a branch added at the end renames none.
+    #[test]
+    fn union_members_named_alike_are_told_apart() {
+        let names = |u: &str| {
+            let s = arrow(&format!(
+                r#"{{"type":"record","name":"r","fields":[{{"name":"u","type":{u}}}]}}"#
+            ))
+            .unwrap();
+            let DataType::Struct(members) = s.field(0).data_type() else {
+                panic!("{u}")
+            };
+            members.iter().map(|m| m.name().clone()).collect::<Vec<_>>()
+        };
+        let rec = |name: &str, ns: &str| {
+            format!(
+                r#"{{"type":"record","name":"{name}","namespace":"{ns}",
+                    "fields":[{{"name":"f","type":"int"}}]}}"#
+            )
+        };
+        let (ax, bx, cx) = (rec("X", "a"), rec("X", "b"), rec("X", "c.d"));
+        assert_eq!(
+            names(&format!(r#"["null",{ax},{bx},{cx}]"#)),
+            ["member_x", "member_b_x", "member_c_d_x"]
+        );
+        let int = r#"{"type":"record","name":"Int","fields":[{"name":"f","type":"int"}]}"#;
+        assert_eq!(
+            names(&format!(r#"["int",{int},"string"]"#)),
+            ["member_int", "member_int_1", "member_string"]
+        );
+        // Case: `x` beside `X` in one namespace; and a name the qualified form would take.
+        let lower = r#"{"type":"enum","name":"x","namespace":"a","symbols":["P"]}"#;
+        let taken = r#"{"type":"fixed","name":"a_x","size":1}"#;
+        assert_eq!(
+            names(&format!(r#"[{ax},{taken},{lower}]"#)),
+            ["member_x", "member_a_x", "member_a_x_2"]
+        );
+        // Unchanged without a collision.
+        assert_eq!(
+            names(&format!(r#"["null","long",{ax}]"#)),
+            ["member_long", "member_x"]
+        );
     }
 
     #[test]
