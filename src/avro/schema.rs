@@ -26,12 +26,23 @@ use serde_json::{Map, Value};
 /// The most nodes a schema may expand to (named types counted at every use).
 pub const MAX_NODES: usize = 100_000;
 
+/// How deep serde_json nests arrays and objects before it stops (its recursion limit).
+pub const JSON_DEPTH: usize = 128;
+
 /// Errors found while parsing a schema.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     /// The text is not JSON.
     #[error("schema is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Valid JSON nested deeper than the JSON parser goes.
+    #[error(
+        "schema nests deeper than the {JSON_DEPTH} levels of JSON that parqour reads (about {} \
+         levels of optional records, each 4 levels of JSON: its object, `fields`, a field and \
+         the union)",
+        JSON_DEPTH / 4
+    )]
+    TooDeep,
     /// The JSON is not a valid Avro schema.
     #[error("invalid Avro schema at {path}: {message}")]
     Invalid {
@@ -199,7 +210,14 @@ pub struct Decimal {
 impl Schema {
     /// Parses a schema from its JSON text.
     pub fn parse_str(json: &str) -> Result<Schema, SchemaError> {
-        let value: Value = serde_json::from_str(json)?;
+        let value: Value = serde_json::from_str(json).map_err(|e| {
+            // (serde_json has no error kind for it; its message is stable.)
+            if e.is_syntax() && e.to_string().starts_with("recursion limit exceeded") {
+                SchemaError::TooDeep
+            } else {
+                SchemaError::Json(e)
+            }
+        })?;
         Self::parse(&value)
     }
 
@@ -680,6 +698,31 @@ mod tests {
             .unwrap(),
             Schema::Bytes
         );
+    }
+
+    /// Optional records nested `levels` deep.
+    fn nested_optional_records(levels: usize) -> String {
+        let mut s = r#""int""#.to_string();
+        for i in 0..levels {
+            s = format!(
+                r#"{{"type":"record","name":"R{i}","fields":[{{"name":"f","type":["null",{s}]}}]}}"#
+            );
+        }
+        s
+    }
+
+    #[test]
+    fn schemas_too_deep_for_the_json_parser_say_so() {
+        assert!(Schema::parse_str(&nested_optional_records(30)).is_ok());
+        let err = Schema::parse_str(&nested_optional_records(40)).unwrap_err();
+        assert!(matches!(err, SchemaError::TooDeep), "{err}");
+        assert!(
+            err.to_string().contains("deeper than the 128 levels"),
+            "{err}"
+        );
+        // Other JSON errors stay what they are.
+        let err = Schema::parse_str(r#"{"type":"int""#).unwrap_err();
+        assert!(matches!(err, SchemaError::Json(_)), "{err}");
     }
 
     #[test]
