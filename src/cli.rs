@@ -295,7 +295,8 @@ struct RunArgs {
     /// With --manifests: the index of this child (set by AWS Batch).
     #[arg(long, env = "AWS_BATCH_JOB_ARRAY_INDEX")]
     array_index: Option<usize>,
-    /// Memory budget: bounds the blocks in flight and the row group size.
+    /// Memory budget: bounds the blocks in flight (a quarter) and each group of decoded
+    /// blocks (a sixteenth, at most 64 MiB).
     #[arg(long, default_value = "1GiB")]
     memory_limit: String,
     /// Worker threads (default: one per core).
@@ -1033,7 +1034,10 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
     };
     // Memory must not grow with the partition: the open row group's pages go to temporary
     // files (the default), a quarter of the budget bounds the blocks in flight, the rest is for
-    // decoded batches and the encoders' working memory.
+    // decoded batches and the encoders' working memory. A sixteenth of it bounds each decoded
+    // group (one per worker and one more wait) when blocks inflate far more than usual (usual
+    // groups are a few megabytes); of the budget only, not the threads, so that the output
+    // stays the same with any number of threads.
     let options = ConvertOptions {
         encode,
         threads: args.threads,
@@ -1041,6 +1045,7 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
             budget_bytes: (budget / 4).max(1 << 20),
             ..SourceOptions::default()
         },
+        group_decoded_bytes: (budget / 16).clamp(8 << 20, crate::convert::GROUP_DECODED_BYTES),
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..ConvertOptions::default()
     };

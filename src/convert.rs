@@ -239,6 +239,11 @@ pub struct ConvertOptions {
     pub source: SourceOptions,
     /// Compressed bytes of blocks decoded together into one batch.
     pub group_bytes: usize,
+    /// Decoded bytes after which a group hands its remaining blocks back (they go on in the
+    /// next batch): bounds what a group holds when blocks inflate far more than usual (a
+    /// megabyte of deflated zeros is a gigabyte). The worker threads and one more group each
+    /// hold up to this much at a time.
+    pub group_decoded_bytes: usize,
     /// Appended to output file names: `part-00000-<generation>.snappy.parquet`.
     pub generation: Option<String>,
     /// Show a progress line on stderr (for terminals).
@@ -261,6 +266,7 @@ impl Default for ConvertOptions {
             threads: 0,
             source: SourceOptions::default(),
             group_bytes: 2 << 20,
+            group_decoded_bytes: GROUP_DECODED_BYTES,
             generation: None,
             progress: false,
             schemas: Arc::new(SchemaSet::new()),
@@ -542,7 +548,7 @@ impl Current {
 #[derive(Default)]
 struct GroupOutput {
     batches: Vec<(Arc<str>, RecordBatch)>,
-    /// Blocks left undecoded because the group's values passed [`GROUP_DECODED_BYTES`] (blocks
+    /// Blocks left undecoded because the group's values passed [`GroupTask::max_decoded`] (blocks
     /// that inflate far more than usual), with the task to decode them: the driver sends them
     /// to the pool again, next in line.
     rest: Option<(Arc<GroupTask>, Vec<GroupBlock>)>,
@@ -993,6 +999,7 @@ impl Driver {
             url: self.inputs[current.object].url.clone(),
             limits: self.options.source.limits,
             dead_letter: self.options.dead_letter.is_some(),
+            max_decoded: self.options.group_decoded_bytes.max(1),
         });
         let object = current.object;
         self.spawn_group(object, task, blocks, false);
@@ -1362,10 +1369,9 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Decoded bytes after which a group hands its remaining blocks back to the driver. Groups are
-/// cut by stored bytes (about [`ConvertOptions::group_bytes`]); this bounds what one group holds
-/// when blocks inflate far more than usual (a megabyte of deflated zeros is a gigabyte).
-const GROUP_DECODED_BYTES: usize = 64 << 20;
+/// Default [`ConvertOptions::group_decoded_bytes`]. Groups are cut by stored bytes (about
+/// [`ConvertOptions::group_bytes`]), a few megabytes decoded on usual data.
+pub const GROUP_DECODED_BYTES: usize = 64 << 20;
 
 /// Everything a decode task needs about the object its blocks come from.
 struct GroupTask {
@@ -1378,6 +1384,8 @@ struct GroupTask {
     url: String,
     limits: Limits,
     dead_letter: bool,
+    /// [`ConvertOptions::group_decoded_bytes`].
+    max_decoded: usize,
 }
 
 /// One group's decoders, by data type, kept in first-seen order of keys.
@@ -1385,6 +1393,8 @@ struct GroupTask {
 struct Decoders {
     /// Records in the group's blocks, to size new decoders by.
     records: usize,
+    /// The most decoded bytes the group holds ([`GroupTask::max_decoded`]).
+    max_decoded: usize,
     by_key: BTreeMap<Arc<str>, BatchDecoder>,
     /// Plans of the envelopes seen in this group, by fingerprint (then data type), with the
     /// records converted with each: looked up without locking or allocating per record.
@@ -1403,8 +1413,7 @@ struct PlanEntry {
 impl Decoders {
     fn get(&mut self, key: &str, reader: &Arc<Plan>) -> &mut BatchDecoder {
         if !self.by_key.contains_key(key) {
-            let decoder =
-                BatchDecoder::for_group(reader.clone(), self.records, GROUP_DECODED_BYTES);
+            let decoder = BatchDecoder::for_group(reader.clone(), self.records, self.max_decoded);
             self.by_key.insert(Arc::from(key), decoder);
         }
         // Just inserted if absent.
@@ -1480,7 +1489,7 @@ impl Decoders {
 impl GroupTask {
     /// Inflates and decodes a group of consecutive blocks of one input into batches (usually
     /// one per data type; more when the values pass 256 MiB, to keep offsets within Arrow's
-    /// 32-bit range) and dead letters; past [`GROUP_DECODED_BYTES`] of values the blocks left
+    /// 32-bit range) and dead letters; past [`Self::max_decoded`] bytes of values the blocks left
     /// are handed back in [`GroupOutput::rest`]. Each block's budget permit is released once
     /// the block is decoded.
     fn run(self: &Arc<Self>, blocks: Vec<GroupBlock>) -> Result<GroupOutput, ConvertError> {
@@ -1490,6 +1499,7 @@ impl GroupTask {
             .fold(0u64, |n, (b, _)| n.saturating_add(b.count));
         let mut decoders = Decoders {
             records: usize::try_from(records).unwrap_or(usize::MAX),
+            max_decoded: self.max_decoded,
             ..Decoders::default()
         };
         let mut out = GroupOutput::default();
@@ -1541,7 +1551,7 @@ impl GroupTask {
                         .flush(&mut out.batches)
                         .map_err(|e| located(e.into()))?;
                 }
-                if bytes >= GROUP_DECODED_BYTES {
+                if bytes >= self.max_decoded {
                     let rest: Vec<_> = blocks.collect();
                     if !rest.is_empty() {
                         out.rest = Some((self.clone(), rest));

@@ -253,6 +253,9 @@ fn wide_schemas_convert_with_few_open_files() {
 /// (`/usr/bin/time`).
 #[test]
 fn blocks_that_inflate_a_thousandfold_keep_memory_bounded() {
+    if !have_program("/usr/bin/time", "time") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let schema = r#"{"type":"record","name":"Z","fields":[
         {"name":"id","type":"long"},{"name":"b","type":"bytes"}]}"#;
@@ -276,28 +279,17 @@ fn blocks_that_inflate_a_thousandfold_keep_memory_bounded() {
     std::fs::write(&input, w.finish().unwrap()).unwrap();
     assert!(std::fs::metadata(&input).unwrap().len() < 2 << 20);
     let out = tmp.path().join("out");
-    let o = Command::new("/usr/bin/time")
-        .args(["-f", "peak-rss-kib %M", env!("CARGO_BIN_EXE_parqour")])
-        .args([
-            "convert",
-            "--threads",
-            "2",
-            "--compression",
-            "none",
-            "--output",
-        ])
-        .arg(&out)
-        .arg(&input)
-        .env("PARQOUR_LOG", "warn")
-        .output()
-        .expect("GNU time (/usr/bin/time, Debian's package `time`)");
+    let (o, rss) = common::peak_rss(&[
+        "convert".as_ref(),
+        "--threads".as_ref(),
+        "2".as_ref(),
+        "--compression".as_ref(),
+        "none".as_ref(),
+        "--output".as_ref(),
+        out.as_os_str(),
+        input.as_os_str(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    let rss: u64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak-rss-kib "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no peak RSS in {stderr}"));
     assert!(rss < 512 << 10, "peak RSS {rss} KiB for 1 GB of values");
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("read 1000 records"), "{stdout}");
@@ -1493,33 +1485,18 @@ fn long_arrays_of_tiny_values_keep_memory_bounded() {
     let input = tmp.path().join("flags.avro");
     std::fs::write(&input, w.finish().unwrap()).unwrap();
     let out = tmp.path().join("out");
-    let o = Command::new("/usr/bin/time")
-        .args([
-            "-f",
-            "peak RSS %M KiB",
-            env!("CARGO_BIN_EXE_parqour"),
-            "convert",
-        ])
-        .arg(&input)
-        .arg("--output")
-        .arg(&out)
-        .args(["--threads", "1", "--json"])
-        .output()
-        .unwrap();
+    let (o, peak) = common::peak_rss(&[
+        "convert".as_ref(),
+        input.as_os_str(),
+        "--output".as_ref(),
+        out.as_os_str(),
+        "--threads".as_ref(),
+        "1".as_ref(),
+        "--json".as_ref(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["records"], 160_000, "{}", text(&o));
     assert_eq!(report["records_out"], 160_000, "{}", text(&o));
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    let peak: u64 = stderr
-        .lines()
-        .rev()
-        .find_map(|l| {
-            l.strip_prefix("peak RSS ")?
-                .strip_suffix(" KiB")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no peak RSS in {stderr}"));
     assert!(peak < 400 << 10, "peak RSS {peak} KiB: {}", text(&o));
 }

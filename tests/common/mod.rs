@@ -24,6 +24,25 @@ pub fn run_manifest(manifest: &Path) -> Output {
         .unwrap()
 }
 
+/// Runs `parqour ARGS` under GNU time (`/usr/bin/time`, Debian's package `time`; see
+/// [`have_program`]): its output (GNU time's line removed from stderr) and its peak RSS in KiB.
+pub fn peak_rss<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Output, u64) {
+    const PREFIX: &str = "parqour-peak-rss-kib ";
+    let mut o = Command::new("/usr/bin/time")
+        .args(["-f", &format!("{PREFIX}%M"), env!("CARGO_BIN_EXE_parqour")])
+        .args(args)
+        .env("PARQOUR_LOG", "warn")
+        .output()
+        .expect("GNU time (/usr/bin/time, Debian's package `time`)");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let (rest, rss) = stderr
+        .rsplit_once(PREFIX)
+        .and_then(|(rest, rss)| Some((rest, rss.trim().parse().ok()?)))
+        .unwrap_or_else(|| panic!("no peak RSS in {stderr}"));
+    o.stderr = rest.as_bytes().to_vec();
+    (o, rss)
+}
+
 /// A process's exit status and output, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(
