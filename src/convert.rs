@@ -48,7 +48,7 @@ use tokio::runtime::Handle;
 use crate::avro::codec::{Codec, CodecError};
 use crate::avro::container::{Header, Limits, RawBlock};
 use crate::avro::cursor::Cursor;
-use crate::avro::envelope::EnvelopeLayout;
+use crate::avro::envelope::{Envelope, EnvelopeError, EnvelopeLayout};
 use crate::avro::writer::{ContainerWriter, Datum};
 use crate::deadletter::{self, DeadLetter, DeadLetterReport, Kind};
 use crate::decode::{BatchDecoder, DecodeError, Plan, PlanError, plan_with};
@@ -1614,6 +1614,37 @@ impl GroupTask {
         }
     }
 
+    /// Sets aside one envelope of `block` (`bytes`, in the raw framing) that failed so.
+    fn dead_record(
+        &self,
+        block: &RawBlock,
+        raw: bool,
+        failure: RecordFailure,
+        bytes: Vec<u8>,
+        out: &mut GroupOutput,
+    ) {
+        out.dead.push(DeadLetter {
+            source: self.url.clone(),
+            kind: Kind::Record,
+            block: Some(block.index),
+            // A raw framing's envelope by its own offset; a container's by its block's.
+            offset: if raw {
+                block.offset + failure.offset as u64
+            } else {
+                block.offset
+            },
+            record: Some(failure.record),
+            records: 1,
+            error: failure.message,
+            data_type: failure.data_type,
+            fingerprint: failure.fingerprint,
+            codec: Codec::Null,
+            writer_schema: None,
+            data: bytes.into(),
+        });
+        out.dead_records += 1;
+    }
+
     fn envelopes(
         &self,
         layout: EnvelopeLayout,
@@ -1626,15 +1657,45 @@ impl GroupTask {
         let mut cur = Cursor::new(data);
         for record in 0..block.count {
             let start = cur.position();
-            let envelope = layout.read(&mut cur).map_err(|e| {
+            // Unreadable fields break the block's framing; a data type that is no name (which
+            // breaks a raw framing, but not a container's) fails its record only.
+            let (data_type, fingerprint, datum) = layout.read_fields(&mut cur).map_err(|e| {
                 BlockError::Record(Box::new(RecordFailure {
                     record,
                     offset: start,
                     data_type: None,
                     fingerprint: None,
-                    message: e.to_string(),
+                    message: EnvelopeError::from(e).to_string(),
                 }))
             })?;
+            let envelope = match crate::avro::envelope::checked_data_type(data_type) {
+                Ok(t) => Envelope {
+                    data_type: t,
+                    fingerprint,
+                    data: datum,
+                },
+                Err(e) => {
+                    let failure = RecordFailure {
+                        record,
+                        offset: start,
+                        data_type: Some(String::from_utf8_lossy(data_type).into_owned()),
+                        fingerprint: Some(fingerprint),
+                        message: e.to_string(),
+                    };
+                    if !self.dead_letter {
+                        return Err(BlockError::Record(Box::new(failure)));
+                    }
+                    let mut bytes = Vec::new();
+                    crate::avro::envelope::encode_raw_bytes(
+                        data_type,
+                        fingerprint,
+                        datum,
+                        &mut bytes,
+                    );
+                    self.dead_record(block, raw, failure, bytes, out);
+                    continue;
+                }
+            };
             let entry =
                 decoders.plan_entry(&self.schemas, envelope.data_type, envelope.fingerprint);
             let failure = match &entry.plans {
@@ -1673,25 +1734,14 @@ impl GroupTask {
                 envelope.data,
                 &mut bytes,
             );
-            out.dead.push(DeadLetter {
-                source: self.url.clone(),
-                kind: Kind::Record,
-                block: Some(block.index),
-                offset: if raw {
-                    block.offset + start as u64
-                } else {
-                    block.offset
-                },
-                record: Some(record),
-                records: 1,
-                error: message,
+            let failure = RecordFailure {
+                record,
+                offset: start,
                 data_type: Some(envelope.data_type.to_string()),
                 fingerprint: Some(envelope.fingerprint),
-                codec: Codec::Null,
-                writer_schema: None,
-                data: bytes.into(),
-            });
-            out.dead_records += 1;
+                message,
+            };
+            self.dead_record(block, raw, failure, bytes, out);
         }
         if cur.remaining() != 0 {
             return Err(BlockError::Decode(DecodeError::Trailing {

@@ -489,3 +489,84 @@ fn records_of_an_unpublished_schema_are_replayed_once_it_is_published() {
         "only the unknown fingerprint is left"
     );
 }
+
+/// An envelope whose `dataType` is no name (empty, a path, a space) in a container file fails
+/// that record only: the container's framing does not depend on it (a raw concatenation's
+/// does). It went to the dead-letter place as its whole block, 20 good records with it.
+#[test]
+fn an_envelope_whose_data_type_is_no_name_fails_its_record_only() {
+    use parqour::avro::codec::Codec;
+    use parqour::avro::writer::{ContainerWriter, Datum};
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = r#"{"type":"record","name":"A","fields":[{"name":"x","type":"long"}]}"#;
+    let avsc = tmp.path().join("a.avsc");
+    std::fs::write(&avsc, schema).unwrap();
+    let registry = tmp.path().join("registry");
+    let o = publish(&registry, &avsc, "a");
+    assert!(o.status.success(), "{}", text(&o));
+    let fp = parqour::avro::fingerprint::fingerprint(schema).unwrap();
+    let envelope = r#"{"type":"record","name":"DataWrapper","fields":[
+        {"name":"dataType","type":"string"},{"name":"schemaFingerprint","type":"long"},
+        {"name":"data","type":"bytes"}]}"#;
+    let mut w = ContainerWriter::new(
+        Vec::new(),
+        envelope,
+        Codec::Deflate,
+        [8; 16],
+        &Default::default(),
+    )
+    .unwrap();
+    let (mut d, mut datum) = (Datum::new(), Datum::new());
+    for i in 0..22i64 {
+        let data_type = match i {
+            10 => "",
+            15 => "../a",
+            _ => "a",
+        };
+        datum.clear();
+        datum.long(i);
+        d.clear();
+        d.string(data_type).long(fp).bytes(&datum.buf);
+        w.append(&d.buf).unwrap();
+    }
+    let input = tmp.path().join("envelopes.avro");
+    std::fs::write(&input, w.finish().unwrap()).unwrap();
+    let convert = |extra: &[&str]| {
+        bin()
+            .arg("convert")
+            .arg(&input)
+            .arg("--registry")
+            .arg(&registry)
+            .arg("--output")
+            .arg(tmp.path().join("out/{data_type}"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let dead = tmp.path().join("dead");
+    let o = convert(&[
+        "--dead-letter",
+        dead.to_str().unwrap(),
+        "--max-dead-letter-fraction",
+        "0.5",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["records_out"], 20, "{}", text(&o));
+    assert_eq!(report["dead_letter"]["records"], 2, "{}", text(&o));
+    assert_eq!(
+        report["dead_letter"]["by_kind"]["record"],
+        2,
+        "{}",
+        text(&o)
+    );
+    // Without a dead-letter place, the run stops at the record and names it.
+    let o = convert(&[]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("record 10") && stderr.contains(r#"dataType "" is not a name"#),
+        "{stderr}"
+    );
+}

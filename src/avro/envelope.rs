@@ -91,30 +91,40 @@ impl EnvelopeLayout {
 
     /// Reads one envelope.
     pub fn read<'a>(&self, cur: &mut Cursor<'a>) -> Result<Envelope<'a>, EnvelopeError> {
-        let mut data_type = "";
-        let mut fingerprint = 0;
-        let mut data: &[u8] = &[];
-        for which in self.order {
-            match which {
-                0 => {
-                    let b = cur.bytes()?;
-                    data_type = std::str::from_utf8(b)
-                        .ok()
-                        .filter(|s| valid_data_type(s))
-                        .ok_or_else(|| {
-                            EnvelopeError::DataType(String::from_utf8_lossy(b).into_owned())
-                        })?;
-                }
-                1 => fingerprint = cur.long()?,
-                _ => data = cur.bytes()?,
-            }
-        }
+        let (data_type, fingerprint, data) = self.read_fields(cur)?;
         Ok(Envelope {
-            data_type,
+            data_type: checked_data_type(data_type)?,
             fingerprint,
             data,
         })
     }
+
+    /// Reads one envelope's fields (dataType, schemaFingerprint, data), the data type not
+    /// checked: a bad one leaves the cursor after the envelope, the next one readable.
+    pub fn read_fields<'a>(
+        &self,
+        cur: &mut Cursor<'a>,
+    ) -> Result<(&'a [u8], i64, &'a [u8]), CursorError> {
+        let mut data_type: &[u8] = &[];
+        let mut fingerprint = 0;
+        let mut data: &[u8] = &[];
+        for which in self.order {
+            match which {
+                0 => data_type = cur.bytes()?,
+                1 => fingerprint = cur.long()?,
+                _ => data = cur.bytes()?,
+            }
+        }
+        Ok((data_type, fingerprint, data))
+    }
+}
+
+/// `bytes` as a data type, if it is one ([`valid_data_type`]).
+pub fn checked_data_type(bytes: &[u8]) -> Result<&str, EnvelopeError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|s| valid_data_type(s))
+        .ok_or_else(|| EnvelopeError::DataType(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 /// A data type names a table and a registry folder: letters, digits, `_`, `-`, `.`.
@@ -129,9 +139,14 @@ pub fn valid_data_type(s: &str) -> bool {
 
 /// Encodes an envelope in the raw framing (for tests, fixtures and replay).
 pub fn encode_raw(data_type: &str, fingerprint: i64, data: &[u8], out: &mut Vec<u8>) {
+    encode_raw_bytes(data_type.as_bytes(), fingerprint, data, out);
+}
+
+/// [`encode_raw`] of a data type as it came (perhaps no name: a dead letter keeps it so).
+pub fn encode_raw_bytes(data_type: &[u8], fingerprint: i64, data: &[u8], out: &mut Vec<u8>) {
     use super::cursor::encode_long;
     encode_long(data_type.len() as i64, out);
-    out.extend_from_slice(data_type.as_bytes());
+    out.extend_from_slice(data_type);
     encode_long(fingerprint, out);
     encode_long(data.len() as i64, out);
     out.extend_from_slice(data);
