@@ -20,7 +20,9 @@
 //! 5. Write the marker: created if absent, otherwise replaced only if it is still the one read in
 //!    step 1 (a conditional PUT; another run that committed meanwhile makes this one fail).
 //! 6. Delete the previous generation's files, and any other part files of ours not in the new
-//!    marker (leftovers of killed runs of other manifests). *Athena: exactly the new generation.*
+//!    marker (leftovers of killed runs of other manifests), and the dead-letter file the replaced
+//!    marker names (the new generation sets its records aside again). *Athena: exactly the new
+//!    generation.*
 //!
 //! So a partition holds every input row exactly once from step 6 on, whatever happened before:
 //! runs killed at any point leave only files that the next run deletes. Readers that must never
@@ -613,9 +615,26 @@ pub async fn run(
         markers.push(marker);
     }
 
-    // 6. Everything of ours that the new markers do not list goes.
+    // 6. Everything of ours that the new markers do not list goes; so does the dead-letter file
+    // of the generation they replace (its records are this generation's too: set aside again,
+    // or converted), unless they name it.
     for ((_, partition), marker) in partitions.iter().zip(&markers) {
         deleted += delete_not_in(partition, marker).await?;
+    }
+    let named: HashSet<&str> = markers
+        .iter()
+        .filter_map(|m| m.dead_letter.as_deref())
+        .collect();
+    let replaced: HashSet<&str> = previous
+        .iter()
+        .filter_map(|p| match p {
+            Some((Some(m), _)) if m.manifest_hash != manifest.hash => m.dead_letter.as_deref(),
+            _ => None,
+        })
+        .filter(|url| !named.contains(url))
+        .collect();
+    for url in replaced {
+        deleted += usize::from(delete_dead_letter(url, storage).await);
     }
     let mut markers = markers.into_iter();
     let marker = markers.next().ok_or_else(|| StorageError::Location {
@@ -628,6 +647,29 @@ pub async fn run(
         report: Box::new(report),
         deleted,
     })
+}
+
+/// Deletes the dead-letter file at `url` (a replaced generation's); whether it was there. A
+/// failure is logged, not returned: the partition is committed, and the file's records are
+/// also in the new generation's dead letters or Parquet files.
+async fn delete_dead_letter(url: &str, storage: &StorageOptions) -> bool {
+    let result = match storage::resolve(url, storage) {
+        Ok(location) => match location.store.delete(&location.path).await {
+            Err(object_store::Error::NotFound { .. }) => return false,
+            other => other.map_err(|e| e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(()) => {
+            tracing::info!(file = url, "deleted the replaced generation's dead letters");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(file = url, error = %e, "could not delete the replaced generation's dead letters");
+            false
+        }
+    }
 }
 
 /// The hash of the manifest now at `url` when it is a different manifest than `manifest`.

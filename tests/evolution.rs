@@ -490,6 +490,58 @@ fn records_of_an_unpublished_schema_are_replayed_once_it_is_published() {
     );
 }
 
+/// Late data makes a new generation of a partition, which sets aside again the records the old
+/// one set aside: the old generation's dead-letter file goes with its Parquet files once the new
+/// one is committed (it stayed, and a replay of the partition's dead letters gave its records
+/// twice).
+#[test]
+fn a_new_generation_replaces_the_old_ones_dead_letters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fixtures(dir, 1_000, 0);
+    // `view` is not published: its records go to the dead-letter place.
+    publish_all(dir, &dir.join("registry"), false);
+    let fraction = r#", "max_dead_letter_fraction": 0.5"#;
+    let first = [dir.join("avro/envelopes.avro")];
+    let out = run_manifest(&manifest(dir, "07", &first, fraction));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        marker(dir, "click", "07").unwrap()["records_dead_lettered"],
+        101
+    );
+    let late = [first[0].clone(), dir.join("raw/firehose-0001.avro")];
+    let out = run_manifest(&manifest(dir, "07", &late, fraction));
+    assert!(out.status.success(), "{}", text(&out));
+    let click = marker(dir, "click", "07").unwrap();
+    assert_eq!(click["records_dead_lettered"], 202);
+    let files = walk(&dir.join("dead"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        files[0].display().to_string(),
+        click["dead_letter"].as_str().unwrap()
+    );
+    let out = bin()
+        .arg("replay")
+        .arg(dir.join("dead"))
+        .arg("-o")
+        .arg(dir.join("replay"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    // One file per source object: each record once.
+    let replayed: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split(" entries, ")
+                .nth(1)?
+                .strip_suffix(" records)")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(replayed, 202, "{}", text(&out));
+}
+
 /// An envelope whose `dataType` is no name (empty, a path, a space) in a container file fails
 /// that record only: the container's framing does not depend on it (a raw concatenation's
 /// does). It went to the dead-letter place as its whole block, 20 good records with it.
