@@ -512,9 +512,10 @@ fn registry_code(e: &RegistryError) -> u8 {
     match e {
         RegistryError::Store { source, .. } => store_code(source),
         RegistryError::Corrupt { .. } => EXIT_CONFIG,
-        RegistryError::Schema(_) | RegistryError::Plan(_) | RegistryError::Incompatible { .. } => {
-            EXIT_BAD_INPUT
-        }
+        RegistryError::Schema(_)
+        | RegistryError::Plan(_)
+        | RegistryError::Incompatible { .. }
+        | RegistryError::SameFingerprint { .. } => EXIT_BAD_INPUT,
         RegistryError::DataType(_) => EXIT_USAGE,
         RegistryError::Contended(_) => EXIT_RETRYABLE,
     }

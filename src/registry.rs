@@ -73,6 +73,23 @@ pub enum RegistryError {
         /// The field that breaks it.
         source: ResolveError,
     },
+    /// The fingerprint is published with a schema that differs in what the fingerprint leaves
+    /// out (its Parsing Canonical Form drops logical types, defaults and aliases).
+    #[error(
+        "refused: fingerprint {fingerprint} is published (version {version} of `{data_type}`) with \
+         a schema that differs from this one in what fingerprints leave out (logical types, \
+         defaults, aliases); data written with either names the same fingerprint and would be \
+         read with the published one. Publish such a change with a different fingerprint \
+         (e.g. under a new record name), or not at all"
+    )]
+    SameFingerprint {
+        /// The data type.
+        data_type: String,
+        /// The fingerprint.
+        fingerprint: i64,
+        /// Its version (0: published without one).
+        version: u64,
+    },
     /// A data type name that cannot be a folder.
     #[error("invalid data type `{0}`: use letters, digits, `_`, `-` and `.`")]
     DataType(String),
@@ -86,11 +103,11 @@ pub enum RegistryError {
 pub enum Compatibility {
     /// No check.
     None,
-    /// The new schema can read data written with the newest published one (the default: the
+    /// The new schema can read data written with every published one (the default: the
     /// converter reads everything with the newest schema).
     #[default]
     Backward,
-    /// The newest published schema can read data written with the new one.
+    /// Every published schema can read data written with the new one.
     Forward,
     /// Both.
     Full,
@@ -411,6 +428,15 @@ impl Registry {
         let schema_path = self.child(&[data_type, &format!("{fp}.avsc")]);
         for _ in 0..8 {
             let current = self.load_type(data_type).await?;
+            if let Some(published) = current.by_fingerprint.get(&fp)
+                && published.schema != schema
+            {
+                return Err(RegistryError::SameFingerprint {
+                    data_type: data_type.to_string(),
+                    fingerprint: fp,
+                    version: published.version.unwrap_or(0),
+                });
+            }
             if let Some((version, _)) = current.versions.iter().find(|(_, f)| **f == fp) {
                 return Ok(PublishOutcome {
                     data_type: data_type.to_string(),
@@ -420,20 +446,28 @@ impl Registry {
                     url: self.location.url_of(&schema_path),
                 });
             }
-            if let Some(latest) = current.latest().filter(|l| l.fingerprint != fp) {
+            // Against every published schema, newest first: data of each may be read with the
+            // newest.
+            let mut published: Vec<&Arc<Published>> = current
+                .by_fingerprint
+                .values()
+                .filter(|p| p.fingerprint != fp)
+                .collect();
+            published.sort_by_key(|p| std::cmp::Reverse(p.version));
+            for old in published {
                 let checks: &[(&Schema, &Schema)] = match compatibility {
                     Compatibility::None => &[],
-                    Compatibility::Backward => &[(&latest.schema, &schema)],
-                    Compatibility::Forward => &[(&schema, &latest.schema)],
-                    Compatibility::Full => &[(&latest.schema, &schema), (&schema, &latest.schema)],
+                    Compatibility::Backward => &[(&old.schema, &schema)],
+                    Compatibility::Forward => &[(&schema, &old.schema)],
+                    Compatibility::Full => &[(&old.schema, &schema), (&schema, &old.schema)],
                 };
                 for (writer, reader) in checks {
                     check_compatible(writer, reader).map_err(|source| {
                         RegistryError::Incompatible {
                             data_type: data_type.to_string(),
                             mode: compatibility,
-                            version: latest.version.unwrap_or(0),
-                            fingerprint: latest.fingerprint,
+                            version: old.version.unwrap_or(0),
+                            fingerprint: old.fingerprint,
                             source,
                         }
                     })?;
@@ -550,17 +584,81 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("field `user`"), "{err}");
-        // Forward: the old reader can read the new data (`user` is ignored).
-        let c = r
+        // Forward: version 2 could read the new data (`user` is ignored), but version 1 could
+        // not (a long is no int).
+        let err = r
             .publish("click", BAD, Compatibility::Forward)
             .await
-            .unwrap();
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not forward compatible with version 1"),
+            "{err}"
+        );
+        let c = r.publish("click", BAD, Compatibility::None).await.unwrap();
         assert_eq!(c.version, 3);
         let snap = r.load().await.unwrap();
         assert_eq!(snap.len(), 3);
         assert_eq!(snap.latest("click").unwrap().fingerprint, c.fingerprint);
         assert_eq!(snap.get("click", a.fingerprint).unwrap().version, Some(1));
         assert!(r.publish("../x", V1, Compatibility::None).await.is_err());
+    }
+
+    /// The converter reads the data of every version with the newest: a new version must
+    /// read them all, not only the newest before it.
+    #[tokio::test]
+    async fn compatibility_is_checked_against_every_version() {
+        let r = registry("reg3");
+        let v1 = r#"{"type":"record","name":"E","fields":[{"name":"id","type":"long"},
+            {"name":"legacy","type":"int"}]}"#;
+        let v2 = r#"{"type":"record","name":"E","fields":[{"name":"id","type":"long"}]}"#;
+        let v3 = r#"{"type":"record","name":"E","fields":[{"name":"id","type":"long"},
+            {"name":"legacy","type":"string","default":""}]}"#;
+        for v in [v1, v2] {
+            r.publish("e", v, Compatibility::Backward).await.unwrap();
+        }
+        let err = r
+            .publish("e", v3, Compatibility::Backward)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::Incompatible { version: 1, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("field `legacy`"), "{err}");
+    }
+
+    /// Fingerprints leave out logical types, defaults and aliases: a schema that differs from
+    /// a published one only there cannot be published (its data would be read as the
+    /// published one's); one that differs only in layout or docs is the same schema.
+    #[tokio::test]
+    async fn a_change_the_fingerprint_does_not_see_is_refused() {
+        let r = registry("reg4");
+        let v1 = r#"{"type":"record","name":"P","fields":[
+            {"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}},
+            {"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#;
+        r.publish("p", v1, Compatibility::Backward).await.unwrap();
+        for changed in [
+            v1.replace(r#""scale":2"#, r#""scale":3"#),
+            v1.replace("timestamp-millis", "timestamp-micros"),
+            v1.replace(r#""name":"at","#, r#""name":"at","default":0,"#),
+        ] {
+            assert_eq!(fingerprint(&changed).unwrap(), fingerprint(v1).unwrap());
+            let err = r
+                .publish("p", &changed, Compatibility::None)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, RegistryError::SameFingerprint { version: 1, .. }),
+                "{changed}: {err}"
+            );
+        }
+        let relaid = format!(
+            "\n  {}",
+            v1.replace(r#""name":"P","#, r#""name":"P","doc":"d","#)
+        );
+        let again = r.publish("p", &relaid, Compatibility::None).await.unwrap();
+        assert_eq!((again.version, again.created), (1, false));
     }
 
     #[tokio::test]
