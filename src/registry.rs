@@ -514,8 +514,8 @@ impl Registry {
     /// Writes an object that must not exist yet; an existing schema object with the same
     /// content is fine (it is named by its content's fingerprint).
     async fn create(&self, path: &Path, body: Vec<u8>) -> Result<(), RegistryError> {
-        if let Some(local) = &self.location.local
-            && let Some(parent) = local.join(path.as_ref()).parent()
+        if let Some(file) = crate::storage::local_file(&self.location, path)
+            && let Some(parent) = file.parent()
         {
             let _ = std::fs::create_dir_all(parent);
         }

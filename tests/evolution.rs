@@ -557,6 +557,19 @@ fn an_envelope_whose_data_type_is_no_name_fails_its_record_only() {
     let o = publish(&registry, &avsc, "a");
     assert!(o.status.success(), "{}", text(&o));
     let fp = parqour::avro::fingerprint::fingerprint(schema).unwrap();
+    // The schema and its version record, nothing else (publish once made empty folders
+    // `<registry>/<the registry's absolute path>/a/_versions` too).
+    let mut published: Vec<String> = walk(&registry)
+        .iter()
+        .map(|p| p.strip_prefix(&registry).unwrap().display().to_string())
+        .collect();
+    published.sort();
+    assert_eq!(
+        published,
+        [format!("a/{fp}.avsc"), "a/_versions/00000001.json".into()]
+    );
+    let folders: Vec<_> = std::fs::read_dir(&registry).unwrap().collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
     let envelope = r#"{"type":"record","name":"DataWrapper","fields":[
         {"name":"dataType","type":"string"},{"name":"schemaFingerprint","type":"long"},
         {"name":"data","type":"bytes"}]}"#;
