@@ -740,14 +740,8 @@ fn dead_letter_location(
     outputs: &[&str],
     storage: &StorageOptions,
 ) -> Result<Location, Failure> {
-    let dl = url.trim_end_matches('/');
     for out in outputs {
-        let root = out
-            .split(DATA_TYPE_PLACEHOLDER)
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches('/');
-        if dl == root || dl.starts_with(&format!("{root}/")) {
+        if storage::within(url, out) {
             return Err(Failure::new(
                 EXIT_USAGE,
                 format!("--dead-letter {url} is inside the output {out}; Athena would read it"),

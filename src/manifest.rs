@@ -246,23 +246,13 @@ impl Manifest {
                 "max_dead_letter_fraction {f} is not between 0 and 1"
             )));
         }
-        if let Some(dl) = &raw.dead_letter {
-            let table_root = raw
-                .table
-                .split(DATA_TYPE_PLACEHOLDER)
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches('/');
-            let dl = dl.trim_end_matches('/');
-            if dl == table_root
-                || dl.starts_with(&format!("{table_root}/"))
-                || (templated && dl.starts_with(table_root))
-            {
-                return Err(invalid(format!(
-                    "dead_letter {dl} is inside the table {}; Athena would read it",
-                    raw.table
-                )));
-            }
+        if let Some(dl) = &raw.dead_letter
+            && crate::storage::within(dl, &raw.table)
+        {
+            return Err(invalid(format!(
+                "dead_letter {dl} is inside the table {}; Athena would read it",
+                raw.table
+            )));
         }
         let canonical = serde_json::to_vec(&raw)?;
         let hash = hex(&Sha256::digest(&canonical));

@@ -419,6 +419,45 @@ fn bucket_and_key(rest: &str) -> (&str, &str) {
 
 /// The absolute form of `path` with `.` and `..` resolved lexically (object store paths may
 /// not contain them; the path need not exist yet).
+/// Whether the folder or object `inner` lies within the output `outer` (equal, or under it),
+/// both as paths or URLs as a user writes them: a local path or `file://` URL is compared as
+/// the absolute path it names (`./out/../out/a` is `out/a`), other URLs as written. `outer`
+/// may hold the `{data_type}` placeholder: everything that starts like what precedes it is
+/// within (`lake/t_{data_type}` holds `lake/t_a`).
+pub fn within(inner: &str, outer: &str) -> bool {
+    fn canonical(s: &str) -> String {
+        let local = match s.split_once("://") {
+            None => Some(PathBuf::from(s)),
+            Some(("file", _)) => Url::parse(s).ok().and_then(|u| u.to_file_path().ok()),
+            Some(_) => None,
+        };
+        let path = local.and_then(|p| normalize(&p).ok());
+        match path {
+            Some(p) => p.display().to_string(),
+            None => s.to_string(),
+        }
+        .trim_end_matches('/')
+        .to_string()
+    }
+    let inner = canonical(inner);
+    match outer.split_once(crate::manifest::DATA_TYPE_PLACEHOLDER) {
+        None => {
+            let outer = canonical(outer);
+            inner == outer || inner.starts_with(&format!("{outer}/"))
+        }
+        Some((prefix, _)) => {
+            // A prefix ending in `/` (or empty) is a folder; else part of a name.
+            let folder = prefix.is_empty() || prefix.ends_with('/');
+            let prefix = canonical(if prefix.is_empty() { "." } else { prefix });
+            if folder {
+                inner.starts_with(&format!("{prefix}/")) || inner == prefix
+            } else {
+                inner.starts_with(&prefix)
+            }
+        }
+    }
+}
+
 fn normalize(path: &FsPath) -> std::io::Result<PathBuf> {
     use std::path::Component;
     let absolute = std::path::absolute(path)?;
@@ -504,6 +543,40 @@ pub fn prepare_output(location: &Location) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn within_compares_what_paths_and_urls_name() {
+        let cwd = std::env::current_dir().unwrap();
+        let abs = |p: &str| cwd.join(p).display().to_string();
+        for (inner, outer) in [
+            ("out/a/dl", "out/a"),
+            ("out/a", "out/a/"),
+            ("./out/../out/a/dl", "out/a"),
+            (&abs("out/a/dl"), "out/a"),
+            (&format!("file://{}", abs("out/a/dl")), "out/a"),
+            ("out/a/dl", &format!("file://{}/", abs("out"))),
+            ("lake/a", "lake/{data_type}"),
+            (
+                &format!("file://{}", abs("lake/a")),
+                &format!("{}/{{data_type}}", abs("lake")),
+            ),
+            ("lake/t_a", "lake/t_{data_type}"),
+            ("s3://b/t/x", "s3://b/t"),
+            ("x", "{data_type}"),
+        ] {
+            assert!(within(inner, outer), "{inner} within {outer}");
+        }
+        for (inner, outer) in [
+            ("out/ab", "out/a"),
+            ("out", "out/a"),
+            ("lake2/a", "lake/{data_type}"),
+            ("s3://b/t2", "s3://b/t"),
+            ("s3://c/t/x", "s3://b/t"),
+            ("file:///elsewhere", "out"),
+        ] {
+            assert!(!within(inner, outer), "{inner} not within {outer}");
+        }
+    }
 
     #[test]
     fn payloads_are_signed_only_over_plain_http() {
