@@ -325,9 +325,16 @@ impl Registry {
                 url: url.clone(),
                 message,
             };
+            // As `publish` names them: one name per fingerprint (`+5`, `05` would be a second).
             let fp: i64 = fp_text
                 .parse()
-                .map_err(|_| corrupt(format!("`{fp_text}` is not a fingerprint")))?;
+                .ok()
+                .filter(|fp: &i64| fp.to_string() == fp_text)
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "`{fp_text}` is not a fingerprint as publish writes it (a decimal i64)"
+                    ))
+                })?;
             let json = String::from_utf8(bytes.to_vec())
                 .map_err(|_| corrupt("the schema is not UTF-8".into()))?;
             let actual = fingerprint(&json).map_err(|e| corrupt(e.to_string()))?;
@@ -669,5 +676,19 @@ mod tests {
         r.location.store.put(&path, V2.into()).await.unwrap();
         let err = r.load().await.unwrap_err();
         assert!(err.to_string().contains("fingerprint"), "{err}");
+        // A second name for a fingerprint (`0<fp>`, `+<fp>` parse as the same number).
+        let r = registry("reg5");
+        r.publish("click", V1, Compatibility::None).await.unwrap();
+        for name in [format!("0{fp}"), format!("+{fp}")] {
+            let path = r.child(&["click", &format!("{name}.avsc")]);
+            r.location.store.put(&path, V1.into()).await.unwrap();
+            let err = r.load().await.unwrap_err();
+            assert!(
+                err.to_string().contains("not a fingerprint as publish"),
+                "{err}"
+            );
+            r.location.store.delete(&path).await.unwrap();
+        }
+        assert_eq!(r.load().await.unwrap().len(), 1);
     }
 }
