@@ -529,6 +529,7 @@ async fn schema_set(
     storage: &StorageOptions,
 ) -> Result<SchemaSet, Failure> {
     let mut set = SchemaSet::new();
+    let mut known_types = None;
     if let Some(url) = registry {
         let location =
             storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
@@ -537,15 +538,38 @@ async fn schema_set(
             .await
             .map_err(|e| Failure::new(registry_code(&e), e))?;
         tracing::info!(registry = %url, schemas = snapshot.len(), "loaded the schema registry");
+        known_types = Some(snapshot.types.keys().cloned().collect::<Vec<_>>());
         set = set.with_registry(Arc::new(snapshot));
     }
     for spec in readers {
+        // TYPE=URL, unless the whole is a local file (`v=2/reader.avsc`).
+        let is_file = !spec.contains("://") && std::path::Path::new(spec).is_file();
         let (data_type, url) = match spec.split_once('=') {
-            Some((t, u)) if crate::avro::envelope::valid_data_type(t) && !t.contains('.') => {
+            Some((t, u))
+                if !is_file && crate::avro::envelope::valid_data_type(t) && !t.contains('.') =>
+            {
                 (Some(t.to_string()), u)
             }
             _ => (None, spec.as_str()),
         };
+        if let Some(t) = &data_type {
+            if !data_types.is_empty() && !data_types.contains(t) {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    format!(
+                        "--reader-schema {spec}: `{t}` is not a data type this run converts \
+                         (--data-type {})",
+                        data_types.join(", ")
+                    ),
+                ));
+            }
+            if known_types.as_ref().is_some_and(|k| !k.contains(t)) {
+                tracing::warn!(
+                    reader_schema = %spec,
+                    "the registry has no data type `{t}`: this reader schema reads only records of that type"
+                );
+            }
+        }
         let text = read_text(url, storage).await?;
         let schema = Schema::parse_str(&text)
             .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("reader schema {url}: {e}")))?;

@@ -1500,3 +1500,49 @@ fn long_arrays_of_tiny_values_keep_memory_bounded() {
     assert_eq!(report["records_out"], 160_000, "{}", text(&o));
     assert!(peak < 400 << 10, "peak RSS {peak} KiB: {}", text(&o));
 }
+
+/// `--reader-schema TYPE=URL` for a type the run does not convert (a typo) is a usage error,
+/// not ignored; a local file whose path holds `=` (`v=2/reader.avsc`) is a reader schema for
+/// every type, not TYPE `v` at URL `2/reader.avsc`.
+#[test]
+fn reader_schema_specs_are_checked_and_paths_with_equals_signs_are_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("events.avro");
+    demo_file(&input, Codec::Null, 20);
+    let bytes = std::fs::read(&input).unwrap();
+    let limits = parqour::avro::container::Limits::default();
+    let schema = parqour::avro::container::split_all(&bytes, limits)
+        .unwrap()
+        .0
+        .schema_json;
+    std::fs::create_dir_all(tmp.path().join("v=2")).unwrap();
+    std::fs::write(tmp.path().join("v=2/reader.avsc"), &schema).unwrap();
+    let o = bin()
+        .current_dir(tmp.path())
+        .args([
+            "convert",
+            "events.avro",
+            "--data-type",
+            "click",
+            "--output",
+            "a",
+        ])
+        .args(["--reader-schema", "clik=v=2/reader.avsc"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("`clik` is not a data type this run converts"),
+        "{}",
+        text(&o)
+    );
+    let o = bin()
+        .current_dir(tmp.path())
+        .args(["convert", "events.avro", "--output", "b", "--json"])
+        .args(["--reader-schema", "v=2/reader.avsc"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["records_out"], 20);
+}
