@@ -534,7 +534,7 @@ async fn schema_set(
         let location =
             storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
         let snapshot = Registry::new(location)
-            .load()
+            .load_types(data_types)
             .await
             .map_err(|e| Failure::new(registry_code(&e), e))?;
         tracing::info!(registry = %url, schemas = snapshot.len(), "loaded the schema registry");
