@@ -1104,14 +1104,17 @@ impl Driver {
         let Some(dead) = self.dead.as_mut() else {
             return Ok(());
         };
-        tracing::warn!(
-            input = %entry.source,
-            block = entry.block.map_or(-1, |b| b as i64),
-            offset = entry.offset,
-            record = entry.record.map_or(-1, |r| r as i64),
-            "dead-lettered: {}",
-            entry.error
-        );
+        // (A record's index in its block; a block or a broken tail by its record count.)
+        match (entry.block, entry.record) {
+            (Some(block), Some(record)) => tracing::warn!(
+                input = %entry.source, block, offset = entry.offset, record,
+                "dead-lettered: {}", entry.error
+            ),
+            (block, _) => tracing::warn!(
+                input = %entry.source, block = ?block, offset = entry.offset,
+                records = entry.records, "dead-lettered: {}", entry.error
+            ),
+        }
         let mut datum = Datum::new();
         entry.encode(&mut datum);
         dead.writer
@@ -1353,6 +1356,11 @@ fn parts_for(location: &Location, file_bytes: Option<usize>, in_flight: usize) -
 /// Why one envelope's datum failed, in the words of a single datum.
 fn datum_message(e: &DecodeError) -> String {
     match e {
+        // A datum its writer schema reads, but the reader's cannot take (a union branch or
+        // enum symbol the reader lacks): no corruption.
+        DecodeError::Datum(d) if matches!(d.source, crate::decode::ValueError::Resolution(_)) => {
+            d.source.to_string()
+        }
         DecodeError::Datum(d) => format!("corrupt datum at byte {}: {}", d.offset, d.source),
         DecodeError::Trailing { trailing, .. } => {
             format!("corrupt datum: {trailing} bytes left over after the record")

@@ -574,7 +574,8 @@ fn describe(s: &Schema) -> String {
         _ => None,
     };
     match (s, logical) {
-        (Schema::Record(_) | Schema::Enum(_) | Schema::Fixed(_), _) => {
+        (Schema::Fixed(f), _) => format!("fixed `{}` of {} bytes", f.name.fullname(), f.size),
+        (Schema::Record(_) | Schema::Enum(_), _) => {
             format!(
                 "{} `{}`",
                 s.type_name(),
@@ -844,6 +845,20 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "field `id`: the writer's long cannot be read as int"
+        );
+        // Fixed types of one name are told apart by their sizes.
+        let fixed = |size: usize| {
+            Schema::parse_str(&format!(
+                r#"{{"type":"record","name":"R","fields":[{{"name":"f","type":
+                    {{"type":"fixed","name":"X","size":{size}}}}}]}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(
+            check_compatible(&fixed(2), &fixed(3))
+                .unwrap_err()
+                .to_string(),
+            "field `f`: the writer's fixed `X` of 2 bytes cannot be read as fixed `X` of 3 bytes"
         );
         let with = Schema::parse_str(
             r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"old","type":"string"}]}"#,
