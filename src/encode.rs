@@ -1294,38 +1294,39 @@ pub const MAX_BATCH_LEVELS: usize = 1 << 22;
 fn levels_at_most(array: &dyn arrow_array::Array) -> usize {
     use arrow_array::cast::AsArray;
     let rows = array.len();
-    let under = |values: &dyn arrow_array::Array, start: usize, end: usize| {
-        let end = end.clamp(start, values.len());
+    // The levels under rows whose values are `values[first..last]` (offsets as read).
+    let under = |values: &dyn arrow_array::Array, first: Option<i64>, last: Option<i64>| {
+        let start = (first.unwrap_or(0).max(0) as usize).min(values.len());
+        let end = (last.unwrap_or(0).max(0) as usize).clamp(start, values.len());
         rows.saturating_add(levels_at_most(values.slice(start, end - start).as_ref()))
     };
-    if let Some(list) = array.as_list_opt::<i32>() {
-        let o = list.value_offsets();
-        let (start, end) = (o.first().copied(), o.last().copied());
-        under(
-            list.values().as_ref(),
-            start.unwrap_or(0).max(0) as usize,
-            end.unwrap_or(0).max(0) as usize,
+    let ends = |o: &[i32]| {
+        (
+            o.first().map(|&v| i64::from(v)),
+            o.last().map(|&v| i64::from(v)),
         )
+    };
+    if let Some(list) = array.as_list_opt::<i32>() {
+        let (first, last) = ends(list.value_offsets());
+        under(list.values().as_ref(), first, last)
     } else if let Some(list) = array.as_list_opt::<i64>() {
         let o = list.value_offsets();
-        let (start, end) = (o.first().copied(), o.last().copied());
         under(
             list.values().as_ref(),
-            start.unwrap_or(0).max(0) as usize,
-            end.unwrap_or(0).max(0) as usize,
+            o.first().copied(),
+            o.last().copied(),
         )
     } else if let Some(map) = array.as_map_opt() {
-        let o = map.value_offsets();
-        let (start, end) = (o.first().copied(), o.last().copied());
-        under(
-            map.entries(),
-            start.unwrap_or(0).max(0) as usize,
-            end.unwrap_or(0).max(0) as usize,
-        )
+        let (first, last) = ends(map.value_offsets());
+        under(map.entries(), first, last)
     } else if let Some(list) = array.as_fixed_size_list_opt() {
         // (Its values are sliced with it.)
-        let size = list.value_length().max(0) as usize;
-        under(list.values().as_ref(), 0, rows.saturating_mul(size))
+        let size = i64::from(list.value_length().max(0));
+        under(
+            list.values().as_ref(),
+            Some(0),
+            Some((rows as i64).saturating_mul(size)),
+        )
     } else if let Some(s) = array.as_struct_opt() {
         s.columns()
             .iter()
