@@ -1003,15 +1003,23 @@ fn job_code(e: &JobError) -> u8 {
 async fn read_text(url: &str, storage: &StorageOptions) -> Result<String, Failure> {
     use object_store::ObjectStoreExt;
     let location = storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
-    let got = location
-        .store
-        .get(&location.path)
-        .await
-        .map_err(|e| Failure::new(store_code(&e), format!("{url}: {e}")))?;
-    let bytes = got
-        .bytes()
-        .await
-        .map_err(|e| Failure::new(store_code(&e), format!("{url}: {e}")))?;
+    // A pipe (`<(...)`, /dev/stdin) has no size for the store to read up to: read it whole.
+    let pipe = storage::local_file(&location, &location.path)
+        .filter(|f| std::fs::metadata(f).is_ok_and(|m| !m.is_file() && !m.is_dir()));
+    let bytes = match pipe {
+        Some(file) => tokio::fs::read(&file)
+            .await
+            .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("{url}: {e}")))?
+            .into(),
+        None => location
+            .store
+            .get(&location.path)
+            .await
+            .map_err(|e| Failure::new(store_code(&e), format!("{url}: {e}")))?
+            .bytes()
+            .await
+            .map_err(|e| Failure::new(store_code(&e), format!("{url}: {e}")))?,
+    };
     String::from_utf8(bytes.to_vec())
         .map_err(|_| Failure::new(EXIT_BAD_INPUT, format!("{url}: not UTF-8 text")))
 }

@@ -1546,3 +1546,26 @@ fn reader_schema_specs_are_checked_and_paths_with_equals_signs_are_files() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["records_out"], 20);
 }
+
+/// A schema read from a pipe (`<(...)`), which has no size: read whole, like a file.
+#[test]
+fn a_schema_can_be_read_from_a_pipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let avsc = tmp.path().join("a.avsc");
+    std::fs::write(
+        &avsc,
+        r#"{"type":"record","name":"A","fields":[{"name":"x","type":"long"}]}"#,
+    )
+    .unwrap();
+    let direct = run(&["schema", "fingerprint", avsc.to_str().unwrap()]);
+    assert!(direct.status.success(), "{}", text(&direct));
+    let piped = Command::new("bash")
+        .arg("-c")
+        .arg(r#""$0" schema fingerprint <(cat "$1")"#)
+        .arg(env!("CARGO_BIN_EXE_parqour"))
+        .arg(&avsc)
+        .output()
+        .unwrap();
+    assert!(piped.status.success(), "{}", text(&piped));
+    assert_eq!(piped.stdout, direct.stdout);
+}
