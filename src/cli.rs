@@ -807,7 +807,7 @@ async fn convert_paths(
     let mut existing = Vec::new();
     for url in &known {
         let out = storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
-        storage::prepare_output(&out).map_err(|e| Failure::new(storage_code(&e), e))?;
+        storage::check_output(&out).map_err(|e| Failure::new(storage_code(&e), e))?;
         let found = existing_parquet(&out).await.map_err(fail)?;
         if let Some(example) = found.first()
             && !overwrite
@@ -839,6 +839,9 @@ async fn convert_paths(
         .map_err(fail)?;
     let written: std::collections::HashSet<_> = report.outputs.iter().map(|o| &o.path).collect();
     for (out, found) in &existing {
+        // The output asked for exists once the run succeeds, files or none (made only now: a
+        // run that fails leaves no empty folders).
+        storage::prepare_output(out).map_err(|e| Failure::new(storage_code(&e), e))?;
         // A killed earlier run's half-written Parquet files in a local folder (the local store
         // writes `<file>#N`, then renames it).
         if let Some(dir) = &out.local {

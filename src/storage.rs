@@ -523,15 +523,24 @@ pub fn local_file(location: &Location, path: &Path) -> Option<PathBuf> {
     LocalFileSystem::new().path_to_filesystem(path).ok()
 }
 
+/// Checks that a local output folder can be made: no file is in its way (named, rather than
+/// "File exists" from `create_dir_all` later). Makes nothing: a run that fails before it writes
+/// leaves no empty folders.
+pub fn check_output(location: &Location) -> Result<(), StorageError> {
+    if let Some(dir) = &location.local
+        && let Some(file) = dir.ancestors().find(|p| p.is_file())
+    {
+        return Err(StorageError::NotAFolder {
+            path: file.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 /// Makes sure a local output folder exists (object stores need no folders).
 pub fn prepare_output(location: &Location) -> Result<(), StorageError> {
+    check_output(location)?;
     if let Some(dir) = &location.local {
-        // The file in the way, rather than "File exists" from `create_dir_all`.
-        if let Some(file) = dir.ancestors().find(|p| p.is_file()) {
-            return Err(StorageError::NotAFolder {
-                path: file.to_path_buf(),
-            });
-        }
         std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
             path: dir.clone(),
             source,

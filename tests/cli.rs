@@ -1545,6 +1545,16 @@ fn reader_schema_specs_are_checked_and_paths_with_equals_signs_are_files() {
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["records_out"], 20);
+    // A run that fails (plain events, two data types: which are they?) leaves no empty
+    // output folders behind.
+    let o = bin()
+        .current_dir(tmp.path())
+        .args(["convert", "events.avro", "--output", "t/{data_type}"])
+        .args(["--data-type", "x", "--data-type", "y"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(!tmp.path().join("t").exists(), "{}", text(&o));
 }
 
 /// A schema read from a pipe (`<(...)`), which has no size: read whole, like a file.
