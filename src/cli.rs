@@ -529,17 +529,19 @@ async fn schema_set(
     storage: &StorageOptions,
 ) -> Result<SchemaSet, Failure> {
     let mut set = SchemaSet::new();
-    let mut known_types = None;
+    let mut snapshot = None;
     if let Some(url) = registry {
         let location =
             storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
-        let snapshot = Registry::new(location)
-            .load_types(data_types)
-            .await
-            .map_err(|e| Failure::new(registry_code(&e), e))?;
-        tracing::info!(registry = %url, schemas = snapshot.len(), "loaded the schema registry");
-        known_types = Some(snapshot.types.keys().cloned().collect::<Vec<_>>());
-        set = set.with_registry(Arc::new(snapshot));
+        let loaded = Arc::new(
+            Registry::new(location)
+                .load_types(data_types)
+                .await
+                .map_err(|e| Failure::new(registry_code(&e), e))?,
+        );
+        tracing::info!(registry = %url, schemas = loaded.len(), "loaded the schema registry");
+        set = set.with_registry(loaded.clone());
+        snapshot = Some(loaded);
     }
     for spec in readers {
         // TYPE=URL, unless the whole is a local file (`v=2/reader.avsc`).
@@ -563,7 +565,7 @@ async fn schema_set(
                     ),
                 ));
             }
-            if known_types.as_ref().is_some_and(|k| !k.contains(t)) {
+            if snapshot.as_ref().is_some_and(|s| !s.types.contains_key(t)) {
                 tracing::warn!(
                     reader_schema = %spec,
                     "the registry has no data type `{t}`: this reader schema reads only records of that type"

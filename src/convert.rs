@@ -48,7 +48,7 @@ use tokio::runtime::Handle;
 use crate::avro::codec::{Codec, CodecError};
 use crate::avro::container::{Header, Limits, RawBlock};
 use crate::avro::cursor::Cursor;
-use crate::avro::envelope::{Envelope, EnvelopeError, EnvelopeLayout};
+use crate::avro::envelope::{EnvelopeError, EnvelopeLayout};
 use crate::avro::writer::{ContainerWriter, Datum};
 use crate::deadletter::{self, DeadLetter, DeadLetterReport, Kind};
 use crate::decode::{BatchDecoder, DecodeError, Plan, PlanError, plan_with};
@@ -1622,37 +1622,6 @@ impl GroupTask {
         }
     }
 
-    /// Sets aside one envelope of `block` (`bytes`, in the raw framing) that failed so.
-    fn dead_record(
-        &self,
-        block: &RawBlock,
-        raw: bool,
-        failure: RecordFailure,
-        bytes: Vec<u8>,
-        out: &mut GroupOutput,
-    ) {
-        out.dead.push(DeadLetter {
-            source: self.url.clone(),
-            kind: Kind::Record,
-            block: Some(block.index),
-            // A raw framing's envelope by its own offset; a container's by its block's.
-            offset: if raw {
-                block.offset + failure.offset as u64
-            } else {
-                block.offset
-            },
-            record: Some(failure.record),
-            records: 1,
-            error: failure.message,
-            data_type: failure.data_type,
-            fingerprint: failure.fingerprint,
-            codec: Codec::Null,
-            writer_schema: None,
-            data: bytes.into(),
-        });
-        out.dead_records += 1;
-    }
-
     fn envelopes(
         &self,
         layout: EnvelopeLayout,
@@ -1676,80 +1645,66 @@ impl GroupTask {
                     message: EnvelopeError::from(e).to_string(),
                 }))
             })?;
-            let envelope = match crate::avro::envelope::checked_data_type(data_type) {
-                Ok(t) => Envelope {
-                    data_type: t,
-                    fingerprint,
-                    data: datum,
-                },
-                Err(e) => {
-                    let failure = RecordFailure {
-                        record,
-                        offset: start,
-                        data_type: Some(String::from_utf8_lossy(data_type).into_owned()),
-                        fingerprint: Some(fingerprint),
-                        message: e.to_string(),
+            let message = match crate::avro::envelope::checked_data_type(data_type) {
+                Err(e) => e.to_string(),
+                Ok(data_type) => {
+                    let entry = decoders.plan_entry(&self.schemas, data_type, fingerprint);
+                    let failure = match &entry.plans {
+                        Ok((reader, plan)) => {
+                            let (reader, plan) = (reader.clone(), plan.clone());
+                            entry.pending += 1;
+                            let result = decoders
+                                .get(data_type, &reader)
+                                .decode_datum_with(&plan, datum);
+                            result.err().map(|e| {
+                                decoders
+                                    .plan_entry(&self.schemas, data_type, fingerprint)
+                                    .pending -= 1;
+                                datum_message(&e)
+                            })
+                        }
+                        Err(e) => Some(e.to_string()),
                     };
-                    if !self.dead_letter {
-                        return Err(BlockError::Record(Box::new(failure)));
+                    match failure {
+                        Some(message) => message,
+                        None => continue,
                     }
-                    let mut bytes = Vec::new();
-                    crate::avro::envelope::encode_raw_bytes(
-                        data_type,
-                        fingerprint,
-                        datum,
-                        &mut bytes,
-                    );
-                    self.dead_record(block, raw, failure, bytes, out);
-                    continue;
                 }
             };
-            let entry =
-                decoders.plan_entry(&self.schemas, envelope.data_type, envelope.fingerprint);
-            let failure = match &entry.plans {
-                Ok((reader, plan)) => {
-                    let (reader, plan) = (reader.clone(), plan.clone());
-                    entry.pending += 1;
-                    let result = decoders
-                        .get(envelope.data_type, &reader)
-                        .decode_datum_with(&plan, envelope.data);
-                    result.err().map(|e| {
-                        decoders
-                            .plan_entry(&self.schemas, envelope.data_type, envelope.fingerprint)
-                            .pending -= 1;
-                        datum_message(&e)
-                    })
-                }
-                Err(e) => Some(e.to_string()),
-            };
-            let Some(message) = failure else {
-                continue;
-            };
-            if !self.dead_letter {
-                return Err(BlockError::Record(Box::new(RecordFailure {
-                    record,
-                    offset: start,
-                    data_type: Some(envelope.data_type.to_string()),
-                    fingerprint: Some(envelope.fingerprint),
-                    message,
-                })));
-            }
-            // The envelope, in the raw framing whatever framing it came in.
-            let mut bytes = Vec::new();
-            crate::avro::envelope::encode_raw(
-                envelope.data_type,
-                envelope.fingerprint,
-                envelope.data,
-                &mut bytes,
-            );
             let failure = RecordFailure {
                 record,
                 offset: start,
-                data_type: Some(envelope.data_type.to_string()),
-                fingerprint: Some(envelope.fingerprint),
+                data_type: Some(String::from_utf8_lossy(data_type).into_owned()),
+                fingerprint: Some(fingerprint),
                 message,
             };
-            self.dead_record(block, raw, failure, bytes, out);
+            if !self.dead_letter {
+                return Err(BlockError::Record(Box::new(failure)));
+            }
+            // The envelope, in the raw framing whatever framing it came in (its data type as
+            // it came, name or not).
+            let mut bytes = Vec::new();
+            crate::avro::envelope::encode_raw(data_type, fingerprint, datum, &mut bytes);
+            out.dead.push(DeadLetter {
+                source: self.url.clone(),
+                kind: Kind::Record,
+                block: Some(block.index),
+                // A raw framing's envelope by its own offset; a container's by its block's.
+                offset: if raw {
+                    block.offset + start as u64
+                } else {
+                    block.offset
+                },
+                record: Some(record),
+                records: 1,
+                error: failure.message,
+                data_type: failure.data_type,
+                fingerprint: failure.fingerprint,
+                codec: Codec::Null,
+                writer_schema: None,
+                data: bytes.into(),
+            });
+            out.dead_records += 1;
         }
         if cur.remaining() != 0 {
             return Err(BlockError::Decode(DecodeError::Trailing {

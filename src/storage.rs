@@ -417,8 +417,6 @@ fn bucket_and_key(rest: &str) -> (&str, &str) {
     rest.split_once('/').unwrap_or((rest, ""))
 }
 
-/// The absolute form of `path` with `.` and `..` resolved lexically (object store paths may
-/// not contain them; the path need not exist yet).
 /// Whether the folder or object `inner` lies within the output `outer` (equal, or under it),
 /// both as paths or URLs as a user writes them: a local path or `file://` URL is compared as
 /// the absolute path it names (`./out/../out/a` is `out/a`), other URLs as written. `outer`
@@ -458,6 +456,8 @@ pub fn within(inner: &str, outer: &str) -> bool {
     }
 }
 
+/// The absolute form of `path` with `.` and `..` resolved lexically (object store paths may
+/// not contain them; the path need not exist yet).
 fn normalize(path: &FsPath) -> std::io::Result<PathBuf> {
     use std::path::Component;
     let absolute = std::path::absolute(path)?;

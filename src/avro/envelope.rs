@@ -137,13 +137,9 @@ pub fn valid_data_type(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }
 
-/// Encodes an envelope in the raw framing (for tests, fixtures and replay).
-pub fn encode_raw(data_type: &str, fingerprint: i64, data: &[u8], out: &mut Vec<u8>) {
-    encode_raw_bytes(data_type.as_bytes(), fingerprint, data, out);
-}
-
-/// [`encode_raw`] of a data type as it came (perhaps no name: a dead letter keeps it so).
-pub fn encode_raw_bytes(data_type: &[u8], fingerprint: i64, data: &[u8], out: &mut Vec<u8>) {
+/// Encodes an envelope in the raw framing (for dead letters, tests and fixtures); the data type
+/// as it came (perhaps no name: a dead letter keeps it so).
+pub fn encode_raw(data_type: &[u8], fingerprint: i64, data: &[u8], out: &mut Vec<u8>) {
     use super::cursor::encode_long;
     encode_long(data_type.len() as i64, out);
     out.extend_from_slice(data_type);
@@ -366,7 +362,7 @@ mod tests {
     fn stream(n: usize) -> Vec<u8> {
         let mut out = Vec::new();
         for i in 0..n {
-            encode_raw("click", -(i as i64), &vec![i as u8; i % 7], &mut out);
+            encode_raw(b"click", -(i as i64), &vec![i as u8; i % 7], &mut out);
         }
         out
     }
