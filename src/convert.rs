@@ -1377,6 +1377,10 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// The most of [`SCRATCH`] a worker keeps after a group: a block that inflated to far more
+/// (a record of tens of megabytes) does not leave its buffer held for the rest of the run.
+const SCRATCH_KEPT: usize = 16 << 20;
+
 /// Default [`ConvertOptions::group_decoded_bytes`]. Groups are cut by stored bytes (about
 /// [`ConvertOptions::group_bytes`]), a few megabytes decoded on usual data.
 pub const GROUP_DECODED_BYTES: usize = 64 << 20;
@@ -1566,6 +1570,10 @@ impl GroupTask {
                     }
                     break;
                 }
+            }
+            if scratch.capacity() > SCRATCH_KEPT {
+                scratch.truncate(SCRATCH_KEPT);
+                scratch.shrink_to_fit();
             }
             for (fp, entries) in &decoders.plans {
                 for e in entries.iter().filter(|e| e.converted > 0) {

@@ -284,6 +284,9 @@ fn inflate(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize, Codec
             .min(limit.max(1));
         loop {
             if out.len() < cap {
+                // Exactly: a `resize` past the capacity would double it (a block of 20 MB
+                // took a buffer of 90 MB).
+                out.reserve_exact(cap - out.len());
                 out.resize(cap, 0);
             }
             match inflater.deflate_decompress(input, &mut out[..cap]) {

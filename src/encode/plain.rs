@@ -619,7 +619,7 @@ impl Dictionary {
     }
 
     /// The min and max of the entries the open page used; forgets them.
-    fn take_page_minmax(&mut self) -> MinMax {
+    fn take_page_minmax(&mut self, kept: Kept) -> MinMax {
         let mut bytes = SliceMinMax::default();
         let mut ints = IntMinMax::default();
         let mut floats = FloatMinMax::default();
@@ -641,7 +641,7 @@ impl Dictionary {
             }
         }
         let minmax = match self.kind {
-            Kind::Bytes | Kind::Fixed(_) => bytes.finish(),
+            Kind::Bytes | Kind::Fixed(_) => bytes.finish(kept),
             // (NaNs are counted per value, as they are looked up.)
             Kind::Float32 | Kind::Float64 => floats.finish().0,
             _ => ints.finish(),
@@ -788,6 +788,8 @@ pub(crate) struct PlainColumn {
     page_rows: usize,
     statistics_truncate: Option<usize>,
     index_truncate: Option<usize>,
+    /// How much of a byte value a min or max keeps.
+    kept: Kept,
     utf8: bool,
     signed: bool,
     page: OpenPage,
@@ -943,6 +945,11 @@ impl PlainColumn {
             page_rows: props.data_page_row_count_limit().max(1),
             statistics_truncate: props.statistics_truncate_length(),
             index_truncate: props.column_index_truncate_length(),
+            kept: Kept::new(
+                props.statistics_truncate_length(),
+                props.column_index_truncate_length(),
+                utf8,
+            ),
             utf8,
             signed,
             page: OpenPage::default(),
@@ -1066,6 +1073,9 @@ impl PlainColumn {
                     end += 1;
                 }
             }
+            if self.kind == Kind::Bytes {
+                end = self.bytes_batch(&leaf, &levels, at, end, value_at)?;
+            }
             let values = self.page_levels(&levels, at, end);
             match &levels.values {
                 Some(indices) => {
@@ -1092,12 +1102,99 @@ impl PlainColumn {
             }
             if self.dictionary.as_ref().is_some_and(Dictionary::is_full) || self.judge_dictionary()
             {
-                self.flush_page()?;
-                self.dictionary_given_up_at = Some(self.rows);
-                self.close_dictionary()?;
+                self.give_up_dictionary()?;
             }
         }
         Ok(())
+    }
+
+    /// The end of a batch of byte values from level `at` (its first value at `value_at` of
+    /// the levels' values), cut back from `end` to hold at most a page's worth of bytes (or
+    /// one row): 1,024 values of a megabyte each would otherwise make one page of a
+    /// gigabyte, and a dictionary as large before it is checked. A batch whose one row alone
+    /// passes the dictionary's limit gives the dictionary up first, so that a value of
+    /// megabytes is not copied into a dictionary page of its own (as parquet-rs does) but
+    /// written plain.
+    fn bytes_batch(
+        &mut self,
+        leaf: &ArrayData,
+        levels: &Levels,
+        at: usize,
+        mut end: usize,
+        value_at: usize,
+    ) -> Result<usize, ParquetError> {
+        let offsets = leaf.buffer::<i32>(0);
+        // Bytes from value `first` to value `last` of the leaf, both included.
+        let span = |first: usize, last: usize| match (offsets.get(first), offsets.get(last + 1)) {
+            (Some(&a), Some(&b)) => b.saturating_sub(a).max(0) as usize,
+            _ => 0,
+        };
+        let bytes = |end: usize| match &levels.values {
+            None => span(at, end - 1),
+            Some(indices) => {
+                let n = if levels.defs.is_empty() {
+                    end - at
+                } else {
+                    levels.defs[at..end]
+                        .iter()
+                        .filter(|&&d| d == self.max_def)
+                        .count()
+                };
+                indices
+                    .get(value_at..value_at + n)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|&i| span(i as usize, i as usize))
+                    .sum()
+            }
+        };
+        // At most `end - at` values from `value_at` on: their span bounds the batch's bytes
+        // without counting levels (values are in order).
+        let most = match &levels.values {
+            None => span(at, end - 1),
+            Some(indices) => {
+                let last = (value_at + (end - at)).min(indices.len());
+                match (
+                    indices.get(value_at),
+                    last.checked_sub(1).and_then(|l| indices.get(l)),
+                ) {
+                    (Some(&a), Some(&b)) if value_at < last => span(a as usize, b as usize),
+                    _ => 0,
+                }
+            }
+        };
+        if most <= self.page_bytes {
+            return Ok(end);
+        }
+        let mut batch = bytes(end);
+        while batch > self.page_bytes && end - at > 1 {
+            let mut half = at + (end - at) / 2;
+            while half < end && levels.reps.get(half).is_some_and(|&r| r != 0) {
+                half += 1;
+            }
+            if half >= end {
+                break;
+            }
+            end = half;
+            batch = bytes(end);
+        }
+        if self.dictionary.as_ref().is_some_and(|d| batch > d.limit) {
+            self.give_up_dictionary()?;
+        }
+        Ok(end)
+    }
+
+    /// Ends dictionary encoding: the open page is written with its ids, and the dictionary
+    /// page (if any page used it), and the chunk's later values are plain.
+    fn give_up_dictionary(&mut self) -> Result<(), ParquetError> {
+        self.flush_page()?;
+        self.dictionary_given_up_at = Some(self.rows);
+        if self.id_pages > 0 {
+            self.close_dictionary()
+        } else {
+            self.dictionary = None;
+            Ok(())
+        }
     }
 
     /// Whether the dictionary does not pay, when it is to be judged: once the chunk has
@@ -1259,7 +1356,7 @@ impl PlainColumn {
                         seen.add(v);
                     }
                 }
-                minmax = seen.finish();
+                minmax = seen.finish(self.kept);
             }
             Kind::Fixed(width) => {
                 let mut seen = SliceMinMax::default();
@@ -1268,7 +1365,7 @@ impl PlainColumn {
                     out.extend_from_slice(v);
                     seen.add(v);
                 }
-                minmax = seen.finish();
+                minmax = seen.finish(self.kept);
             }
             Kind::Boolean => {
                 let bits = data.buffers().first().map_or(&[][..], |b| b.as_slice());
@@ -1353,7 +1450,7 @@ impl PlainColumn {
                 let width = d.bit_width();
                 page.values.push(width as u8);
                 rle(&page.ids, width, &mut page.values);
-                minmax = d.take_page_minmax();
+                minmax = d.take_page_minmax(self.kept);
                 self.id_pages += 1;
                 self.ids_flushed += page.ids.len() as u64;
                 Encoding::RLE_DICTIONARY
@@ -1909,10 +2006,59 @@ impl<'a> SliceMinMax<'a> {
         }
     }
 
-    fn finish(self) -> MinMax {
+    fn finish(self, kept: Kept) -> MinMax {
         self.0.map_or(MinMax::None, |(min, max)| {
-            MinMax::Bytes(min.to_vec(), max.to_vec())
+            MinMax::Bytes(kept.copy(min), kept.copy(max))
         })
+    }
+}
+
+/// How much of a byte value is kept as a page's or chunk's min or max: enough to truncate it
+/// as the statistics and column index do, not the whole of a value of megabytes (copied four
+/// times a column: min and max, of the page and of the chunk). Values that agree on their
+/// first `bytes` truncate alike under either length, and compare as their cuts do.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    /// `None` when a truncation length is unset (values are then written whole).
+    bytes: Option<usize>,
+    limits: [Option<usize>; 2],
+    utf8: bool,
+}
+
+impl Kept {
+    /// Values up to this size are kept whole, whatever the truncation lengths.
+    const MIN_BYTES: usize = 4096;
+
+    fn new(statistics: Option<usize>, index: Option<usize>, utf8: bool) -> Self {
+        let bytes = statistics
+            .zip(index)
+            .map(|(a, b)| a.max(b).saturating_add(1).max(Self::MIN_BYTES));
+        Self {
+            bytes,
+            limits: [statistics, index],
+            utf8,
+        }
+    }
+
+    /// `v`, or its first `bytes` (for UTF-8, up to a character boundary).
+    fn copy(&self, v: &[u8]) -> Vec<u8> {
+        let Some(mut end) = self.bytes.filter(|&b| v.len() > b) else {
+            return v.to_vec();
+        };
+        if self.utf8 {
+            // Past continuation bytes (0b10xx_xxxx).
+            while v.get(end).is_some_and(|&b| b & 0xc0 == 0x80) {
+                end += 1;
+            }
+        }
+        let cut = &v[..end];
+        // Where truncation cannot shorten a value (no character boundary) or increment it (all
+        // bytes 0xFF), the statistics hold the value whole, so it is kept whole.
+        let whole = self
+            .limits
+            .iter()
+            .any(|&l| truncate_min(cut, l, self.utf8).1 || truncate_max(cut, l, self.utf8).1);
+        if whole { v.to_vec() } else { cut.to_vec() }
     }
 }
 
@@ -2659,6 +2805,47 @@ mod tests {
         assert!(std::str::from_utf8(&min).is_ok());
         let (max, _) = truncate_max(s.as_bytes(), Some(64), true);
         assert!(std::str::from_utf8(&max).is_ok() && max.as_slice() > s.as_bytes());
+    }
+
+    /// A min or max of megabytes is kept as its first 4 KiB (to a character boundary), which
+    /// truncate as the whole value does; one truncation cannot shorten or increment is whole.
+    #[test]
+    fn long_minimums_and_maximums_keep_what_truncation_reads() {
+        let kept = Kept::new(Some(64), Some(64), true);
+        let short = "x".repeat(Kept::MIN_BYTES);
+        assert_eq!(kept.copy(short.as_bytes()), short.as_bytes());
+        // 3 bytes a character: the cut ends after a whole one.
+        let long = "€".repeat(1 << 20);
+        let cut = kept.copy(long.as_bytes());
+        assert_eq!(cut.len(), Kept::MIN_BYTES + 2);
+        assert!(std::str::from_utf8(&cut).is_ok());
+        // Under 3 bytes no character fits: truncation keeps the value whole, and so do we.
+        for (l, whole) in [(1, true), (2, true), (3, false), (64, false), (5000, false)] {
+            let kept = Kept::new(Some(l), Some(64), true).copy(long.as_bytes());
+            assert_eq!(kept.len() == long.len(), whole, "limit {l}");
+            let same = truncate_min(&kept, Some(l), true)
+                == truncate_min(long.as_bytes(), Some(l), true)
+                && truncate_max(&kept, Some(l), true)
+                    == truncate_max(long.as_bytes(), Some(l), true);
+            assert!(same, "limit {l}");
+        }
+        // Bytes all 0xFF cannot be incremented: truncation keeps the value whole, and so do we.
+        let binary = Kept::new(Some(64), Some(64), false);
+        let ff = vec![0xff; 10_000];
+        assert_eq!(binary.copy(&ff), ff);
+        let mut ffx = vec![0xfe; 10_000];
+        ffx[9_999] = 0xff;
+        assert_eq!(binary.copy(&ffx).len(), Kept::MIN_BYTES);
+        // Without a truncation length, statistics are whole values.
+        assert_eq!(
+            Kept::new(None, Some(64), true).copy(long.as_bytes()).len(),
+            long.len()
+        );
+        // A truncation length past the minimum keeps one byte more than it.
+        assert_eq!(
+            Kept::new(Some(10_000), Some(64), false).copy(&ffx).len(),
+            10_000
+        );
     }
 
     /// A page as parquet-rs's page writer writes it into one buffer.
@@ -3413,6 +3600,99 @@ mod equivalence {
                 .find(|c| c.column_path().string() == "low");
             assert!(low.unwrap().dictionary_page_offset().is_some());
             assert!(!fell_back.contains(&"low".to_string()));
+        }
+    }
+
+    /// Values of megabytes among small ones, at the top level and in lists: pages of at most
+    /// one of them past the page size (not 1,024), no dictionary holding one (it is given up
+    /// before), and the values, statistics and column index as the data says.
+    #[test]
+    fn values_of_megabytes_make_pages_of_one_and_no_dictionary_page() {
+        use arrow_array::{Array, ListArray, StringArray};
+        // 3 MiB of letters that snappy does not shrink much, so that page sizes show.
+        let mut rng = Rng::new(5);
+        let mut letters = || -> String {
+            (0..3 << 20)
+                .map(|_| char::from(b'a' + rng.below(26) as u8))
+                .collect()
+        };
+        let noise = [letters(), letters()];
+        let big = |i: usize| format!("{i:04}é{}", noise[i % 2]);
+        let strings: ArrayRef = Arc::new(StringArray::from_iter((0..3000).map(|i| match i {
+            _ if i % 700 == 5 => Some(big(i)),
+            _ if i % 11 == 0 => None,
+            _ => Some(format!("v{}", i % 7)),
+        })));
+        let item = Arc::new(Field::new("item", DataType::Utf8, true));
+        let offsets = arrow_buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(2, 1500));
+        let lists: ArrayRef =
+            Arc::new(ListArray::new(item.clone(), offsets, strings.clone(), None));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("l", DataType::List(item), true),
+        ]));
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![strings.slice(0, 1500), lists]).unwrap();
+        let opts = EncodeOptions {
+            dictionary: true,
+            ..EncodeOptions::default()
+        };
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
+        );
+        let mut ours = FileEncoder::new(Vec::new(), schema.clone(), &opts, pool).unwrap();
+        assert!(ours.plain_leaves.iter().all(Option::is_some));
+        ours.write(&batch).unwrap();
+        let ours = Bytes::from(ours.finish().unwrap().0);
+
+        let got: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(ours.clone())
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let got = arrow_select::concat::concat_batches(&got[0].schema(), &got).unwrap();
+        assert_eq!(got, batch);
+        assert!(got.column(0).null_count() > 0);
+
+        let mut theirs =
+            ArrowWriter::try_new(Vec::new(), schema.clone(), Some(opts.properties(&schema)))
+                .unwrap();
+        theirs.write(&batch).unwrap();
+        let theirs = metadata(&Bytes::from(theirs.into_inner().unwrap()));
+        let meta = metadata(&ours);
+        let index = meta.page_index_for_row_group(0);
+        let page = 1 << 20;
+        let value = big(0).len();
+        let columns = meta.row_group(0).columns();
+        for (i, (c, t)) in columns
+            .iter()
+            .zip(theirs.row_group(0).columns())
+            .enumerate()
+        {
+            let name = c.column_path().string();
+            // The whole values' statistics, truncated: parquet-rs's.
+            assert_eq!(c.statistics(), t.statistics(), "{name}");
+            let dictionary = c
+                .dictionary_page_offset()
+                .map_or(0, |d| c.data_page_offset() - d);
+            assert!(
+                dictionary < 1024,
+                "{name}: a dictionary page of {dictionary} bytes"
+            );
+            let offsets = index.offset_index(i).unwrap();
+            for l in offsets.page_locations() {
+                let size = l.compressed_page_size as usize;
+                assert!(size < page + value + 1024, "{name}: a page of {size} bytes");
+            }
+            assert!(offsets.page_locations().len() >= 3, "{name}: pages");
+            if name == "s" {
+                let column_index = index.column_index(i).unwrap();
+                check_pages(&name, batch.column(0), column_index, offsets, true);
+            }
         }
     }
 }
