@@ -442,6 +442,15 @@ pub async fn convert_to(
     // More cores convert faster than a few MiB in flight per object can feed them from S3.
     source_options.remote_read_ahead = source_options.remote_read_ahead.max(threads);
     let events = spawn_source(&handle, inputs.clone(), source_options);
+    // The open group holds its blocks' budget: it is cut at half the budget, and a block takes
+    // at most the other half (see `spawn_source`), so that the source can always hand over the
+    // next block. A group larger than the budget (`run --memory-limit 6MiB`) waited for blocks
+    // that the source waited to have room for: a hang.
+    let mut options = options.clone();
+    options.group_bytes = options
+        .group_bytes
+        .min(source_options.budget_bytes / 2)
+        .max(1);
     let driver = Driver {
         handle: handle.clone(),
         pool: Arc::new(pool),

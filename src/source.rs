@@ -305,7 +305,9 @@ pub fn spawn_source(
                 let failed = event.is_err();
                 let msg = match event {
                     Ok(ObjectEvent::Block(block)) => {
-                        let want = block.data.len().clamp(1, options.budget_bytes.max(1));
+                        // At most half the budget: the driver's open group holds up to the
+                        // other half (see `convert_to`).
+                        let want = block.data.len().clamp(1, (options.budget_bytes / 2).max(1));
                         let permit = budget.clone().acquire_many_owned(want as u32).await;
                         permit
                             .map(|p| SourceEvent {

@@ -336,3 +336,42 @@ fn the_memory_limit_bounds_each_group_of_decoded_blocks() {
     assert_eq!(marker(&table.join("dt=x"))["records_out"], 150_000);
     assert!(rss < 224 << 10, "peak RSS {rss} KiB: {}", text(&o));
 }
+
+/// A memory limit of a few MiB converts, slowly, instead of hanging: the open group of blocks
+/// held their share of the budget while the source waited for room to hand over the block
+/// that would have closed it (several inputs, `--memory-limit` under about 10 MiB).
+#[test]
+fn a_tiny_memory_limit_converts_instead_of_hanging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = raw(&tmp.path().join("raw"), 4, 12_000);
+    let table = tmp.path().join("table");
+    let m = tmp.path().join("manifest.json");
+    std::fs::write(&m, manifest(&inputs, &table, &[("dt", "x")], "")).unwrap();
+    for limit in ["1MiB", "6MiB"] {
+        std::fs::remove_dir_all(&table).ok();
+        let mut child = bin()
+            .args(["run", "--memory-limit", limit, "--manifest"])
+            .arg(&m)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "--memory-limit {limit}: {status:?}"
+        );
+        assert_committed(&table.join("dt=x"), &inputs, 48_000);
+    }
+}
