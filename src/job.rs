@@ -1,33 +1,42 @@
 //! The partition job (`parqour run`): one manifest in, one committed Hive partition out.
 //!
 //! Stage: the orchestration around [`crate::convert`] for AWS Batch. The output of a manifest
-//! goes to `<table>/<k1>=<v1>/.../part-<NNNNN>-<generation>.<codec>.parquet`, where the
-//! generation is the first 16 hex digits of the manifest's hash; the commit is the marker
-//! `<partition>/_SUCCESS` (Athena skips names starting with `_`), written last.
+//! goes to `<table>/<k1>=<v1>/.../part-<NNNNN>-<tag>.<codec>.parquet`, where the tag
+//! ([`FileTag`]) is the manifest's generation (the first 16 hex digits of its hash), the
+//! sequence of the marker the run read (its base) and a random id of the run; the commit is
+//! the marker `<partition>/_SUCCESS` (Athena skips names starting with `_`), written last,
+//! with a sequence one above the one it replaces. A part file the marker does not list is dead
+//! once its base is below the marker's sequence (its run read an older marker, so that run's
+//! conditional commit fails); one with the marker's sequence may belong to a run still
+//! converting, and is left to it.
 //!
 //! The protocol, and what an Athena query of the partition sees at each step:
 //!
 //! 1. Read the marker. If it records this manifest's hash, the partition is already committed:
-//!    delete any of our part files it does not list (left by a run killed after step 5) and stop.
-//!    Normally there are none, and nothing is written. *Athena: the committed generation.*
+//!    delete dead part files (left by a run killed after step 5, or by a duplicate run) and
+//!    stop. Normally there are none, and nothing is written. *Athena: the committed
+//!    generation.*
 //! 2. Check every input exists with the size and entity tag the manifest gives.
-//! 3. Delete part files of this generation that a killed run of the same manifest left behind
-//!    (they were never committed). *Athena: the committed generation, plus those leftovers until
-//!    deleted.*
+//! 3. Delete dead part files. *Athena: the committed generation, plus leftovers of runs that
+//!    read the same marker, until a commit.*
 //! 4. Convert: part files appear one by one, each complete (single PUT, or a multipart upload
-//!    that is visible only once completed). *Athena: the previous generation (if any) plus the new
-//!    files written so far; for a first run, a partial partition.*
-//! 5. Write the marker: created if absent, otherwise replaced only if it is still the one read in
-//!    step 1 (a conditional PUT; another run that committed meanwhile makes this one fail).
-//! 6. Delete the previous generation's files, and any other part files of ours not in the new
-//!    marker (leftovers of killed runs of other manifests), and the dead-letter file the replaced
-//!    marker names (the new generation sets its records aside again). *Athena: exactly the new
+//!    that is visible only once completed). A run that fails deletes its files. *Athena: the
+//!    previous generation (if any) plus the new files written so far; for a first run, a
+//!    partial partition.*
+//! 5. Unless the manifest URL now holds another manifest (then the run deletes its files and
+//!    stops), write the marker: created if absent, otherwise replaced only if it is still the
+//!    one read in step 1 (a conditional PUT; another run that committed meanwhile makes this
+//!    one delete its files and fail).
+//! 6. Delete the previous generation's files and every other dead part file, the dead-letter
+//!    file the replaced marker names (the new generation sets its records aside again), and
+//!    the dead-letter files of runs that never committed. *Athena: exactly the new
 //!    generation.*
 //!
 //! So a partition holds every input row exactly once from step 6 on, whatever happened before:
-//! runs killed at any point leave only files that the next run deletes. Readers that must never
-//! see a partition being written should register it (e.g. in Glue) only once `_SUCCESS` exists;
-//! a rerun with a changed manifest shows both generations between steps 4 and 6. Files under the
+//! runs killed at any point leave only files that the next commit deletes, and runs at the
+//! same time delete only files whose run can no longer commit. Readers that must never see a
+//! partition being written should register it (e.g. in Glue) only once `_SUCCESS` exists; a
+//! rerun with a changed manifest shows both generations between steps 4 and 6. Files under the
 //! partition that do not look like ours are left alone.
 
 use std::collections::{HashMap, HashSet};
@@ -164,6 +173,11 @@ pub struct Marker {
     pub manifest_hash: String,
     /// The generation in the file names.
     pub generation: String,
+    /// Commits of the partition so far, this one included (0 in markers of parqour before
+    /// 0.1: none recorded). A run's files carry the sequence of the marker it read (see
+    /// [`FileTag`]).
+    #[serde(default)]
+    pub sequence: u64,
     /// Where the manifest was read from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest_url: Option<String>,
@@ -293,22 +307,98 @@ impl Partition {
     }
 }
 
-/// Is `name` a part file written by parqour (`part-NNNNN-<16 hex>.<codec>.parquet`), or the
-/// local store's staging file for one (`...parquet#N`, left by a killed run)? Returns the
-/// generation.
-pub fn part_generation(name: &str) -> Option<&str> {
+/// What a run's file names carry after `part-NNNNN-` (and `deadletter-`):
+/// `<generation>-<base>-<run>`. The generation is the manifest's; the base is the sequence
+/// of the newest marker the run read before converting (0 without one); the run is a random
+/// id of the run. A file whose base is below the partition's marker's sequence was written by
+/// a run that read an older marker: that run's conditional commit fails, so the file can go.
+/// One with the marker's sequence may belong to a run still converting, which may still
+/// commit: only that run, or a later commit, deletes it. Names of parqour before 0.1 carry
+/// the generation alone (base 0, no run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTag {
+    /// The first 16 hex digits of the manifest's hash.
+    pub generation: String,
+    /// The sequence of the marker the run read.
+    pub base: u64,
+    /// The run's id (8 hex digits), `None` in names of parqour before 0.1.
+    pub run: Option<String>,
+}
+
+impl FileTag {
+    /// Parses `<16 hex>` or `<16 hex>-<base>-<8 hex>`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let (generation, rest) = s.split_at_checked(16)?;
+        if !hex(generation, 16) {
+            return None;
+        }
+        let (base, run) = match rest.strip_prefix('-') {
+            None if rest.is_empty() => (0, None),
+            None => return None,
+            Some(rest) => {
+                let (base, run) = rest.split_once('-')?;
+                let digits = !base.is_empty() && base.bytes().all(|b| b.is_ascii_digit());
+                if !digits || !hex(run, 8) {
+                    return None;
+                }
+                (base.parse().ok()?, Some(run.to_string()))
+            }
+        };
+        Some(Self {
+            generation: generation.to_string(),
+            base,
+            run,
+        })
+    }
+
+    /// Whether no run can commit the file any more once `marker` is the partition's, or it is
+    /// this run's (`own`).
+    fn is_dead(&self, marker: &Marker, own: &str) -> bool {
+        self.base < marker.sequence || self.run.as_deref() == Some(own)
+    }
+}
+
+impl std::fmt::Display for FileTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.run {
+            Some(run) => write!(f, "{}-{}-{run}", self.generation, self.base),
+            None => f.write_str(&self.generation),
+        }
+    }
+}
+
+/// A random id for a run's file names.
+fn new_run_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let h = RandomState::new().hash_one((nanos, std::process::id()));
+    format!("{:08x}", h as u32)
+}
+
+/// Is `name` a part file written by parqour (`part-NNNNN-<tag>.<codec>.parquet`), or the
+/// local store's staging file for one (`...parquet#N`, left by a killed run)? Returns its tag.
+pub fn part_tag(name: &str) -> Option<FileTag> {
     let name = storage::staged_name(name).unwrap_or(name);
     let rest = name.strip_prefix("part-")?;
     let (num, rest) = rest.split_at_checked(5)?;
     if !num.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let rest = rest.strip_prefix('-')?;
-    let (generation, rest) = rest.split_at_checked(16)?;
-    if !generation.bytes().all(|b| b.is_ascii_hexdigit()) || !rest.starts_with('.') {
+    let rest = rest.strip_prefix('-')?.strip_suffix(".parquet")?;
+    // `<tag>.<codec>`: the tag holds no dot.
+    let (tag, codec) = rest.split_once('.')?;
+    if codec.is_empty() || codec.contains('.') {
         return None;
     }
-    rest.ends_with(".parquet").then_some(generation)
+    FileTag::parse(tag)
+}
+
+/// Is `name` a dead-letter file of a partition job (`deadletter-<tag>.avro`)? Returns its tag.
+pub fn dead_letter_tag(name: &str) -> Option<FileTag> {
+    FileTag::parse(name.strip_prefix("deadletter-")?.strip_suffix(".avro")?)
 }
 
 /// The marker, if there is one: its version (for the conditional replace) and its content
@@ -337,19 +427,8 @@ async fn read_marker(
     Ok(Some((marker, version)))
 }
 
-/// Our part files in the partition that `marker` does not list.
-async fn not_in(partition: &Partition, marker: &Marker) -> Result<Vec<Path>, JobError> {
-    let listed: HashSet<&str> = marker.outputs.iter().map(|o| o.file.as_str()).collect();
-    Ok(list_parts(partition)
-        .await?
-        .into_iter()
-        .filter(|(p, _)| !p.filename().is_some_and(|f| listed.contains(f)))
-        .map(|(p, _)| p)
-        .collect())
-}
-
-/// Our part files directly in the partition, with their generations.
-async fn list_parts(partition: &Partition) -> Result<Vec<(Path, String)>, JobError> {
+/// Our part files directly in the partition, with their tags.
+async fn list_parts(partition: &Partition) -> Result<Vec<(Path, FileTag)>, JobError> {
     let store = &partition.location.store;
     let listing = store
         .list_with_delimiter(Some(&partition.location.path))
@@ -369,28 +448,101 @@ async fn list_parts(partition: &Partition) -> Result<Vec<(Path, String)>, JobErr
         let Some(name) = meta.location.filename() else {
             continue;
         };
-        if let Some(generation) = part_generation(name) {
-            out.push((meta.location.clone(), generation.to_string()));
+        if let Some(tag) = part_tag(name) {
+            out.push((meta.location.clone(), tag));
         } else if name != MARKER && !name.starts_with('_') && !name.starts_with('.') {
             tracing::warn!(file = %partition.url(&meta.location), "leaving a file parqour did not write");
         }
     }
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
-/// Deletes our part files that `marker` does not list, and, in a local partition, the staging
-/// files of part files (`part-...parquet#N`) that a killed run left (see
-/// [`storage::remove_local_staging`]): readers of the folder (Spark, Hive) would trip on them.
-async fn delete_not_in(partition: &Partition, marker: &Marker) -> Result<usize, JobError> {
-    let mut deleted = delete_all(partition, &not_in(partition, marker).await?).await?;
+/// Deletes our part files that `marker` (the partition's) does not list and that no run can
+/// commit any more ([`FileTag::is_dead`]: written by runs that read an older marker, or by this
+/// run `own`), and, in a local partition, the staging files of part files
+/// (`part-...parquet#N`) that a killed run left (see [`storage::remove_local_staging`]):
+/// readers of the folder (Spark, Hive) would trip on them. Files of a run that read this
+/// marker and is still converting are left to it.
+async fn delete_dead(partition: &Partition, marker: &Marker, own: &str) -> Result<usize, JobError> {
+    let listed: HashSet<&str> = marker.outputs.iter().map(|o| o.file.as_str()).collect();
+    let dead: Vec<Path> = list_parts(partition)
+        .await?
+        .into_iter()
+        .filter(|(p, tag)| {
+            tag.is_dead(marker, own) && !p.filename().is_some_and(|f| listed.contains(f))
+        })
+        .map(|(p, _)| p)
+        .collect();
+    let mut deleted = delete_all(partition, &dead).await?;
     if let Some(dir) = &partition.location.local {
-        for file in storage::remove_local_staging(dir, |name| part_generation(name).is_some())? {
+        for file in storage::remove_local_staging(dir, |name| part_tag(name).is_some())? {
             tracing::info!(file = %file.display(), "deleted a killed run's staging file");
             deleted += 1;
         }
     }
     Ok(deleted)
+}
+
+/// Deletes this run's part files (run `own`) from every partition, and its dead-letter file
+/// unless `keep_dead_letters`: the run ends without committing them. Failures are logged: the
+/// run's own error is the one to report, and the next commit deletes what is left.
+async fn delete_own(
+    partitions: &[(String, Partition)],
+    dead_letter: Option<&Location>,
+    own: &str,
+    keep_dead_letters: bool,
+) {
+    for (_, partition) in partitions {
+        let result = match list_parts(partition).await {
+            Ok(parts) => {
+                let mine: Vec<Path> = parts
+                    .into_iter()
+                    .filter(|(_, tag)| tag.run.as_deref() == Some(own))
+                    .map(|(p, _)| p)
+                    .collect();
+                delete_all(partition, &mine).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(partition = %partition.location.display, error = %e, "could not delete this run's files");
+        }
+    }
+    if !keep_dead_letters && let Some(place) = dead_letter {
+        delete_dead_letters(place, |tag| tag.run.as_deref() == Some(own)).await;
+    }
+}
+
+/// Deletes the dead-letter files of partition jobs in `place` (a partition's dead-letter folder)
+/// whose tags `dead` picks; returns how many. Failures are logged, not returned.
+async fn delete_dead_letters(place: &Location, dead: impl Fn(&FileTag) -> bool) -> usize {
+    let listing = match place.store.list_with_delimiter(Some(&place.path)).await {
+        Ok(l) => l,
+        Err(object_store::Error::NotFound { .. }) => return 0,
+        Err(e) => {
+            tracing::warn!(place = %place.display, error = %e, "could not list the dead-letter place");
+            return 0;
+        }
+    };
+    let mut deleted = 0;
+    for meta in listing.objects {
+        let file = place.url_of(&meta.location);
+        let Some(tag) = meta.location.filename().and_then(dead_letter_tag) else {
+            continue;
+        };
+        if !dead(&tag) {
+            continue;
+        }
+        match place.store.delete(&meta.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                tracing::info!(%file, "deleted dead letters no marker names");
+                deleted += 1;
+            }
+            Err(e) => tracing::warn!(%file, error = %e, "could not delete dead letters"),
+        }
+    }
+    deleted
 }
 
 async fn delete_all(partition: &Partition, paths: &[Path]) -> Result<usize, JobError> {
@@ -498,6 +650,21 @@ pub async fn run(
     for (_, partition) in &partitions {
         previous.push(read_marker(partition).await?);
     }
+    let current = |i: usize| match previous.get(i) {
+        Some(Some((Some(m), _))) => Some(m),
+        _ => None,
+    };
+    // This run's files carry the newest sequence it read, and its own id.
+    let base = (0..partitions.len())
+        .filter_map(|i| current(i).map(|m| m.sequence))
+        .max()
+        .unwrap_or(0);
+    let run = new_run_id();
+    let tag = FileTag {
+        generation: generation.clone(),
+        base,
+        run: Some(run.clone()),
+    };
     let committed: Vec<&Marker> = previous
         .iter()
         .filter_map(|p| match p {
@@ -510,7 +677,7 @@ pub async fn run(
     {
         let mut deleted = 0;
         for ((_, partition), marker) in partitions.iter().zip(&committed) {
-            deleted += delete_not_in(partition, marker).await?;
+            deleted += delete_dead(partition, marker, &run).await?;
         }
         return Ok(Outcome::AlreadyCommitted {
             marker: Box::new((*first).clone()),
@@ -525,22 +692,13 @@ pub async fn run(
     // 2. Inputs as described.
     let inputs = resolve_inputs(manifest, storage).await?;
 
-    // 3. Leftovers of a killed run of this manifest (not those a marker commits).
+    // 3. Leftovers no run can commit any more (of runs that read an older marker than the
+    // partition's); those of runs that read the same marker may still be converting.
     let mut deleted = 0;
-    for ((_, partition), prev) in partitions.iter().zip(&previous) {
-        let listed: HashSet<&str> = match prev {
-            Some((Some(m), _)) if m.manifest_hash == manifest.hash => {
-                m.outputs.iter().map(|o| o.file.as_str()).collect()
-            }
-            _ => HashSet::new(),
-        };
-        let leftovers: Vec<Path> = list_parts(partition)
-            .await?
-            .into_iter()
-            .filter(|(p, g)| *g == generation && !p.filename().is_some_and(|f| listed.contains(f)))
-            .map(|(p, _)| p)
-            .collect();
-        deleted += delete_all(partition, &leftovers).await?;
+    for (i, (_, partition)) in partitions.iter().enumerate() {
+        if let Some(marker) = current(i) {
+            deleted += delete_dead(partition, marker, &run).await?;
+        }
     }
 
     // 4. Convert.
@@ -571,20 +729,30 @@ pub async fn run(
         });
     let destination = Destination { default, per_type };
     let options = ConvertOptions {
-        generation: Some(generation.clone()),
+        generation: Some(tag.to_string()),
         ..options.clone()
     };
-    let report = convert_to(inputs.clone(), &destination, &options).await?;
+    let dead_letter = options.dead_letter.clone();
+    let report = match convert_to(inputs.clone(), &destination, &options).await {
+        Ok(report) => report,
+        Err(e) => {
+            // Nothing of this run will be committed: its files go now, not at the next commit
+            // (its dead letters stay, to see why it failed; the next commit deletes them).
+            delete_own(&partitions, dead_letter.as_ref(), &run, true).await;
+            return Err(e.into());
+        }
+    };
 
     // 5. Commit, table by table; unless a newer manifest replaced this one meanwhile (its job
     // converts the partition; committing this older one after it would drop the late data).
     if let Some(current) = superseded(manifest, manifest_url, storage).await {
         tracing::warn!(url = manifest_url.unwrap_or_default(), %current, "the manifest changed while converting: not committing");
+        delete_own(&partitions, dead_letter.as_ref(), &run, false).await;
         return Ok(Outcome::Superseded { current });
     }
     let mut markers = Vec::with_capacity(partitions.len());
     for ((data_type, partition), prev) in partitions.iter().zip(&previous) {
-        let marker = build_marker(
+        let mut marker = build_marker(
             manifest,
             manifest_url,
             &generation,
@@ -595,6 +763,7 @@ pub async fn run(
             started_at,
             started,
         );
+        marker.sequence = base + 1;
         let marker_url = partition.url(&partition.marker);
         if let Some((Some(m), _)) = prev
             && m.manifest_hash == manifest.hash
@@ -610,7 +779,13 @@ pub async fn run(
                 source: Box::new(e),
             },
         })?;
-        write_marker(partition, prev.as_ref().map(|(_, v)| v.clone()), body).await?;
+        if let Err(e) = write_marker(partition, prev.as_ref().map(|(_, v)| v.clone()), body).await {
+            // Another run committed meanwhile (or the store failed): this run's files are not
+            // committed (a table committed before this one keeps its marker and files).
+            let uncommitted = &partitions[markers.len()..];
+            delete_own(uncommitted, dead_letter.as_ref(), &run, markers.is_empty()).await;
+            return Err(e);
+        }
         tracing::info!(marker = %marker_url, generation = %generation, rows = marker.records_out, "committed");
         markers.push(marker);
     }
@@ -619,7 +794,7 @@ pub async fn run(
     // of the generation they replace (its records are this generation's too: set aside again,
     // or converted), unless they name it.
     for ((_, partition), marker) in partitions.iter().zip(&markers) {
-        deleted += delete_not_in(partition, marker).await?;
+        deleted += delete_dead(partition, marker, &run).await?;
     }
     let named: HashSet<&str> = markers
         .iter()
@@ -635,6 +810,20 @@ pub async fn run(
         .collect();
     for url in replaced {
         deleted += usize::from(delete_dead_letter(url, storage).await);
+    }
+    // And the dead letters of runs that never committed (failed, superseded, killed): a replay
+    // of the folder would give their records again.
+    if let Some(place) = &dead_letter {
+        let named: HashSet<String> = named.iter().map(|u| u.to_string()).collect();
+        let sequence = markers.iter().map(|m| m.sequence).min().unwrap_or(0);
+        deleted += delete_dead_letters(place, |t| {
+            let file = format!("deadletter-{t}.avro");
+            let is_named = named
+                .iter()
+                .any(|u| u.rsplit('/').next() == Some(file.as_str()));
+            !is_named && (t.base < sequence || t.run.as_deref() == Some(run.as_str()))
+        })
+        .await;
     }
     let mut markers = markers.into_iter();
     let marker = markers.next().ok_or_else(|| StorageError::Location {
@@ -723,6 +912,7 @@ fn build_marker(
         format: 1,
         manifest_hash: manifest.hash.clone(),
         generation: generation.to_string(),
+        sequence: 0,
         manifest_url: manifest_url.map(str::to_string),
         table: manifest.raw.table.clone(),
         partition: manifest.raw.partition.clone(),
@@ -851,6 +1041,15 @@ mod tests {
         out
     }
 
+    /// The partition's part files: their tags, in name order.
+    async fn tags(store: &TestStore) -> Vec<FileTag> {
+        files(store)
+            .await
+            .iter()
+            .filter_map(|f| part_tag(f))
+            .collect()
+    }
+
     fn opts() -> ConvertOptions {
         ConvertOptions {
             threads: 2,
@@ -872,13 +1071,12 @@ mod tests {
         assert_eq!(marker.records_in, 2000);
         assert_eq!(marker.records_out, 2000);
         let listed = files(&store).await;
-        assert_eq!(
-            listed,
-            [
-                MARKER.into(),
-                format!("part-00000-{}.snappy.parquet", m.generation())
-            ]
-        );
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert_eq!(listed[0], MARKER);
+        let tag = part_tag(&listed[1]).unwrap();
+        assert!(listed[1].starts_with("part-00000-"), "{listed:?}");
+        assert_eq!((tag.generation.as_str(), tag.base), (m.generation(), 0));
+        assert_eq!(marker.sequence, 1);
 
         let (puts, deletes) = (
             store.puts.load(Ordering::SeqCst),
@@ -921,12 +1119,12 @@ mod tests {
         };
         assert_eq!(deleted, 1);
         assert_eq!(marker.records_out, 2000);
+        assert_eq!(marker.sequence, 2);
+        let tags = tags(&store).await;
+        assert_eq!(tags.len(), 1, "{tags:?}");
         assert_eq!(
-            files(&store).await,
-            [
-                MARKER.into(),
-                format!("part-00000-{}.snappy.parquet", m2.generation())
-            ]
+            (tags[0].generation.as_str(), tags[0].base),
+            (m2.generation(), 1)
         );
     }
 
@@ -957,18 +1155,10 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(out, Outcome::Committed { .. }));
-        assert_eq!(
-            files(&store).await,
-            [
-                MARKER.to_string(),
-                "notes.txt".into(),
-                format!("part-00000-{}.snappy.parquet", m2.generation()),
-            ]
-            .into_iter()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect::<Vec<_>>()
-        );
+        let listed = files(&store).await;
+        assert_eq!(listed.len(), 3, "{listed:?}");
+        assert_eq!(&listed[..2], [MARKER, "notes.txt"]);
+        assert_eq!(part_tag(&listed[2]).unwrap().generation, m2.generation());
 
         // Killed after the marker, before the old generation was deleted: the rerun cleans up.
         let old = format!("{dir}/part-00000-{}.snappy.parquet", m1.generation());
@@ -1041,25 +1231,180 @@ mod tests {
         );
     }
 
+    /// The files of a run that read the partition's marker may still be committed by it: a
+    /// rerun of the committed manifest, or a commit, leaves them. Those of runs that read an
+    /// older marker go, as do the run's own files that are not committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn files_of_runs_that_may_still_commit_are_kept() {
+        let store = setup("commit-live").await;
+        let storage = StorageOptions::default();
+        let dir = "lake/events/dt=2026-11-26/hour=03";
+        let put = |name: String| {
+            let store = store.clone();
+            async move {
+                let path = Path::from(format!("{dir}/{name}"));
+                store.put(&path, "junk".into()).await.unwrap();
+            }
+        };
+        let m1 = manifest("commit-live", &["a.avro"], "");
+        let Outcome::Committed { marker, .. } =
+            run(&m1, None, &storage, &opts(), &JobContext::default())
+                .await
+                .unwrap()
+        else {
+            panic!("expected a commit")
+        };
+        assert_eq!(marker.sequence, 1);
+        // A late-data run converting (it read marker 1), and one killed before marker 1.
+        let live = "part-00000-0123456789abcdef-1-0badcafe.snappy.parquet".to_string();
+        let dead = "part-00003-0123456789abcdef-0-deadbeef.snappy.parquet".to_string();
+        put(live.clone()).await;
+        put(dead.clone()).await;
+        let again = run(&m1, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        assert!(
+            matches!(again, Outcome::AlreadyCommitted { deleted: 1, .. }),
+            "{again:?}"
+        );
+        let listed = files(&store).await;
+        assert!(
+            listed.contains(&live) && !listed.contains(&dead),
+            "{listed:?}"
+        );
+
+        // A commit over marker 1 makes the live run's commit fail: its files go then; those of a
+        // run that read the new marker stay.
+        let newer = "part-00001-0123456789abcdef-2-12345678.snappy.parquet".to_string();
+        put(newer.clone()).await;
+        let m2 = manifest("commit-live", &["a.avro", "b.avro"], "");
+        let out = run(&m2, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        let Outcome::Committed { marker, .. } = out else {
+            panic!("expected a commit")
+        };
+        assert_eq!(marker.sequence, 2);
+        let listed = files(&store).await;
+        assert!(
+            !listed.contains(&live) && listed.contains(&newer),
+            "{listed:?}"
+        );
+        assert_eq!(listed.len(), 3, "{listed:?}");
+    }
+
+    /// A run that fails after writing part files deletes them: they would sit beside the
+    /// committed generation (duplicates to Athena) until the next commit. Its dead letters
+    /// stay until a commit, which deletes those no marker names.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_run_deletes_its_files_and_a_commit_its_dead_letters() {
+        let store = setup("commit-failed").await;
+        let storage = StorageOptions::default();
+        let m1 = manifest("commit-failed", &["a.avro"], "");
+        run(&m1, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        let committed = files(&store).await;
+        // Late data whose last object is not Avro, after objects that fill several files.
+        let many = crate::demo::write_events(Vec::new(), Codec::Deflate, 5000, 20_000, 9).unwrap();
+        store
+            .put(&Path::from("raw/many.avro"), many.into())
+            .await
+            .unwrap();
+        // The broken object comes from a slow store: the objects before it are converted and
+        // their files written by the time it is read.
+        let slow = Arc::new(TestStore {
+            read_delay: std::time::Duration::from_millis(1500),
+            ..TestStore::default()
+        });
+        crate::storage::register_memory_store("commit-failed-slow", slow.clone());
+        slow.put(&Path::from("z.avro"), "not avro".into())
+            .await
+            .unwrap();
+        let m2 = Manifest::parse(
+            r#"{"version":1,"table":"memory://commit-failed/lake/events",
+                "partition":{"dt":"2026-11-26","hour":"03"},
+                "inputs":["memory://commit-failed/raw/a.avro",
+                          "memory://commit-failed/raw/many.avro",
+                          "memory://commit-failed-slow/z.avro"]}"#,
+        )
+        .unwrap();
+        let mut small = opts();
+        small.encode.file_bytes = 64 << 10;
+        small.encode.row_group_bytes = 16 << 10;
+        small.group_bytes = 32 << 10;
+        let writes = store.puts.load(Ordering::SeqCst);
+        let err = run(&m2, None, &storage, &small, &JobContext::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("z.avro"), "{err}");
+        assert!(
+            store.puts.load(Ordering::SeqCst) > writes + 2,
+            "the failed run wrote files first: {err}"
+        );
+        assert_eq!(files(&store).await, committed);
+
+        // Dead letters of runs that never committed go with the next commit.
+        let place = "memory://commit-failed/dl/dt=2026-11-26/hour=03";
+        let location = storage::resolve(place, &storage).unwrap();
+        let orphan = location
+            .path
+            .clone()
+            .join("deadletter-0123456789abcdef-1-0badcafe.avro");
+        store.put(&orphan, "entries".into()).await.unwrap();
+        let mut options = opts();
+        options.dead_letter = Some(location);
+        let m3 = manifest("commit-failed", &["a.avro", "b.avro"], "");
+        let out = run(&m3, None, &storage, &options, &JobContext::default())
+            .await
+            .unwrap();
+        assert!(matches!(out, Outcome::Committed { .. }), "{out:?}");
+        assert!(
+            store.head(&orphan).await.is_err(),
+            "orphan dead letters deleted"
+        );
+    }
+
     #[test]
     fn recognises_our_part_files_only() {
+        let tag = |name| part_tag(name).map(|t| t.to_string());
+        let legacy = "0123456789abcdef";
         assert_eq!(
-            part_generation("part-00003-0123456789abcdef.snappy.parquet"),
-            Some("0123456789abcdef")
+            tag("part-00003-0123456789abcdef.snappy.parquet").as_deref(),
+            Some(legacy)
         );
         assert_eq!(
-            part_generation("part-00003-0123456789abcdef.snappy.parquet#12"),
-            Some("0123456789abcdef")
+            tag("part-00003-0123456789abcdef.snappy.parquet#12").as_deref(),
+            Some(legacy)
         );
-        assert_eq!(part_generation("part-00003.snappy.parquet"), None);
+        let t = part_tag("part-00003-0123456789abcdef-42-0badcafe.zstd.parquet").unwrap();
         assert_eq!(
-            part_generation("part-0003-0123456789abcdef.snappy.parquet"),
-            None
+            t,
+            FileTag {
+                generation: legacy.into(),
+                base: 42,
+                run: Some("0badcafe".into())
+            }
         );
-        assert_eq!(part_generation("data.parquet"), None);
+        assert_eq!(t.to_string(), "0123456789abcdef-42-0badcafe");
+        for name in [
+            "part-00003.snappy.parquet",
+            "part-0003-0123456789abcdef.snappy.parquet",
+            "data.parquet",
+            "part-00003-0123456789abcdef.snappy.parquet.tmp",
+            "part-00003-0123456789abcdef-42.snappy.parquet",
+            "part-00003-0123456789abcdef--0badcafe.snappy.parquet",
+            "part-00003-0123456789abcdef-4x-0badcafe.snappy.parquet",
+            "part-00003-0123456789abcdef-4-0badcaf.snappy.parquet",
+            "part-00003-0123456789abcdef-4-0badcafe.parquet",
+        ] {
+            assert_eq!(part_tag(name), None, "{name}");
+        }
         assert_eq!(
-            part_generation("part-00003-0123456789abcdef.snappy.parquet.tmp"),
-            None
+            dead_letter_tag("deadletter-0123456789abcdef-3-0badcafe.avro").map(|t| t.base),
+            Some(3)
         );
+        assert_eq!(dead_letter_tag("deadletter-1764500000000.avro"), None);
+        assert_eq!(new_run_id().len(), 8);
     }
 }
