@@ -353,6 +353,7 @@ fn read_chunks(
     let store = input.store.clone();
     let path = input.path.clone();
     let size = input.size;
+    let e_tag = input.e_tag.clone();
     let local = input
         .local
         .clone()
@@ -361,6 +362,7 @@ fn read_chunks(
         let store = store.clone();
         let path = path.clone();
         let local = local.clone();
+        let e_tag = e_tag.clone();
         let range = i * chunk..((i + 1) * chunk).min(size);
         async move {
             let want = range.end - range.start;
@@ -374,7 +376,30 @@ fn read_chunks(
                             source: Box::new(e),
                         })??
                 }
-                None => store.get_range(&path, range).await?,
+                // Every range of the version listed (and checked against the manifest): an
+                // object replaced while it is read would otherwise give a mix of two versions.
+                None => {
+                    let options = object_store::GetOptions {
+                        range: Some(range.into()),
+                        if_match: e_tag.clone(),
+                        ..Default::default()
+                    };
+                    match store.get_opts(&path, options).await {
+                        Ok(got) => got.bytes().await?,
+                        Err(object_store::Error::Precondition { .. }) => {
+                            return Err(object_store::Error::Generic {
+                                store: "source",
+                                source: format!(
+                                    "the object changed while it was read: its entity tag is no \
+                                     longer {}",
+                                    e_tag.as_deref().unwrap_or_default()
+                                )
+                                .into(),
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             };
             if (bytes.len() as u64) < want {
                 // The object shrank since it was listed; say so instead of reading garbage.
@@ -748,6 +773,38 @@ mod tests {
             "at most {peak} reads in flight for 200 small objects"
         );
         assert!(peak <= SMALL_OBJECTS_IN_FLIGHT, "{peak} reads in flight");
+    }
+
+    /// Every range of an object in a store is read from the version listed: one replaced
+    /// while it is read is an error saying so, not a mix of two versions.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ranges_are_read_from_the_version_listed() {
+        let store = Arc::new(TestStore::default());
+        let path = Path::from("raw/a.avro");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let put = store.put(&path, data.clone().into()).await.unwrap();
+        let input = InputObject {
+            store: store.clone(),
+            url: "memory://t/raw/a.avro".into(),
+            path: path.clone(),
+            size: data.len() as u64,
+            e_tag: put.e_tag.clone(),
+            local: None,
+        };
+        assert!(input.e_tag.is_some());
+        let mut chunks = read_chunks(&input, 10_000, 1);
+        assert_eq!(chunks.next().await.unwrap().unwrap(), data[..10_000]);
+        let mut other = data.clone();
+        other.reverse();
+        store.put(&path, other.into()).await.unwrap();
+        let error = loop {
+            match chunks.next().await {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break e.to_string(),
+                None => panic!("read a replaced object to its end"),
+            }
+        };
+        assert!(error.contains("changed while it was read"), "{error}");
     }
 
     /// Local files are read without object_store: the bytes are the file's (names with
