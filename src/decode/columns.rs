@@ -202,7 +202,12 @@ impl Column {
                     n => c.byte_size() + n * c.null_row_bytes(),
                 })
                 .sum(),
-            Data::List { offsets, child } => offsets.len() * 4 + child.byte_size(),
+            // An item counts as a byte at least: items of no bytes (`null`, `fixed(0)`) still
+            // take a few bytes each as Parquet levels.
+            Data::List { offsets, child } => {
+                let items = offsets.last().map_or(0, |&n| n.max(0) as usize);
+                offsets.len() * 4 + child.byte_size().max(items)
+            }
             Data::Map {
                 offsets,
                 keys,

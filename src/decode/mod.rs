@@ -63,6 +63,13 @@ pub enum ValueError {
     /// An array or map count no block could hold.
     #[error("absurd item count {0}")]
     Count(u64),
+    /// Items of no bytes (`null`, `fixed(0)`) past what one block or datum may hold in all.
+    #[error(
+        "{0} more items of no bytes (null or fixed(0)) would pass the {max} such items a block \
+         may hold in all",
+        max = Cursor::MAX_ZERO_SIZE_ITEMS
+    )]
+    ZeroSizeItems(u64),
     /// More than 2 GiB of variable-length values in one batch.
     #[error("more than 2 GiB of values in one column of a batch")]
     Overflow,
@@ -405,9 +412,10 @@ fn skip_blocks(
                 cur.take(size)?;
             }
             None => {
-                // Each item takes at least one byte or is empty; bound the loop by the data.
-                if count > (cur.remaining() as u64).max(MAX_ZERO_SIZE_ITEMS) {
-                    return Err(ValueError::Count(count).into());
+                // Each item takes at least one byte or is empty; bound the loop by the data,
+                // and items of no bytes by what the buffer may hold of them.
+                if count > cur.remaining() as u64 && !cur.take_zero_size_items(count) {
+                    return Err(ValueError::ZeroSizeItems(count).into());
                 }
                 for _ in 0..count {
                     item(cur)?;
@@ -443,17 +451,15 @@ fn check_utf8(b: &[u8]) -> Result<(), Fault> {
     }
 }
 
-/// Checks an item count read from the data against what the remaining bytes can hold.
+/// Checks an item count read from the data against what the remaining bytes can hold (items
+/// of no bytes against what the whole buffer may hold of them).
 #[inline]
-fn check_count(count: u64, item_min: usize, cur: &Cursor<'_>) -> Result<(), Fault> {
-    let ok = match cur.remaining().checked_div(item_min) {
-        Some(most) => count <= most as u64,
-        None => count <= MAX_ZERO_SIZE_ITEMS,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(ValueError::Count(count).into())
+fn check_count(count: u64, item_min: usize, cur: &mut Cursor<'_>) -> Result<(), Fault> {
+    match cur.remaining().checked_div(item_min) {
+        Some(most) if count <= most as u64 => Ok(()),
+        Some(_) => Err(ValueError::Count(count).into()),
+        None if cur.take_zero_size_items(count) => Ok(()),
+        None => Err(ValueError::ZeroSizeItems(count).into()),
     }
 }
 
@@ -1457,6 +1463,42 @@ mod tests {
         encode_long(1, &mut data);
         let err = d.decode_block(&data, 1).unwrap_err();
         assert!(err.to_string().contains("absurd item count"), "{err}");
+    }
+
+    /// Items of no bytes are bounded over the whole block, not per array block: a few hundred
+    /// bytes of array blocks of `fixed(0)` items were a billion items (16 GB once encoded).
+    /// Those decoded count as a byte each towards the group's decoded size.
+    #[test]
+    fn items_of_no_bytes_are_bounded_per_block() {
+        let schema = r#"{"type":"array","items":{"type":"fixed","name":"z","size":0}}"#;
+        let datum = |blocks: usize, items: i64| {
+            let mut data = Vec::new();
+            for _ in 0..blocks {
+                encode_long(items, &mut data);
+            }
+            encode_long(0, &mut data);
+            data
+        };
+        let mut d = decoder(schema);
+        d.decode_block(&datum(8, 1 << 18), 1).unwrap();
+        assert_eq!(d.rows(), 1);
+        assert!(d.byte_size() >= 2 << 20, "{}", d.byte_size());
+        // 64 blocks of 262,144: past the 4 million a block may hold.
+        let err = d.decode_block(&datum(64, 1 << 18), 1).unwrap_err();
+        assert!(err.to_string().contains("items of no bytes"), "{err}");
+        assert_eq!(d.rows(), 1, "rolled back");
+        // Over several records of one block too.
+        let mut block = Vec::new();
+        for _ in 0..20 {
+            block.extend(datum(1, 1 << 18));
+        }
+        let err = d.decode_block(&block, 20).unwrap_err();
+        assert!(err.to_string().contains("items of no bytes"), "{err}");
+        // Each block has its own allowance.
+        for _ in 0..3 {
+            d.decode_block(&datum(15, 1 << 18), 1).unwrap();
+        }
+        assert_eq!(d.rows(), 4);
     }
 
     #[test]
