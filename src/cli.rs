@@ -452,21 +452,32 @@ impl Failure {
 fn store_code(e: &object_store::Error) -> u8 {
     use object_store::Error as E;
     match e {
+        // A missing bucket (S3 says 404 too) is configuration; a missing object, bad input.
+        E::NotFound { .. } if e.to_string().contains("NoSuchBucket") => EXIT_CONFIG,
         E::NotFound { .. } => EXIT_BAD_INPUT,
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => EXIT_CONFIG,
         E::NotSupported { .. } | E::NotImplemented { .. } => EXIT_CONFIG,
-        _ => {
-            let text = e.to_string();
-            // A missing bucket or a bad endpoint is a configuration problem, not a retry.
-            if text.contains("NoSuchBucket")
-                || text.contains("InvalidAccessKeyId")
-                || text.contains("SignatureDoesNotMatch")
-            {
-                EXIT_CONFIG
-            } else {
-                EXIT_RETRYABLE
-            }
-        }
+        _ => text_code(&e.to_string()),
+    }
+}
+
+/// The exit code of a storage error known only by its text (through an I/O error, say): a
+/// missing bucket, bad credentials or missing permissions are configuration; anything else is
+/// retryable.
+fn text_code(text: &str) -> u8 {
+    const CONFIG: [&str; 6] = [
+        "NoSuchBucket",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        // object_store's PermissionDenied and Unauthenticated.
+        "lacked the necessary privileges",
+        "lacked valid authentication credentials",
+    ];
+    if CONFIG.iter().any(|c| text.contains(c)) {
+        EXIT_CONFIG
+    } else {
+        EXIT_RETRYABLE
     }
 }
 
@@ -504,7 +515,7 @@ fn convert_code(e: &ConvertError) -> u8 {
         ConvertError::Framing { .. } | ConvertError::DeadLetterBudget { .. } => EXIT_BAD_INPUT,
         ConvertError::NoRegistry { .. } | ConvertError::DataTypes { .. } => EXIT_CONFIG,
         ConvertError::Destination { source, .. } => storage_code(source),
-        ConvertError::DeadLetter { .. } => EXIT_RETRYABLE,
+        ConvertError::DeadLetter { message, .. } => text_code(message),
     }
 }
 
@@ -1173,7 +1184,13 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
             deleted,
             others,
         } => {
-            for m in others {
+            // With several tables (`{data_type}` in the table URL), one line each.
+            let several = !marker.data_type.is_empty() && !others.is_empty();
+            for m in several
+                .then_some(&**marker)
+                .into_iter()
+                .chain(others.iter())
+            {
                 outln!(
                     "committed data type `{}`: {} rows in {} file(s)",
                     m.data_type,
@@ -1412,6 +1429,35 @@ async fn demo(dir: &std::path::Path, records: u64, files: u64) -> Result<(), Fai
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The dead-letter place denied is configuration (78), as the table denied is; a broken
+    /// connection to it is retryable (75).
+    #[test]
+    fn dead_letter_errors_have_the_storage_exit_codes() {
+        let denied = object_store::Error::PermissionDenied {
+            path: "dl/x".into(),
+            source: "AccessDenied".into(),
+        };
+        let error = |message: String| ConvertError::DeadLetter {
+            url: "s3://dl/x".into(),
+            message,
+        };
+        assert_eq!(convert_code(&error(denied.to_string())), EXIT_CONFIG);
+        let missing = "Generic S3 error: NoSuchBucket: The specified bucket does not exist";
+        assert_eq!(convert_code(&error(missing.into())), EXIT_CONFIG);
+        let bucket = object_store::Error::NotFound {
+            path: "m.json".into(),
+            source: "Client error with status 404 Not Found: <Code>NoSuchBucket</Code>".into(),
+        };
+        assert_eq!(store_code(&bucket), EXIT_CONFIG);
+        let object = object_store::Error::NotFound {
+            path: "m.json".into(),
+            source: "Client error with status 404 Not Found: <Code>NoSuchKey</Code>".into(),
+        };
+        assert_eq!(store_code(&object), EXIT_BAD_INPUT);
+        let reset = "Generic S3 error: connection reset by peer";
+        assert_eq!(convert_code(&error(reset.into())), EXIT_RETRYABLE);
+    }
 
     #[test]
     fn sizes() {

@@ -214,9 +214,17 @@ impl Manifest {
             })?;
             partition.push((k.clone(), v.to_string()));
         }
+        let mut seen = std::collections::HashMap::new();
         for (i, input) in raw.inputs.iter().enumerate() {
             if input.url().trim().is_empty() {
                 return Err(invalid(format!("input {i} has an empty URL")));
+            }
+            // The same object twice would be converted twice: its rows duplicated.
+            if let Some(first) = seen.insert(input.url(), i) {
+                return Err(invalid(format!(
+                    "inputs {first} and {i} are the same object, {}",
+                    input.url()
+                )));
             }
         }
         let templated = raw.table.contains(DATA_TYPE_PLACEHOLDER);
@@ -378,6 +386,14 @@ mod tests {
         "partition": {"dt": "2026-11-26", "hour": "03"},
         "inputs": ["s3://raw/events/2026/11/26/03/a.avro",
                    {"url": "s3://raw/events/2026/11/26/03/b.avro", "size": 1234, "etag": "\"abc\""}]}"#;
+
+    /// An object listed twice would be converted twice.
+    #[test]
+    fn an_object_listed_twice_is_refused() {
+        let twice = EXAMPLE.replace("b.avro", "a.avro");
+        let err = Manifest::parse(&twice).unwrap_err().to_string();
+        assert!(err.contains("inputs 0 and 1 are the same object"), "{err}");
+    }
 
     #[test]
     fn parses_the_documented_example() {
