@@ -933,6 +933,16 @@ impl PlainColumn {
             Some(e @ Encoding::DELTA_LENGTH_BYTE_ARRAY) if kind == Kind::Bytes => e,
             _ => Encoding::PLAIN,
         };
+        // Fixed-size values are not cut (parquet-rs cuts them): a min or max shorter than the
+        // type's size is no value of it, and pyarrow 26 aborts reading such statistics of a
+        // fixed(128) column, or hangs filtering on it.
+        let (statistics_truncate, index_truncate) = match kind {
+            Kind::Fixed(_) => (None, None),
+            _ => (
+                props.statistics_truncate_length(),
+                props.column_index_truncate_length(),
+            ),
+        };
         Self {
             path,
             nullable,
@@ -943,13 +953,9 @@ impl PlainColumn {
             compression,
             page_bytes: props.data_page_size_limit().max(1),
             page_rows: props.data_page_row_count_limit().max(1),
-            statistics_truncate: props.statistics_truncate_length(),
-            index_truncate: props.column_index_truncate_length(),
-            kept: Kept::new(
-                props.statistics_truncate_length(),
-                props.column_index_truncate_length(),
-                utf8,
-            ),
+            statistics_truncate,
+            index_truncate,
+            kept: Kept::new(statistics_truncate, index_truncate, utf8),
             utf8,
             signed,
             page: OpenPage::default(),
@@ -3693,6 +3699,52 @@ mod equivalence {
                 let column_index = index.column_index(i).unwrap();
                 check_pages(&name, batch.column(0), column_index, offsets, true);
             }
+        }
+    }
+
+    /// Fixed-size values keep their whole size in the statistics and the column index: a
+    /// fixed(128) min cut to 64 bytes is no fixed(128) value (pyarrow 26 aborts reading it).
+    #[test]
+    fn fixed_size_statistics_are_whole_values() {
+        use arrow_array::FixedSizeBinaryArray;
+        let values: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| {
+                (0..128u32)
+                    .map(|j| ((i * 31 + j * 7) % 251) as u8)
+                    .collect()
+            })
+            .collect();
+        let column: ArrayRef = Arc::new(
+            FixedSizeBinaryArray::try_from_iter(values.iter().map(|v| v.as_slice())).unwrap(),
+        );
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "sig",
+            DataType::FixedSizeBinary(128),
+            false,
+        )]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![column]).unwrap();
+        let opts = EncodeOptions::default();
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap(),
+        );
+        let mut ours = FileEncoder::new(Vec::new(), schema, &opts, pool).unwrap();
+        assert!(ours.plain_leaves.iter().all(Option::is_some));
+        ours.write(&batch).unwrap();
+        let meta = metadata(&Bytes::from(ours.finish().unwrap().0));
+        let chunk = meta.row_group(0).column(0);
+        let stats = chunk.statistics().unwrap();
+        let (min, max) = (values.iter().min().unwrap(), values.iter().max().unwrap());
+        assert_eq!(stats.min_bytes_opt(), Some(min.as_slice()));
+        assert_eq!(stats.max_bytes_opt(), Some(max.as_slice()));
+        assert!(stats.min_is_exact() && stats.max_is_exact());
+        let index = meta.page_index_for_row_group(0);
+        let pages = pages(index.column_index(0).unwrap());
+        assert!(!pages.is_empty());
+        for (_, min, max, _) in pages {
+            assert_eq!((min.unwrap().len(), max.unwrap().len()), (128, 128));
         }
     }
 }
