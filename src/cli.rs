@@ -1168,6 +1168,20 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
             );
             return Ok(());
         }
+        Outcome::Stale {
+            committed,
+            committed_inputs,
+        } => {
+            outln!(
+                "stale: {}/{} is committed from a newer manifest ({}) whose {committed_inputs} inputs include all {} of this one; nothing to do (to commit fewer inputs on purpose, delete its {} first)",
+                manifest.raw.table.trim_end_matches('/'),
+                manifest.partition_path(),
+                &committed[..16.min(committed.len())],
+                manifest.raw.inputs.len(),
+                crate::job::MARKER
+            );
+            return Ok(());
+        }
         Outcome::AlreadyCommitted { marker, deleted } => {
             tracing::info!(deleted, "already committed");
             outln!(
@@ -1211,7 +1225,9 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
     let committed_now = matches!(outcome, Outcome::Committed { .. });
     let others: &[crate::job::Marker] = match &outcome {
         Outcome::Committed { others, .. } => others,
-        Outcome::AlreadyCommitted { .. } | Outcome::Superseded { .. } => &[],
+        Outcome::AlreadyCommitted { .. } | Outcome::Superseded { .. } | Outcome::Stale { .. } => {
+            &[]
+        }
     };
     outln!(
         "{}",

@@ -16,7 +16,9 @@
 //!    delete dead part files (left by a run killed after step 5, or by a duplicate run) and
 //!    stop. Normally there are none, and nothing is written. *Athena: the committed
 //!    generation.*
-//! 2. Check every input exists with the size and entity tag the manifest gives.
+//! 2. Check every input exists with the size and entity tag the manifest gives. A manifest
+//!    whose inputs the committed generation holds, and more, is older (a retried job, a
+//!    backfill's copy, after late data was committed): stop, replacing nothing.
 //! 3. Delete dead part files. *Athena: the committed generation, plus leftovers of runs that
 //!    read the same marker, until a commit.*
 //! 4. Convert: part files appear one by one, each complete (single PUT, or a multipart upload
@@ -239,6 +241,16 @@ pub enum Outcome {
     Superseded {
         /// The hash of the manifest found at the URL now.
         current: String,
+    },
+    /// The partition's committed generation holds every input of this manifest and more: this
+    /// manifest is older (a retried job, or a backfill's copy of it, after late data was
+    /// committed), and replacing the generation would drop the late records. Nothing was
+    /// written. To commit fewer inputs on purpose, delete the marker first.
+    Stale {
+        /// The committed manifest's hash.
+        committed: String,
+        /// Inputs of the committed generation.
+        committed_inputs: usize,
     },
     /// The marker already recorded this manifest.
     AlreadyCommitted {
@@ -691,6 +703,17 @@ pub async fn run(
 
     // 2. Inputs as described.
     let inputs = resolve_inputs(manifest, storage).await?;
+    for i in 0..partitions.len() {
+        if let Some(m) = current(i)
+            && holds_more(m, &inputs)
+        {
+            tracing::warn!(committed = %m.manifest_hash, "the committed generation holds every input of this manifest and more: not replacing it");
+            return Ok(Outcome::Stale {
+                committed: m.manifest_hash.clone(),
+                committed_inputs: m.inputs.len(),
+            });
+        }
+    }
 
     // 3. Leftovers no run can commit any more (of runs that read an older marker than the
     // partition's); those of runs that read the same marker may still be converting.
@@ -836,6 +859,22 @@ pub async fn run(
         report: Box::new(report),
         deleted,
     })
+}
+
+/// Whether the generation `marker` commits holds every one of `inputs` (the same URL and, where
+/// both have one, the same entity tag) and more: theirs is an older manifest of the partition.
+fn holds_more(marker: &Marker, inputs: &[InputObject]) -> bool {
+    let committed: HashMap<&str, Option<&str>> = marker
+        .inputs
+        .iter()
+        .map(|i| (i.url.as_str(), i.etag.as_deref()))
+        .collect();
+    committed.len() > inputs.len()
+        && inputs.iter().all(|i| match committed.get(i.url.as_str()) {
+            Some(Some(etag)) => i.e_tag.as_deref().is_none_or(|e| e == *etag),
+            Some(None) => true,
+            None => false,
+        })
 }
 
 /// Deletes the dead-letter file at `url` (a replaced generation's); whether it was there. A
@@ -1363,6 +1402,34 @@ mod tests {
             store.head(&orphan).await.is_err(),
             "orphan dead letters deleted"
         );
+    }
+
+    /// A manifest whose inputs the committed generation holds, and more, is older (a retried
+    /// job, a backfill's copy, after late data was committed): it replaces nothing. One with
+    /// an input the committed generation lacks replaces it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_older_manifest_does_not_replace_a_larger_generation() {
+        let store = setup("commit-stale").await;
+        let storage = StorageOptions::default();
+        let newer = manifest("commit-stale", &["a.avro", "b.avro"], "");
+        run(&newer, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        let committed = files(&store).await;
+        let older = manifest("commit-stale", &["a.avro"], "");
+        let out = run(&older, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out, Outcome::Stale { committed, committed_inputs: 2 } if *committed == newer.hash),
+            "{out:?}"
+        );
+        assert_eq!(files(&store).await, committed);
+        let other = manifest("commit-stale", &["a.avro", "c.avro"], "");
+        let out = run(&other, None, &storage, &opts(), &JobContext::default())
+            .await
+            .unwrap();
+        assert!(matches!(out, Outcome::Committed { .. }), "{out:?}");
     }
 
     #[test]
