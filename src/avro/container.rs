@@ -61,6 +61,13 @@ pub enum ContainerError {
     /// The header metadata is malformed.
     #[error("corrupt header: {0}")]
     Header(String),
+    /// The header is larger than parqour reads (its metadata holds more than a schema and a
+    /// codec: Avro writers put user metadata there).
+    #[error("the header is larger than the {limit} bytes parqour reads")]
+    HeaderTooLarge {
+        /// The limit ([`Limits::max_header_bytes`]).
+        limit: usize,
+    },
     /// The schema in the header is invalid.
     #[error("invalid schema in header: {0}")]
     Schema(#[from] SchemaError),
@@ -389,25 +396,29 @@ impl BlockSplitter {
                 )));
             }
             for _ in 0..count {
-                let key = match read_blob(&mut cur, self.limits.max_header_bytes) {
+                let limit = self.limits.max_header_bytes;
+                let blob_error = |e: CursorError| match e {
+                    CursorError::Length(n) if n > 0 => ContainerError::HeaderTooLarge { limit },
+                    e => header_error(e),
+                };
+                let key = match read_blob(&mut cur, limit) {
                     Ok(Some(k)) => k,
                     Ok(None) => return Ok(Err(Need::More("a metadata key"))),
-                    Err(e) => return Err(header_error(e)),
+                    Err(e) => return Err(blob_error(e)),
                 };
-                let value = match read_blob(&mut cur, self.limits.max_header_bytes) {
+                let value = match read_blob(&mut cur, limit) {
                     Ok(Some(v)) => v,
                     Ok(None) => return Ok(Err(Need::More("a metadata value"))),
-                    Err(e) => return Err(header_error(e)),
+                    Err(e) => return Err(blob_error(e)),
                 };
                 let key = String::from_utf8(key.to_vec())
                     .map_err(|_| ContainerError::Header("metadata key is not UTF-8".into()))?;
                 metadata.insert(key, value.to_vec());
             }
             if 4 + cur.position() > self.limits.max_header_bytes {
-                return Err(ContainerError::Header(format!(
-                    "header larger than {} bytes",
-                    self.limits.max_header_bytes
-                )));
+                return Err(ContainerError::HeaderTooLarge {
+                    limit: self.limits.max_header_bytes,
+                });
             }
         }
         let sync: [u8; 16] = match cur.take(16) {
@@ -727,6 +738,43 @@ mod tests {
             encode_long(*v, &mut out);
         }
         out
+    }
+
+    /// A header past the limit says so, whether one metadata value or all of them pass it;
+    /// it is not called corrupt.
+    #[test]
+    fn a_header_past_the_limit_is_too_large_not_corrupt() {
+        let schema = r#""long""#;
+        let limits = Limits {
+            max_header_bytes: 1024,
+            ..Limits::default()
+        };
+        for (values, size) in [(1, 2000), (3, 500)] {
+            let mut file = MAGIC.to_vec();
+            encode_long(1 + values, &mut file);
+            encode_long(11, &mut file);
+            file.extend_from_slice(b"avro.schema");
+            encode_long(schema.len() as i64, &mut file);
+            file.extend_from_slice(schema.as_bytes());
+            for i in 0..values {
+                let key = format!("user.{i}");
+                encode_long(key.len() as i64, &mut file);
+                file.extend_from_slice(key.as_bytes());
+                encode_long(size, &mut file);
+                file.extend(std::iter::repeat_n(b'x', size as usize));
+            }
+            encode_long(0, &mut file);
+            file.extend_from_slice(&[1; 16]);
+            let err = split_all(&file, limits).unwrap_err();
+            assert!(
+                matches!(err, ContainerError::HeaderTooLarge { limit: 1024 }),
+                "{values} values of {size}: {err}"
+            );
+            assert_eq!(
+                err.to_string(),
+                "the header is larger than the 1024 bytes parqour reads"
+            );
+        }
     }
 
     #[test]
