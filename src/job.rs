@@ -804,9 +804,10 @@ pub async fn run(
         })?;
         if let Err(e) = write_marker(partition, prev.as_ref().map(|(_, v)| v.clone()), body).await {
             // Another run committed meanwhile (or the store failed): this run's files are not
-            // committed (a table committed before this one keeps its marker and files).
+            // committed, nor its dead letters unless a table committed before this one names
+            // them (that table keeps its marker and files).
             let uncommitted = &partitions[markers.len()..];
-            delete_own(uncommitted, dead_letter.as_ref(), &run, markers.is_empty()).await;
+            delete_own(uncommitted, dead_letter.as_ref(), &run, !markers.is_empty()).await;
             return Err(e);
         }
         tracing::info!(marker = %marker_url, generation = %generation, rows = marker.records_out, "committed");
