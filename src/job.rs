@@ -1433,6 +1433,72 @@ mod tests {
         assert!(matches!(out, Outcome::Committed { .. }), "{out:?}");
     }
 
+    /// Another run commits while this one converts: this run's conditional commit fails
+    /// (retryable), and it deletes its own part files and dead letters; the other run's
+    /// committed files stay.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_that_loses_the_commit_deletes_its_own_files() {
+        let store = setup("commit-lost").await;
+        let storage = StorageOptions::default();
+        let m1 = manifest("commit-lost", &["a.avro"], "");
+        let Outcome::Committed { marker, .. } =
+            run(&m1, None, &storage, &opts(), &JobContext::default())
+                .await
+                .unwrap()
+        else {
+            panic!("expected a commit")
+        };
+        // The other run read marker 1 too and commits marker 2 listing its file, as soon as
+        // this run writes its first part file.
+        let dir = "lake/events/dt=2026-11-26/hour=03";
+        let theirs = "part-00000-0123456789abcdef-1-0badcafe.snappy.parquet";
+        store
+            .put(&Path::from(format!("{dir}/{theirs}")), "theirs".into())
+            .await
+            .unwrap();
+        let mut other = (*marker).clone();
+        other.manifest_hash = "f".repeat(64);
+        other.sequence = 2;
+        other.outputs[0].file = theirs.into();
+        *store.meanwhile.lock().unwrap() = Some((
+            "part-".into(),
+            Path::from(format!("{dir}/{MARKER}")),
+            serde_json::to_vec(&other).unwrap().into(),
+        ));
+        let place = "memory://commit-lost/dl/dt=2026-11-26/hour=03";
+        let mut options = opts();
+        options.dead_letter = Some(storage::resolve(place, &storage).unwrap());
+        // A block that does not decode, set aside: this run has a dead-letter file too.
+        let mut bad = crate::demo::write_events(Vec::new(), Codec::Null, 0, 10, 9).unwrap();
+        let at = bad.len() - 40;
+        bad[at..at + 8].copy_from_slice(&[0xff; 8]);
+        store
+            .put(&Path::from("raw/bad.avro"), bad.into())
+            .await
+            .unwrap();
+        options.max_dead_letter_fraction = 0.5;
+        let m2 = manifest("commit-lost", &["a.avro", "b.avro", "bad.avro"], "");
+        let err = run(&m2, None, &storage, &options, &JobContext::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, JobError::Concurrent { .. }), "{err}");
+        // (Generation 1's file is the other run's to delete, in its step 6.)
+        let mut expected = vec![
+            MARKER.to_string(),
+            theirs.into(),
+            marker.outputs[0].file.clone(),
+        ];
+        expected.sort();
+        assert_eq!(files(&store).await, expected);
+        let place = storage::resolve(place, &storage).unwrap();
+        let left = store
+            .list_with_delimiter(Some(&place.path))
+            .await
+            .unwrap()
+            .objects;
+        assert!(left.is_empty(), "dead letters left: {left:?}");
+    }
+
     #[test]
     fn recognises_our_part_files_only() {
         let tag = |name| part_tag(name).map(|t| t.to_string());

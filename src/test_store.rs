@@ -48,6 +48,25 @@ pub(crate) struct TestStore {
     pub(crate) reads: Gauge,
     /// Upload parts in flight.
     pub(crate) parts: Arc<Gauge>,
+    /// Once, when an object whose path holds the text is written: this object put too, as
+    /// another process writing meanwhile would (a run committing while this one converts).
+    pub(crate) meanwhile: std::sync::Mutex<Option<(String, Path, bytes::Bytes)>>,
+}
+
+impl TestStore {
+    /// Writes the [`Self::meanwhile`] object if `location` is the one it waits for.
+    async fn write_meanwhile(&self, location: &Path) {
+        let due = {
+            let mut slot = self.meanwhile.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_ref() {
+                Some((text, _, _)) if location.as_ref().contains(text.as_str()) => slot.take(),
+                _ => None,
+            }
+        };
+        if let Some((_, path, bytes)) = due {
+            let _ = object_store::ObjectStoreExt::put(&self.inner, &path, bytes.into()).await;
+        }
+    }
 }
 
 impl std::fmt::Display for TestStore {
@@ -103,6 +122,7 @@ impl ObjectStore for TestStore {
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
         self.puts.fetch_add(1, Ordering::SeqCst);
+        self.write_meanwhile(location).await;
         self.inner.put_opts(location, payload, opts).await
     }
 
@@ -112,6 +132,7 @@ impl ObjectStore for TestStore {
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.puts.fetch_add(1, Ordering::SeqCst);
+        self.write_meanwhile(location).await;
         Ok(Box::new(TestUpload {
             inner: self.inner.put_multipart_opts(location, opts).await?,
             delay: self.part_delay,
