@@ -1090,6 +1090,19 @@ mod tests {
             .collect()
     }
 
+    /// Runs `m` with the default options, which must not fail.
+    async fn run_ok(m: &Manifest) -> Outcome {
+        run(
+            m,
+            None,
+            &StorageOptions::default(),
+            &opts(),
+            &JobContext::default(),
+        )
+        .await
+        .unwrap()
+    }
+
     fn opts() -> ConvertOptions {
         ConvertOptions {
             threads: 2,
@@ -1101,10 +1114,7 @@ mod tests {
     async fn first_run_commits_and_a_rerun_writes_nothing() {
         let store = setup("commit-rerun").await;
         let m = manifest("commit-rerun", &["a.avro", "b.avro"], "");
-        let storage = StorageOptions::default();
-        let out = run(&m, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        let out = run_ok(&m).await;
         let Outcome::Committed { marker, .. } = out else {
             panic!("expected a commit")
         };
@@ -1122,9 +1132,7 @@ mod tests {
             store.puts.load(Ordering::SeqCst),
             store.deletes.load(Ordering::SeqCst),
         );
-        let again = run(&m, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        let again = run_ok(&m).await;
         assert!(matches!(
             again,
             Outcome::AlreadyCommitted { deleted: 0, .. }
@@ -1140,17 +1148,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_changed_manifest_replaces_the_generation() {
         let store = setup("commit-change").await;
-        let storage = StorageOptions::default();
         let m1 = manifest("commit-change", &["a.avro"], "");
-        run(&m1, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        run_ok(&m1).await;
         // Late data: a new object joins the partition.
         let m2 = manifest("commit-change", &["a.avro", "c.avro"], "");
         assert_ne!(m1.generation(), m2.generation());
-        let out = run(&m2, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        let out = run_ok(&m2).await;
         let Outcome::Committed {
             marker, deleted, ..
         } = out
@@ -1171,7 +1174,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn leftovers_of_killed_runs_are_removed() {
         let store = setup("commit-killed").await;
-        let storage = StorageOptions::default();
         let m1 = manifest("commit-killed", &["a.avro"], "");
         let m2 = manifest("commit-killed", &["a.avro", "b.avro"], "");
         let dir = "lake/events/dt=2026-11-26/hour=03";
@@ -1188,12 +1190,8 @@ mod tests {
                 .await
                 .unwrap();
         }
-        run(&m1, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
-        let out = run(&m2, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        run_ok(&m1).await;
+        let out = run_ok(&m2).await;
         assert!(matches!(out, Outcome::Committed { .. }));
         let listed = files(&store).await;
         assert_eq!(listed.len(), 3, "{listed:?}");
@@ -1206,9 +1204,7 @@ mod tests {
             .put(&Path::from(old.clone()), "old".into())
             .await
             .unwrap();
-        let out = run(&m2, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        let out = run_ok(&m2).await;
         assert!(matches!(out, Outcome::AlreadyCommitted { deleted: 1, .. }));
         assert!(store.head(&Path::from(old)).await.is_err());
     }
@@ -1277,7 +1273,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn files_of_runs_that_may_still_commit_are_kept() {
         let store = setup("commit-live").await;
-        let storage = StorageOptions::default();
         let dir = "lake/events/dt=2026-11-26/hour=03";
         let put = |name: String| {
             let store = store.clone();
@@ -1287,11 +1282,7 @@ mod tests {
             }
         };
         let m1 = manifest("commit-live", &["a.avro"], "");
-        let Outcome::Committed { marker, .. } =
-            run(&m1, None, &storage, &opts(), &JobContext::default())
-                .await
-                .unwrap()
-        else {
+        let Outcome::Committed { marker, .. } = run_ok(&m1).await else {
             panic!("expected a commit")
         };
         assert_eq!(marker.sequence, 1);
@@ -1300,9 +1291,7 @@ mod tests {
         let dead = "part-00003-0123456789abcdef-0-deadbeef.snappy.parquet".to_string();
         put(live.clone()).await;
         put(dead.clone()).await;
-        let again = run(&m1, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        let again = run_ok(&m1).await;
         assert!(
             matches!(again, Outcome::AlreadyCommitted { deleted: 1, .. }),
             "{again:?}"
@@ -1318,9 +1307,7 @@ mod tests {
         let newer = "part-00001-0123456789abcdef-2-12345678.snappy.parquet".to_string();
         put(newer.clone()).await;
         let m2 = manifest("commit-live", &["a.avro", "b.avro"], "");
-        let out = run(&m2, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        let out = run_ok(&m2).await;
         let Outcome::Committed { marker, .. } = out else {
             panic!("expected a commit")
         };
@@ -1341,9 +1328,7 @@ mod tests {
         let store = setup("commit-failed").await;
         let storage = StorageOptions::default();
         let m1 = manifest("commit-failed", &["a.avro"], "");
-        run(&m1, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        run_ok(&m1).await;
         let committed = files(&store).await;
         // Late data whose last object is not Avro, after objects that fill several files.
         let many = crate::demo::write_events(Vec::new(), Codec::Deflate, 5000, 20_000, 9).unwrap();
@@ -1411,25 +1396,18 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_older_manifest_does_not_replace_a_larger_generation() {
         let store = setup("commit-stale").await;
-        let storage = StorageOptions::default();
         let newer = manifest("commit-stale", &["a.avro", "b.avro"], "");
-        run(&newer, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        run_ok(&newer).await;
         let committed = files(&store).await;
         let older = manifest("commit-stale", &["a.avro"], "");
-        let out = run(&older, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        let out = run_ok(&older).await;
         assert!(
             matches!(&out, Outcome::Stale { committed, committed_inputs: 2 } if *committed == newer.hash),
             "{out:?}"
         );
         assert_eq!(files(&store).await, committed);
         let other = manifest("commit-stale", &["a.avro", "c.avro"], "");
-        let out = run(&other, None, &storage, &opts(), &JobContext::default())
-            .await
-            .unwrap();
+        let out = run_ok(&other).await;
         assert!(matches!(out, Outcome::Committed { .. }), "{out:?}");
     }
 
@@ -1441,11 +1419,7 @@ mod tests {
         let store = setup("commit-lost").await;
         let storage = StorageOptions::default();
         let m1 = manifest("commit-lost", &["a.avro"], "");
-        let Outcome::Committed { marker, .. } =
-            run(&m1, None, &storage, &opts(), &JobContext::default())
-                .await
-                .unwrap()
-        else {
+        let Outcome::Committed { marker, .. } = run_ok(&m1).await else {
             panic!("expected a commit")
         };
         // The other run read marker 1 too and commits marker 2 listing its file, as soon as

@@ -1484,21 +1484,28 @@ fn long_arrays_of_tiny_values_keep_memory_bounded() {
     }
     let input = tmp.path().join("flags.avro");
     std::fs::write(&input, w.finish().unwrap()).unwrap();
-    let out = tmp.path().join("out");
+    let (report, peak) = convert_measured(&input, &tmp.path().join("out"), 1);
+    assert_eq!(report["records"], 160_000);
+    assert_eq!(report["records_out"], 160_000);
+    assert!(peak < 400 << 10, "peak RSS {peak} KiB");
+}
+
+/// `convert INPUT --output OUT --threads N --json`, which must succeed: its report and peak
+/// RSS (KiB).
+fn convert_measured(input: &Path, out: &Path, threads: usize) -> (serde_json::Value, u64) {
+    let threads = threads.to_string();
     let (o, peak) = common::peak_rss(&[
         "convert".as_ref(),
         input.as_os_str(),
         "--output".as_ref(),
         out.as_os_str(),
         "--threads".as_ref(),
-        "1".as_ref(),
+        threads.as_ref(),
         "--json".as_ref(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(report["records"], 160_000, "{}", text(&o));
-    assert_eq!(report["records_out"], 160_000, "{}", text(&o));
-    assert!(peak < 400 << 10, "peak RSS {peak} KiB: {}", text(&o));
+    let report = serde_json::from_slice(&o.stdout).unwrap();
+    (report, peak)
 }
 
 /// Values of tens of megabytes (one per block) are copied a few times, not a dozen: the
@@ -1537,19 +1544,9 @@ fn values_of_tens_of_megabytes_keep_memory_bounded() {
     let input = tmp.path().join("large.avro");
     std::fs::write(&input, w.finish().unwrap()).unwrap();
     let out = tmp.path().join("out");
-    let (o, peak) = common::peak_rss(&[
-        "convert".as_ref(),
-        input.as_os_str(),
-        "--output".as_ref(),
-        out.as_os_str(),
-        "--threads".as_ref(),
-        "2".as_ref(),
-        "--json".as_ref(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(report["records_out"], 4, "{}", text(&o));
-    assert!(peak < 280 << 10, "peak RSS {peak} KiB: {}", text(&o));
+    let (report, peak) = convert_measured(&input, &out, 2);
+    assert_eq!(report["records_out"], 4);
+    assert!(peak < 280 << 10, "peak RSS {peak} KiB");
     // The values, read back by pyarrow: whole, in order.
     let script = format!(
         "import pyarrow.parquet as pq, glob\n\
