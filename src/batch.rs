@@ -604,41 +604,110 @@ async fn get_optional(
     }
 }
 
-/// Writes `manifest` to `url` unless an identical manifest is already there; returns whether it
-/// wrote.
+/// Writes `manifest` to `url` unless an identical manifest is already there, or one that holds
+/// every input of it and more (a trigger that listed the raw prefix before late objects
+/// arrived must not replace the manifest of one that listed after: the late objects would never
+/// be converted); returns whether it wrote. The write is conditional on the manifest read (where
+/// the store can): another trigger's write in between is an error, retryable, whose retry
+/// lists again.
 pub async fn write_manifest(
     url: &str,
     manifest: &Manifest,
     storage: &StorageOptions,
 ) -> Result<bool, BatchError> {
-    if let Some(existing) = read_optional(url, storage).await?
-        && std::str::from_utf8(&existing)
-            .ok()
-            .and_then(|text| Manifest::parse(text).ok())
-            .is_some_and(|m| m.hash == manifest.hash)
-    {
-        return Ok(false);
+    let location = storage::resolve(url, storage)?;
+    let store_error = |source| BatchError::Store {
+        url: url.to_string(),
+        source,
+    };
+    let existing = match location.store.get(&location.path).await {
+        Ok(got) => {
+            let version = object_store::UpdateVersion {
+                e_tag: got.meta.e_tag.clone(),
+                version: got.meta.version.clone(),
+            };
+            let bytes = got.bytes().await.map_err(store_error)?;
+            let parsed = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| Manifest::parse(text).ok());
+            Some((parsed, version))
+        }
+        Err(object_store::Error::NotFound { .. }) => None,
+        Err(source) => return Err(store_error(source)),
+    };
+    if let Some((Some(m), _)) = &existing {
+        if m.hash == manifest.hash {
+            return Ok(false);
+        }
+        if holds_more(m, manifest) {
+            tracing::warn!(
+                manifest = url,
+                inputs = m.raw.inputs.len(),
+                listed = manifest.raw.inputs.len(),
+                "the manifest there holds every object listed and more (listed later): not replacing it"
+            );
+            return Ok(false);
+        }
     }
     let text = serde_json::to_string_pretty(&manifest.raw).map_err(|e| BatchError::Manifest {
         url: url.to_string(),
         source: ManifestError::Json(e),
     })?;
-    let location = storage::resolve(url, storage)?;
     if let Some(dir) = location.local.as_ref().and_then(|p| p.parent()) {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::Io {
             path: dir.to_path_buf(),
             source: e,
         })?;
     }
-    location
+    let mode = match existing {
+        None => object_store::PutMode::Create,
+        Some((_, version)) => object_store::PutMode::Update(version),
+    };
+    let body = bytes::Bytes::from(text.into_bytes());
+    let conditional = location
         .store
-        .put(&location.path, text.into_bytes().into())
-        .await
-        .map_err(|source| BatchError::Store {
-            url: url.to_string(),
-            source,
-        })?;
-    Ok(true)
+        .put_opts(
+            &location.path,
+            body.clone().into(),
+            object_store::PutOptions::from(mode),
+        )
+        .await;
+    match conditional {
+        Ok(_) => Ok(true),
+        // Stores without conditional writes (the local filesystem): replace it.
+        Err(
+            object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. },
+        ) => {
+            location
+                .store
+                .put(&location.path, body.into())
+                .await
+                .map_err(store_error)?;
+            Ok(true)
+        }
+        Err(source) => Err(store_error(source)),
+    }
+}
+
+/// Whether `existing` lists every input of `manifest` (the same URL and, where both give one,
+/// entity tag) and more.
+fn holds_more(existing: &Manifest, manifest: &Manifest) -> bool {
+    let inputs: std::collections::HashMap<&str, Option<&str>> = existing
+        .raw
+        .inputs
+        .iter()
+        .map(|i| (i.url(), i.etag()))
+        .collect();
+    inputs.len() > manifest.raw.inputs.len()
+        && manifest
+            .raw
+            .inputs
+            .iter()
+            .all(|i| match inputs.get(i.url()) {
+                Some(Some(etag)) => i.etag().is_none_or(|e| e == *etag),
+                Some(None) => true,
+                None => false,
+            })
 }
 
 fn api_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> BatchError
@@ -781,6 +850,65 @@ mod tests {
             .command_override()
             .is_none()
         );
+    }
+
+    /// A trigger that listed before late objects arrived does not replace the manifest of one
+    /// that listed after; a write between another trigger's read and write fails (retryable),
+    /// instead of replacing it.
+    #[tokio::test]
+    async fn a_manifest_of_fewer_objects_does_not_replace_one_of_more() {
+        let store = Arc::new(crate::test_store::TestStore::default());
+        crate::storage::register_memory_store("batch-late", store.clone());
+        let storage = StorageOptions::default();
+        let of = |inputs: &[&str]| {
+            let inputs: Vec<String> = inputs
+                .iter()
+                .map(|i| format!(r#"{{"url": "s3://raw/{i}.avro", "etag": "\"{i}\""}}"#))
+                .collect();
+            Manifest::parse(&format!(
+                r#"{{"version": 1, "table": "memory://batch-late/t", "partition": {{"dt": "x"}}, "inputs": [{}]}}"#,
+                inputs.join(",")
+            ))
+            .unwrap()
+        };
+        let url = "memory://batch-late/m/manifest.json";
+        let read = || async {
+            let text = read_optional(url, &storage).await.unwrap().unwrap();
+            Manifest::parse(std::str::from_utf8(&text).unwrap())
+                .unwrap()
+                .hash
+        };
+        let abc = of(&["a", "b", "c"]);
+        assert!(write_manifest(url, &abc, &storage).await.unwrap());
+        assert!(
+            !write_manifest(url, &of(&["a", "b"]), &storage)
+                .await
+                .unwrap()
+        );
+        assert_eq!(read().await, abc.hash);
+        // A changed object (another etag) or another object is news: written.
+        let changed = Manifest::parse(
+            &serde_json::to_string(&of(&["a", "b"]).raw)
+                .unwrap()
+                .replace(r#"\"b\""#, r#"\"b2\""#),
+        )
+        .unwrap();
+        assert!(write_manifest(url, &changed, &storage).await.unwrap());
+        let abd = of(&["a", "b", "d"]);
+        assert!(write_manifest(url, &abd, &storage).await.unwrap());
+        assert_eq!(read().await, abd.hash);
+        // Another trigger writes between this one's read and its write.
+        let other = of(&["a", "b", "d", "e"]);
+        *store.meanwhile.lock().unwrap() = Some((
+            "manifest.json".into(),
+            Path::from("m/manifest.json"),
+            serde_json::to_vec(&other.raw).unwrap().into(),
+        ));
+        let err = write_manifest(url, &of(&["a", "f"]), &storage)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BatchError::Store { .. }), "{err}");
+        assert_eq!(read().await, other.hash);
     }
 
     #[tokio::test]
