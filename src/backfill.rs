@@ -215,7 +215,15 @@ pub fn parse_lookback(text: &str) -> Result<i64, BackfillError> {
     if n <= 0 {
         return Err(err());
     }
-    n.checked_mul(mult).ok_or_else(err)
+    let hours = n.checked_mul(mult).ok_or_else(err)?;
+    // Refused here, before an hour that far back is computed (which overflows a date).
+    if hours > MAX_ARRAY_SIZE as i64 {
+        return Err(BackfillError::Range(format!(
+            "lookback `{text}`: {hours} hours, at most {MAX_ARRAY_SIZE} per backfill (one array \
+             job); split the range"
+        )));
+    }
+    Ok(hours)
 }
 
 impl Backfill {
@@ -399,6 +407,17 @@ mod tests {
         assert_eq!(parse_lookback("2d").unwrap(), 48);
         for bad in ["0h", "-1h", "6", "h", "1w"] {
             assert!(parse_lookback(bad).is_err(), "{bad}");
+        }
+        // Past one array job: refused before a date that far back overflows (it panicked).
+        assert_eq!(parse_lookback("10000h").unwrap(), 10_000);
+        for huge in [
+            "10001h",
+            "10000000000h",
+            "9999999999999h",
+            "99999999999999d",
+        ] {
+            let err = parse_lookback(huge).unwrap_err().to_string();
+            assert!(err.contains("at most 10000"), "{huge}: {err}");
         }
     }
 

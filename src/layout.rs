@@ -249,10 +249,12 @@ impl Template {
         if !match_pieces(&self.pieces, text, &mut found) {
             return None;
         }
-        let num = |i: usize| found[i].map_or(Some(0), |s| s.parse::<u32>().ok());
+        // A field the template lacks takes its first value; one it has must be valid as it
+        // is (month or day `00` is no date, not the first one).
+        let num = |i: usize, absent: u32| found[i].map_or(Some(absent), |s| s.parse().ok());
         let year = found[1].map_or(Some(1970), |s| s.parse::<i32>().ok())?;
-        let date = NaiveDate::from_ymd_opt(year, num(2)?.max(1), num(3)?.max(1))?;
-        let hour = date.and_hms_opt(num(4)?, 0, 0)?;
+        let date = NaiveDate::from_ymd_opt(year, num(2, 1)?, num(3, 1)?)?;
+        let hour = date.and_hms_opt(num(4, 0)?, 0, 0)?;
         Some(Vars {
             data_type: found[0].unwrap_or_default().to_string(),
             hour,
@@ -381,6 +383,24 @@ impl Layout {
                         "uses {{{}}}, which the raw prefix `{}` does not",
                         missing.name(),
                         raw.text
+                    ),
+                });
+            }
+        }
+        // And each raw prefix its own partition: with a daily partition over hourly raw
+        // prefixes, every hour's manifest replaced the day's, which then held the last hour.
+        if let Some(raw) = &raw_prefix {
+            let time = [Var::Year, Var::Month, Var::Day, Var::Hour];
+            if let Some(missing) = time
+                .into_iter()
+                .find(|v| raw.uses(*v) && !keys.iter().any(|(_, t)| t.uses(*v)))
+            {
+                return Err(LayoutError::Template {
+                    template: raw.text.clone(),
+                    message: format!(
+                        "uses {{{}}}, which no partition value does: several raw prefixes would \
+                         make one partition, each replacing the others' objects",
+                        missing.name()
                     ),
                 });
             }
@@ -577,8 +597,38 @@ mod tests {
         );
         assert_eq!(layout.match_raw_prefix("s3://raw/a/b/2026/11/26/03/"), None);
         assert_eq!(layout.match_raw_prefix("s3://raw/x/2026/13/26/03/"), None);
+        // Month or day `00` is no date (it was read as the first).
+        assert_eq!(layout.match_raw_prefix("s3://raw/x/2026/00/26/03/"), None);
+        assert_eq!(layout.match_raw_prefix("s3://raw/x/2026/11/00/03/"), None);
+        assert_eq!(layout.match_raw_prefix("s3://raw/x/2026/02/30/03/"), None);
         assert_eq!(layout.match_raw_prefix("s3://raw/x/2026/11/26/24/"), None);
         assert_eq!(layout.match_raw_prefix("s3://other/x/2026/11/26/03/"), None);
+    }
+
+    /// A partition that several raw prefixes would share (daily over hourly) is refused:
+    /// each hour's manifest replaced the day's.
+    #[test]
+    fn each_raw_prefix_has_its_own_partition() {
+        let err = Layout::new(
+            "s3://lake/{data_type}",
+            Some("s3://raw/{data_type}/{yyyy}/{MM}/{dd}/{HH}/"),
+            &["dt={yyyy}-{MM}-{dd}".into()],
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("uses {HH}, which no partition value does"),
+            "{err}"
+        );
+        // Daily raw prefixes to daily partitions are fine.
+        Layout::new(
+            "s3://lake/{data_type}",
+            Some("s3://raw/{data_type}/{yyyy}/{MM}/{dd}/"),
+            &["dt={yyyy}-{MM}-{dd}".into()],
+            None,
+        )
+        .unwrap();
     }
 
     #[test]

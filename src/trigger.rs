@@ -83,12 +83,17 @@ pub enum TriggerError {
 impl TriggerError {
     /// Whether handling the message again cannot succeed (it is then reported, not retried).
     pub fn is_permanent(&self) -> bool {
+        use crate::storage::StorageError;
         matches!(
             self,
             TriggerError::Invalid(_)
                 | TriggerError::Batch(
-                    BatchError::Manifest { .. } | BatchError::MissingManifest { .. }
+                    BatchError::Manifest { .. }
+                        | BatchError::MissingManifest { .. }
+                        // A URL in the message that names no location (`ftp://`, `s3://`).
+                        | BatchError::Storage(StorageError::Location { .. })
                 )
+                | TriggerError::Source(SourceError::Storage(StorageError::Location { .. }))
         )
     }
 }
@@ -160,8 +165,20 @@ pub fn parse_event(event: &Value) -> (Delivery, Vec<Message>) {
         _ => Delivery::Direct,
     };
     let mut out = Vec::new();
-    parse_value(event, "event", 0, &mut out);
+    parse_value(event, TOP_ID, 0, &mut out);
     (delivery, out)
+}
+
+/// The id of a message until an envelope names it.
+const TOP_ID: &str = "event";
+
+/// The id of a message: the outermost envelope's (the SQS message's, which a Lambda reports in
+/// `batchItemFailures`, not the id of the SNS notification in its body), else `inner`'s.
+fn outer_id<'a>(id: &'a str, inner: Option<&'a str>) -> &'a str {
+    match inner {
+        Some(inner) if id == TOP_ID => inner,
+        _ => id,
+    }
 }
 
 fn str_field<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
@@ -194,13 +211,13 @@ fn parse_value(v: &Value, id: &str, depth: u8, out: &mut Vec<Message>) {
         for (i, r) in records.iter().enumerate() {
             if str_field(r, "EventSource") == Some("aws:sns") {
                 let sns = r.get("Sns").unwrap_or(&Value::Null);
-                let rid = str_field(sns, "MessageId").unwrap_or(id);
+                let rid = outer_id(id, str_field(sns, "MessageId"));
                 match str_field(sns, "Message") {
                     Some(m) => parse_text(m, rid, depth, out),
                     None => invalid(rid, "an SNS record without Sns.Message", out),
                 }
             } else if str_field(r, "eventSource") == Some("aws:sqs") {
-                let rid = str_field(r, "messageId").unwrap_or(id);
+                let rid = outer_id(id, str_field(r, "messageId"));
                 match str_field(r, "body") {
                     Some(body) => parse_text(body, rid, depth, out),
                     None => invalid(rid, "an SQS record without a body", out),
@@ -221,7 +238,7 @@ fn parse_value(v: &Value, id: &str, depth: u8, out: &mut Vec<Message>) {
         return;
     }
     if str_field(v, "Type") == Some("Notification") {
-        let rid = str_field(v, "MessageId").unwrap_or(id);
+        let rid = outer_id(id, str_field(v, "MessageId"));
         return match str_field(v, "Message") {
             Some(m) => parse_text(m, rid, depth, out),
             None => invalid(rid, "an SNS notification without a Message", out),
@@ -845,11 +862,32 @@ mod tests {
             let (delivery, m) = parse_event(&sqs);
             assert_eq!(delivery, Delivery::Sqs);
             assert_eq!(m[0].signal, Ok(Signal::Closed(closed())));
+            // The SQS message's id either way, not the notification's: it is the one a
+            // Lambda reports in batchItemFailures.
+            assert_eq!(m[0].id, "sqs-1");
         }
         // The SQS message id is the one to report (batchItemFailures).
         let sqs =
             json!({"Records": [{"eventSource": "aws:sqs", "messageId": "sqs-1", "body": CLOSED}]});
         assert_eq!(parse_event(&sqs).1[0].id, "sqs-1");
+    }
+
+    /// A URL in a message that names no location is the message's fault: reported, not
+    /// retried (it exited 64 and was retried as transient).
+    #[test]
+    fn urls_that_name_no_location_are_permanent() {
+        use crate::storage::StorageError;
+        let location = || StorageError::Location {
+            location: "ftp://raw/x/".into(),
+            message: "unsupported URL scheme".into(),
+        };
+        assert!(TriggerError::Source(SourceError::Storage(location())).is_permanent());
+        assert!(TriggerError::Batch(BatchError::Storage(location())).is_permanent());
+        let io = StorageError::Io {
+            path: "/x".into(),
+            source: std::io::Error::other("disk"),
+        };
+        assert!(!TriggerError::Batch(BatchError::Storage(io)).is_permanent());
     }
 
     #[test]
