@@ -212,9 +212,10 @@ fn parse_value(v: &Value, id: &str, depth: u8, out: &mut Vec<Message>) {
             if str_field(r, "EventSource") == Some("aws:sns") {
                 let sns = r.get("Sns").unwrap_or(&Value::Null);
                 let rid = outer_id(id, str_field(sns, "MessageId"));
-                match str_field(sns, "Message") {
-                    Some(m) => parse_text(m, rid, depth, out),
-                    None => invalid(rid, "an SNS record without Sns.Message", out),
+                match sns.get("Message") {
+                    Some(Value::String(m)) => parse_text(m, rid, depth, out),
+                    Some(m @ Value::Object(_)) => parse_value(m, rid, depth + 1, out),
+                    _ => invalid(rid, "an SNS record without Sns.Message", out),
                 }
             } else if str_field(r, "eventSource") == Some("aws:sqs") {
                 let rid = outer_id(id, str_field(r, "messageId"));
@@ -239,9 +240,11 @@ fn parse_value(v: &Value, id: &str, depth: u8, out: &mut Vec<Message>) {
     }
     if str_field(v, "Type") == Some("Notification") {
         let rid = outer_id(id, str_field(v, "MessageId"));
-        return match str_field(v, "Message") {
-            Some(m) => parse_text(m, rid, depth, out),
-            None => invalid(rid, "an SNS notification without a Message", out),
+        // The message as a string (as SNS sends it), or as the JSON object itself.
+        return match v.get("Message") {
+            Some(Value::String(m)) => parse_text(m, rid, depth, out),
+            Some(m @ Value::Object(_)) => parse_value(m, rid, depth + 1, out),
+            _ => invalid(rid, "an SNS notification without a Message", out),
         };
     }
     if str_field(v, "Event") == Some("s3:TestEvent") {
@@ -866,6 +869,10 @@ mod tests {
             // Lambda reports in batchItemFailures.
             assert_eq!(m[0].id, "sqs-1");
         }
+        // A notification whose Message is the JSON object rather than its text.
+        let object = json!({"Type": "Notification", "MessageId": "sns-3",
+            "Message": serde_json::from_str::<Value>(CLOSED).unwrap()});
+        assert_eq!(one(&object), Ok(Signal::Closed(closed())));
         // The SQS message id is the one to report (batchItemFailures).
         let sqs =
             json!({"Records": [{"eventSource": "aws:sqs", "messageId": "sqs-1", "body": CLOSED}]});
