@@ -249,6 +249,16 @@ fn resolve_with(
         message,
     };
     let Some((scheme, rest)) = location.split_once("://") else {
+        // `s3:/raw/x` (a slash short) would be a local folder named `s3:`: say so instead of
+        // finding nothing there.
+        for scheme in ["s3:", "s3a:", "file:", "memory:"] {
+            if location.starts_with(scheme) {
+                return Err(err(format!(
+                    "a URL needs `{scheme}//` (as a local path this would be a folder named \
+                     `{scheme}`)"
+                )));
+            }
+        }
         return local(location, FsPath::new(location));
     };
     match scheme {
@@ -639,6 +649,11 @@ mod tests {
         );
         assert!(resolve("gopher://x", &StorageOptions::default()).is_err());
         assert!(resolve("s3:///nobucket", &StorageOptions::default()).is_err());
+        // A slash short is a typo, not a local folder named `s3:`.
+        for typo in ["s3:/raw/events/", "s3:raw", "file:/tmp/x"] {
+            let err = resolve(typo, &StorageOptions::default()).unwrap_err();
+            assert!(err.to_string().contains("a URL needs"), "{typo}: {err}");
+        }
     }
 
     #[test]
