@@ -586,6 +586,28 @@ pub async fn resolve_inputs(
         .iter()
         .map(|spec| resolver.resolve(spec.url()))
         .collect::<Result<Vec<_>, _>>()?;
+    // The same object twice, however spelled (`s3a://`, `//` in a key, `./` in a path, a
+    // `file://` URL of a path), would be converted twice.
+    let mut seen = HashMap::new();
+    for (i, location) in locations.iter().enumerate() {
+        let key = match storage::local_file(location, &location.path) {
+            Some(file) => format!("file {}", file.display()),
+            None => format!(
+                "{:p} {}",
+                Arc::as_ptr(&location.store) as *const (),
+                location.path
+            ),
+        };
+        if let Some(first) = seen.insert(key, i) {
+            return Err(JobError::Manifest {
+                url: manifest.raw.inputs[i].url().to_string(),
+                source: ManifestError::Invalid(format!(
+                    "inputs {first} and {i} are the same object, {}",
+                    manifest.raw.inputs[first].url()
+                )),
+            });
+        }
+    }
     // Looked up many at a time, checked in order.
     let heads: Vec<_> = futures::stream::iter(
         locations
@@ -1471,6 +1493,50 @@ mod tests {
             .unwrap()
             .objects;
         assert!(left.is_empty(), "dead letters left: {left:?}");
+    }
+
+    /// One object spelled two ways is one input listed twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_object_spelled_two_ways_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.avro");
+        std::fs::write(&file, b"x").unwrap();
+        let spellings = [
+            file.display().to_string(),
+            dir.path().join("./a.avro").display().to_string(),
+            format!("file://{}", file.display()),
+        ];
+        for other in &spellings[1..] {
+            let m = Manifest::parse(&format!(
+                r#"{{"version":1,"table":"memory://x/t","partition":{{"dt":"x"}},"inputs":["{}","{other}"]}}"#,
+                spellings[0]
+            ))
+            .unwrap();
+            let err = resolve_inputs(&m, &StorageOptions::default())
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("inputs 0 and 1 are the same object"),
+                "{other}: {err}"
+            );
+        }
+        // In S3 (refused before any request is made).
+        let s3 = StorageOptions {
+            region: Some("us-east-1".into()),
+            ..Default::default()
+        };
+        for other in ["s3a://raw/bad/good.avro", "s3://raw//bad/good.avro"] {
+            let m = Manifest::parse(&format!(
+                r#"{{"version":1,"table":"memory://x/t","partition":{{"dt":"x"}},"inputs":["s3://raw/bad/good.avro","{other}"]}}"#
+            ))
+            .unwrap();
+            let err = resolve_inputs(&m, &s3).await.unwrap_err().to_string();
+            assert!(
+                err.contains("inputs 0 and 1 are the same object"),
+                "{other}: {err}"
+            );
+        }
     }
 
     #[test]
