@@ -244,7 +244,8 @@ pub struct ConvertOptions {
     /// megabyte of deflated zeros is a gigabyte). The worker threads and one more group each
     /// hold up to this much at a time.
     pub group_decoded_bytes: usize,
-    /// Appended to output file names: `part-00000-<generation>.snappy.parquet`.
+    /// Appended to output file names: `part-00000-<generation>.snappy.parquet` (the partition
+    /// job passes its file tag, [`crate::job::FileTag`]), and names the dead-letter file.
     pub generation: Option<String>,
     /// Show a progress line on stderr (for terminals).
     pub progress: bool,
