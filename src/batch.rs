@@ -639,7 +639,7 @@ pub async fn write_manifest(
         if m.hash == manifest.hash {
             return Ok(false);
         }
-        if holds_more(m, manifest) {
+        if crate::manifest::holds_more(m.objects(), manifest.objects()) {
             tracing::warn!(
                 manifest = url,
                 inputs = m.raw.inputs.len(),
@@ -687,27 +687,6 @@ pub async fn write_manifest(
         }
         Err(source) => Err(store_error(source)),
     }
-}
-
-/// Whether `existing` lists every input of `manifest` (the same URL and, where both give one,
-/// entity tag) and more.
-fn holds_more(existing: &Manifest, manifest: &Manifest) -> bool {
-    let inputs: std::collections::HashMap<&str, Option<&str>> = existing
-        .raw
-        .inputs
-        .iter()
-        .map(|i| (i.url(), i.etag()))
-        .collect();
-    inputs.len() > manifest.raw.inputs.len()
-        && manifest
-            .raw
-            .inputs
-            .iter()
-            .all(|i| match inputs.get(i.url()) {
-                Some(Some(etag)) => i.etag().is_none_or(|e| e == *etag),
-                Some(None) => true,
-                None => false,
-            })
 }
 
 fn api_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> BatchError

@@ -364,10 +364,10 @@ impl FileTag {
         })
     }
 
-    /// Whether no run can commit the file any more once `marker` is the partition's, or it is
-    /// this run's (`own`).
-    fn is_dead(&self, marker: &Marker, own: &str) -> bool {
-        self.base < marker.sequence || self.run.as_deref() == Some(own)
+    /// Whether no run can commit the file any more once the partition's marker has
+    /// `sequence`, or it is this run's (`own`).
+    fn is_dead(&self, sequence: u64, own: &str) -> bool {
+        self.base < sequence || self.run.as_deref() == Some(own)
     }
 }
 
@@ -482,7 +482,7 @@ async fn delete_dead(partition: &Partition, marker: &Marker, own: &str) -> Resul
         .await?
         .into_iter()
         .filter(|(p, tag)| {
-            tag.is_dead(marker, own) && !p.filename().is_some_and(|f| listed.contains(f))
+            tag.is_dead(marker.sequence, own) && !p.filename().is_some_and(|f| listed.contains(f))
         })
         .map(|(p, _)| p)
         .collect();
@@ -726,8 +726,12 @@ pub async fn run(
     // 2. Inputs as described.
     let inputs = resolve_inputs(manifest, storage).await?;
     for i in 0..partitions.len() {
+        let listed = inputs.iter().map(|i| (i.url.as_str(), i.e_tag.as_deref()));
         if let Some(m) = current(i)
-            && holds_more(m, &inputs)
+            && crate::manifest::holds_more(
+                m.inputs.iter().map(|i| (i.url.as_str(), i.etag.as_deref())),
+                listed,
+            )
         {
             tracing::warn!(committed = %m.manifest_hash, "the committed generation holds every input of this manifest and more: not replacing it");
             return Ok(Outcome::Stale {
@@ -860,14 +864,10 @@ pub async fn run(
     // And the dead letters of runs that never committed (failed, superseded, killed): a replay
     // of the folder would give their records again.
     if let Some(place) = &dead_letter {
-        let named: HashSet<String> = named.iter().map(|u| u.to_string()).collect();
+        let named: HashSet<&str> = named.iter().filter_map(|u| u.rsplit('/').next()).collect();
         let sequence = markers.iter().map(|m| m.sequence).min().unwrap_or(0);
         deleted += delete_dead_letters(place, |t| {
-            let file = format!("deadletter-{t}.avro");
-            let is_named = named
-                .iter()
-                .any(|u| u.rsplit('/').next() == Some(file.as_str()));
-            !is_named && (t.base < sequence || t.run.as_deref() == Some(run.as_str()))
+            !named.contains(format!("deadletter-{t}.avro").as_str()) && t.is_dead(sequence, &run)
         })
         .await;
     }
@@ -882,22 +882,6 @@ pub async fn run(
         report: Box::new(report),
         deleted,
     })
-}
-
-/// Whether the generation `marker` commits holds every one of `inputs` (the same URL and, where
-/// both have one, the same entity tag) and more: theirs is an older manifest of the partition.
-fn holds_more(marker: &Marker, inputs: &[InputObject]) -> bool {
-    let committed: HashMap<&str, Option<&str>> = marker
-        .inputs
-        .iter()
-        .map(|i| (i.url.as_str(), i.etag.as_deref()))
-        .collect();
-    committed.len() > inputs.len()
-        && inputs.iter().all(|i| match committed.get(i.url.as_str()) {
-            Some(Some(etag)) => i.e_tag.as_deref().is_none_or(|e| e == *etag),
-            Some(None) => true,
-            None => false,
-        })
 }
 
 /// Deletes the dead-letter file at `url` (a replaced generation's); whether it was there. A

@@ -163,6 +163,27 @@ impl InputSpec {
     }
 }
 
+/// Whether the objects `held` (URL and entity tag, where known) include every one of `objects`
+/// and more: the listing of `objects` is older than that of `held` (late objects arrived in
+/// between). An object counts as included when the URLs are equal and, where both give one,
+/// so are the entity tags.
+pub fn holds_more<'a>(
+    held: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    objects: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> bool {
+    let held: std::collections::HashMap<&str, Option<&str>> = held.into_iter().collect();
+    let mut count = 0;
+    let all = objects.into_iter().all(|(url, etag)| {
+        count += 1;
+        match held.get(url) {
+            Some(Some(held)) => etag.is_none_or(|e| e == *held),
+            Some(None) => true,
+            None => false,
+        }
+    });
+    all && held.len() > count
+}
+
 /// A validated manifest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -175,6 +196,11 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The inputs' URLs and entity tags (where given), in order.
+    pub fn objects(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.raw.inputs.iter().map(|i| (i.url(), i.etag()))
+    }
+
     /// Parses and validates a manifest.
     pub fn parse(json: &str) -> Result<Self, ManifestError> {
         let raw: ManifestV1 = serde_json::from_str(json)?;
@@ -386,6 +412,21 @@ mod tests {
         "partition": {"dt": "2026-11-26", "hour": "03"},
         "inputs": ["s3://raw/events/2026/11/26/03/a.avro",
                    {"url": "s3://raw/events/2026/11/26/03/b.avro", "size": 1234, "etag": "\"abc\""}]}"#;
+
+    /// Objects held include every one listed (same URL; same etag where both give one) and
+    /// more.
+    #[test]
+    fn holding_more_objects() {
+        let abc = [("a", Some("1")), ("b", None), ("c", Some("3"))];
+        assert!(holds_more(abc, [("a", Some("1")), ("b", Some("2"))]));
+        assert!(holds_more(abc, [("a", None), ("c", Some("3"))]));
+        assert!(!holds_more(abc, abc), "the same objects are not more");
+        assert!(!holds_more(abc, [("a", Some("9"))]), "another version of a");
+        assert!(
+            !holds_more(abc, [("a", None), ("d", None)]),
+            "an object not held"
+        );
+    }
 
     /// An object listed twice would be converted twice.
     #[test]
