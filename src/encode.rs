@@ -1393,7 +1393,7 @@ fn drain(slot: &Slot, in_flight: &InFlight) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow_array::{ArrayRef, Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
@@ -1412,7 +1412,8 @@ mod tests {
         RecordBatch::try_new(schema, vec![ids, s]).unwrap()
     }
 
-    fn pool(threads: usize) -> Arc<ThreadPool> {
+    /// A pool of `threads` workers for tests (also the column writer's, `plain`).
+    pub(crate) fn pool(threads: usize) -> Arc<ThreadPool> {
         Arc::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)

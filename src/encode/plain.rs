@@ -3439,12 +3439,7 @@ mod equivalence {
             byte_array_encoding,
             ..EncodeOptions::default()
         };
-        let pool = Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(2)
-                .build()
-                .unwrap(),
-        );
+        let pool = crate::encode::tests::pool(2);
         let mut ours = FileEncoder::new(Vec::new(), schema(), &opts, pool).unwrap();
         // Every leaf of the schema is ours, with dictionaries or without.
         assert!(
@@ -3643,12 +3638,7 @@ mod equivalence {
             dictionary: true,
             ..EncodeOptions::default()
         };
-        let pool = Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(2)
-                .build()
-                .unwrap(),
-        );
+        let pool = crate::encode::tests::pool(2);
         let mut ours = FileEncoder::new(Vec::new(), schema.clone(), &opts, pool).unwrap();
         assert!(ours.plain_leaves.iter().all(Option::is_some));
         ours.write(&batch).unwrap();
@@ -3724,12 +3714,7 @@ mod equivalence {
         )]));
         let batch = RecordBatch::try_new(schema.clone(), vec![column]).unwrap();
         let opts = EncodeOptions::default();
-        let pool = Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .build()
-                .unwrap(),
-        );
+        let pool = crate::encode::tests::pool(1);
         let mut ours = FileEncoder::new(Vec::new(), schema, &opts, pool).unwrap();
         assert!(ours.plain_leaves.iter().all(Option::is_some));
         ours.write(&batch).unwrap();
