@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type,
     TimestampMicrosecondType, TimestampMillisecondType,
@@ -117,6 +118,9 @@ pub(crate) enum Data {
         offsets: Vec<i32>,
         keys: Box<Column>,
         values: Box<Column>,
+        /// Some map since the last batch repeated a key (see [`repeats_key`]): the batch keeps
+        /// only the last entry of each key.
+        repeats: bool,
     },
 }
 
@@ -170,6 +174,7 @@ impl Column {
                     offsets: vec![0],
                     keys: Box::new(Column::new(kv[0].data_type(), false)),
                     values: Box::new(Column::new(kv[1].data_type(), kv[1].is_nullable())),
+                    repeats: false,
                 }
             }
             other => unreachable!("the planner never produces {other}"),
@@ -212,6 +217,7 @@ impl Column {
                 offsets,
                 keys,
                 values,
+                ..
             } => offsets.len() * 4 + keys.byte_size() + values.byte_size(),
         }
     }
@@ -268,6 +274,7 @@ impl Column {
                 offsets,
                 keys,
                 values,
+                ..
             } => {
                 vec(offsets, f);
                 keys.buffers(f);
@@ -311,6 +318,7 @@ impl Column {
                 offsets,
                 keys,
                 values,
+                ..
             } => {
                 offsets.reserve(next(4));
                 keys.reserve(lengths, num, den);
@@ -364,6 +372,7 @@ impl Column {
                 offsets,
                 keys,
                 values,
+                ..
             } => {
                 offsets.truncate(rows + 1);
                 let end = offsets.last().copied().unwrap_or(0).max(0) as usize;
@@ -574,20 +583,29 @@ impl Column {
                     offsets,
                     keys,
                     values,
+                    repeats,
                 },
                 DataType::Map(entries, sorted),
             ) => {
                 let DataType::Struct(kv) = entries.data_type() else {
                     unreachable!("map entries are a struct")
                 };
+                let kept = std::mem::take(repeats).then(|| last_of_each_key(offsets, keys));
                 let entries_array = StructArray::try_new(
                     kv.clone(),
                     vec![keys.finish(keep)?, values.finish(keep)?],
                     None,
                 )?;
+                let mut offsets = take_offsets(offsets, keep);
+                let mut entries_array = entries_array;
+                if let Some((kept, kept_offsets)) = kept {
+                    let filtered = arrow_select::filter::filter(&entries_array, &kept)?;
+                    entries_array = filtered.as_struct().clone();
+                    offsets = kept_offsets;
+                }
                 Arc::new(MapArray::try_new(
                     entries.clone(),
-                    take_offsets(offsets, keep),
+                    offsets,
                     entries_array,
                     nulls,
                     *sorted,
@@ -597,6 +615,61 @@ impl Column {
         };
         Ok(array)
     }
+}
+
+/// Whether two of the map entries `from..to` have the same key (`keys` is the map's key
+/// column). Avro readers keep the last entry of a repeated key (they decode into a map), and
+/// Athena (Trino) fails on a Parquet map that repeats one; no usual writer makes one,
+/// since they write from maps, so this is a check that finds nothing.
+#[inline]
+pub(crate) fn repeats_key(keys: &Column, from: usize, to: usize) -> bool {
+    let Data::Bytes { offsets, values } = &keys.data else {
+        return false;
+    };
+    let key = |j: usize| &values[offsets[j] as usize..offsets[j + 1] as usize];
+    match to.saturating_sub(from) {
+        0 | 1 => false,
+        // Pairs are cheaper than a set for the few entries most maps have.
+        2..=16 => (from + 1..to).any(|k| (from..k).any(|j| key(j) == key(k))),
+        n => {
+            let mut seen = std::collections::HashSet::with_capacity(n);
+            (from..to).any(|j| !seen.insert(key(j)))
+        }
+    }
+}
+
+/// For the maps of `offsets` over the entries whose keys are `keys`: which entries to keep
+/// (the last of each key in its map) and the offsets of the kept entries.
+fn last_of_each_key(offsets: &[i32], keys: &Column) -> (BooleanArray, OffsetBuffer<i32>) {
+    let Data::Bytes {
+        offsets: key_offsets,
+        values,
+    } = &keys.data
+    else {
+        unreachable!("map keys are strings")
+    };
+    let key = |j: usize| &values[key_offsets[j] as usize..key_offsets[j + 1] as usize];
+    let mut kept = Vec::with_capacity(offsets.last().copied().unwrap_or(0).max(0) as usize);
+    let mut kept_offsets = Vec::with_capacity(offsets.len());
+    kept_offsets.push(0i32);
+    for w in offsets.windows(2) {
+        let (from, to) = (w[0] as usize, w[1] as usize);
+        if repeats_key(keys, from, to) {
+            let mut last = std::collections::HashMap::with_capacity(to - from);
+            for j in from..to {
+                last.insert(key(j), j);
+            }
+            kept.extend((from..to).map(|j| last[key(j)] == j));
+            kept_offsets.push(kept_offsets[kept_offsets.len() - 1] + last.len() as i32);
+        } else {
+            kept.resize(kept.len() + (to - from), true);
+            kept_offsets.push(kept_offsets[kept_offsets.len() - 1] + (to - from) as i32);
+        }
+    }
+    (
+        BooleanArray::from(kept),
+        OffsetBuffer::new(ScalarBuffer::from(kept_offsets)),
+    )
 }
 
 /// `bytes` rounded up to one of 8 sizes per power of two (from 64 KiB): the buffers of one

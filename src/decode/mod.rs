@@ -24,7 +24,7 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 
 use crate::avro::cursor::{Cursor, CursorError};
 pub use columns::ColumnError;
-use columns::{Column, Data};
+use columns::{Column, Data, repeats_key};
 pub use resolve::{ResolveError, check_compatible, plan_resolved, plan_resolved_with};
 use types::{FieldOp, MAX_ZERO_SIZE_ITEMS, Op, Promotion, Skip, Target};
 pub use types::{Plan, PlanError, TypeOptions, UuidForm, plan, plan_with};
@@ -570,16 +570,23 @@ fn decode_map(
         offsets,
         keys,
         values,
+        repeats,
     } = &mut col.data
     else {
         return Err(disagree());
     };
+    let from = offsets.last().copied().unwrap_or(0) as usize;
     decode_blocks(cur, offsets, 1 + value_min, |cur| {
         let k = cur.bytes()?;
         check_utf8(k)?;
         push_bytes(keys, k)?;
         decode(value, cur, values)
-    })
+    })?;
+    let to = offsets.last().copied().unwrap_or(0) as usize;
+    if repeats_key(keys, from, to) {
+        *repeats = true;
+    }
+    Ok(())
 }
 
 /// The blocks of an array or a map: each block's count (checked against the bytes left, at
@@ -932,6 +939,85 @@ mod tests {
             .iter()
             .for_each(|c| c.buffers(&mut |len, cap| out.push((len, cap))));
         out
+    }
+
+    /// One Avro map: `(key, value)` entries in blocks of `block` entries.
+    fn encode_map(entries: &[(&str, i64)], block: usize, out: &mut Vec<u8>) {
+        for chunk in entries.chunks(block.max(1)) {
+            encode_long(chunk.len() as i64, out);
+            for (k, v) in chunk {
+                encode_long(k.len() as i64, out);
+                out.extend_from_slice(k.as_bytes());
+                encode_long(*v, out);
+            }
+        }
+        encode_long(0, out);
+    }
+
+    #[test]
+    fn a_map_that_repeats_a_key_keeps_its_last_entry() {
+        let schema = r#"{"type":"record","name":"r","fields":[
+            {"name":"m","type":["null",{"type":"map","values":"long"}]}]}"#;
+        let mut block = Vec::new();
+        // Repeated in one block and across blocks; a null map; many keys (the set path).
+        encode_long(1, &mut block);
+        encode_map(&[("a", 1), ("b", 2), ("a", 3)], 8, &mut block);
+        encode_long(0, &mut block);
+        encode_long(1, &mut block);
+        encode_map(
+            &[("x", 1), ("y", 2), ("x", 3), ("x", 4), ("y", 5)],
+            2,
+            &mut block,
+        );
+        let many: Vec<(String, i64)> = (0..40).map(|i| (format!("k{}", i % 30), i)).collect();
+        let many: Vec<(&str, i64)> = many.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        encode_long(1, &mut block);
+        encode_map(&many, 7, &mut block);
+        encode_long(1, &mut block);
+        encode_map(&[("same", 1), ("other", 2)], 8, &mut block);
+        let mut d = decoder(schema);
+        d.decode_block(&block, 5).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        let maps = batch.column(0).as_map();
+        let rows: Vec<Option<Vec<(String, i64)>>> = (0..maps.len())
+            .map(|i| {
+                maps.is_valid(i).then(|| {
+                    let entries = maps.value(i);
+                    let keys = entries.column(0).as_string::<i32>();
+                    let values = entries.column(1).as_primitive::<Int64Type>();
+                    (0..entries.len())
+                        .map(|j| (keys.value(j).to_string(), values.value(j)))
+                        .collect()
+                })
+            })
+            .collect();
+        let owned = |e: &[(&str, i64)]| Some(e.iter().map(|(k, v)| (k.to_string(), *v)).collect());
+        let mut last = std::collections::BTreeMap::new();
+        for (i, (k, v)) in many.iter().enumerate() {
+            last.insert(*k, (i, *v));
+        }
+        let mut many_kept: Vec<_> = last.into_iter().collect();
+        many_kept.sort_by_key(|(_, (i, _))| *i);
+        let many_kept: Vec<(&str, i64)> = many_kept.iter().map(|(k, (_, v))| (*k, *v)).collect();
+        assert_eq!(
+            rows,
+            vec![
+                owned(&[("b", 2), ("a", 3)]),
+                None,
+                owned(&[("x", 4), ("y", 5)]),
+                owned(&many_kept),
+                owned(&[("same", 1), ("other", 2)]),
+            ]
+        );
+        assert_eq!(maps.value_offsets(), &[0, 2, 2, 4, 34, 36]);
+
+        // The next batch, without repeats, keeps every entry again.
+        let mut block = Vec::new();
+        encode_long(1, &mut block);
+        encode_map(&[("a", 1), ("b", 2)], 8, &mut block);
+        d.decode_block(&block, 1).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        assert_eq!(batch.column(0).as_map().value_offsets(), &[0, 2]);
     }
 
     #[test]
