@@ -494,6 +494,8 @@ fn source_code(e: &SourceError) -> u8 {
         SourceError::Storage(s) => storage_code(s),
         SourceError::NotFound { .. } => EXIT_BAD_INPUT,
         SourceError::Read { source, .. } => store_code(source),
+        // A rerun reads the object as it is then (or `run` says it differs from the manifest).
+        SourceError::Changed { .. } => EXIT_RETRYABLE,
         SourceError::Container { .. } => EXIT_BAD_INPUT,
         SourceError::Cancelled => EXIT_INTERNAL,
     }

@@ -39,6 +39,14 @@ pub enum SourceError {
         /// The store's error.
         source: object_store::Error,
     },
+    /// The object is not the one listed any more: replaced or shortened while it was read.
+    #[error("{url}: {what}")]
+    Changed {
+        /// The object.
+        url: String,
+        /// How it changed.
+        what: String,
+    },
     /// The run was stopped while this object was being read.
     #[error("cancelled")]
     Cancelled,
@@ -348,8 +356,9 @@ fn read_chunks(
     input: &InputObject,
     chunk: usize,
     ahead: usize,
-) -> impl futures::Stream<Item = Result<bytes::Bytes, object_store::Error>> + use<> {
+) -> impl futures::Stream<Item = Result<bytes::Bytes, SourceError>> + use<> {
     let chunk = chunk.max(1) as u64;
+    let url = input.url.clone();
     let store = input.store.clone();
     let path = input.path.clone();
     let size = input.size;
@@ -363,18 +372,22 @@ fn read_chunks(
         let path = path.clone();
         let local = local.clone();
         let e_tag = e_tag.clone();
+        let url = url.clone();
         let range = i * chunk..((i + 1) * chunk).min(size);
         async move {
             let want = range.end - range.start;
+            let read_err = |source| SourceError::Read {
+                url: url.clone(),
+                source,
+            };
             let bytes = match local {
                 Some(local) => {
                     let read = range.clone();
                     tokio::task::spawn_blocking(move || local.read(read))
                         .await
-                        .map_err(|e| object_store::Error::Generic {
-                            store: "source",
-                            source: Box::new(e),
-                        })??
+                        .map_err(|e| object_store::Error::JoinError { source: e })
+                        .and_then(|read| read)
+                        .map_err(read_err)?
                 }
                 // Every range of the version listed (and checked against the manifest): an
                 // object replaced while it is read would otherwise give a mix of two versions.
@@ -385,30 +398,26 @@ fn read_chunks(
                         ..Default::default()
                     };
                     match store.get_opts(&path, options).await {
-                        Ok(got) => got.bytes().await?,
+                        Ok(got) => got.bytes().await.map_err(read_err)?,
                         Err(object_store::Error::Precondition { .. }) => {
-                            return Err(object_store::Error::Generic {
-                                store: "source",
-                                source: format!(
+                            return Err(SourceError::Changed {
+                                url,
+                                what: format!(
                                     "the object changed while it was read: its entity tag is no \
                                      longer {}",
                                     e_tag.as_deref().unwrap_or_default()
-                                )
-                                .into(),
+                                ),
                             });
                         }
-                        Err(e) => return Err(e),
+                        Err(e) => return Err(read_err(e)),
                     }
                 }
             };
             if (bytes.len() as u64) < want {
                 // The object shrank since it was listed; say so instead of reading garbage.
-                return Err(object_store::Error::Generic {
-                    store: "source",
-                    source: format!(
-                        "the object is shorter than the {size} bytes it was listed with"
-                    )
-                    .into(),
+                return Err(SourceError::Changed {
+                    url,
+                    what: format!("the object is shorter than the {size} bytes it was listed with"),
                 });
             }
             Ok(bytes)
@@ -532,10 +541,6 @@ async fn stream_blocks(
     options: &SourceOptions,
     tx: &mpsc::Sender<Result<ObjectEvent, SourceError>>,
 ) -> Result<(), SourceError> {
-    let read_err = |source| SourceError::Read {
-        url: input.url.clone(),
-        source,
-    };
     let container_err = |source| SourceError::Container {
         url: input.url.clone(),
         source,
@@ -552,7 +557,7 @@ async fn stream_blocks(
     while head.len() < MAGIC.len() {
         match stream.next().await {
             Some(chunk) => {
-                let chunk = chunk.map_err(read_err)?;
+                let chunk = chunk?;
                 head.extend_from_slice(&chunk[..chunk.len().min(MAGIC.len() - head.len())]);
                 pending.push(chunk);
             }
@@ -610,7 +615,7 @@ async fn stream_blocks(
             }
         }
         while let Some(chunk) = stream.next().await {
-            if !send(splitter.push(&chunk.map_err(read_err)?)).await {
+            if !send(splitter.push(&chunk?)).await {
                 return Ok(());
             }
         }
@@ -628,7 +633,7 @@ async fn stream_blocks(
     let mut chunks = futures::stream::iter(pending.into_iter().map(Ok)).chain(stream);
     let mut broken = None;
     'read: while let Some(chunk) = chunks.next().await {
-        splitter.push(chunk.map_err(read_err)?);
+        splitter.push(chunk?);
         loop {
             match splitter.next_event() {
                 Ok(Some(event)) => {
@@ -678,7 +683,7 @@ async fn stream_blocks(
             return Ok(());
         }
         while let Some(chunk) = chunks.next().await {
-            let data = chunk.map_err(read_err)?;
+            let data = chunk?;
             let len = data.len() as u64;
             let piece = ObjectEvent::Broken {
                 offset,
@@ -805,6 +810,10 @@ mod tests {
             }
         };
         assert!(error.contains("changed while it was read"), "{error}");
+        assert!(
+            error.starts_with("memory://t/raw/a.avro: the object"),
+            "{error}"
+        );
     }
 
     /// Local files are read without object_store: the bytes are the file's (names with
@@ -862,7 +871,13 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         let error = read(input, 4096).await.unwrap_err();
         assert!(
-            matches!(error, object_store::Error::NotFound { .. }),
+            matches!(
+                error,
+                SourceError::Read {
+                    source: object_store::Error::NotFound { .. },
+                    ..
+                }
+            ),
             "{error}"
         );
         assert!(error.to_string().contains("plain.avro"), "{error}");
