@@ -207,11 +207,11 @@ pub enum BlockError {
 
 /// An envelope that could not be converted.
 #[derive(Debug, thiserror::Error)]
-#[error("record {record} (byte {offset} of the inflated block){}: {message}", describe_envelope(data_type.as_deref(), *fingerprint))]
+#[error("record {record} (byte {offset} of the block's records){}: {message}", describe_envelope(data_type.as_deref(), *fingerprint))]
 pub struct RecordFailure {
     /// Record index in the block.
     pub record: u64,
-    /// Byte offset in the inflated block.
+    /// Byte offset in the block's (decompressed) records.
     pub offset: usize,
     /// Its data type, if read.
     pub data_type: Option<String>,
@@ -1631,10 +1631,36 @@ impl GroupTask {
         match &self.decoding {
             Decoding::Unreadable(e) => Err(BlockError::Unreadable(e.clone())),
             Decoding::Plain { reader, plan, key } => {
-                decoders
-                    .get(key, reader)
-                    .decode_block_with(plan, data, block.count)?;
-                Ok(())
+                let decoder = decoders.get(key, reader);
+                match decoder.decode_block_with(plan, data, block.count) {
+                    // Values that cannot be converted, in records that can be told apart:
+                    // with a dead-letter place, only those records are set aside (decoded
+                    // again: such errors are rare, the first pass stays lean).
+                    Err(DecodeError::Datum(_)) if self.dead_letter => {
+                        let mut bad = Vec::new();
+                        decoder.decode_block_salvaging(plan, data, block.count, &mut bad)?;
+                        for b in bad {
+                            out.dead.push(DeadLetter {
+                                source: self.url.clone(),
+                                kind: Kind::Block,
+                                block: Some(block.index),
+                                offset: block.offset,
+                                record: Some(b.error.record),
+                                records: 1,
+                                error: b.error.to_string(),
+                                data_type: None,
+                                fingerprint: None,
+                                // The record alone, uncompressed: a block of one record.
+                                codec: Codec::Null,
+                                writer_schema: self.writer_schema.clone(),
+                                data: bytes::Bytes::copy_from_slice(&data[b.range]),
+                            });
+                            out.dead_records += 1;
+                        }
+                        Ok(())
+                    }
+                    result => Ok(result?),
+                }
             }
             Decoding::Envelopes(layout) => self.envelopes(*layout, block, data, decoders, out),
         }

@@ -1128,6 +1128,74 @@ fn invalid_utf8() {
     assert_bad_input("bad_utf8", &f, &["block 1", "record 3", "not valid UTF-8"]);
 }
 
+/// With a dead-letter place, a record whose value cannot be converted (here a string that is
+/// not UTF-8) is set aside alone, as a block of that one record; the other records of its
+/// block convert, and replay gives the record back.
+#[test]
+fn a_record_with_a_bad_value_goes_to_the_dead_letter_place_alone() {
+    use arrow_array::cast::AsArray;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut datum = Vec::new();
+    parqour::avro::cursor::encode_long(2, &mut datum);
+    parqour::avro::cursor::encode_long(2, &mut datum);
+    datum.extend_from_slice(&[0xc3, 0x28]);
+    let f = union_file(&datum);
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in/bad_utf8.avro");
+    std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+    std::fs::write(&input, &f).unwrap();
+    let dead = tmp.path().join("dead");
+    let out = tmp.path().join("out");
+    let report = convert_setting_aside(&input, &out, &dead);
+    assert_eq!(report["records"], 30);
+    assert_eq!(report["records_out"], 29);
+    assert_eq!(report["dead_letter"]["records"], 1);
+    assert_eq!(report["dead_letter"]["by_kind"]["block"], 1);
+    let mut ids = Vec::new();
+    for file in parquet_files(&out) {
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap()).unwrap();
+        for batch in reader.build().unwrap() {
+            let batch = batch.unwrap();
+            let id = batch
+                .column(0)
+                .as_primitive::<arrow_array::types::Int64Type>();
+            ids.extend(id.values().iter().copied());
+        }
+    }
+    assert_eq!(ids, (0..30).filter(|&i| i != 13).collect::<Vec<i64>>());
+
+    // Replay: a container file of the one record, uncompressed, with the writer schema.
+    let replayed = tmp.path().join("replay");
+    let o = bin()
+        .arg("replay")
+        .arg(&dead)
+        .arg("-o")
+        .arg(&replayed)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let back = std::fs::read(replayed.join("replay-00000.avro")).unwrap();
+    let (header, blocks) = parqour::avro::container::split_all(&back, Default::default()).unwrap();
+    let (original, _) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
+    assert_eq!(header.schema_json, original.schema_json);
+    assert_eq!(header.codec, Codec::Null);
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].count, 1);
+    let mut record = Vec::new();
+    parqour::avro::cursor::encode_long(13, &mut record);
+    record.extend_from_slice(&datum);
+    assert_eq!(&blocks[0].data[..], &record[..]);
+    // The replayed record is still not UTF-8: its error names the record and the block.
+    let o = convert(
+        &[&replayed.join("replay-00000.avro")],
+        &tmp.path().join("again"),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(text(&o).contains("not valid UTF-8"), "{}", text(&o));
+}
+
 #[test]
 fn recursive_schema_is_a_clear_error() {
     let schema = r#"{"type":"record","name":"LinkedList","fields":[

@@ -63,6 +63,12 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// Moves back to `pos`, a position already read past (to read a datum again), keeping
+    /// what the buffer may still hold of zero-size items; a later position is ignored.
+    pub fn rewind(&mut self, pos: usize) {
+        self.pos = self.pos.min(pos);
+    }
+
     /// Bytes left.
     #[inline]
     pub fn remaining(&self) -> usize {

@@ -99,14 +99,23 @@ impl From<CursorError> for Box<ValueError> {
 
 /// A datum that could not be decoded, located in its block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("record {record} (byte {offset} of the inflated block): {source}")]
+#[error("record {record} (byte {offset} of the block's records): {source}")]
 pub struct DatumError {
     /// 0-based record number within the block.
     pub record: u64,
-    /// Byte offset within the inflated block data where that record starts.
+    /// Byte offset within the block's (decompressed) records where that record starts.
     pub offset: usize,
     /// What went wrong.
     pub source: ValueError,
+}
+
+/// A record set aside by [`BatchDecoder::decode_block_salvaging`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord {
+    /// Its bytes in the block's (decompressed) records.
+    pub range: std::ops::Range<usize>,
+    /// Why it was set aside (its record number and offset in the block too).
+    pub error: DatumError,
 }
 
 /// Errors of the decode layer.
@@ -264,6 +273,71 @@ impl BatchDecoder {
                 count,
                 trailing: cur.remaining(),
             });
+        }
+        Ok(())
+    }
+
+    /// [`Self::decode_block_with`], setting aside each record whose values cannot be
+    /// converted but whose encoding can be read past (a string that is not UTF-8, a decimal
+    /// too large for its precision, an enum index out of range, a malformed uuid): it goes to
+    /// `bad` and the block's other records are decoded. An error that leaves the record's end
+    /// unknown (a union branch out of range, a length past the data), or records that then do
+    /// not end exactly at the end of the block (misread framing), fails the whole block as in
+    /// `decode_block_with`, with `bad` as it was.
+    pub fn decode_block_salvaging(
+        &mut self,
+        plan: &Plan,
+        data: &[u8],
+        count: u64,
+        bad: &mut Vec<BadRecord>,
+    ) -> Result<(), DecodeError> {
+        let Some(skip) = &plan.skip else {
+            return self.decode_block_with(plan, data, count);
+        };
+        if !Arc::ptr_eq(&plan.schema, &self.plan.schema) && plan.schema != self.plan.schema {
+            return self.decode_block_with(plan, data, count);
+        }
+        let (before, bad_before) = (self.rows, bad.len());
+        let fail = |this: &mut Self, bad: &mut Vec<BadRecord>, e: DecodeError| {
+            this.truncate(before);
+            bad.truncate(bad_before);
+            Err(e)
+        };
+        let min = plan.min_record_size as u64;
+        let fits = match (data.len() as u64).checked_div(min) {
+            Some(most) => count <= most,
+            None => count <= MAX_ZERO_SIZE_ITEMS,
+        };
+        if !fits {
+            let bytes = data.len();
+            return fail(self, bad, DecodeError::Count { count, bytes });
+        }
+        let mut cur = Cursor::new(data);
+        for record in 0..count {
+            let offset = cur.position();
+            let Err(source) = decode_fields(&plan.root, &mut cur, &mut self.columns) else {
+                self.rows += 1;
+                continue;
+            };
+            let error = DatumError {
+                record,
+                offset,
+                source: *source,
+            };
+            // Drop the record's partial values, then find its end.
+            self.truncate(self.rows);
+            cur.rewind(offset);
+            if skip_datum(skip, &mut cur).is_err() {
+                return fail(self, bad, error.into());
+            }
+            bad.push(BadRecord {
+                range: offset..cur.position(),
+                error,
+            });
+        }
+        if cur.remaining() != 0 {
+            let trailing = cur.remaining();
+            return fail(self, bad, DecodeError::Trailing { count, trailing });
         }
         Ok(())
     }
@@ -1018,6 +1092,117 @@ mod tests {
         d.decode_block(&block, 1).unwrap();
         let batch = d.flush().unwrap().unwrap();
         assert_eq!(batch.column(0).as_map().value_offsets(), &[0, 2]);
+    }
+
+    #[test]
+    fn records_whose_values_cannot_be_converted_are_set_aside_alone() {
+        let schema = r#"{"type":"record","name":"r","fields":[
+            {"name":"id","type":"long"},
+            {"name":"tags","type":{"type":"array","items":"string"}},
+            {"name":"u","type":["null","int","string"]}]}"#;
+        // (id, tags, union branch, union value): branch 2 is a string.
+        let record = |id: i64, tags: &[&[u8]], branch: i64, out: &mut Vec<u8>| {
+            encode_long(id, out);
+            encode_long(tags.len() as i64, out);
+            for t in tags {
+                encode_long(t.len() as i64, out);
+                out.extend_from_slice(t);
+            }
+            if !tags.is_empty() {
+                encode_long(0, out);
+            }
+            encode_long(branch, out);
+            match branch {
+                1 => encode_long(7, out),
+                2 => {
+                    encode_long(1, out);
+                    out.push(b'z');
+                }
+                _ => {}
+            }
+        };
+        let mut block = Vec::new();
+        let mut starts = Vec::new();
+        for (id, tags, branch) in [
+            (0, vec![&b"a"[..]], 0),
+            (1, vec![&b"ok"[..], &b"\xff\xfe"[..]], 1), // not UTF-8, in the second item
+            (2, vec![], 2),
+            (3, vec![&b"\xc3"[..]], 2), // cut UTF-8
+            (4, vec![&b"b"[..], &b"c"[..]], 1),
+        ] {
+            starts.push(block.len());
+            record(id, &tags, branch, &mut block);
+        }
+        starts.push(block.len());
+        let plan = Arc::new(plan(&Schema::parse_str(schema).unwrap()).unwrap());
+        let mut d = BatchDecoder::new(plan.clone());
+        // The plain pass fails the block at its first bad record and holds nothing of it.
+        let e = d.decode_block(&block, 5).unwrap_err();
+        assert!(
+            matches!(e, DecodeError::Datum(DatumError { record: 1, .. })),
+            "{e}"
+        );
+        assert_eq!(d.rows(), 0);
+
+        let mut bad = Vec::new();
+        d.decode_block_salvaging(&plan, &block, 5, &mut bad)
+            .unwrap();
+        assert_eq!(
+            bad.iter()
+                .map(|b| (b.error.record, b.range.clone()))
+                .collect::<Vec<_>>(),
+            vec![(1, starts[1]..starts[2]), (3, starts[3]..starts[4])]
+        );
+        assert!(
+            bad[0].error.to_string().contains("UTF-8"),
+            "{}",
+            bad[0].error
+        );
+        let batch = d.flush().unwrap().unwrap();
+        let ids = batch.column(0).as_primitive::<Int64Type>();
+        assert_eq!(ids.values(), &[0, 2, 4]);
+        let tags = batch.column(1).as_list::<i32>();
+        assert_eq!(tags.value_offsets(), &[0, 1, 1, 3]);
+        let items = tags.values().as_string::<i32>();
+        assert_eq!(items.iter().flatten().collect::<Vec<_>>(), ["a", "b", "c"]);
+        let u = batch.column(2).as_struct();
+        assert_eq!(
+            (0..3).map(|i| u.is_valid(i)).collect::<Vec<_>>(),
+            [false, true, true]
+        );
+        assert_eq!(
+            u.column(0)
+                .as_primitive::<arrow_array::types::Int32Type>()
+                .value(2),
+            7
+        );
+        assert_eq!(u.column(1).as_string::<i32>().value(1), "z");
+
+        // A record whose end cannot be found (a union branch out of range) fails the whole
+        // block, with nothing set aside and nothing of the block kept.
+        let mut broken = block[..starts[2]].to_vec();
+        record(9, &[], 5, &mut broken);
+        let mut bad = Vec::new();
+        let e = d
+            .decode_block_salvaging(&plan, &broken, 3, &mut bad)
+            .unwrap_err();
+        assert!(
+            matches!(e, DecodeError::Datum(DatumError { record: 2, .. })),
+            "{e}"
+        );
+        assert!(bad.is_empty());
+        assert_eq!(d.rows(), 0);
+
+        // So does a block whose records, read past the bad one, do not end at its end.
+        let mut bad = Vec::new();
+        let mut longer = block.clone();
+        longer.push(0);
+        let e = d
+            .decode_block_salvaging(&plan, &longer, 5, &mut bad)
+            .unwrap_err();
+        assert!(matches!(e, DecodeError::Trailing { .. }), "{e}");
+        assert!(bad.is_empty());
+        assert_eq!(d.rows(), 0);
     }
 
     #[test]

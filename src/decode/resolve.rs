@@ -197,6 +197,7 @@ impl Resolver {
             warnings: reader_plan.warnings,
             root,
             min_record_size: writer.min_encoded_size(),
+            skip: Skip::of(writer, &mut 0).ok(),
             sizes: Default::default(),
         })
     }

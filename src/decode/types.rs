@@ -355,6 +355,10 @@ pub struct Plan {
     pub(crate) root: Vec<FieldOp>,
     /// Smallest encoded size of one top-level datum.
     pub(crate) min_record_size: usize,
+    /// How to read past one top-level datum of the writer schema, to set aside a record whose
+    /// values cannot be converted (see [`super::BatchDecoder::decode_block_salvaging`]);
+    /// `None` for a schema past [`MAX_PLAN_NODES`].
+    pub(crate) skip: Option<Skip>,
     /// What the buffers of this plan's last sized batch held (see [`SizeHint`]).
     pub(crate) sizes: SizeHint,
 }
@@ -414,6 +418,7 @@ pub fn plan_with(schema: &Schema, options: TypeOptions) -> Result<Plan, PlanErro
         warnings: p.warnings,
         root,
         min_record_size: schema.min_encoded_size(),
+        skip: Skip::of(schema, &mut 0).ok(),
         sizes: SizeHint::default(),
     })
 }
