@@ -385,17 +385,33 @@ impl Resolver {
                 names.get(k).cloned().flatten().as_deref().unwrap_or("?"),
             )
         };
-        for (member, k) in members.iter().enumerate() {
-            if same_kind(b, &rb[*k]) {
-                return Ok(Target::Member(member, self.direct(b, &rb[*k], &mpath(*k))?));
-            }
+        // As Java's Avro chooses: a named type of the same full name, then the same type (a
+        // named one by name or alias), then the first branch the writer's type is promoted
+        // to without loss (int to long or double, long or float to double, string <-> bytes);
+        // only then to a float, which holds few ints and longs exactly (Java 1.8 fails here).
+        let full_name = |s: &Schema| s.name().map(|n| n.fullname());
+        let exact = full_name(b).and_then(|wn| {
+            members.iter().position(|k| {
+                rb[*k].type_name() == b.type_name() && full_name(&rb[*k]).as_ref() == Some(&wn)
+            })
+        });
+        let same = exact.or_else(|| members.iter().position(|k| same_kind(b, &rb[*k])));
+        if let Some(member) = same {
+            let k = members[member];
+            return Ok(Target::Member(member, self.direct(b, &rb[k], &mpath(k))?));
         }
-        for (member, k) in members.iter().enumerate() {
-            let mpath = mpath(*k);
-            match self.direct(b, &rb[*k], &mpath) {
-                Ok(op) => return Ok(Target::Member(member, op)),
-                Err(ResolveError::Plan(e)) => return Err(e.into()),
-                Err(_) => {}
+        let lossy =
+            |r: &Schema| matches!(b.type_name(), "int" | "long") && r.type_name() == "float";
+        for take_lossy in [false, true] {
+            for (member, k) in members.iter().enumerate() {
+                if lossy(&rb[*k]) != take_lossy {
+                    continue;
+                }
+                match self.direct(b, &rb[*k], &mpath(*k)) {
+                    Ok(op) => return Ok(Target::Member(member, op)),
+                    Err(ResolveError::Plan(e)) => return Err(e.into()),
+                    Err(_) => {}
+                }
             }
         }
         Err(mismatch(
@@ -1004,6 +1020,47 @@ mod tests {
         );
         assert_eq!(member, 1);
         assert_eq!(column.as_string::<i32>().value(0), text);
+
+        // An int to a long rather than a float before it (16777217 has no float), a long to
+        // a double rather than a float; to a float only where nothing else takes it.
+        let (member, column) = member_of(
+            &record(r#""int""#),
+            &record(r#"["null","float","long"]"#),
+            &[0x82, 0x80, 0x80, 0x10],
+        );
+        assert_eq!(member, 1);
+        assert_eq!(column.as_primitive::<Int64Type>().value(0), 16_777_217);
+        let (member, _) = member_of(
+            &record(r#"["null","long"]"#),
+            &record(r#"["float","null","double"]"#),
+            &[2, 8],
+        );
+        assert_eq!(member, 1);
+        let (member, column) = member_of(
+            &record(r#""int""#),
+            &record(r#"["null","string","float"]"#),
+            &[8],
+        );
+        assert_eq!(member, 1);
+        assert_eq!(
+            column
+                .as_primitive::<arrow_array::types::Float32Type>()
+                .value(0),
+            4.0
+        );
+
+        // A record to the branch of its full name, not an earlier one of the same short name.
+        let item = |ns: &str| {
+            format!(
+                r#"{{"type":"record","name":"A","namespace":"{ns}","fields":[{{"name":"x","type":"int"}}]}}"#
+            )
+        };
+        let (member, _) = member_of(
+            &record(&item("com.w")),
+            &record(&format!(r#"["null",{},{}]"#, item("x"), item("com.w"))),
+            &[6],
+        );
+        assert_eq!(member, 1);
     }
 
     #[test]
