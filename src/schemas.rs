@@ -190,6 +190,9 @@ impl SchemaSet {
                 p.schema = reader.schema.clone();
                 Ok(Arc::new(p))
             }
+            Err(e) if data_type.is_empty() => {
+                Err(format!("cannot be read as the reader schema: {e}").into())
+            }
             Err(e) => {
                 Err(format!("cannot be read as the reader schema of `{data_type}`: {e}").into())
             }

@@ -480,7 +480,17 @@ impl Resolver {
                 if !names_match(&we.name, &re.name, &re.aliases) {
                     return Err(refuse());
                 }
-                let default = re.default.as_ref().filter(|d| re.symbols.contains(d));
+                let default = re.default.as_ref();
+                if let Some(d) = default.filter(|d| !re.symbols.contains(d)) {
+                    return Err(mismatch(
+                        path,
+                        format!(
+                            "the reader's enum `{}` has the default `{d}`, which is not one of \
+                             its symbols",
+                            re.name
+                        ),
+                    ));
+                }
                 let symbols: Vec<Option<String>> = we
                     .symbols
                     .iter()
@@ -516,6 +526,18 @@ impl Resolver {
             }
             (Schema::Duration(_), Schema::Duration(_)) => Op::Duration,
             (Schema::Decimal(wd), Schema::Decimal(rd)) => {
+                // On the same type: bytes, or a fixed of the same name and size (a fixed is no
+                // bytes, for Java's and fastavro's readers).
+                let same = match (&wd.fixed, &rd.fixed) {
+                    (None, None) => true,
+                    (Some(wf), Some(rf)) => {
+                        names_match(&wf.name, &rf.name, &rf.aliases) && wf.size == rf.size
+                    }
+                    _ => false,
+                };
+                if !same {
+                    return Err(refuse());
+                }
                 if wd.scale != rd.scale {
                     return Err(mismatch(
                         path,
@@ -530,12 +552,26 @@ impl Resolver {
                     max: max_unscaled(rd.precision),
                 }
             }
-            (Schema::Bytes, Schema::Decimal(rd)) => Op::Decimal {
-                fixed: None,
-                max: max_unscaled(rd.precision),
-            },
+            // Logical types aside, as the specification resolves: bytes (or a string, promoted
+            // to bytes) read as a decimal on bytes, a decimal read as its bytes or fixed.
+            (Schema::Bytes | Schema::String, Schema::Decimal(rd)) if rd.fixed.is_none() => {
+                Op::Decimal {
+                    fixed: None,
+                    max: max_unscaled(rd.precision),
+                }
+            }
+            (Schema::Decimal(wd), Schema::Bytes) if wd.fixed.is_none() => Op::Bytes,
+            (Schema::Decimal(wd), Schema::Fixed(rf))
+                if wd.fixed.as_ref().is_some_and(|wf| {
+                    names_match(&wf.name, &rf.name, &rf.aliases) && wf.size == rf.size
+                }) =>
+            {
+                Op::Fixed(rf.size)
+            }
             (Schema::Fixed(wf), Schema::Decimal(rd))
-                if rd.fixed.as_ref().is_some_and(|f| f.size == wf.size) =>
+                if rd.fixed.as_ref().is_some_and(|f| {
+                    names_match(&wf.name, &f.name, &f.aliases) && f.size == wf.size
+                }) =>
             {
                 Op::Decimal {
                     fixed: Some(wf.size),
@@ -904,6 +940,22 @@ mod tests {
         let err = d.decode_datum_with(&p, &[2]).unwrap_err();
         assert!(err.to_string().contains("`B`"), "{err}");
         assert_eq!(d.rows(), 1);
+        // A reader enum whose default is none of its symbols is refused, whether or not a
+        // record would need it.
+        let e3 =
+            Schema::parse_str(r#"{"type":"enum","name":"K","symbols":["A","B"],"default":"Q"}"#)
+                .unwrap();
+        for (w, strict) in [(&e1, true), (&e2, true), (&e1, false)] {
+            let err = if strict {
+                check_compatible(w, &e3).unwrap_err().to_string()
+            } else {
+                plan_resolved(w, &e3).unwrap_err().to_string()
+            };
+            assert!(
+                err.contains("has the default `Q`, which is not one of its symbols"),
+                "{err}"
+            );
+        }
         // Type changes that are no promotion.
         let s = Schema::parse_str(
             r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#,
@@ -1061,6 +1113,36 @@ mod tests {
             &[6],
         );
         assert_eq!(member, 1);
+    }
+
+    /// Logical types aside, as the specification resolves: a decimal reads as its bytes, bytes
+    /// or a string as a decimal on bytes; a decimal on a fixed is no decimal on bytes.
+    #[test]
+    fn decimals_resolve_by_their_underlying_type() {
+        let field = |t: &str| {
+            format!(r#"{{"type":"record","name":"R","fields":[{{"name":"d","type":{t}}}]}}"#)
+        };
+        let dec_bytes =
+            field(r#"{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}"#);
+        let dec_fixed = field(
+            r#"{"type":"fixed","name":"F","size":4,"logicalType":"decimal","precision":9,"scale":2}"#,
+        );
+        let datum = vec![4, 0x30, 0x39]; // bytes 0x3039 = 12345
+        let b = decode(&dec_bytes, &field(r#""bytes""#), &[datum.clone()]);
+        assert_eq!(b.column(0).as_binary::<i32>().value(0), &[0x30, 0x39]);
+        let b = decode(&field(r#""string""#), &dec_bytes, &[datum]);
+        assert_eq!(b.column(0).as_primitive::<Decimal128Type>().value(0), 12345);
+        let fixed = field(r#"{"type":"fixed","name":"F","size":4}"#);
+        let b = decode(&dec_fixed, &fixed, &[vec![0, 0, 0x30, 0x39]]);
+        assert_eq!(
+            b.column(0).as_fixed_size_binary().value(0),
+            &[0, 0, 0x30, 0x39]
+        );
+        for (w, r) in [(&dec_fixed, &dec_bytes), (&dec_bytes, &dec_fixed)] {
+            let (w, r) = (Schema::parse_str(w).unwrap(), Schema::parse_str(r).unwrap());
+            let err = check_compatible(&w, &r).unwrap_err().to_string();
+            assert!(err.contains("cannot be read as"), "{err}");
+        }
     }
 
     #[test]
