@@ -633,6 +633,17 @@ fn decode_array(
     decode_blocks(cur, offsets, item_min, |cur| decode(item, cur, child))
 }
 
+/// Decodes a reader's default (`bytes`, read by `op`) into a column of `field` and drops it:
+/// the error a record lacking the field would get.
+pub(crate) fn check_default(
+    op: &Op,
+    bytes: &[u8],
+    field: &arrow_schema::Field,
+) -> Result<(), String> {
+    let mut col = Column::new(field.data_type(), field.is_nullable());
+    decode(op, &mut Cursor::new(bytes), &mut col).map_err(|e| e.to_string())
+}
+
 #[inline(never)]
 fn decode_map(
     value: &Op,

@@ -204,7 +204,7 @@ impl Resolver {
 
     /// The field program of a writer record read as a reader record.
     fn fields(&mut self, w: &Record, r: &Record, path: &str) -> Result<Vec<FieldOp>, ResolveError> {
-        let (_, reader_ops) = self
+        let (reader_fields, reader_ops) = self
             .planner
             .record_fields(r.fields.iter().map(|f| (&f.name, &f.schema)), path)?;
         let mut used = vec![false; r.fields.len()];
@@ -252,8 +252,13 @@ impl Resolver {
                 )
             })?;
             let mut bytes = Vec::new();
-            encode_default(&rf.schema, default, &mut bytes, 0)
-                .map_err(|m| mismatch(&fpath, format!("invalid default {default}: {m}")))?;
+            let invalid = |m: String| mismatch(&fpath, format!("invalid default {default}: {m}"));
+            encode_default(&rf.schema, default, &mut bytes, 0).map_err(invalid)?;
+            // Read once here as every record lacking the field reads it: a default the column
+            // refuses (a uuid that is none, stored as bytes) is the schema's error.
+            if let Some(field) = reader_fields.get(column) {
+                super::check_default(&reader_ops[j].op, &bytes, field).map_err(invalid)?;
+            }
             ops.push(FieldOp {
                 op: Op::Default {
                     bytes: bytes.into(),
@@ -1143,6 +1148,44 @@ mod tests {
             let err = check_compatible(&w, &r).unwrap_err().to_string();
             assert!(err.contains("cannot be read as"), "{err}");
         }
+    }
+
+    /// A default that its column refuses is an error of the reader schema, found when the
+    /// plan is made, not of every record that lacks the field.
+    #[test]
+    fn defaults_are_read_once_when_planned() {
+        let w = Schema::parse_str(r#"{"type":"record","name":"R","fields":[]}"#).unwrap();
+        let reader = |field: &str| {
+            Schema::parse_str(&format!(
+                r#"{{"type":"record","name":"R","fields":[{field}]}}"#
+            ))
+            .unwrap()
+        };
+        let uuid = reader(
+            r#"{"name":"u","type":{"type":"string","logicalType":"uuid"},"default":"not-a-uuid"}"#,
+        );
+        let binary = TypeOptions {
+            uuid: UuidForm::Binary,
+        };
+        let err = plan_resolved_with(&w, &uuid, binary)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("field `u`: invalid default \"not-a-uuid\"") && err.contains("8-4-4-4-12"),
+            "{err}"
+        );
+        // As strings, any string is kept.
+        plan_resolved_with(&w, &uuid, TypeOptions::default()).unwrap();
+        let good = reader(
+            r#"{"name":"u","type":{"type":"string","logicalType":"uuid"},"default":"00112233-4455-6677-8899-AABBCCDDEEFF"}"#,
+        );
+        plan_resolved_with(&w, &good, binary).unwrap();
+        // A decimal default past its precision: 256 in decimal(2, 0).
+        let decimal = reader(
+            r#"{"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":2,"scale":0},"default":"\u0001\u0000"}"#,
+        );
+        let err = plan_resolved(&w, &decimal).unwrap_err().to_string();
+        assert!(err.contains("field `d`: invalid default"), "{err}");
     }
 
     #[test]
