@@ -1133,7 +1133,11 @@ mod tests {
             r#"{"type":"fixed","name":"F","size":4,"logicalType":"decimal","precision":9,"scale":2}"#,
         );
         let datum = vec![4, 0x30, 0x39]; // bytes 0x3039 = 12345
-        let b = decode(&dec_bytes, &field(r#""bytes""#), &[datum.clone()]);
+        let b = decode(
+            &dec_bytes,
+            &field(r#""bytes""#),
+            std::slice::from_ref(&datum),
+        );
         assert_eq!(b.column(0).as_binary::<i32>().value(0), &[0x30, 0x39]);
         let b = decode(&field(r#""string""#), &dec_bytes, &[datum]);
         assert_eq!(b.column(0).as_primitive::<Decimal128Type>().value(0), 12345);
