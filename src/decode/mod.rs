@@ -234,6 +234,33 @@ impl BatchDecoder {
         data: &[u8],
         count: u64,
     ) -> Result<(), DecodeError> {
+        self.decode_records(plan, data, count, None)
+    }
+
+    /// [`Self::decode_block_with`], setting aside each record whose values cannot be
+    /// converted but whose encoding can be read past (a string that is not UTF-8, a decimal
+    /// too large for its precision, an enum index out of range, a malformed uuid): it goes to
+    /// `bad` and the block's other records are decoded. An error that leaves the record's end
+    /// unknown (a union branch out of range, a length past the data), or records that then do
+    /// not end exactly at the end of the block (misread framing), fails the whole block as in
+    /// `decode_block_with`, with `bad` as it was.
+    pub fn decode_block_salvaging(
+        &mut self,
+        plan: &Plan,
+        data: &[u8],
+        count: u64,
+        bad: &mut Vec<BadRecord>,
+    ) -> Result<(), DecodeError> {
+        self.decode_records(plan, data, count, Some(bad))
+    }
+
+    fn decode_records(
+        &mut self,
+        plan: &Plan,
+        data: &[u8],
+        count: u64,
+        mut bad: Option<&mut Vec<BadRecord>>,
+    ) -> Result<(), DecodeError> {
         if !Arc::ptr_eq(&plan.schema, &self.plan.schema) && plan.schema != self.plan.schema {
             return Err(DecodeError::Datum(DatumError {
                 record: 0,
@@ -252,66 +279,14 @@ impl BatchDecoder {
                 bytes: data.len(),
             });
         }
-        let before = self.rows;
-        let mut cur = Cursor::new(data);
-        for record in 0..count {
-            let offset = cur.position();
-            if let Err(source) = decode_fields(&plan.root, &mut cur, &mut self.columns) {
-                self.truncate(before);
-                return Err(DatumError {
-                    record,
-                    offset,
-                    source: *source,
-                }
-                .into());
-            }
-            self.rows += 1;
-        }
-        if cur.remaining() != 0 {
-            self.truncate(before);
-            return Err(DecodeError::Trailing {
-                count,
-                trailing: cur.remaining(),
-            });
-        }
-        Ok(())
-    }
-
-    /// [`Self::decode_block_with`], setting aside each record whose values cannot be
-    /// converted but whose encoding can be read past (a string that is not UTF-8, a decimal
-    /// too large for its precision, an enum index out of range, a malformed uuid): it goes to
-    /// `bad` and the block's other records are decoded. An error that leaves the record's end
-    /// unknown (a union branch out of range, a length past the data), or records that then do
-    /// not end exactly at the end of the block (misread framing), fails the whole block as in
-    /// `decode_block_with`, with `bad` as it was.
-    pub fn decode_block_salvaging(
-        &mut self,
-        plan: &Plan,
-        data: &[u8],
-        count: u64,
-        bad: &mut Vec<BadRecord>,
-    ) -> Result<(), DecodeError> {
-        let Some(skip) = &plan.skip else {
-            return self.decode_block_with(plan, data, count);
-        };
-        if !Arc::ptr_eq(&plan.schema, &self.plan.schema) && plan.schema != self.plan.schema {
-            return self.decode_block_with(plan, data, count);
-        }
-        let (before, bad_before) = (self.rows, bad.len());
-        let fail = |this: &mut Self, bad: &mut Vec<BadRecord>, e: DecodeError| {
+        let (before, bad_before) = (self.rows, bad.as_ref().map_or(0, |b| b.len()));
+        let fail = |this: &mut Self, bad: Option<&mut Vec<BadRecord>>, e: DecodeError| {
             this.truncate(before);
-            bad.truncate(bad_before);
+            if let Some(bad) = bad {
+                bad.truncate(bad_before);
+            }
             Err(e)
         };
-        let min = plan.min_record_size as u64;
-        let fits = match (data.len() as u64).checked_div(min) {
-            Some(most) => count <= most,
-            None => count <= MAX_ZERO_SIZE_ITEMS,
-        };
-        if !fits {
-            let bytes = data.len();
-            return fail(self, bad, DecodeError::Count { count, bytes });
-        }
         let mut cur = Cursor::new(data);
         for record in 0..count {
             let offset = cur.position();
@@ -324,16 +299,19 @@ impl BatchDecoder {
                 offset,
                 source: *source,
             };
-            // Drop the record's partial values, then find its end.
-            self.truncate(self.rows);
-            cur.rewind(offset);
-            if skip_datum(skip, &mut cur).is_err() {
-                return fail(self, bad, error.into());
+            if let (Some(bad), Some(skip)) = (bad.as_deref_mut(), &plan.skip) {
+                // Drop the record's partial values, then find its end.
+                self.truncate(self.rows);
+                cur.rewind(offset);
+                if skip_datum(skip, &mut cur).is_ok() {
+                    bad.push(BadRecord {
+                        range: offset..cur.position(),
+                        error,
+                    });
+                    continue;
+                }
             }
-            bad.push(BadRecord {
-                range: offset..cur.position(),
-                error,
-            });
+            return fail(self, bad, error.into());
         }
         if cur.remaining() != 0 {
             let trailing = cur.remaining();
