@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::avro::schema::Schema;
-use crate::decode::{Plan, TypeOptions, plan_resolved_with, plan_with};
+use crate::decode::{Plan, TypeOptions, plan_reader, plan_resolved_with};
 use crate::registry::Snapshot;
 
 /// The data type key of plain container files when none is named.
@@ -128,7 +128,7 @@ impl SchemaSet {
             return p.clone();
         }
         let result: Cached = match self.reader_schema(data_type) {
-            Some(s) => plan_with(&s, self.types).map(Arc::new).map_err(|e| {
+            Some(s) => plan_reader(&s, self.types).map(Arc::new).map_err(|e| {
                 format!("the reader schema of data type `{data_type}` cannot be converted: {e}")
                     .into()
             }),

@@ -27,7 +27,7 @@ pub use columns::ColumnError;
 use columns::{Column, Data, repeats_key};
 pub use resolve::{ResolveError, check_compatible, plan_resolved, plan_resolved_with};
 use types::{FieldOp, MAX_ZERO_SIZE_ITEMS, Op, Promotion, Skip, Target};
-pub use types::{Plan, PlanError, TypeOptions, UuidForm, plan, plan_with};
+pub use types::{Plan, PlanError, TypeOptions, UuidForm, plan, plan_reader, plan_with};
 
 /// Why a datum could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use super::types::{
     FieldOp, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Target, TypeOptions,
-    UuidForm, join, max_unscaled, plan_with,
+    UuidForm, join, max_unscaled, plan_reader,
 };
 use crate::avro::cursor::encode_long;
 use crate::avro::schema::{Name, Record, Schema};
@@ -170,7 +170,7 @@ impl Resolver {
 
     fn root(&mut self, writer: &Schema, reader: &Schema) -> Result<Plan, ResolveError> {
         // The reader's own plan gives the output schema and validates the reader.
-        let reader_plan = plan_with(reader, self.planner.options)?;
+        let reader_plan = plan_reader(reader, self.planner.options)?;
         let root = match (writer, reader) {
             (Schema::Record(w), Schema::Record(r)) => self.fields(w, r, "")?,
             (_, Schema::Record(_)) => {
@@ -204,7 +204,7 @@ impl Resolver {
 
     /// The field program of a writer record read as a reader record.
     fn fields(&mut self, w: &Record, r: &Record, path: &str) -> Result<Vec<FieldOp>, ResolveError> {
-        let (reader_fields, reader_ops) = self
+        let (_, reader_ops) = self
             .planner
             .record_fields(r.fields.iter().map(|f| (&f.name, &f.schema)), path)?;
         let mut used = vec![false; r.fields.len()];
@@ -252,13 +252,9 @@ impl Resolver {
                 )
             })?;
             let mut bytes = Vec::new();
-            let invalid = |m: String| mismatch(&fpath, format!("invalid default {default}: {m}"));
-            encode_default(&rf.schema, default, &mut bytes, 0).map_err(invalid)?;
-            // Read once here as every record lacking the field reads it: a default the column
-            // refuses (a uuid that is none, stored as bytes) is the schema's error.
-            if let Some(field) = reader_fields.get(column) {
-                super::check_default(&reader_ops[j].op, &bytes, field).map_err(invalid)?;
-            }
+            // (Checked by the reader's own plan: see `plan_reader`.)
+            encode_default(&rf.schema, default, &mut bytes, 0)
+                .map_err(|m| mismatch(&fpath, format!("invalid default {default}: {m}")))?;
             ops.push(FieldOp {
                 op: Op::Default {
                     bytes: bytes.into(),
@@ -485,17 +481,8 @@ impl Resolver {
                 if !names_match(&we.name, &re.name, &re.aliases) {
                     return Err(refuse());
                 }
-                let default = re.default.as_ref();
-                if let Some(d) = default.filter(|d| !re.symbols.contains(d)) {
-                    return Err(mismatch(
-                        path,
-                        format!(
-                            "the reader's enum `{}` has the default `{d}`, which is not one of \
-                             its symbols",
-                            re.name
-                        ),
-                    ));
-                }
+                // A default that is no symbol refuses the reader's own plan (`plan_reader`).
+                let default = re.default.as_ref().filter(|d| re.symbols.contains(d));
                 let symbols: Vec<Option<String>> = we
                     .symbols
                     .iter()
@@ -1190,6 +1177,33 @@ mod tests {
         );
         let err = plan_resolved(&w, &decimal).unwrap_err().to_string();
         assert!(err.contains("field `d`: invalid default"), "{err}");
+
+        // Wherever the reader's default or enum sits (in a union branch, a field the writer
+        // also has, a record in an array), and whatever records then use it.
+        let writer = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[{"name":"f","type":["null",{"type":"enum","name":"E","symbols":["A","B"]}]}]}"#,
+        )
+        .unwrap();
+        let enum_in_union = reader(
+            r#"{"name":"f","type":["null",{"type":"enum","name":"E","symbols":["A"],"default":"Z"}]}"#,
+        );
+        let nested = reader(
+            r#"{"name":"f","type":["null",{"type":"enum","name":"E","symbols":["A","B"]}]},
+               {"name":"g","type":["null",{"type":"array","items":{"type":"record","name":"S","fields":[
+                 {"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":3,"scale":2},"default":"\u0009\u0009"}]}}],"default":null}"#,
+        );
+        for (r, want) in [
+            (
+                &enum_in_union,
+                "has the default `Z`, which is not one of its symbols",
+            ),
+            (&nested, "field `g[].d`: invalid default"),
+        ] {
+            let err = plan_resolved(&writer, r).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+            let err = check_compatible(&writer, r).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+        }
     }
 
     #[test]

@@ -97,6 +97,14 @@ pub enum PlanError {
     /// The schema expands to too many nodes.
     #[error("schema expands to more than {MAX_PLAN_NODES} columns and nested fields")]
     TooLarge,
+    /// A reader schema's default that its type or column refuses.
+    #[error("field `{path}`: {message}")]
+    Default {
+        /// The field (or enum).
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// One step of the decode program: how to read one Avro datum and where it goes.
@@ -395,11 +403,24 @@ pub fn plan(schema: &Schema) -> Result<Plan, PlanError> {
 
 /// [`plan`] with a choice of type mapping.
 pub fn plan_with(schema: &Schema, options: TypeOptions) -> Result<Plan, PlanError> {
+    plan_checked(schema, Planner::new(options))
+}
+
+/// [`plan_with`] for a reader schema, whose defaults are used: each field's default is read
+/// once as a record lacking the field would read it, and each enum's default must be one of
+/// its symbols. A writer's defaults are never used, so a writer schema is not held to them.
+pub fn plan_reader(schema: &Schema, options: TypeOptions) -> Result<Plan, PlanError> {
     let mut p = Planner::new(options);
+    p.check_defaults = true;
+    plan_checked(schema, p)
+}
+
+fn plan_checked(schema: &Schema, mut p: Planner) -> Result<Plan, PlanError> {
     let (fields, root) = match schema {
         Schema::Record(r) => {
             let (fields, ops) =
                 p.record_fields(r.fields.iter().map(|f| (&f.name, &f.schema)), "")?;
+            p.check_field_defaults(r, &fields, &ops, "")?;
             (fields, ops)
         }
         other => {
@@ -427,6 +448,8 @@ pub(crate) struct Planner {
     pub nodes: usize,
     pub warnings: Vec<String>,
     pub options: TypeOptions,
+    /// Whether the defaults of record fields and enums are checked ([`plan_reader`]).
+    pub check_defaults: bool,
 }
 
 /// The Arrow field for a list item.
@@ -459,13 +482,52 @@ pub(crate) fn max_unscaled(precision: usize) -> i128 {
     10i128.pow(precision as u32) - 1
 }
 
+/// `path` for messages: `$` for the top level.
+fn display_path(path: &str) -> String {
+    if path.is_empty() {
+        "$".into()
+    } else {
+        path.into()
+    }
+}
+
 impl Planner {
+    /// With [`Self::check_defaults`]: reads each default of `r`'s fields once, with the op and
+    /// into a column of the field that [`Self::record_fields`] made for it.
+    fn check_field_defaults(
+        &self,
+        r: &crate::avro::schema::Record,
+        fields: &[Field],
+        ops: &[FieldOp],
+        path: &str,
+    ) -> Result<(), PlanError> {
+        if !self.check_defaults {
+            return Ok(());
+        }
+        for (f, op) in r.fields.iter().zip(ops) {
+            let Some(default) = &f.default else {
+                continue;
+            };
+            let invalid = |m: String| PlanError::Default {
+                path: join(path, &f.name),
+                message: format!("invalid default {default}: {m}"),
+            };
+            let mut bytes = Vec::new();
+            super::resolve::encode_default(&f.schema, default, &mut bytes, 0).map_err(invalid)?;
+            if let Some(field) = op.column.and_then(|c| fields.get(c)) {
+                super::check_default(&op.op, &bytes, field).map_err(invalid)?;
+            }
+        }
+        Ok(())
+    }
+
     /// A planner with nothing counted yet.
     pub(crate) fn new(options: TypeOptions) -> Self {
         Planner {
             nodes: 0,
             warnings: Vec::new(),
             options,
+            check_defaults: false,
         }
     }
 
@@ -546,7 +608,20 @@ impl Planner {
             ),
             Schema::String | Schema::Uuid(None) => (DataType::Utf8, false, Op::String),
             Schema::Uuid(Some(_)) => (DataType::Utf8, false, Op::UuidFixed),
-            Schema::Enum(e) => (DataType::Utf8, false, Op::Enum(e.symbols.clone().into())),
+            Schema::Enum(e) => {
+                if let Some(d) = e.default.as_ref().filter(|d| !e.symbols.contains(d))
+                    && self.check_defaults
+                {
+                    return Err(PlanError::Default {
+                        path: display_path(path),
+                        message: format!(
+                            "the enum `{}` has the default `{d}`, which is not one of its symbols",
+                            e.name
+                        ),
+                    });
+                }
+                (DataType::Utf8, false, Op::Enum(e.symbols.clone().into()))
+            }
             Schema::Fixed(f) => {
                 let size = i32::try_from(f.size).map_err(|_| PlanError::Unsupported {
                     path: path.into(),
@@ -604,6 +679,7 @@ impl Planner {
             Schema::Record(r) => {
                 let (fields, ops) =
                     self.record_fields(r.fields.iter().map(|f| (&f.name, &f.schema)), path)?;
+                self.check_field_defaults(r, &fields, &ops, path)?;
                 if fields.is_empty() {
                     return Err(PlanError::Unsupported {
                         path: path.into(),
