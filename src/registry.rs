@@ -29,7 +29,7 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::avro::fingerprint::fingerprint;
 use crate::avro::schema::{Schema, SchemaError};
-use crate::decode::{PlanError, ResolveError, check_compatible, plan};
+use crate::decode::{PlanError, ResolveError, TypeOptions, check_compatible, plan_reader};
 use crate::storage::Location;
 
 /// Errors of the registry.
@@ -440,7 +440,8 @@ impl Registry {
     ) -> Result<PublishOutcome, RegistryError> {
         check_data_type(data_type)?;
         let schema = Schema::parse_str(json)?;
-        plan(&schema)?;
+        // The newest version is the reader of its data type: its defaults are held to it.
+        plan_reader(&schema, TypeOptions::default())?;
         let fp = fingerprint(json)?;
         let schema_path = self.child(&[data_type, &format!("{fp}.avsc")]);
         for _ in 0..8 {
@@ -643,6 +644,15 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("field `legacy`"), "{err}");
+        // A first version too is held to its defaults: it is the data type's reader.
+        let bad_default = r#"{"type":"record","name":"Q","fields":[
+            {"name":"k","type":["null",{"type":"enum","name":"K","symbols":["A"],"default":"B"}]}]}"#;
+        let err = r
+            .publish("q", bad_default, Compatibility::Backward)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::Plan(_)), "{err}");
+        assert!(err.to_string().contains("the default `B`"), "{err}");
     }
 
     /// Fingerprints leave out logical types, defaults and aliases: a schema that differs from
