@@ -591,13 +591,12 @@ impl Column {
                     unreachable!("map entries are a struct")
                 };
                 let kept = std::mem::take(repeats).then(|| last_of_each_key(offsets, keys));
-                let entries_array = StructArray::try_new(
+                let mut entries_array = StructArray::try_new(
                     kv.clone(),
                     vec![keys.finish(keep)?, values.finish(keep)?],
                     None,
                 )?;
                 let mut offsets = take_offsets(offsets, keep);
-                let mut entries_array = entries_array;
                 if let Some((kept, kept_offsets)) = kept {
                     let filtered = arrow_select::filter::filter(&entries_array, &kept)?;
                     entries_array = filtered.as_struct().clone();
