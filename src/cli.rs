@@ -633,6 +633,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(cli.log_format, &cli.log);
+    let json_logs = matches!(cli.log_format, LogFormat::Json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("parqour-io")
@@ -648,7 +649,11 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(f) => {
-            tracing::error!(exit_code = f.code, "{}", f.message);
+            // JSON logs get the error as a log event too (with its exit code, for log
+            // queries); text logs would only print it twice.
+            if json_logs {
+                tracing::error!(exit_code = f.code, "{}", f.message);
+            }
             eprintln!("error: {}", f.message);
             ExitCode::from(f.code)
         }

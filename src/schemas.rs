@@ -129,8 +129,12 @@ impl SchemaSet {
         }
         let result: Cached = match self.reader_schema(data_type) {
             Some(s) => plan_reader(&s, self.types).map(Arc::new).map_err(|e| {
-                format!("the reader schema of data type `{data_type}` cannot be converted: {e}")
-                    .into()
+                if data_type.is_empty() {
+                    format!("the reader schema cannot be converted: {e}").into()
+                } else {
+                    format!("the reader schema of data type `{data_type}` cannot be converted: {e}")
+                        .into()
+                }
             }),
             None => Err(format!(
                 "no reader schema for data type `{data_type}`: nothing is published under it in the registry"
