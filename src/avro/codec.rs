@@ -164,11 +164,14 @@ impl Codec {
                 return Ok(n);
             }
             Codec::Zstandard => unzstd(input, out, limit)?,
+            // Every stream of a block (as Python's `bz2` and `lzma` read them; a writer that
+            // compresses a block in parts concatenates streams), like zstandard's frames.
             Codec::Bzip2 => {
-                read_capped(self, bzip2::read::BzDecoder::new(input), out, limit)?;
+                read_capped(self, bzip2::read::MultiBzDecoder::new(input), out, limit)?;
             }
             Codec::Xz => {
-                read_capped(self, liblzma::read::XzDecoder::new(input), out, limit)?;
+                let decoder = liblzma::read::XzDecoder::new_multi_decoder(input);
+                read_capped(self, decoder, out, limit)?;
             }
             Codec::Lzma => {
                 let stream = lzma2_raw(false).map_err(|e| corrupt(e.to_string()))?;
@@ -429,6 +432,29 @@ mod tests {
         let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
         xz.write_all(&data).unwrap();
         roundtrip(Codec::Xz, &xz.finish().unwrap(), &data);
+
+        // Blocks of several streams (or frames) hold all of them.
+        let (a, b) = data.split_at(data.len() / 3);
+        let mut two = Vec::new();
+        for part in [a, b] {
+            let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            bz.write_all(part).unwrap();
+            two.extend(bz.finish().unwrap());
+        }
+        roundtrip(Codec::Bzip2, &two, &data);
+        let mut two = Vec::new();
+        for part in [a, b] {
+            let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            xz.write_all(part).unwrap();
+            two.extend(xz.finish().unwrap());
+        }
+        roundtrip(Codec::Xz, &two, &data);
+        let two = [
+            zstd::bulk::compress(a, 3).unwrap(),
+            zstd::bulk::compress(b, 3).unwrap(),
+        ]
+        .concat();
+        roundtrip(Codec::Zstandard, &two, &data);
 
         let mut lzma = liblzma::write::XzEncoder::new_stream(Vec::new(), lzma2_raw(true).unwrap());
         lzma.write_all(&data).unwrap();
