@@ -109,6 +109,12 @@ pub struct DatumError {
     pub source: ValueError,
 }
 
+/// Records one block may set aside one by one ([`BatchDecoder::decode_block_salvaging`]);
+/// past them the block is set aside whole. Each costs a dead-letter entry (a copy of its bytes,
+/// its error and source, ~200 bytes more): a block of tiny records that all fail (half a
+/// million 2-byte strings that are not UTF-8 in a megabyte) took 2.4 GB in entries.
+pub const MAX_SET_ASIDE_PER_BLOCK: usize = 64;
+
 /// A record set aside by [`BatchDecoder::decode_block_salvaging`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRecord {
@@ -241,8 +247,9 @@ impl BatchDecoder {
     /// converted but whose encoding can be read past (a string that is not UTF-8, a decimal
     /// too large for its precision, an enum index out of range, a malformed uuid): it goes to
     /// `bad` and the block's other records are decoded. An error that leaves the record's end
-    /// unknown (a union branch out of range, a length past the data), or records that then do
-    /// not end exactly at the end of the block (misread framing), fails the whole block as in
+    /// unknown (a union branch out of range, a length past the data), records that then do
+    /// not end exactly at the end of the block (misread framing), or more than
+    /// [`MAX_SET_ASIDE_PER_BLOCK`] such records fail the whole block as in
     /// `decode_block_with`, with `bad` as it was.
     pub fn decode_block_salvaging(
         &mut self,
@@ -299,7 +306,9 @@ impl BatchDecoder {
                 offset,
                 source: *source,
             };
-            if let (Some(bad), Some(skip)) = (bad.as_deref_mut(), &plan.skip) {
+            if let (Some(bad), Some(skip)) = (bad.as_deref_mut(), &plan.skip)
+                && bad.len() - bad_before < MAX_SET_ASIDE_PER_BLOCK
+            {
                 // Drop the record's partial values, then find its end.
                 self.truncate(self.rows);
                 cur.rewind(offset);
@@ -1181,6 +1190,25 @@ mod tests {
         );
         assert!(bad.is_empty());
         assert_eq!(d.rows(), 0);
+
+        // So do more bad records than a block may set aside one by one.
+        let schema_s = r#"{"type":"record","name":"r","fields":[{"name":"s","type":"string"}]}"#;
+        let strings = Arc::new(super::plan(&Schema::parse_str(schema_s).unwrap()).unwrap());
+        let mut ds = BatchDecoder::new(strings.clone());
+        for n in [MAX_SET_ASIDE_PER_BLOCK, MAX_SET_ASIDE_PER_BLOCK + 1] {
+            let block = [&[2u8, b'a'][..], &b"\x02\xff".repeat(n)].concat();
+            let count = n as u64 + 1;
+            let mut bad = Vec::new();
+            let result = ds.decode_block_salvaging(&strings, &block, count, &mut bad);
+            if n == MAX_SET_ASIDE_PER_BLOCK {
+                result.unwrap();
+                assert_eq!((bad.len(), ds.rows()), (n, 1));
+                ds.flush().unwrap();
+            } else {
+                assert!(matches!(result, Err(DecodeError::Datum(_))), "{result:?}");
+                assert_eq!((bad.len(), ds.rows()), (0, 0));
+            }
+        }
 
         // So does a block whose records, read past the bad one, do not end at its end.
         let mut bad = Vec::new();
