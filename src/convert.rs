@@ -51,7 +51,9 @@ use crate::avro::cursor::Cursor;
 use crate::avro::envelope::{EnvelopeError, EnvelopeLayout};
 use crate::avro::writer::{ContainerWriter, Datum};
 use crate::deadletter::{self, DeadLetter, DeadLetterReport, Kind};
-use crate::decode::{BatchDecoder, DecodeError, Plan, PlanError, plan_with};
+use crate::decode::{
+    BatchDecoder, DecodeError, MAX_SET_ASIDE_PER_BLOCK, Plan, PlanError, plan_with,
+};
 use crate::encode::{EncodeError, EncodeOptions, FileEncoder};
 use crate::schemas::SchemaSet;
 use crate::sink::{ObjectWriter, Parts, SinkError};
@@ -1676,6 +1678,13 @@ impl GroupTask {
     ) -> Result<(), BlockError> {
         let raw = self.codec == Codec::Null && self.writer_schema.is_none();
         let mut cur = Cursor::new(data);
+        // Past `MAX_SET_ASIDE_PER_BLOCK` entries, the envelopes of a block that fail share an
+        // entry per data type and fingerprint (past as many of those, one for the rest): each
+        // entry costs ~200 bytes besides the envelope, and a megabyte of 4-byte envelopes of
+        // an unknown schema took 1.7 GB in entries, one each.
+        let mut own = 0usize;
+        let mut shared: Vec<(DeadLetter, Vec<u8>)> = Vec::new();
+        let mut shared_by: HashMap<(Vec<u8>, i64), usize> = HashMap::new();
         for record in 0..block.count {
             let start = cur.position();
             // Unreadable fields break the block's framing; a data type that is no name (which
@@ -1729,6 +1738,58 @@ impl GroupTask {
             // it came, name or not).
             let mut bytes = Vec::new();
             crate::avro::envelope::encode_raw(data_type, fingerprint, datum, &mut bytes);
+            out.dead_records += 1;
+            if own >= MAX_SET_ASIDE_PER_BLOCK {
+                let key = (data_type.to_vec(), fingerprint);
+                let at = match shared_by.get(&key) {
+                    Some(&at) => Some(at),
+                    None if shared_by.len() < MAX_SET_ASIDE_PER_BLOCK => {
+                        shared_by.insert(key, shared.len());
+                        None
+                    }
+                    // The catch-all entry, made after the last keyed one.
+                    None => Some(MAX_SET_ASIDE_PER_BLOCK).filter(|&at| at < shared.len()),
+                };
+                match at {
+                    Some(at) => {
+                        let (entry, data) = &mut shared[at];
+                        entry.records += 1;
+                        data.extend_from_slice(&bytes);
+                    }
+                    None => {
+                        let catch_all = shared.len() == MAX_SET_ASIDE_PER_BLOCK;
+                        let entry = DeadLetter {
+                            source: self.url.clone(),
+                            kind: Kind::Record,
+                            block: Some(block.index),
+                            offset: if raw {
+                                block.offset + start as u64
+                            } else {
+                                block.offset
+                            },
+                            record: Some(record),
+                            records: 1,
+                            error: format!(
+                                "{} (with the envelopes after it in this block that failed too{})",
+                                failure.message,
+                                if catch_all {
+                                    ""
+                                } else {
+                                    " with its data type and fingerprint"
+                                }
+                            ),
+                            data_type: failure.data_type.filter(|_| !catch_all),
+                            fingerprint: failure.fingerprint.filter(|_| !catch_all),
+                            codec: Codec::Null,
+                            writer_schema: None,
+                            data: Default::default(),
+                        };
+                        shared.push((entry, bytes));
+                    }
+                }
+                continue;
+            }
+            own += 1;
             out.dead.push(DeadLetter {
                 source: self.url.clone(),
                 kind: Kind::Record,
@@ -1748,8 +1809,11 @@ impl GroupTask {
                 writer_schema: None,
                 data: bytes.into(),
             });
-            out.dead_records += 1;
         }
+        out.dead.extend(shared.into_iter().map(|(mut entry, data)| {
+            entry.data = data.into();
+            entry
+        }));
         if cur.remaining() != 0 {
             return Err(BlockError::Decode(DecodeError::Trailing {
                 count: block.count,
