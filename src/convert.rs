@@ -1739,58 +1739,7 @@ impl GroupTask {
             let mut bytes = Vec::new();
             crate::avro::envelope::encode_raw(data_type, fingerprint, datum, &mut bytes);
             out.dead_records += 1;
-            if own >= MAX_SET_ASIDE_PER_BLOCK {
-                let key = (data_type.to_vec(), fingerprint);
-                let at = match shared_by.get(&key) {
-                    Some(&at) => Some(at),
-                    None if shared_by.len() < MAX_SET_ASIDE_PER_BLOCK => {
-                        shared_by.insert(key, shared.len());
-                        None
-                    }
-                    // The catch-all entry, made after the last keyed one.
-                    None => Some(MAX_SET_ASIDE_PER_BLOCK).filter(|&at| at < shared.len()),
-                };
-                match at {
-                    Some(at) => {
-                        let (entry, data) = &mut shared[at];
-                        entry.records += 1;
-                        data.extend_from_slice(&bytes);
-                    }
-                    None => {
-                        let catch_all = shared.len() == MAX_SET_ASIDE_PER_BLOCK;
-                        let entry = DeadLetter {
-                            source: self.url.clone(),
-                            kind: Kind::Record,
-                            block: Some(block.index),
-                            offset: if raw {
-                                block.offset + start as u64
-                            } else {
-                                block.offset
-                            },
-                            record: Some(record),
-                            records: 1,
-                            error: format!(
-                                "{} (with the envelopes after it in this block that failed too{})",
-                                failure.message,
-                                if catch_all {
-                                    ""
-                                } else {
-                                    " with its data type and fingerprint"
-                                }
-                            ),
-                            data_type: failure.data_type.filter(|_| !catch_all),
-                            fingerprint: failure.fingerprint.filter(|_| !catch_all),
-                            codec: Codec::Null,
-                            writer_schema: None,
-                            data: Default::default(),
-                        };
-                        shared.push((entry, bytes));
-                    }
-                }
-                continue;
-            }
-            own += 1;
-            out.dead.push(DeadLetter {
+            let entry = DeadLetter {
                 source: self.url.clone(),
                 kind: Kind::Record,
                 block: Some(block.index),
@@ -1807,8 +1756,50 @@ impl GroupTask {
                 fingerprint: failure.fingerprint,
                 codec: Codec::Null,
                 writer_schema: None,
-                data: bytes.into(),
-            });
+                data: Default::default(),
+            };
+            if own < MAX_SET_ASIDE_PER_BLOCK {
+                own += 1;
+                out.dead.push(DeadLetter {
+                    data: bytes.into(),
+                    ..entry
+                });
+                continue;
+            }
+            let key = (data_type.to_vec(), fingerprint);
+            let at = match shared_by.get(&key) {
+                Some(&at) => Some(at),
+                None if shared_by.len() < MAX_SET_ASIDE_PER_BLOCK => {
+                    shared_by.insert(key, shared.len());
+                    None
+                }
+                // The catch-all entry, made after the last keyed one.
+                None => Some(MAX_SET_ASIDE_PER_BLOCK).filter(|&at| at < shared.len()),
+            };
+            match at {
+                Some(at) => {
+                    let (shared_entry, data) = &mut shared[at];
+                    shared_entry.records += 1;
+                    data.extend_from_slice(&bytes);
+                }
+                None => {
+                    let mut entry = entry;
+                    let catch_all = shared.len() == MAX_SET_ASIDE_PER_BLOCK;
+                    if catch_all {
+                        (entry.data_type, entry.fingerprint) = (None, None);
+                    }
+                    entry.error = format!(
+                        "{} (with the envelopes after it in this block that failed too{})",
+                        entry.error,
+                        if catch_all {
+                            ""
+                        } else {
+                            " with its data type and fingerprint"
+                        }
+                    );
+                    shared.push((entry, bytes));
+                }
+            }
         }
         out.dead.extend(shared.into_iter().map(|(mut entry, data)| {
             entry.data = data.into();

@@ -1167,14 +1167,7 @@ fn a_record_with_a_bad_value_goes_to_the_dead_letter_place_alone() {
 
     // Replay: a container file of the one record, uncompressed, with the writer schema.
     let replayed = tmp.path().join("replay");
-    let o = bin()
-        .arg("replay")
-        .arg(&dead)
-        .arg("-o")
-        .arg(&replayed)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    replay(&dead, &replayed);
     let back = std::fs::read(replayed.join("replay-00000.avro")).unwrap();
     let (header, blocks) = parqour::avro::container::split_all(&back, Default::default()).unwrap();
     let (original, _) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
@@ -1253,14 +1246,7 @@ fn failing_envelopes_past_64_a_block_share_entries() {
     // Block 0: 64 + 2 shared; block 1: 64 + 64 keyed + 1 for the last 72.
     assert_eq!(report["dead_letter"]["entries"], 64 + 2 + 64 + 64 + 1);
     let replayed = tmp.path().join("replay");
-    let o = bin()
-        .arg("replay")
-        .arg(&dead)
-        .arg("-o")
-        .arg(&replayed)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let o = replay(&dead, &replayed);
     assert!(text(&o).contains("300 records"), "{}", text(&o));
     // The raw framing of an envelope is its datum: every one is back, byte for byte in all.
     let back = std::fs::read(replayed.join("replay-00000.avro")).unwrap();
@@ -1358,6 +1344,19 @@ fn missing_input_is_a_clear_error() {
         "brotli",
     ]);
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+}
+
+/// `parqour replay DEAD -o OUT`, which must succeed.
+fn replay(dead: &Path, out: &Path) -> Output {
+    let o = bin()
+        .arg("replay")
+        .arg(dead)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    o
 }
 
 /// `parqour convert INPUT -o OUT --dead-letter DEAD` with room for what is set aside: the report.
@@ -1475,14 +1474,7 @@ fn a_corrupt_block_goes_to_the_dead_letter_place_and_replays() {
     );
     // Replay: a container file with the header's schema and codec and that block, unchanged.
     let replayed = tmp.path().join("replay");
-    let o = bin()
-        .arg("replay")
-        .arg(&dead)
-        .arg("-o")
-        .arg(&replayed)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    replay(&dead, &replayed);
     let back = std::fs::read(replayed.join("replay-00000.avro")).unwrap();
     let (header, again) = parqour::avro::container::split_all(&back, Default::default()).unwrap();
     assert_eq!(header.schema_json, original.schema_json);
