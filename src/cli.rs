@@ -504,7 +504,9 @@ fn source_code(e: &SourceError) -> u8 {
 fn convert_code(e: &ConvertError) -> u8 {
     match e {
         ConvertError::Source(s) => source_code(s),
-        ConvertError::Plan { .. } | ConvertError::Block { .. } => EXIT_BAD_INPUT,
+        ConvertError::Plan { .. }
+        | ConvertError::Block { .. }
+        | ConvertError::Unreadable { .. } => EXIT_BAD_INPUT,
         ConvertError::Encode { source, .. } => match source {
             EncodeError::Parquet(_) => EXIT_RETRYABLE,
             _ => EXIT_INTERNAL,

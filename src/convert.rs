@@ -74,6 +74,15 @@ pub enum ConvertError {
         /// Why.
         source: PlanError,
     },
+    /// The input's writer schema cannot be read as the reader schema (or the reader schema
+    /// cannot be converted): no block of it can be.
+    #[error("{url}: {message}")]
+    Unreadable {
+        /// The input.
+        url: String,
+        /// Why.
+        message: Arc<str>,
+    },
     /// A block could not be inflated or decoded.
     #[error("{url}: block {block} at byte offset {offset}: {source}")]
     Block {
@@ -1547,7 +1556,13 @@ impl GroupTask {
                 decoders.end_block(result.is_ok());
                 if let Err(e) = result {
                     if !self.dead_letter {
-                        return Err(located(e));
+                        return Err(match e {
+                            BlockError::Unreadable(message) => ConvertError::Unreadable {
+                                url: self.url.clone(),
+                                message,
+                            },
+                            e => located(e),
+                        });
                     }
                     // The block is set aside whole: undo what it added.
                     decoders.rollback(&checkpoint.0);

@@ -1744,6 +1744,26 @@ fn reader_schema_specs_are_checked_and_paths_with_equals_signs_are_files() {
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["records_out"], 20);
+    // A reader schema the file's cannot be read as: the file's error, not its first block's.
+    let other = tmp.path().join("other.avsc");
+    std::fs::write(
+        &other,
+        r#"{"type":"record","name":"O","fields":[{"name":"missing","type":"long"}]}"#,
+    )
+    .unwrap();
+    let o = bin()
+        .current_dir(tmp.path())
+        .args(["convert", "events.avro", "--output", "c", "--reader-schema"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("events.avro: cannot be read as the reader schema: field `missing`")
+            && !err.contains("block 0"),
+        "{err}"
+    );
     // A run that fails (plain events, two data types: which are they?) leaves no empty
     // output folders behind.
     let o = bin()
