@@ -91,6 +91,15 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// About the bytes the entry holds in memory (its own and its strings' and data's).
+    pub fn approx_size(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.source.len()
+            + self.error.len()
+            + self.data_type.as_ref().map_or(0, String::len)
+            + self.data.len()
+    }
+
     /// Encodes the entry as an Avro datum of [`SCHEMA`].
     pub fn encode(&self, d: &mut Datum) {
         let kind = KINDS.iter().position(|k| *k == self.kind).unwrap_or(0);
