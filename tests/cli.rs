@@ -1253,6 +1253,43 @@ fn failing_envelopes_past_64_a_block_share_entries() {
     assert_eq!(back.len(), raw_bytes);
 }
 
+/// Dead-letter entries wait for the driver with their group: a file of tiny blocks whose
+/// every record fails (one entry each) keeps memory bounded by the group, not by the file.
+#[test]
+fn many_dead_letter_entries_keep_memory_bounded() {
+    let schema = r#"{"type":"record","name":"P","fields":[{"name":"s","type":"string"}]}"#;
+    let mut w =
+        ContainerWriter::new(Vec::new(), schema, Codec::Null, [5; 16], &BTreeMap::new()).unwrap();
+    // 400,000 strings that are not UTF-8, in blocks of 64.
+    let block = b"\x02\xff".repeat(64);
+    for _ in 0..6_250 {
+        w.append_block(64, &block).unwrap();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("bad.avro");
+    std::fs::write(&input, w.finish().unwrap()).unwrap();
+    if !have_program("/usr/bin/time", "time") {
+        return;
+    }
+    let (o, peak_kib) = common::peak_rss(&[
+        "convert".as_ref(),
+        input.as_os_str(),
+        "--output".as_ref(),
+        tmp.path().join("out").as_os_str(),
+        "--dead-letter".as_ref(),
+        tmp.path().join("dead").as_os_str(),
+        "--max-dead-letter-fraction=1".as_ref(),
+        "--threads=2".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["dead_letter"]["entries"], 400_000);
+    assert_eq!(report["dead_letter"]["records"], 400_000);
+    // Before groups handed their blocks back past 8 MiB of entries: 183 MiB.
+    assert!(peak_kib < 100 << 10, "peak {} MiB", peak_kib >> 10);
+}
+
 #[test]
 fn recursive_schema_is_a_clear_error() {
     let schema = r#"{"type":"record","name":"LinkedList","fields":[
