@@ -219,6 +219,9 @@ pub enum ReplayError {
     },
 }
 
+/// The schema of the container files that replayed envelopes are written in.
+const DATA_WRAPPER: &str = r#"{"type":"record","name":"DataWrapper","fields":[{"name":"dataType","type":"string"},{"name":"schemaFingerprint","type":"long"},{"name":"data","type":"bytes"}]}"#;
+
 /// What `parqour replay` wrote.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ReplayReport {
@@ -227,8 +230,9 @@ pub struct ReplayReport {
 }
 
 /// Turns dead-letter files back into inputs under `output`: one container file per (source,
-/// writer schema, codec) with the dead blocks as they were stored, and one raw envelope object
-/// per source with its records and broken tails, in their original order.
+/// writer schema, codec) with the dead blocks as they were stored, one container file of
+/// `DataWrapper` records per source with its envelopes, and each broken tail as it was, in an
+/// object of its own (`tail-NNNNN.bin`: to look at, not an input).
 pub async fn replay(
     files: &[crate::source::InputObject],
     output: &crate::storage::Location,
@@ -297,8 +301,15 @@ pub async fn replay(
     }
     let mut report = ReplayReport::default();
     let mut n = 0;
-    let mut put = async |body: Vec<u8>, entries: u64, records: u64| {
-        let path = output.path.clone().join(format!("replay-{n:05}.avro"));
+    let mut put = async |body: Vec<u8>, entries: u64, records: u64, tail: bool| {
+        // Tails are kept to look at, not as inputs: their framing is broken in the bytes
+        // themselves, and a folder of inputs takes only `*.avro`.
+        let name = if tail {
+            format!("tail-{n:05}.bin")
+        } else {
+            format!("replay-{n:05}.avro")
+        };
+        let path = output.path.clone().join(name);
         n += 1;
         let url = output.url_of(&path);
         output
@@ -332,15 +343,47 @@ pub async fn replay(
         for e in &entries {
             w.append_block(e.records, &e.data).map_err(io)?;
         }
-        put(w.finish().map_err(io)?, entries.len() as u64, records).await?;
+        put(
+            w.finish().map_err(io)?,
+            entries.len() as u64,
+            records,
+            false,
+        )
+        .await?;
     }
-    for (_, entries) in raws {
-        let mut body = Vec::new();
-        for e in &entries {
-            body.extend_from_slice(&e.data);
+    for (source, entries) in raws {
+        // The envelopes in a container file of `DataWrapper` records (an entry holds one, or
+        // several one after the other: their raw framing is the record's encoding), whose
+        // framing no envelope can break, as a data type that is no name breaks a raw one.
+        let (records, tails): (Vec<_>, Vec<_>) =
+            entries.into_iter().partition(|e| e.kind == Kind::Record);
+        if !records.is_empty() {
+            let mut meta = BTreeMap::new();
+            meta.insert("parqour.replay.source".to_string(), source.into_bytes());
+            let mut sync = [0u8; 16];
+            sync.copy_from_slice(
+                &format!(
+                    "{:016x}",
+                    crate::avro::fingerprint::rabin(DATA_WRAPPER.as_bytes())
+                )
+                .as_bytes()[..16],
+            );
+            let io = |e: std::io::Error| ReplayError::Format {
+                url: output.display.clone(),
+                message: e.to_string(),
+            };
+            let mut w = ContainerWriter::new(Vec::new(), DATA_WRAPPER, Codec::Null, sync, &meta)
+                .map_err(io)?;
+            for e in &records {
+                w.append_block(e.records, &e.data).map_err(io)?;
+            }
+            let count = records.iter().map(|e| e.records).sum();
+            put(w.finish().map_err(io)?, records.len() as u64, count, false).await?;
         }
-        let records = entries.iter().map(|e| e.records).sum();
-        put(body, entries.len() as u64, records).await?;
+        // Each tail alone: one would take whatever followed it for more of its broken bytes.
+        for e in tails {
+            put(e.data.to_vec(), 1, e.records, true).await?;
+        }
     }
     Ok(report)
 }

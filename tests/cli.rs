@@ -1248,9 +1248,14 @@ fn failing_envelopes_past_64_a_block_share_entries() {
     let replayed = tmp.path().join("replay");
     let o = replay(&dead, &replayed);
     assert!(text(&o).contains("300 records"), "{}", text(&o));
-    // The raw framing of an envelope is its datum: every one is back, byte for byte in all.
+    // A container file of DataWrapper records: every envelope is back, byte for byte in all.
     let back = std::fs::read(replayed.join("replay-00000.avro")).unwrap();
-    assert_eq!(back.len(), raw_bytes);
+    let (_, blocks) = parqour::avro::container::split_all(&back, Default::default()).unwrap();
+    assert_eq!(blocks.iter().map(|b| b.count).sum::<u64>(), 300);
+    assert_eq!(
+        blocks.iter().map(|b| b.data.len()).sum::<usize>(),
+        raw_bytes
+    );
 }
 
 /// Dead-letter entries wait for the driver with their group: a file of tiny blocks whose
