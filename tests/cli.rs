@@ -1583,6 +1583,31 @@ fn the_unframeable_rest_of_a_container_file_is_set_aside() {
     assert_eq!(entry.offset, (syncs[3] + 16) as u64);
     assert_eq!(&entry.data[..], &f[syncs[3] + 16..cut]);
     assert!(entry.error.contains("truncated"), "{}", entry.error);
+    // Replayed twice over (two runs' dead letters): each tail alone, as it was, in an object
+    // that a folder of inputs does not take.
+    let replayed = tmp.path().join("replay");
+    let o = bin()
+        .arg("replay")
+        .args([&dead, &dead])
+        .arg("-o")
+        .arg(&replayed)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut names: Vec<String> = std::fs::read_dir(&replayed)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["tail-00000.bin", "tail-00001.bin"]);
+    for name in &names {
+        assert_eq!(
+            std::fs::read(replayed.join(name)).unwrap(),
+            &f[syncs[3] + 16..cut]
+        );
+    }
+    let o = convert(&[&replayed], &tmp.path().join("again"), &[]);
+    assert!(text(&o).contains("with `.avro` objects"), "{}", text(&o));
 }
 
 /// An output with a `{data_type}` placeholder needs the data type of plain container files.
