@@ -219,6 +219,31 @@ pub enum ReplayError {
     },
 }
 
+/// A container file of `schema` and `codec` whose blocks are the `data` of `entries` (each
+/// of its `records`), with its source in the metadata.
+fn container_of(
+    source: String,
+    schema: &str,
+    codec: Codec,
+    entries: &[DeadLetter],
+) -> std::io::Result<Vec<u8>> {
+    let mut meta = BTreeMap::new();
+    meta.insert("parqour.replay.source".to_string(), source.into_bytes());
+    let mut sync = [0u8; 16];
+    sync.copy_from_slice(
+        &format!(
+            "{:016x}",
+            crate::avro::fingerprint::rabin(schema.as_bytes())
+        )
+        .as_bytes()[..16],
+    );
+    let mut w = crate::avro::writer::ContainerWriter::new(Vec::new(), schema, codec, sync, &meta)?;
+    for e in entries {
+        w.append_block(e.records, &e.data)?;
+    }
+    w.finish()
+}
+
 /// The schema of the container files that replayed envelopes are written in.
 const DATA_WRAPPER: &str = r#"{"type":"record","name":"DataWrapper","fields":[{"name":"dataType","type":"string"},{"name":"schemaFingerprint","type":"long"},{"name":"data","type":"bytes"}]}"#;
 
@@ -238,7 +263,6 @@ pub async fn replay(
     output: &crate::storage::Location,
 ) -> Result<ReplayReport, ReplayError> {
     use crate::avro::container::{Limits, split_all};
-    use crate::avro::writer::ContainerWriter;
     use object_store::ObjectStoreExt;
 
     type BlockKey = (String, String, &'static str);
@@ -323,33 +347,14 @@ pub async fn replay(
         report.objects.push((url, entries, records));
         Ok::<(), ReplayError>(())
     };
+    let io = |e: std::io::Error| ReplayError::Format {
+        url: output.display.clone(),
+        message: e.to_string(),
+    };
     for ((source, schema, _), (codec, entries)) in containers {
-        let mut meta = BTreeMap::new();
-        meta.insert("parqour.replay.source".to_string(), source.into_bytes());
-        let mut sync = [0u8; 16];
-        sync.copy_from_slice(
-            &format!(
-                "{:016x}",
-                crate::avro::fingerprint::rabin(schema.as_bytes())
-            )
-            .as_bytes()[..16],
-        );
-        let io = |e: std::io::Error| ReplayError::Format {
-            url: output.display.clone(),
-            message: e.to_string(),
-        };
-        let mut w = ContainerWriter::new(Vec::new(), &schema, codec, sync, &meta).map_err(io)?;
+        let body = container_of(source, &schema, codec, &entries).map_err(io)?;
         let records = entries.iter().map(|e| e.records).sum();
-        for e in &entries {
-            w.append_block(e.records, &e.data).map_err(io)?;
-        }
-        put(
-            w.finish().map_err(io)?,
-            entries.len() as u64,
-            records,
-            false,
-        )
-        .await?;
+        put(body, entries.len() as u64, records, false).await?;
     }
     for (source, entries) in raws {
         // The envelopes in a container file of `DataWrapper` records (an entry holds one, or
@@ -358,27 +363,9 @@ pub async fn replay(
         let (records, tails): (Vec<_>, Vec<_>) =
             entries.into_iter().partition(|e| e.kind == Kind::Record);
         if !records.is_empty() {
-            let mut meta = BTreeMap::new();
-            meta.insert("parqour.replay.source".to_string(), source.into_bytes());
-            let mut sync = [0u8; 16];
-            sync.copy_from_slice(
-                &format!(
-                    "{:016x}",
-                    crate::avro::fingerprint::rabin(DATA_WRAPPER.as_bytes())
-                )
-                .as_bytes()[..16],
-            );
-            let io = |e: std::io::Error| ReplayError::Format {
-                url: output.display.clone(),
-                message: e.to_string(),
-            };
-            let mut w = ContainerWriter::new(Vec::new(), DATA_WRAPPER, Codec::Null, sync, &meta)
-                .map_err(io)?;
-            for e in &records {
-                w.append_block(e.records, &e.data).map_err(io)?;
-            }
+            let body = container_of(source, DATA_WRAPPER, Codec::Null, &records).map_err(io)?;
             let count = records.iter().map(|e| e.records).sum();
-            put(w.finish().map_err(io)?, records.len() as u64, count, false).await?;
+            put(body, records.len() as u64, count, false).await?;
         }
         // Each tail alone: one would take whatever followed it for more of its broken bytes.
         for e in tails {
