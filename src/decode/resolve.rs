@@ -34,7 +34,7 @@ use super::types::{
     UuidForm, join, max_unscaled, plan_reader,
 };
 use crate::avro::cursor::encode_long;
-use crate::avro::schema::{Name, Record, Schema};
+use crate::avro::schema::{Fixed, Name, Record, Schema};
 
 /// Why data of a writer schema cannot be read as a reader schema.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +121,11 @@ fn names_match(writer: &Name, reader: &Name, reader_aliases: &[String]) -> bool 
         || reader_aliases
             .iter()
             .any(|a| *a == writer.name || *a == writer.fullname())
+}
+
+/// A writer's fixed read as a reader's: the same name (or an alias) and size.
+fn same_fixed(w: &Fixed, r: &Fixed) -> bool {
+    names_match(&w.name, &r.name, &r.aliases) && w.size == r.size
 }
 
 fn aliases_of(s: &Schema) -> &[String] {
@@ -511,7 +516,7 @@ impl Resolver {
                 }
             }
             (Schema::Fixed(wf), Schema::Fixed(rf)) => {
-                if !names_match(&wf.name, &rf.name, &rf.aliases) || wf.size != rf.size {
+                if !same_fixed(wf, rf) {
                     return Err(refuse());
                 }
                 Op::Fixed(wf.size)
@@ -522,9 +527,7 @@ impl Resolver {
                 // bytes, for Java's and fastavro's readers).
                 let same = match (&wd.fixed, &rd.fixed) {
                     (None, None) => true,
-                    (Some(wf), Some(rf)) => {
-                        names_match(&wf.name, &rf.name, &rf.aliases) && wf.size == rf.size
-                    }
+                    (Some(wf), Some(rf)) => same_fixed(wf, rf),
                     _ => false,
                 };
                 if !same {
@@ -554,16 +557,12 @@ impl Resolver {
             }
             (Schema::Decimal(wd), Schema::Bytes) if wd.fixed.is_none() => Op::Bytes,
             (Schema::Decimal(wd), Schema::Fixed(rf))
-                if wd.fixed.as_ref().is_some_and(|wf| {
-                    names_match(&wf.name, &rf.name, &rf.aliases) && wf.size == rf.size
-                }) =>
+                if wd.fixed.as_ref().is_some_and(|wf| same_fixed(wf, rf)) =>
             {
                 Op::Fixed(rf.size)
             }
             (Schema::Fixed(wf), Schema::Decimal(rd))
-                if rd.fixed.as_ref().is_some_and(|f| {
-                    names_match(&wf.name, &f.name, &f.aliases) && f.size == wf.size
-                }) =>
+                if rd.fixed.as_ref().is_some_and(|rf| same_fixed(wf, rf)) =>
             {
                 Op::Decimal {
                     fixed: Some(wf.size),
