@@ -1118,12 +1118,18 @@ fn union_index_out_of_range() {
     );
 }
 
-#[test]
-fn invalid_utf8() {
+/// A `["null","int","string"]` union's string branch whose bytes are not UTF-8.
+fn bad_utf8_union() -> Vec<u8> {
     let mut datum = Vec::new();
     parqour::avro::cursor::encode_long(2, &mut datum);
     parqour::avro::cursor::encode_long(2, &mut datum);
     datum.extend_from_slice(&[0xc3, 0x28]);
+    datum
+}
+
+#[test]
+fn invalid_utf8() {
+    let datum = bad_utf8_union();
     let f = union_file(&datum);
     assert_bad_input("bad_utf8", &f, &["block 1", "record 3", "not valid UTF-8"]);
 }
@@ -1135,10 +1141,7 @@ fn invalid_utf8() {
 fn a_record_with_a_bad_value_goes_to_the_dead_letter_place_alone() {
     use arrow_array::cast::AsArray;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let mut datum = Vec::new();
-    parqour::avro::cursor::encode_long(2, &mut datum);
-    parqour::avro::cursor::encode_long(2, &mut datum);
-    datum.extend_from_slice(&[0xc3, 0x28]);
+    let datum = bad_utf8_union();
     let f = union_file(&datum);
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in/bad_utf8.avro");
