@@ -479,6 +479,13 @@ pub async fn convert_to(
         group: Vec::new(),
         group_bytes: 0,
         queue: VecDeque::new(),
+        starts: std::iter::once(0)
+            .chain(inputs.iter().scan(0u64, |end, input| {
+                *end += input.size;
+                Some(*end)
+            }))
+            .collect(),
+        position: 0,
         tables: BTreeMap::new(),
         outputs: Vec::new(),
         reports: Vec::new(),
@@ -585,6 +592,8 @@ type GroupBlock = (RawBlock, Option<tokio::sync::OwnedSemaphorePermit>);
 /// A group of blocks sent to the pool; its result arrives on `rx`.
 struct Pending {
     object: usize,
+    /// Input bytes up to the end of the group's last block ([`Driver::starts`]).
+    position: u64,
     rx: std_mpsc::Receiver<Result<GroupOutput, ConvertError>>,
 }
 
@@ -603,6 +612,8 @@ struct Table {
     /// The schema of the last file closed, and its columns written without a dictionary: the
     /// next file of that schema starts so.
     plain: Option<(SchemaRef, Vec<parquet::schema::types::ColumnPath>)>,
+    /// Arrow bytes written to its files so far ([`crate::encode::batch_bytes`]).
+    arrow_bytes: u64,
 }
 
 /// Batches of fewer rows than this are gathered (in order, up to [`SMALL_BATCHES_BYTES`]) and
@@ -649,6 +660,11 @@ struct Driver {
     group: Vec<GroupBlock>,
     group_bytes: usize,
     queue: VecDeque<Pending>,
+    /// Where each input starts in all the inputs' bytes one after another, and their end.
+    starts: Vec<u64>,
+    /// The [`Pending::position`] of the group being written: how far into the input the
+    /// batches written so far reach (to expect how much output is left).
+    position: u64,
     tables: BTreeMap<Arc<str>, Table>,
     outputs: Vec<OutputFile>,
     reports: Vec<InputReport>,
@@ -857,6 +873,7 @@ impl Driver {
         error: Option<String>,
         data: bytes::Bytes,
     ) -> Result<(), ConvertError> {
+        let data_len = data.len() as u64;
         let url = self.inputs[object].url.clone();
         // A container file's rest keeps its codec and writer schema beside it.
         let (codec, writer_schema) = match &self.current {
@@ -891,7 +908,12 @@ impl Driver {
         };
         let (tx, rx) = std_mpsc::sync_channel(1);
         let _ = tx.send(Ok(out));
-        self.queue.push_back(Pending { object, rx });
+        let position = self.starts.get(object).copied().unwrap_or_default() + offset;
+        self.queue.push_back(Pending {
+            object,
+            position: position + data_len,
+            rx,
+        });
         Ok(())
     }
 
@@ -1023,7 +1045,10 @@ impl Driver {
             max_decoded: self.options.group_decoded_bytes.max(1),
         });
         let object = current.object;
-        self.spawn_group(object, task, blocks, false);
+        let position = blocks.last().map_or(0, |(b, _)| {
+            self.starts.get(object).copied().unwrap_or_default() + b.offset + b.data.len() as u64
+        });
+        self.spawn_group(object, position, task, blocks, false);
     }
 
     /// Decodes `blocks` of `object` on the pool; the result is waited for in queue order (at
@@ -1031,12 +1056,17 @@ impl Driver {
     fn spawn_group(
         &mut self,
         object: usize,
+        position: u64,
         task: Arc<GroupTask>,
         blocks: Vec<GroupBlock>,
         front: bool,
     ) {
         let (tx, rx) = std_mpsc::sync_channel(1);
-        let pending = Pending { object, rx };
+        let pending = Pending {
+            object,
+            position,
+            rx,
+        };
         if front {
             self.queue.push_front(pending);
         } else {
@@ -1062,8 +1092,9 @@ impl Driver {
             .map_err(|_| ConvertError::Pool("a decode task stopped".into()))??;
         if let Some((task, rest)) = out.rest.take() {
             // The rest of the group, before any later group.
-            self.spawn_group(pending.object, task, rest, true);
+            self.spawn_group(pending.object, pending.position, task, rest, true);
         }
+        self.position = pending.position;
         if let Some(report) = self.reports.get_mut(pending.object) {
             report.records += out.records;
             report.dead_lettered += out.dead_records;
@@ -1220,6 +1251,7 @@ impl Driver {
                     files: 0,
                     small: SmallBatches::default(),
                     plain: None,
+                    arrow_bytes: 0,
                 },
             );
         }
@@ -1291,10 +1323,19 @@ impl Driver {
         if self.table(key)?.file.is_none() {
             self.open_file(key, batch)?;
         }
+        let (position, total) = (self.position, self.starts.last().copied().unwrap_or(0));
         let table = self.table(key)?;
         let Some(file) = table.file.as_mut() else {
             return Ok(());
         };
+        // The rest of this table's output, expected from how much of the input is left and
+        // how many Arrow bytes of this table the input so far gave.
+        table.arrow_bytes += crate::encode::batch_bytes(batch) as u64;
+        let rest = (position > 0).then(|| {
+            (total.saturating_sub(position) as f64 * table.arrow_bytes as f64 / position as f64)
+                as usize
+        });
+        file.encoder.expect_rest(rest);
         file.encoder
             .write(batch)
             .map_err(|source| ConvertError::Encode {
