@@ -51,6 +51,22 @@ pub(crate) struct TestStore {
     /// Once, when an object whose path holds the text is written: this object put too, as
     /// another process writing meanwhile would (a run committing while this one converts).
     pub(crate) meanwhile: std::sync::Mutex<Option<(String, Path, bytes::Bytes)>>,
+    /// Writes of objects whose path holds this text fail (a PUT, or an upload's completion),
+    /// as a store that refuses them would.
+    pub(crate) refuse: Option<String>,
+}
+
+impl TestStore {
+    /// The error of a write [`Self::refuse`]s.
+    fn refused(refuse: Option<&str>, location: &Path) -> object_store::Result<()> {
+        match refuse {
+            Some(text) if location.as_ref().contains(text) => Err(object_store::Error::Generic {
+                store: "TestStore",
+                source: format!("refused to write {location}").into(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl TestStore {
@@ -86,6 +102,8 @@ async fn pause(delay: Duration) {
 #[derive(Debug)]
 struct TestUpload {
     inner: Box<dyn MultipartUpload>,
+    location: Path,
+    refuse: Option<String>,
     delay: Duration,
     parts: Arc<Gauge>,
 }
@@ -105,6 +123,7 @@ impl MultipartUpload for TestUpload {
     }
 
     async fn complete(&mut self) -> object_store::Result<PutResult> {
+        TestStore::refused(self.refuse.as_deref(), &self.location)?;
         self.inner.complete().await
     }
 
@@ -123,6 +142,7 @@ impl ObjectStore for TestStore {
     ) -> object_store::Result<PutResult> {
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.write_meanwhile(location).await;
+        Self::refused(self.refuse.as_deref(), location)?;
         self.inner.put_opts(location, payload, opts).await
     }
 
@@ -135,6 +155,8 @@ impl ObjectStore for TestStore {
         self.write_meanwhile(location).await;
         Ok(Box::new(TestUpload {
             inner: self.inner.put_multipart_opts(location, opts).await?,
+            location: location.clone(),
+            refuse: self.refuse.clone(),
             delay: self.part_delay,
             parts: self.parts.clone(),
         }))
