@@ -662,7 +662,7 @@ struct Driver {
     group_bytes: usize,
     queue: VecDeque<Pending>,
     /// Files finishing in the background, oldest first ([`Driver::close_file`]).
-    finishing: VecDeque<std::thread::JoinHandle<Result<OutputFile, ConvertError>>>,
+    finishing: VecDeque<tokio::task::JoinHandle<Result<OutputFile, ConvertError>>>,
     /// Where each input starts in all the inputs' bytes one after another, and their end.
     starts: Vec<u64>,
     /// The [`Pending::position`] of the group being written: how far into the input the
@@ -1431,21 +1431,19 @@ impl Driver {
         while self.finishing.len() >= FILES_FINISHING {
             self.finished_one()?;
         }
-        let thread = std::thread::Builder::new()
-            .name("parqour-finish".into())
-            .spawn(move || span.in_scope(finish))
-            .map_err(|e| ConvertError::Pool(format!("starting a thread: {e}")))?;
-        self.finishing.push_back(thread);
+        let task = self.handle.spawn_blocking(move || span.in_scope(finish));
+        self.finishing.push_back(task);
         Ok(())
     }
 
     /// Waits for the oldest file finishing in the background, and lists it.
     fn finished_one(&mut self) -> Result<(), ConvertError> {
-        let Some(thread) = self.finishing.pop_front() else {
+        let Some(task) = self.finishing.pop_front() else {
             return Ok(());
         };
-        let output = thread
-            .join()
+        let output = self
+            .handle
+            .block_on(task)
             .map_err(|_| ConvertError::Pool("a file's last row group panicked (a bug)".into()))??;
         self.outputs.push(output);
         Ok(())
