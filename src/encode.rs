@@ -957,10 +957,9 @@ impl<W: Write + Send + 'static> FileEncoder<W> {
     }
 
     /// Tells the encoder how many Arrow bytes (as [`batch_bytes`] counts them) the caller
-    /// expects to write to this file after what it
-    /// wrote so far, or `None` when it cannot tell. Only a hint: it shapes where row groups
-    /// end, never what they hold, and it should come from the input (not from timing) so that
-    /// the same input gives the same file.
+    /// expects to write after the next batch, or `None` when it cannot tell. Only a hint: it
+    /// shapes where row groups end, never what they hold, and it should come from the input
+    /// (not from timing) so that the same input gives the same file.
     ///
     /// The last row group is written out only after the last batch, while nothing else is
     /// left to do: the time that takes (a full 128 MiB row group: ~0.3 s into the page cache
