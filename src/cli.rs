@@ -515,6 +515,7 @@ fn convert_code(e: &ConvertError) -> u8 {
         ConvertError::Sink(SinkError::Task { .. }) => EXIT_INTERNAL,
         ConvertError::OutputNotEmpty { .. } => EXIT_CONFIG,
         ConvertError::Output { source, .. } => store_code(source),
+        ConvertError::NotPublished { .. } => EXIT_RETRYABLE,
         ConvertError::Pool(_) | ConvertError::Join { .. } => EXIT_INTERNAL,
         ConvertError::Framing { .. } | ConvertError::DeadLetterBudget { .. } => EXIT_BAD_INPUT,
         ConvertError::NoRegistry { .. } | ConvertError::DataTypes { .. } => EXIT_CONFIG,

@@ -186,6 +186,13 @@ pub enum ConvertError {
         /// The store's error.
         source: object_store::Error,
     },
+    /// A finished file was not published because a file closed before it failed (its
+    /// upload is aborted, so that a failed run leaves no file after a missing one).
+    #[error("{url}: not published: a file before it failed")]
+    NotPublished {
+        /// The file.
+        url: String,
+    },
     /// The thread pool could not be built, or a worker went away.
     #[error("worker pool: {0}")]
     Pool(String),
@@ -480,6 +487,8 @@ pub async fn convert_to(
         group_bytes: 0,
         queue: VecDeque::new(),
         finishing: VecDeque::new(),
+        last_published: None,
+        file_failed: false,
         starts: std::iter::once(0)
             .chain(inputs.iter().scan(0u64, |end, input| {
                 *end += input.size;
@@ -663,6 +672,10 @@ struct Driver {
     queue: VecDeque<Pending>,
     /// Files finishing in the background, oldest first ([`Driver::close_file`]).
     finishing: VecDeque<tokio::task::JoinHandle<Result<OutputFile, ConvertError>>>,
+    /// Whether the file closed last was published, once it is known (the next one waits).
+    last_published: Option<std_mpsc::Receiver<bool>>,
+    /// A file finishing in the background failed, and the driver returned its error.
+    file_failed: bool,
     /// Where each input starts in all the inputs' bytes one after another, and their end.
     starts: Vec<u64>,
     /// The [`Pending::position`] of the group being written: how far into the input the
@@ -728,9 +741,26 @@ impl Driver {
         let result = self.consume(&mut events).and_then(|()| self.finish_dead());
         drop(events);
         // Files closed before a failure are finished all the same (as they were when files
-        // were finished in line), so that none is left half uploaded.
-        let finished = self.finished_all();
-        let result = result.and(finished);
+        // were finished in line), so that none is left half uploaded. One that failed there
+        // was closed before the failure above (unless that was a file's own failure), so its
+        // error is the run's, and the other is logged.
+        let from_a_file = self.file_failed;
+        let result = match (result, self.finished_all()) {
+            (Err(later), Err(first))
+                if !from_a_file && !matches!(first, ConvertError::NotPublished { .. }) =>
+            {
+                tracing::error!("then: {later}");
+                Err(first)
+            }
+            (Err(e), Err(after)) => {
+                match after {
+                    ConvertError::NotPublished { .. } => tracing::warn!("{after}"),
+                    _ => tracing::error!("also: {after}"),
+                }
+                Err(e)
+            }
+            (result, finished) => result.and(finished),
+        };
         if let Some(p) = &self.progress {
             p.done();
         }
@@ -1407,26 +1437,40 @@ impl Driver {
         table.plain = Some((schema.clone(), file.encoder.plain_columns()));
         let data_type = key.to_string();
         let span = tracing::Span::current();
+        // Files are published in the order they were closed, each once the one before it
+        // was: a file that fails in the background leaves none after it.
+        let (published, next) = std_mpsc::sync_channel(1);
+        let before = self.last_published.replace(next);
         let finish = move || {
-            let (writer, summary) =
-                file.encoder
-                    .finish()
-                    .map_err(|source| ConvertError::Encode {
-                        url: url.clone(),
-                        source,
-                    })?;
-            let written = writer.finish()?;
-            tracing::info!(file = %url, rows = summary.rows, bytes = written.bytes, "wrote");
-            Ok(OutputFile {
-                url,
-                data_type,
-                path: file.path,
-                rows: summary.rows,
-                bytes: written.bytes,
-                crc32: format!("{:08x}", written.crc32),
-                row_groups: summary.row_groups,
-                schema,
-            })
+            let result = (|| {
+                let (writer, summary) =
+                    file.encoder
+                        .finish()
+                        .map_err(|source| ConvertError::Encode {
+                            url: url.clone(),
+                            source,
+                        })?;
+                if let Some(before) = before
+                    && before.recv() != Ok(true)
+                {
+                    writer.abort();
+                    return Err(ConvertError::NotPublished { url });
+                }
+                let written = writer.finish()?;
+                tracing::info!(file = %url, rows = summary.rows, bytes = written.bytes, "wrote");
+                Ok(OutputFile {
+                    url,
+                    data_type,
+                    path: file.path,
+                    rows: summary.rows,
+                    bytes: written.bytes,
+                    crc32: format!("{:08x}", written.crc32),
+                    row_groups: summary.row_groups,
+                    schema,
+                })
+            })();
+            let _ = published.send(result.is_ok());
+            result
         };
         while self.finishing.len() >= FILES_FINISHING {
             self.finished_one()?;
@@ -1444,19 +1488,30 @@ impl Driver {
         let output = self
             .handle
             .block_on(task)
-            .map_err(|_| ConvertError::Pool("a file's last row group panicked (a bug)".into()))??;
-        self.outputs.push(output);
-        Ok(())
+            .map_err(|_| ConvertError::Pool("a file's last row group panicked (a bug)".into()))
+            .and_then(|finished| finished);
+        match output {
+            Ok(output) => {
+                self.outputs.push(output);
+                Ok(())
+            }
+            Err(e) => {
+                self.file_failed = true;
+                Err(e)
+            }
+        }
     }
 
     /// Waits for every file finishing in the background; the first error is returned once
-    /// all are done.
+    /// all are done, the others logged.
     fn finished_all(&mut self) -> Result<(), ConvertError> {
         let mut result = Ok(());
         while !self.finishing.is_empty() {
-            let done = self.finished_one();
-            if result.is_ok() {
-                result = done;
+            match (self.finished_one(), &result) {
+                (Err(e), Ok(())) => result = Err(e),
+                (Err(e @ ConvertError::NotPublished { .. }), Err(_)) => tracing::warn!("{e}"),
+                (Err(e), Err(_)) => tracing::error!("also: {e}"),
+                (Ok(()), _) => {}
             }
         }
         result
@@ -1961,8 +2016,10 @@ mod tests {
     /// still fails the run, naming it, and the files before and after it are listed in order.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_file_that_fails_to_finish_in_the_background_fails_the_run() {
-        let data = crate::demo::write_events(Vec::new(), Codec::Deflate, 0, 20_000, 9).unwrap();
-        let convert_into = async |bucket: &str, refuse: Option<&str>| {
+        let data = bytes::Bytes::from(
+            crate::demo::write_events(Vec::new(), Codec::Deflate, 0, 20_000, 9).unwrap(),
+        );
+        let convert_into = async |bucket: &str, refuse: Option<&str>, truncated: bool| {
             let store = Arc::new(TestStore {
                 refuse: refuse.map(String::from),
                 ..TestStore::default()
@@ -1972,6 +2029,13 @@ mod tests {
                 .put(&Path::from("raw/a.avro"), data.clone().into())
                 .await
                 .unwrap();
+            if truncated {
+                let cut = data.slice(..data.len() / 2);
+                store
+                    .put(&Path::from("raw/b.avro"), cut.into())
+                    .await
+                    .unwrap();
+            }
             let storage = crate::storage::StorageOptions::default();
             let inputs = crate::source::list_inputs(&[format!("memory://{bucket}/raw/")], &storage)
                 .await
@@ -1984,7 +2048,7 @@ mod tests {
             options.group_bytes = 32 << 10;
             convert(inputs, &output, &options).await
         };
-        let report = convert_into("finish-ok", None).await.unwrap();
+        let report = convert_into("finish-ok", None, false).await.unwrap();
         let names: Vec<&str> = report
             .outputs
             .iter()
@@ -1996,11 +2060,46 @@ mod tests {
             .collect();
         assert_eq!(names, expected);
         assert_eq!(report.outputs.iter().map(|o| o.rows).sum::<u64>(), 20_000);
-        let err = convert_into("finish-fails", Some("part-00001"))
+        let err = convert_into("finish-fails", Some("part-00001"), false)
             .await
             .unwrap_err();
         let message = err.to_string();
         assert!(message.contains("part-00001"), "{message}");
         assert!(message.contains("refused"), "{message}");
+        // No file after the one that failed is published, though the next ones were
+        // finished meanwhile.
+        assert_eq!(
+            published("finish-fails").await,
+            ["part-00000.snappy.parquet"]
+        );
+        // When the input then fails too, the file that failed first is the error.
+        let err = convert_into("finish-fails-then-input", Some("part-00001"), true)
+            .await
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("part-00001"), "{message}");
+        assert_eq!(
+            published("finish-fails-then-input").await,
+            ["part-00000.snappy.parquet"]
+        );
+    }
+
+    /// The files under `memory://{bucket}/out/`.
+    async fn published(bucket: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        let store = crate::storage::resolve(
+            &format!("memory://{bucket}/out/"),
+            &crate::storage::StorageOptions::default(),
+        )
+        .unwrap()
+        .store;
+        let mut names: Vec<String> = store
+            .list(Some(&Path::from("out")))
+            .map_ok(|m| m.location.filename().unwrap_or_default().to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        names.sort();
+        names
     }
 }

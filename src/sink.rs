@@ -245,6 +245,8 @@ pub struct ObjectWriter {
     crc: crc32fast::Hasher,
     /// Part buffers the upload is done with, for the next parts.
     pool: Arc<PartPool>,
+    /// Why the upload failed, once a write found it gone: `finish` fails with it.
+    failed: Option<String>,
 }
 
 /// Part buffers come back here once the upload drops them, so a file's parts reuse a few
@@ -332,6 +334,7 @@ impl ObjectWriter {
             handle: handle.clone(),
             written: 0,
             crc: crc32fast::Hasher::new(),
+            failed: None,
         }
     }
 
@@ -341,12 +344,21 @@ impl ObjectWriter {
     }
 
     fn send(&mut self, msg: Msg) -> io::Result<()> {
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| io::Error::other("writer closed"))?;
-        tx.blocking_send(msg)
-            .map_err(|_| io::Error::other(format!("the upload of {} failed", self.path)))
+        let Some(tx) = self.tx.as_ref() else {
+            let why = self.failed.as_deref().unwrap_or("writer closed");
+            return Err(io::Error::other(why.to_string()));
+        };
+        if tx.blocking_send(msg).is_ok() {
+            return Ok(());
+        }
+        // The upload task ended early: its error says why (a refused write, a full disk).
+        self.tx = None;
+        let why = match self.join() {
+            Err(e) => e.to_string(),
+            Ok(()) => format!("the upload of {} ended early", self.path),
+        };
+        self.failed = Some(why.clone());
+        Err(io::Error::other(why))
     }
 
     fn send_buffer(&mut self) -> io::Result<()> {
@@ -380,6 +392,15 @@ impl ObjectWriter {
     /// Uploads what is left and completes the upload: the object becomes visible now. Returns
     /// its size and CRC-32.
     pub fn finish(mut self) -> Result<Written, SinkError> {
+        if let Some(why) = self.failed.take() {
+            return Err(SinkError::Upload {
+                path: self.path.to_string(),
+                source: object_store::Error::Generic {
+                    store: "upload",
+                    source: why.into(),
+                },
+            });
+        }
         let sent = self.send_buffer();
         self.tx = None;
         let joined = self.join();
@@ -541,6 +562,37 @@ mod tests {
                 .unwrap();
             assert!(got == data, "the object is the bytes written");
         }
+    }
+
+    /// An upload that fails while parts are still being written: the write that finds it
+    /// gone says why (not only that it failed).
+    #[test]
+    fn a_failed_upload_gives_its_cause_to_the_writer() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = Arc::new(crate::test_store::TestStore {
+            refuse: Some("refused.bin".into()),
+            ..Default::default()
+        });
+        let parts = Parts {
+            bytes: 1 << 10,
+            in_flight: 1,
+        };
+        let path = Path::from("a/refused.bin");
+        let mut w = ObjectWriter::create_with(rt.handle(), store, path, parts);
+        let chunk = [7u8; 1 << 10];
+        let err = (0..1000)
+            .find_map(|_| w.write_all(&chunk).err())
+            .expect("a write fails once the upload has failed");
+        let message = err.to_string();
+        assert!(
+            message.contains("refused to write a/refused.bin"),
+            "{message}"
+        );
+        assert!(w.finish().is_err());
     }
 
     /// A local file goes out in many small parts, written in order, and only the finished file

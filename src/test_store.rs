@@ -51,8 +51,8 @@ pub(crate) struct TestStore {
     /// Once, when an object whose path holds the text is written: this object put too, as
     /// another process writing meanwhile would (a run committing while this one converts).
     pub(crate) meanwhile: std::sync::Mutex<Option<(String, Path, bytes::Bytes)>>,
-    /// Writes of objects whose path holds this text fail (a PUT, or an upload's completion),
-    /// as a store that refuses them would.
+    /// Writes of objects whose path holds this text fail (a PUT, or starting or completing a
+    /// multipart upload), as a store that refuses them would.
     pub(crate) refuse: Option<String>,
 }
 
@@ -153,6 +153,7 @@ impl ObjectStore for TestStore {
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.write_meanwhile(location).await;
+        Self::refused(self.refuse.as_deref(), location)?;
         Ok(Box::new(TestUpload {
             inner: self.inner.put_multipart_opts(location, opts).await?,
             location: location.clone(),
