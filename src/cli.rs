@@ -465,7 +465,7 @@ fn store_code(e: &object_store::Error) -> u8 {
 /// missing bucket, bad credentials or missing permissions are configuration; anything else is
 /// retryable.
 fn text_code(text: &str) -> u8 {
-    const CONFIG: [&str; 6] = [
+    const CONFIG: [&str; 8] = [
         "NoSuchBucket",
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
@@ -473,6 +473,9 @@ fn text_code(text: &str) -> u8 {
         // object_store's PermissionDenied and Unauthenticated.
         "lacked the necessary privileges",
         "lacked valid authentication credentials",
+        // A local folder's (EACCES, EROFS on Linux), through the local store's generic errors.
+        "Permission denied (os error 13)",
+        "Read-only file system (os error 30)",
     ];
     if CONFIG.iter().any(|c| text.contains(c)) {
         EXIT_CONFIG
@@ -507,8 +510,9 @@ fn convert_code(e: &ConvertError) -> u8 {
         ConvertError::Plan { .. }
         | ConvertError::Block { .. }
         | ConvertError::Unreadable { .. } => EXIT_BAD_INPUT,
+        // The sink's errors reach the encoder as I/O errors: known by their text.
         ConvertError::Encode { source, .. } => match source {
-            EncodeError::Parquet(_) => EXIT_RETRYABLE,
+            EncodeError::Parquet(e) => text_code(&e.to_string()),
             _ => EXIT_INTERNAL,
         },
         ConvertError::Sink(SinkError::Upload { source, .. }) => store_code(source),
@@ -1483,6 +1487,29 @@ mod tests {
         assert_eq!(store_code(&object), EXIT_BAD_INPUT);
         let reset = "Generic S3 error: connection reset by peer";
         assert_eq!(convert_code(&error(reset.into())), EXIT_RETRYABLE);
+    }
+
+    /// An output file whose upload fails while it is written: the encoder sees an I/O error
+    /// that carries the store's; a folder it may not write is configuration (78), as S3's
+    /// refusal is, and a full disk is retryable (75).
+    #[test]
+    fn upload_errors_inside_the_encoder_have_the_storage_exit_codes() {
+        let error = |text: &str| ConvertError::Encode {
+            url: "/out/part-00000.snappy.parquet".into(),
+            source: EncodeError::Parquet(parquet::errors::ParquetError::from(
+                std::io::Error::other(text.to_string()),
+            )),
+        };
+        let local = "uploading out/part-00000.snappy.parquet: Generic LocalFileSystem error: \
+                     Unable to open file out/part-00000.snappy.parquet#1: Permission denied \
+                     (os error 13)";
+        assert_eq!(convert_code(&error(local)), EXIT_CONFIG);
+        let s3 = "uploading part-00013.snappy.parquet: The operation lacked the necessary \
+                  privileges to complete for path part-00013.snappy.parquet";
+        assert_eq!(convert_code(&error(s3)), EXIT_CONFIG);
+        let full = "uploading out/x: Generic LocalFileSystem error: Unable to copy data to \
+                    file: No space left on device (os error 28)";
+        assert_eq!(convert_code(&error(full)), EXIT_RETRYABLE);
     }
 
     #[test]
