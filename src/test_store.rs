@@ -67,9 +67,7 @@ impl TestStore {
             _ => Ok(()),
         }
     }
-}
 
-impl TestStore {
     /// Writes the [`Self::meanwhile`] object if `location` is the one it waits for.
     async fn write_meanwhile(&self, location: &Path) {
         let due = {
