@@ -753,10 +753,7 @@ impl Driver {
                 Err(first)
             }
             (Err(e), Err(after)) => {
-                match after {
-                    ConvertError::NotPublished { .. } => tracing::warn!("{after}"),
-                    _ => tracing::error!("also: {after}"),
-                }
+                log_also(&after);
                 Err(e)
             }
             (result, finished) => result.and(finished),
@@ -945,10 +942,9 @@ impl Driver {
         };
         let (tx, rx) = std_mpsc::sync_channel(1);
         let _ = tx.send(Ok(out));
-        let position = self.starts.get(object).copied().unwrap_or_default() + offset;
         self.queue.push_back(Pending {
             object,
-            position: position + data_len,
+            position: self.input_position(object, offset + data_len),
             rx,
         });
         Ok(())
@@ -1083,9 +1079,14 @@ impl Driver {
         });
         let object = current.object;
         let position = blocks.last().map_or(0, |(b, _)| {
-            self.starts.get(object).copied().unwrap_or_default() + b.offset + b.data.len() as u64
+            self.input_position(object, b.offset + b.data.len() as u64)
         });
         self.spawn_group(object, position, task, blocks, false);
+    }
+
+    /// Where byte `offset` of input `object` lies in all the inputs' bytes one after another.
+    fn input_position(&self, object: usize, offset: u64) -> u64 {
+        self.starts.get(object).copied().unwrap_or_default() + offset
     }
 
     /// Decodes `blocks` of `object` on the pool; the result is waited for in queue order (at
@@ -1509,12 +1510,20 @@ impl Driver {
         while !self.finishing.is_empty() {
             match (self.finished_one(), &result) {
                 (Err(e), Ok(())) => result = Err(e),
-                (Err(e @ ConvertError::NotPublished { .. }), Err(_)) => tracing::warn!("{e}"),
-                (Err(e), Err(_)) => tracing::error!("also: {e}"),
+                (Err(e), Err(_)) => log_also(&e),
                 (Ok(()), _) => {}
             }
         }
         result
+    }
+}
+
+/// Logs an error of a run that already fails with another: a file not published because of
+/// an earlier failure as a warning, anything else as an error of its own.
+fn log_also(e: &ConvertError) {
+    match e {
+        ConvertError::NotPublished { .. } => tracing::warn!("{e}"),
+        _ => tracing::error!("also: {e}"),
     }
 }
 

@@ -1953,8 +1953,9 @@ pub(crate) mod tests {
         let (cut, bytes) = encode(true, 2);
         let batch_encoded = plain.iter().sum::<i64>() / batches.len() as i64;
         let quarter = (opts.row_group_bytes / 4) as i64;
-        // Without the hint the file ends with whatever is left (here three quarters of a row group);
-        // with it, the row group before the end is closed early and the last one is short.
+        // Without the hint the file ends with whatever is left (here three quarters of a row
+        // group); with it, the row group before the end is closed early and the last one is
+        // short.
         assert!(*plain.last().unwrap() > quarter * 3, "{plain:?}");
         assert_eq!(cut.len(), plain.len() + 1, "{cut:?} {plain:?}");
         assert!(*cut.last().unwrap() <= quarter + batch_encoded, "{cut:?}");
