@@ -12,13 +12,21 @@ fn main() -> std::process::ExitCode {
 /// 1 MiB instead bounds memory but maps, faults in, zeroes and unmaps each page and read chunk:
 /// a fifth of the cpu time went to the kernel. So: buffers up to 16 MiB (pages, read chunks,
 /// column buffers) are recycled from the heap, an arena keeps up to 16 MiB free before it
-/// returns memory, and there is one arena per core. Measured with `parqour convert` on 345 MB
+/// returns memory, and there are few arenas (below). Measured with `parqour convert` on 345 MB
 /// of deflate Avro, 2 cores, alternating runs: 6.67 -> 5.88 cpu-s (system 1.68 -> 1.08 s), peak
 /// RSS 122 -> 138 MiB; `parqour run` on ten times the input peaks at 156 MiB. The bound was
 /// 4 MiB until the column of a group of text records (JSON payloads: 6-8 MiB of strings per
 /// group) was mapped afresh for every group: 16 MiB took 1,600,000 such records from 2.76 to
 /// 2.61 cpu-s, and left the benchmark's events and ten times them at the same peak
-/// (115-124 MiB). glibc's own `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and
+/// (115-124 MiB). Arenas: buffers are made on one thread and freed on another (batches,
+/// pages, parts), and a chunk goes back to the arena it came from, so every arena keeps free
+/// memory that only its own threads reuse, and peak memory is the sum of the arenas' peaks: with
+/// one arena per core, the benchmark's events peaked at 96-105 MiB and ten times them at
+/// 117 MiB; with one arena for 2 cores, at 89-92 and 97 MiB, for the same cpu time (12
+/// alternating runs: 3.42-3.59 user-s either way). A conversion makes ~65,000 allocations per
+/// cpu-second, a tenth of them past the 1 KiB the per-thread cache holds, so it is not the
+/// arena's lock that limits a few cores: one arena serves up to 8 cores, and each 8 more get
+/// one more. glibc's own `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and
 /// `MALLOC_ARENA_MAX`, when set, win.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
@@ -27,7 +35,11 @@ fn tune_allocator() {
     let settings = [
         ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 16 << 20),
         ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 16 << 20),
-        ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, cores.clamp(2, 64)),
+        (
+            "MALLOC_ARENA_MAX",
+            libc::M_ARENA_MAX,
+            cores.div_ceil(8).clamp(1, 8),
+        ),
     ];
     for (env, param, value) in settings {
         if std::env::var_os(env).is_none() {
