@@ -634,6 +634,21 @@ fn describe(s: &Schema) -> String {
 /// Deepest nesting of a default value.
 const MAX_DEFAULT_DEPTH: usize = 64;
 
+/// A float or double default: a JSON number, or the strings `"NaN"`, `"Infinity"` and
+/// `"-Infinity"`, which JSON has no numbers for and Avro Java writes instead (its
+/// `Schema.toString()` of a field whose default is `Double.NaN`), and reads back as those values.
+fn float_default(value: &Value) -> Option<f64> {
+    match value {
+        Value::String(s) => match s.as_str() {
+            "NaN" => Some(f64::NAN),
+            "Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            _ => None,
+        },
+        v => v.as_f64(),
+    }
+}
+
 /// Encodes a field's JSON default in Avro binary, as the reader's schema says.
 pub(crate) fn encode_default(
     schema: &Schema,
@@ -680,14 +695,14 @@ pub(crate) fn encode_default(
             }
             None => expected("an integer"),
         },
-        Schema::Float => match value.as_f64() {
+        Schema::Float => match float_default(value) {
             Some(v) => {
                 out.extend_from_slice(&(v as f32).to_le_bytes());
                 Ok(())
             }
             None => expected("a number"),
         },
-        Schema::Double => match value.as_f64() {
+        Schema::Double => match float_default(value) {
             Some(v) => {
                 out.extend_from_slice(&v.to_le_bytes());
                 Ok(())
@@ -1233,5 +1248,37 @@ mod tests {
             err.to_string().contains("field `i`: invalid default"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn float_defaults_may_be_nan_or_infinite_as_java_writes_them() {
+        // Avro Java's Schema.toString() of fields whose defaults are Double.NaN and
+        // Float.POSITIVE_INFINITY: JSON has no numbers for them.
+        let r = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[
+            {"name":"n","type":"double","default":"NaN"},
+            {"name":"i","type":"float","default":"Infinity"},
+            {"name":"m","type":"double","default":"-Infinity"},
+            {"name":"z","type":"double","default":-0.0}]}"#,
+        )
+        .unwrap();
+        let w = Schema::parse_str(r#"{"type":"record","name":"R","fields":[]}"#).unwrap();
+        let p = plan_resolved(&w, &r).unwrap();
+        let mut d = BatchDecoder::new(Arc::new(plan(&r).unwrap()));
+        d.decode_block_with(&p, &[], 1).unwrap();
+        let b = d.flush().unwrap().unwrap();
+        let f64s = |i: usize| b.column(i).as_primitive::<arrow_array::types::Float64Type>().value(0);
+        assert!(f64s(0).is_nan());
+        let f = b.column(1).as_primitive::<arrow_array::types::Float32Type>().value(0);
+        assert_eq!(f, f32::INFINITY);
+        assert_eq!(f64s(2), f64::NEG_INFINITY);
+        assert!(f64s(3) == 0.0 && f64s(3).is_sign_negative());
+        for text in [r#""nan""#, r#""Inf""#, r#""1.5""#] {
+            let bad = format!(
+                r#"{{"type":"record","name":"R","fields":[{{"name":"d","type":"double","default":{text}}}]}}"#
+            );
+            let err = plan_resolved(&w, &Schema::parse_str(&bad).unwrap()).unwrap_err();
+            assert!(err.to_string().contains("field `d`: invalid default"), "{err}");
+        }
     }
 }
