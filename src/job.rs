@@ -164,6 +164,10 @@ pub struct MarkerOutput {
     pub crc32: String,
     /// Row groups.
     pub row_groups: usize,
+    /// The file's Parquet schema, when it is not the marker's `parquet_schema` (the writer
+    /// schema changed within the partition: a new file was started with the new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parquet_schema: Option<String>,
 }
 
 /// The commit marker, `<partition>/_SUCCESS`.
@@ -208,7 +212,8 @@ pub struct Marker {
     pub bytes_in: u64,
     /// Bytes written.
     pub bytes_out: u64,
-    /// The Parquet schema of the files.
+    /// The Parquet schema of the first file; a file with another one names its own in
+    /// [`MarkerOutput::parquet_schema`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parquet_schema: Option<String>,
     /// When the run started (Unix seconds).
@@ -946,14 +951,15 @@ fn build_marker(
         .iter()
         .filter(|o| !several || o.data_type == data_type)
         .collect();
-    let parquet_schema = outputs.first().and_then(|o| {
+    let schema_text = |o: &crate::convert::OutputFile| {
         let schema = parquet::arrow::ArrowSchemaConverter::new()
             .convert(&o.schema)
             .ok()?;
         let mut text = Vec::new();
         parquet::schema::printer::print_schema(&mut text, schema.root_schema());
         String::from_utf8(text).ok()
-    });
+    };
+    let parquet_schema = outputs.first().and_then(|o| schema_text(o));
     Marker {
         format: 1,
         manifest_hash: manifest.hash.clone(),
@@ -986,6 +992,11 @@ fn build_marker(
                 bytes: o.bytes,
                 crc32: o.crc32.clone(),
                 row_groups: o.row_groups,
+                parquet_schema: outputs
+                    .first()
+                    .is_some_and(|first| first.schema != o.schema)
+                    .then(|| schema_text(o))
+                    .flatten(),
             })
             .collect(),
         data_type: data_type.to_string(),
@@ -1114,6 +1125,46 @@ mod tests {
             threads: 2,
             ..ConvertOptions::default()
         }
+    }
+
+    /// A partition whose writer schema changed holds files of two schemas: the marker gives
+    /// the first file's, and each file of another its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_marker_names_the_schema_of_each_file_that_differs() {
+        let store = setup("two-schemas").await;
+        let mut w = crate::avro::writer::ContainerWriter::new(
+            Vec::new(),
+            r#"{"type":"record","name":"R","fields":[{"name":"x","type":"long"}]}"#,
+            Codec::Null,
+            [7; 16],
+            &std::collections::BTreeMap::new(),
+        )
+        .unwrap();
+        for i in 0..10 {
+            let mut datum = Vec::new();
+            crate::avro::cursor::encode_long(i, &mut datum);
+            w.append(&datum).unwrap();
+        }
+        let other = w.finish().unwrap();
+        store
+            .put(&Path::from("raw/x.avro"), other.into())
+            .await
+            .unwrap();
+        let m = manifest("two-schemas", &["a.avro", "x.avro", "b.avro"], "");
+        let Outcome::Committed { marker, .. } = run_ok(&m).await else {
+            panic!("expected a commit")
+        };
+        let schemas: Vec<Option<&str>> = marker
+            .outputs
+            .iter()
+            .map(|o| o.parquet_schema.as_deref())
+            .collect();
+        assert_eq!(schemas.len(), 3, "{:?}", marker.outputs);
+        let first = marker.parquet_schema.as_deref().unwrap();
+        assert!(first.contains("event_id"), "{first}");
+        assert_eq!(schemas[0], None);
+        assert!(schemas[1].is_some_and(|s| s.contains("x") && !s.contains("event_id")));
+        assert_eq!(schemas[2], None, "the first file's schema again");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
