@@ -503,6 +503,7 @@ pub async fn convert_to(
         dead: None,
         dead_report: DeadLetterReport::default(),
         progress: options.progress.then(Progress::default),
+        framed: Framed::default(),
     };
     let span = tracing::Span::current();
     let mut report = tokio::task::spawn_blocking(move || span.in_scope(|| driver.run(events)))
@@ -688,6 +689,57 @@ struct Driver {
     dead: Option<DeadFile>,
     dead_report: DeadLetterReport,
     progress: Option<Progress>,
+    /// The records per byte of the blocks framed so far, to estimate those of broken tails.
+    framed: Framed,
+}
+
+/// Records and compressed bytes of the blocks framed so far, in the run and in the object being
+/// read: the rates at which the records of a broken tail are estimated ([`Driver::broken`]).
+/// Those bytes cannot be read, and counting a tail as the one record count its first block
+/// declares made a tail of a whole object (after a damaged first sync marker, or a raw stream
+/// broken at its first byte) count as a handful of records, under any dead-letter budget.
+#[derive(Debug, Default)]
+struct Framed {
+    run: (u64, u64),
+    object: Option<(usize, u64, u64)>,
+    /// Tails that came before any block was framed: (object, bytes, records counted), counted
+    /// again at the end of the run at its rate.
+    unrated: Vec<(usize, u64, u64)>,
+}
+
+impl Framed {
+    fn add(&mut self, object: usize, records: u64, bytes: u64) {
+        self.run.0 += records;
+        self.run.1 += bytes;
+        match &mut self.object {
+            Some((o, r, b)) if *o == object => {
+                *r += records;
+                *b += bytes;
+            }
+            other => *other = Some((object, records, bytes)),
+        }
+    }
+
+    /// The records `bytes` of `object` likely hold: at the object's rate, else the run's;
+    /// `None` before any block.
+    fn estimate(&self, object: usize, bytes: u64) -> Option<u64> {
+        match self.object {
+            Some((o, records, framed)) if o == object && framed > 0 => {
+                Some(Self::at_rate(bytes, records, framed))
+            }
+            _ => self.at_run_rate(bytes),
+        }
+    }
+
+    fn at_run_rate(&self, bytes: u64) -> Option<u64> {
+        let (records, framed) = self.run;
+        (framed > 0).then(|| Self::at_rate(bytes, records, framed))
+    }
+
+    fn at_rate(bytes: u64, records: u64, framed: u64) -> u64 {
+        let n = (u128::from(bytes) * u128::from(records)).div_ceil(u128::from(framed));
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
 }
 
 /// A progress line on stderr, redrawn at most four times a second.
@@ -761,6 +813,7 @@ impl Driver {
         if let Some(p) = &self.progress {
             p.done();
         }
+        self.rate_unrated_tails();
         let result = result.and_then(|()| self.check_budget());
         match result {
             Ok(()) => {
@@ -792,6 +845,32 @@ impl Driver {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Broken tails met before any block was framed count, at the end, as many records as the
+    /// run's rate puts in their bytes (when that is more than they were counted as).
+    fn rate_unrated_tails(&mut self) {
+        for (object, bytes, counted) in std::mem::take(&mut self.framed.unrated) {
+            let Some(more) = self
+                .framed
+                .at_run_rate(bytes)
+                .and_then(|n| n.checked_sub(counted))
+                .filter(|&n| n > 0)
+            else {
+                continue;
+            };
+            if let Some(report) = self.reports.get_mut(object) {
+                report.records += more;
+                report.dead_lettered += more;
+            }
+            self.dead_report.records += more;
+            tracing::warn!(
+                input = %self.inputs[object].url,
+                "a broken tail of {bytes} bytes came before any block: counted as {} records, \
+                 at the run's rate",
+                counted + more
+            );
         }
     }
 
@@ -858,6 +937,8 @@ impl Driver {
                         );
                     }
                     self.group_bytes += block.data.len();
+                    self.framed
+                        .add(event.object, block.count, block.data.len() as u64);
                     self.group.push((block, event.permit));
                     if self.group_bytes >= self.options.group_bytes {
                         self.dispatch();
@@ -921,6 +1002,15 @@ impl Driver {
                 message: error.unwrap_or_else(|| "framing broken".into()),
             });
         }
+        // The records the bytes likely hold: what the source counted (the broken block's
+        // declared count, 1 or 0) is only a floor.
+        let records = match self.framed.estimate(object, data_len) {
+            Some(estimate) => estimate.max(records),
+            None => {
+                self.framed.unrated.push((object, data_len, records));
+                records
+            }
+        };
         let out = GroupOutput {
             records,
             dead_records: records,
@@ -947,6 +1037,10 @@ impl Driver {
             position: self.input_position(object, offset + data_len),
             rx,
         });
+        // Pieces of a long tail are written out as they come, as blocks are.
+        while self.queue.len() > self.max_in_flight {
+            self.write_next()?;
+        }
         Ok(())
     }
 
@@ -2020,6 +2114,24 @@ mod tests {
     use super::*;
     use crate::test_store::TestStore;
     use object_store::ObjectStoreExt;
+
+    /// A broken tail's records are estimated from its bytes: at its object's rate, else at the
+    /// run's, else not yet (counted again at the end).
+    #[test]
+    fn broken_tails_count_the_records_their_bytes_likely_hold() {
+        let mut f = Framed::default();
+        assert_eq!(f.estimate(0, 1000), None);
+        f.add(0, 100, 1000); // object 0: 10 bytes a record
+        assert_eq!(f.estimate(0, 5000), Some(500));
+        assert_eq!(f.estimate(0, 5001), Some(501), "rounded up");
+        // Object 1 before its own first block: the run's rate.
+        assert_eq!(f.estimate(1, 200), Some(20));
+        f.add(1, 100, 100); // object 1: 1 byte a record
+        assert_eq!(f.estimate(1, 200), Some(200));
+        // The run's rate is over both: 200 records in 1,100 bytes.
+        assert_eq!(f.estimate(2, 1100), Some(200));
+        assert_eq!(f.estimate(1, u64::MAX), Some(u64::MAX));
+    }
 
     /// Files are finished in the background while the next fills; one that fails there
     /// still fails the run, naming it, and the files before and after it are listed in order.

@@ -167,8 +167,9 @@ pub enum ObjectEvent {
     /// The object is a raw concatenation of `DataWrapper` envelopes (no header); its blocks
     /// (whole envelopes, uncompressed) follow.
     Raw,
-    /// The raw framing broke at `offset`: `data` (from `offset`) cannot be framed. More pieces
-    /// of the rest of the object may follow, then `End`.
+    /// The framing broke at `offset`: `data` (from `offset`) cannot be framed. More pieces may
+    /// follow; in a container file, blocks follow again once its sync marker is found
+    /// ([`BlockSplitter::skip_to_sync`]); then `End`.
     Broken {
         /// Byte offset in the object.
         offset: u64,
@@ -631,10 +632,28 @@ async fn stream_blocks(
     }
     let mut splitter = BlockSplitter::new(options.limits).reading_concatenated();
     let mut chunks = futures::stream::iter(pending.into_iter().map(Ok)).chain(stream);
-    let mut broken = None;
-    'read: while let Some(chunk) = chunks.next().await {
+    // After a broken block (with a dead-letter place): the error, until the next sync marker is
+    // found; the bytes up to it are set aside, in pieces as they arrive.
+    let mut skipping: Option<(ContainerError, bool)> = None;
+    while let Some(chunk) = chunks.next().await {
         splitter.push(chunk?);
         loop {
+            if let Some((error, first)) = &mut skipping {
+                let Some((offset, data, found)) = splitter.skip_to_sync() else {
+                    break;
+                };
+                if !data.is_empty() || found {
+                    let piece = broken_piece(offset, data, *first, error);
+                    *first = false;
+                    if tx.send(Ok(piece)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                if !found {
+                    break;
+                }
+                skipping = None;
+            }
             match splitter.next_event() {
                 Ok(Some(event)) => {
                     let event = match event {
@@ -646,55 +665,36 @@ async fn stream_blocks(
                     }
                 }
                 Ok(None) => break,
-                Err(e) => {
-                    broken = Some(e);
-                    break 'read;
+                // Set aside up to the next sync marker, or fail (before the header, nothing
+                // after it can be told apart).
+                Err(e) if options.set_aside_broken && splitter.header_read() => {
+                    skipping = Some((e, true));
                 }
+                Err(e) => return Err(container_err(e)),
             }
         }
     }
-    let broken = match broken {
-        Some(e) => Some(e),
-        None => splitter.finish().err(),
+    let broken = match skipping {
+        Some((e, first)) => Some((e, first)),
+        None => splitter.finish().err().map(|e| (e, true)),
     };
-    if let Some(e) = broken {
-        // The rest of the object cannot be framed: set it aside whole, or fail.
+    if let Some((e, first)) = broken {
+        // The rest of the object cannot be framed: set it aside, or fail.
         let rest = if options.set_aside_broken {
             splitter.take_rest()
         } else {
             None
         };
-        let Some((mut offset, data)) = rest else {
+        let Some((offset, data)) = rest else {
             return Err(container_err(e));
         };
-        // The broken block's declared record count, when it is there and plausible.
-        let declared = crate::avro::cursor::Cursor::new(&data)
-            .long()
-            .ok()
-            .filter(|c| (1..1 << 31).contains(c));
-        let first = ObjectEvent::Broken {
-            offset,
-            records: declared.map_or(1, |c| c as u64),
-            error: Some(e.to_string()),
-            data: data.clone(),
-        };
-        offset += data.len() as u64;
-        if tx.send(Ok(first)).await.is_err() {
+        if (!data.is_empty() || first)
+            && tx
+                .send(Ok(broken_piece(offset, data, first, &e)))
+                .await
+                .is_err()
+        {
             return Ok(());
-        }
-        while let Some(chunk) = chunks.next().await {
-            let data = chunk?;
-            let len = data.len() as u64;
-            let piece = ObjectEvent::Broken {
-                offset,
-                records: 0,
-                error: None,
-                data,
-            };
-            offset += len;
-            if tx.send(Ok(piece)).await.is_err() {
-                return Ok(());
-            }
         }
     }
     let end = ObjectEvent::End {
@@ -702,6 +702,30 @@ async fn stream_blocks(
     };
     let _ = tx.send(Ok(end)).await;
     Ok(())
+}
+
+/// A piece of the bytes set aside after a broken block of a container file: the first names the
+/// error and counts the record count the broken block declares (when plausible, else 1), the
+/// later ones count 0 (the driver estimates their records from the bytes).
+fn broken_piece(
+    offset: u64,
+    data: bytes::Bytes,
+    first: bool,
+    error: &ContainerError,
+) -> ObjectEvent {
+    let declared = || {
+        crate::avro::cursor::Cursor::new(&data)
+            .long()
+            .ok()
+            .filter(|c| (1..1 << 31).contains(c))
+            .map_or(1, |c| c as u64)
+    };
+    ObjectEvent::Broken {
+        offset,
+        records: if first { declared() } else { 0 },
+        error: first.then(|| error.to_string()),
+        data,
+    }
 }
 
 #[cfg(test)]

@@ -1476,10 +1476,22 @@ fn concatenated_container_files_are_read_each_with_its_own_header() {
     broken[5] = 0xff;
     let input = tmp.path().join("in/broken.avro");
     std::fs::write(&input, [&bytes[0][..], &broken[..]].concat()).unwrap();
-    let dead = tmp.path().join("dead");
-    let report = convert_setting_aside(&input, &tmp.path().join("broken"), &dead);
+    let o = bin()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(tmp.path().join("broken"))
+        .arg("--dead-letter")
+        .arg(tmp.path().join("dead"))
+        // The rest's records are estimated at the first file's rate per byte of its blocks:
+        // the second file's header makes them more than they are.
+        .args(["--max-dead-letter-fraction", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["records_out"], 8);
-    assert_eq!(report["dead_letter"]["by_kind"]["tail"], 1);
+    assert_eq!(report["dead_letter"]["by_kind"]["tail"], 1, "{report}");
     // Without one the run fails, and says where.
     let o = convert(&[&input], &tmp.path().join("broken2"), &[]);
     assert_eq!(o.status.code(), Some(65), "{}", text(&o));
@@ -1487,6 +1499,74 @@ fn concatenated_container_files_are_read_each_with_its_own_header() {
         text(&o).contains(&format!("offset {}", bytes[0].len())),
         "{}",
         text(&o)
+    );
+}
+
+/// With a dead-letter place, a damaged sync marker in the middle of a file loses that block
+/// only: reading goes on at the next block, as Avro Java's reader `sync`s to the next marker.
+/// Damaged framing that hides how many records a range holds (the sizes of a block, a raw
+/// stream broken at its first byte) counts its records from its bytes, so the dead-letter
+/// budget still bounds what is lost.
+#[test]
+fn a_broken_block_loses_only_the_blocks_up_to_the_next_sync_marker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = good_file();
+    let syncs = sync_offsets(&f);
+    let (_, blocks) = parqour::avro::container::split_all(&f, Default::default()).unwrap();
+    let total: u64 = blocks.iter().map(|b| b.count).sum();
+    let input = tmp.path().join("in/bad.avro");
+    std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+    // Block 2's marker (syncs[3]) damaged: block 2 is set aside, blocks 3 on convert.
+    let mut bad = f.clone();
+    bad[syncs[3] + 7] ^= 0x20;
+    std::fs::write(&input, &bad).unwrap();
+    let dead = tmp.path().join("dead");
+    let report = convert_setting_aside(&input, &tmp.path().join("out"), &dead);
+    assert_eq!(report["records_out"], total - blocks[2].count, "{report}");
+    assert_eq!(report["dead_letter"]["by_kind"]["tail"], 1, "{report}");
+    let set_aside = report["dead_letter"]["records"].as_u64().unwrap();
+    assert!(set_aside >= blocks[2].count, "{report}");
+    assert_eq!(report["records"], total - blocks[2].count + set_aside);
+
+    // Block 1's size made larger: its marker is missed where the size says; block 1 alone is
+    // set aside (up to its own marker), blocks 2 on convert.
+    let mut bad = f.clone();
+    let head = syncs[1] + 16;
+    let mut c = parqour::avro::cursor::Cursor::new(&bad[head..]);
+    c.long().unwrap();
+    let size_at = head + c.position();
+    bad[size_at] ^= 0x02; // +1 in the zigzag varint's first byte
+    std::fs::write(&input, &bad).unwrap();
+    let dead = tmp.path().join("dead2");
+    let report = convert_setting_aside(&input, &tmp.path().join("out2"), &dead);
+    assert_eq!(report["records_out"], total - blocks[1].count, "{report}");
+
+    // The markers after blocks 1 to the one before the last damaged: the next intact marker
+    // ends the last block, so everything from block 1 on is one range, counted from its bytes
+    // at the rate of block 0 — not as the records block 1 declares.
+    let mut bad = f.clone();
+    for s in &syncs[2..syncs.len() - 1] {
+        bad[s + 3] ^= 0x01;
+    }
+    std::fs::write(&input, &bad).unwrap();
+    let o = bin()
+        .arg("convert")
+        .arg(&input)
+        .arg("-o")
+        .arg(tmp.path().join("out3"))
+        .arg("--dead-letter")
+        .arg(tmp.path().join("dead3"))
+        .args(["--max-dead-letter-fraction", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lost = total - blocks[0].count;
+    assert_eq!(report["records_out"], blocks[0].count, "{report}");
+    let set_aside = report["dead_letter"]["records"].as_u64().unwrap();
+    assert!(
+        set_aside * 10 >= lost * 9 && set_aside * 10 <= lost * 11,
+        "{set_aside} set aside for {lost}: {report}"
     );
 }
 

@@ -186,6 +186,10 @@ pub enum Event {
     Block(RawBlock),
 }
 
+/// Bytes skipped after a broken block are handed out ([`BlockSplitter::skip_to_sync`]) in
+/// pieces of at least this many (the whole range when shorter).
+const SKIPPED_PIECE: usize = 1 << 20;
+
 /// Splits the bytes of one object container file into its header and blocks; push-based.
 ///
 /// Chunks are kept as they arrive ([`Bytes`], not copied): a block that lies within one chunk
@@ -203,6 +207,12 @@ pub struct BlockSplitter {
     concatenated: bool,
     next_index: u64,
     limits: Limits,
+    /// After a wrong sync marker: the length the broken block declared, marker included (the
+    /// next block may start right after it).
+    sync_miss: Option<usize>,
+    /// While skipping: the bytes held that were searched, but the last 15 (no marker or magic
+    /// starts before them).
+    skip_searched: usize,
 }
 
 enum Need {
@@ -220,6 +230,8 @@ impl BlockSplitter {
             concatenated: false,
             next_index: 0,
             limits,
+            sync_miss: None,
+            skip_searched: 0,
         }
     }
 
@@ -245,6 +257,11 @@ impl BlockSplitter {
         self.buf.len()
     }
 
+    /// Whether a header was read: bytes after it can be set aside as a file's blocks.
+    pub fn header_read(&self) -> bool {
+        self.sync.is_some()
+    }
+
     /// Blocks handed out so far.
     pub fn blocks_read(&self) -> u64 {
         self.next_index
@@ -259,6 +276,78 @@ impl BlockSplitter {
         let rest = self.buf.take_all();
         self.offset += rest.len() as u64;
         Some((offset, rest))
+    }
+
+    /// After an error in a block: hands out the bytes held from that block's start up to where
+    /// blocks can be read again — just past the next copy of the sync marker (the end of some
+    /// later block), or at the magic of a concatenated file — with `true`, and reading goes on
+    /// from there; or, when neither is held yet, `false` with the bytes held but the last 16
+    /// (a marker may begin in them; the first of them was searched) once they are 1 MiB, else
+    /// none: push more and call again. So one damaged block (a flipped bit in
+    /// its marker or sizes) loses the blocks up to the next marker, not the rest of the object,
+    /// as Avro Java's `DataFileReader.sync` skips to the next marker. Block indexes after it
+    /// count the skipped bytes as one block. `None` before the header.
+    pub fn skip_to_sync(&mut self) -> Option<(u64, Bytes, bool)> {
+        let sync = self.sync?;
+        let offset = self.offset;
+        let concatenated = self.concatenated;
+        let max_block = self.limits.max_block_bytes;
+        let held = self.buf.contiguous();
+        // From the second byte on (the broken block starts at the first), past what an earlier
+        // call searched.
+        let from = self.skip_searched.max(1);
+        let after = held.get(from..).unwrap_or_default();
+        let marker = memchr::memmem::find(after, &sync).map(|p| from + p + sync.len());
+        let magic = concatenated
+            .then(|| memchr::memmem::find(after, &MAGIC).map(|p| from + p))
+            .flatten();
+        // Where the block after a damaged marker would end (its own marker included), while it
+        // may still be one: `Err` once it cannot.
+        let candidate = self.sync_miss.map(|at| {
+            let mut c = Cursor::new(held.get(at..).unwrap_or_default());
+            match (c.long(), c.long()) {
+                (Ok(count), Ok(size))
+                    if count >= 0 && usize::try_from(size).is_ok_and(|n| n <= max_block) =>
+                {
+                    Ok(at + c.position() + size as usize + sync.len())
+                }
+                (Err(CursorError::Eof), _) | (Ok(_), Err(CursorError::Eof)) => Ok(usize::MAX),
+                _ => Err(()),
+            }
+        });
+        let (end, found) = match (marker, magic, candidate) {
+            // Only the broken block's marker was damaged: the next block starts right after
+            // it and ends at the marker found. That block is read, not set aside.
+            (Some(m), _, Some(Ok(e))) if e == m => (self.sync_miss.unwrap_or(m), true),
+            (Some(m), Some(g), _) => (m.min(g), true),
+            (Some(e), None, _) | (None, Some(e), _) => (e, true),
+            // Keep the bytes of a block that may yet prove whole, and the last 16 (a marker
+            // may begin in them; the first of them was searched); hand out the rest in pieces
+            // of at least SKIPPED_PIECE.
+            (None, None, _) if held.len() < SKIPPED_PIECE + sync.len() => (0, false),
+            (None, None, Some(Ok(e))) if e > held.len() => (
+                held.len()
+                    .saturating_sub(sync.len())
+                    .min(self.sync_miss.unwrap_or(0)),
+                false,
+            ),
+            (None, None, _) => (held.len().saturating_sub(sync.len()), false),
+        };
+        self.skip_searched = if found {
+            0
+        } else {
+            (held.len().saturating_sub(sync.len() - 1)).saturating_sub(end)
+        };
+        let data = self.buf.take(end);
+        self.offset += data.len() as u64;
+        self.sync_miss = match candidate {
+            Some(Ok(e)) if !found && e > end => self.sync_miss.map(|at| at - end),
+            _ => None,
+        };
+        if found {
+            self.next_index += 1;
+        }
+        Some((offset, data, found))
     }
 
     /// Returns the next complete header or block, or `None` if more bytes are needed.
@@ -513,6 +602,7 @@ impl BlockSplitter {
         let mut marker = [0u8; 16];
         self.buf.copy_to(head + size, &mut marker);
         if marker != sync {
+            self.sync_miss = Some(total);
             return Err(ContainerError::Sync {
                 block: self.next_index,
                 offset: self.offset,
@@ -984,6 +1074,175 @@ mod tests {
         assert!(matches!(err, ContainerError::BadMagic { .. }));
         let err = split_all(b"Ob", Limits::default()).unwrap_err();
         assert!(matches!(err, ContainerError::Truncated { .. }), "{err}");
+    }
+
+    /// What a reader that sets broken blocks aside gets from `file` fed in chunks of `chunk`
+    /// bytes: the first value of each block read, and `(offset, length)` of each range set
+    /// aside (those of one skip joined), as `source` reads objects.
+    fn recovered(file: &[u8], chunk: usize) -> (Vec<i64>, Vec<(u64, usize)>) {
+        let mut s = BlockSplitter::new(Limits::default()).reading_concatenated();
+        let (mut firsts, mut skipped) = (Vec::new(), Vec::<(u64, usize)>::new());
+        let mut skipping = false;
+        for c in file.chunks(chunk) {
+            s.push_slice(c);
+            loop {
+                if skipping {
+                    let (offset, data, found) = s.skip_to_sync().unwrap();
+                    match skipped.last_mut() {
+                        Some((o, n)) if *o + *n as u64 == offset => *n += data.len(),
+                        _ => skipped.push((offset, data.len())),
+                    }
+                    if !found {
+                        break;
+                    }
+                    skipping = false;
+                }
+                match s.next_event() {
+                    Ok(Some(Event::Block(b))) => {
+                        firsts.push(Cursor::new(&b.data).long().unwrap());
+                    }
+                    Ok(Some(Event::Header(_))) => {}
+                    Ok(None) => break,
+                    Err(_) => {
+                        skipping = true;
+                        skipped.push((s.offset, 0));
+                    }
+                }
+            }
+        }
+        if skipping || s.finish().is_err() {
+            let (offset, data) = s.take_rest().unwrap();
+            match skipped.last_mut() {
+                Some((o, n)) if *o + *n as u64 == offset => *n += data.len(),
+                _ => skipped.push((offset, data.len())),
+            }
+        }
+        skipped.retain(|&(_, n)| n > 0);
+        (firsts, skipped)
+    }
+
+    #[test]
+    fn a_damaged_block_is_set_aside_up_to_the_next_sync_marker() {
+        let sync = [0xa5u8; 16];
+        let blocks: Vec<(i64, Vec<u8>)> = (0..5i64)
+            .map(|i| (3, longs(&[i * 10, i * 10 + 1, i * 10 + 2])))
+            .collect();
+        let file = container(r#""long""#, &blocks, sync);
+        // Values under 64: every block is 3 bytes of data, 21 in all.
+        let block_len = 1 + 1 + 3 + 16;
+        let start = file.len() - 5 * block_len;
+        let at = |i: usize| start + i * block_len;
+        for chunk in [1, 3, 7, 16, 1 << 20] {
+            // Intact: every block, nothing set aside.
+            assert_eq!(recovered(&file, chunk), (vec![0, 10, 20, 30, 40], vec![]));
+            // A flipped bit in block 1's marker: block 1 alone is set aside.
+            let mut bad = file.clone();
+            bad[at(2) - 5] ^= 0x10;
+            let want = (vec![0, 20, 30, 40], vec![(at(1) as u64, block_len)]);
+            assert_eq!(recovered(&bad, chunk), want, "marker, chunks of {chunk}");
+            // Block 2's size larger than it is: the marker is missed, block 2 set aside.
+            let mut bad = file.clone();
+            bad[at(2) + 1] += 4;
+            let want = (vec![0, 10, 30, 40], vec![(at(2) as u64, block_len)]);
+            assert_eq!(recovered(&bad, chunk), want, "size, chunks of {chunk}");
+            // Garbage in place of block 1's head: set aside up to its marker.
+            let mut bad = file.clone();
+            bad[at(1)..at(1) + 2].copy_from_slice(&[0x81, 0x81]);
+            let want = (vec![0, 20, 30, 40], vec![(at(1) as u64, block_len)]);
+            assert_eq!(recovered(&bad, chunk), want, "head, chunks of {chunk}");
+            // Bytes inserted between blocks 2 and 3: they and block 3 (whose head they
+            // take the place of) are set aside, block 4 is read.
+            let mut bad = file.clone();
+            bad.splice(at(3)..at(3), [9u8, 9, 9]);
+            let want = (vec![0, 10, 20, 40], vec![(at(3) as u64, block_len + 3)]);
+            assert_eq!(recovered(&bad, chunk), want, "inserted, chunks of {chunk}");
+            // Truncated inside block 3: the rest from block 3 on is set aside.
+            let cut = &file[..at(3) + 5];
+            let want = (vec![0, 10, 20], vec![(at(3) as u64, 5)]);
+            assert_eq!(recovered(cut, chunk), want, "truncated, chunks of {chunk}");
+            // Block 4's marker damaged, the last: no marker follows, block 4 is set aside.
+            let mut bad = file.clone();
+            let n = bad.len();
+            bad[n - 1] ^= 1;
+            let want = (vec![0, 10, 20, 30], vec![(at(4) as u64, block_len)]);
+            assert_eq!(recovered(&bad, chunk), want, "last, chunks of {chunk}");
+        }
+    }
+
+    /// Whatever the damage and the chunking, a reader that sets broken ranges aside reads
+    /// every byte after the header once: in a block (its head, data and marker) or in a range
+    /// set aside, in order, up to the end of the file.
+    #[test]
+    fn setting_aside_covers_every_byte_once_whatever_the_damage() {
+        let sync = [0x3cu8; 16];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for round in 0..3000 {
+            let blocks: Vec<(i64, Vec<u8>)> = (0..12)
+                .map(|i| {
+                    let vals: Vec<i64> = (0..(1 + (i * 7 + round) % 40) as i64).collect();
+                    (vals.len() as i64, longs(&vals))
+                })
+                .collect();
+            let mut file = container(r#""long""#, &blocks, sync);
+            let header = split_all(&file, Limits::default()).unwrap().0.len as usize;
+            for _ in 0..1 + rand(3) {
+                let at = header + rand(file.len() - header);
+                match rand(5) {
+                    0 => file[at] ^= 1 << rand(8),
+                    1 => file[at] = rand(256) as u8,
+                    2 => file.insert(at, rand(256) as u8),
+                    3 => {
+                        file.remove(at);
+                    }
+                    _ => file.truncate(at.max(header + 1)),
+                }
+            }
+            let chunk = 1 + rand(64);
+            let mut s = BlockSplitter::new(Limits::default());
+            let mut ranges: Vec<(u64, u64)> = Vec::new();
+            let mut skipping = false;
+            for c in file.chunks(chunk) {
+                s.push_slice(c);
+                loop {
+                    if skipping {
+                        let (offset, data, found) = s.skip_to_sync().unwrap();
+                        ranges.push((offset, offset + data.len() as u64));
+                        if !found {
+                            break;
+                        }
+                        skipping = false;
+                    }
+                    match s.next_event() {
+                        Ok(Some(Event::Block(b))) => {
+                            let mut head = Vec::new();
+                            encode_long(b.count as i64, &mut head);
+                            encode_long(b.data.len() as i64, &mut head);
+                            let len = (head.len() + b.data.len() + 16) as u64;
+                            ranges.push((b.offset, b.offset + len));
+                        }
+                        Ok(Some(Event::Header(_))) => {}
+                        Ok(None) => break,
+                        Err(_) => skipping = true,
+                    }
+                }
+            }
+            if skipping || s.finish().is_err() {
+                let (offset, data) = s.take_rest().unwrap();
+                ranges.push((offset, offset + data.len() as u64));
+            }
+            let mut at = header as u64;
+            for &(start, end) in &ranges {
+                assert_eq!(start, at, "round {round}: {ranges:?}");
+                at = end;
+            }
+            assert_eq!(at, file.len() as u64, "round {round}: {ranges:?}");
+        }
     }
 
     #[test]

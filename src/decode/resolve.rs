@@ -1267,9 +1267,16 @@ mod tests {
         let mut d = BatchDecoder::new(Arc::new(plan(&r).unwrap()));
         d.decode_block_with(&p, &[], 1).unwrap();
         let b = d.flush().unwrap().unwrap();
-        let f64s = |i: usize| b.column(i).as_primitive::<arrow_array::types::Float64Type>().value(0);
+        let f64s = |i: usize| {
+            b.column(i)
+                .as_primitive::<arrow_array::types::Float64Type>()
+                .value(0)
+        };
         assert!(f64s(0).is_nan());
-        let f = b.column(1).as_primitive::<arrow_array::types::Float32Type>().value(0);
+        let f = b
+            .column(1)
+            .as_primitive::<arrow_array::types::Float32Type>()
+            .value(0);
         assert_eq!(f, f32::INFINITY);
         assert_eq!(f64s(2), f64::NEG_INFINITY);
         assert!(f64s(3) == 0.0 && f64s(3).is_sign_negative());
@@ -1278,7 +1285,10 @@ mod tests {
                 r#"{{"type":"record","name":"R","fields":[{{"name":"d","type":"double","default":{text}}}]}}"#
             );
             let err = plan_resolved(&w, &Schema::parse_str(&bad).unwrap()).unwrap_err();
-            assert!(err.to_string().contains("field `d`: invalid default"), "{err}");
+            assert!(
+                err.to_string().contains("field `d`: invalid default"),
+                "{err}"
+            );
         }
     }
 }
