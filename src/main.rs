@@ -21,8 +21,8 @@ fn main() -> std::process::ExitCode {
 /// (115-124 MiB). Arenas: buffers are made on one thread and freed on another (batches,
 /// pages, parts), and a chunk goes back to the arena it came from, so every arena keeps free
 /// memory that only its own threads reuse, and peak memory is the sum of the arenas' peaks: with
-/// one arena per core, the benchmark's events peaked at 96-105 MiB and ten times them at
-/// 117 MiB; with one arena for 2 cores, at 89-92 and 97 MiB, for the same cpu time (12
+/// one arena per core, the benchmark's events peaked at 94-105 MiB and ten times them at
+/// 113-118 MiB; with one arena for 2 cores, at 86-90 and 94-96 MiB, for the same cpu time (12
 /// alternating runs: 3.42-3.59 user-s either way). A conversion makes ~65,000 allocations per
 /// cpu-second, a tenth of them past the 1 KiB the per-thread cache holds, so it is not the
 /// arena's lock that limits a few cores: one arena serves up to 8 cores, and each 8 more get
