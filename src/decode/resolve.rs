@@ -19,8 +19,8 @@
 //!   reader branch by branch.
 //!
 //! Beyond the specification, time units are honoured: a `timestamp-millis` written value read as
-//! `timestamp-micros` is multiplied by 1000 rather than reinterpreted; a plain `long` read as a
-//! timestamp takes the reader's unit.
+//! `timestamp-micros` is multiplied by 1000 rather than reinterpreted (a `time-millis` read as
+//! `time-micros` too); a plain `long` read as a timestamp takes the reader's unit.
 //!
 //! Two modes: [`plan_resolved`] is lenient where data decides (a writer union branch or enum
 //! symbol with no reader counterpart fails only the records that use it, which then go to the
@@ -445,6 +445,8 @@ impl Resolver {
         Ok(match (w, r) {
             (Schema::Boolean, Schema::Boolean) => Op::Boolean,
             (w, r) if is_int(w) && is_int(r) => Op::Int,
+            // An int's encoding is a long's: read as one, in the reader's unit.
+            (Schema::TimeMillis, Schema::TimeMicros) => Op::Rescale { mul: 1000, div: 1 },
             (w, r) if is_int(w) && is_long(r) => Op::Promote(Promotion::IntToLong),
             (w, Schema::Float) if is_int(w) => Op::Promote(Promotion::IntToFloat),
             (w, Schema::Double) if is_int(w) => Op::Promote(Promotion::IntToDouble),
@@ -1248,6 +1250,23 @@ mod tests {
             err.to_string().contains("field `i`: invalid default"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn times_in_millis_read_as_micros_are_scaled() {
+        let w = r#"{"type":"record","name":"R","fields":[
+            {"name":"t","type":{"type":"int","logicalType":"time-millis"}},
+            {"name":"o","type":["null",{"type":"int","logicalType":"time-millis"}]}]}"#;
+        let r = r#"{"type":"record","name":"R","fields":[
+            {"name":"t","type":{"type":"long","logicalType":"time-micros"}},
+            {"name":"o","type":["null",{"type":"long","logicalType":"time-micros"}]}]}"#;
+        let mut d = Datum::new();
+        d.long(86_399_999).long(1).long(2);
+        let b = decode(w, r, &[d.buf]);
+        let t = b.column(0).as_primitive::<Int64Type>();
+        assert_eq!(t.value(0), 86_399_999_000);
+        let o = b.column(1).as_primitive::<Int64Type>();
+        assert_eq!(o.value(0), 2_000);
     }
 
     #[test]
