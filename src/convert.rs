@@ -592,6 +592,10 @@ struct GroupOutput {
     /// to the pool again, next in line.
     rest: Option<(Arc<GroupTask>, Vec<GroupBlock>)>,
     dead: Vec<DeadLetter>,
+    /// Entries of `dead` whose record count is the one their block declares, which its bytes
+    /// contradict (records left over, or fewer bytes than records): the driver counts them
+    /// from their bytes too, as broken tails.
+    doubtful: Vec<usize>,
     records: u64,
     dead_records: u64,
     fingerprints: BTreeMap<String, u64>,
@@ -702,10 +706,14 @@ struct Driver {
 struct Framed {
     run: (u64, u64),
     object: Option<(usize, u64, u64)>,
-    /// Tails that came before any block was framed: (object, bytes, records counted), counted
-    /// again at the end of the run at its rate.
-    unrated: Vec<(usize, u64, u64)>,
+    /// Tails that came before any block was framed: (object, bytes, the records and bytes the
+    /// broken block declares, the records counted so far), counted again at the end of the
+    /// run at its rate.
+    unrated: Vec<(usize, u64, Option<Declared>, u64)>,
 }
+
+/// The records and bytes a broken block declares.
+type Declared = (u64, u64);
 
 impl Framed {
     fn add(&mut self, object: usize, records: u64, bytes: u64) {
@@ -729,6 +737,26 @@ impl Framed {
             }
             _ => self.at_run_rate(bytes),
         }
+    }
+
+    /// The records of a broken tail of `bytes` (at `object`'s rate, or the run's for `None`),
+    /// with the broken block's declared (records, bytes): those records when its bytes hold
+    /// about as many (at most twice as many, and 16), else none of them. At least 1.
+    fn count_tail(
+        &self,
+        object: Option<usize>,
+        bytes: u64,
+        declared: Option<(u64, u64)>,
+    ) -> Option<u64> {
+        let estimate = |b| match object {
+            Some(o) => self.estimate(o, b),
+            None => self.at_run_rate(b),
+        };
+        let n = estimate(bytes)?;
+        let plausible = declared.filter(|&(records, size)| {
+            estimate(size).is_some_and(|at| records <= at.saturating_mul(2).saturating_add(16))
+        });
+        Some(n.max(plausible.map_or(0, |(records, _)| records)).max(1))
     }
 
     fn at_run_rate(&self, bytes: u64) -> Option<u64> {
@@ -851,10 +879,10 @@ impl Driver {
     /// Broken tails met before any block was framed count, at the end, as many records as the
     /// run's rate puts in their bytes (when that is more than they were counted as).
     fn rate_unrated_tails(&mut self) {
-        for (object, bytes, counted) in std::mem::take(&mut self.framed.unrated) {
+        for (object, bytes, declared, counted) in std::mem::take(&mut self.framed.unrated) {
             let Some(more) = self
                 .framed
-                .at_run_rate(bytes)
+                .count_tail(None, bytes, declared)
                 .and_then(|n| n.checked_sub(counted))
                 .filter(|&n| n > 0)
             else {
@@ -1002,13 +1030,23 @@ impl Driver {
                 message: error.unwrap_or_else(|| "framing broken".into()),
             });
         }
-        // The records the bytes likely hold: what the source counted (the broken block's
-        // declared count, 1 or 0) is only a floor.
-        let records = match self.framed.estimate(object, data_len) {
-            Some(estimate) => estimate.max(records),
+        // The records the bytes likely hold. The count the broken block declares (a file cut
+        // short: all its records are lost, though only part of its bytes is here) counts when
+        // the size it declares holds about as many at this rate; else it is damaged too.
+        let declared = error.is_some().then(|| {
+            let mut c = crate::avro::cursor::Cursor::new(&data);
+            let _ = c.long();
+            let size = c.long().ok().and_then(|s| u64::try_from(s).ok());
+            (records, size.map_or(0, |s| s + c.position() as u64))
+        });
+        let records = match self.framed.count_tail(Some(object), data_len, declared) {
+            Some(n) => n,
             None => {
-                self.framed.unrated.push((object, data_len, records));
-                records
+                let counted = records.min(1);
+                self.framed
+                    .unrated
+                    .push((object, data_len, declared, counted));
+                counted
             }
         };
         let out = GroupOutput {
@@ -1227,6 +1265,22 @@ impl Driver {
             self.spawn_group(pending.object, pending.position, task, rest, true);
         }
         self.position = pending.position;
+        // A damaged record count is no count: as many records as the bytes likely hold, if more.
+        for &i in &out.doubtful {
+            let Some(entry) = out.dead.get_mut(i) else {
+                continue;
+            };
+            if let Some(more) = self
+                .framed
+                .estimate(pending.object, entry.data.len() as u64)
+                .and_then(|n| n.checked_sub(entry.records))
+                .filter(|&n| n > 0)
+            {
+                entry.records += more;
+                out.records += more;
+                out.dead_records += more;
+            }
+        }
         if let Some(report) = self.reports.get_mut(pending.object) {
             report.records += out.records;
             report.dead_lettered += out.dead_records;
@@ -1841,6 +1895,14 @@ impl GroupTask {
                     decoders.rollback(&checkpoint.0);
                     out.dead.truncate(checkpoint.1);
                     out.dead_records = checkpoint.2;
+                    if matches!(
+                        e,
+                        BlockError::Decode(
+                            DecodeError::Trailing { .. } | DecodeError::Count { .. }
+                        )
+                    ) {
+                        out.doubtful.push(out.dead.len());
+                    }
                     out.dead.push(DeadLetter {
                         source: self.url.clone(),
                         kind: Kind::Block,
@@ -2131,6 +2193,14 @@ mod tests {
         // The run's rate is over both: 200 records in 1,100 bytes.
         assert_eq!(f.estimate(2, 1100), Some(200));
         assert_eq!(f.estimate(1, u64::MAX), Some(u64::MAX));
+        // A broken block's declared count counts when its declared size holds about as many
+        // (a file cut short: 40 of its 200 bytes here), not when it is damaged too.
+        let mut f = Framed::default();
+        f.add(0, 100, 1000);
+        assert_eq!(f.count_tail(Some(0), 40, Some((20, 200))), Some(20));
+        assert_eq!(f.count_tail(Some(0), 40, Some((43_145, 200))), Some(4));
+        assert_eq!(f.count_tail(None, 40, None), Some(4));
+        assert_eq!(f.count_tail(Some(0), 1, None), Some(1), "at least one");
     }
 
     /// Files are finished in the background while the next fills; one that fails there

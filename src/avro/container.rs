@@ -190,6 +190,10 @@ pub enum Event {
 /// pieces of at least this many (the whole range when shorter).
 const SKIPPED_PIECE: usize = 1 << 20;
 
+/// The largest block after a damaged marker whose bytes are held to see whether it is whole
+/// ([`BlockSplitter::skip_to_sync`]); past it, its bytes are set aside as they come.
+const MAX_CANDIDATE_BLOCK: usize = 64 << 20;
+
 /// Splits the bytes of one object container file into its header and blocks; push-based.
 ///
 /// Chunks are kept as they arrive ([`Bytes`], not copied): a block that lies within one chunk
@@ -213,6 +217,8 @@ pub struct BlockSplitter {
     /// While skipping: the bytes held that were searched, but the last 15 (no marker or magic
     /// starts before them).
     skip_searched: usize,
+    /// While a block's data arrives: the bytes held that were searched for the sync marker.
+    block_searched: usize,
 }
 
 enum Need {
@@ -232,6 +238,7 @@ impl BlockSplitter {
             limits,
             sync_miss: None,
             skip_searched: 0,
+            block_searched: 0,
         }
     }
 
@@ -280,8 +287,9 @@ impl BlockSplitter {
 
     /// After an error in a block: hands out the bytes held from that block's start up to where
     /// blocks can be read again — just past the next copy of the sync marker (the end of some
-    /// later block), or at the magic of a concatenated file — with `true`, and reading goes on
-    /// from there; or, when neither is held yet, `false` with the bytes held but the last 16
+    /// later block) — with `true`, and reading goes on from there (not at the magic of a
+    /// concatenated file: the bytes of a record may hold a whole Avro file, whose rows are not
+    /// the input's); or, when neither is held yet, `false` with the bytes held but the last 16
     /// (a marker may begin in them; the first of them was searched) once they are 1 MiB, else
     /// none: push more and call again. So one damaged block (a flipped bit in
     /// its marker or sizes) loses the blocks up to the next marker, not the rest of the object,
@@ -290,17 +298,14 @@ impl BlockSplitter {
     pub fn skip_to_sync(&mut self) -> Option<(u64, Bytes, bool)> {
         let sync = self.sync?;
         let offset = self.offset;
-        let concatenated = self.concatenated;
-        let max_block = self.limits.max_block_bytes;
+        self.block_searched = 0;
+        let max_block = self.limits.max_block_bytes.min(MAX_CANDIDATE_BLOCK);
         let held = self.buf.contiguous();
         // From the second byte on (the broken block starts at the first), past what an earlier
         // call searched.
         let from = self.skip_searched.max(1);
         let after = held.get(from..).unwrap_or_default();
         let marker = memchr::memmem::find(after, &sync).map(|p| from + p + sync.len());
-        let magic = concatenated
-            .then(|| memchr::memmem::find(after, &MAGIC).map(|p| from + p))
-            .flatten();
         // Where the block after a damaged marker would end (its own marker included), while it
         // may still be one: `Err` once it cannot.
         let candidate = self.sync_miss.map(|at| {
@@ -315,23 +320,22 @@ impl BlockSplitter {
                 _ => Err(()),
             }
         });
-        let (end, found) = match (marker, magic, candidate) {
+        let (end, found) = match (marker, candidate) {
             // Only the broken block's marker was damaged: the next block starts right after
             // it and ends at the marker found. That block is read, not set aside.
-            (Some(m), _, Some(Ok(e))) if e == m => (self.sync_miss.unwrap_or(m), true),
-            (Some(m), Some(g), _) => (m.min(g), true),
-            (Some(e), None, _) | (None, Some(e), _) => (e, true),
+            (Some(m), Some(Ok(e))) if e == m => (self.sync_miss.unwrap_or(m), true),
+            (Some(m), _) => (m, true),
             // Keep the bytes of a block that may yet prove whole, and the last 16 (a marker
             // may begin in them; the first of them was searched); hand out the rest in pieces
             // of at least SKIPPED_PIECE.
-            (None, None, _) if held.len() < SKIPPED_PIECE + sync.len() => (0, false),
-            (None, None, Some(Ok(e))) if e > held.len() => (
+            (None, _) if held.len() < SKIPPED_PIECE + sync.len() => (0, false),
+            (None, Some(Ok(e))) if e > held.len() => (
                 held.len()
                     .saturating_sub(sync.len())
                     .min(self.sync_miss.unwrap_or(0)),
                 false,
             ),
-            (None, None, _) => (held.len().saturating_sub(sync.len()), false),
+            (None, _) => (held.len().saturating_sub(sync.len()), false),
         };
         self.skip_searched = if found {
             0
@@ -592,6 +596,22 @@ impl BlockSplitter {
         let size = size as usize;
         let total = head + size + 16;
         if self.buf.len() < total {
+            // A copy of the file's marker inside the bytes the block declares shows that its
+            // size is damaged (a block's data holds its file's random 16-byte marker by a
+            // 2^-128 chance a position): an error now, not a wait for bytes of later blocks
+            // (past the end of the object, or up to the block cap).
+            let from = self.block_searched.max(head);
+            if let Some(at) = self.buf.find(&sync, from)
+                && at + sync.len() <= head + size
+            {
+                self.block_searched = 0;
+                return Err(self.block_error(format!(
+                    "a sync marker at byte offset {} lies inside the {size} bytes the block \
+                     declares: its size is damaged",
+                    self.offset + at as u64
+                )));
+            }
+            self.block_searched = self.buf.len().saturating_sub(sync.len() - 1).max(head);
             // No reservation from the untrusted size: bytes are held only as they arrive.
             return Ok(Err(Need::More(if self.buf.len() < head + size {
                 "block data"
@@ -599,6 +619,7 @@ impl BlockSplitter {
                 "the sync marker"
             })));
         }
+        self.block_searched = 0;
         let mut marker = [0u8; 16];
         self.buf.copy_to(head + size, &mut marker);
         if marker != sync {
@@ -664,6 +685,34 @@ impl Rope {
             at = 0;
         }
         copied
+    }
+
+    /// Where the first copy of `pat` (at most 16 bytes) at or after `from` starts, searched in
+    /// the chunks as they are (no join).
+    fn find(&self, pat: &[u8], from: usize) -> Option<usize> {
+        let n = pat.len();
+        let mut start = 0;
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            let end = start + chunk.len();
+            if end > from {
+                let lo = from.saturating_sub(start);
+                if let Some(p) = memchr::memmem::find(&chunk[lo..], pat) {
+                    return Some(start + lo + p);
+                }
+            }
+            // A copy that begins in this chunk and ends in a later one.
+            if i + 1 < self.chunks.len() && from < end {
+                let at = end.saturating_sub(n - 1).max(from);
+                let mut window = [0u8; 32];
+                let want = (end - at + n - 1).min(window.len());
+                let got = self.copy_to(at, &mut window[..want]);
+                if let Some(p) = memchr::memmem::find(&window[..got], pat) {
+                    return Some(at + p);
+                }
+            }
+            start = end;
+        }
+        None
     }
 
     /// All the bytes held, as one slice (the chunks are joined into one first if need be).
@@ -1145,6 +1194,16 @@ mod tests {
             bad[at(2) + 1] += 4;
             let want = (vec![0, 10, 30, 40], vec![(at(2) as u64, block_len)]);
             assert_eq!(recovered(&bad, chunk), want, "size, chunks of {chunk}");
+            // Block 2's size past the end of the file: its marker, inside the size, shows it
+            // damaged at once; block 2 alone is set aside.
+            let mut bad = file.clone();
+            bad[at(2) + 1] = 126;
+            let want = (vec![0, 10, 30, 40], vec![(at(2) as u64, block_len)]);
+            assert_eq!(
+                recovered(&bad, chunk),
+                want,
+                "size past the end, chunks of {chunk}"
+            );
             // Garbage in place of block 1's head: set aside up to its marker.
             let mut bad = file.clone();
             bad[at(1)..at(1) + 2].copy_from_slice(&[0x81, 0x81]);
