@@ -1125,22 +1125,19 @@ mod tests {
         assert!(matches!(err, ContainerError::Truncated { .. }), "{err}");
     }
 
-    /// What a reader that sets broken blocks aside gets from `file` fed in chunks of `chunk`
-    /// bytes: the first value of each block read, and `(offset, length)` of each range set
-    /// aside (those of one skip joined), as `source` reads objects.
-    fn recovered(file: &[u8], chunk: usize) -> (Vec<i64>, Vec<(u64, usize)>) {
+    /// The byte ranges a reader that sets broken blocks aside reads from `file` fed in chunks of
+    /// `chunk` bytes, as `source` reads objects: `(start, end, first value)` of each block read
+    /// (head, data and marker) and `(start, end, None)` of each piece set aside, in order.
+    fn read_setting_aside(file: &[u8], chunk: usize) -> Vec<(u64, u64, Option<i64>)> {
         let mut s = BlockSplitter::new(Limits::default()).reading_concatenated();
-        let (mut firsts, mut skipped) = (Vec::new(), Vec::<(u64, usize)>::new());
+        let mut ranges = Vec::new();
         let mut skipping = false;
         for c in file.chunks(chunk) {
             s.push_slice(c);
             loop {
                 if skipping {
                     let (offset, data, found) = s.skip_to_sync().unwrap();
-                    match skipped.last_mut() {
-                        Some((o, n)) if *o + *n as u64 == offset => *n += data.len(),
-                        _ => skipped.push((offset, data.len())),
-                    }
+                    ranges.push((offset, offset + data.len() as u64, None));
                     if !found {
                         break;
                     }
@@ -1148,22 +1145,37 @@ mod tests {
                 }
                 match s.next_event() {
                     Ok(Some(Event::Block(b))) => {
-                        firsts.push(Cursor::new(&b.data).long().unwrap());
+                        let mut head = Vec::new();
+                        encode_long(b.count as i64, &mut head);
+                        encode_long(b.data.len() as i64, &mut head);
+                        let end = b.offset + (head.len() + b.data.len() + 16) as u64;
+                        let first = Cursor::new(&b.data).long().ok();
+                        ranges.push((b.offset, end, Some(first.unwrap_or_default())));
                     }
                     Ok(Some(Event::Header(_))) => {}
                     Ok(None) => break,
-                    Err(_) => {
-                        skipping = true;
-                        skipped.push((s.offset, 0));
-                    }
+                    Err(_) => skipping = true,
                 }
             }
         }
         if skipping || s.finish().is_err() {
             let (offset, data) = s.take_rest().unwrap();
-            match skipped.last_mut() {
-                Some((o, n)) if *o + *n as u64 == offset => *n += data.len(),
-                _ => skipped.push((offset, data.len())),
+            ranges.push((offset, offset + data.len() as u64, None));
+        }
+        ranges
+    }
+
+    /// The first value of each block read, and `(offset, length)` of each range set aside
+    /// (the pieces of one range joined).
+    fn recovered(file: &[u8], chunk: usize) -> (Vec<i64>, Vec<(u64, usize)>) {
+        let (mut firsts, mut skipped) = (Vec::new(), Vec::<(u64, usize)>::new());
+        for (start, end, first) in read_setting_aside(file, chunk) {
+            match first {
+                Some(v) => firsts.push(v),
+                None => match skipped.last_mut() {
+                    Some((o, n)) if *o + *n as u64 == start => *n += (end - start) as usize,
+                    _ => skipped.push((start, (end - start) as usize)),
+                },
             }
         }
         skipped.retain(|&(_, n)| n > 0);
@@ -1262,41 +1274,9 @@ mod tests {
                     _ => file.truncate(at.max(header + 1)),
                 }
             }
-            let chunk = 1 + rand(64);
-            let mut s = BlockSplitter::new(Limits::default());
-            let mut ranges: Vec<(u64, u64)> = Vec::new();
-            let mut skipping = false;
-            for c in file.chunks(chunk) {
-                s.push_slice(c);
-                loop {
-                    if skipping {
-                        let (offset, data, found) = s.skip_to_sync().unwrap();
-                        ranges.push((offset, offset + data.len() as u64));
-                        if !found {
-                            break;
-                        }
-                        skipping = false;
-                    }
-                    match s.next_event() {
-                        Ok(Some(Event::Block(b))) => {
-                            let mut head = Vec::new();
-                            encode_long(b.count as i64, &mut head);
-                            encode_long(b.data.len() as i64, &mut head);
-                            let len = (head.len() + b.data.len() + 16) as u64;
-                            ranges.push((b.offset, b.offset + len));
-                        }
-                        Ok(Some(Event::Header(_))) => {}
-                        Ok(None) => break,
-                        Err(_) => skipping = true,
-                    }
-                }
-            }
-            if skipping || s.finish().is_err() {
-                let (offset, data) = s.take_rest().unwrap();
-                ranges.push((offset, offset + data.len() as u64));
-            }
+            let ranges = read_setting_aside(&file, 1 + rand(64));
             let mut at = header as u64;
-            for &(start, end) in &ranges {
+            for &(start, end, _) in &ranges {
                 assert_eq!(start, at, "round {round}: {ranges:?}");
                 at = end;
             }
