@@ -214,8 +214,8 @@ pub struct BlockSplitter {
     /// After a wrong sync marker: the length the broken block declared, marker included (the
     /// next block may start right after it).
     sync_miss: Option<usize>,
-    /// While skipping: the bytes held that were searched, but the last 15 (no marker or magic
-    /// starts before them).
+    /// While skipping: the bytes held that were searched, but the last 15 (no marker starts
+    /// before them).
     skip_searched: usize,
     /// While a block's data arrives: the bytes held that were searched for the sync marker.
     block_searched: usize,
@@ -289,7 +289,7 @@ impl BlockSplitter {
     /// blocks can be read again — just past the next copy of the sync marker (the end of some
     /// later block) — with `true`, and reading goes on from there (not at the magic of a
     /// concatenated file: the bytes of a record may hold a whole Avro file, whose rows are not
-    /// the input's); or, when neither is held yet, `false` with the bytes held but the last 16
+    /// the input's); or, while none is held, `false` with the bytes held but the last 16
     /// (a marker may begin in them; the first of them was searched) once they are 1 MiB, else
     /// none: push more and call again. So one damaged block (a flipped bit in
     /// its marker or sizes) loses the blocks up to the next marker, not the rest of the object,
@@ -300,16 +300,18 @@ impl BlockSplitter {
         let offset = self.offset;
         self.block_searched = 0;
         let max_block = self.limits.max_block_bytes.min(MAX_CANDIDATE_BLOCK);
-        let held = self.buf.contiguous();
+        let held = self.buf.len();
         // From the second byte on (the broken block starts at the first), past what an earlier
         // call searched.
         let from = self.skip_searched.max(1);
-        let after = held.get(from..).unwrap_or_default();
-        let marker = memchr::memmem::find(after, &sync).map(|p| from + p + sync.len());
+        let marker = self.buf.find(&sync, from).map(|p| p + sync.len());
         // Where the block after a damaged marker would end (its own marker included), while it
         // may still be one: `Err` once it cannot.
         let candidate = self.sync_miss.map(|at| {
-            let mut c = Cursor::new(held.get(at..).unwrap_or_default());
+            // The record count and the block size: two varints of at most 10 bytes each.
+            let mut head = [0u8; 20];
+            let got = self.buf.copy_to(at, &mut head);
+            let mut c = Cursor::new(&head[..got]);
             match (c.long(), c.long()) {
                 (Ok(count), Ok(size))
                     if count >= 0 && usize::try_from(size).is_ok_and(|n| n <= max_block) =>
@@ -328,19 +330,18 @@ impl BlockSplitter {
             // Keep the bytes of a block that may yet prove whole, and the last 16 (a marker
             // may begin in them; the first of them was searched); hand out the rest in pieces
             // of at least SKIPPED_PIECE.
-            (None, _) if held.len() < SKIPPED_PIECE + sync.len() => (0, false),
-            (None, Some(Ok(e))) if e > held.len() => (
-                held.len()
-                    .saturating_sub(sync.len())
+            (None, _) if held < SKIPPED_PIECE + sync.len() => (0, false),
+            (None, Some(Ok(e))) if e > held => (
+                held.saturating_sub(sync.len())
                     .min(self.sync_miss.unwrap_or(0)),
                 false,
             ),
-            (None, _) => (held.len().saturating_sub(sync.len()), false),
+            (None, _) => (held.saturating_sub(sync.len()), false),
         };
         self.skip_searched = if found {
             0
         } else {
-            (held.len().saturating_sub(sync.len() - 1)).saturating_sub(end)
+            (held.saturating_sub(sync.len() - 1)).saturating_sub(end)
         };
         let data = self.buf.take(end);
         self.offset += data.len() as u64;
