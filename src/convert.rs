@@ -746,7 +746,7 @@ impl Framed {
         &self,
         object: Option<usize>,
         bytes: u64,
-        declared: Option<(u64, u64)>,
+        declared: Option<Declared>,
     ) -> Option<u64> {
         let estimate = |b| match object {
             Some(o) => self.estimate(o, b),
@@ -977,12 +977,12 @@ impl Driver {
                 }
                 ObjectEvent::Broken {
                     offset,
-                    records,
+                    declared,
                     error,
                     data,
                 } => {
                     self.dispatch();
-                    self.broken(event.object, offset, records, error, data)?;
+                    self.broken(event.object, offset, declared, error, data)?;
                 }
                 ObjectEvent::End { .. } => {
                     self.dispatch();
@@ -1012,7 +1012,7 @@ impl Driver {
         &mut self,
         object: usize,
         offset: u64,
-        records: u64,
+        declared: Option<Declared>,
         error: Option<String>,
         data: bytes::Bytes,
     ) -> Result<(), ConvertError> {
@@ -1033,16 +1033,11 @@ impl Driver {
         // The records the bytes likely hold. The count the broken block declares (a file cut
         // short: all its records are lost, though only part of its bytes is here) counts when
         // the size it declares holds about as many at this rate; else it is damaged too.
-        let declared = error.is_some().then(|| {
-            let mut c = crate::avro::cursor::Cursor::new(&data);
-            let _ = c.long();
-            let size = c.long().ok().and_then(|s| u64::try_from(s).ok());
-            (records, size.map_or(0, |s| s + c.position() as u64))
-        });
         let records = match self.framed.count_tail(Some(object), data_len, declared) {
             Some(n) => n,
             None => {
-                let counted = records.min(1);
+                // Until the run's rate is known: the first piece as one record.
+                let counted = u64::from(error.is_some());
                 self.framed
                     .unrated
                     .push((object, data_len, declared, counted));

@@ -173,9 +173,11 @@ pub enum ObjectEvent {
     Broken {
         /// Byte offset in the object.
         offset: u64,
-        /// Input records the piece stands for, as far as known: the record count the broken
-        /// block declares, else 1 for the first piece, 0 for the later ones.
-        records: u64,
+        /// In the first piece of a container file's broken range: the record count and the
+        /// size (its head included) that the broken block's head declares, when it reads as
+        /// one. The records the piece stands for are estimated from its bytes (the driver's
+        /// `Framed`); this count only when its size agrees.
+        declared: Option<(u64, u64)>,
         /// Why the framing broke (`None` for the later pieces).
         error: Option<String>,
         /// The bytes.
@@ -593,13 +595,13 @@ async fn stream_blocks(
                         data,
                     } => ObjectEvent::Broken {
                         offset,
-                        records: 1,
+                        declared: None,
                         error: Some(error.to_string()),
                         data,
                     },
                     RawEvent::Rest { offset, data } => ObjectEvent::Broken {
                         offset,
-                        records: 0,
+                        declared: None,
                         error: None,
                         data,
                     },
@@ -705,24 +707,24 @@ async fn stream_blocks(
 }
 
 /// A piece of the bytes set aside after a broken block of a container file: the first names the
-/// error and counts the record count the broken block declares (when plausible, else 1), the
-/// later ones count 0 (the driver estimates their records from the bytes).
+/// error and what the broken block's head declares.
 fn broken_piece(
     offset: u64,
     data: bytes::Bytes,
     first: bool,
     error: &ContainerError,
 ) -> ObjectEvent {
-    let declared = || {
-        crate::avro::cursor::Cursor::new(&data)
-            .long()
-            .ok()
-            .filter(|c| (1..1 << 31).contains(c))
-            .map_or(1, |c| c as u64)
-    };
+    let declared = first
+        .then(|| {
+            let mut head = crate::avro::cursor::Cursor::new(&data);
+            let count = u64::try_from(head.long().ok()?).ok()?;
+            let size = u64::try_from(head.long().ok()?).ok()?;
+            Some((count, size.saturating_add(head.position() as u64)))
+        })
+        .flatten();
     ObjectEvent::Broken {
         offset,
-        records: if first { declared() } else { 0 },
+        declared,
         error: first.then(|| error.to_string()),
         data,
     }
