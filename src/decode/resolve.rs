@@ -1273,19 +1273,13 @@ mod tests {
     fn float_defaults_may_be_nan_or_infinite_as_java_writes_them() {
         // Avro Java's Schema.toString() of fields whose defaults are Double.NaN and
         // Float.POSITIVE_INFINITY: JSON has no numbers for them.
-        let r = Schema::parse_str(
-            r#"{"type":"record","name":"R","fields":[
+        let r = r#"{"type":"record","name":"R","fields":[
             {"name":"n","type":"double","default":"NaN"},
             {"name":"i","type":"float","default":"Infinity"},
             {"name":"m","type":"double","default":"-Infinity"},
-            {"name":"z","type":"double","default":-0.0}]}"#,
-        )
-        .unwrap();
-        let w = Schema::parse_str(r#"{"type":"record","name":"R","fields":[]}"#).unwrap();
-        let p = plan_resolved(&w, &r).unwrap();
-        let mut d = BatchDecoder::new(Arc::new(plan(&r).unwrap()));
-        d.decode_block_with(&p, &[], 1).unwrap();
-        let b = d.flush().unwrap().unwrap();
+            {"name":"z","type":"double","default":-0.0}]}"#;
+        let w = r#"{"type":"record","name":"R","fields":[]}"#;
+        let b = decode(w, r, &[Vec::new()]);
         let f64s = |i: usize| {
             b.column(i)
                 .as_primitive::<arrow_array::types::Float64Type>()
@@ -1303,6 +1297,7 @@ mod tests {
             let bad = format!(
                 r#"{{"type":"record","name":"R","fields":[{{"name":"d","type":"double","default":{text}}}]}}"#
             );
+            let w = Schema::parse_str(w).unwrap();
             let err = plan_resolved(&w, &Schema::parse_str(&bad).unwrap()).unwrap_err();
             assert!(
                 err.to_string().contains("field `d`: invalid default"),
