@@ -1406,6 +1406,16 @@ fn replay(dead: &Path, out: &Path) -> Output {
 
 /// `parqour convert INPUT -o OUT --dead-letter DEAD` with room for what is set aside: the report.
 fn convert_setting_aside(input: &Path, out: &Path, dead: &Path) -> serde_json::Value {
+    convert_setting_aside_up_to(input, out, dead, "0.5")
+}
+
+/// [`convert_setting_aside`] with `--max-dead-letter-fraction fraction`.
+fn convert_setting_aside_up_to(
+    input: &Path,
+    out: &Path,
+    dead: &Path,
+    fraction: &str,
+) -> serde_json::Value {
     let o = bin()
         .arg("convert")
         .arg(input)
@@ -1413,7 +1423,7 @@ fn convert_setting_aside(input: &Path, out: &Path, dead: &Path) -> serde_json::V
         .arg(out)
         .arg("--dead-letter")
         .arg(dead)
-        .args(["--max-dead-letter-fraction", "0.5", "--json"])
+        .args(["--max-dead-letter-fraction", fraction, "--json"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
@@ -1476,20 +1486,10 @@ fn concatenated_container_files_are_read_each_with_its_own_header() {
     broken[5] = 0xff;
     let input = tmp.path().join("in/broken.avro");
     std::fs::write(&input, [&bytes[0][..], &broken[..]].concat()).unwrap();
-    let o = bin()
-        .arg("convert")
-        .arg(&input)
-        .arg("-o")
-        .arg(tmp.path().join("broken"))
-        .arg("--dead-letter")
-        .arg(tmp.path().join("dead"))
-        // The rest's records are estimated at the first file's rate per byte of its blocks:
-        // the second file's header makes them more than they are.
-        .args(["--max-dead-letter-fraction", "1", "--json"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The rest's records are estimated at the first file's rate per byte of its blocks: the
+    // second file's header makes them more than they are.
+    let (out, dead) = (tmp.path().join("broken"), tmp.path().join("dead"));
+    let report = convert_setting_aside_up_to(&input, &out, &dead, "1");
     assert_eq!(report["records_out"], 8);
     assert_eq!(report["dead_letter"]["by_kind"]["tail"], 1, "{report}");
     // Without one the run fails, and says where.
@@ -1549,18 +1549,8 @@ fn a_broken_block_loses_only_the_blocks_up_to_the_next_sync_marker() {
         bad[s + 3] ^= 0x01;
     }
     std::fs::write(&input, &bad).unwrap();
-    let o = bin()
-        .arg("convert")
-        .arg(&input)
-        .arg("-o")
-        .arg(tmp.path().join("out3"))
-        .arg("--dead-letter")
-        .arg(tmp.path().join("dead3"))
-        .args(["--max-dead-letter-fraction", "1", "--json"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (out, dead) = (tmp.path().join("out3"), tmp.path().join("dead3"));
+    let report = convert_setting_aside_up_to(&input, &out, &dead, "1");
     let lost = total - blocks[0].count;
     assert_eq!(report["records_out"], blocks[0].count, "{report}");
     let set_aside = report["dead_letter"]["records"].as_u64().unwrap();
