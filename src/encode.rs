@@ -6,9 +6,9 @@
 //! leaf column is encoded by its own writer there, each column at its own pace, so a row group
 //! of 40 columns keeps every core busy. The leaves at the top level, in structs or under one
 //! list or map (strings, binaries, integers, dates, times, timestamps, decimals, fixed-size
-//! binaries, booleans, floats; with snappy or no compression) go to our own column writer
+//! binaries, booleans, floats; with any of the codecs) go to our own column writer
 //! ([`plain`]), faster than parquet-rs's generic one, and take their top-level array without
-//! levels; the others (lists in lists, other codecs) go to parquet-rs's
+//! levels; the others (lists in lists) go to parquet-rs's
 //! [`ArrowColumnWriter`]. A row group is closed when its estimated encoded size reaches
 //! [`EncodeOptions::row_group_bytes`], or when the file would pass
 //! [`EncodeOptions::file_bytes`]: its columns are closed, and its pages written out to the
