@@ -1874,6 +1874,7 @@ impl GroupTask {
                 // What the block adds, to undo if it is set aside whole. (Fingerprint counts are
                 // kept per block by the decoders and added up when the group ends.)
                 let checkpoint = (decoders.rows(), out.dead.len(), out.dead_records);
+                let records_before = out.records;
                 let result = self.block(&block, scratch, &mut decoders, &mut out);
                 decoders.end_block(result.is_ok());
                 if let Err(e) = result {
@@ -1890,6 +1891,8 @@ impl GroupTask {
                     decoders.rollback(&checkpoint.0);
                     out.dead.truncate(checkpoint.1);
                     out.dead_records = checkpoint.2;
+                    // Envelopes found swallowed by a damaged one before the block failed.
+                    let records = block.count + (out.records - records_before);
                     if matches!(
                         e,
                         BlockError::Decode(
@@ -1904,7 +1907,7 @@ impl GroupTask {
                         block: Some(block.index),
                         offset: block.offset,
                         record: None,
-                        records: block.count,
+                        records,
                         error: e.to_string(),
                         data_type: None,
                         fingerprint: None,
@@ -1912,7 +1915,7 @@ impl GroupTask {
                         writer_schema: self.writer_schema.clone(),
                         data: block.data.clone(),
                     });
-                    out.dead_records += block.count;
+                    out.dead_records += records;
                 }
                 dead_bytes += out.dead[checkpoint.1..]
                     .iter()
@@ -2050,7 +2053,7 @@ impl GroupTask {
                 }))
             })?;
             let message = match crate::avro::envelope::checked_data_type(data_type) {
-                Err(e) => e.to_string(),
+                Err(e) => (e.to_string(), 0),
                 Ok(data_type) => {
                     let entry = decoders.plan_entry(&self.schemas, data_type, fingerprint);
                     let failure = match &entry.plans {
@@ -2064,16 +2067,34 @@ impl GroupTask {
                                 decoders
                                     .plan_entry(&self.schemas, data_type, fingerprint)
                                     .pending -= 1;
-                                datum_message(&e)
+                                // A raw envelope whose record leaves bytes that frame as
+                                // envelopes: its damaged `data` length swallowed them.
+                                let swallowed = match &e {
+                                    DecodeError::Trailing { trailing, .. } if raw => datum
+                                        .get(datum.len().saturating_sub(*trailing)..)
+                                        .map_or(0, crate::avro::envelope::swallowed_envelopes),
+                                    _ => 0,
+                                };
+                                (datum_message(&e), swallowed)
                             })
                         }
-                        Err(e) => Some(e.to_string()),
+                        Err(e) => Some((e.to_string(), 0)),
                     };
                     match failure {
-                        Some(message) => message,
+                        Some(failure) => failure,
                         None => continue,
                     }
                 }
+            };
+            let (message, swallowed) = match message {
+                (message, 0) => (message, 0),
+                (message, n) => (
+                    format!(
+                        "{message}; they frame as {n} more envelope(s), counted with it: its \
+                         data length is likely damaged"
+                    ),
+                    n,
+                ),
             };
             let failure = RecordFailure {
                 record,
@@ -2089,7 +2110,9 @@ impl GroupTask {
             // it came, name or not).
             let mut bytes = Vec::new();
             crate::avro::envelope::encode_raw(data_type, fingerprint, datum, &mut bytes);
-            out.dead_records += 1;
+            // The swallowed envelopes were not in the block's count: they come in here.
+            out.records += swallowed;
+            out.dead_records += 1 + swallowed;
             let entry = DeadLetter {
                 source: self.url.clone(),
                 kind: Kind::Record,
@@ -2101,7 +2124,7 @@ impl GroupTask {
                     block.offset
                 },
                 record: Some(record),
-                records: 1,
+                records: 1 + swallowed,
                 error: failure.message,
                 data_type: failure.data_type,
                 fingerprint: failure.fingerprint,
@@ -2130,7 +2153,7 @@ impl GroupTask {
             match at {
                 Some(at) => {
                     let (shared_entry, data) = &mut shared[at];
-                    shared_entry.records += 1;
+                    shared_entry.records += 1 + swallowed;
                     data.extend_from_slice(&bytes);
                 }
                 None => {

@@ -635,3 +635,95 @@ fn an_envelope_whose_data_type_is_no_name_fails_its_record_only() {
         "{stderr}"
     );
 }
+
+/// A raw envelope whose `data` length was damaged to take in the envelopes after it: its record
+/// leaves bytes over that frame as envelopes, and the entry counts them (it counted 1, and the
+/// swallowed envelopes were lost from every count).
+#[test]
+fn an_envelope_that_swallowed_the_next_ones_counts_them() {
+    use parqour::avro::envelope::encode_raw;
+    use parqour::avro::writer::Datum;
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = r#"{"type":"record","name":"A","fields":[{"name":"x","type":"long"},
+        {"name":"s","type":"string"}]}"#;
+    let avsc = tmp.path().join("a.avsc");
+    std::fs::write(&avsc, schema).unwrap();
+    let registry = tmp.path().join("registry");
+    let o = publish(&registry, &avsc, "a");
+    assert!(o.status.success(), "{}", text(&o));
+    let fp = parqour::avro::fingerprint::fingerprint(schema).unwrap();
+    let datum = |i: i64| {
+        let mut d = Datum::new();
+        d.long(i).string(&"z".repeat(i as usize % 9));
+        d.buf
+    };
+    // 30 envelopes; the data of envelope 10 is written as if it held envelopes 11 and 12 (or
+    // 11, 12 and the first half of 13) too: its length covers them.
+    for (swallow, dead) in [(2usize, 3u64), (3, 4)] {
+        let mut stream = Vec::new();
+        let mut i = 0i64;
+        while i < 30 {
+            if i == 10 {
+                let mut data = datum(10);
+                let mut taken = Vec::new();
+                for j in 11..11 + swallow as i64 {
+                    encode_raw(b"a", fp, &datum(j), &mut taken);
+                }
+                if swallow == 3 {
+                    // Cut inside envelope 13: its rest follows the damaged envelope.
+                    let half = taken.len() - 3;
+                    data.extend_from_slice(&taken[..half]);
+                    encode_raw(b"a", fp, &data, &mut stream);
+                    stream.extend_from_slice(&taken[half..]);
+                } else {
+                    data.extend_from_slice(&taken);
+                    encode_raw(b"a", fp, &data, &mut stream);
+                }
+                i += 1 + swallow as i64;
+                continue;
+            }
+            encode_raw(b"a", fp, &datum(i), &mut stream);
+            i += 1;
+        }
+        let input = tmp.path().join(format!("raw-{swallow}.avro"));
+        std::fs::write(&input, &stream).unwrap();
+        let dead_dir = tmp.path().join(format!("dead-{swallow}"));
+        let o = bin()
+            .arg("convert")
+            .arg(&input)
+            .arg("--registry")
+            .arg(&registry)
+            .arg("--output")
+            .arg(tmp.path().join(format!("out-{swallow}")))
+            .arg("--dead-letter")
+            .arg(&dead_dir)
+            .args(["--max-dead-letter-fraction", "1", "--json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let dead_records = report["dead_letter"]["records"].as_u64().unwrap();
+        let out = report["records_out"].as_u64().unwrap();
+        // The envelopes taken as one count as as many; where the stream breaks inside
+        // envelope 13, its rest is set aside with the rest of the object as a tail.
+        assert!(dead_records >= dead, "{}", text(&o));
+        if swallow == 2 {
+            assert_eq!((out, dead_records), (27, 3), "{}", text(&o));
+            assert!(
+                text(&o).contains("frame as 2 more envelope(s)"),
+                "{}",
+                text(&o)
+            );
+        } else {
+            // Envelope 13, cut, counts with the damaged one; the tail (its rest and the 16
+            // envelopes after it) counts from its bytes, an estimate.
+            assert_eq!(out, 10, "{}", text(&o));
+            assert!(
+                text(&o).contains("frame as 3 more envelope(s)"),
+                "{}",
+                text(&o)
+            );
+            assert!(dead_records > 4, "{}", text(&o));
+        }
+    }
+}

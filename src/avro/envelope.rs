@@ -294,6 +294,25 @@ impl RawSplitter {
     }
 }
 
+/// The envelopes framed one after the other at the start of `bytes`, an envelope cut short at
+/// the end counting as one: what a raw envelope's `data` holds past its own record when a
+/// damaged `data` length swallowed the envelopes after it. Zero when `bytes` does not start
+/// with an envelope's framing (bytes left over that are no envelopes).
+pub fn swallowed_envelopes(bytes: &[u8]) -> u64 {
+    let (mut rest, mut count) = (bytes, 0);
+    while !rest.is_empty() {
+        match frame(rest, rest.len()) {
+            Ok(Some(len)) => {
+                count += 1;
+                rest = &rest[len..];
+            }
+            Ok(None) => return count + 1,
+            Err(_) => break,
+        }
+    }
+    count
+}
+
 /// The length of the whole datum at the start of `buf`: `Ok(None)` if more bytes are needed.
 fn frame(buf: &[u8], max_datum: usize) -> Result<Option<usize>, EnvelopeError> {
     let mut pos = 0;
@@ -403,6 +422,24 @@ mod tests {
                 assert_eq!(fps, (0..100).map(|i| -i).collect::<Vec<i64>>());
             }
         }
+    }
+
+    #[test]
+    fn swallowed_envelopes_are_counted_from_their_framing() {
+        let three = stream(3);
+        assert_eq!(swallowed_envelopes(&three), 3);
+        assert_eq!(
+            swallowed_envelopes(&three[..three.len() - 1]),
+            3,
+            "one cut short"
+        );
+        assert_eq!(swallowed_envelopes(&[]), 0);
+        // Bytes left over that are no envelope: a zero-length data type, a name that is none.
+        assert_eq!(swallowed_envelopes(&[0, 1, 2]), 0);
+        assert_eq!(swallowed_envelopes(b"\x02/\x00\x00"), 0);
+        let mut two_then_junk = stream(2);
+        two_then_junk.extend_from_slice(&[0, 0]);
+        assert_eq!(swallowed_envelopes(&two_then_junk), 2);
     }
 
     #[test]
