@@ -439,7 +439,7 @@ impl Registry {
         compatibility: Compatibility,
     ) -> Result<PublishOutcome, RegistryError> {
         check_data_type(data_type)?;
-        let schema = Schema::parse_str(json)?;
+        let schema = Schema::parse_str_strict(json)?;
         // The newest version is the reader of its data type: its defaults are held to it.
         plan_reader(&schema, TypeOptions::default())?;
         let fp = fingerprint(json)?;

@@ -1938,3 +1938,43 @@ fn a_schema_can_be_read_from_a_pipe() {
     assert!(piped.status.success(), "{}", text(&piped));
     assert_eq!(piped.stdout, direct.stdout);
 }
+
+/// A file whose names fall outside the specification's pattern, as polars (a record named
+/// `""`) and Python's writers (field names such as `my-field`, `café`, `a.b`) write them, is
+/// read as Java's file reader reads it: every value is checked against fastavro.
+#[test]
+fn names_outside_the_avro_pattern_are_read() {
+    let schema = r#"{"type":"record","name":"","fields":[
+        {"name":"my-field","type":"int"},
+        {"name":"café","type":"string"},
+        {"name":"1st","type":{"type":"enum","name":"Kind","symbols":["A","B"]}},
+        {"name":"in ner","type":{"type":"record","name":"with space","fields":[
+            {"name":"a.b","type":["null","long"]}]}}]}"#;
+    let mut w = ContainerWriter::new(
+        Vec::new(),
+        schema,
+        Codec::Deflate,
+        [4; 16],
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let mut d = Datum::new();
+    for i in 0..100i64 {
+        d.clear();
+        d.long(i)
+            .string(&format!("v{i}"))
+            .long(i % 2)
+            .long(if i % 3 == 0 { 0 } else { 1 });
+        if i % 3 != 0 {
+            d.long(i * 7);
+        }
+        w.append(&d.buf).unwrap();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("polars.avro");
+    std::fs::write(&input, w.finish().unwrap()).unwrap();
+    let out = tmp.path().join("out");
+    let o = convert(&[&input], &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    roundtrip(&out, &[&input]);
+}

@@ -145,7 +145,7 @@ fn build(
             };
             match ty {
                 "record" | "error" | "enum" | "fixed" => {
-                    let name = name_of(obj, namespace, path)?;
+                    let name = name_of(obj, namespace, path, false)?;
                     let (full, inner_ns) = (name.fullname(), name.namespace);
                     if !defined.insert(full.clone()) {
                         return Err(invalid(path, format!("type `{full}` is defined twice")));

@@ -208,22 +208,41 @@ pub struct Decimal {
 }
 
 impl Schema {
-    /// Parses a schema from its JSON text.
+    /// Parses a schema from its JSON text, as a reader of data takes it: names need not follow
+    /// the specification's pattern (`[A-Za-z_][A-Za-z0-9_]*`), as Java's file reader does not
+    /// check them either (polars names its records `""`; Python's writers take field names
+    /// such as `my-field` or `café`). A field still needs a name, and names must not repeat.
     pub fn parse_str(json: &str) -> Result<Schema, SchemaError> {
-        let value: Value = serde_json::from_str(json).map_err(|e| {
+        Self::parse_value(&Self::json(json)?, false)
+    }
+
+    /// Parses a schema from its JSON text, holding names to the specification's pattern: for
+    /// schemas parqour publishes.
+    pub fn parse_str_strict(json: &str) -> Result<Schema, SchemaError> {
+        Self::parse_value(&Self::json(json)?, true)
+    }
+
+    fn json(json: &str) -> Result<Value, SchemaError> {
+        serde_json::from_str(json).map_err(|e| {
             // (serde_json has no error kind for it; its message is stable.)
             if e.is_syntax() && e.to_string().starts_with("recursion limit exceeded") {
                 SchemaError::TooDeep
             } else {
                 SchemaError::Json(e)
             }
-        })?;
-        Self::parse(&value)
+        })
     }
 
-    /// Parses a schema from JSON.
+    /// Parses a schema from JSON (names as [`Schema::parse_str`] takes them).
     pub fn parse(value: &Value) -> Result<Schema, SchemaError> {
-        let mut parser = Parser::default();
+        Self::parse_value(value, false)
+    }
+
+    fn parse_value(value: &Value, strict: bool) -> Result<Schema, SchemaError> {
+        let mut parser = Parser {
+            strict,
+            ..Parser::default()
+        };
         parser.parse(value, None, "$")
     }
 
@@ -323,6 +342,8 @@ struct Parser {
     /// Full names of the records being defined (to detect recursion).
     defining: Vec<String>,
     nodes: usize,
+    /// Names must follow the specification's pattern.
+    strict: bool,
 }
 
 fn invalid(path: &str, message: impl Into<String>) -> SchemaError {
@@ -332,7 +353,12 @@ fn invalid(path: &str, message: impl Into<String>) -> SchemaError {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` follows the specification's pattern for names; without `strict`, any name
+/// but the empty one (which only a named type may have: it is never a column's).
+fn valid_name(name: &str, strict: bool) -> bool {
+    if !strict {
+        return !name.is_empty();
+    }
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -434,7 +460,7 @@ impl Parser {
         match ty {
             "record" | "error" => self.record(obj, namespace, path),
             "enum" => {
-                let name = name_of(obj, namespace, path)?;
+                let name = name_of(obj, namespace, path, self.strict)?;
                 let symbols: Vec<String> = obj
                     .get("symbols")
                     .and_then(Value::as_array)
@@ -448,7 +474,7 @@ impl Parser {
                     .collect::<Result<_, _>>()?;
                 let mut seen = std::collections::HashSet::new();
                 for s in &symbols {
-                    if !valid_name(s) {
+                    if self.strict && !valid_name(s, true) {
                         return Err(invalid(path, format!("invalid enum symbol `{s}`")));
                     }
                     if !seen.insert(s) {
@@ -469,7 +495,7 @@ impl Parser {
                 Ok(schema)
             }
             "fixed" => {
-                let name = name_of(obj, namespace, path)?;
+                let name = name_of(obj, namespace, path, self.strict)?;
                 let size = obj
                     .get("size")
                     .and_then(Value::as_u64)
@@ -542,7 +568,7 @@ impl Parser {
         namespace: Option<&str>,
         path: &str,
     ) -> Result<Schema, SchemaError> {
-        let name = name_of(obj, namespace, path)?;
+        let name = name_of(obj, namespace, path, self.strict)?;
         let full = name.fullname();
         if self.named.contains_key(&full) {
             return Err(invalid(path, format!("type `{full}` is defined twice")));
@@ -563,7 +589,7 @@ impl Parser {
                 .get("name")
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid(path, format!("field {i} without a `name`")))?;
-            if !valid_name(fname) {
+            if !valid_name(fname, self.strict) {
                 return Err(invalid(path, format!("invalid field name `{fname}`")));
             }
             if !seen.insert(fname.to_string()) {
@@ -598,6 +624,7 @@ pub(crate) fn name_of(
     obj: &Map<String, Value>,
     namespace: Option<&str>,
     path: &str,
+    strict: bool,
 ) -> Result<Name, SchemaError> {
     let raw = obj
         .get("name")
@@ -619,7 +646,7 @@ pub(crate) fn name_of(
             (ns, raw.to_string())
         }
     };
-    if !valid_name(&simple) {
+    if strict && !valid_name(&simple, true) {
         return Err(invalid(path, format!("invalid name `{raw}`")));
     }
     Ok(Name {
@@ -738,6 +765,40 @@ mod tests {
         assert_eq!(r.name.fullname(), "n.A");
         assert_eq!(r.fields[1].schema, r.fields[0].schema);
         assert_eq!(r.fields[2].schema, r.fields[0].schema);
+    }
+
+    /// Names outside the specification's pattern, as other writers put them in files (polars
+    /// names its records `""`; Python's writers take any field name), are read; publishing
+    /// holds them to the pattern.
+    #[test]
+    fn names_outside_the_pattern_are_read_but_not_published() {
+        let json = r#"{"type":"record","name":"","fields":[
+            {"name":"my-field","type":"int"},{"name":"café","type":"string"},
+            {"name":"1st","type":{"type":"enum","name":"E","symbols":["a-b","", "1"]}},
+            {"name":"inner","type":{"type":"record","name":"with space","fields":[
+                {"name":"a.b","type":"long"}]}}]}"#;
+        let Schema::Record(r) = Schema::parse_str(json).unwrap() else {
+            panic!("a record");
+        };
+        assert_eq!(r.name.name, "");
+        let names: Vec<_> = r.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["my-field", "café", "1st", "inner"]);
+        let err = Schema::parse_str_strict(json).unwrap_err().to_string();
+        assert!(err.contains("invalid name ``"), "{err}");
+        let err = Schema::parse_str_strict(
+            r#"{"type":"record","name":"R","fields":[{"name":"my-field","type":"int"}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("invalid field name `my-field`"), "{err}");
+        // A field still needs a name, and names do not repeat.
+        for bad in [
+            r#"{"type":"record","name":"R","fields":[{"name":"","type":"int"}]}"#,
+            r#"{"type":"record","name":"R","fields":[{"name":"a-b","type":"int"},
+                {"name":"a-b","type":"long"}]}"#,
+        ] {
+            assert!(Schema::parse_str(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
