@@ -680,6 +680,14 @@ async fn stream_blocks(
         Some((e, first)) => Some((e, first)),
         None => splitter.finish().err().map(|e| (e, true)),
     };
+    if splitter.padding() > 0 {
+        tracing::warn!(
+            input = %input.url,
+            "the object ends with {} zero bytes where a block should start: padding, read as \
+             the end of the file (no records)",
+            splitter.padding()
+        );
+    }
     if let Some((e, first)) = broken {
         // The rest of the object cannot be framed: set it aside, or fail.
         let rest = if options.set_aside_broken {

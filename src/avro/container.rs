@@ -194,6 +194,10 @@ const SKIPPED_PIECE: usize = 1 << 20;
 /// ([`BlockSplitter::skip_to_sync`]); past it, its bytes are set aside as they come.
 const MAX_CANDIDATE_BLOCK: usize = 64 << 20;
 
+/// The most zero bytes held where a block should start, waiting to see whether the object ends
+/// with them (padding, read as the end of the file) or goes on.
+const MAX_ZERO_PADDING: usize = 16 << 20;
+
 /// Splits the bytes of one object container file into its header and blocks; push-based.
 ///
 /// Chunks are kept as they arrive ([`Bytes`], not copied): a block that lies within one chunk
@@ -219,6 +223,8 @@ pub struct BlockSplitter {
     skip_searched: usize,
     /// While a block's data arrives: the bytes held that were searched for the sync marker.
     block_searched: usize,
+    /// Zero bytes the object ended with after its last block ([`BlockSplitter::padding`]).
+    padding: u64,
 }
 
 enum Need {
@@ -239,6 +245,7 @@ impl BlockSplitter {
             sync_miss: None,
             skip_searched: 0,
             block_searched: 0,
+            padding: 0,
         }
     }
 
@@ -272,6 +279,22 @@ impl BlockSplitter {
     /// Blocks handed out so far.
     pub fn blocks_read(&self) -> u64 {
         self.next_index
+    }
+
+    /// The zero bytes the object ended with where a block should have started, read as the end
+    /// of the file (as Avro Java's reader ends at them): padding some writers and stores leave,
+    /// which holds no records (a block of them would declare none).
+    pub fn padding(&self) -> u64 {
+        self.padding
+    }
+
+    /// Whether the bytes held, where a block should start, are all zero bytes (at most
+    /// [`MAX_ZERO_PADDING`]): the end of the object decides whether they are padding. (A
+    /// block that holds records starts with a non-zero count; an empty one's marker follows
+    /// its two zero bytes.)
+    fn maybe_padding(&self) -> bool {
+        let held = self.buf.len();
+        held > 0 && held <= MAX_ZERO_PADDING && self.buf.all_zero()
     }
 
     /// After an error in a block: the byte offset where that block starts and the bytes held
@@ -380,6 +403,9 @@ impl BlockSplitter {
                 Err(Need::More(_)) => Ok(None),
             };
         }
+        if self.maybe_padding() {
+            return Ok(None);
+        }
         let sync = self.sync.unwrap_or_default();
         match self.try_block(sync)? {
             Ok(b) => Ok(Some(Event::Block(b))),
@@ -444,6 +470,12 @@ impl BlockSplitter {
             });
         }
         if self.buf.len() == 0 {
+            return Ok(());
+        }
+        if self.maybe_padding() {
+            let zeros = self.buf.take_all();
+            self.padding = zeros.len() as u64;
+            self.offset += self.padding;
             return Ok(());
         }
         let sync = self.sync.unwrap_or_default();
@@ -667,6 +699,10 @@ impl Rope {
 
     fn len(&self) -> usize {
         self.len
+    }
+
+    fn all_zero(&self) -> bool {
+        self.chunks.iter().all(|c| c.iter().all(|&b| b == 0))
     }
 
     /// Copies the bytes from `at` into `out`, as many as are held; returns how many.
@@ -1100,6 +1136,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Zero bytes after the last block (padding some writers and stores leave, which Avro
+    /// Java's reader ends at) are the end of the file, in any chunking; zeros followed by
+    /// anything else are still a broken block.
+    #[test]
+    fn zero_padding_after_the_last_block_ends_the_file() {
+        let sync = [7u8; 16];
+        let file = container(r#""long""#, &[(2, longs(&[1, 2])), (1, longs(&[3]))], sync);
+        for zeros in [1, 2, 15, 16, 17, 18, 40, 5_000] {
+            let mut padded = file.clone();
+            padded.resize(file.len() + zeros, 0);
+            for chunk in [1, 3, 16, 1000, padded.len()] {
+                let mut s = BlockSplitter::new(Limits::default());
+                let mut counts = Vec::new();
+                for c in padded.chunks(chunk) {
+                    s.push_slice(c);
+                    while let Some(ev) = s.next_event().unwrap() {
+                        if let Event::Block(b) = ev {
+                            counts.push(b.count);
+                        }
+                    }
+                }
+                s.finish().unwrap();
+                assert_eq!(counts, [2, 1], "{zeros} zeros, chunks of {chunk}");
+                assert_eq!(s.padding(), zeros as u64);
+            }
+            let mut then_data = padded.clone();
+            then_data.push(1);
+            assert!(split_all(&then_data, Limits::default()).is_err(), "{zeros}");
+        }
+        // Without padding there is none; a block cut short is still truncated.
+        let mut s = BlockSplitter::new(Limits::default());
+        s.push_slice(&file);
+        while s.next_event().unwrap().is_some() {}
+        s.finish().unwrap();
+        assert_eq!(s.padding(), 0);
+        let err = split_all(&file[..file.len() - 3], Limits::default()).unwrap_err();
+        assert!(matches!(err, ContainerError::Truncated { .. }), "{err}");
     }
 
     #[test]
