@@ -123,7 +123,12 @@ async fn inspect_avro(location: &Location, size: u64) -> Result<String, InspectE
                     let _ = writeln!(out, "codec:    {}", h.codec.name());
                     for (k, v) in &h.metadata {
                         if k != "avro.schema" && k != "avro.codec" {
-                            let _ = writeln!(out, "metadata: {k} = {}", String::from_utf8_lossy(v));
+                            let _ = writeln!(
+                                out,
+                                "metadata: {} = {}",
+                                printable(k.as_bytes()),
+                                printable(v)
+                            );
                         }
                     }
                     let pretty = serde_json::from_str::<serde_json::Value>(&h.schema_json)
@@ -210,7 +215,11 @@ async fn inspect_parquet(location: &Location, size: u64) -> Result<String, Inspe
     let mut out = String::new();
     let _ = writeln!(out, "file:       {url}");
     let _ = writeln!(out, "format:     Parquet, {size} bytes");
-    let _ = writeln!(out, "created by: {}", fm.created_by().unwrap_or("-"));
+    let _ = writeln!(
+        out,
+        "created by: {}",
+        printable(fm.created_by().unwrap_or("-").as_bytes())
+    );
     let _ = writeln!(out, "rows:       {}", fm.num_rows());
     let mut schema = Vec::new();
     parquet::schema::printer::print_schema(&mut schema, fm.schema());
@@ -236,4 +245,38 @@ async fn inspect_parquet(location: &Location, size: u64) -> Result<String, Inspe
         }
     }
     Ok(out)
+}
+
+/// Bytes from a file as they can be shown on a terminal: text with its control characters
+/// escaped (`\n`, `\u{1b}`: a value cannot move the cursor or recolour the screen), other
+/// bytes as `\xNN`.
+fn printable(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+        Err(_) => bytes.escape_ascii().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn values_from_files_cannot_drive_the_terminal() {
+        assert_eq!(printable(b"plain caf\xc3\xa9"), "plain café");
+        assert_eq!(
+            printable(b"\x1b[2Jred\r\x07\0"),
+            "\\u{1b}[2Jred\\r\\u{7}\\u{0}"
+        );
+        assert_eq!(printable(b"\xff\x1bx"), "\\xff\\x1bx");
+    }
 }
