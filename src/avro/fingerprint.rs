@@ -54,7 +54,7 @@ pub fn fingerprint(schema_json: &str) -> Result<i64, SchemaError> {
 
 /// The Parsing Canonical Form of a schema given as JSON text.
 pub fn canonical_form(schema_json: &str) -> Result<String, SchemaError> {
-    let value: Value = serde_json::from_str(schema_json)?;
+    let value: Value = serde_json::from_str(&super::schema::without_lone_surrogates(schema_json))?;
     canonical_form_of(&value)
 }
 

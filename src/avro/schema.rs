@@ -223,7 +223,7 @@ impl Schema {
     }
 
     fn json(json: &str) -> Result<Value, SchemaError> {
-        serde_json::from_str(json).map_err(|e| {
+        serde_json::from_str(&without_lone_surrogates(json)).map_err(|e| {
             // (serde_json has no error kind for it; its message is stable.)
             if e.is_syntax() && e.to_string().starts_with("recursion limit exceeded") {
                 SchemaError::TooDeep
@@ -329,6 +329,56 @@ impl Schema {
             Schema::Decimal(d) => d.fixed.as_ref().map_or(1, |f| f.size),
         }
     }
+}
+
+/// `json` with each `\u` escape of a lone UTF-16 surrogate replaced by `\ufffd`. Python's
+/// `json.dumps` writes a string holding one (text decoded with `surrogateescape`, say) so,
+/// and Java's and Python's Avro readers take such schemas; serde_json refuses them ("unexpected
+/// end of hex escape"). Only escapes are looked at: backslashes appear only in strings.
+pub(crate) fn without_lone_surrogates(json: &str) -> std::borrow::Cow<'_, str> {
+    fn hex4(b: &[u8]) -> Option<u32> {
+        let digits = b.get(..4)?;
+        let text = std::str::from_utf8(digits).ok()?;
+        u32::from_str_radix(text, 16).ok()
+    }
+    let b = json.as_bytes();
+    if !b.windows(2).any(|w| w == b"\\u") {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let (mut out, mut copied, mut i) = (String::new(), 0, 0);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b.get(i + 1) != Some(&b'u') {
+            i += 2; // `\\`, `\"`, ...: the escaped character is no escape's start
+            continue;
+        }
+        let Some(unit) = hex4(&b[i + 2..]) else {
+            i += 2;
+            continue;
+        };
+        let low = |at: usize| {
+            b.get(at..at + 2) == Some(b"\\u")
+                && hex4(&b[at + 2..]).is_some_and(|u| (0xDC00..0xE000).contains(&u))
+        };
+        match unit {
+            0xD800..=0xDBFF if low(i + 6) => i += 12,
+            0xD800..=0xDFFF => {
+                out.push_str(&json[copied..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                copied = i;
+            }
+            _ => i += 6,
+        }
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    out.push_str(&json[copied..]);
+    std::borrow::Cow::Owned(out)
 }
 
 const PRIMITIVES: [&str; 8] = [
@@ -799,6 +849,39 @@ mod tests {
         ] {
             assert!(Schema::parse_str(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A lone surrogate escaped in the schema's text (as Python's `json.dumps` writes one) is
+    /// read as U+FFFD, as Java's reader takes it; pairs and other escapes are kept.
+    #[test]
+    fn lone_surrogate_escapes_are_replaced() {
+        let cases = [
+            (r#"{"doc":"\ud800x"}"#, r#"{"doc":"\ufffdx"}"#),
+            (r#"{"doc":"\udc00"}"#, r#"{"doc":"\ufffd"}"#),
+            (
+                r#"{"doc":"\ud83d\ude00 \u00e9"}"#,
+                r#"{"doc":"\ud83d\ude00 \u00e9"}"#,
+            ),
+            (r#"{"doc":"\\ud800"}"#, r#"{"doc":"\\ud800"}"#),
+            (
+                r#"{"doc":"\ud800\ud800\udc00"}"#,
+                r#"{"doc":"\ufffd\ud800\udc00"}"#,
+            ),
+            (r#"{"doc":"\u12"}"#, r#"{"doc":"\u12"}"#),
+        ];
+        for (from, to) in cases {
+            assert_eq!(without_lone_surrogates(from), to, "{from}");
+        }
+        let schema = r#"{"type":"record","name":"R","doc":"caf\udce9","fields":[
+            {"name":"a","type":"int","doc":"\ud800"}]}"#;
+        assert!(matches!(Schema::parse_str(schema), Ok(Schema::Record(_))));
+        assert_eq!(
+            crate::avro::fingerprint::fingerprint(schema).unwrap(),
+            crate::avro::fingerprint::fingerprint(
+                r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#
+            )
+            .unwrap()
+        );
     }
 
     #[test]
