@@ -68,8 +68,8 @@ pub enum ContainerError {
         /// The limit ([`Limits::max_header_bytes`]).
         limit: usize,
     },
-    /// The schema in the header is invalid.
-    #[error("invalid schema in header: {0}")]
+    /// The schema in the header is invalid, or one parqour cannot convert (a recursive type).
+    #[error("the schema in the header: {0}")]
     Schema(#[from] SchemaError),
     /// The header names an unknown codec.
     #[error(transparent)]
