@@ -118,17 +118,12 @@ fn random_evolutions_through_envelopes_and_the_registry() {
             assert!(o.status.success(), "{version}: {}", text(&o));
         }
         let (table, dead) = (tmp.path().join("table").join(name), tmp.path().join("dl"));
-        let o = bin()
-            .arg("convert")
-            .arg(dir.join(format!("{name}.envelopes.avro")))
-            .arg("--registry")
-            .arg(&registry)
-            .arg("-o")
-            .arg(format!("{}/{{data_type}}", table.display()))
-            .arg("--dead-letter")
-            .arg(dead.join(name))
-            .output()
-            .unwrap();
+        let o = convert_envelopes(
+            &[&dir.join(format!("{name}.envelopes.avro"))],
+            &registry,
+            format!("{}/{{data_type}}", table.display()),
+            &["--dead-letter", dead.join(name).to_str().unwrap()],
+        );
         assert!(o.status.success(), "{name}: {}", text(&o));
         assert!(!dead.join(name).exists(), "{name}: dead letters");
         let out = table.join("rnd");
@@ -200,6 +195,25 @@ fn publish(registry: &Path, schema: &Path, data_type: &str) -> Output {
         .unwrap()
 }
 
+/// `parqour convert INPUTS --registry REGISTRY --output OUTPUT EXTRA...`.
+fn convert_envelopes(
+    inputs: &[&Path],
+    registry: &Path,
+    output: impl AsRef<std::ffi::OsStr>,
+    extra: &[&str],
+) -> Output {
+    bin()
+        .arg("convert")
+        .args(inputs)
+        .arg("--registry")
+        .arg(registry)
+        .arg("--output")
+        .arg(output)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn check(dir: &Path, table: &str, dead_letter: &Path) -> String {
     let out = python(&[
         "check",
@@ -264,17 +278,18 @@ fn interleaved_versions_convert_to_one_schema_per_data_type() {
 
     let table = format!("{}/out/{{data_type}}", dir.display());
     let dead = dir.join("dl");
-    let out = bin()
-        .arg("convert")
-        .arg(dir.join("avro"))
-        .arg(dir.join("raw"))
-        .args(["-o", &table, "--registry"])
-        .arg(&registry)
-        .arg("--dead-letter")
-        .arg(&dead)
-        .args(["--max-dead-letter-fraction", "0.01", "--json"])
-        .output()
-        .unwrap();
+    let out = convert_envelopes(
+        &[&dir.join("avro"), &dir.join("raw")],
+        &registry,
+        &table,
+        &[
+            "--dead-letter",
+            dead.to_str().unwrap(),
+            "--max-dead-letter-fraction",
+            "0.01",
+            "--json",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["records"], 6000);
@@ -597,16 +612,12 @@ fn an_envelope_whose_data_type_is_no_name_fails_its_record_only() {
     let input = tmp.path().join("envelopes.avro");
     std::fs::write(&input, w.finish().unwrap()).unwrap();
     let convert = |extra: &[&str]| {
-        bin()
-            .arg("convert")
-            .arg(&input)
-            .arg("--registry")
-            .arg(&registry)
-            .arg("--output")
-            .arg(tmp.path().join("out/{data_type}"))
-            .args(extra)
-            .output()
-            .unwrap()
+        convert_envelopes(
+            &[&input],
+            &registry,
+            tmp.path().join("out/{data_type}"),
+            extra,
+        )
     };
     let dead = tmp.path().join("dead");
     let o = convert(&[
@@ -688,18 +699,18 @@ fn an_envelope_that_swallowed_the_next_ones_counts_them() {
         let input = tmp.path().join(format!("raw-{swallow}.avro"));
         std::fs::write(&input, &stream).unwrap();
         let dead_dir = tmp.path().join(format!("dead-{swallow}"));
-        let o = bin()
-            .arg("convert")
-            .arg(&input)
-            .arg("--registry")
-            .arg(&registry)
-            .arg("--output")
-            .arg(tmp.path().join(format!("out-{swallow}")))
-            .arg("--dead-letter")
-            .arg(&dead_dir)
-            .args(["--max-dead-letter-fraction", "1", "--json"])
-            .output()
-            .unwrap();
+        let o = convert_envelopes(
+            &[&input],
+            &registry,
+            tmp.path().join(format!("out-{swallow}")),
+            &[
+                "--dead-letter",
+                dead_dir.to_str().unwrap(),
+                "--max-dead-letter-fraction",
+                "1",
+                "--json",
+            ],
+        );
         assert!(o.status.success(), "{}", text(&o));
         let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let dead_records = report["dead_letter"]["records"].as_u64().unwrap();
