@@ -316,6 +316,13 @@ fn unsigned_payload(endpoint: Option<&str>) -> bool {
     })
 }
 
+/// Whether `endpoint` is a plain-HTTP URL.
+fn plain_http(endpoint: &str) -> bool {
+    endpoint
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
 /// The store of an S3 `bucket` (`location` names it in errors): credentials, region and
 /// endpoint from the environment, the AWS profile and `options`.
 fn s3_store(
@@ -336,17 +343,27 @@ fn s3_store(
             builder = builder.with_region(region);
         }
     }
-    if options.allow_http {
-        builder = builder.with_allow_http(true);
-    }
     if let Some(endpoint) = &options.endpoint {
-        builder = builder.with_endpoint(endpoint);
+        // Over AWS_ENDPOINT_URL_S3 too, which object_store prefers to the general one.
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_config(AmazonS3ConfigKey::S3Endpoint, endpoint);
     }
     if let Some(region) = &options.region {
         builder = builder.with_region(region);
     }
+    let endpoint = builder
+        .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+        .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+    // An endpoint named http:// (a local MinIO or SeaweedFS) is taken at its word, as the AWS
+    // CLI and SDKs take it, unless AWS_ALLOW_HTTP says otherwise.
+    if options.allow_http
+        || (std::env::var_os("AWS_ALLOW_HTTP").is_none()
+            && endpoint.as_deref().is_some_and(plain_http))
+    {
+        builder = builder.with_allow_http(true);
+    }
     if std::env::var_os("AWS_UNSIGNED_PAYLOAD").is_none() {
-        let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
         builder = builder.with_unsigned_payload(unsigned_payload(endpoint.as_deref()));
     }
     let store = builder.build().map_err(|source| StorageError::Store {
