@@ -30,6 +30,7 @@ pub mod deadletter;
 pub mod decode;
 pub mod demo;
 pub mod encode;
+mod hash;
 pub mod inspect;
 pub mod job;
 pub mod layout;

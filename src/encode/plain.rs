@@ -410,14 +410,13 @@ struct Dictionary {
 
 impl Dictionary {
     fn new(kind: Kind, limit: usize) -> Self {
-        use std::hash::BuildHasher;
         Self {
             kind,
             limit,
             table: vec![[0; 2]; 1024],
             ends: Vec::new(),
             bytes: Vec::new(),
-            seed: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
+            seed: crate::hash::random_seed(),
             seen: Vec::new(),
         }
     }
@@ -455,27 +454,10 @@ impl Dictionary {
         u32::BITS - (self.len().saturating_sub(1) as u32).leading_zeros()
     }
 
-    /// A hash of `v`: its 8-byte words mixed in with a multiply-fold each, the last one read
-    /// ending at the value's end (overlapping the one before it), so that nothing is copied.
+    /// A hash of `v` under the dictionary's seed ([`crate::hash::bytes`]).
     #[inline]
     fn hash(&self, v: &[u8]) -> u64 {
-        #[inline(always)]
-        fn mix(a: u64, b: u64) -> u64 {
-            let m = u128::from(a ^ 0x2d35_8dcc_aa6c_78a5)
-                .wrapping_mul(u128::from(b ^ 0x8bb8_4b93_962e_acc9));
-            (m as u64) ^ ((m >> 64) as u64)
-        }
-        let h = self.seed ^ (v.len() as u64);
-        match v.len() {
-            0..=8 => mix(h, Self::head(v)),
-            n => {
-                let mut h = h;
-                for c in v[..n - 1].chunks_exact(8) {
-                    h = mix(h, word(c));
-                }
-                mix(h, word(&v[n - 8..]))
-            }
-        }
+        crate::hash::bytes(self.seed, v)
     }
 
     /// The id of `v`, added if new.
@@ -534,7 +516,7 @@ impl Dictionary {
     #[inline]
     fn intern_hashed(&mut self, v: &[u8], h: u64) -> u32 {
         let tag = Self::tag(h, v);
-        let head = Self::head(v);
+        let head = crate::hash::head(v);
         let mask = self.table.len() - 1;
         let mut slot = (h as usize) & mask;
         loop {
@@ -590,7 +572,7 @@ impl Dictionary {
             while table[slot][0] != 0 {
                 slot = (slot + 1) & (size - 1);
             }
-            table[slot] = [Self::tag(h, v) | (id as u64 + 1), Self::head(v)];
+            table[slot] = [Self::tag(h, v) | (id as u64 + 1), crate::hash::head(v)];
         }
         self.table = table;
     }
@@ -599,23 +581,6 @@ impl Dictionary {
     #[inline]
     fn tag(h: u64, v: &[u8]) -> u64 {
         (h & 0xffff_ff00_0000_0000) | ((v.len().min(255) as u64) << 32)
-    }
-
-    /// The first 8 bytes as a word, read without a copy: with the length, all of a value of
-    /// up to 8 bytes (one of 4 to 7 bytes as two overlapping 4-byte words, one of 1 to 3
-    /// bytes as its first, middle and last byte).
-    #[inline(always)]
-    fn head(v: &[u8]) -> u64 {
-        let n = v.len();
-        if n >= 8 {
-            word(v)
-        } else if n >= 4 {
-            u64::from(half(v)) | (u64::from(half(&v[n - 4..])) << 32)
-        } else if n > 0 {
-            u64::from(v[0]) | (u64::from(v[n / 2]) << 8) | (u64::from(v[n - 1]) << 16)
-        } else {
-            0
-        }
     }
 
     /// The min and max of the entries the open page used; forgets them.
@@ -673,18 +638,6 @@ fn int_from_le(v: &[u8]) -> i64 {
         (None, Some(w)) => i64::from(i32::from_le_bytes(*w)),
         _ => 0,
     }
-}
-
-/// The first 8 bytes of `v` (which has at least 8) as a little-endian word.
-#[inline(always)]
-fn word(v: &[u8]) -> u64 {
-    v.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w))
-}
-
-/// The first 4 bytes of `v` (which has at least 4) as a little-endian word.
-#[inline(always)]
-fn half(v: &[u8]) -> u32 {
-    v.first_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w))
 }
 
 /// Where the column's finished pages wait until the row group is written out.

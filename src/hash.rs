@@ -1,0 +1,95 @@
+//! A fast keyed hash of byte strings, for the hash tables of the hot paths: the column writer's
+//! dictionaries and the decoder's check for repeated map keys. Each table takes a random seed
+//! ([`random_seed`]), so that values crafted to collide cannot pile up in one slot.
+
+/// A seed drawn from the process's random source.
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
+}
+
+/// A hash of `v` under `seed`: its 8-byte words mixed in with a multiply-fold each, the last
+/// one read ending at the value's end (overlapping the one before it), so that nothing is
+/// copied.
+#[inline]
+pub(crate) fn bytes(seed: u64, v: &[u8]) -> u64 {
+    let h = seed ^ (v.len() as u64);
+    match v.len() {
+        0..=8 => mix(h, head(v)),
+        n => {
+            let mut h = h;
+            for c in v[..n - 1].chunks_exact(8) {
+                h = mix(h, word(c));
+            }
+            mix(h, word(&v[n - 8..]))
+        }
+    }
+}
+
+#[inline(always)]
+fn mix(a: u64, b: u64) -> u64 {
+    let m =
+        u128::from(a ^ 0x2d35_8dcc_aa6c_78a5).wrapping_mul(u128::from(b ^ 0x8bb8_4b93_962e_acc9));
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// The first 8 bytes as a word, read without a copy: with the length, all of a value of up to
+/// 8 bytes (one of 4 to 7 bytes as two overlapping 4-byte words, one of 1 to 3 bytes as its
+/// first, middle and last byte).
+#[inline(always)]
+pub(crate) fn head(v: &[u8]) -> u64 {
+    let n = v.len();
+    if n >= 8 {
+        word(v)
+    } else if n >= 4 {
+        u64::from(half(v)) | (u64::from(half(&v[n - 4..])) << 32)
+    } else if n > 0 {
+        u64::from(v[0]) | (u64::from(v[n / 2]) << 8) | (u64::from(v[n - 1]) << 16)
+    } else {
+        0
+    }
+}
+
+/// The first 8 bytes of `v` (which has at least 8) as a little-endian word.
+#[inline(always)]
+fn word(v: &[u8]) -> u64 {
+    v.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w))
+}
+
+/// The first 4 bytes of `v` (which has at least 4) as a little-endian word.
+#[inline(always)]
+fn half(v: &[u8]) -> u32 {
+    v.first_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_bytes_hash_equal_and_lengths_tell_apart() {
+        let seed = random_seed();
+        for v in [
+            &b""[..],
+            b"a",
+            b"abc",
+            b"abcd",
+            b"abcdefg",
+            b"abcdefgh",
+            b"abcdefghijklmnopq",
+        ] {
+            // Only the value's own bytes are read, whatever lies around it.
+            let (mut a, mut b) = (vec![0u8; 8], vec![0xffu8; 8]);
+            a.extend_from_slice(v);
+            b.extend_from_slice(v);
+            a.extend_from_slice(&[1; 8]);
+            b.extend_from_slice(&[2; 8]);
+            let n = v.len();
+            assert_eq!(bytes(seed, &a[8..8 + n]), bytes(seed, &b[8..8 + n]));
+        }
+        // Values that share their words but not their length (zeros) hash apart.
+        assert_ne!(bytes(seed, &[0; 8]), bytes(seed, &[0; 16]));
+        assert_ne!(bytes(seed, b"ab"), bytes(seed, b"abb"));
+        assert_ne!(bytes(1, b"key"), bytes(2, b"key"));
+    }
+}
