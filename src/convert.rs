@@ -952,27 +952,33 @@ impl Driver {
                     }
                 }
                 ObjectEvent::Raw => self.start_object(event.object, None)?,
-                ObjectEvent::Block(block) => {
-                    if let Some(report) = self.reports.last_mut() {
-                        report.blocks += 1;
-                    }
-                    if let Some(p) = &mut self.progress {
-                        p.add(
-                            block.count,
-                            block.data.len() as u64,
-                            self.reports.len(),
-                            self.outputs.len(),
-                        );
-                    }
-                    self.group_bytes += block.data.len();
-                    self.framed
-                        .add(event.object, block.count, block.data.len() as u64);
-                    self.group.push((block, event.permit));
-                    if self.group_bytes >= self.options.group_bytes {
-                        self.dispatch();
-                    }
-                    while self.queue.len() > self.max_in_flight {
-                        self.write_next()?;
+                ObjectEvent::Blocks(blocks) => {
+                    // The batch's budget permit goes with its last block, so that it is held
+                    // until every block of the batch was decoded.
+                    let (last, mut permit) = (blocks.len().saturating_sub(1), event.permit);
+                    for (i, block) in blocks.into_iter().enumerate() {
+                        if let Some(report) = self.reports.last_mut() {
+                            report.blocks += 1;
+                        }
+                        if let Some(p) = &mut self.progress {
+                            p.add(
+                                block.count,
+                                block.data.len() as u64,
+                                self.reports.len(),
+                                self.outputs.len(),
+                            );
+                        }
+                        self.group_bytes += block.data.len();
+                        self.framed
+                            .add(event.object, block.count, block.data.len() as u64);
+                        let permit = if i == last { permit.take() } else { None };
+                        self.group.push((block, permit));
+                        if self.group_bytes >= self.options.group_bytes {
+                            self.dispatch();
+                        }
+                        while self.queue.len() > self.max_in_flight {
+                            self.write_next()?;
+                        }
                     }
                 }
                 ObjectEvent::Broken {

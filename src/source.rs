@@ -156,14 +156,20 @@ async fn list_one(location: &Location) -> Result<Vec<InputObject>, SourceError> 
     Ok(found)
 }
 
+/// Small consecutive blocks are handed out together up to this many bytes
+/// ([`ObjectEvent::Blocks`]).
+pub const BLOCK_BATCH_BYTES: usize = 64 << 10;
+
 /// What happens in one object, in order.
 #[derive(Debug)]
 pub enum ObjectEvent {
     /// A container file's header; its blocks follow. An object of concatenated container
     /// files has one before the blocks of each.
     Header(Box<Header>),
-    /// The next block, still compressed.
-    Block(RawBlock),
+    /// The next blocks, still compressed, in order: one, or as many small ones as come
+    /// together to about [`BLOCK_BATCH_BYTES`] (a file of one record a block would otherwise
+    /// cost a message, a wake-up and a budget permit per record).
+    Blocks(Vec<RawBlock>),
     /// The object is a raw concatenation of `DataWrapper` envelopes (no header); its blocks
     /// (whole envelopes, uncompressed) follow.
     Raw,
@@ -237,7 +243,8 @@ pub struct SourceOptions {
     pub concurrency: usize,
     /// Most compressed block bytes handed out and not yet released.
     pub budget_bytes: usize,
-    /// Blocks each prefetching object may hold before it waits.
+    /// Events (blocks, in batches of small ones) each prefetching object may hold before it
+    /// waits.
     pub prefetch_blocks: usize,
     /// Range requests of [`Self::read_chunk_bytes`] in flight per object on S3 (at least;
     /// conversions raise it to one per worker thread). Reading is bound by the time to first
@@ -315,15 +322,16 @@ pub fn spawn_source(
             while let Some(event) = orx.recv().await {
                 let failed = event.is_err();
                 let msg = match event {
-                    Ok(ObjectEvent::Block(block)) => {
+                    Ok(ObjectEvent::Blocks(blocks)) => {
                         // At most half the budget: the driver's open group holds up to the
                         // other half (see `convert_to`).
-                        let want = block.data.len().clamp(1, (options.budget_bytes / 2).max(1));
+                        let bytes = blocks.iter().map(|b| b.data.len()).sum::<usize>();
+                        let want = bytes.clamp(1, (options.budget_bytes / 2).max(1));
                         let permit = budget.clone().acquire_many_owned(want as u32).await;
                         permit
                             .map(|p| SourceEvent {
                                 object: index,
-                                event: ObjectEvent::Block(block),
+                                event: ObjectEvent::Blocks(blocks),
                                 permit: Some(p),
                             })
                             .map_err(|_| SourceError::Cancelled)
@@ -588,7 +596,7 @@ async fn stream_blocks(
         let send = async |events: Vec<RawEvent>| {
             for e in events {
                 let event = match e {
-                    RawEvent::Block(b) => ObjectEvent::Block(b),
+                    RawEvent::Block(b) => ObjectEvent::Blocks(vec![b]),
                     RawEvent::Broken {
                         offset,
                         error,
@@ -637,6 +645,18 @@ async fn stream_blocks(
     // After a broken block (with a dead-letter place): the error, until the next sync marker is
     // found; the bytes up to it are set aside, in pieces as they arrive.
     let mut skipping: Option<(ContainerError, bool)> = None;
+    // Blocks split and not yet sent, and their bytes: sent before anything else is, and
+    // whenever the splitter needs more bytes.
+    let mut batch: Vec<RawBlock> = Vec::new();
+    let mut batch_bytes = 0;
+    let send_batch = async |batch: &mut Vec<RawBlock>, bytes: &mut usize| {
+        *bytes = 0;
+        batch.is_empty()
+            || tx
+                .send(Ok(ObjectEvent::Blocks(std::mem::take(batch))))
+                .await
+                .is_ok()
+    };
     while let Some(chunk) = chunks.next().await {
         splitter.push(chunk?);
         loop {
@@ -656,16 +676,34 @@ async fn stream_blocks(
                 }
                 skipping = None;
             }
-            match splitter.next_event() {
-                Ok(Some(event)) => {
-                    let event = match event {
-                        Event::Header(header) => ObjectEvent::Header(header),
-                        Event::Block(block) => ObjectEvent::Block(block),
-                    };
-                    if tx.send(Ok(event)).await.is_err() {
+            let event = splitter.next_event();
+            if let Ok(Some(Event::Block(block))) = event {
+                // A batch ends before the block that would take it past the size (a file's
+                // usual blocks go one by one), or with the block that reaches it.
+                if batch_bytes + block.data.len() > BLOCK_BATCH_BYTES
+                    && !send_batch(&mut batch, &mut batch_bytes).await
+                {
+                    return Ok(());
+                }
+                batch_bytes += block.data.len();
+                batch.push(block);
+                if batch_bytes >= BLOCK_BATCH_BYTES
+                    && !send_batch(&mut batch, &mut batch_bytes).await
+                {
+                    return Ok(());
+                }
+                continue;
+            }
+            if !send_batch(&mut batch, &mut batch_bytes).await {
+                return Ok(());
+            }
+            match event {
+                Ok(Some(Event::Header(header))) => {
+                    if tx.send(Ok(ObjectEvent::Header(header))).await.is_err() {
                         return Ok(());
                     }
                 }
+                Ok(Some(Event::Block(_))) => unreachable!("blocks are batched above"),
                 Ok(None) => break,
                 // Set aside up to the next sync marker, or fail (before the header, nothing
                 // after it can be told apart).
@@ -675,6 +713,9 @@ async fn stream_blocks(
                 Err(e) => return Err(container_err(e)),
             }
         }
+    }
+    if !send_batch(&mut batch, &mut batch_bytes).await {
+        return Ok(());
     }
     let broken = match skipping {
         Some((e, first)) => Some((e, first)),
@@ -799,7 +840,7 @@ mod tests {
         while let Some(event) = rx.recv().await {
             let event = event.unwrap();
             match event.event {
-                ObjectEvent::Block(b) => records += b.count,
+                ObjectEvent::Blocks(bs) => records += bs.iter().map(|b| b.count).sum::<u64>(),
                 ObjectEvent::End { .. } => ends.push(event.object),
                 _ => {}
             }
@@ -812,6 +853,70 @@ mod tests {
             "at most {peak} reads in flight for 200 small objects"
         );
         assert!(peak <= SMALL_OBJECTS_IN_FLIGHT, "{peak} reads in flight");
+    }
+
+    /// Blocks of one record each come in batches of up to [`BLOCK_BATCH_BYTES`], a block
+    /// larger than that alone, all in order: a file of one record a block cost a message and a
+    /// wake-up per record (2,000,000 one-record blocks: 2.9 cpu-s, 1.6 in 64 KB blocks).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn small_blocks_come_in_batches_in_order() {
+        let mut w = ContainerWriter::new(
+            Vec::new(),
+            r#""string""#,
+            Codec::Null,
+            [9; 16],
+            &std::collections::BTreeMap::new(),
+        )
+        .unwrap();
+        let mut sizes = Vec::new();
+        for i in 0..20_000usize {
+            // Every 5,000th record is a block of 100 KB; the others blocks of a few bytes.
+            let len = if i % 5_000 == 4_999 { 100_000 } else { i % 7 };
+            let mut datum = Vec::new();
+            crate::avro::cursor::encode_long(len as i64, &mut datum);
+            datum.resize(datum.len() + len, b'x');
+            sizes.push(datum.len());
+            w.append(&datum).unwrap();
+            w.flush_block().unwrap();
+        }
+        let store = Arc::new(TestStore::default());
+        let path = Path::from("raw/tiny.avro");
+        let bytes = w.finish().unwrap();
+        let size = bytes.len() as u64;
+        store.put(&path, bytes.into()).await.unwrap();
+        let input = InputObject {
+            store: store.clone(),
+            url: "memory://t/raw/tiny.avro".into(),
+            path,
+            size,
+            e_tag: None,
+            local: None,
+        };
+        let mut rx = spawn_source(
+            &tokio::runtime::Handle::current(),
+            Arc::new(vec![input]),
+            SourceOptions::default(),
+        );
+        let mut batches = Vec::new();
+        while let Some(event) = rx.recv().await {
+            if let ObjectEvent::Blocks(blocks) = event.unwrap().event {
+                batches.push(blocks);
+            }
+        }
+        let blocks: Vec<&RawBlock> = batches.iter().flatten().collect();
+        assert_eq!(blocks.len(), 20_000);
+        for (i, b) in blocks.iter().enumerate() {
+            assert_eq!((b.index, b.count, b.data.len()), (i as u64, 1, sizes[i]));
+        }
+        for batch in &batches {
+            let bytes: usize = batch.iter().map(|b| b.data.len()).sum();
+            assert!(
+                batch.len() == 1 || bytes <= BLOCK_BATCH_BYTES,
+                "{bytes} bytes"
+            );
+        }
+        // Far fewer messages than blocks: one per 64 KiB, or per 1 MiB chunk read at least.
+        assert!(batches.len() < 200, "{} batches", batches.len());
     }
 
     /// Every range of an object in a store is read from the version listed: one replaced
