@@ -13,7 +13,8 @@
 //! batch. Groups of every input are decoded concurrently, so one large file uses every core, and
 //! results are consumed in submission order, so each input's row order is kept. Batches go to the
 //! open Parquet file, whose columns are encoded in parallel; a file is closed once it reaches
-//! [`EncodeOptions::file_bytes`], and when the schema changes between inputs.
+//! [`EncodeOptions::file_bytes`]. Inputs of another schema go to a file of their own, open
+//! beside the first (up to four, one per schema).
 //!
 //! Records of several writer schemas: each object is read as a plain container file (its header
 //! schema), a container file of `DataWrapper` envelopes, or a raw concatenation of envelopes; an
@@ -615,12 +616,22 @@ struct Pending {
 struct OpenFile {
     encoder: FileEncoder<ObjectWriter>,
     path: Path,
+    /// Its number among the table's files (its name's).
+    number: usize,
 }
+
+/// Files of one table open at the same time, one per schema: inputs whose schemas interleave
+/// (producers of two versions, their objects alternating by name) fill one file per schema
+/// instead of a new file at every change (400 objects of 4 alternating schemas made 400 files
+/// of ~130 KB). Past it, the least recently written is closed.
+const OPEN_FILES_PER_TABLE: usize = 4;
 
 /// The output of one data type.
 struct Table {
     location: Location,
-    file: Option<OpenFile>,
+    /// The open files, each of its own schema, the most recently written last.
+    open: Vec<OpenFile>,
+    /// Files opened so far (they are named by it).
     files: usize,
     /// Small batches waiting to be written as one (see [`SMALL_BATCH_ROWS`]).
     small: SmallBatches,
@@ -864,7 +875,7 @@ impl Driver {
             Err(e) => {
                 // Abort the open uploads; let decode tasks finish into closed channels.
                 for table in self.tables.values_mut() {
-                    if let Some(f) = table.file.take() {
+                    for f in table.open.drain(..) {
                         drop(f.encoder);
                     }
                 }
@@ -1008,7 +1019,11 @@ impl Driver {
         let keys: Vec<Arc<str>> = self.tables.keys().cloned().collect();
         for key in keys {
             self.flush_small(&key)?;
-            self.close_file(&key)?;
+            // In the order they were opened, as they are named.
+            self.table(&key)?.open.sort_by_key(|f| f.number);
+            while !self.table(&key)?.open.is_empty() {
+                self.close_file(&key, 0)?;
+            }
         }
         Ok(())
     }
@@ -1434,7 +1449,7 @@ impl Driver {
                 key.clone(),
                 Table {
                     location,
-                    file: None,
+                    open: Vec::new(),
                     files: 0,
                     small: SmallBatches::default(),
                     plain: None,
@@ -1498,21 +1513,31 @@ impl Driver {
 
     fn write_now(&mut self, key: &Arc<str>, batch: &RecordBatch) -> Result<(), ConvertError> {
         let schema = batch.schema();
-        let changed = self
-            .table(key)?
-            .file
-            .as_ref()
-            .is_some_and(|f| f.encoder.schema() != &schema);
-        if changed {
-            tracing::info!("the schema changed between inputs: starting a new file");
-            self.close_file(key)?;
-        }
-        if self.table(key)?.file.is_none() {
-            self.open_file(key, batch)?;
+        let table = self.table(key)?;
+        match table
+            .open
+            .iter()
+            .position(|f| f.encoder.schema() == &schema)
+        {
+            Some(i) => {
+                let file = table.open.remove(i);
+                table.open.push(file);
+            }
+            None => {
+                if !table.open.is_empty() {
+                    tracing::info!(
+                        "an input of another schema than the open file's: starting a file of it"
+                    );
+                }
+                if table.open.len() >= OPEN_FILES_PER_TABLE {
+                    self.close_file(key, 0)?;
+                }
+                self.open_file(key, batch)?;
+            }
         }
         let (position, total) = (self.position, self.starts.last().copied().unwrap_or(0));
         let table = self.table(key)?;
-        let Some(file) = table.file.as_mut() else {
+        let Some(file) = table.open.last_mut() else {
             return Ok(());
         };
         // The rest of this table's output, expected from how much of the input is left and
@@ -1530,7 +1555,8 @@ impl Driver {
                 source,
             })?;
         if file.encoder.is_full() {
-            self.close_file(key)?;
+            let last = table.open.len() - 1;
+            self.close_file(key, last)?;
         }
         Ok(())
     }
@@ -1546,7 +1572,9 @@ impl Driver {
         let pool = self.pool.clone();
         let upload_parts = self.upload_parts;
         let table = self.table(key)?;
-        let name = format!("part-{:05}{generation}.{extension}.parquet", table.files);
+        let number = table.files;
+        let name = format!("part-{number:05}{generation}.{extension}.parquet");
+        table.files += 1;
         let path = table.location.path.clone().join(name);
         let parts = parts_for(&table.location, Some(encode.file_bytes), upload_parts);
         let writer =
@@ -1562,18 +1590,23 @@ impl Driver {
                     source,
                 }
             })?;
-        table.file = Some(OpenFile { encoder, path });
+        table.open.push(OpenFile {
+            encoder,
+            path,
+            number,
+        });
         Ok(())
     }
 
-    /// Closes the table's open file: its last row group is closed here, and written out and
-    /// uploaded in the background ([`Self::finishing`]) while the next file fills.
-    fn close_file(&mut self, key: &Arc<str>) -> Result<(), ConvertError> {
+    /// Closes the table's open file `at` (in [`Table::open`]): its last row group is closed
+    /// here, and written out and uploaded in the background ([`Self::finishing`]) while the
+    /// next file fills.
+    fn close_file(&mut self, key: &Arc<str>, at: usize) -> Result<(), ConvertError> {
         let table = self.table(key)?;
-        let Some(mut file) = table.file.take() else {
+        if at >= table.open.len() {
             return Ok(());
-        };
-        table.files += 1;
+        }
+        let mut file = table.open.remove(at);
         let url = table.location.url_of(&file.path);
         let schema = file.encoder.schema().clone();
         // Its columns closed, the encoder knows which gave up their dictionaries: the next

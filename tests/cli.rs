@@ -1978,3 +1978,88 @@ fn names_outside_the_avro_pattern_are_read() {
     assert!(o.status.success(), "{}", text(&o));
     roundtrip(&out, &[&input]);
 }
+
+/// Inputs whose schemas interleave (two producer versions, their objects alternating by name)
+/// fill one file per schema, each with its inputs' rows in order; past four schemas at a time
+/// the least recently written file is closed. Before, each change of schema started a file:
+/// eight inputs made eight files.
+#[test]
+fn interleaved_schemas_fill_one_file_each() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = |v: usize| {
+        format!(
+            r#"{{"type":"record","name":"R","fields":[{{"name":"x","type":"long"}},
+               {{"name":"f{v}","type":"long"}}]}}"#
+        )
+    };
+    // `versions` schemas in turn, 8 objects of each, 100 records an object.
+    let run = |versions: usize| {
+        let dir = tmp.path().join(format!("in-{versions}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for o in 0..8 * versions {
+            let v = o % versions;
+            let mut w = ContainerWriter::new(
+                Vec::new(),
+                &schema(v),
+                Codec::Null,
+                [6; 16],
+                &BTreeMap::new(),
+            )
+            .unwrap();
+            let mut d = Datum::new();
+            for i in 0..100i64 {
+                d.clear();
+                d.long(o as i64 * 100 + i).long(v as i64);
+                w.append(&d.buf).unwrap();
+            }
+            std::fs::write(dir.join(format!("{o:03}.avro")), w.finish().unwrap()).unwrap();
+        }
+        let out = tmp.path().join(format!("out-{versions}"));
+        let o = convert(&[&dir], &out, &["--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let files: Vec<PathBuf> = report["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| PathBuf::from(o["url"].as_str().unwrap()))
+            .collect();
+        // Every file holds the rows of one schema, in input order.
+        let mut seen = 0;
+        for f in &files {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
+            let mut xs = Vec::new();
+            for batch in reader {
+                let batch = batch.unwrap();
+                xs.extend(
+                    batch
+                        .column(0)
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .iter()
+                        .copied(),
+                );
+            }
+            let v = (xs[0] / 100) as usize % versions;
+            let want: Vec<i64> = (0..8 * versions)
+                .filter(|o| o % versions == v)
+                .flat_map(|o| (0..100).map(move |i| o as i64 * 100 + i))
+                .filter(|x| xs.contains(x))
+                .collect();
+            assert_eq!(xs, want, "{}", f.display());
+            seen += xs.len();
+        }
+        assert_eq!(seen, 800 * versions);
+        files.len()
+    };
+    assert_eq!(run(2), 2);
+    assert_eq!(run(4), 4);
+    // Five schemas in turn, four files open at a time: a file closes at every change.
+    assert_eq!(run(5), 40);
+}
