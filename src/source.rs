@@ -676,34 +676,38 @@ async fn stream_blocks(
                 }
                 skipping = None;
             }
-            let event = splitter.next_event();
-            if let Ok(Some(Event::Block(block))) = event {
-                // A batch ends before the block that would take it past the size (a file's
-                // usual blocks go one by one), or with the block that reaches it.
-                if batch_bytes + block.data.len() > BLOCK_BATCH_BYTES
-                    && !send_batch(&mut batch, &mut batch_bytes).await
-                {
-                    return Ok(());
+            // A header, `None` when more bytes are needed, or an error; blocks join the batch.
+            let header = match splitter.next_event() {
+                Ok(Some(Event::Block(block))) => {
+                    // A batch ends before the block that would take it past the size (a file's
+                    // usual blocks go one by one), or with the block that reaches it.
+                    if batch_bytes + block.data.len() > BLOCK_BATCH_BYTES
+                        && !send_batch(&mut batch, &mut batch_bytes).await
+                    {
+                        return Ok(());
+                    }
+                    batch_bytes += block.data.len();
+                    batch.push(block);
+                    if batch_bytes >= BLOCK_BATCH_BYTES
+                        && !send_batch(&mut batch, &mut batch_bytes).await
+                    {
+                        return Ok(());
+                    }
+                    continue;
                 }
-                batch_bytes += block.data.len();
-                batch.push(block);
-                if batch_bytes >= BLOCK_BATCH_BYTES
-                    && !send_batch(&mut batch, &mut batch_bytes).await
-                {
-                    return Ok(());
-                }
-                continue;
-            }
+                Ok(Some(Event::Header(header))) => Ok(Some(header)),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
             if !send_batch(&mut batch, &mut batch_bytes).await {
                 return Ok(());
             }
-            match event {
-                Ok(Some(Event::Header(header))) => {
+            match header {
+                Ok(Some(header)) => {
                     if tx.send(Ok(ObjectEvent::Header(header))).await.is_err() {
                         return Ok(());
                     }
                 }
-                Ok(Some(Event::Block(_))) => unreachable!("blocks are batched above"),
                 Ok(None) => break,
                 // Set aside up to the next sync marker, or fail (before the header, nothing
                 // after it can be told apart).
