@@ -980,8 +980,7 @@ impl Driver {
                             );
                         }
                         self.group_bytes += block.data.len();
-                        self.framed
-                            .add(event.object, block.count, block.data.len() as u64);
+                        self.framed.add(event.object, block.count, block.framed);
                         let permit = if i == last { permit.take() } else { None };
                         self.group.push((block, permit));
                         if self.group_bytes >= self.options.group_bytes {

@@ -145,6 +145,10 @@ pub struct RawBlock {
     pub count: u64,
     /// The block's data as stored (compressed with the header's codec).
     pub data: Bytes,
+    /// The bytes the block takes in the object: its data, and in a container file its count,
+    /// its size and its sync marker too (the rate at which the records of a broken range are
+    /// estimated counts them: blocks of one small record are mostly framing).
+    pub framed: u64,
 }
 
 /// Writer schemas parsed so far, with their fingerprints, by their JSON text: the objects of a
@@ -670,6 +674,7 @@ impl BlockSplitter {
             offset: self.offset,
             count: count as u64,
             data,
+            framed: total as u64,
         };
         self.next_index += 1;
         self.offset += total as u64;

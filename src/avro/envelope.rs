@@ -237,6 +237,7 @@ impl RawSplitter {
             index: self.blocks,
             offset: self.base,
             count: self.count,
+            framed: data.len() as u64,
             data,
         };
         self.base += self.scanned as u64;
