@@ -86,6 +86,21 @@ pub enum PlanError {
         /// Second name.
         second: String,
     },
+    /// A field whose name has a dot where a sibling is named as the part before it: both
+    /// would have one dotted column path (`a.b`), which readers that look columns up by it
+    /// (Spark, parquet-java) cannot tell apart.
+    #[error(
+        "`{path}`: field `{dotted}` has the dotted column path of a field under its sibling \
+         `{sibling}`"
+    )]
+    DottedCollision {
+        /// The parent.
+        path: String,
+        /// The name with a dot.
+        dotted: String,
+        /// The sibling named as its first part.
+        sibling: String,
+    },
     /// A type that has no Parquet form.
     #[error("`{path}`: {message}")]
     Unsupported {
@@ -573,6 +588,21 @@ impl Planner {
                 }
             }
         }
+        // Names outside the Avro pattern (read as Java reads them) may hold dots.
+        for dotted in out.iter().map(|f| f.name()).filter(|n| n.contains('.')) {
+            let first = dotted.split('.').next().unwrap_or_default().to_lowercase();
+            if let Some(sibling) = lower.get(&first) {
+                return Err(PlanError::DottedCollision {
+                    path: if path.is_empty() {
+                        "$".into()
+                    } else {
+                        path.into()
+                    },
+                    dotted: dotted.clone(),
+                    sibling: sibling.clone(),
+                });
+            }
+        }
         Ok((out, ops))
     }
 
@@ -909,6 +939,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, PlanError::NameCollision { .. }), "{err}");
+        // A name with a dot (outside the Avro pattern, as other writers allow) beside a field
+        // named as its first part: one dotted column path for two columns.
+        for first in ["a", "A"] {
+            let err = arrow(&format!(
+                r#"{{"type":"record","name":"r","fields":[{{"name":"{first}.b","type":"int"}},
+                    {{"name":"a","type":{{"type":"record","name":"A","fields":[
+                        {{"name":"b","type":"int"}}]}}}}]}}"#
+            ))
+            .unwrap_err();
+            assert!(matches!(err, PlanError::DottedCollision { .. }), "{err}");
+        }
+        assert!(arrow(r#"{"type":"record","name":"r","fields":[{"name":"a.b","type":"int"},{"name":"c","type":"int"}]}"#).is_ok());
         let err = arrow(
             r#"{"type":"record","name":"r","fields":[{"name":"amount","type":
                 {"type":"fixed","name":"d","size":32,"logicalType":"decimal","precision":76,"scale":2}}]}"#,
