@@ -1000,7 +1000,16 @@ impl Driver {
                     self.dispatch();
                     self.broken(event.object, offset, declared, error, data)?;
                 }
-                ObjectEvent::End { .. } => {
+                ObjectEvent::End { padding, .. } => {
+                    if padding > 0 {
+                        let url = &self.inputs[event.object].url;
+                        let w = format!(
+                            "the object ends with {padding} zero bytes where a block should \
+                             start: padding, read as the end of the file (no records)"
+                        );
+                        tracing::warn!(input = %url, "{w}");
+                        self.warnings.push(format!("{url}: {w}"));
+                    }
                     self.dispatch();
                     self.current = None;
                     if self.reports.len() == event.object {

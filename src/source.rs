@@ -193,6 +193,9 @@ pub enum ObjectEvent {
     End {
         /// Blocks read.
         blocks: u64,
+        /// Zero bytes the object ended with after its last block, read as its end
+        /// ([`BlockSplitter::padding`]).
+        padding: u64,
     },
 }
 
@@ -579,7 +582,12 @@ async fn stream_blocks(
         // An empty object holds no records (a placeholder, or a file created and never
         // written): nothing to convert or set aside.
         tracing::warn!(input = %input.url, "empty object: no records");
-        let _ = tx.send(Ok(ObjectEvent::End { blocks: 0 })).await;
+        let _ = tx
+            .send(Ok(ObjectEvent::End {
+                blocks: 0,
+                padding: 0,
+            }))
+            .await;
         return Ok(());
     }
     let raw = match options.framing {
@@ -636,6 +644,7 @@ async fn stream_blocks(
         let _ = tx
             .send(Ok(ObjectEvent::End {
                 blocks: splitter.blocks(),
+                padding: 0,
             }))
             .await;
         return Ok(());
@@ -725,14 +734,6 @@ async fn stream_blocks(
         Some((e, first)) => Some((e, first)),
         None => splitter.finish().err().map(|e| (e, true)),
     };
-    if splitter.padding() > 0 {
-        tracing::warn!(
-            input = %input.url,
-            "the object ends with {} zero bytes where a block should start: padding, read as \
-             the end of the file (no records)",
-            splitter.padding()
-        );
-    }
     if let Some((e, first)) = broken {
         // The rest of the object cannot be framed: set it aside, or fail.
         let rest = if options.set_aside_broken {
@@ -754,6 +755,7 @@ async fn stream_blocks(
     }
     let end = ObjectEvent::End {
         blocks: splitter.blocks_read(),
+        padding: splitter.padding(),
     };
     let _ = tx.send(Ok(end)).await;
     Ok(())

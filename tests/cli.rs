@@ -2063,3 +2063,34 @@ fn interleaved_schemas_fill_one_file_each() {
     // Five schemas in turn, four files open at a time: a file closes at every change.
     assert_eq!(run(5), 40);
 }
+
+/// Zero bytes after a file's last block (padding) end the file, as in Avro Java: every record
+/// converts, and the report says so among its warnings.
+#[test]
+fn zero_padding_after_the_last_block_is_reported_not_lost() {
+    let mut w = ContainerWriter::new(
+        Vec::new(),
+        r#""long""#,
+        Codec::Deflate,
+        [5; 16],
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let mut d = Datum::new();
+    for i in 0..25i64 {
+        d.clear();
+        d.long(i);
+        w.append(&d.buf).unwrap();
+    }
+    let mut bytes = w.finish().unwrap();
+    bytes.extend_from_slice(&[0; 16]);
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("padded.avro");
+    std::fs::write(&input, bytes).unwrap();
+    let o = convert(&[&input], &tmp.path().join("out"), &["--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["records_out"], 25, "{}", text(&o));
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("ends with 16 zero bytes"), "{warnings}");
+}
