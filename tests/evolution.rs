@@ -214,6 +214,26 @@ fn convert_envelopes(
         .unwrap()
 }
 
+/// [`convert_envelopes`] setting aside into `dead` up to `fraction` of the records, with the
+/// report as JSON.
+fn convert_setting_aside(
+    inputs: &[&Path],
+    registry: &Path,
+    output: impl AsRef<std::ffi::OsStr>,
+    dead: &Path,
+    fraction: &str,
+) -> Output {
+    let dead = dead.to_str().unwrap();
+    let extra = [
+        "--dead-letter",
+        dead,
+        "--max-dead-letter-fraction",
+        fraction,
+        "--json",
+    ];
+    convert_envelopes(inputs, registry, output, &extra)
+}
+
 fn check(dir: &Path, table: &str, dead_letter: &Path) -> String {
     let out = python(&[
         "check",
@@ -278,17 +298,12 @@ fn interleaved_versions_convert_to_one_schema_per_data_type() {
 
     let table = format!("{}/out/{{data_type}}", dir.display());
     let dead = dir.join("dl");
-    let out = convert_envelopes(
+    let out = convert_setting_aside(
         &[&dir.join("avro"), &dir.join("raw")],
         &registry,
         &table,
-        &[
-            "--dead-letter",
-            dead.to_str().unwrap(),
-            "--max-dead-letter-fraction",
-            "0.01",
-            "--json",
-        ],
+        &dead,
+        "0.01",
     );
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -611,22 +626,9 @@ fn an_envelope_whose_data_type_is_no_name_fails_its_record_only() {
     }
     let input = tmp.path().join("envelopes.avro");
     std::fs::write(&input, w.finish().unwrap()).unwrap();
-    let convert = |extra: &[&str]| {
-        convert_envelopes(
-            &[&input],
-            &registry,
-            tmp.path().join("out/{data_type}"),
-            extra,
-        )
-    };
+    let out = tmp.path().join("out/{data_type}");
     let dead = tmp.path().join("dead");
-    let o = convert(&[
-        "--dead-letter",
-        dead.to_str().unwrap(),
-        "--max-dead-letter-fraction",
-        "0.5",
-        "--json",
-    ]);
+    let o = convert_setting_aside(&[&input], &registry, &out, &dead, "0.5");
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["records_out"], 20, "{}", text(&o));
@@ -638,7 +640,7 @@ fn an_envelope_whose_data_type_is_no_name_fails_its_record_only() {
         text(&o)
     );
     // Without a dead-letter place, the run stops at the record and names it.
-    let o = convert(&[]);
+    let o = convert_envelopes(&[&input], &registry, &out, &[]);
     assert_eq!(o.status.code(), Some(65), "{}", text(&o));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -699,17 +701,12 @@ fn an_envelope_that_swallowed_the_next_ones_counts_them() {
         let input = tmp.path().join(format!("raw-{swallow}.avro"));
         std::fs::write(&input, &stream).unwrap();
         let dead_dir = tmp.path().join(format!("dead-{swallow}"));
-        let o = convert_envelopes(
+        let o = convert_setting_aside(
             &[&input],
             &registry,
             tmp.path().join(format!("out-{swallow}")),
-            &[
-                "--dead-letter",
-                dead_dir.to_str().unwrap(),
-                "--max-dead-letter-fraction",
-                "1",
-                "--json",
-            ],
+            &dead_dir,
+            "1",
         );
         assert!(o.status.success(), "{}", text(&o));
         let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -69,33 +69,38 @@ fn converts_from_s3_to_s3_with_every_value_intact() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("read 7000 records from 1 input(s)"));
 
     // The endpoint as only the AWS CLI would need it: the S3 one of AWS_ENDPOINT_URL_S3, an
-    // http:// URL without AWS_ALLOW_HTTP (the general endpoint pointing nowhere).
-    let o = Command::new(env!("CARGO_BIN_EXE_parqour"))
-        .args(["convert", "s3://raw/events/2026/11/26/03/part-1.avro"])
-        .args(["--output", "s3://lake/endpoint-s3/"])
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env("AWS_ENDPOINT_URL_S3", &server().endpoint)
-        .env_remove("AWS_ALLOW_HTTP")
-        .output()
-        .unwrap();
+    // http:// URL without AWS_ALLOW_HTTP (the general endpoint pointing nowhere); then an
+    // explicit AWS_ALLOW_HTTP=false, which still refuses plain HTTP.
+    let endpoint = server().endpoint.as_str();
+    let convert_with = |output: &str, env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_parqour"))
+            .args(["convert", "s3://raw/events/2026/11/26/03/part-1.avro"])
+            .args(["--output", output])
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_ALLOW_HTTP")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let o = convert_with(
+        "s3://lake/endpoint-s3/",
+        &[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_ENDPOINT_URL_S3", endpoint),
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("read 7000 records from 1 input(s)"));
-    // An explicit AWS_ALLOW_HTTP=false still refuses plain HTTP.
-    let o = Command::new(env!("CARGO_BIN_EXE_parqour"))
-        .args(["convert", "s3://raw/events/2026/11/26/03/part-1.avro"])
-        .args(["--output", "s3://lake/endpoint-s3-refused/"])
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", &server().endpoint)
-        .env("AWS_ALLOW_HTTP", "false")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env("PARQOUR_S3_MAX_RETRIES", "0")
-        .output()
-        .unwrap();
+    let o = convert_with(
+        "s3://lake/endpoint-s3-refused/",
+        &[
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_ALLOW_HTTP", "false"),
+            ("PARQOUR_S3_MAX_RETRIES", "0"),
+        ],
+    );
     assert!(!o.status.success(), "{}", text(&o));
 }
 
