@@ -1014,6 +1014,10 @@ impl Driver {
                     self.current = None;
                     if self.reports.len() == event.object {
                         // An empty object: no header, nothing read.
+                        let url = &self.inputs[event.object].url;
+                        tracing::warn!(input = %url, "empty object: no records");
+                        self.warnings
+                            .push(format!("{url}: empty object: no records"));
                         let report = InputReport::new(&self.inputs[event.object], "empty", None);
                         self.reports.push(report);
                     }

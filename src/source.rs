@@ -581,7 +581,6 @@ async fn stream_blocks(
     if head.is_empty() {
         // An empty object holds no records (a placeholder, or a file created and never
         // written): nothing to convert or set aside.
-        tracing::warn!(input = %input.url, "empty object: no records");
         let _ = tx
             .send(Ok(ObjectEvent::End {
                 blocks: 0,

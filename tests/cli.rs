@@ -1340,6 +1340,11 @@ fn empty_objects_are_skipped_with_a_warning() {
         })
         .collect();
     assert_eq!(inputs, [("empty", 0), ("container", 50)]);
+    assert!(
+        report["warnings"].to_string().contains("empty object"),
+        "{}",
+        report["warnings"]
+    );
     roundtrip(&out, &[&events]);
     // `inspect` says what it is (it read a range of it before, a store error, exit 75).
     let o = bin().arg("inspect").arg(&empty).output().unwrap();
