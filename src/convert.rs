@@ -1002,22 +1002,18 @@ impl Driver {
                 }
                 ObjectEvent::End { padding, .. } => {
                     if padding > 0 {
-                        let url = &self.inputs[event.object].url;
                         let w = format!(
                             "the object ends with {padding} zero bytes where a block should \
                              start: padding, read as the end of the file (no records)"
                         );
-                        tracing::warn!(input = %url, "{w}");
-                        self.warnings.push(format!("{url}: {w}"));
+                        warn_input(&mut self.warnings, &self.inputs[event.object].url, &w);
                     }
                     self.dispatch();
                     self.current = None;
                     if self.reports.len() == event.object {
                         // An empty object: no header, nothing read.
                         let url = &self.inputs[event.object].url;
-                        tracing::warn!(input = %url, "empty object: no records");
-                        self.warnings
-                            .push(format!("{url}: empty object: no records"));
+                        warn_input(&mut self.warnings, url, "empty object: no records");
                         let report = InputReport::new(&self.inputs[event.object], "empty", None);
                         self.reports.push(report);
                     }
@@ -1202,8 +1198,7 @@ impl Driver {
                     }
                 })?);
                 for w in &p.warnings {
-                    tracing::warn!(input = %url, "{w}");
-                    self.warnings.push(format!("{url}: {w}"));
+                    warn_input(&mut self.warnings, url, w);
                 }
                 self.plans.insert(header.schema_json.clone(), p.clone());
                 p
@@ -1737,6 +1732,12 @@ fn parts_for(location: &Location, file_bytes: Option<usize>, in_flight: usize) -
         (None, Some(bytes)) => Parts::remote_for(bytes, in_flight),
         (None, None) => Parts::remote(in_flight),
     }
+}
+
+/// Logs a warning about the input at `url` and keeps it for the report.
+fn warn_input(warnings: &mut Vec<String>, url: &str, warning: &str) {
+    tracing::warn!(input = %url, "{warning}");
+    warnings.push(format!("{url}: {warning}"));
 }
 
 /// Why one envelope's datum failed, in the words of a single datum.
