@@ -594,9 +594,9 @@ struct GroupOutput {
     rest: Option<(Arc<GroupTask>, Vec<GroupBlock>)>,
     dead: Vec<DeadLetter>,
     /// Entries of `dead` whose record count is the one their block declares, which its bytes
-    /// contradict (records left over, or fewer bytes than records): the driver counts them
-    /// from their bytes too, as broken tails.
-    doubtful: Vec<usize>,
+    /// contradict (records left over, or fewer bytes than records), with the bytes the block
+    /// takes in its object: the driver counts them from those bytes too, as broken tails.
+    doubtful: Vec<(usize, u64)>,
     records: u64,
     dead_records: u64,
     fingerprints: BTreeMap<String, u64>,
@@ -1289,13 +1289,13 @@ impl Driver {
         }
         self.position = pending.position;
         // A damaged record count is no count: as many records as the bytes likely hold, if more.
-        for &i in &out.doubtful {
+        for &(i, framed) in &out.doubtful {
             let Some(entry) = out.dead.get_mut(i) else {
                 continue;
             };
             if let Some(more) = self
                 .framed
-                .estimate(pending.object, entry.data.len() as u64)
+                .estimate(pending.object, framed)
                 .and_then(|n| n.checked_sub(entry.records))
                 .filter(|&n| n > 0)
             {
@@ -1951,7 +1951,7 @@ impl GroupTask {
                             DecodeError::Trailing { .. } | DecodeError::Count { .. }
                         )
                     ) {
-                        out.doubtful.push(out.dead.len());
+                        out.doubtful.push((out.dead.len(), block.framed));
                     }
                     out.dead.push(DeadLetter {
                         source: self.url.clone(),
