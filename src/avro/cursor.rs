@@ -18,6 +18,9 @@ pub enum CursorError {
     Length(i64),
 }
 
+/// The longest value [`Cursor::bytes_windowed`] gives a window for.
+pub const SHORT: usize = 32;
+
 /// A position in a byte slice.
 #[derive(Debug, Clone)]
 pub struct Cursor<'a> {
@@ -139,6 +142,22 @@ impl<'a> Cursor<'a> {
     pub fn bytes(&mut self) -> Result<&'a [u8], CursorError> {
         let len = self.len_prefix()?;
         self.take(len)
+    }
+
+    /// Reads a length-prefixed byte string, and with it, when it is at most
+    /// [`SHORT`] bytes long and the buffer holds that many from its start, those
+    /// bytes: a window that a short value can be copied and checked with in fixed-size steps
+    /// (no call to `memcpy` and no loop over its last bytes, whose length varies from value to
+    /// value and so mispredicts).
+    #[inline(always)]
+    pub fn bytes_windowed(&mut self) -> Result<(&'a [u8], Option<&'a [u8; SHORT]>), CursorError> {
+        let len = self.len_prefix()?;
+        let window = if len <= SHORT {
+            self.buf[self.pos..].first_chunk::<{ SHORT }>()
+        } else {
+            None
+        };
+        Ok((self.take(len)?, window))
     }
 
     /// Reads exactly `n` bytes.

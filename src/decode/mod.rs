@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
 
-use crate::avro::cursor::{Cursor, CursorError};
+use crate::avro::cursor::{Cursor, CursorError, SHORT};
 pub use columns::ColumnError;
 use columns::{Column, Data, repeats_key};
 pub use resolve::{ResolveError, check_compatible, plan_resolved, plan_resolved_with};
@@ -502,6 +502,59 @@ fn append_bytes(offsets: &mut Vec<i32>, values: &mut Vec<u8>, bytes: &[u8]) -> R
     Ok(())
 }
 
+/// Reads a string, checks that it is UTF-8 and appends it.
+#[inline(always)]
+fn append_string(
+    offsets: &mut Vec<i32>,
+    values: &mut Vec<u8>,
+    cur: &mut Cursor<'_>,
+) -> Result<(), Fault> {
+    let (b, window) = cur.bytes_windowed()?;
+    match window {
+        Some(w) if ascii_prefix(w, b.len()) => {}
+        _ => check_utf8(b)?,
+    }
+    append_windowed(offsets, values, b, window)
+}
+
+/// Appends `bytes`; when `window` holds them at its start, by copying the whole window and
+/// cutting it back (a fixed-size copy, inlined), if the buffer has room for it (so that the
+/// window's extra bytes never make the buffer grow).
+#[inline(always)]
+fn append_windowed(
+    offsets: &mut Vec<i32>,
+    values: &mut Vec<u8>,
+    bytes: &[u8],
+    window: Option<&[u8; SHORT]>,
+) -> Result<(), Fault> {
+    match window {
+        Some(w) if values.capacity() - values.len() >= w.len() => {
+            let end = values.len() + bytes.len();
+            values.extend_from_slice(w);
+            values.truncate(end);
+            let end = i32::try_from(end).map_err(|_| ValueError::Overflow)?;
+            offsets.push(end);
+            Ok(())
+        }
+        _ => append_bytes(offsets, values, bytes),
+    }
+}
+
+/// Whether the first `n` bytes of `w` (`n` at most its length) are ASCII: two 16-byte words
+/// masked to them, without a branch on `n`.
+#[inline(always)]
+fn ascii_prefix(w: &[u8; SHORT], n: usize) -> bool {
+    const HIGH: u128 = u128::from_ne_bytes([0x80; 16]);
+    // The mask of the first `k` (at most 16) bytes of a word.
+    let mask = |k: usize| u128::MAX.checked_shr(128 - 8 * k as u32).unwrap_or(0);
+    let (Some(lo), Some(hi)) = (w.first_chunk::<16>(), w.last_chunk::<16>()) else {
+        return false;
+    };
+    let lo = u128::from_le_bytes(*lo) & mask(n.min(16));
+    let hi = u128::from_le_bytes(*hi) & mask(n.saturating_sub(16).min(16));
+    (lo | hi) & HIGH == 0
+}
+
 /// Checks that a string is UTF-8: ASCII (the common case) a word at a time, the rest with SIMD.
 #[inline]
 fn check_utf8(b: &[u8]) -> Result<(), Fault> {
@@ -533,13 +586,10 @@ fn decode(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> 
     match (op, &mut col.data) {
         (Op::Long, Data::Int64(v)) => v.push(cur.long()?),
         (Op::Int, Data::Int32(v)) => v.push(cur.int()?),
-        (Op::String, Data::Bytes { offsets, values }) => {
-            let b = cur.bytes()?;
-            check_utf8(b)?;
-            append_bytes(offsets, values, b)?;
-        }
+        (Op::String, Data::Bytes { offsets, values }) => append_string(offsets, values, cur)?,
         (Op::Bytes, Data::Bytes { offsets, values }) => {
-            append_bytes(offsets, values, cur.bytes()?)?;
+            let (b, window) = cur.bytes_windowed()?;
+            append_windowed(offsets, values, b, window)?;
         }
         (Op::Double, Data::Float64(v)) => v.push(cur.double()?),
         (Op::Float, Data::Float32(v)) => v.push(cur.float()?),
@@ -649,9 +699,10 @@ fn decode_map(
     };
     let from = offsets.last().copied().unwrap_or(0) as usize;
     decode_blocks(cur, offsets, 1 + value_min, |cur| {
-        let k = cur.bytes()?;
-        check_utf8(k)?;
-        push_bytes(keys, k)?;
+        match &mut keys.data {
+            Data::Bytes { offsets, values } => append_string(offsets, values, cur)?,
+            _ => return Err(disagree()),
+        }
         decode(value, cur, values)
     })?;
     let to = offsets.last().copied().unwrap_or(0) as usize;
@@ -1787,6 +1838,67 @@ mod tests {
             d.decode_block(&datum(15, 1 << 18), 1).unwrap();
         }
         assert_eq!(d.rows(), 4);
+    }
+
+    #[test]
+    fn ascii_prefix_looks_at_the_first_n_bytes_only() {
+        for high in 0..SHORT {
+            let mut w = [b'a'; SHORT];
+            w[high] = 0xc3;
+            for n in 0..=SHORT {
+                assert_eq!(
+                    ascii_prefix(&w, n),
+                    n <= high,
+                    "byte {high} high, {n} bytes"
+                );
+            }
+        }
+        assert!(ascii_prefix(&[0x7f; SHORT], SHORT));
+    }
+
+    #[test]
+    fn short_strings_are_checked_whatever_follows_them() {
+        // Strings of 0..=40 bytes (with and without a window), ASCII or not, valid or not,
+        // each followed by non-ASCII bytes that the window sees but the string does not own.
+        let mut d = decoder(
+            r#"{"type":"record","name":"r","fields":[{"name":"s","type":"string"},{"name":"b","type":"bytes"}]}"#,
+        );
+        let mut kept = Vec::new();
+        for len in 0..=40usize {
+            for tail in [
+                &[][..],
+                &[0xc3],
+                &[0xff],
+                &[0xc3, 0xa9],
+                &[0xe2, 0x82, 0xac],
+            ] {
+                let mut s = vec![b'x'; len.saturating_sub(tail.len())];
+                s.extend_from_slice(tail);
+                let mut data = Vec::new();
+                encode_long(s.len() as i64, &mut data);
+                data.extend_from_slice(&s);
+                encode_long(40, &mut data);
+                data.extend_from_slice(&[0xe9; 40]);
+                let result = d.decode_block(&data, 1);
+                let valid = String::from_utf8(s).ok();
+                assert_eq!(
+                    result.is_ok(),
+                    valid.is_some(),
+                    "{len} bytes, tail {tail:?}"
+                );
+                kept.extend(valid);
+            }
+        }
+        let batch = d.flush().unwrap().unwrap();
+        let strings: Vec<_> = batch
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(strings, kept);
+        let bytes = batch.column(1).as_binary::<i32>();
+        assert!(bytes.iter().all(|b| b == Some(&[0xe9; 40][..])));
     }
 
     #[test]
