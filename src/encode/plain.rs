@@ -526,7 +526,7 @@ impl Dictionary {
             }
             if e & 0xffff_ffff_0000_0000 == tag && first == head {
                 let id = (e & 0xffff_ffff) as usize - 1;
-                if v.len() <= 8 || self.value(id)[8..] == v[8..] {
+                if v.len() <= 8 || same_after_head(self.value(id), v) {
                     self.mark(id);
                     return id as u32;
                 }
@@ -628,6 +628,31 @@ impl Dictionary {
             out.extend_from_slice(v);
         }
         out
+    }
+}
+
+/// Whether `a` and `b`, values of more than 8 bytes whose first 8 bytes are equal, are equal:
+/// up to 32 bytes long, by comparing (overlapping) words at their end, without calling
+/// `memcmp`.
+#[inline(always)]
+fn same_after_head(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |v: &[u8], at: usize| {
+        v.get(at..at + 8)
+            .and_then(|w| w.first_chunk::<8>())
+            .copied()
+    };
+    match n {
+        9..=16 => word(a, n - 8) == word(b, n - 8),
+        17..=32 => {
+            word(a, 8) == word(b, 8)
+                && word(a, n - 16) == word(b, n - 16)
+                && word(a, n - 8) == word(b, n - 8)
+        }
+        _ => a[8..] == b[8..],
     }
 }
 
@@ -2472,6 +2497,20 @@ impl ChunkReader for PageReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_after_their_head_compare_as_slices() {
+        for n in 9..=48 {
+            let a: Vec<u8> = (0..n as u8).collect();
+            assert!(same_after_head(&a, &a.clone()));
+            assert!(!same_after_head(&a, &a[..n - 1]));
+            for i in 8..n {
+                let mut b = a.clone();
+                b[i] ^= 1;
+                assert!(!same_after_head(&a, &b), "{n} bytes, byte {i}");
+            }
+        }
+    }
 
     fn decode_levels(data: &[u8], n: usize, width: u32) -> Vec<u8> {
         decode_hybrid(data, n, width)
