@@ -4,12 +4,12 @@
 //! `Write` (the sink's uploader, a local file, a buffer). Each top-level column of a batch is
 //! split into its leaf columns (their levels) by a task of its own on the rayon pool, and each
 //! leaf column is encoded by its own writer there, each column at its own pace, so a row group
-//! of 40 columns keeps every core busy. The leaves at the top level, in structs or under one
-//! list or map (strings, binaries, integers, dates, times, timestamps, decimals, fixed-size
-//! binaries, booleans, floats; with any of the codecs) go to our own column writer
-//! ([`plain`]), faster than parquet-rs's generic one, and take their top-level array without
-//! levels; the others (lists in lists) go to parquet-rs's
-//! [`ArrowColumnWriter`]. A row group is closed when its estimated encoded size reaches
+//! of 40 columns keeps every core busy. The leaves of strings, binaries, integers, dates,
+//! times, timestamps, decimals up to 18 digits, fixed-size binaries, booleans and floats, at
+//! any depth of structs, lists and maps, with any of the codecs, go to our own column writer
+//! ([`plain`]), faster than parquet-rs's generic one, and take their top-level array (the
+//! leaves of one array under the same list share its levels, [`plain::SharedLevels`]); the
+//! others (wider decimals) go to parquet-rs's [`ArrowColumnWriter`]. A row group is closed when its estimated encoded size reaches
 //! [`EncodeOptions::row_group_bytes`], or when the file would pass
 //! [`EncodeOptions::file_bytes`]: its columns are closed, and its pages written out to the
 //! sink by a background thread while the next one fills; callers start a new file once
@@ -60,7 +60,7 @@ use rayon::prelude::*;
 mod delta;
 mod plain;
 
-use plain::{Leaf, Pages, PlainChunk, PlainColumn};
+use plain::{Leaf, Pages, PlainChunk, PlainColumn, SharedLevels};
 
 /// Errors of the encode layer.
 #[derive(Debug, thiserror::Error)]
@@ -519,10 +519,10 @@ enum LeafWriter {
 }
 
 /// What a leaf column's writer is given: the leaf with its levels, or (for our plain writer)
-/// the top-level array itself.
+/// the top-level array itself, with the levels its leaves share.
 enum LeafData {
     Levels(ArrowLeafColumn),
-    Array(ArrayRef),
+    Array(ArrayRef, Arc<SharedLevels>),
 }
 
 /// A closed leaf column chunk, to append to the row group.
@@ -535,7 +535,7 @@ impl LeafWriter {
     fn write(&mut self, leaf: &LeafData) -> Result<(), ParquetError> {
         match (self, leaf) {
             (LeafWriter::Arrow(w), LeafData::Levels(l)) => w.write(l),
-            (LeafWriter::Plain(w), LeafData::Array(a)) => w.write(a.as_ref()),
+            (LeafWriter::Plain(w), LeafData::Array(a, shared)) => w.write(a.as_ref(), Some(shared)),
             _ => Err(ParquetError::General(
                 "a leaf column was given data of the wrong form (a bug)".into(),
             )),
@@ -1275,9 +1275,14 @@ fn split(field: &FieldSlot, in_flight: &Arc<InFlight>) {
             }
             column
         };
+        let shared = Arc::new(SharedLevels::default());
         if field.plain.iter().all(|&p| p) {
             for slot in &field.leaves {
-                queue_leaf(slot, LeafData::Array(column.clone()), in_flight);
+                queue_leaf(
+                    slot,
+                    LeafData::Array(column.clone(), shared.clone()),
+                    in_flight,
+                );
             }
             continue;
         }
@@ -1306,7 +1311,7 @@ fn split(field: &FieldSlot, in_flight: &Arc<InFlight>) {
         };
         for ((slot, leaf), &plain) in field.leaves.iter().zip(leaves).zip(&field.plain) {
             let data = if plain {
-                LeafData::Array(column.clone())
+                LeafData::Array(column.clone(), shared.clone())
             } else {
                 LeafData::Levels(leaf)
             };

@@ -30,7 +30,7 @@
 //! parquet-rs does not do). The tests at the end compare all of that with parquet-rs's output.
 
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
@@ -83,11 +83,11 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// The kind for an Arrow type written as `descr`, when this writer handles it: a
-    /// column without repetition (at the top level or in structs) whose physical type is the
-    /// one parquet-rs would write for the Arrow type without converting the values.
+    /// column whose physical type is the one parquet-rs would write for the Arrow type
+    /// without converting the values, under at most 8 nullable or repeated levels.
     pub(crate) fn of(data_type: &DataType, descr: &ColumnDescPtr) -> Option<Self> {
         use parquet::basic::Type as P;
-        if descr.max_rep_level() > 1 || descr.max_def_level() > 8 {
+        if descr.max_def_level() > 8 {
             return None;
         }
         let kind = match (data_type, descr.physical_type()) {
@@ -139,7 +139,7 @@ impl Kind {
 pub(crate) enum Step {
     /// A struct's child, by index.
     Child(usize),
-    /// A list's elements (at most one list or map on the way).
+    /// A list's elements.
     List,
     /// A map's entries (a struct of key and value).
     Map,
@@ -160,8 +160,7 @@ pub(crate) struct Leaf {
 
 impl Leaf {
     /// For leaf `descr` of the top-level `field`, written with `props`: its path through
-    /// structs and at most one list or map, and the kind of its values, when our writer
-    /// handles it.
+    /// structs, lists and maps, and the kind of its values, when our writer handles it.
     pub(crate) fn of(
         field: &FieldRef,
         descr: &ColumnDescPtr,
@@ -208,8 +207,7 @@ impl Leaf {
         // Each nullable array and the repeated group add a definition level: otherwise the
         // schema is not the one assumed here, and parquet-rs's writer takes the leaf.
         let levels = nullable.iter().filter(|&&n| n).count() + repeated;
-        if repeated > 1
-            || i16::try_from(levels).ok()? != descr.max_def_level()
+        if i16::try_from(levels).ok()? != descr.max_def_level()
             || i16::try_from(repeated).ok()? != descr.max_rep_level()
             || !PlainColumn::accepts(props, descr)
         {
@@ -761,6 +759,8 @@ pub(crate) struct PlainColumn {
     /// one adds a definition level).
     nullable: Vec<bool>,
     max_def: u8,
+    /// Repetition levels: each list or map on the way adds one.
+    max_rep: u8,
     compression: Compression,
     page_bytes: usize,
     page_rows: usize,
@@ -921,7 +921,9 @@ impl PlainColumn {
                 props.column_index_truncate_length(),
             ),
         };
+        let max_rep = path.iter().filter(|s| !matches!(s, Step::Child(_))).count();
         Self {
+            max_rep: u8::try_from(max_rep).unwrap_or(u8::MAX),
             path,
             nullable,
             max_def,
@@ -942,7 +944,7 @@ impl PlainColumn {
             pages,
             page_count: 0,
             histogram: vec![0; usize::from(max_def) + 1],
-            rep_histogram: vec![0; 2],
+            rep_histogram: vec![0; max_rep + 1],
             levels: 0,
             nans: None,
             rows: 0,
@@ -992,17 +994,23 @@ impl PlainColumn {
     }
 
     /// Appends the rows of `array`: the top-level array whose leaf this column is.
-    pub(crate) fn write(&mut self, array: &dyn Array) -> Result<(), ParquetError> {
+    pub(crate) fn write(
+        &mut self,
+        array: &dyn Array,
+        shared: Option<&SharedLevels>,
+    ) -> Result<(), ParquetError> {
         let shape_error = || {
             ParquetError::General(format!(
                 "column `{}`: the array does not have the schema's shape",
                 self.descr.path()
             ))
         };
-        // The arrays from the top-level one to the leaf; the one holding the list or map
-        // (if any) at `repeated_at`, with its offsets.
+        // The arrays from the top-level one to the leaf; the one holding the (last) list or
+        // map, if any, at `repeated`, with its offsets, and the offsets of each array that
+        // is a list or map, in `offsets`.
         let mut chain: Vec<&dyn Array> = vec![array];
         let mut repeated: Option<(usize, &[i32])> = None;
+        let mut offsets: Vec<Option<&[i32]>> = Vec::with_capacity(self.path.len());
         for step in &self.path {
             let parent = chain.last().copied().unwrap_or(array);
             let next: &dyn Array = match step {
@@ -1022,6 +1030,10 @@ impl PlainColumn {
                     map.entries()
                 }
             };
+            offsets.push(match step {
+                Step::Child(_) => None,
+                _ => repeated.map(|(_, o)| o),
+            });
             chain.push(next);
         }
         // The nulls of each nullable array, outermost first, split where the list is. A
@@ -1039,13 +1051,19 @@ impl PlainColumn {
         let outer = nulls(&chain[..split], &self.nullable[..split]);
         let inner = nulls(&chain[split..], &self.nullable[split..]);
         let leaf = chain.last().copied().unwrap_or(array).to_data();
-        let levels = levels(
-            array.len(),
-            &outer,
-            &inner,
-            repeated.map(|(_, o)| o),
-            self.max_def,
-        );
+        let levels = if offsets.iter().flatten().count() > 1 {
+            let own = SharedLevels::default();
+            let shared = shared.unwrap_or(&own);
+            nested_levels(shared, &self.path, &chain, &self.nullable, &offsets)
+        } else {
+            levels(
+                array.len(),
+                &outer,
+                &inner,
+                repeated.map(|(_, o)| o),
+                self.max_def,
+            )
+        };
         let total = levels.count;
         let mut at = 0;
         let mut value_at = 0;
@@ -1207,20 +1225,26 @@ impl PlainColumn {
     /// Adds levels `at..end` to the open page; returns how many of them hold a value.
     fn page_levels(&mut self, levels: &Levels, at: usize, end: usize) -> usize {
         let page = &mut self.page;
-        let max_def = self.max_def;
+        let (max_def, max_rep) = (self.max_def, self.max_rep);
         page.levels += end - at;
         if levels.reps.is_empty() {
             page.rows += end - at;
         } else {
             let reps = &levels.reps[at..end];
             page.reps.extend_from_slice(reps);
-            if page.rep_histogram.len() != 2 {
-                page.rep_histogram = vec![0; 2];
+            if page.rep_histogram.len() != usize::from(max_rep) + 1 {
+                page.rep_histogram = vec![0; usize::from(max_rep) + 1];
             }
             let new_rows = reps.iter().filter(|&&r| r == 0).count();
             page.rows += new_rows;
             page.rep_histogram[0] += new_rows as i64;
-            page.rep_histogram[1] += (reps.len() - new_rows) as i64;
+            if max_rep == 1 {
+                page.rep_histogram[1] += (reps.len() - new_rows) as i64;
+            } else {
+                for (r, n) in page.rep_histogram.iter_mut().enumerate().skip(1) {
+                    *n += reps.iter().filter(|&&x| usize::from(x) == r).count() as i64;
+                }
+            }
         }
         if max_def == 0 {
             return end - at;
@@ -1455,7 +1479,7 @@ impl PlainColumn {
         let mut buf = Vec::with_capacity(page.values.len() + page.defs.len() / 4 + lengths + 16);
         if !page.reps.is_empty() {
             buf.extend_from_slice(&[0; 4]);
-            rle(&page.reps, 1, &mut buf);
+            rle(&page.reps, bit_width(self.max_rep), &mut buf);
             let len = (buf.len() - 4) as u32;
             buf[..4].copy_from_slice(&len.to_le_bytes());
         }
@@ -2230,6 +2254,202 @@ fn levels(
     }
 }
 
+/// Levels that the leaves of one top-level array share: for each list or map on the way to
+/// a leaf under more than one of them, the levels down to its elements ([`Skeleton`]),
+/// computed by the first leaf under it that needs them, on its own thread, and read by the
+/// others (so a deep record's leaves do not each walk every level above them again).
+#[derive(Debug, Default)]
+pub(crate) struct SharedLevels {
+    /// By the steps from the top-level array to the list or map (included).
+    skeletons: Mutex<Vec<(Vec<Step>, SkeletonCell)>>,
+}
+
+/// A skeleton, once the first leaf that needs it has computed it.
+type SkeletonCell = Arc<OnceLock<Arc<Skeleton>>>;
+
+/// The levels of a top-level array's rows down to the elements of one list or map: per level,
+/// its definition and repetition levels and the index of its element, or [`Skeleton::DONE`]
+/// where a null or an empty list on the way ended it.
+#[derive(Debug, Clone)]
+pub(crate) struct Skeleton {
+    defs: Vec<u8>,
+    reps: Vec<u8>,
+    index: Vec<u32>,
+}
+
+impl Skeleton {
+    const DONE: u32 = u32::MAX;
+
+    /// The levels of `rows` rows, at the top-level array.
+    fn rows(rows: usize) -> Self {
+        Self {
+            defs: vec![0; rows],
+            reps: vec![0; rows],
+            index: (0..rows as u32).collect(),
+        }
+    }
+
+    /// Adds the definition level of nullable `array` (the one the indices point into) where
+    /// it is valid, and ends the levels where it is null.
+    fn nullable(&mut self, array: &dyn Array) {
+        let Some(nulls) = array.nulls().filter(|n| n.null_count() > 0) else {
+            for (d, &i) in self.defs.iter_mut().zip(&self.index) {
+                *d += u8::from(i != Self::DONE);
+            }
+            return;
+        };
+        for (d, i) in self.defs.iter_mut().zip(self.index.iter_mut()) {
+            if *i == Self::DONE {
+                continue;
+            }
+            if nulls.is_null(*i as usize) {
+                *i = Self::DONE;
+            } else {
+                *d += 1;
+            }
+        }
+    }
+
+    /// Moves to the elements of the list or map whose `offsets` the indices point into, the
+    /// elements after each list's first at repetition level `rep_level`.
+    fn expand(&self, offsets: &[i32], rep_level: u8) -> Self {
+        let live: usize = self
+            .index
+            .iter()
+            .filter(|&&i| i != Self::DONE)
+            .map(|&i| (offsets[i as usize + 1] - offsets[i as usize]) as usize)
+            .sum();
+        let n = self.index.len() + live;
+        let mut next = Self {
+            defs: Vec::with_capacity(n),
+            reps: Vec::with_capacity(n),
+            index: Vec::with_capacity(n),
+        };
+        for ((&d, &r), &i) in self.defs.iter().zip(&self.reps).zip(&self.index) {
+            let (start, end) = match i {
+                Self::DONE => (0, 0),
+                i => (offsets[i as usize] as u32, offsets[i as usize + 1] as u32),
+            };
+            if start == end {
+                // A null on the way, or an empty list: one level, no value.
+                next.defs.push(d);
+                next.reps.push(r);
+                next.index.push(Self::DONE);
+                continue;
+            }
+            next.defs.push(d + 1);
+            next.reps.push(r);
+            next.index.push(start);
+            for j in start + 1..end {
+                next.defs.push(d + 1);
+                next.reps.push(rep_level);
+                next.index.push(j);
+            }
+        }
+        next
+    }
+}
+
+impl SharedLevels {
+    /// The skeleton down to the elements of the list or map at `path[at]`, for a leaf whose
+    /// arrays are `chain` (`nullable` whether each is, `offsets` those of its lists and maps).
+    fn skeleton(
+        &self,
+        at: usize,
+        path: &[Step],
+        chain: &[&dyn Array],
+        nullable: &[bool],
+        offsets: &[Option<&[i32]>],
+    ) -> Arc<Skeleton> {
+        let key = &path[..=at];
+        let cell = {
+            let mut skeletons = lock_levels(&self.skeletons);
+            match skeletons.iter().find(|(k, _)| k.as_slice() == key) {
+                Some((_, cell)) => cell.clone(),
+                None => {
+                    let cell = Arc::new(OnceLock::new());
+                    skeletons.push((key.to_vec(), cell.clone()));
+                    cell
+                }
+            }
+        };
+        cell.get_or_init(|| {
+            // From the list or map above this one, if any, else from the rows; then through
+            // the arrays from there to this one.
+            let above = offsets[..at].iter().rposition(Option::is_some);
+            let (parent, from) = match above {
+                Some(p) => (self.skeleton(p, path, chain, nullable, offsets), p + 1),
+                None => (Arc::new(Skeleton::rows(chain[0].len())), 0),
+            };
+            let nullables: Vec<usize> = (from..=at).filter(|&k| nullable[k]).collect();
+            let rep_level = offsets[..=at].iter().flatten().count() as u8;
+            let offsets = offsets[at].unwrap_or(&[]);
+            if nullables.is_empty() {
+                return Arc::new(parent.expand(offsets, rep_level));
+            }
+            let mut skeleton = Arc::unwrap_or_clone(parent);
+            for k in nullables {
+                skeleton.nullable(chain[k]);
+            }
+            Arc::new(skeleton.expand(offsets, rep_level))
+        })
+        .clone()
+    }
+}
+
+/// Locks the skeletons, whatever a panicking thread left (a slot is pushed whole or not).
+fn lock_levels<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The levels of the rows of `chain[0]`, for a leaf under more than one list or map:
+/// `chain` holds the arrays from the top-level one to the leaf, `nullable` whether each is
+/// nullable, and `offsets[k]` the offsets of `chain[k]` when `chain[k + 1]` is its elements
+/// (a list's values, a map's entries). Each nullable array adds a definition level where it is
+/// valid, each list or map one where it has elements (the first element of a list keeps the
+/// repetition level of its list, the others get the list's own), as parquet-rs computes them.
+/// The levels down to the last list or map come from `shared`.
+fn nested_levels(
+    shared: &SharedLevels,
+    path: &[Step],
+    chain: &[&dyn Array],
+    nullable: &[bool],
+    offsets: &[Option<&[i32]>],
+) -> Levels {
+    let Some(last) = offsets.iter().rposition(Option::is_some) else {
+        return Levels {
+            count: 0,
+            defs: Vec::new(),
+            reps: Vec::new(),
+            values: Some(Vec::new()),
+        };
+    };
+    let skeleton = shared.skeleton(last, path, chain, nullable, offsets);
+    // Then the arrays from the elements down to the leaf: structs, nullable or not.
+    let mut rest = Skeleton {
+        defs: skeleton.defs.clone(),
+        reps: Vec::new(),
+        index: skeleton.index.clone(),
+    };
+    for k in last + 1..chain.len() {
+        if nullable[k] {
+            rest.nullable(chain[k]);
+        }
+    }
+    let values = rest
+        .index
+        .iter()
+        .copied()
+        .filter(|&i| i != Skeleton::DONE)
+        .collect();
+    Levels {
+        count: rest.defs.len(),
+        defs: rest.defs,
+        reps: skeleton.reps.clone(),
+        values: Some(values),
+    }
+}
+
 /// Sets `defs[i]` to `level` where row `i` is null, 64 rows at a time: most words of a
 /// validity bitmap are all valid (nothing to do) or all null (one fill), as in the unused
 /// members of a union.
@@ -2948,7 +3168,158 @@ mod equivalence {
             // of rows of only NaNs and nulls; and few distinct floats, for a dictionary.
             Field::new("f64", DataType::Float64, true),
             Field::new("f32", DataType::Float32, false),
+            // Lists in lists, and maps of lists in lists of structs.
+            Field::new("grid", grid_type(), false),
+            Field::new("deep", deep_type(), true),
         ]))
+    }
+
+    fn grid_type() -> DataType {
+        DataType::List(Arc::new(Field::new(
+            "element",
+            DataType::List(Arc::new(Field::new("element", DataType::Int32, true))),
+            true,
+        )))
+    }
+
+    fn deep_kv_fields() -> Fields {
+        Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new(
+                "value",
+                DataType::List(Arc::new(Field::new("element", DataType::Int64, true))),
+                true,
+            ),
+        ])
+    }
+
+    fn deep_fields() -> Fields {
+        Fields::from(vec![
+            Field::new("tags", tags_type(), true),
+            Field::new(
+                "m",
+                DataType::Map(
+                    Arc::new(Field::new(
+                        "key_value",
+                        DataType::Struct(deep_kv_fields()),
+                        false,
+                    )),
+                    false,
+                ),
+                true,
+            ),
+            Field::new("n", DataType::Int32, false),
+        ])
+    }
+
+    fn deep_type() -> DataType {
+        DataType::List(Arc::new(Field::new(
+            "element",
+            DataType::Struct(deep_fields()),
+            true,
+        )))
+    }
+
+    /// `m` lists of random lengths (up to `most`) with nulls (1 in `null_one_in`, 0 for
+    /// none), some of them with elements behind them, over `values`, which must hold at least
+    /// the sum of the lengths.
+    fn random_list(
+        rng: &mut Rng,
+        m: usize,
+        most: u64,
+        null_one_in: u64,
+        field: Field,
+        values: ArrayRef,
+    ) -> arrow_array::ListArray {
+        let lengths: Vec<usize> = (0..m).map(|_| rng.below(most + 1) as usize).collect();
+        let nulls = (null_one_in > 0).then(|| {
+            (0..m)
+                .map(|_| rng.below(null_one_in) != 0)
+                .collect::<NullBuffer>()
+        });
+        let n: usize = lengths.iter().sum();
+        arrow_array::ListArray::new(
+            Arc::new(field),
+            arrow_buffer::OffsetBuffer::from_lengths(lengths),
+            values.slice(0, n),
+            nulls,
+        )
+    }
+
+    /// The `grid` and `deep` columns of `m` rows.
+    fn nested(rng: &mut Rng, m: usize) -> (ArrayRef, ArrayRef) {
+        let ints = |rng: &mut Rng, n: usize| -> ArrayRef {
+            Arc::new(Int32Array::from_iter((0..n).map(|_| {
+                (rng.below(6) != 0).then(|| rng.below(500) as i32 - 250)
+            })))
+        };
+        let int_field = Field::new("element", DataType::Int32, true);
+        let values = ints(rng, 16 * m);
+        let inner = random_list(rng, 4 * m, 3, 5, int_field, values);
+        let DataType::List(row_field) = grid_type() else {
+            unreachable!()
+        };
+        let grid = random_list(rng, m, 3, 0, row_field.as_ref().clone(), Arc::new(inner));
+
+        // deep: per element, tags (a list of strings), m (a map of string -> list of longs).
+        let e = 3 * m;
+        let strings: ArrayRef = Arc::new(StringArray::from_iter((0..4 * e).map(|_| {
+            (rng.below(5) != 0).then(|| ["x", "yy", "", "é", "zzz"][rng.below(5) as usize])
+        })));
+        let tags = random_list(
+            rng,
+            e,
+            3,
+            4,
+            Field::new("element", DataType::Utf8, true),
+            strings,
+        );
+        let longs: ArrayRef =
+            Arc::new(Int64Array::from_iter((0..12 * e).map(|_| {
+                (rng.below(4) != 0).then(|| rng.next_u64() as i64 >> 40)
+            })));
+        let value_lists = random_list(
+            rng,
+            4 * e,
+            3,
+            3,
+            Field::new("element", DataType::Int64, true),
+            longs,
+        );
+        let map_lengths: Vec<usize> = (0..e).map(|_| rng.below(3) as usize).collect();
+        let entries_n: usize = map_lengths.iter().sum();
+        let keys: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..entries_n).map(|_| format!("k{}", rng.below(5))),
+        ));
+        let entries = StructArray::new(
+            deep_kv_fields(),
+            vec![keys, Arc::new(value_lists.slice(0, entries_n))],
+            None,
+        );
+        let map = arrow_array::MapArray::new(
+            Arc::new(Field::new(
+                "key_value",
+                DataType::Struct(deep_kv_fields()),
+                false,
+            )),
+            arrow_buffer::OffsetBuffer::from_lengths(map_lengths),
+            entries,
+            Some((0..e).map(|_| rng.below(6) != 0).collect()),
+            false,
+        );
+        let n: ArrayRef = Arc::new(Int32Array::from_iter_values(
+            (0..e).map(|_| rng.below(1000) as i32),
+        ));
+        let elements = StructArray::new(
+            deep_fields(),
+            vec![Arc::new(tags), Arc::new(map), n],
+            Some((0..e).map(|_| rng.below(7) != 0).collect()),
+        );
+        let DataType::List(element) = deep_type() else {
+            unreachable!()
+        };
+        let deep = random_list(rng, m, 3, 5, element.as_ref().clone(), Arc::new(elements));
+        (Arc::new(grid), Arc::new(deep))
     }
 
     fn tags_type() -> DataType {
@@ -3151,6 +3522,7 @@ mod equivalence {
         let ids = (0..m as i64).map(|i| start + i);
         let (st, req) = structs(rng, m);
         let (tags, kv, items) = lists(rng, m);
+        let (grid, deep) = nested(rng, m);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values(ids.clone())),
             Arc::new(Int32Array::from_iter(
@@ -3256,6 +3628,8 @@ mod equivalence {
                     k => k as f32 / 4.0 - 5.0,
                 },
             ))),
+            grid,
+            deep,
         ];
         RecordBatch::try_new(schema(), columns).unwrap().slice(2, n)
     }
@@ -3491,6 +3865,11 @@ mod equivalence {
                 y.definition_level_histogram(),
                 "{name}"
             );
+            assert_eq!(
+                x.repetition_level_histogram(),
+                y.repetition_level_histogram(),
+                "{name}"
+            );
             assert_eq!(x.compression(), y.compression(), "{name}");
             let (pa, pb) = (ia.column_index(i).unwrap(), ib.column_index(i).unwrap());
             if name == "all_null" {
@@ -3536,6 +3915,11 @@ mod equivalence {
                 assert_eq!(
                     pa.definition_level_histogram(p),
                     pb.definition_level_histogram(p),
+                    "{name}"
+                );
+                assert_eq!(
+                    pa.repetition_level_histogram(p),
+                    pb.repetition_level_histogram(p),
                     "{name}"
                 );
             }
