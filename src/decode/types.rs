@@ -213,6 +213,23 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// A value [`super::decode`] decodes in its caller's body: a number, a boolean, a string,
+    /// bytes or a fixed.
+    #[inline(always)]
+    pub(crate) fn is_plain(&self) -> bool {
+        matches!(
+            self,
+            Op::Boolean
+                | Op::Int
+                | Op::Long
+                | Op::Float
+                | Op::Double
+                | Op::Bytes
+                | Op::String
+                | Op::Fixed(_)
+        )
+    }
+
     /// Fills a uuid column stored as 16 bytes (a column with the `arrow.uuid` extension).
     pub(crate) fn fills_uuid_bytes(&self) -> bool {
         match self {
