@@ -1378,26 +1378,36 @@ impl PlainColumn {
             Kind::Boolean => {
                 let bits = data.buffers().first().map_or(&[][..], |b| b.as_slice());
                 let base = data.offset();
-                let (mut min, mut max, mut any) = (true, false, false);
+                let (mut min, mut max, mut count) = (1u8, 0u8, 0usize);
                 let page = &mut self.page;
+                // Bit-packed 64 at a time in a word, after the bits of the page's last byte
+                // (taken back off the page), without a branch on each value.
+                let partial = page.bits % 8;
+                let mut word = match partial {
+                    0 => 0,
+                    _ => u64::from(page.values.pop().unwrap_or(0)),
+                };
+                let mut n = partial as u32;
                 for i in indices {
                     let at = base + i;
                     let byte = bits.get(at / 8).ok_or_else(|| {
                         ParquetError::General("boolean values out of bounds".into())
                     })?;
-                    let v = byte >> (at % 8) & 1 == 1;
-                    if page.bits.is_multiple_of(8) {
-                        page.values.push(0);
+                    let v = byte >> (at % 8) & 1;
+                    word |= u64::from(v) << n;
+                    n += 1;
+                    if n == 64 {
+                        page.values.extend_from_slice(&word.to_le_bytes());
+                        (word, n) = (0, 0);
                     }
-                    if let Some(last) = page.values.last_mut() {
-                        *last |= u8::from(v) << (page.bits % 8);
-                    }
-                    page.bits += 1;
-                    any = true;
+                    count += 1;
                     min &= v;
                     max |= v;
                 }
-                if any {
+                page.values
+                    .extend_from_slice(&word.to_le_bytes()[..n.div_ceil(8) as usize]);
+                page.bits += count;
+                if count > 0 {
                     minmax = MinMax::Int(i64::from(min), i64::from(max));
                 }
             }
