@@ -637,6 +637,9 @@ fn decode_plain(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), F
             values.extend_from_slice(cur.take(*size)?);
             *len += 1;
         }
+        (Op::Enum(symbols), Data::Bytes { offsets, values }) => {
+            append_bytes(offsets, values, symbol(cur.long()?, symbols)?.as_bytes())?;
+        }
         _ => return decode_nested(op, cur, col),
     }
     Ok(())
@@ -655,7 +658,6 @@ fn decode_nested(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), 
         Op::Array { item, item_min } => decode_array(item, *item_min, cur, col),
         Op::Map { value, value_min } => decode_map(value, *value_min, cur, col),
         Op::Union(branches) => decode_union(branches, cur, col),
-        Op::Enum(symbols) => push_bytes(col, symbol(cur.long()?, symbols)?.as_bytes()),
         Op::Decimal { fixed, max } => decode_decimal(*fixed, *max, cur, col),
         Op::UuidFixed => decode_uuid_fixed(cur, col),
         _ => decode_other(op, cur, col),

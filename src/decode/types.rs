@@ -214,7 +214,7 @@ pub(crate) enum Op {
 
 impl Op {
     /// A value [`super::decode`] decodes in its caller's body: a number, a boolean, a string,
-    /// bytes or a fixed.
+    /// bytes, a fixed or an enum.
     #[inline(always)]
     pub(crate) fn is_plain(&self) -> bool {
         matches!(
@@ -227,6 +227,7 @@ impl Op {
                 | Op::Bytes
                 | Op::String
                 | Op::Fixed(_)
+                | Op::Enum(_)
         )
     }
 
