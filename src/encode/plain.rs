@@ -3184,22 +3184,19 @@ mod equivalence {
         ]))
     }
 
+    /// A list of `item` elements, named as parquet-rs names them.
+    fn list_of(item: DataType, nullable: bool) -> DataType {
+        DataType::List(Arc::new(Field::new("element", item, nullable)))
+    }
+
     fn grid_type() -> DataType {
-        DataType::List(Arc::new(Field::new(
-            "element",
-            DataType::List(Arc::new(Field::new("element", DataType::Int32, true))),
-            true,
-        )))
+        list_of(list_of(DataType::Int32, true), true)
     }
 
     fn deep_kv_fields() -> Fields {
         Fields::from(vec![
             Field::new("key", DataType::Utf8, false),
-            Field::new(
-                "value",
-                DataType::List(Arc::new(Field::new("element", DataType::Int64, true))),
-                true,
-            ),
+            Field::new("value", list_of(DataType::Int64, true), true),
         ])
     }
 
@@ -3223,11 +3220,7 @@ mod equivalence {
     }
 
     fn deep_type() -> DataType {
-        DataType::List(Arc::new(Field::new(
-            "element",
-            DataType::Struct(deep_fields()),
-            true,
-        )))
+        list_of(DataType::Struct(deep_fields()), true)
     }
 
     /// `m` lists of random lengths (up to `most`) with nulls (1 in `null_one_in`, 0 for
@@ -3333,7 +3326,7 @@ mod equivalence {
     }
 
     fn tags_type() -> DataType {
-        DataType::List(Arc::new(Field::new("element", DataType::Utf8, true)))
+        list_of(DataType::Utf8, true)
     }
 
     fn kv_fields() -> Fields {
@@ -3363,11 +3356,7 @@ mod equivalence {
     }
 
     fn items_type() -> DataType {
-        DataType::List(Arc::new(Field::new(
-            "element",
-            DataType::Struct(item_fields()),
-            false,
-        )))
+        list_of(DataType::Struct(item_fields()), false)
     }
 
     /// Lists and maps of `m` rows: null lists (some with elements behind them), empty
