@@ -433,9 +433,17 @@ impl Dictionary {
     }
 
     /// The dictionary page has reached the column's limit: the dictionary is given up once
-    /// the values at hand are interned.
+    /// the values at hand are interned. Where the limit is a share of the writer's memory
+    /// smaller than parquet-rs's default (1 MiB: a schema of more than 64 leaves, see
+    /// `WRITER_BUFFER_BYTES`), the hash table counts against it too: its slots are several
+    /// times the bytes of the values they find (16 bytes a slot, at most half full), and on
+    /// 200 columns the tables of medium-cardinality columns were most of the peak memory.
     fn is_full(&self) -> bool {
-        self.page_size() >= self.limit
+        let table = match self.limit < 1 << 20 {
+            true => self.table.len() * std::mem::size_of::<[u64; 2]>(),
+            false => 0,
+        };
+        self.page_size() + table >= self.limit
     }
 
     /// Bytes of the dictionary page, plain-encoded (for byte arrays, a 4-byte length before
@@ -3013,6 +3021,24 @@ mod tests {
             unlimited.intern(&v.to_le_bytes());
         });
         assert_eq!(unlimited.table.len(), 16_384);
+    }
+
+    #[test]
+    fn a_shared_limit_counts_the_table() {
+        // 2,000 4-byte values: an 8 KB page, a table of 4,096 slots (64 KiB).
+        let fill = |limit: usize| {
+            let mut dictionary = Dictionary::new(Kind::Int32, limit);
+            for v in 0..2000i32 {
+                dictionary.intern(&v.to_le_bytes());
+            }
+            dictionary
+        };
+        assert!(fill(70 << 10).is_full(), "a share of the writer's memory");
+        assert!(!fill(80 << 10).is_full());
+        // parquet-rs's default limit counts the page alone, as parquet-rs does.
+        let default = fill(1 << 20);
+        assert_eq!(default.table.len(), 4096);
+        assert!(!default.is_full());
     }
 
     #[test]
