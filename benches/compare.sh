@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # parqour against other Avro -> Parquet converters, side by side, in one run.
 #
-#   bash benches/compare.sh [--shape events|metrics|logs] [--records N] [--files N]
+#   bash benches/compare.sh [--shape events|metrics|logs|sparse|flags|deep|lowcard] [--records N] [--files N]
 #                           [--codec C[,C...]] [--rounds N] [--threads N] [--tools T[,T...]]
 #                           [--parquet snappy|zstd] [--stages] [--no-build]
 #
@@ -28,7 +28,11 @@
 #            records, maps, arrays, a union, decimals, uuids, timestamps
 #   metrics  flat records of numbers, low-cardinality strings and a few nullable fields
 #   logs     log lines: a message, a JSON payload of a few hundred bytes, tags; text-heavy
-# metrics and logs are written by fastavro (benches/compare/shapes.py), an independent writer.
+#   sparse   48 optional fields, each set in 1-20% of the records
+#   flags    40 booleans (true with probabilities 0.01-0.99) and 8 optional ones
+#   deep     maps of arrays of records of arrays of maps of records with arrays (6 deep)
+#   lowcard  six strings of 3 to 100 distinct values
+# All but events are written by fastavro (benches/compare/shapes.py), an independent writer.
 # --parquet zstd has every tool write zstd (level 3) Parquet instead of snappy.
 # --stages also prints where parqour's cpu time goes on the data, stage by stage and column by
 # column, on one thread (benches/compare/stages.rs, the `stages` example).
@@ -75,9 +79,9 @@ done
 (( records > 0 && files > 0 && rounds > 0 )) || { echo "compare.sh: --records, --files and --rounds must be positive" >&2; exit 64; }
 case $shape in
   events) ;;
-  metrics|logs)
+  metrics|logs|sparse|flags|deep|lowcard)
     [[ ,$codecs, != *,mixed,* ]] || { echo "compare.sh: --codec mixed is for --shape events" >&2; exit 64; } ;;
-  *) echo "compare.sh: unknown shape '$shape' (events, metrics or logs)" >&2; exit 64 ;;
+  *) echo "compare.sh: unknown shape '$shape' (events, metrics, logs, sparse, flags, deep or lowcard)" >&2; exit 64 ;;
 esac
 
 command -v python3 >/dev/null || { echo "compare.sh: python3 not found" >&2; exit 69; }

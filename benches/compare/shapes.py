@@ -107,7 +107,120 @@ def logs_record(rnd, k):
     }
 
 
-SHAPES = {"metrics": (metrics_schema, metrics_record), "logs": (logs_schema, logs_record)}
+# The shapes session 25 found slow and made faster (README, "Latest results").
+_SPARSE_TYPES = ["long", "double", "string", "int", "boolean", "long", "string", "double"]
+# Field i of `sparse` is set with a probability between 1% and 20%.
+_SPARSE_P = [0.01 + 0.19 * ((i * 7) % 48) / 47 for i in range(48)]
+
+
+def sparse_schema():
+    fields = [{"name": "id", "type": "long"},
+              {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}}]
+    for i in range(48):
+        fields.append({"name": f"f{i}", "type": ["null", _SPARSE_TYPES[i % 8]], "default": None})
+    return {"type": "record", "name": "Sparse", "fields": fields}
+
+
+def sparse_record(rnd, k):
+    r = {"id": k, "ts": 1764000000000 + k * 5}
+    for i in range(48):
+        if rnd.random() >= _SPARSE_P[i]:
+            r[f"f{i}"] = None
+            continue
+        t = _SPARSE_TYPES[i % 8]
+        if t == "long":
+            r[f"f{i}"] = rnd.randrange(10 ** (3 + i % 10))
+        elif t == "double":
+            r[f"f{i}"] = round(rnd.gauss(100, 30), 2) if i % 2 else rnd.random() * 1e4
+        elif t == "string":
+            r[f"f{i}"] = WORDS[rnd.randrange(20)] + "-%d" % rnd.randrange(10 ** (1 + i % 5))
+        elif t == "int":
+            r[f"f{i}"] = rnd.randrange(1000 * (1 + i % 7))
+        else:
+            r[f"f{i}"] = rnd.random() < 0.4
+    return r
+
+
+# Flag b{i} is true with a probability between 0.01 and 0.99.
+_FLAG_P = [0.01 + 0.98 * ((i * 13) % 40) / 39 for i in range(40)]
+
+
+def flags_schema():
+    fields = [{"name": "id", "type": "long"}]
+    fields += [{"name": f"b{i}", "type": "boolean"} for i in range(40)]
+    fields += [{"name": f"nb{i}", "type": ["null", "boolean"]} for i in range(8)]
+    return {"type": "record", "name": "Flags", "fields": fields}
+
+
+def flags_record(rnd, k):
+    r = {"id": k}
+    for i in range(40):
+        r[f"b{i}"] = rnd.random() < _FLAG_P[i]
+    for i in range(8):
+        r[f"nb{i}"] = None if rnd.random() < 0.3 else rnd.random() < 0.5
+    return r
+
+
+def deep_schema():
+    leaf = {"type": "record", "name": "Leaf", "fields": [
+        {"name": "x", "type": "long"}, {"name": "y", "type": {"type": "array", "items": "long"}},
+        {"name": "z", "type": ["null", "string"]}]}
+    l4 = {"type": "record", "name": "L4", "fields": [
+        {"name": "m", "type": {"type": "map", "values": leaf}}, {"name": "n", "type": "int"}]}
+    l3 = {"type": "record", "name": "L3", "fields": [
+        {"name": "items", "type": {"type": "array", "items": l4}}, {"name": "tag", "type": "string"}]}
+    l2 = {"type": "record", "name": "L2", "fields": [
+        {"name": "inner", "type": l3}, {"name": "w", "type": "double"}]}
+    return {"type": "record", "name": "Deep", "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "groups", "type": {"type": "map", "values": {"type": "array", "items": l2}}}]}
+
+
+def deep_record(rnd, k):
+    ri = rnd.randrange
+
+    def leaf():
+        return {"x": ri(10**9), "y": [ri(1000) for _ in range(ri(0, 4))],
+                "z": None if ri(3) == 0 else WORDS[ri(20)]}
+
+    def l4():
+        return {"m": {"k%d" % j: leaf() for j in range(ri(1, 4))}, "n": ri(100)}
+
+    def l2():
+        return {"inner": {"items": [l4() for _ in range(ri(1, 5))], "tag": WORDS[ri(20)]},
+                "w": rnd.random()}
+    return {"id": k, "groups": {"g%d" % j: [l2() for _ in range(ri(1, 5))] for j in range(ri(2, 5))}}
+
+
+# Six string fields of 3 to 100 distinct values.
+_LOW = [["val-%d-%d" % (i, j) + "x" * (j % 7) for j in range(n)]
+        for i, n in enumerate([3, 10, 30, 100, 5, 50])]
+
+
+def lowcard_schema():
+    fields = [{"name": "id", "type": "long"}]
+    fields += [{"name": f"s{i}", "type": "string"} for i in range(6)]
+    fields += [{"name": "ns", "type": ["null", "string"]}]
+    return {"type": "record", "name": "Card", "fields": fields}
+
+
+def lowcard_record(rnd, k):
+    r = {"id": k}
+    for i in range(6):
+        values = _LOW[i]
+        r[f"s{i}"] = values[rnd.randrange(len(values))] + ("-%d" % i) + "abcdefgh"
+    r["ns"] = None if rnd.random() < 0.2 else _LOW[3][rnd.randrange(100)] + "zzzzzzzzzz"
+    return r
+
+
+SHAPES = {
+    "metrics": (metrics_schema, metrics_record),
+    "logs": (logs_schema, logs_record),
+    "sparse": (sparse_schema, sparse_record),
+    "flags": (flags_schema, flags_record),
+    "deep": (deep_schema, deep_record),
+    "lowcard": (lowcard_schema, lowcard_record),
+}
 
 
 def write_file(job):
