@@ -92,16 +92,21 @@ impl<'a> Cursor<'a> {
         i32::try_from(v).map_err(|_| CursorError::Varint)
     }
 
-    /// One-byte varints (small ints, lengths, union indexes) inline; the rest out of line.
+    /// Varints of one or two bytes (small ints, lengths, union indexes, ids up to 16,383)
+    /// inline; the rest out of line.
     #[inline(always)]
     fn varint(&mut self) -> Result<u64, CursorError> {
-        if let Some(&first) = self.buf.get(self.pos)
-            && first & 0x80 == 0
-        {
-            self.pos += 1;
-            return Ok(first as u64);
+        match self.buf.get(self.pos..) {
+            Some([first, ..]) if first & 0x80 == 0 => {
+                self.pos += 1;
+                Ok(*first as u64)
+            }
+            Some([first, second, ..]) if second & 0x80 == 0 => {
+                self.pos += 2;
+                Ok((*first & 0x7f) as u64 | ((*second as u64) << 7))
+            }
+            _ => self.varint_long(),
         }
-        self.varint_long()
     }
 
     #[inline(never)]
@@ -242,6 +247,12 @@ mod tests {
             63,
             -64,
             64,
+            // The last one- and two-byte varints and the first of two and three bytes.
+            -65,
+            8191,
+            -8192,
+            8192,
+            -8193,
             i32::MAX as i64,
             i64::MIN,
             i64::MAX,
