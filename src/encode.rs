@@ -207,7 +207,7 @@ impl EncodeOptions {
             .iter()
             .map(|f| leaf_count(f.data_type()))
             .sum();
-        let per_column = (WRITER_BUFFER_BYTES / leaves.max(1)).clamp(8 << 10, 1 << 20);
+        let per_column = (WRITER_BUFFER_BYTES / leaves.max(1)).clamp(8 << 10, DEFAULT_COLUMN_BYTES);
         let mut builder = WriterProperties::builder()
             .set_writer_version(WriterVersion::PARQUET_1_0)
             .set_compression(self.compression.0)
@@ -244,6 +244,10 @@ impl EncodeOptions {
 /// [`EncodeOptions::properties_without_dictionary`]): up to 64 leaf columns keep parquet-rs's
 /// defaults (1 MiB pages and dictionaries, 20,000 values a page).
 const WRITER_BUFFER_BYTES: usize = 64 << 20;
+
+/// parquet-rs's default page and dictionary page size limit, which a column keeps while its
+/// share of [`WRITER_BUFFER_BYTES`] is at least that; a smaller limit is such a share.
+pub(crate) const DEFAULT_COLUMN_BYTES: usize = 1 << 20;
 
 /// Parquet leaf columns of an Arrow type.
 fn leaf_count(data_type: &arrow_schema::DataType) -> usize {
@@ -535,7 +539,7 @@ impl LeafWriter {
     fn write(&mut self, leaf: &LeafData) -> Result<(), ParquetError> {
         match (self, leaf) {
             (LeafWriter::Arrow(w), LeafData::Levels(l)) => w.write(l),
-            (LeafWriter::Plain(w), LeafData::Array(a, shared)) => w.write(a.as_ref(), Some(shared)),
+            (LeafWriter::Plain(w), LeafData::Array(a, shared)) => w.write(a.as_ref(), shared),
             _ => Err(ParquetError::General(
                 "a leaf column was given data of the wrong form (a bug)".into(),
             )),

@@ -439,9 +439,10 @@ impl Dictionary {
     /// times the bytes of the values they find (16 bytes a slot, at most half full), and on
     /// 200 columns the tables of medium-cardinality columns were most of the peak memory.
     fn is_full(&self) -> bool {
-        let table = match self.limit < 1 << 20 {
-            true => self.table.len() * std::mem::size_of::<[u64; 2]>(),
-            false => 0,
+        let table = if self.limit < super::DEFAULT_COLUMN_BYTES {
+            self.table.len() * std::mem::size_of::<[u64; 2]>()
+        } else {
+            0
         };
         self.page_size() + table >= self.limit
     }
@@ -1001,11 +1002,12 @@ impl PlainColumn {
             + self.dictionary.as_ref().map_or(0, Dictionary::page_size)
     }
 
-    /// Appends the rows of `array`: the top-level array whose leaf this column is.
+    /// Appends the rows of `array`: the top-level array whose leaf this column is; `shared`
+    /// holds the levels its sibling leaves under the same lists and maps have computed.
     pub(crate) fn write(
         &mut self,
         array: &dyn Array,
-        shared: Option<&SharedLevels>,
+        shared: &SharedLevels,
     ) -> Result<(), ParquetError> {
         let shape_error = || {
             ParquetError::General(format!(
@@ -1013,62 +1015,57 @@ impl PlainColumn {
                 self.descr.path()
             ))
         };
-        // The arrays from the top-level one to the leaf; the one holding the (last) list or
-        // map, if any, at `repeated`, with its offsets, and the offsets of each array that
-        // is a list or map, in `offsets`.
+        // The arrays from the top-level one to the leaf, and the offsets of each array that
+        // is a list or map (`None` for the others).
         let mut chain: Vec<&dyn Array> = vec![array];
-        let mut repeated: Option<(usize, &[i32])> = None;
         let mut offsets: Vec<Option<&[i32]>> = Vec::with_capacity(self.path.len());
         for step in &self.path {
             let parent = chain.last().copied().unwrap_or(array);
-            let next: &dyn Array = match step {
-                Step::Child(child) => parent
-                    .as_struct_opt()
-                    .and_then(|s| s.columns().get(*child))
-                    .ok_or_else(shape_error)?
-                    .as_ref(),
+            let (next, list_offsets): (&dyn Array, _) = match step {
+                Step::Child(child) => (
+                    parent
+                        .as_struct_opt()
+                        .and_then(|s| s.columns().get(*child))
+                        .ok_or_else(shape_error)?
+                        .as_ref(),
+                    None,
+                ),
                 Step::List => {
                     let list = parent.as_list_opt::<i32>().ok_or_else(shape_error)?;
-                    repeated = Some((chain.len() - 1, list.value_offsets()));
-                    list.values().as_ref()
+                    (list.values().as_ref(), Some(list.value_offsets()))
                 }
                 Step::Map => {
                     let map = parent.as_map_opt().ok_or_else(shape_error)?;
-                    repeated = Some((chain.len() - 1, map.value_offsets()));
-                    map.entries()
+                    (map.entries(), Some(map.value_offsets()))
                 }
             };
-            offsets.push(match step {
-                Step::Child(_) => None,
-                _ => repeated.map(|(_, o)| o),
-            });
+            offsets.push(list_offsets);
             chain.push(next);
         }
-        // The nulls of each nullable array, outermost first, split where the list is. A
-        // non-nullable array holds nulls only under null parents (Arrow checks that), which
-        // end the levels before it.
-        let nulls = |arrays: &[&dyn Array], nullable: &[bool]| -> Vec<Option<NullBuffer>> {
-            arrays
-                .iter()
-                .zip(nullable)
-                .filter(|(_, n)| **n)
-                .map(|(a, _)| a.nulls().filter(|n| n.null_count() > 0).cloned())
-                .collect()
-        };
-        let split = repeated.map_or(chain.len(), |(at, _)| at + 1);
-        let outer = nulls(&chain[..split], &self.nullable[..split]);
-        let inner = nulls(&chain[split..], &self.nullable[split..]);
         let leaf = chain.last().copied().unwrap_or(array).to_data();
         let levels = if offsets.iter().flatten().count() > 1 {
-            let own = SharedLevels::default();
-            let shared = shared.unwrap_or(&own);
             nested_levels(shared, &self.path, &chain, &self.nullable, &offsets)
         } else {
+            // The nulls of each nullable array, outermost first, split where the list or map
+            // (if any) is. A non-nullable array holds nulls only under null parents (Arrow
+            // checks that), which end the levels before it.
+            let nulls = |arrays: &[&dyn Array], nullable: &[bool]| -> Vec<Option<NullBuffer>> {
+                arrays
+                    .iter()
+                    .zip(nullable)
+                    .filter(|(_, n)| **n)
+                    .map(|(a, _)| a.nulls().filter(|n| n.null_count() > 0).cloned())
+                    .collect()
+            };
+            let repeated = offsets.iter().position(Option::is_some);
+            let split = repeated.map_or(chain.len(), |at| at + 1);
+            let outer = nulls(&chain[..split], &self.nullable[..split]);
+            let inner = nulls(&chain[split..], &self.nullable[split..]);
             levels(
                 array.len(),
                 &outer,
                 &inner,
-                repeated.map(|(_, o)| o),
+                offsets.iter().flatten().next().copied(),
                 self.max_def,
             )
         };
@@ -3036,7 +3033,7 @@ mod tests {
         assert!(fill(70 << 10).is_full(), "a share of the writer's memory");
         assert!(!fill(80 << 10).is_full());
         // parquet-rs's default limit counts the page alone, as parquet-rs does.
-        let default = fill(1 << 20);
+        let default = fill(crate::encode::DEFAULT_COLUMN_BYTES);
         assert_eq!(default.table.len(), 4096);
         assert!(!default.is_full());
     }
