@@ -53,7 +53,7 @@ use crate::avro::envelope::{EnvelopeError, EnvelopeLayout};
 use crate::avro::writer::{ContainerWriter, Datum};
 use crate::deadletter::{self, DeadLetter, DeadLetterReport, Kind};
 use crate::decode::{
-    BatchDecoder, DecodeError, MAX_SET_ASIDE_PER_BLOCK, Plan, PlanError, plan_with,
+    BatchDecoder, BlockPosition, DecodeError, MAX_SET_ASIDE_PER_BLOCK, Plan, PlanError, plan_with,
 };
 use crate::encode::{EncodeError, EncodeOptions, FileEncoder};
 use crate::schemas::SchemaSet;
@@ -603,7 +603,34 @@ struct GroupOutput {
 }
 
 /// A block of a group, with its share of the read budget.
-type GroupBlock = (RawBlock, Option<tokio::sync::OwnedSemaphorePermit>);
+struct GroupBlock {
+    block: RawBlock,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The block's records left, when a part of it was decoded already ([`PART_BYTES`]).
+    rest: Option<BlockRest>,
+}
+
+impl GroupBlock {
+    /// Records of the block not decoded yet.
+    fn records_left(&self) -> u64 {
+        let done = self.rest.as_ref().map_or(0, |r| r.from.record);
+        self.block.count.saturating_sub(done)
+    }
+}
+
+/// The records of a block left after a part of it was decoded.
+struct BlockRest {
+    /// The whole block, inflated.
+    data: bytes::Bytes,
+    /// Where its records left start.
+    from: BlockPosition,
+}
+
+/// A block that inflates to more than twice this many bytes is decoded in parts of about this
+/// many, each written before the next is decoded: what the conversion holds of a block of 30 MB
+/// (a writer's sync interval, or one append of goavro) is its bytes and a part's values, not
+/// all its values. (Each part is a batch of its own in the output.)
+const PART_BYTES: usize = 8 << 20;
 
 /// A group of blocks sent to the pool; its result arrives on `rx`.
 struct Pending {
@@ -982,7 +1009,11 @@ impl Driver {
                         self.group_bytes += block.data.len();
                         self.framed.add(event.object, block.count, block.framed);
                         let permit = if i == last { permit.take() } else { None };
-                        self.group.push((block, permit));
+                        self.group.push(GroupBlock {
+                            block,
+                            permit,
+                            rest: None,
+                        });
                         if self.group_bytes >= self.options.group_bytes {
                             self.dispatch();
                         }
@@ -1233,8 +1264,8 @@ impl Driver {
             max_decoded: self.options.group_decoded_bytes.max(1),
         });
         let object = current.object;
-        let position = blocks.last().map_or(0, |(b, _)| {
-            self.input_position(object, b.offset + b.data.len() as u64)
+        let position = blocks.last().map_or(0, |b| {
+            self.input_position(object, b.block.offset + b.block.data.len() as u64)
         });
         self.spawn_group(object, position, task, blocks, false);
     }
@@ -1902,7 +1933,7 @@ impl GroupTask {
         const MAX_BATCH_BYTES: usize = 256 << 20;
         let records = blocks
             .iter()
-            .fold(0u64, |n, (b, _)| n.saturating_add(b.count));
+            .fold(0u64, |n, b| n.saturating_add(b.records_left()));
         let mut decoders = Decoders {
             records: usize::try_from(records).unwrap_or(usize::MAX),
             max_decoded: self.max_decoded,
@@ -1914,9 +1945,15 @@ impl GroupTask {
         let mut dead_bytes = 0usize;
         SCRATCH.with_borrow_mut(|scratch| {
             let mut blocks = blocks.into_iter();
-            while let Some((block, _permit)) = blocks.next() {
+            while let Some(group_block) = blocks.next() {
+                let left = group_block.records_left();
+                let GroupBlock {
+                    block,
+                    permit,
+                    rest: from,
+                } = group_block;
                 last = Some((block.index, block.offset));
-                out.records += block.count;
+                out.records += left;
                 let located = |source: BlockError| ConvertError::Block {
                     url: self.url.clone(),
                     block: block.index,
@@ -1927,48 +1964,64 @@ impl GroupTask {
                 // kept per block by the decoders and added up when the group ends.)
                 let checkpoint = (decoders.rows(), out.dead.len(), out.dead_records);
                 let records_before = out.records;
-                let result = self.block(&block, scratch, &mut decoders, &mut out);
+                let result = self.block(&block, from.as_ref(), scratch, &mut decoders, &mut out);
                 decoders.end_block(result.is_ok());
-                if let Err(e) = result {
-                    if !self.dead_letter {
-                        return Err(match e {
-                            BlockError::Unreadable(message) => ConvertError::Unreadable {
-                                url: self.url.clone(),
-                                message,
-                            },
-                            e => located(e),
+                let cut = match result {
+                    Ok(cut) => cut,
+                    Err(e) => {
+                        if !self.dead_letter {
+                            return Err(match e {
+                                BlockError::Unreadable(message) => ConvertError::Unreadable {
+                                    url: self.url.clone(),
+                                    message,
+                                },
+                                e => located(e),
+                            });
+                        }
+                        // The block is set aside whole: undo what it added.
+                        decoders.rollback(&checkpoint.0);
+                        out.dead.truncate(checkpoint.1);
+                        out.dead_records = checkpoint.2;
+                        // Envelopes found swallowed by a damaged one before the block failed.
+                        let records = left + (out.records - records_before);
+                        // A block whose first part was written: its records left, uncompressed.
+                        let (record, codec, data, framed) = match &from {
+                            None => (None, self.codec, block.data.clone(), block.framed),
+                            Some(r) => (
+                                Some(r.from.record),
+                                Codec::Null,
+                                r.data.slice(r.from.offset.min(r.data.len())..),
+                                block.framed
+                                    * (r.data.len() - r.from.offset.min(r.data.len())) as u64
+                                    / r.data.len().max(1) as u64,
+                            ),
+                        };
+                        if matches!(
+                            e,
+                            BlockError::Decode(
+                                DecodeError::Trailing { .. } | DecodeError::Count { .. }
+                            )
+                        ) {
+                            out.doubtful.push((out.dead.len(), framed));
+                        }
+                        out.dead.push(DeadLetter {
+                            source: self.url.clone(),
+                            kind: Kind::Block,
+                            block: Some(block.index),
+                            offset: block.offset,
+                            record,
+                            records,
+                            error: e.to_string(),
+                            data_type: None,
+                            fingerprint: None,
+                            codec,
+                            writer_schema: self.writer_schema.clone(),
+                            data,
                         });
+                        out.dead_records += records;
+                        None
                     }
-                    // The block is set aside whole: undo what it added.
-                    decoders.rollback(&checkpoint.0);
-                    out.dead.truncate(checkpoint.1);
-                    out.dead_records = checkpoint.2;
-                    // Envelopes found swallowed by a damaged one before the block failed.
-                    let records = block.count + (out.records - records_before);
-                    if matches!(
-                        e,
-                        BlockError::Decode(
-                            DecodeError::Trailing { .. } | DecodeError::Count { .. }
-                        )
-                    ) {
-                        out.doubtful.push((out.dead.len(), block.framed));
-                    }
-                    out.dead.push(DeadLetter {
-                        source: self.url.clone(),
-                        kind: Kind::Block,
-                        block: Some(block.index),
-                        offset: block.offset,
-                        record: None,
-                        records,
-                        error: e.to_string(),
-                        data_type: None,
-                        fingerprint: None,
-                        codec: self.codec,
-                        writer_schema: self.writer_schema.clone(),
-                        data: block.data.clone(),
-                    });
-                    out.dead_records += records;
-                }
+                };
                 dead_bytes += out.dead[checkpoint.1..]
                     .iter()
                     .map(DeadLetter::approx_size)
@@ -1979,6 +2032,25 @@ impl GroupTask {
                         .flush(&mut out.batches)
                         .map_err(|e| located(e.into()))?;
                 }
+                // A block cut in parts: its records left go back to the driver with the blocks
+                // after it, and are counted with them.
+                if let Some(rest) = cut {
+                    out.records -= block.count.saturating_sub(rest.from.record);
+                    // Its stored bytes are not needed any more (unless they are the records).
+                    let data = if self.codec == Codec::Null {
+                        block.data
+                    } else {
+                        bytes::Bytes::new()
+                    };
+                    let part = GroupBlock {
+                        block: RawBlock { data, ..block },
+                        permit,
+                        rest: Some(rest),
+                    };
+                    out.rest = Some((self.clone(), std::iter::once(part).chain(blocks).collect()));
+                    break;
+                }
+                drop(permit);
                 // The dead letters wait for the driver too: a group of tiny blocks of failing
                 // records held 360 MB of entries before they counted.
                 if bytes >= self.max_decoded || dead_bytes >= MAX_DEAD_BYTES {
@@ -2019,34 +2091,62 @@ impl GroupTask {
         })
     }
 
-    /// One block. Per-record failures of envelopes become dead letters here (or errors);
-    /// an error returned fails the whole block.
+    /// One block, or its records left after a part of it (`from`). Per-record failures of
+    /// envelopes become dead letters here (or errors); an error returned fails the whole block
+    /// (the records left of it). A block that inflates to more than twice [`PART_BYTES`] is
+    /// decoded in parts: what is left after the first is returned.
     fn block(
         &self,
         block: &RawBlock,
+        from: Option<&BlockRest>,
         scratch: &mut Vec<u8>,
         decoders: &mut Decoders,
         out: &mut GroupOutput,
-    ) -> Result<(), BlockError> {
-        let data: &[u8] = if self.codec == Codec::Null {
-            &block.data
-        } else {
-            let n =
-                self.codec
-                    .decompress_into(&block.data, scratch, self.limits.max_block_bytes)?;
-            &scratch[..n]
+    ) -> Result<Option<BlockRest>, BlockError> {
+        let (data, start): (&[u8], BlockPosition) = match from {
+            Some(rest) => (&rest.data, rest.from),
+            None if self.codec == Codec::Null => (&block.data, BlockPosition::START),
+            None => {
+                let n = self.codec.decompress_into(
+                    &block.data,
+                    scratch,
+                    self.limits.max_block_bytes,
+                )?;
+                (&scratch[..n], BlockPosition::START)
+            }
         };
-        match &self.decoding {
-            Decoding::Unreadable(e) => Err(BlockError::Unreadable(e.clone())),
+        let len = data.len();
+        let stop = match len.saturating_sub(start.offset) {
+            left if left > 2 * PART_BYTES => {
+                if decoders.by_key.is_empty() {
+                    // Buffers for the part's records, not the block's.
+                    let records = block.count.saturating_sub(start.record) as u128
+                        * PART_BYTES as u128
+                        / left as u128;
+                    decoders.records = usize::try_from(records + 1).unwrap_or(usize::MAX);
+                }
+                start.offset + PART_BYTES
+            }
+            _ => usize::MAX,
+        };
+        let next = match &self.decoding {
+            Decoding::Unreadable(e) => return Err(BlockError::Unreadable(e.clone())),
             Decoding::Plain { reader, plan, key } => {
                 let decoder = decoders.get(key, reader);
-                match decoder.decode_block_with(plan, data, block.count) {
+                match decoder.decode_block_part(plan, data, block.count, start, stop, None) {
                     // Values that cannot be converted, in records that can be told apart:
                     // with a dead-letter place, only those records are set aside (decoded
                     // again: such errors are rare, the first pass stays lean).
                     Err(DecodeError::Datum(_)) if self.dead_letter => {
                         let mut bad = Vec::new();
-                        decoder.decode_block_salvaging(plan, data, block.count, &mut bad)?;
+                        let next = decoder.decode_block_part(
+                            plan,
+                            data,
+                            block.count,
+                            start,
+                            stop,
+                            Some(&mut bad),
+                        )?;
                         for b in bad {
                             out.dead.push(DeadLetter {
                                 source: self.url.clone(),
@@ -2065,25 +2165,47 @@ impl GroupTask {
                             });
                             out.dead_records += 1;
                         }
-                        Ok(())
+                        next
                     }
-                    result => Ok(result?),
+                    result => result?,
                 }
             }
-            Decoding::Envelopes(layout) => self.envelopes(*layout, block, data, decoders, out),
-        }
+            Decoding::Envelopes(layout) => {
+                self.envelopes(*layout, block, data, start, stop, decoders, out)?
+            }
+        };
+        Ok(next.map(|next| BlockRest {
+            data: match from {
+                Some(rest) => rest.data.clone(),
+                None if self.codec == Codec::Null => block.data.clone(),
+                None => {
+                    // The inflated block leaves with its records left; the worker's next
+                    // block inflates into a new buffer.
+                    let mut inflated = std::mem::take(scratch);
+                    inflated.truncate(len);
+                    bytes::Bytes::from(inflated)
+                }
+            },
+            from: next,
+        }))
     }
 
+    /// The envelopes of a block from `start` on, up to the first that starts at or past byte
+    /// `stop` (where the records left start is returned; `None` once the block is done).
+    #[allow(clippy::too_many_arguments)]
     fn envelopes(
         &self,
         layout: EnvelopeLayout,
         block: &RawBlock,
         data: &[u8],
+        start: BlockPosition,
+        stop: usize,
         decoders: &mut Decoders,
         out: &mut GroupOutput,
-    ) -> Result<(), BlockError> {
+    ) -> Result<Option<BlockPosition>, BlockError> {
         let raw = self.codec == Codec::Null && self.writer_schema.is_none();
-        let mut cur = Cursor::new(data);
+        let mut cur = Cursor::at(data, start.offset);
+        let mut next = None;
         // Past `MAX_SET_ASIDE_PER_BLOCK` entries, the envelopes of a block that fail share an
         // entry per data type and fingerprint (past as many of those, one for the rest): each
         // entry costs ~200 bytes besides the envelope, and a megabyte of 4-byte envelopes of
@@ -2091,8 +2213,16 @@ impl GroupTask {
         let mut own = 0usize;
         let mut shared: Vec<(DeadLetter, Vec<u8>)> = Vec::new();
         let mut shared_by: HashMap<(Vec<u8>, i64), usize> = HashMap::new();
-        for record in 0..block.count {
-            let start = cur.position();
+        for record in start.record..block.count {
+            let start_of = cur.position();
+            if start_of >= stop && record > start.record {
+                next = Some(BlockPosition {
+                    record,
+                    offset: start_of,
+                });
+                break;
+            }
+            let start = start_of;
             // Unreadable fields break the block's framing; a data type that is no name (which
             // breaks a raw framing, but not a container's) fails its record only.
             let (data_type, fingerprint, datum) = layout.read_fields(&mut cur).map_err(|e| {
@@ -2231,13 +2361,13 @@ impl GroupTask {
             entry.data = data.into();
             entry
         }));
-        if cur.remaining() != 0 {
+        if next.is_none() && cur.remaining() != 0 {
             return Err(BlockError::Decode(DecodeError::Trailing {
                 count: block.count,
                 trailing: cur.remaining(),
             }));
         }
-        Ok(())
+        Ok(next)
     }
 }
 

@@ -313,6 +313,177 @@ fn blocks_that_inflate_a_thousandfold_keep_memory_bounded() {
     assert_eq!(ids, (0..1000).collect::<Vec<i64>>());
 }
 
+/// A block of many megabytes (a writer's huge sync interval, or goavro's one append) is
+/// decoded and written a part at a time: every record, in order, round-trips. When its last
+/// part fails, that part's records alone are set aside, uncompressed, with the record number
+/// where they start; the parts before it are converted.
+#[test]
+fn a_block_of_many_megabytes_converts_in_parts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = r#"{"type":"record","name":"Big","fields":[
+        {"name":"id","type":"long"},{"name":"s","type":"string"}]}"#;
+    // ~26 MB in one block: three parts.
+    let n = 60_000u64;
+    let (mut raw, mut starts) = (Vec::new(), Vec::new());
+    let mut d = Datum::new();
+    for i in 0..n {
+        starts.push(raw.len());
+        d.clear();
+        let s: String = (0..400 + i % 97)
+            .map(|j| char::from(b'a' + ((i * 31 + j * 7) % 26) as u8))
+            .collect();
+        d.long(i as i64).string(&s);
+        raw.extend_from_slice(&d.buf);
+    }
+    assert!(raw.len() > 24 << 20);
+    let file = |data: &[u8]| {
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(1).unwrap());
+        let mut deflated = vec![0; c.deflate_compress_bound(data.len())];
+        let len = c.deflate_compress(data, &mut deflated).unwrap();
+        let mut w = ContainerWriter::new(
+            Vec::new(),
+            schema,
+            Codec::Deflate,
+            [9; 16],
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        w.append_block(n, &deflated[..len]).unwrap();
+        w.finish().unwrap()
+    };
+    let good = tmp.path().join("good/big.avro");
+    std::fs::create_dir_all(good.parent().unwrap()).unwrap();
+    std::fs::write(&good, file(&raw)).unwrap();
+    let out = tmp.path().join("out");
+    let o = convert(&[&good], &out, &["--threads", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("read {n} records")),
+        "{}",
+        text(&o)
+    );
+    roundtrip(&out, &[&good]);
+
+    // A string length of -1 near the end (after the id's three bytes): the last part fails,
+    // as the whole block did before parts.
+    let bad = tmp.path().join("bad/big.avro");
+    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
+    let broken_at = n as usize - 10;
+    let mut broken = raw.clone();
+    broken[starts[broken_at] + 3] = 0x01;
+    std::fs::write(&bad, file(&broken)).unwrap();
+    let dead = tmp.path().join("dead");
+    let report = convert_setting_aside_up_to(&bad, &tmp.path().join("out2"), &dead, "1");
+    let dl = std::fs::read_dir(&dead)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(dl).unwrap();
+    let (_, dl_blocks) = parqour::avro::container::split_all(&bytes, Default::default()).unwrap();
+    let mut data = Vec::new();
+    for b in &dl_blocks {
+        Codec::Deflate
+            .decompress(&b.data, &mut data, 1 << 30)
+            .unwrap();
+    }
+    let entry =
+        parqour::deadletter::DeadLetter::decode(&mut parqour::avro::cursor::Cursor::new(&data))
+            .unwrap();
+    let first = entry.record.expect("the record where the part starts");
+    assert!(first > 0 && first < n, "{first}");
+    assert_eq!(entry.records, n - first);
+    assert_eq!(entry.codec, Codec::Null);
+    assert_eq!(&entry.data[..], &broken[starts[first as usize]..]);
+    assert!(
+        entry.error.contains(&format!("record {broken_at}")),
+        "{}",
+        entry.error
+    );
+    assert_eq!(report["records"], n);
+    assert_eq!(report["records_out"], first);
+    assert_eq!(report["dead_letter"]["records"], n - first);
+
+    // The same records in envelopes (as Firehose writes them): one block of ~27 MB, in parts.
+    let registry = tmp.path().join("registry");
+    let avsc = tmp.path().join("big.avsc");
+    std::fs::write(&avsc, schema).unwrap();
+    let o = bin()
+        .args(["schema", "publish"])
+        .arg(&avsc)
+        .args(["--data-type", "big", "--registry"])
+        .arg(&registry)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let fingerprint = parqour::avro::fingerprint::fingerprint(schema).unwrap();
+    let wrapper = r#"{"type":"record","name":"DataWrapper","fields":[
+        {"name":"dataType","type":"string"},{"name":"schemaFingerprint","type":"long"},
+        {"name":"data","type":"bytes"}]}"#;
+    let mut w = ContainerWriter::new(
+        Vec::new(),
+        wrapper,
+        Codec::Deflate,
+        [4; 16],
+        &BTreeMap::new(),
+    )
+    .unwrap()
+    .with_block_bytes(usize::MAX);
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(raw.len());
+        d.clear();
+        d.string("big").long(fingerprint).bytes(&raw[start..end]);
+        w.append(&d.buf).unwrap();
+    }
+    let wrapped = tmp.path().join("wrapped/big.avro");
+    std::fs::create_dir_all(wrapped.parent().unwrap()).unwrap();
+    std::fs::write(&wrapped, w.finish().unwrap()).unwrap();
+    let (_, blocks) =
+        parqour::avro::container::split_all(&std::fs::read(&wrapped).unwrap(), Default::default())
+            .unwrap();
+    assert_eq!(blocks.len(), 1);
+    let out3 = tmp.path().join("out3");
+    let o = bin()
+        .arg("convert")
+        .arg(&wrapped)
+        .arg("--registry")
+        .arg(&registry)
+        .arg("--output")
+        .arg(&out3)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["records_out"], n);
+    // The same values as from the plain file.
+    let ids_and_lengths = |dir: &Path| {
+        let mut rows = Vec::new();
+        for f in parquet_files(dir) {
+            use arrow_array::cast::AsArray;
+            use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let ids = batch
+                    .column(0)
+                    .as_primitive::<arrow_array::types::Int64Type>();
+                let s = batch.column(1).as_string::<i32>();
+                rows.extend((0..batch.num_rows()).map(|i| (ids.value(i), s.value(i).to_string())));
+            }
+        }
+        rows
+    };
+    let plain = ids_and_lengths(&out);
+    assert_eq!(plain.len(), n as usize);
+    assert!(plain.iter().enumerate().all(|(i, (id, _))| *id == i as i64));
+    assert_eq!(ids_and_lengths(&out3), plain);
+}
+
 /// Files written by the Apache Avro project's Python implementation: tests/gen_official.py.
 #[test]
 fn apache_avro_python_writer_files_round_trip() {

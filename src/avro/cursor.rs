@@ -47,6 +47,14 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A cursor at byte `pos` of `buf` (at its end, if `pos` is past it).
+    pub fn at(buf: &'a [u8], pos: usize) -> Self {
+        Self {
+            pos: pos.min(buf.len()),
+            ..Self::new(buf)
+        }
+    }
+
     /// Counts `n` items that take no bytes against what the buffer may hold; `false` (and
     /// nothing counted) past [`Self::MAX_ZERO_SIZE_ITEMS`] in all.
     #[inline]

@@ -151,6 +151,24 @@ pub enum DecodeError {
     Column(#[from] ColumnError),
 }
 
+/// Where the decoding of a block stands ([`BatchDecoder::decode_block_part`]): the records
+/// decoded before, and the byte offset in the inflated block where the next one starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockPosition {
+    /// Records of the block before this position.
+    pub record: u64,
+    /// Byte offset of the next record in the block's (inflated) data.
+    pub offset: usize,
+}
+
+impl BlockPosition {
+    /// The start of a block.
+    pub const START: Self = Self {
+        record: 0,
+        offset: 0,
+    };
+}
+
 /// Decodes blocks of records into Arrow columns for one plan.
 #[derive(Debug)]
 pub struct BatchDecoder {
@@ -240,7 +258,8 @@ impl BatchDecoder {
         data: &[u8],
         count: u64,
     ) -> Result<(), DecodeError> {
-        self.decode_records(plan, data, count, None)
+        self.decode_records(plan, data, count, BlockPosition::START, usize::MAX, None)
+            .map(|_| ())
     }
 
     /// [`Self::decode_block_with`], setting aside each record whose values cannot be
@@ -258,7 +277,34 @@ impl BatchDecoder {
         count: u64,
         bad: &mut Vec<BadRecord>,
     ) -> Result<(), DecodeError> {
-        self.decode_records(plan, data, count, Some(bad))
+        self.decode_records(
+            plan,
+            data,
+            count,
+            BlockPosition::START,
+            usize::MAX,
+            Some(bad),
+        )
+        .map(|_| ())
+    }
+
+    /// Decodes part of a block: its records from `from` on, up to the first that ends at or
+    /// past byte `stop` of `data` (all of them if none does), so that a block of many
+    /// megabytes can be decoded and written a few megabytes at a time. Returns where the
+    /// records left start, or `None` when the block is done (it must then end exactly at its
+    /// last record). Record numbers and offsets in errors (and in `bad`, when given: see
+    /// [`Self::decode_block_salvaging`]) count from the block's start. On error, the decoder
+    /// is left holding exactly the rows it held before the call.
+    pub fn decode_block_part(
+        &mut self,
+        plan: &Plan,
+        data: &[u8],
+        count: u64,
+        from: BlockPosition,
+        stop: usize,
+        bad: Option<&mut Vec<BadRecord>>,
+    ) -> Result<Option<BlockPosition>, DecodeError> {
+        self.decode_records(plan, data, count, from, stop, bad)
     }
 
     fn decode_records(
@@ -266,24 +312,29 @@ impl BatchDecoder {
         plan: &Plan,
         data: &[u8],
         count: u64,
+        from: BlockPosition,
+        stop: usize,
         mut bad: Option<&mut Vec<BadRecord>>,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<Option<BlockPosition>, DecodeError> {
         if !Arc::ptr_eq(&plan.schema, &self.plan.schema) && plan.schema != self.plan.schema {
             return Err(DecodeError::Datum(DatumError {
-                record: 0,
-                offset: 0,
+                record: from.record,
+                offset: from.offset,
                 source: ValueError::Internal("plan of another schema"),
             }));
         }
+        let rest = data.get(from.offset..).unwrap_or_default();
+        let left = count.saturating_sub(from.record);
         let min = plan.min_record_size as u64;
-        let fits = match (data.len() as u64).checked_div(min) {
-            Some(most) => count <= most,
-            None => count <= MAX_ZERO_SIZE_ITEMS,
-        };
+        let fits = from.offset <= data.len()
+            && match (rest.len() as u64).checked_div(min) {
+                Some(most) => left <= most,
+                None => left <= MAX_ZERO_SIZE_ITEMS,
+            };
         if !fits {
             return Err(DecodeError::Count {
-                count,
-                bytes: data.len(),
+                count: left,
+                bytes: rest.len(),
             });
         }
         let (before, bad_before) = (self.rows, bad.as_ref().map_or(0, |b| b.len()));
@@ -294,9 +345,12 @@ impl BatchDecoder {
             }
             Err(e)
         };
-        let mut cur = Cursor::new(data);
-        for record in 0..count {
+        let mut cur = Cursor::at(data, from.offset);
+        for record in from.record..count {
             let offset = cur.position();
+            if offset >= stop && record > from.record {
+                return Ok(Some(BlockPosition { record, offset }));
+            }
             let Err(source) = decode_fields(&plan.root, &mut cur, &mut self.columns) else {
                 self.rows += 1;
                 continue;
@@ -326,7 +380,7 @@ impl BatchDecoder {
             let trailing = cur.remaining();
             return fail(self, bad, DecodeError::Trailing { count, trailing });
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Decodes one datum (e.g. the payload of an envelope); all of `data` must be used.
@@ -1312,6 +1366,113 @@ mod tests {
         assert!(matches!(e, DecodeError::Trailing { .. }), "{e}");
         assert!(bad.is_empty());
         assert_eq!(d.rows(), 0);
+    }
+
+    #[test]
+    fn a_block_decodes_in_parts_as_it_decodes_whole() {
+        let schema = r#"{"type":"record","name":"r","fields":[
+            {"name":"id","type":"long"},{"name":"s","type":"string"}]}"#;
+        let mut block = Vec::new();
+        let mut starts = Vec::new();
+        for id in 0..100i64 {
+            starts.push(block.len());
+            encode_long(id, &mut block);
+            let s = "x".repeat((id * 7 % 23) as usize);
+            encode_long(s.len() as i64, &mut block);
+            block.extend_from_slice(s.as_bytes());
+        }
+        starts.push(block.len());
+        let mut whole = decoder(schema);
+        whole.decode_block(&block, 100).unwrap();
+        let whole = whole.flush().unwrap().unwrap();
+
+        let mut d = decoder(schema);
+        let plan = d.plan().clone();
+        for span in [1, 40, 300, block.len()] {
+            let (mut from, mut parts) = (BlockPosition::START, Vec::new());
+            loop {
+                let next = d
+                    .decode_block_part(&plan, &block, 100, from, from.offset + span, None)
+                    .unwrap();
+                let batch = d.flush().unwrap().unwrap();
+                // Each part ends with the first record that reaches its stop, or the block.
+                let end = next.map_or(100, |n| n.record as usize);
+                assert_eq!(batch.num_rows(), end - from.record as usize);
+                assert!(end == 100 || starts[end] >= from.offset + span, "{span}");
+                assert!(starts[end - 1] < from.offset + span || end - 1 == from.record as usize);
+                parts.push(batch);
+                match next {
+                    Some(n) => {
+                        assert_eq!(n.offset, starts[n.record as usize]);
+                        from = n;
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(parts.len() > 1, span < block.len(), "{span}");
+            let joined = arrow_select::concat::concat_batches(&whole.schema(), &parts).unwrap();
+            assert_eq!(joined, whole, "{span}");
+        }
+
+        // Errors count records and bytes from the block's start, and leave the decoder as it
+        // was; a part that ends the block checks that nothing follows its last record.
+        let mut broken = block.clone();
+        // Record 70: its id in two bytes, its length in one, then 7 bytes of string.
+        broken[starts[70] + 3] = 0xff;
+        let from = BlockPosition {
+            record: 60,
+            offset: starts[60],
+        };
+        let e = d
+            .decode_block_part(&plan, &broken, 100, from, usize::MAX, None)
+            .unwrap_err();
+        assert!(
+            matches!(e, DecodeError::Datum(DatumError { record: 70, offset, .. }) if offset == starts[70]),
+            "{e}"
+        );
+        assert_eq!(d.rows(), 0);
+        let mut bad = Vec::new();
+        let next = d
+            .decode_block_part(&plan, &broken, 100, from, starts[80], Some(&mut bad))
+            .unwrap();
+        assert_eq!(next.map(|n| n.record), Some(80));
+        assert_eq!(
+            bad.iter()
+                .map(|b| (b.error.record, b.range.clone()))
+                .collect::<Vec<_>>(),
+            vec![(70, starts[70]..starts[71])]
+        );
+        assert_eq!(d.rows(), 19);
+        d.truncate(0);
+        let trailing = [&block[..], &[0u8, 0][..]].concat();
+        let from = BlockPosition {
+            record: 90,
+            offset: starts[90],
+        };
+        let e = d
+            .decode_block_part(&plan, &trailing, 100, from, usize::MAX, None)
+            .unwrap_err();
+        assert!(
+            matches!(e, DecodeError::Trailing { trailing: 2, .. }),
+            "{e}"
+        );
+        assert_eq!(d.rows(), 0);
+        // A part from past the data, or claiming more records than its bytes can hold.
+        for from in [
+            BlockPosition {
+                record: 1,
+                offset: block.len() + 1,
+            },
+            BlockPosition {
+                record: 0,
+                offset: starts[99],
+            },
+        ] {
+            let e = d
+                .decode_block_part(&plan, &block, 100, from, usize::MAX, None)
+                .unwrap_err();
+            assert!(matches!(e, DecodeError::Count { .. }), "{e}");
+        }
     }
 
     #[test]
