@@ -11,7 +11,7 @@
 //! | field | meaning |
 //! |---|---|
 //! | `source` | URL of the input object |
-//! | `kind` | `block`: a container block, `data` as stored (compressed with `codec`), written with `writerSchema`; `record`: one `DataWrapper` envelope in the raw binary framing; `tail`: bytes of a raw envelope stream from where its framing broke |
+//! | `kind` | `block`: a container block, `data` as stored (compressed with `codec`), written with `writerSchema` (or, from `record` on, its records left uncompressed: one that could not be converted, or the part of a large block that failed after earlier parts were written); `record`: one `DataWrapper` envelope in the raw binary framing; `tail`: bytes of a raw envelope stream from where its framing broke |
 //! | `block`, `offset`, `record` | block index, byte offset in the object (of the block, or of the envelope / tail piece), record index in the block |
 //! | `records` | input records this entry stands for (a block's count; 1 for a record or a broken tail) |
 //! | `error` | why |
