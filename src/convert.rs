@@ -2190,7 +2190,7 @@ impl GroupTask {
         }))
     }
 
-    /// The envelopes of a block from `start` on, up to the first that starts at or past byte
+    /// The envelopes of a block from `from` on, up to the first that starts at or past byte
     /// `stop` (where the records left start is returned; `None` once the block is done).
     #[allow(clippy::too_many_arguments)]
     fn envelopes(
@@ -2198,13 +2198,13 @@ impl GroupTask {
         layout: EnvelopeLayout,
         block: &RawBlock,
         data: &[u8],
-        start: BlockPosition,
+        from: BlockPosition,
         stop: usize,
         decoders: &mut Decoders,
         out: &mut GroupOutput,
     ) -> Result<Option<BlockPosition>, BlockError> {
         let raw = self.codec == Codec::Null && self.writer_schema.is_none();
-        let mut cur = Cursor::at(data, start.offset);
+        let mut cur = Cursor::at(data, from.offset);
         let mut next = None;
         // Past `MAX_SET_ASIDE_PER_BLOCK` entries, the envelopes of a block that fail share an
         // entry per data type and fingerprint (past as many of those, one for the rest): each
@@ -2213,16 +2213,15 @@ impl GroupTask {
         let mut own = 0usize;
         let mut shared: Vec<(DeadLetter, Vec<u8>)> = Vec::new();
         let mut shared_by: HashMap<(Vec<u8>, i64), usize> = HashMap::new();
-        for record in start.record..block.count {
-            let start_of = cur.position();
-            if start_of >= stop && record > start.record {
+        for record in from.record..block.count {
+            let start = cur.position();
+            if start >= stop && record > from.record {
                 next = Some(BlockPosition {
                     record,
-                    offset: start_of,
+                    offset: start,
                 });
                 break;
             }
-            let start = start_of;
             // Unreadable fields break the block's framing; a data type that is no name (which
             // breaks a raw framing, but not a container's) fails its record only.
             let (data_type, fingerprint, datum) = layout.read_fields(&mut cur).map_err(|e| {
