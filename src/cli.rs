@@ -295,8 +295,9 @@ struct RunArgs {
     /// With --manifests: the index of this child (set by AWS Batch).
     #[arg(long, env = "AWS_BATCH_JOB_ARRAY_INDEX")]
     array_index: Option<usize>,
-    /// Memory budget: bounds the blocks in flight (a quarter) and each group of decoded
-    /// blocks (a sixteenth, at most 64 MiB).
+    /// Memory budget: bounds the blocks in flight (a quarter), each group of decoded
+    /// blocks (a sixteenth, at most 64 MiB) and the parts large blocks are decoded in (a
+    /// thirty-second, at most 8 MiB).
     #[arg(long, default_value = "1GiB")]
     memory_limit: String,
     /// Worker threads (default: one per core).

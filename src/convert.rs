@@ -629,7 +629,8 @@ struct BlockRest {
 /// A block that inflates to more than twice this many bytes is decoded in parts of about this
 /// many, each written before the next is decoded: what the conversion holds of a block of 30 MB
 /// (a writer's sync interval, or one append of goavro) is its bytes and a part's values, not
-/// all its values. (Each part is a batch of its own in the output.)
+/// all its values. (Each part is a batch of its own in the output.) Parts are at most half
+/// of [`ConvertOptions::group_decoded_bytes`] (at least 1 MiB).
 const PART_BYTES: usize = 8 << 20;
 
 /// A group of blocks sent to the pool; its result arrives on `rx`.
@@ -2116,16 +2117,17 @@ impl GroupTask {
             }
         };
         let len = data.len();
+        // Smaller parts under a smaller memory budget (`run --memory-limit`).
+        let part = PART_BYTES.min(self.max_decoded / 2).max(1 << 20);
         let stop = match len.saturating_sub(start.offset) {
-            left if left > 2 * PART_BYTES => {
+            left if left > 2 * part => {
                 if decoders.by_key.is_empty() {
                     // Buffers for the part's records, not the block's.
-                    let records = block.count.saturating_sub(start.record) as u128
-                        * PART_BYTES as u128
+                    let records = block.count.saturating_sub(start.record) as u128 * part as u128
                         / left as u128;
                     decoders.records = usize::try_from(records + 1).unwrap_or(usize::MAX);
                 }
-                start.offset + PART_BYTES
+                start.offset + part
             }
             _ => usize::MAX,
         };
