@@ -374,23 +374,7 @@ fn a_block_of_many_megabytes_converts_in_parts() {
     std::fs::write(&bad, file(&broken)).unwrap();
     let dead = tmp.path().join("dead");
     let report = convert_setting_aside_up_to(&bad, &tmp.path().join("out2"), &dead, "1");
-    let dl = std::fs::read_dir(&dead)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let bytes = std::fs::read(dl).unwrap();
-    let (_, dl_blocks) = parqour::avro::container::split_all(&bytes, Default::default()).unwrap();
-    let mut data = Vec::new();
-    for b in &dl_blocks {
-        Codec::Deflate
-            .decompress(&b.data, &mut data, 1 << 30)
-            .unwrap();
-    }
-    let entry =
-        parqour::deadletter::DeadLetter::decode(&mut parqour::avro::cursor::Cursor::new(&data))
-            .unwrap();
+    let entry = first_dead_letter(&dead);
     let first = entry.record.expect("the record where the part starts");
     assert!(first > 0 && first < n, "{first}");
     assert_eq!(entry.records, n - first);
@@ -1791,6 +1775,25 @@ fn a_corrupt_block_goes_to_the_dead_letter_place_and_replays() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// The first entry of the first dead-letter file in `dead`.
+fn first_dead_letter(dead: &Path) -> parqour::deadletter::DeadLetter {
+    let file = std::fs::read_dir(dead)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(file).unwrap();
+    let (_, blocks) = parqour::avro::container::split_all(&bytes, Default::default()).unwrap();
+    let mut data = Vec::new();
+    for b in &blocks {
+        Codec::Deflate
+            .decompress(&b.data, &mut data, 1 << 30)
+            .unwrap();
+    }
+    parqour::deadletter::DeadLetter::decode(&mut parqour::avro::cursor::Cursor::new(&data)).unwrap()
+}
+
 /// With a dead-letter place, a container file cut short (or whose framing breaks) converts up
 /// to the broken block; the rest of the object is set aside byte for byte from that offset.
 #[test]
@@ -1812,23 +1815,7 @@ fn the_unframeable_rest_of_a_container_file_is_set_aside() {
     assert_eq!(report["records"], kept + blocks[3].count);
     assert_eq!(report["dead_letter"]["by_kind"]["tail"], 1);
     // The dead-letter entry holds exactly the bytes from block 3 on, with its offset.
-    let dl = std::fs::read_dir(&dead)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let bytes = std::fs::read(dl).unwrap();
-    let (_, dl_blocks) = parqour::avro::container::split_all(&bytes, Default::default()).unwrap();
-    let mut data = Vec::new();
-    for b in &dl_blocks {
-        parqour::avro::codec::Codec::Deflate
-            .decompress(&b.data, &mut data, 1 << 30)
-            .unwrap();
-    }
-    let entry =
-        parqour::deadletter::DeadLetter::decode(&mut parqour::avro::cursor::Cursor::new(&data))
-            .unwrap();
+    let entry = first_dead_letter(&dead);
     assert_eq!(entry.offset, (syncs[3] + 16) as u64);
     assert_eq!(&entry.data[..], &f[syncs[3] + 16..cut]);
     assert!(entry.error.contains("truncated"), "{}", entry.error);

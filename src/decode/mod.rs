@@ -1416,13 +1416,14 @@ mod tests {
 
         // Errors count records and bytes from the block's start, and leave the decoder as it
         // was; a part that ends the block checks that nothing follows its last record.
+        let at = |record: usize| BlockPosition {
+            record: record as u64,
+            offset: starts[record],
+        };
         let mut broken = block.clone();
         // Record 70: its id in two bytes, its length in one, then 7 bytes of string.
         broken[starts[70] + 3] = 0xff;
-        let from = BlockPosition {
-            record: 60,
-            offset: starts[60],
-        };
+        let from = at(60);
         let e = d
             .decode_block_part(&plan, &broken, 100, from, usize::MAX, None)
             .unwrap_err();
@@ -1445,12 +1446,8 @@ mod tests {
         assert_eq!(d.rows(), 19);
         d.truncate(0);
         let trailing = [&block[..], &[0u8, 0][..]].concat();
-        let from = BlockPosition {
-            record: 90,
-            offset: starts[90],
-        };
         let e = d
-            .decode_block_part(&plan, &trailing, 100, from, usize::MAX, None)
+            .decode_block_part(&plan, &trailing, 100, at(90), usize::MAX, None)
             .unwrap_err();
         assert!(
             matches!(e, DecodeError::Trailing { trailing: 2, .. }),
