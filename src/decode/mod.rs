@@ -258,7 +258,7 @@ impl BatchDecoder {
         data: &[u8],
         count: u64,
     ) -> Result<(), DecodeError> {
-        self.decode_records(plan, data, count, BlockPosition::START, usize::MAX, None)
+        self.decode_block_part(plan, data, count, BlockPosition::START, usize::MAX, None)
             .map(|_| ())
     }
 
@@ -277,7 +277,7 @@ impl BatchDecoder {
         count: u64,
         bad: &mut Vec<BadRecord>,
     ) -> Result<(), DecodeError> {
-        self.decode_records(
+        self.decode_block_part(
             plan,
             data,
             count,
@@ -296,18 +296,6 @@ impl BatchDecoder {
     /// [`Self::decode_block_salvaging`]) count from the block's start. On error, the decoder
     /// is left holding exactly the rows it held before the call.
     pub fn decode_block_part(
-        &mut self,
-        plan: &Plan,
-        data: &[u8],
-        count: u64,
-        from: BlockPosition,
-        stop: usize,
-        bad: Option<&mut Vec<BadRecord>>,
-    ) -> Result<Option<BlockPosition>, DecodeError> {
-        self.decode_records(plan, data, count, from, stop, bad)
-    }
-
-    fn decode_records(
         &mut self,
         plan: &Plan,
         data: &[u8],
