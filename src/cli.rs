@@ -861,10 +861,29 @@ async fn convert_paths(
             storage::resolve(&template.replace(DATA_TYPE_PLACEHOLDER, t), &storage)
         }) as TableResolver
     });
+    // Local output folders not there yet: the store makes them as a file starts, and a run that
+    // fails removes them again if it left them empty (deepest first).
+    let mut missing: Vec<std::path::PathBuf> = existing
+        .iter()
+        .map(|(out, _)| out)
+        .chain([&default])
+        .filter_map(|out| out.local.as_deref())
+        .flat_map(|dir| dir.ancestors().take_while(|d| !d.exists()))
+        .map(std::path::Path::to_path_buf)
+        .collect();
+    missing.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    missing.dedup();
     let destination = Destination { default, per_type };
-    let report = convert_to(objects, &destination, options)
-        .await
-        .map_err(fail)?;
+    let report = match convert_to(objects, &destination, options).await {
+        Ok(report) => report,
+        Err(e) => {
+            for dir in &missing {
+                // Only an empty folder goes.
+                let _ = std::fs::remove_dir(dir);
+            }
+            return Err(fail(e));
+        }
+    };
     let written: std::collections::HashSet<_> = report.outputs.iter().map(|o| &o.path).collect();
     for (out, found) in &existing {
         // The output asked for exists once the run succeeds, files or none (made only now: a

@@ -372,6 +372,17 @@ fn a_block_of_many_megabytes_converts_in_parts() {
     let mut broken = raw.clone();
     broken[starts[broken_at] + 3] = 0x01;
     std::fs::write(&bad, file(&broken)).unwrap();
+    // Without a dead-letter place the run fails, though a file was started: no output, not
+    // even an empty folder.
+    let failed = tmp.path().join("failed/table");
+    let o = convert(&[&bad], &failed, &[]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("record {broken_at}")),
+        "{}",
+        text(&o)
+    );
+    assert!(!tmp.path().join("failed").exists());
     let dead = tmp.path().join("dead");
     let report = convert_setting_aside_up_to(&bad, &tmp.path().join("out2"), &dead, "1");
     let entry = first_dead_letter(&dead);
