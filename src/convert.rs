@@ -611,6 +611,14 @@ struct GroupBlock {
 }
 
 impl GroupBlock {
+    /// The block without its share of the read budget.
+    fn unbudgeted(self) -> Self {
+        Self {
+            permit: None,
+            ..self
+        }
+    }
+
     /// Records of the block not decoded yet.
     fn records_left(&self) -> u64 {
         let done = self.rest.as_ref().map_or(0, |r| r.from.record);
@@ -1929,7 +1937,7 @@ impl GroupTask {
     /// one per data type; more when the values pass 256 MiB, to keep offsets within Arrow's
     /// 32-bit range) and dead letters; past [`Self::max_decoded`] bytes of values the blocks left
     /// are handed back in [`GroupOutput::rest`]. Each block's budget permit is released once
-    /// the block is decoded.
+    /// the block is decoded, or handed back (its part left, or the blocks left).
     fn run(self: &Arc<Self>, blocks: Vec<GroupBlock>) -> Result<GroupOutput, ConvertError> {
         const MAX_BATCH_BYTES: usize = 256 << 20;
         let records = blocks
@@ -2033,6 +2041,11 @@ impl GroupTask {
                         .flush(&mut out.batches)
                         .map_err(|e| located(e.into()))?;
                 }
+                // What goes back to the driver gives its read budget back: it waits for the
+                // driver, and the driver may be waiting for the source, which waits for budget
+                // (blocks of 25 MB under a 64 MiB budget hung). What it holds is bounded by the
+                // groups in flight instead.
+                drop(permit);
                 // A block cut in parts: its records left go back to the driver with the blocks
                 // after it, and are counted with them.
                 if let Some(rest) = cut {
@@ -2045,17 +2058,17 @@ impl GroupTask {
                     };
                     let part = GroupBlock {
                         block: RawBlock { data, ..block },
-                        permit,
+                        permit: None,
                         rest: Some(rest),
                     };
-                    out.rest = Some((self.clone(), std::iter::once(part).chain(blocks).collect()));
+                    let rest = std::iter::once(part).chain(blocks.map(GroupBlock::unbudgeted));
+                    out.rest = Some((self.clone(), rest.collect()));
                     break;
                 }
-                drop(permit);
                 // The dead letters wait for the driver too: a group of tiny blocks of failing
                 // records held 360 MB of entries before they counted.
                 if bytes >= self.max_decoded || dead_bytes >= MAX_DEAD_BYTES {
-                    let rest: Vec<_> = blocks.collect();
+                    let rest: Vec<_> = blocks.map(GroupBlock::unbudgeted).collect();
                     if !rest.is_empty() {
                         out.rest = Some((self.clone(), rest));
                     }
@@ -2474,6 +2487,69 @@ mod tests {
             published("finish-fails-then-input").await,
             ["part-00000.snappy.parquet"]
         );
+    }
+
+    /// Parts of large blocks go back to the driver without their share of the read budget:
+    /// with them holding it, blocks of a few MiB under a small budget hung (the driver waited
+    /// for the source, the source for the budget the parts held, the parts for the driver).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_blocks_under_a_small_read_budget_convert() {
+        let schema = r#"{"type":"record","name":"R","fields":[
+            {"name":"id","type":"long"},{"name":"s","type":"string"}]}"#;
+        let mut w = ContainerWriter::new(
+            Vec::new(),
+            schema,
+            Codec::Deflate,
+            [1; 16],
+            &BTreeMap::new(),
+        )
+        .unwrap()
+        .with_block_bytes(3 << 20);
+        // Letters from a xorshift: ~60% of their size deflated, so each block's budget is
+        // large.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut d = Datum::new();
+        let records = 18_000i64;
+        for id in 0..records {
+            let s: String = (0..1000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    char::from(b'a' + (x % 26) as u8)
+                })
+                .collect();
+            d.clear();
+            d.long(id).string(&s);
+            w.append(&d.buf).unwrap();
+        }
+        let data = bytes::Bytes::from(w.finish().unwrap());
+        let store = Arc::new(TestStore::default());
+        crate::storage::register_memory_store("small-budget", store.clone());
+        store
+            .put(&Path::from("raw/big.avro"), data.into())
+            .await
+            .unwrap();
+        let storage = crate::storage::StorageOptions::default();
+        let inputs = crate::source::list_inputs(&["memory://small-budget/raw/".into()], &storage)
+            .await
+            .unwrap();
+        let output = crate::storage::resolve("memory://small-budget/out/", &storage).unwrap();
+        let mut options = ConvertOptions {
+            threads: 2,
+            // Parts of 1 MiB: each 3 MiB block is cut.
+            group_decoded_bytes: 2 << 20,
+            ..ConvertOptions::default()
+        };
+        // Two blocks' worth.
+        options.source.budget_bytes = 4 << 20;
+        let report =
+            tokio::time::timeout(Duration::from_secs(120), convert(inputs, &output, &options))
+                .await
+                .expect("the conversion hung")
+                .unwrap();
+        assert_eq!(report.outputs.iter().map(|o| o.rows).sum::<u64>(), 18_000);
+        assert_eq!(report.inputs[0].blocks, 6);
     }
 
     /// The files under `memory://{bucket}/out/`.
