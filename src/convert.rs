@@ -2041,10 +2041,10 @@ impl GroupTask {
                         .flush(&mut out.batches)
                         .map_err(|e| located(e.into()))?;
                 }
-                // What goes back to the driver gives its read budget back: it waits for the
-                // driver, and the driver may be waiting for the source, which waits for budget
-                // (blocks of 25 MB under a 64 MiB budget hung). What it holds is bounded by the
-                // groups in flight instead.
+                // The block's share of the read budget goes back, decoded or not: what is handed
+                // back below waits for the driver, and the driver may be waiting for the
+                // source, which waits for budget (blocks of 25 MB under a 64 MiB budget hung
+                // while parts kept it). What it holds is bounded by the groups in flight.
                 drop(permit);
                 // A block cut in parts: its records left go back to the driver with the blocks
                 // after it, and are counted with them.
