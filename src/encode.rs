@@ -408,7 +408,7 @@ struct SpillPages {
 #[derive(Debug)]
 struct SpillFile {
     /// The file and its length.
-    file: Mutex<Option<(std::fs::File, u64)>>,
+    file: Mutex<(std::fs::File, u64)>,
     /// Where the file goes once its row group is written out.
     free: Arc<Mutex<Vec<std::fs::File>>>,
 }
@@ -418,7 +418,13 @@ impl Drop for SpillFile {
     /// holds them already cost a copy, where a new file's cost the kernel allocating,
     /// reserving and, once the file is closed, dropping each of them again.
     fn drop(&mut self) {
-        if let Some((file, _)) = self.file.get_mut().ok().and_then(Option::take) {
+        // The same open file (a second descriptor of it), so its cached pages stay; should
+        // that fail, the next row group makes a new file.
+        let file = match self.file.get_mut() {
+            Ok((file, _)) => file.try_clone().ok(),
+            Err(_) => None,
+        };
+        if let Some(file) = file {
             lock(&self.free).push(file);
         }
     }
@@ -444,7 +450,7 @@ impl SpillPages {
                     })?,
                 };
                 Ok(Arc::new(SpillFile {
-                    file: Mutex::new(Some((file, 0))),
+                    file: Mutex::new((file, 0)),
                     free: self.free.clone(),
                 }))
             })
@@ -474,11 +480,6 @@ impl PageStoreFactory for SpillPages {
     }
 }
 
-/// The error of a [`SpillFile`] used after it was closed (a bug).
-fn closed() -> ParquetError {
-    ParquetError::General("spill file used after its row group".into())
-}
-
 /// A column chunk's pages in a shared [`SpillFile`].
 struct SpillStore {
     file: Arc<SpillFile>,
@@ -490,7 +491,7 @@ impl PageStore for SpillStore {
     fn put(&mut self, value: Bytes) -> Result<PageKey, ParquetError> {
         use std::io::{Seek, SeekFrom};
         let mut guard = lock(&self.file.file);
-        let (file, end) = guard.as_mut().ok_or_else(closed)?;
+        let (file, end) = &mut *guard;
         let offset = *end;
         file.seek(SeekFrom::Start(offset))?;
         file.write_all(&value)?;
@@ -509,7 +510,7 @@ impl PageStore for SpillStore {
         // until it is copied to the file. (`read_to_end` into spare room would skip the
         // zeroing but read a page in reads of 8 KiB doubling up: three times the syscalls.)
         let mut guard = lock(&self.file.file);
-        let (file, _) = guard.as_mut().ok_or_else(closed)?;
+        let (file, _) = &mut *guard;
         file.seek(SeekFrom::Start(offset))?;
         let page = plain::lend(&SPILLED_PAGE, len, |buf| file.read_exact(buf).map(|()| len))?;
         Ok(page)

@@ -218,10 +218,13 @@ impl Inflater {
         std::ptr::NonNull::new(ptr).map(Self)
     }
 
-    /// Inflates the raw deflate stream `input` into `out`, emptied first, using all of its
-    /// capacity up to `room` bytes: `Ok(true)` when it fit, `Ok(false)` when it needs more.
+    /// Inflates the raw deflate stream `input` into `out`, emptied first, with room for at
+    /// least `room` bytes (reserved exactly: past the capacity, `reserve` would double it, and
+    /// a block of 20 MB took a buffer of 90 MB): `Ok(true)` when it fit, `Ok(false)` (and
+    /// `out` empty) when it needs more.
     fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, room: usize) -> Result<bool, String> {
         out.clear();
+        out.reserve_exact(room);
         let spare = out.spare_capacity_mut();
         let room = spare.len().min(room);
         let mut n = 0usize;
@@ -359,20 +362,13 @@ fn inflate(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize, Codec
             .max(out.capacity())
             .max(4096)
             .min(limit);
+        // (`out` is left empty on every error.)
         loop {
-            // Exactly: past the capacity, `reserve` would double it (a block of 20 MB took a
-            // buffer of 90 MB).
-            out.clear();
-            out.reserve_exact(cap);
             match inflater.inflate(input, out, cap) {
                 Ok(true) => return Ok(out.len()),
                 Ok(false) if cap < limit => cap = cap.saturating_mul(2).min(limit),
-                Ok(false) => {
-                    out.clear();
-                    return Err(CodecError::TooLarge { limit });
-                }
+                Ok(false) => return Err(CodecError::TooLarge { limit }),
                 Err(message) => {
-                    out.clear();
                     return Err(CodecError::Corrupt {
                         codec: Codec::Deflate,
                         message,
