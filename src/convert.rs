@@ -1996,14 +1996,13 @@ impl GroupTask {
                         // A block whose first part was written: its records left, uncompressed.
                         let (record, codec, data, framed) = match &from {
                             None => (None, self.codec, block.data.clone(), block.framed),
-                            Some(r) => (
-                                Some(r.from.record),
-                                Codec::Null,
-                                r.data.slice(r.from.offset.min(r.data.len())..),
-                                block.framed
-                                    * (r.data.len() - r.from.offset.min(r.data.len())) as u64
-                                    / r.data.len().max(1) as u64,
-                            ),
+                            Some(r) => {
+                                let left = r.data.slice(r.from.offset.min(r.data.len())..);
+                                // Its share of the bytes the block takes in the object.
+                                let framed =
+                                    block.framed * left.len() as u64 / r.data.len().max(1) as u64;
+                                (Some(r.from.record), Codec::Null, left, framed)
+                            }
                         };
                         if matches!(
                             e,
