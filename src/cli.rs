@@ -517,6 +517,7 @@ fn convert_code(e: &ConvertError) -> u8 {
             _ => EXIT_INTERNAL,
         },
         ConvertError::Sink(SinkError::Upload { source, .. }) => store_code(source),
+        ConvertError::Sink(SinkError::Write { source, .. }) => text_code(&source.to_string()),
         ConvertError::Sink(SinkError::Task { .. }) => EXIT_INTERNAL,
         ConvertError::OutputNotEmpty { .. } => EXIT_CONFIG,
         ConvertError::Output { source, .. } => store_code(source),

@@ -1382,7 +1382,7 @@ impl Driver {
                 message: e.to_string(),
             })?;
             let parts = parts_for(location, None, crate::sink::PARTS_IN_FLIGHT);
-            let sink = ObjectWriter::create_with(&self.handle, location.store.clone(), path, parts);
+            let sink = ObjectWriter::for_location(&self.handle, location, path, parts);
             let mut metadata = BTreeMap::new();
             metadata.insert(
                 "parqour.version".to_string(),
@@ -1624,8 +1624,7 @@ impl Driver {
         table.files += 1;
         let path = table.location.path.clone().join(name);
         let parts = parts_for(&table.location, Some(encode.file_bytes), upload_parts);
-        let writer =
-            ObjectWriter::create_with(&handle, table.location.store.clone(), path.clone(), parts);
+        let writer = ObjectWriter::for_location(&handle, &table.location, path.clone(), parts);
         let known = match &table.plain {
             Some((schema, plain)) if *schema == first.schema() => plain.as_slice(),
             _ => &[],

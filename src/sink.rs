@@ -5,7 +5,9 @@
 //! travel in parts of [`PART_BYTES`] over a bounded channel to a tokio task that uploads them —
 //! one PUT for a file of one part, a multipart upload with a few parts in flight for a larger one.
 //! Neither makes an object visible before it is complete: S3 shows a multipart object only when
-//! the upload completes, and the local store writes to a staging file that it renames into place.
+//! the upload completes. A file in a local folder ([`ObjectWriter::for_location`]) is written by
+//! the sink itself, with direct I/O where the filesystem takes it ([`file`]), to a staging file
+//! renamed into place, as the local store does.
 //! [`ObjectWriter::abort`] (or dropping the writer) aborts the upload, so a failed run leaves no
 //! half-written file that looks complete.
 
@@ -18,6 +20,10 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use crate::storage::Location;
+
+mod file;
 
 /// Size of the parts sent to an object store's uploader (and of multipart upload parts) when
 /// the file's size is not known ahead ([`Parts::remote`]).
@@ -165,10 +171,11 @@ impl Parts {
         }
     }
 
-    /// For a local folder: parts of [`WRITE_CHUNK`], two at a time. The local store writes a
-    /// part into the page cache in well under a millisecond, and its writes to one file take
-    /// turns anyway, so large parts would only hold memory: five 8 MiB part buffers were a
-    /// third of the heap at peak (heaptrack, 20,000,000 events into one file).
+    /// For a local folder: parts of [`WRITE_CHUNK`], two at a time. A local file takes a part
+    /// in well under a millisecond (direct I/O at ~2 GB/s on the benchmark's VM), and its
+    /// writes take turns anyway, so large parts would only hold memory: five 8 MiB part
+    /// buffers were a third of the heap at peak (heaptrack, 20,000,000 events into one file).
+    /// [`WRITE_CHUNK`] is a multiple of the alignment direct I/O asks for.
     pub fn local() -> Self {
         Self {
             bytes: WRITE_CHUNK,
@@ -184,13 +191,14 @@ impl Default for Parts {
     }
 }
 
-/// Most bytes handed to one `write` call of the local store (a part travels as a list of
-/// slices of it; S3 streams the list as one body).
+/// The size of a local file's parts, and of the slices an upload part travels in (S3 streams
+/// the list as one body).
 ///
-/// Measured on a 2-vCPU VM (2 MiB of L2 cache per core): copying 394 MB into the page cache
-/// took 0.07 cpu-s in writes of 1 MiB and 0.85 cpu-s in writes of 8 MiB (the kernel's copy
-/// slows down by an order of magnitude once a write's source no longer fits in L2).
+/// Measured on a 2-vCPU VM (2 MiB of L2 cache per core) through the page cache: copying 394 MB
+/// took 0.07 cpu-s in writes of 1 MiB and 0.85 cpu-s in writes of 8 MiB (session 16; later
+/// sessions saw writes of 1 MiB take 0.3-0.9 s too, when the VM's fresh pages were slow).
 pub const WRITE_CHUNK: usize = 1 << 20;
+const _: () = assert!(WRITE_CHUNK.is_multiple_of(file::ALIGN));
 
 /// A part as the payload of a PUT or an upload part: slices of at most [`WRITE_CHUNK`] bytes
 /// that share the part's buffer.
@@ -211,6 +219,14 @@ pub enum SinkError {
         path: String,
         /// The store's error.
         source: object_store::Error,
+    },
+    /// Writing a local file failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
     },
     /// The upload task went away (it panicked or the runtime shut down).
     #[error("uploading {path}: the upload task stopped")]
@@ -237,9 +253,9 @@ pub struct Written {
 /// A blocking writer that uploads to `store` at `path`; see the module docs.
 pub struct ObjectWriter {
     path: Path,
-    buf: Vec<u8>,
+    buf: PartBuf,
     tx: Option<mpsc::Sender<Msg>>,
-    task: Option<JoinHandle<Result<(), object_store::Error>>>,
+    task: Option<JoinHandle<Result<(), SinkError>>>,
     handle: Handle,
     written: u64,
     crc: crc32fast::Hasher,
@@ -253,7 +269,7 @@ pub struct ObjectWriter {
 /// buffers instead of mapping and faulting in 8 MiB for each.
 #[derive(Default)]
 struct PartPool {
-    buffers: std::sync::Mutex<Vec<Vec<u8>>>,
+    buffers: std::sync::Mutex<Vec<PartBuf>>,
     /// Buffers kept: those uploading, the one in the channel and the one being filled.
     kept: usize,
     /// Capacity of a buffer (the part size).
@@ -261,24 +277,68 @@ struct PartPool {
 }
 
 impl PartPool {
-    fn take(&self) -> Vec<u8> {
+    fn take(&self) -> PartBuf {
         self.buffers
             .lock()
             .ok()
             .and_then(|mut p| p.pop())
-            .unwrap_or_else(|| Vec::with_capacity(self.capacity))
+            .unwrap_or_else(|| PartBuf::with_capacity(self.capacity))
+    }
+}
+
+/// A part's buffer: room for `capacity` bytes that start on a [`file::ALIGN`] boundary, so a
+/// local file takes them with direct I/O. Filled to at most its capacity, it never moves.
+#[derive(Default)]
+struct PartBuf {
+    /// `start` bytes of padding, then the part.
+    bytes: Vec<u8>,
+    start: usize,
+}
+
+impl PartBuf {
+    fn with_capacity(capacity: usize) -> Self {
+        let mut bytes = Vec::<u8>::with_capacity(capacity + file::ALIGN);
+        // `align_offset` may decline (`usize::MAX`); unaligned parts are written buffered.
+        let start = match bytes.as_ptr().align_offset(file::ALIGN) {
+            start if start < file::ALIGN => start,
+            _ => 0,
+        };
+        bytes.resize(start, 0);
+        Self { bytes, start }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len() - self.start
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn extend_from_slice(&mut self, data: &[u8]) {
+        self.bytes.extend_from_slice(data);
+    }
+
+    fn clear(&mut self) {
+        self.bytes.truncate(self.start);
+    }
+}
+
+impl AsRef<[u8]> for PartBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[self.start..]
     }
 }
 
 /// A part's bytes, returned to the pool when the last `Bytes` of it is dropped.
 struct Part {
-    buf: Vec<u8>,
+    buf: PartBuf,
     pool: Arc<PartPool>,
 }
 
 impl AsRef<[u8]> for Part {
     fn as_ref(&self) -> &[u8] {
-        &self.buf
+        self.buf.as_ref()
     }
 }
 
@@ -317,13 +377,55 @@ impl ObjectWriter {
         path: Path,
         parts: Parts,
     ) -> Self {
+        let in_flight = parts.in_flight.max(1);
+        let object = path.clone();
+        Self::start(handle, path, parts, |rx| {
+            handle.spawn(async move {
+                let object = object;
+                upload(store, object.clone(), rx, in_flight)
+                    .await
+                    .map_err(|source| SinkError::Upload {
+                        path: object.to_string(),
+                        source,
+                    })
+            })
+        })
+    }
+
+    /// Writes `path` of `location`: for a local folder, the file itself writes it (with
+    /// direct I/O where the filesystem takes it; see [`file`]), for other stores the store
+    /// uploads it ([`Self::create_with`]). Must not be called from a runtime thread.
+    pub fn for_location(handle: &Handle, location: &Location, path: Path, parts: Parts) -> Self {
+        match crate::storage::local_file(location, &path) {
+            Some(dest) => Self::start(handle, path, parts, |rx| {
+                handle.spawn_blocking(move || {
+                    file::write(&dest, rx)
+                        .map(|direct| {
+                            tracing::trace!(file = %dest.display(), direct, "written");
+                        })
+                        .map_err(|source| SinkError::Write {
+                            path: dest.display().to_string(),
+                            source,
+                        })
+                })
+            }),
+            None => Self::create_with(handle, location.store.clone(), path, parts),
+        }
+    }
+
+    fn start(
+        handle: &Handle,
+        path: Path,
+        parts: Parts,
+        spawn: impl FnOnce(mpsc::Receiver<Msg>) -> JoinHandle<Result<(), SinkError>>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel::<Msg>(1);
         let parts_in_flight = parts.in_flight.max(1);
         let part_bytes = parts.bytes.max(1);
-        let task = handle.spawn(upload(store, path.clone(), rx, parts_in_flight));
+        let task = spawn(rx);
         Self {
             path,
-            buf: Vec::with_capacity(part_bytes),
+            buf: PartBuf::with_capacity(part_bytes),
             pool: Arc::new(PartPool {
                 buffers: std::sync::Mutex::default(),
                 kept: parts_in_flight + 2,
@@ -378,11 +480,7 @@ impl ObjectWriter {
             return Ok(());
         };
         match self.handle.block_on(task) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(SinkError::Upload {
-                path: self.path.to_string(),
-                source,
-            }),
+            Ok(result) => result,
             Err(_) => Err(SinkError::Task {
                 path: self.path.to_string(),
             }),
@@ -502,7 +600,8 @@ mod tests {
         });
         let mut buf = pool.take();
         buf.extend_from_slice(b"part");
-        let ptr = buf.as_ptr();
+        let ptr = buf.as_ref().as_ptr();
+        assert_eq!(ptr.align_offset(file::ALIGN), 0, "aligned for direct I/O");
         let bytes = Bytes::from_owner(Part {
             buf,
             pool: pool.clone(),
@@ -516,8 +615,8 @@ mod tests {
         assert_eq!(&clone[..], b"art");
         drop(clone);
         let again = pool.take();
-        assert_eq!(again.as_ptr(), ptr, "the same allocation, reused");
-        assert!(again.is_empty() && again.capacity() >= PART_BYTES);
+        assert_eq!(again.as_ref().as_ptr(), ptr, "the same allocation, reused");
+        assert!(again.is_empty() && again.bytes.capacity() - again.start >= PART_BYTES);
     }
 
     #[test]
@@ -596,7 +695,8 @@ mod tests {
     }
 
     /// A local file goes out in many small parts, written in order, and only the finished file
-    /// is left in the folder.
+    /// is left in the folder: through the local store, and written by the sink itself
+    /// ([`ObjectWriter::for_location`], direct I/O where the filesystem takes it).
     #[test]
     fn local_parts_make_the_whole_file() {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -607,30 +707,81 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let local = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
         let store: Arc<dyn ObjectStore> = Arc::new(local);
+        let location = crate::storage::resolve(
+            dir.path().to_str().unwrap(),
+            &crate::storage::StorageOptions::default(),
+        )
+        .unwrap();
         let parts = Parts::local();
         let data: Vec<u8> = (0..parts.bytes * 7 + 12_345)
             .map(|i| (i % 251) as u8)
             .collect();
-        let path = Path::from("out/file.parquet");
-        let mut w = ObjectWriter::create_with(rt.handle(), store, path, parts);
-        // Writes of odd sizes, straddling the part boundaries.
-        for chunk in data.chunks(parts.bytes / 3 + 17) {
-            w.write_all(chunk).unwrap();
+        for by_store in [true, false] {
+            let (mut w, file) = if by_store {
+                let path = Path::from("out/file.parquet");
+                let w = ObjectWriter::create_with(rt.handle(), store.clone(), path, parts);
+                (w, dir.path().join("out/file.parquet"))
+            } else {
+                let path = location.path.clone().join("own").join("file.parquet");
+                let w = ObjectWriter::for_location(rt.handle(), &location, path, parts);
+                (w, dir.path().join("own/file.parquet"))
+            };
+            // Writes of odd sizes, straddling the part boundaries.
+            for chunk in data.chunks(parts.bytes / 3 + 17) {
+                w.write_all(chunk).unwrap();
+            }
+            assert!(
+                w.buf.bytes.capacity() < parts.bytes + 2 * file::ALIGN,
+                "part buffers of the local size"
+            );
+            let written = w.finish().unwrap();
+            assert_eq!(written.bytes, data.len() as u64);
+            let got = std::fs::read(&file).unwrap();
+            assert!(got == data, "the file is the bytes written, in order");
+            let names: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["file.parquet"], "no staging file left");
         }
-        assert_eq!(
-            w.buf.capacity(),
-            parts.bytes,
-            "part buffers of the local size"
+    }
+
+    /// A local file the sink writes itself: an aborted or dropped writer leaves nothing, and
+    /// one that cannot be created fails with the file's name and the cause.
+    #[test]
+    fn local_files_publish_on_finish_only_and_say_why_they_fail() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::storage::resolve(
+            dir.path().to_str().unwrap(),
+            &crate::storage::StorageOptions::default(),
+        )
+        .unwrap();
+        let at = |name: &str| location.path.clone().join(name);
+        let big = vec![7u8; WRITE_CHUNK * 3 + 100];
+        let mut w = ObjectWriter::for_location(rt.handle(), &location, at("y.bin"), Parts::local());
+        w.write_all(&big).unwrap();
+        w.abort();
+        let mut w = ObjectWriter::for_location(rt.handle(), &location, at("z.bin"), Parts::local());
+        w.write_all(b"small").unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        std::fs::write(dir.path().join("taken"), b"a file").unwrap();
+        let path = location.path.clone().join("taken").join("x.bin");
+        let mut w = ObjectWriter::for_location(rt.handle(), &location, path, Parts::local());
+        // The write may already find the writer gone; `finish` says why.
+        let _ = w.write_all(&big);
+        let err = w.finish().unwrap_err().to_string();
+        let file = dir.path().join("taken/x.bin");
+        assert!(
+            err.contains(&format!("writing {}", file.display())) && err.contains("os error 20"),
+            "{err}"
         );
-        let written = w.finish().unwrap();
-        assert_eq!(written.bytes, data.len() as u64);
-        let got = std::fs::read(dir.path().join("out/file.parquet")).unwrap();
-        assert!(got == data, "the file is the bytes written, in order");
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["file.parquet"], "no staging file left");
     }
 
     #[test]
