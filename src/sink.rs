@@ -397,16 +397,31 @@ impl ObjectWriter {
     /// uploads it ([`Self::create_with`]). Must not be called from a runtime thread.
     pub fn for_location(handle: &Handle, location: &Location, path: Path, parts: Parts) -> Self {
         match crate::storage::local_file(location, &path) {
-            Some(dest) => Self::start(handle, path, parts, |rx| {
-                handle.spawn_blocking(move || {
-                    file::write(&dest, rx)
-                        .map(|direct| {
-                            tracing::trace!(file = %dest.display(), direct, "written");
+            // A thread of its own per file, not the runtime's blocking pool: a file's writer
+            // blocks on its parts for the file's whole life, and a pool full of them would
+            // leave the next file's writer waiting for a thread that never comes.
+            Some(dest) => Self::start(handle, path.clone(), parts, |rx| {
+                let (done, result) = tokio::sync::oneshot::channel();
+                let _ = std::thread::Builder::new()
+                    .name("parqour-file".into())
+                    .spawn(move || {
+                        let written = file::write(&dest, rx)
+                            .map(|direct| {
+                                tracing::trace!(file = %dest.display(), direct, "written");
+                            })
+                            .map_err(|source| SinkError::Write {
+                                path: dest.display().to_string(),
+                                source,
+                            });
+                        let _ = done.send(written);
+                    });
+                // A thread that could not start (or ended without a word) drops `done`.
+                handle.spawn(async move {
+                    result.await.unwrap_or_else(|_| {
+                        Err(SinkError::Task {
+                            path: path.to_string(),
                         })
-                        .map_err(|source| SinkError::Write {
-                            path: dest.display().to_string(),
-                            source,
-                        })
+                    })
                 })
             }),
             None => Self::create_with(handle, location.store.clone(), path, parts),
