@@ -9,7 +9,8 @@
 //! output does not push the input out of the cache. Parts arrive 4 KiB-aligned and whole
 //! ([`super::Parts::local`]); a file's unaligned tail, and everything on filesystems other
 //! than ext4, XFS, btrfs and f2fs (network and FUSE filesystems, tmpfs), go through the page
-//! cache as before.
+//! cache as before. `PARQOUR_DIRECT_IO=0` turns direct I/O off (a slow disk, where letting the
+//! page cache absorb the file and write it back later ends the run sooner).
 //!
 //! Publishing follows the local store's rules, and its names: the bytes go to a staging file
 //! `<name>#<n>` beside the file, renamed over `<name>` once complete and removed on abort
@@ -104,18 +105,26 @@ impl Staged {
         }
     }
 
-    /// Appends `bytes`: directly when they, their length and the offset are aligned.
+    /// Appends `bytes`: their whole blocks directly when they and the offset are aligned, the
+    /// rest (a file's tail) through the page cache.
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         let aligned = |n: usize| n.is_multiple_of(ALIGN);
-        let fits = aligned(bytes.as_ptr() as usize)
-            && aligned(bytes.len())
-            && u64::try_from(ALIGN).is_ok_and(|a| self.at.is_multiple_of(a));
-        if fits && let Some(direct) = &self.direct {
-            match direct.write_all_at(bytes, self.at) {
+        let whole = if aligned(bytes.as_ptr() as usize)
+            && u64::try_from(ALIGN).is_ok_and(|a| self.at.is_multiple_of(a))
+        {
+            bytes.len() - bytes.len() % ALIGN
+        } else {
+            0
+        };
+        let mut rest = bytes;
+        if whole > 0
+            && let Some(direct) = &self.direct
+        {
+            match direct.write_all_at(&bytes[..whole], self.at) {
                 Ok(()) => {
-                    self.at += bytes.len() as u64;
-                    self.direct_bytes += bytes.len() as u64;
-                    return Ok(());
+                    self.at += whole as u64;
+                    self.direct_bytes += whole as u64;
+                    rest = &bytes[whole..];
                 }
                 // An alignment the device does not take, or a filesystem that accepted the
                 // flag but not the write: the rest goes through the page cache (from this
@@ -127,8 +136,8 @@ impl Staged {
                 Err(e) => return Err(e),
             }
         }
-        self.buffered.write_all_at(bytes, self.at)?;
-        self.at += bytes.len() as u64;
+        self.buffered.write_all_at(rest, self.at)?;
+        self.at += rest.len() as u64;
         Ok(())
     }
 
@@ -158,11 +167,26 @@ impl Staged {
     }
 }
 
+/// Whether `PARQOUR_DIRECT_IO` leaves direct I/O on (unset, or anything but `0`, `false`,
+/// `off`, `no`).
+fn direct_io_wanted() -> bool {
+    wanted(std::env::var("PARQOUR_DIRECT_IO").ok().as_deref())
+}
+
+fn wanted(setting: Option<&str>) -> bool {
+    setting.is_none_or(|v| {
+        !["0", "false", "off", "no"].contains(&v.trim().to_ascii_lowercase().as_str())
+    })
+}
+
 /// A second descriptor of the staging file at `path`, with `O_DIRECT`, where its filesystem
-/// is a local disk filesystem known to take direct writes.
+/// is a local disk filesystem known to take direct writes (and [`direct_io_wanted`]).
 #[cfg(target_os = "linux")]
 fn open_direct(file: &File, path: &Path) -> Option<File> {
     use std::os::fd::AsRawFd;
+    if !direct_io_wanted() {
+        return None;
+    }
     use std::os::unix::fs::OpenOptionsExt;
     const EXT4: i64 = 0xEF53;
     const XFS: i64 = 0x5846_5342;
@@ -192,6 +216,7 @@ fn open_direct(file: &File, path: &Path) -> Option<File> {
 
 #[cfg(not(target_os = "linux"))]
 fn open_direct(_file: &File, _path: &Path) -> Option<File> {
+    let _ = direct_io_wanted;
     None
 }
 
@@ -208,9 +233,10 @@ mod tests {
         names
     }
 
-    /// Aligned parts, an unaligned tail, a part after a tail: the file is the bytes in order
+    /// Aligned parts, one with a tail, unaligned ones after it: the file is the bytes in order
     /// (over an older file), an earlier staging file of the same name is left alone, and the
-    /// aligned parts went to the device directly where the filesystem takes direct I/O.
+    /// whole blocks of aligned parts went to the device directly where the filesystem takes
+    /// direct I/O.
     #[test]
     fn staged_writes_make_the_file_and_publish_it_whole() {
         let dir = tempfile::tempdir().unwrap();
@@ -227,8 +253,8 @@ mod tests {
         };
         let parts = [
             aligned(0..2 * ALIGN),
-            aligned(2 * ALIGN..4 * ALIGN),
-            bytes::Bytes::copy_from_slice(&data[4 * ALIGN..4 * ALIGN + 50]),
+            aligned(2 * ALIGN..4 * ALIGN + 30),
+            bytes::Bytes::copy_from_slice(&data[4 * ALIGN + 30..4 * ALIGN + 50]),
             bytes::Bytes::copy_from_slice(&data[4 * ALIGN + 50..]),
         ];
         let (tx, rx) = mpsc::channel(4);
@@ -244,6 +270,16 @@ mod tests {
         let probe = dir.path().join("probe");
         let takes_direct = open_direct(&File::create(&probe).unwrap(), &probe).is_some();
         assert_eq!(direct, if takes_direct { 4 * ALIGN as u64 } else { 0 });
+    }
+
+    #[test]
+    fn direct_io_is_turned_off_by_zero_false_off_or_no() {
+        for on in [None, Some("1"), Some("true"), Some("on"), Some("")] {
+            assert!(wanted(on), "{on:?}");
+        }
+        for off in ["0", "false", "OFF", " no "] {
+            assert!(!wanted(Some(off)), "{off}");
+        }
     }
 
     #[test]
