@@ -381,7 +381,6 @@ impl ObjectWriter {
         let object = path.clone();
         Self::start(handle, path, parts, |rx| {
             handle.spawn(async move {
-                let object = object;
                 upload(store, object.clone(), rx, in_flight)
                     .await
                     .map_err(|source| SinkError::Upload {

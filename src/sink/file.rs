@@ -143,27 +143,19 @@ impl Staged {
 
     /// Renames the staging file to `dest` (over an existing file).
     fn publish(self, dest: &Path) -> io::Result<()> {
-        let Self {
-            path,
-            buffered,
-            direct,
-            ..
-        } = self;
-        drop((buffered, direct));
+        let path = self.close();
         std::fs::rename(&path, dest).inspect_err(|_| {
             let _ = std::fs::remove_file(&path);
         })
     }
 
     fn discard(self) {
-        let Self {
-            path,
-            buffered,
-            direct,
-            ..
-        } = self;
-        drop((buffered, direct));
-        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(self.close());
+    }
+
+    /// Closes both descriptors; the staging file's path.
+    fn close(self) -> PathBuf {
+        self.path
     }
 }
 
