@@ -23,7 +23,13 @@ use tokio::task::JoinHandle;
 
 use crate::storage::Location;
 
+#[cfg(unix)]
 mod file;
+
+/// The alignment direct I/O asks of buffers, file offsets and lengths: the page size, which
+/// covers any device's logical block size up to it. A device that wants more refuses the first
+/// direct write, and the file goes through the page cache ([`file`]).
+const ALIGN: usize = 4096;
 
 /// Size of the parts sent to an object store's uploader (and of multipart upload parts) when
 /// the file's size is not known ahead ([`Parts::remote`]).
@@ -198,7 +204,7 @@ impl Default for Parts {
 /// took 0.07 cpu-s in writes of 1 MiB and 0.85 cpu-s in writes of 8 MiB (session 16; later
 /// sessions saw writes of 1 MiB take 0.3-0.9 s too, when the VM's fresh pages were slow).
 pub const WRITE_CHUNK: usize = 1 << 20;
-const _: () = assert!(WRITE_CHUNK.is_multiple_of(file::ALIGN));
+const _: () = assert!(WRITE_CHUNK.is_multiple_of(ALIGN));
 
 /// A part as the payload of a PUT or an upload part: slices of at most [`WRITE_CHUNK`] bytes
 /// that share the part's buffer.
@@ -286,7 +292,7 @@ impl PartPool {
     }
 }
 
-/// A part's buffer: room for `capacity` bytes that start on a [`file::ALIGN`] boundary, so a
+/// A part's buffer: room for `capacity` bytes that start on a [`ALIGN`] boundary, so a
 /// local file takes them with direct I/O. Filled to at most its capacity, it never moves.
 #[derive(Default)]
 struct PartBuf {
@@ -297,10 +303,10 @@ struct PartBuf {
 
 impl PartBuf {
     fn with_capacity(capacity: usize) -> Self {
-        let mut bytes = Vec::<u8>::with_capacity(capacity + file::ALIGN);
+        let mut bytes = Vec::<u8>::with_capacity(capacity + ALIGN);
         // `align_offset` may decline (`usize::MAX`); unaligned parts are written buffered.
-        let start = match bytes.as_ptr().align_offset(file::ALIGN) {
-            start if start < file::ALIGN => start,
+        let start = match bytes.as_ptr().align_offset(ALIGN) {
+            start if start < ALIGN => start,
             _ => 0,
         };
         bytes.resize(start, 0);
@@ -395,11 +401,12 @@ impl ObjectWriter {
     /// direct I/O where the filesystem takes it; see [`file`]), for other stores the store
     /// uploads it ([`Self::create_with`]). Must not be called from a runtime thread.
     pub fn for_location(handle: &Handle, location: &Location, path: Path, parts: Parts) -> Self {
-        match crate::storage::local_file(location, &path) {
+        #[cfg(unix)]
+        if let Some(dest) = crate::storage::local_file(location, &path) {
             // A thread of its own per file, not the runtime's blocking pool: a file's writer
             // blocks on its parts for the file's whole life, and a pool full of them would
             // leave the next file's writer waiting for a thread that never comes.
-            Some(dest) => Self::start(handle, path.clone(), parts, |rx| {
+            return Self::start(handle, path.clone(), parts, |rx| {
                 let (done, result) = tokio::sync::oneshot::channel();
                 let _ = std::thread::Builder::new()
                     .name("parqour-file".into())
@@ -422,9 +429,9 @@ impl ObjectWriter {
                         })
                     })
                 })
-            }),
-            None => Self::create_with(handle, location.store.clone(), path, parts),
+            });
         }
+        Self::create_with(handle, location.store.clone(), path, parts)
     }
 
     fn start(
@@ -615,7 +622,7 @@ mod tests {
         let mut buf = pool.take();
         buf.extend_from_slice(b"part");
         let ptr = buf.as_ref().as_ptr();
-        assert_eq!(ptr.align_offset(file::ALIGN), 0, "aligned for direct I/O");
+        assert_eq!(ptr.align_offset(ALIGN), 0, "aligned for direct I/O");
         let bytes = Bytes::from_owner(Part {
             buf,
             pool: pool.clone(),
@@ -745,7 +752,7 @@ mod tests {
                 w.write_all(chunk).unwrap();
             }
             assert!(
-                w.buf.bytes.capacity() < parts.bytes + 2 * file::ALIGN,
+                w.buf.bytes.capacity() < parts.bytes + 2 * ALIGN,
                 "part buffers of the local size"
             );
             let written = w.finish().unwrap();

@@ -23,12 +23,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
-use super::Msg;
-
-/// The alignment direct I/O asks of buffers, file offsets and lengths: the page size, which
-/// covers any device's logical block size up to it. A device that wants more refuses the first
-/// direct write, and the file goes through the page cache.
-pub(super) const ALIGN: usize = 4096;
+use super::{ALIGN, Msg};
 
 /// Writes the parts `rx` brings to a staging file and renames it to `dest` when the channel
 /// closes; an abort, or a failure, removes the staging file. Returns the bytes that went to
