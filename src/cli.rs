@@ -1531,6 +1531,37 @@ mod tests {
         let full = "uploading out/x: Generic LocalFileSystem error: Unable to copy data to \
                     file: No space left on device (os error 28)";
         assert_eq!(convert_code(&error(full)), EXIT_RETRYABLE);
+        // Local files the sink writes itself (`sink/file.rs`).
+        for (text, code) in [
+            (
+                "writing /out/x: Permission denied (os error 13)",
+                EXIT_CONFIG,
+            ),
+            (
+                "writing /out/x: Read-only file system (os error 30)",
+                EXIT_CONFIG,
+            ),
+            (
+                "writing /out/x: No space left on device (os error 28)",
+                EXIT_RETRYABLE,
+            ),
+        ] {
+            assert_eq!(convert_code(&error(text)), code, "{text}");
+        }
+        let write = |kind: std::io::ErrorKind, os: i32| {
+            ConvertError::Sink(SinkError::Write {
+                path: "/out/x".into(),
+                source: std::io::Error::new(kind, std::io::Error::from_raw_os_error(os)),
+            })
+        };
+        assert_eq!(
+            convert_code(&write(std::io::ErrorKind::ReadOnlyFilesystem, 30)),
+            EXIT_CONFIG
+        );
+        assert_eq!(
+            convert_code(&write(std::io::ErrorKind::StorageFull, 28)),
+            EXIT_RETRYABLE
+        );
     }
 
     #[test]

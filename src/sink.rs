@@ -268,7 +268,7 @@ pub struct ObjectWriter {
     /// Part buffers the upload is done with, for the next parts.
     pool: Arc<PartPool>,
     /// Why the upload failed, once a write found it gone: `finish` fails with it.
-    failed: Option<String>,
+    failed: Option<SinkError>,
 }
 
 /// Part buffers come back here once the upload drops them, so a file's parts reuse a few
@@ -468,20 +468,26 @@ impl ObjectWriter {
 
     fn send(&mut self, msg: Msg) -> io::Result<()> {
         let Some(tx) = self.tx.as_ref() else {
-            let why = self.failed.as_deref().unwrap_or("writer closed");
-            return Err(io::Error::other(why.to_string()));
+            let why = self
+                .failed
+                .as_ref()
+                .map_or_else(|| "writer closed".to_string(), ToString::to_string);
+            return Err(io::Error::other(why));
         };
         if tx.blocking_send(msg).is_ok() {
             return Ok(());
         }
         // The upload task ended early: its error says why (a refused write, a full disk).
         self.tx = None;
-        let why = match self.join() {
-            Err(e) => e.to_string(),
-            Ok(()) => format!("the upload of {} ended early", self.path),
+        let e = match self.join() {
+            Err(e) => e,
+            Ok(()) => SinkError::Task {
+                path: self.path.to_string(),
+            },
         };
-        self.failed = Some(why.clone());
-        Err(io::Error::other(why))
+        let err = io::Error::other(e.to_string());
+        self.failed = Some(e);
+        Err(err)
     }
 
     fn send_buffer(&mut self) -> io::Result<()> {
@@ -511,26 +517,18 @@ impl ObjectWriter {
     /// Uploads what is left and completes the upload: the object becomes visible now. Returns
     /// its size and CRC-32.
     pub fn finish(mut self) -> Result<Written, SinkError> {
-        if let Some(why) = self.failed.take() {
-            return Err(SinkError::Upload {
-                path: self.path.to_string(),
-                source: object_store::Error::Generic {
-                    store: "upload",
-                    source: why.into(),
-                },
-            });
+        if let Some(e) = self.failed.take() {
+            return Err(e);
         }
         let sent = self.send_buffer();
         self.tx = None;
-        let joined = self.join();
-        joined?;
-        sent.map_err(|e| SinkError::Upload {
-            path: self.path.to_string(),
-            source: object_store::Error::Generic {
-                store: "upload",
-                source: Box::new(e),
-            },
-        })?;
+        self.join()?;
+        if sent.is_err() {
+            // `send` kept why.
+            return Err(self.failed.take().unwrap_or(SinkError::Task {
+                path: self.path.to_string(),
+            }));
+        }
         Ok(Written {
             bytes: self.written,
             crc32: self.crc.clone().finalize(),
@@ -800,8 +798,9 @@ mod tests {
         let err = w.finish().unwrap_err().to_string();
         let file = dir.path().join("taken/x.bin");
         assert!(
-            err.contains(&format!("writing {}", file.display())) && err.contains("os error 20"),
-            "{err}"
+            err.starts_with(&format!("writing {}: ", file.display()))
+                && err.contains("os error 20"),
+            "named as a local write, not an upload: {err}"
         );
     }
 

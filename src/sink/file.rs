@@ -139,8 +139,12 @@ impl Staged {
     /// Renames the staging file to `dest` (over an existing file).
     fn publish(self, dest: &Path) -> io::Result<()> {
         let path = self.close();
-        std::fs::rename(&path, dest).inspect_err(|_| {
+        std::fs::rename(&path, dest).map_err(|e| {
             let _ = std::fs::remove_file(&path);
+            io::Error::new(
+                e.kind(),
+                format!("renaming {} into place: {e}", path.display()),
+            )
         })
     }
 
@@ -291,6 +295,22 @@ mod tests {
             ["file.bin"],
             "an empty file"
         );
+    }
+
+    /// A staging file gone before its rename (another run removed it): the error names it.
+    #[test]
+    fn a_vanished_staging_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("file.bin");
+        let staged = Staged::create(&dest).unwrap();
+        let staging = staged.path.clone();
+        std::fs::remove_file(&staging).unwrap();
+        let err = staged.publish(&dest).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("renaming {} into place", staging.display())),
+            "{err}"
+        );
+        assert!(!dest.exists());
     }
 
     /// A folder that cannot be written: the error says so, and nothing is left.
