@@ -893,7 +893,7 @@ async fn convert_paths(
         // A killed earlier run's half-written Parquet files in a local folder (the local store
         // writes `<file>#N`, then renames it).
         if let Some(dir) = &out.local {
-            for file in storage::remove_local_staging(dir, |name| name.ends_with(".parquet"))
+            for file in storage::remove_local_staging(dir, |name| name.ends_with(".parquet"), false)
                 .map_err(|e| Failure::new(storage_code(&e), e))?
             {
                 tracing::info!(file = %file.display(), "deleted a killed run's staging file");

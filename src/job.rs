@@ -493,7 +493,8 @@ async fn delete_dead(partition: &Partition, marker: &Marker, own: &str) -> Resul
         .collect();
     let mut deleted = delete_all(partition, &dead).await?;
     if let Some(dir) = &partition.location.local {
-        for file in storage::remove_local_staging(dir, |name| part_tag(name).is_some())? {
+        // A run still converting holds its staging files locked: they are left to it.
+        for file in storage::remove_local_staging(dir, |name| part_tag(name).is_some(), true)? {
             tracing::info!(file = %file.display(), "deleted a killed run's staging file");
             deleted += 1;
         }

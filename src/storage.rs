@@ -398,13 +398,16 @@ impl<'a> Resolver<'a> {
     }
 }
 
-/// Deletes the local store's staging files directly in `dir` (`<name>#<digits>`: a file is
-/// written there, then renamed to `<name>`; a process killed in between leaves it) whose
-/// `<name>` is `ours`. The store neither lists nor deletes such names. Returns the files
-/// deleted; a missing `dir` has none.
+/// Deletes the local staging files directly in `dir` (`<name>#<digits>`: a file is written
+/// there, then renamed to `<name>`; a process killed in between leaves it) whose `<name>` is
+/// `ours`. The store neither lists nor deletes such names. With `spare_live`, a staging file
+/// that a running writer holds locked (the sink locks its own while it writes them, and a
+/// killed process's lock goes with it) is left to it. Returns the files deleted; a missing
+/// `dir` has none.
 pub fn remove_local_staging(
     dir: &FsPath,
     ours: impl Fn(&str) -> bool,
+    spare_live: bool,
 ) -> Result<Vec<PathBuf>, StorageError> {
     let err = |path: &FsPath, e: std::io::Error| StorageError::Location {
         location: path.display().to_string(),
@@ -422,6 +425,19 @@ pub fn remove_local_staging(
         if !name.to_str().and_then(staged_name).is_some_and(&ours) {
             continue;
         }
+        // Held while the file is removed, so that no writer takes it in between.
+        let _held = if spare_live {
+            match std::fs::File::open(entry.path()).map(|f| (f.try_lock(), f)) {
+                Ok((Err(std::fs::TryLockError::WouldBlock), _)) => {
+                    tracing::debug!(file = %entry.path().display(), "a running writer's staging file: left to it");
+                    continue;
+                }
+                Ok((_, file)) => Some(file),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
         match std::fs::remove_file(entry.path()) {
             Ok(()) => removed.push(entry.path()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -579,6 +595,33 @@ pub fn prepare_output(location: &Location) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A staging file its writer holds locked is spared where asked; a killed writer's (no
+    /// lock) and every one otherwise are deleted.
+    #[test]
+    fn staging_files_of_running_writers_are_spared() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("part-00000.parquet#1");
+        let dead = dir.path().join("part-00001.parquet#1");
+        let other = dir.path().join("notes.txt#1");
+        for f in [&live, &dead, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        let writer = std::fs::OpenOptions::new().write(true).open(&live).unwrap();
+        writer.try_lock().unwrap();
+        let parquet = |name: &str| name.ends_with(".parquet");
+        let removed = remove_local_staging(dir.path(), parquet, true).unwrap();
+        assert_eq!(removed, std::slice::from_ref(&dead));
+        assert!(live.exists() && other.exists());
+        let removed = remove_local_staging(dir.path(), parquet, false).unwrap();
+        assert_eq!(removed, std::slice::from_ref(&live), "without spare_live");
+        drop(writer);
+        std::fs::write(&live, b"x").unwrap();
+        assert_eq!(
+            remove_local_staging(dir.path(), parquet, true).unwrap(),
+            [live]
+        );
+    }
 
     #[test]
     fn within_compares_what_paths_and_urls_name() {

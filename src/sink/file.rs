@@ -79,6 +79,10 @@ impl Staged {
             let path = PathBuf::from(name);
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(buffered) => {
+                    // Locked while it is written: a cleanup of killed runs' staging files
+                    // (`parqour run` on the partition) leaves it to this one. Best effort: a
+                    // filesystem without locks leaves it unlocked.
+                    let _ = buffered.try_lock();
                     let direct = open_direct(&buffered, &path);
                     return Ok(Self {
                         path,
@@ -136,25 +140,19 @@ impl Staged {
         Ok(())
     }
 
-    /// Renames the staging file to `dest` (over an existing file).
+    /// Renames the staging file to `dest` (over an existing file), still locked.
     fn publish(self, dest: &Path) -> io::Result<()> {
-        let path = self.close();
-        std::fs::rename(&path, dest).map_err(|e| {
-            let _ = std::fs::remove_file(&path);
+        std::fs::rename(&self.path, dest).map_err(|e| {
+            let _ = std::fs::remove_file(&self.path);
             io::Error::new(
                 e.kind(),
-                format!("renaming {} into place: {e}", path.display()),
+                format!("renaming {} into place: {e}", self.path.display()),
             )
         })
     }
 
     fn discard(self) {
-        let _ = std::fs::remove_file(self.close());
-    }
-
-    /// Closes both descriptors; the staging file's path.
-    fn close(self) -> PathBuf {
-        self.path
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
