@@ -862,7 +862,7 @@ async fn convert_paths(
             storage::resolve(&template.replace(DATA_TYPE_PLACEHOLDER, t), &storage)
         }) as TableResolver
     });
-    // Local output folders not there yet: the store makes them as a file starts, and a run that
+    // Local output folders not there yet: the sink makes them as a file starts, and a run that
     // fails removes them again if it left them empty (deepest first).
     let mut missing: Vec<std::path::PathBuf> = existing
         .iter()
@@ -890,8 +890,8 @@ async fn convert_paths(
         // The output asked for exists once the run succeeds, files or none (made only now: a
         // run that fails leaves no empty folders).
         storage::prepare_output(out).map_err(|e| Failure::new(storage_code(&e), e))?;
-        // A killed earlier run's half-written Parquet files in a local folder (the local store
-        // writes `<file>#N`, then renames it).
+        // A killed earlier run's half-written Parquet files in a local folder (the sink writes
+        // `<file>#N`, then renames it).
         if let Some(dir) = &out.local {
             for file in storage::remove_local_staging(dir, |name| name.ends_with(".parquet"), false)
                 .map_err(|e| Failure::new(storage_code(&e), e))?

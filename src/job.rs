@@ -396,7 +396,7 @@ fn new_run_id() -> String {
 }
 
 /// Is `name` a part file written by parqour (`part-NNNNN-<tag>.<codec>.parquet`), or the
-/// local store's staging file for one (`...parquet#N`, left by a killed run)? Returns its tag.
+/// local staging file for one (`...parquet#N`, left by a killed run)? Returns its tag.
 pub fn part_tag(name: &str) -> Option<FileTag> {
     let name = storage::staged_name(name).unwrap_or(name);
     let rest = name.strip_prefix("part-")?;

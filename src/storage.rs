@@ -447,7 +447,7 @@ pub fn remove_local_staging(
     Ok(removed)
 }
 
-/// The name a local store's staging file `<name>#<digits>` will be renamed to, if `file` is one.
+/// The name a local staging file `<name>#<digits>` will be renamed to, if `file` is one.
 pub fn staged_name(file: &str) -> Option<&str> {
     let (name, n) = file.rsplit_once('#')?;
     (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(name)

@@ -173,10 +173,10 @@ fn wanted(setting: Option<&str>) -> bool {
 #[cfg(target_os = "linux")]
 fn open_direct(file: &File, path: &Path) -> Option<File> {
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
     if !direct_io_wanted() {
         return None;
     }
-    use std::os::unix::fs::OpenOptionsExt;
     const EXT4: i64 = 0xEF53;
     const XFS: i64 = 0x5846_5342;
     const BTRFS: i64 = 0x9123_683E;
