@@ -466,7 +466,7 @@ fn store_code(e: &object_store::Error) -> u8 {
 /// missing bucket, bad credentials or missing permissions are configuration; anything else is
 /// retryable.
 fn text_code(text: &str) -> u8 {
-    const CONFIG: [&str; 8] = [
+    const CONFIG: [&str; 10] = [
         "NoSuchBucket",
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
@@ -477,6 +477,9 @@ fn text_code(text: &str) -> u8 {
         // A local folder's (EACCES, EROFS on Linux), through the local store's generic errors.
         "Permission denied (os error 13)",
         "Read-only file system (os error 30)",
+        // A folder where an output file goes, or a file where a folder does.
+        "Is a directory (os error 21)",
+        "Not a directory (os error 20)",
     ];
     if CONFIG.iter().any(|c| text.contains(c)) {
         EXIT_CONFIG
@@ -489,7 +492,25 @@ fn storage_code(e: &StorageError) -> u8 {
     match e {
         StorageError::Location { .. } => EXIT_USAGE,
         StorageError::Store { .. } => EXIT_CONFIG,
-        StorageError::Io { .. } | StorageError::NotAFolder { .. } => EXIT_CONFIG,
+        StorageError::Io { source, .. } => io_code(source),
+        StorageError::NotAFolder { .. } => EXIT_CONFIG,
+        // Another run writes into the output folder: this one can run once it is done.
+        StorageError::Busy { .. } => EXIT_RETRYABLE,
+    }
+}
+
+/// The exit code of a local I/O error: what a rerun meets again (no permission, a read-only
+/// filesystem, a file where a folder should be or the other way round) is configuration; the
+/// rest (a full disk, no inodes left, an interrupted call) may pass.
+fn io_code(e: &std::io::Error) -> u8 {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::PermissionDenied
+        | ErrorKind::ReadOnlyFilesystem
+        | ErrorKind::NotADirectory
+        | ErrorKind::IsADirectory
+        | ErrorKind::InvalidFilename => EXIT_CONFIG,
+        _ => EXIT_RETRYABLE,
     }
 }
 
@@ -517,7 +538,7 @@ fn convert_code(e: &ConvertError) -> u8 {
             _ => EXIT_INTERNAL,
         },
         ConvertError::Sink(SinkError::Upload { source, .. }) => store_code(source),
-        ConvertError::Sink(SinkError::Write { source, .. }) => text_code(&source.to_string()),
+        ConvertError::Sink(SinkError::Write { source, .. }) => io_code(source),
         ConvertError::Sink(SinkError::Task { .. }) => EXIT_INTERNAL,
         ConvertError::OutputNotEmpty { .. } => EXIT_CONFIG,
         ConvertError::Output { source, .. } => store_code(source),
@@ -808,6 +829,10 @@ fn dead_letter_location(
 /// files of the earlier run that this one did not rewrite are deleted after it succeeds, as are
 /// the staging files of Parquet files that a killed run left in a local output folder. An
 /// output URL with a `{data_type}` placeholder gives each data type its own table.
+///
+/// A local output folder (the folder above the tables, with a placeholder) is locked for the
+/// run ([`storage::lock_folder`]): a second `convert` into it while one runs fails at once
+/// (exit 75) instead of both passing the emptiness check and mixing their files.
 async fn convert_paths(
     inputs: &[String],
     output: &str,
@@ -815,28 +840,106 @@ async fn convert_paths(
     options: &ConvertOptions,
     overwrite: bool,
 ) -> Result<ConvertReport, Failure> {
-    let fail = |e: ConvertError| Failure::new(convert_code(&e), e);
     let objects = list_inputs(inputs, storage)
         .await
         .map_err(|e| Failure::new(source_code(&e), e))?;
     let templated = output.contains(DATA_TYPE_PLACEHOLDER);
+    let resolve =
+        |url: &str| storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e));
+    let default_url = if templated {
+        output.replace(DATA_TYPE_PLACEHOLDER, "_unknown_data_type")
+    } else {
+        output.to_string()
+    };
+    let default = resolve(&default_url)?;
     // The outputs to check now: the one table, or those of the data types named.
-    let mut known: Vec<String> = Vec::new();
+    let mut known = Vec::new();
     if templated {
         if let Some(types) = options.schemas.accepted() {
-            known.extend(
-                types
-                    .iter()
-                    .map(|t| output.replace(DATA_TYPE_PLACEHOLDER, t)),
-            );
+            for t in types {
+                known.push(resolve(&output.replace(DATA_TYPE_PLACEHOLDER, t))?);
+            }
         }
     } else {
-        known.push(output.to_string());
+        known.push(default.clone());
     }
+    let root = if templated {
+        resolve(template_root(output))?
+    } else {
+        default.clone()
+    };
+    for out in known.iter().chain([&default, &root]) {
+        storage::check_output(out).map_err(|e| Failure::new(storage_code(&e), e))?;
+    }
+    // Local output folders not there yet: the sink makes them as a file starts (all but the
+    // locked one, made now), and a run that fails removes them again if it left them empty.
+    let missing = storage::missing_folders(
+        known
+            .iter()
+            .chain([&default, &root])
+            .filter_map(|out| out.local.as_deref()),
+    );
+    let _lock = match &root.local {
+        Some(dir) => {
+            let locked = std::fs::create_dir_all(dir)
+                .map_err(|source| StorageError::Io {
+                    path: dir.clone(),
+                    source,
+                })
+                .and_then(|()| storage::lock_folder(dir));
+            match locked {
+                Ok(lock) => lock,
+                Err(e) => {
+                    storage::remove_empty_folders(&missing);
+                    return Err(Failure::new(storage_code(&e), e));
+                }
+            }
+        }
+        None => None,
+    };
+    let result = convert_locked(
+        objects, known, default, templated, output, storage, options, overwrite,
+    )
+    .await;
+    if result.is_err() {
+        storage::remove_empty_folders(&missing);
+    } else if let (true, Some(dir)) = (templated, &root.local) {
+        // The folder above the tables, made to be locked, stays only if a table went there.
+        let above: Vec<_> = missing
+            .iter()
+            .filter(|d| dir.starts_with(d))
+            .cloned()
+            .collect();
+        storage::remove_empty_folders(&above);
+    }
+    result
+}
+
+/// The part of a `{data_type}` output URL above the tables: up to the last `/` before the
+/// placeholder (`.` when there is none).
+fn template_root(output: &str) -> &str {
+    let head = &output[..output.find(DATA_TYPE_PLACEHOLDER).unwrap_or(output.len())];
+    match head.rfind('/') {
+        Some(i) => &head[..=i],
+        None => ".",
+    }
+}
+
+/// [`convert_paths`] once its local output folder is locked.
+#[allow(clippy::too_many_arguments)]
+async fn convert_locked(
+    objects: Vec<crate::source::InputObject>,
+    known: Vec<storage::Location>,
+    default: storage::Location,
+    templated: bool,
+    output: &str,
+    storage: &StorageOptions,
+    options: &ConvertOptions,
+    overwrite: bool,
+) -> Result<ConvertReport, Failure> {
+    let fail = |e: ConvertError| Failure::new(convert_code(&e), e);
     let mut existing = Vec::new();
-    for url in &known {
-        let out = storage::resolve(url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
-        storage::check_output(&out).map_err(|e| Failure::new(storage_code(&e), e))?;
+    for out in known {
         let found = existing_parquet(&out).await.map_err(fail)?;
         if let Some(example) = found.first()
             && !overwrite
@@ -848,13 +951,6 @@ async fn convert_paths(
         }
         existing.push((out, found));
     }
-    let default_url = if templated {
-        output.replace(DATA_TYPE_PLACEHOLDER, "_unknown_data_type")
-    } else {
-        output.to_string()
-    };
-    let default =
-        storage::resolve(&default_url, storage).map_err(|e| Failure::new(storage_code(&e), e))?;
     let per_type: Option<TableResolver> = templated.then(|| {
         let template = output.to_string();
         let storage = storage.clone();
@@ -862,29 +958,10 @@ async fn convert_paths(
             storage::resolve(&template.replace(DATA_TYPE_PLACEHOLDER, t), &storage)
         }) as TableResolver
     });
-    // Local output folders not there yet: the sink makes them as a file starts, and a run that
-    // fails removes them again if it left them empty (deepest first).
-    let mut missing: Vec<std::path::PathBuf> = existing
-        .iter()
-        .map(|(out, _)| out)
-        .chain([&default])
-        .filter_map(|out| out.local.as_deref())
-        .flat_map(|dir| dir.ancestors().take_while(|d| !d.exists()))
-        .map(std::path::Path::to_path_buf)
-        .collect();
-    missing.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    missing.dedup();
     let destination = Destination { default, per_type };
-    let report = match convert_to(objects, &destination, options).await {
-        Ok(report) => report,
-        Err(e) => {
-            for dir in &missing {
-                // Only an empty folder goes.
-                let _ = std::fs::remove_dir(dir);
-            }
-            return Err(fail(e));
-        }
-    };
+    let report = convert_to(objects, &destination, options)
+        .await
+        .map_err(fail)?;
     let written: std::collections::HashSet<_> = report.outputs.iter().map(|o| &o.path).collect();
     for (out, found) in &existing {
         // The output asked for exists once the run succeeds, files or none (made only now: a
@@ -893,7 +970,7 @@ async fn convert_paths(
         // A killed earlier run's half-written Parquet files in a local folder (the sink writes
         // `<file>#N`, then renames it).
         if let Some(dir) = &out.local {
-            for file in storage::remove_local_staging(dir, |name| name.ends_with(".parquet"), false)
+            for file in storage::remove_local_staging(dir, |name| name.ends_with(".parquet"))
                 .map_err(|e| Failure::new(storage_code(&e), e))?
             {
                 tracing::info!(file = %file.display(), "deleted a killed run's staging file");
@@ -1545,6 +1622,10 @@ mod tests {
                 "writing /out/x: No space left on device (os error 28)",
                 EXIT_RETRYABLE,
             ),
+            (
+                "renaming /out/x#1 into place: Is a directory (os error 21)",
+                EXIT_CONFIG,
+            ),
         ] {
             assert_eq!(convert_code(&error(text)), code, "{text}");
         }
@@ -1562,6 +1643,48 @@ mod tests {
             convert_code(&write(std::io::ErrorKind::StorageFull, 28)),
             EXIT_RETRYABLE
         );
+    }
+
+    /// Local folders: what a rerun would meet again is configuration (78); a full disk (or
+    /// no inodes left) and another run's lock on the folder are retryable (75). An output of
+    /// records of no data type is named as the output, not as a data type.
+    #[test]
+    fn local_folder_errors_have_exit_codes_by_their_kind() {
+        use std::io::ErrorKind;
+        let io = |kind: ErrorKind, os: i32| StorageError::Io {
+            path: "/out".into(),
+            source: std::io::Error::new(kind, std::io::Error::from_raw_os_error(os)),
+        };
+        for (kind, os, code) in [
+            (ErrorKind::PermissionDenied, 13, EXIT_CONFIG),
+            (ErrorKind::ReadOnlyFilesystem, 30, EXIT_CONFIG),
+            (ErrorKind::NotADirectory, 20, EXIT_CONFIG),
+            (ErrorKind::IsADirectory, 21, EXIT_CONFIG),
+            (ErrorKind::StorageFull, 28, EXIT_RETRYABLE),
+        ] {
+            assert_eq!(storage_code(&io(kind, os)), code, "{kind:?}");
+        }
+        let busy = StorageError::Busy {
+            path: "/out".into(),
+        };
+        assert_eq!(storage_code(&busy), EXIT_RETRYABLE);
+        let plain = ConvertError::Destination {
+            data_type: String::new(),
+            source: io(ErrorKind::StorageFull, 28),
+        };
+        assert!(plain.to_string().starts_with("output: `/out`: "), "{plain}");
+        assert_eq!(convert_code(&plain), EXIT_RETRYABLE);
+        let typed = ConvertError::Destination {
+            data_type: "events".into(),
+            source: io(ErrorKind::PermissionDenied, 13),
+        };
+        assert!(
+            typed
+                .to_string()
+                .starts_with("output of data type `events`: `/out`: "),
+            "{typed}"
+        );
+        assert_eq!(convert_code(&typed), EXIT_CONFIG);
     }
 
     #[test]

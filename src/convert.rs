@@ -126,10 +126,10 @@ pub enum ConvertError {
         /// Another.
         second: String,
     },
-    /// The output location of a data type could not be resolved.
-    #[error("output of data type `{data_type}`: {source}")]
+    /// The output location of a data type could not be resolved or made.
+    #[error("{}{source}", of_data_type(data_type))]
     Destination {
-        /// The data type.
+        /// The data type (empty for records of none).
         data_type: String,
         /// Why.
         source: StorageError,
@@ -205,6 +205,15 @@ pub enum ConvertError {
         /// Arrow's error.
         source: arrow_schema::ArrowError,
     },
+}
+
+/// How [`ConvertError::Destination`] names the output: by its data type, if it has one.
+fn of_data_type(data_type: &str) -> String {
+    if data_type.is_empty() {
+        "output: ".to_string()
+    } else {
+        format!("output of data type `{data_type}`: ")
+    }
 }
 
 /// Why a block failed.

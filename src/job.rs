@@ -494,7 +494,7 @@ async fn delete_dead(partition: &Partition, marker: &Marker, own: &str) -> Resul
     let mut deleted = delete_all(partition, &dead).await?;
     if let Some(dir) = &partition.location.local {
         // A run still converting holds its staging files locked: they are left to it.
-        for file in storage::remove_local_staging(dir, |name| part_tag(name).is_some(), true)? {
+        for file in storage::remove_local_staging(dir, |name| part_tag(name).is_some())? {
             tracing::info!(file = %file.display(), "deleted a killed run's staging file");
             deleted += 1;
         }
@@ -788,12 +788,22 @@ pub async fn run(
         ..options.clone()
     };
     let dead_letter = options.dead_letter.clone();
+    // Local folders this run makes (partitions, the dead-letter place): a run that fails
+    // removes them again if it left nothing in them.
+    let made = storage::missing_folders(
+        partitions
+            .iter()
+            .map(|(_, p)| &p.location)
+            .chain(dead_letter.as_ref())
+            .filter_map(|l| l.local.as_deref()),
+    );
     let report = match convert_to(inputs.clone(), &destination, &options).await {
         Ok(report) => report,
         Err(e) => {
             // Nothing of this run will be committed: its files go now, not at the next commit
             // (its dead letters stay, to see why it failed; the next commit deletes them).
             delete_own(&partitions, dead_letter.as_ref(), &run, true).await;
+            storage::remove_empty_folders(&made);
             return Err(e.into());
         }
     };
@@ -803,6 +813,7 @@ pub async fn run(
     if let Some(current) = superseded(manifest, manifest_url, storage).await {
         tracing::warn!(url = manifest_url.unwrap_or_default(), %current, "the manifest changed while converting: not committing");
         delete_own(&partitions, dead_letter.as_ref(), &run, false).await;
+        storage::remove_empty_folders(&made);
         return Ok(Outcome::Superseded { current });
     }
     let mut markers = Vec::with_capacity(partitions.len());

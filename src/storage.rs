@@ -41,10 +41,10 @@ pub enum StorageError {
         /// The store's error.
         source: object_store::Error,
     },
-    /// A local folder could not be created.
+    /// A local folder or file could not be created, opened or removed.
     #[error("`{path}`: {source}")]
     Io {
-        /// The folder.
+        /// The folder or file.
         path: PathBuf,
         /// The error.
         source: std::io::Error,
@@ -53,6 +53,14 @@ pub enum StorageError {
     #[error("the output `{path}` is a file, not a folder")]
     NotAFolder {
         /// The file.
+        path: PathBuf,
+    },
+    /// Another run holds the lock of a local output folder ([`lock_folder`]).
+    #[error(
+        "another parqour run is writing into `{path}` (it holds the folder's lock): wait for it to end, or choose another output"
+    )]
+    Busy {
+        /// The folder.
         path: PathBuf,
     },
 }
@@ -400,18 +408,16 @@ impl<'a> Resolver<'a> {
 
 /// Deletes the local staging files directly in `dir` (`<name>#<digits>`: a file is written
 /// there, then renamed to `<name>`; a process killed in between leaves it) whose `<name>` is
-/// `ours`. The store neither lists nor deletes such names. With `spare_live`, a staging file
-/// that a running writer holds locked (the sink locks its own while it writes them, and a
-/// killed process's lock goes with it) is left to it. Returns the files deleted; a missing
-/// `dir` has none.
+/// `ours`. The store neither lists nor deletes such names. A staging file that a running
+/// writer holds locked (the sink locks its own while it writes them, and a killed process's
+/// lock goes with it) is left to it. Returns the files deleted; a missing `dir` has none.
 pub fn remove_local_staging(
     dir: &FsPath,
     ours: impl Fn(&str) -> bool,
-    spare_live: bool,
 ) -> Result<Vec<PathBuf>, StorageError> {
-    let err = |path: &FsPath, e: std::io::Error| StorageError::Location {
-        location: path.display().to_string(),
-        message: format!("removing a staging file: {e}"),
+    let err = |path: &FsPath, source: std::io::Error| StorageError::Io {
+        path: path.to_path_buf(),
+        source,
     };
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -426,17 +432,13 @@ pub fn remove_local_staging(
             continue;
         }
         // Held while the file is removed, so that no writer takes it in between.
-        let _held = if spare_live {
-            match std::fs::File::open(entry.path()).map(|f| (f.try_lock(), f)) {
-                Ok((Err(std::fs::TryLockError::WouldBlock), _)) => {
-                    tracing::debug!(file = %entry.path().display(), "a running writer's staging file: left to it");
-                    continue;
-                }
-                Ok((_, file)) => Some(file),
-                Err(_) => None,
+        let _held = match std::fs::File::open(entry.path()).map(|f| (f.try_lock(), f)) {
+            Ok((Err(std::fs::TryLockError::WouldBlock), _)) => {
+                tracing::debug!(file = %entry.path().display(), "a running writer's staging file: left to it");
+                continue;
             }
-        } else {
-            None
+            Ok((_, file)) => Some(file),
+            Err(_) => None,
         };
         match std::fs::remove_file(entry.path()) {
             Ok(()) => removed.push(entry.path()),
@@ -445,6 +447,66 @@ pub fn remove_local_staging(
         }
     }
     Ok(removed)
+}
+
+/// The folders of `dirs` (local folders a run will write into) and above them that do not exist
+/// yet, deepest first: those [`remove_empty_folders`] removes again if the run fails.
+pub fn missing_folders<'a>(dirs: impl IntoIterator<Item = &'a FsPath>) -> Vec<PathBuf> {
+    let mut missing: Vec<PathBuf> = dirs
+        .into_iter()
+        .flat_map(|dir| dir.ancestors().take_while(|d| !d.exists()))
+        .map(FsPath::to_path_buf)
+        .collect();
+    missing.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    missing.dedup();
+    missing
+}
+
+/// Removes those of `folders` (deepest first) that are empty: what a failed run made and left
+/// nothing in. A folder that holds anything stays.
+pub fn remove_empty_folders(folders: &[PathBuf]) {
+    for dir in folders {
+        // Only an empty folder goes.
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// An exclusive lock on a local output folder, held while a run writes into it: an advisory
+/// lock (`flock`) on the folder itself, so there is no lock file for Athena or a listing to
+/// see, and a killed process's lock goes with it. Released when dropped.
+#[derive(Debug)]
+pub struct FolderLock {
+    _folder: std::fs::File,
+}
+
+/// Locks the local folder `dir`, which exists, for this run, or fails with
+/// [`StorageError::Busy`] when another run (another process, or another lock in this one)
+/// holds it. `Ok(None)` where the folder cannot be locked so (a filesystem without such
+/// locks, such as some NFS mounts; platforms other than unix): the run goes on unguarded,
+/// with a warning.
+pub fn lock_folder(dir: &FsPath) -> Result<Option<FolderLock>, StorageError> {
+    #[cfg(unix)]
+    {
+        let folder = std::fs::File::open(dir).map_err(|source| StorageError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        match folder.try_lock() {
+            Ok(()) => Ok(Some(FolderLock { _folder: folder })),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Busy {
+                path: dir.to_path_buf(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => {
+                tracing::warn!(folder = %dir.display(), error = %e, "the output folder cannot be locked: nothing keeps another run from writing into it at the same time");
+                Ok(None)
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(None)
+    }
 }
 
 /// The name a local staging file `<name>#<digits>` will be renamed to, if `file` is one.
@@ -596,8 +658,8 @@ pub fn prepare_output(location: &Location) -> Result<(), StorageError> {
 mod tests {
     use super::*;
 
-    /// A staging file its writer holds locked is spared where asked; a killed writer's (no
-    /// lock) and every one otherwise are deleted.
+    /// A staging file its writer holds locked is spared; a killed writer's (no lock) is
+    /// deleted, and so is the first once its writer is gone; other names are left.
     #[test]
     fn staging_files_of_running_writers_are_spared() {
         let dir = tempfile::tempdir().unwrap();
@@ -610,17 +672,39 @@ mod tests {
         let writer = std::fs::OpenOptions::new().write(true).open(&live).unwrap();
         writer.try_lock().unwrap();
         let parquet = |name: &str| name.ends_with(".parquet");
-        let removed = remove_local_staging(dir.path(), parquet, true).unwrap();
+        let removed = remove_local_staging(dir.path(), parquet).unwrap();
         assert_eq!(removed, std::slice::from_ref(&dead));
         assert!(live.exists() && other.exists());
-        let removed = remove_local_staging(dir.path(), parquet, false).unwrap();
-        assert_eq!(removed, std::slice::from_ref(&live), "without spare_live");
         drop(writer);
-        std::fs::write(&live, b"x").unwrap();
-        assert_eq!(
-            remove_local_staging(dir.path(), parquet, true).unwrap(),
-            [live]
+        assert_eq!(remove_local_staging(dir.path(), parquet).unwrap(), [live]);
+        assert!(other.exists());
+    }
+
+    /// A folder is locked by one holder at a time (another process, or another lock in this
+    /// one), and free again once the lock is dropped.
+    #[cfg(unix)]
+    #[test]
+    fn a_locked_folder_is_busy_until_its_lock_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock_folder(dir.path())
+            .unwrap()
+            .expect("a local folder locks");
+        let err = lock_folder(dir.path()).unwrap_err();
+        assert!(matches!(&err, StorageError::Busy { path } if path == dir.path()));
+        assert!(
+            err.to_string().starts_with(&format!(
+                "another parqour run is writing into `{}`",
+                dir.path().display()
+            )),
+            "{err}"
         );
+        drop(first);
+        assert!(lock_folder(dir.path()).unwrap().is_some());
+        let missing = dir.path().join("missing");
+        assert!(matches!(
+            lock_folder(&missing),
+            Err(StorageError::Io { path, .. }) if path == missing
+        ));
     }
 
     #[test]

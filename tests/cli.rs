@@ -1088,6 +1088,69 @@ fn output_with_parquet_files_needs_overwrite() {
     assert_eq!(parquet_files(&out).len(), 1);
 }
 
+/// One `convert` at a time writes a local output folder: another one holding it (here, this
+/// test's own lock on the folder, as a running `parqour` holds it) makes a second fail at once
+/// with exit 75, before it looks at the folder; the folder above `{data_type}` tables is the
+/// one locked. Two runs started together: one writes, the other is refused (75, or 78 if it
+/// starts after the first is done and finds its files), and the folder holds one run's file.
+#[cfg(unix)]
+#[test]
+fn one_convert_at_a_time_writes_a_local_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.avro");
+    demo_file(&input, Codec::Deflate, 2000);
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let held = std::fs::File::open(&out).unwrap();
+    held.try_lock().unwrap();
+    let o = convert(&[&input], &out, &[]);
+    assert_eq!(o.status.code(), Some(75), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "another parqour run is writing into `{}`",
+            out.display()
+        )),
+        "{stderr}"
+    );
+    assert!(sorted_files(&out).is_empty());
+    let lake = tmp.path().join("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let lake_held = std::fs::File::open(&lake).unwrap();
+    lake_held.try_lock().unwrap();
+    let template = format!("{}/{{data_type}}", lake.display());
+    let o = convert(&[&input], Path::new(&template), &["--data-type", "events"]);
+    assert_eq!(o.status.code(), Some(75), "{}", text(&o));
+    drop((held, lake_held));
+    let o = convert(&[&input], Path::new(&template), &["--data-type", "events"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(parquet_files(&lake.join("events")).len(), 1);
+
+    let together = tmp.path().join("together");
+    let start = || {
+        bin()
+            .arg("convert")
+            .arg(&input)
+            .arg("--output")
+            .arg(&together)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let mut codes = [a, b].map(|c| c.wait_with_output().unwrap().status.code());
+    codes.sort();
+    assert!(
+        matches!(codes, [Some(0), Some(75 | 78)]),
+        "exit codes {codes:?}"
+    );
+    assert_eq!(
+        sorted_files(&together),
+        [together.join("part-00000.snappy.parquet")]
+    );
+}
+
 #[test]
 fn inspect_describes_avro() {
     let tmp = tempfile::tempdir().unwrap();

@@ -162,6 +162,37 @@ fn staging_files_of_a_killed_run_are_deleted() {
     }
 }
 
+/// A run that fails after it began writing (a corrupt block in the last input, no dead-letter
+/// place) leaves no part file, no staging file and none of the folders it made; a folder that
+/// was there before stays.
+#[test]
+fn a_failed_run_leaves_no_folders_it_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = raw(&tmp.path().join("raw"), 2, 20_000);
+    let mut bad = std::fs::read(&inputs[1]).unwrap();
+    let middle = bad.len() / 2;
+    for b in &mut bad[middle..middle + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&inputs[1], bad).unwrap();
+    let lake = tmp.path().join("lake");
+    let part = lake.join("events/dt=2026-11-26");
+    let m = tmp.path().join("m.json");
+    std::fs::write(
+        &m,
+        manifest(&inputs, &lake.join("events"), &[("dt", "2026-11-26")], ""),
+    )
+    .unwrap();
+    let o = run_manifest(&m);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(!lake.exists(), "{:?}", listing(&part));
+    std::fs::create_dir_all(&part).unwrap();
+    let o = run_manifest(&m);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(part.is_dir());
+    assert_eq!(listing(&part), Vec::<String>::new());
+}
+
 #[test]
 fn rerun_changes_nothing_and_late_data_replaces_the_generation() {
     let tmp = tempfile::tempdir().unwrap();

@@ -69,10 +69,11 @@ struct Staged {
 }
 
 impl Staged {
-    /// Creates `<dest>#<n>` with the first free `n` (and `dest`'s folder if missing).
+    /// Creates `<dest>#<n>` with the first free `n` (and `dest`'s folder if missing: again,
+    /// a few times, if a failed run's cleanup removes it as empty in between).
     fn create(dest: &Path) -> io::Result<Self> {
         let mut n = 1u32;
-        let mut made_folder = false;
+        let mut folders_made = 0;
         loop {
             let mut name = dest.as_os_str().to_owned();
             name.push(format!("#{n}"));
@@ -93,8 +94,8 @@ impl Staged {
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !made_folder => {
-                    made_folder = true;
+                Err(e) if e.kind() == io::ErrorKind::NotFound && folders_made < 3 => {
+                    folders_made += 1;
                     if let Some(folder) = dest.parent() {
                         std::fs::create_dir_all(folder)?;
                     }
