@@ -897,10 +897,15 @@ async fn convert_paths(
         }
         None => None,
     };
-    let result = convert_locked(
-        objects, known, default, templated, output, storage, options, overwrite,
-    )
-    .await;
+    let per_type: Option<TableResolver> = templated.then(|| {
+        let template = output.to_string();
+        let storage = storage.clone();
+        Arc::new(move |t: &str| {
+            storage::resolve(&template.replace(DATA_TYPE_PLACEHOLDER, t), &storage)
+        }) as TableResolver
+    });
+    let destination = Destination { default, per_type };
+    let result = convert_locked(objects, known, &destination, options, overwrite).await;
     if result.is_err() {
         storage::remove_empty_folders(&missing);
     } else if let (true, Some(dir)) = (templated, &root.local) {
@@ -925,15 +930,12 @@ fn template_root(output: &str) -> &str {
     }
 }
 
-/// [`convert_paths`] once its local output folder is locked.
-#[allow(clippy::too_many_arguments)]
+/// [`convert_paths`] once its local output folder is locked: `known` are the tables to check
+/// for earlier files now.
 async fn convert_locked(
     objects: Vec<crate::source::InputObject>,
-    known: Vec<storage::Location>,
-    default: storage::Location,
-    templated: bool,
-    output: &str,
-    storage: &StorageOptions,
+    known: Vec<Location>,
+    destination: &Destination,
     options: &ConvertOptions,
     overwrite: bool,
 ) -> Result<ConvertReport, Failure> {
@@ -951,15 +953,7 @@ async fn convert_locked(
         }
         existing.push((out, found));
     }
-    let per_type: Option<TableResolver> = templated.then(|| {
-        let template = output.to_string();
-        let storage = storage.clone();
-        Arc::new(move |t: &str| {
-            storage::resolve(&template.replace(DATA_TYPE_PLACEHOLDER, t), &storage)
-        }) as TableResolver
-    });
-    let destination = Destination { default, per_type };
-    let report = convert_to(objects, &destination, options)
+    let report = convert_to(objects, destination, options)
         .await
         .map_err(fail)?;
     let written: std::collections::HashSet<_> = report.outputs.iter().map(|o| &o.path).collect();
