@@ -40,7 +40,6 @@ use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use rayon::ThreadPool;
@@ -523,27 +522,29 @@ pub async fn convert_to(
     Ok(report)
 }
 
-/// The `.parquet` objects under `output`, sorted.
+/// The `.parquet` objects directly in `output` (not in folders or prefixes below it, which
+/// may be other tables or partitions), sorted.
 pub async fn existing_parquet(output: &Location) -> Result<Vec<Path>, ConvertError> {
     if output.local.as_ref().is_some_and(|p| !p.exists()) {
         return Ok(Vec::new());
     }
     let prefix = (!output.path.as_ref().is_empty()).then_some(&output.path);
-    let mut listing = output.store.list(prefix);
-    let mut found = Vec::new();
-    while let Some(meta) = listing.next().await {
-        match meta {
-            Ok(meta) if meta.location.as_ref().ends_with(".parquet") => found.push(meta.location),
-            Ok(_) => {}
-            Err(object_store::Error::NotFound { .. }) => break,
-            Err(source) => {
-                return Err(ConvertError::Output {
-                    url: output.display.clone(),
-                    source,
-                });
-            }
+    let listing = match output.store.list_with_delimiter(prefix).await {
+        Ok(listing) => listing,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ConvertError::Output {
+                url: output.display.clone(),
+                source,
+            });
         }
-    }
+    };
+    let mut found: Vec<Path> = listing
+        .objects
+        .into_iter()
+        .map(|meta| meta.location)
+        .filter(|p| p.as_ref().ends_with(".parquet"))
+        .collect();
     found.sort();
     Ok(found)
 }

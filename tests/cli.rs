@@ -1083,9 +1083,20 @@ fn output_with_parquet_files_needs_overwrite() {
     let o = convert(&[&input], &out, &[]);
     assert_eq!(o.status.code(), Some(78), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--overwrite"));
+    // Parquet in folders below the output (other tables, partitions) is neither a reason to
+    // refuse nor deleted by --overwrite.
+    let nested = out.join("dt=1/part-00000.snappy.parquet");
+    std::fs::create_dir_all(nested.parent().unwrap()).unwrap();
+    std::fs::write(&nested, b"another table's file").unwrap();
     let o = convert(&[&input], &out, &["--overwrite"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(parquet_files(&out).len(), 1);
+    assert!(
+        nested.exists(),
+        "--overwrite deleted a file below the output"
+    );
+    let o = convert(&[&input], &out.join("dt=1/sub"), &[]);
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 /// One `convert` at a time writes a local output folder: another one holding it (here, this
