@@ -363,6 +363,20 @@ fn s3_store(
     let endpoint = builder
         .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
         .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+    // object_store panics on its first request to an endpoint that is not an absolute
+    // http(s) URL (`localhost:9000`, an empty string): refused here, naming it.
+    if let Some(e) = &endpoint
+        && !url::Url::parse(e).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        })
+    {
+        return Err(StorageError::Location {
+            location: location.to_string(),
+            message: format!(
+                "the S3 endpoint `{e}` is not an http:// or https:// URL (e.g. http://localhost:9000)"
+            ),
+        });
+    }
     // An endpoint named http:// (a local MinIO or SeaweedFS) is taken at its word, as the AWS
     // CLI and SDKs take it, unless AWS_ALLOW_HTTP says otherwise.
     if options.allow_http
@@ -705,6 +719,28 @@ mod tests {
             lock_folder(&missing),
             Err(StorageError::Io { path, .. }) if path == missing
         ));
+    }
+
+    /// An endpoint that is not an absolute http(s) URL is refused before any request (the
+    /// store panicked on it).
+    #[test]
+    fn endpoints_without_a_scheme_are_refused() {
+        for endpoint in ["localhost:9000", "", "ftp://host/", "127.0.0.1:51055"] {
+            let options = StorageOptions {
+                endpoint: Some(endpoint.into()),
+                ..StorageOptions::default()
+            };
+            let err = resolve("s3://bucket/key", &options).unwrap_err();
+            assert!(
+                matches!(&err, StorageError::Location { message, .. } if message.contains("is not an http")),
+                "{endpoint}: {err}"
+            );
+        }
+        let options = StorageOptions {
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            ..StorageOptions::default()
+        };
+        assert!(resolve("s3://bucket/key", &options).is_ok());
     }
 
     #[test]
