@@ -881,12 +881,7 @@ async fn convert_paths(
     );
     let _lock = match &root.local {
         Some(dir) => {
-            let locked = std::fs::create_dir_all(dir)
-                .map_err(|source| StorageError::Io {
-                    path: dir.clone(),
-                    source,
-                })
-                .and_then(|()| storage::lock_folder(dir));
+            let locked = storage::prepare_output(&root).and_then(|()| storage::lock_folder(dir));
             match locked {
                 Ok(lock) => lock,
                 Err(e) => {
