@@ -25,8 +25,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::avro::codec::Codec as AvroCodec;
 use crate::avro::schema::Schema;
 use crate::convert::{
-    ConvertError, ConvertOptions, ConvertReport, Destination, TableResolver, convert_to,
-    existing_parquet,
+    ConvertError, ConvertOptions, ConvertReport, Destination, ExistingFiles, TableResolver,
+    convert_to, existing_parquet,
 };
 use crate::decode::{TypeOptions, UuidForm};
 use crate::encode::{ByteArrayEncoding, Codec, EncodeError, EncodeOptions};
@@ -541,7 +541,9 @@ fn convert_code(e: &ConvertError) -> u8 {
         ConvertError::Sink(SinkError::Write { source, .. }) => io_code(source),
         ConvertError::Sink(SinkError::Task { .. }) => EXIT_INTERNAL,
         ConvertError::OutputNotEmpty { .. } => EXIT_CONFIG,
-        ConvertError::Output { source, .. } => store_code(source),
+        ConvertError::Output { source, .. } | ConvertError::Replace { source, .. } => {
+            store_code(source)
+        }
         ConvertError::NotPublished { .. } => EXIT_RETRYABLE,
         ConvertError::Pool(_) | ConvertError::Join { .. } => EXIT_INTERNAL,
         ConvertError::Framing { .. } | ConvertError::DeadLetterBudget { .. } => EXIT_BAD_INPUT,
@@ -926,7 +928,8 @@ fn template_root(output: &str) -> &str {
 }
 
 /// [`convert_paths`] once its local output folder is locked: `known` are the tables to check
-/// for earlier files now.
+/// for earlier files now (before anything is read); the run checks the others as it first
+/// writes to them ([`ExistingFiles`]).
 async fn convert_locked(
     objects: Vec<crate::source::InputObject>,
     known: Vec<Location>,
@@ -935,45 +938,31 @@ async fn convert_locked(
     overwrite: bool,
 ) -> Result<ConvertReport, Failure> {
     let fail = |e: ConvertError| Failure::new(convert_code(&e), e);
-    let mut existing = Vec::new();
-    for out in known {
-        let found = existing_parquet(&out).await.map_err(fail)?;
-        if let Some(example) = found.first()
-            && !overwrite
-        {
-            return Err(fail(ConvertError::OutputNotEmpty {
-                url: out.display.clone(),
-                example: out.url_of(example),
-            }));
-        }
-        existing.push((out, found));
-    }
-    let report = convert_to(objects, destination, options)
-        .await
-        .map_err(fail)?;
-    let written: std::collections::HashSet<_> = report.outputs.iter().map(|o| &o.path).collect();
-    for (out, found) in &existing {
-        // The output asked for exists once the run succeeds, files or none (made only now: a
-        // run that fails leaves no empty folders).
-        storage::prepare_output(out).map_err(|e| Failure::new(storage_code(&e), e))?;
-        // A killed earlier run's half-written Parquet files in a local folder (the sink writes
-        // `<file>#N`, then renames it).
-        if let Some(dir) = &out.local {
-            for file in storage::remove_local_staging(dir, |name| name.ends_with(".parquet"))
-                .map_err(|e| Failure::new(storage_code(&e), e))?
-            {
-                tracing::info!(file = %file.display(), "deleted a killed run's staging file");
+    if !overwrite {
+        for out in &known {
+            if let Some(example) = existing_parquet(out).await.map_err(fail)?.first() {
+                return Err(fail(ConvertError::OutputNotEmpty {
+                    url: out.display.clone(),
+                    example: out.url_of(example),
+                }));
             }
         }
-        for stale in found.iter().filter(|p| !written.contains(p)) {
-            use object_store::ObjectStoreExt;
-            out.store.delete(stale).await.map_err(|source| {
-                fail(ConvertError::Output {
-                    url: out.url_of(stale),
-                    source,
-                })
-            })?;
-        }
+    }
+    let options = ConvertOptions {
+        existing: if overwrite {
+            ExistingFiles::Replace
+        } else {
+            ExistingFiles::Refuse
+        },
+        ..options.clone()
+    };
+    let report = convert_to(objects, destination, &options)
+        .await
+        .map_err(fail)?;
+    // The output asked for exists once the run succeeds, files or none (made only now: a run
+    // that fails leaves no empty folders).
+    for out in &known {
+        storage::prepare_output(out).map_err(|e| Failure::new(storage_code(&e), e))?;
     }
     Ok(report)
 }
@@ -1480,6 +1469,13 @@ pub fn summary(report: &ConvertReport) -> String {
             s,
             "  set aside {} record(s) that could not be converted ({} entries) in {url}",
             report.dead_letter.records, report.dead_letter.entries
+        );
+    }
+    if !report.replaced.is_empty() {
+        let _ = writeln!(
+            s,
+            "  deleted {} earlier file(s) that these replace",
+            report.replaced.len()
         );
     }
     let _ = writeln!(

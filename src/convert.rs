@@ -28,10 +28,12 @@
 //! for byte ([`crate::deadletter`]) and the run goes on; if more than
 //! [`ConvertOptions::max_dead_letter_fraction`] of the records were set aside the run fails and
 //! its files are deleted. Without one, the first such error stops the run. The file being written
-//! is then aborted (nothing becomes visible); files completed before stay. Errors name the
-//! object, block and byte offset, and the record within the block.
-//! What happens to an output location that already holds files is the caller's policy (`convert`
-//! refuses or overwrites; `run` follows the commit protocol of [`crate::job`]).
+//! is then aborted (nothing becomes visible) and the files completed before are deleted: a run
+//! that fails publishes nothing. Errors name the object, block and byte offset, and the record
+//! within the block.
+//! What happens to a table that already holds files is the caller's policy
+//! ([`ConvertOptions::existing`]: `convert` refuses or replaces them; `run` follows the commit
+//! protocol of [`crate::job`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -186,6 +188,15 @@ pub enum ConvertError {
         /// The store's error.
         source: object_store::Error,
     },
+    /// The run succeeded, but an earlier file it replaces could not be deleted: it is still
+    /// beside the new ones (and so are any after it).
+    #[error("{url}: not deleted, though this run's files replace it: {source}")]
+    Replace {
+        /// The earlier file.
+        url: String,
+        /// The store's error.
+        source: object_store::Error,
+    },
     /// A finished file was not published because a file closed before it failed (its
     /// upload is aborted, so that a failed run leaves no file after a missing one).
     #[error("{url}: not published: a file before it failed")]
@@ -283,6 +294,26 @@ pub struct ConvertOptions {
     pub dead_letter: Option<Location>,
     /// The largest fraction of input records that may go to the dead-letter place.
     pub max_dead_letter_fraction: f64,
+    /// What to do with `.parquet` files already directly in a table's folder.
+    pub existing: ExistingFiles,
+}
+
+/// What a run does with `.parquet` files already directly in a table's folder, looked at when
+/// it first writes to the table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExistingFiles {
+    /// Nothing: the caller's own naming and commit protocol deal with them (`run`). A file of
+    /// the name this run writes is replaced.
+    #[default]
+    Ignore,
+    /// Fail the run ([`ConvertError::OutputNotEmpty`]) before writing to such a table.
+    ///
+    /// With this and with `Replace`, a successful run also deletes the staging files
+    /// (`*.parquet#N`) that a killed run left in a local table.
+    Refuse,
+    /// Write the new files under names none of them has (a fresh run id appended), and delete
+    /// them once the run has succeeded: a run that fails leaves them as they were.
+    Replace,
 }
 
 impl Default for ConvertOptions {
@@ -300,6 +331,7 @@ impl Default for ConvertOptions {
             schemas: Arc::new(SchemaSet::new()),
             dead_letter: None,
             max_dead_letter_fraction: 0.001,
+            existing: ExistingFiles::Ignore,
         }
     }
 }
@@ -430,6 +462,8 @@ pub struct ConvertReport {
     pub elapsed: Duration,
     /// Warnings (fields left out, ...).
     pub warnings: Vec<String>,
+    /// Earlier files deleted because this run replaced them ([`ExistingFiles::Replace`]).
+    pub replaced: Vec<String>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -547,6 +581,21 @@ pub async fn existing_parquet(output: &Location) -> Result<Vec<Path>, ConvertErr
         .collect();
     found.sort();
     Ok(found)
+}
+
+/// The suffix of a run's file names (after `part-NNNNN`) that replace the files `found`:
+/// `suffix` and a fresh run id, which no name found holds, so that no earlier file is
+/// overwritten before the run has succeeded.
+fn replacing_suffix(suffix: &str, found: &[Path]) -> String {
+    loop {
+        let candidate = format!("{suffix}-{}", crate::job::new_run_id());
+        if !found
+            .iter()
+            .any(|p| p.filename().is_some_and(|n| n.contains(&candidate)))
+        {
+            return candidate;
+        }
+    }
 }
 
 /// How the blocks of one object are decoded.
@@ -686,6 +735,11 @@ struct Table {
     plain: Option<(SchemaRef, Vec<parquet::schema::types::ColumnPath>)>,
     /// Arrow bytes written to its files so far ([`crate::encode::batch_bytes`]).
     arrow_bytes: u64,
+    /// What follows `part-NNNNN` in its file names: `-<generation>`, and a run id when earlier
+    /// files are replaced.
+    suffix: String,
+    /// Earlier files to delete once the run succeeds ([`ExistingFiles::Replace`]).
+    replaces: Vec<Path>,
 }
 
 /// Batches of fewer rows than this are gathered (in order, up to [`SMALL_BATCHES_BYTES`]) and
@@ -902,6 +956,8 @@ impl Driver {
         let result = result.and_then(|()| self.check_budget());
         match result {
             Ok(()) => {
+                // The new files stay even if an earlier one cannot be deleted.
+                let replaced = self.tidy_tables()?;
                 let records = self.reports.iter().map(|r| r.records).sum();
                 let bytes_in = self.reports.iter().map(|r| r.bytes).sum();
                 let bytes_out = self.outputs.iter().map(|o| o.bytes).sum();
@@ -916,6 +972,7 @@ impl Driver {
                     bytes_out,
                     elapsed: Duration::ZERO,
                     warnings: self.warnings,
+                    replaced,
                 })
             }
             Err(e) => {
@@ -928,9 +985,74 @@ impl Driver {
                 if let Some(dead) = self.dead.take() {
                     drop(dead.writer);
                 }
+                // A run that failed publishes nothing: a table read now holds what it held
+                // before (with [`ExistingFiles::Replace`], the earlier files, kept).
+                self.delete_published();
                 Err(e)
             }
         }
+    }
+
+    /// Deletes the files this run published (logging those that cannot be).
+    fn delete_published(&mut self) {
+        for o in std::mem::take(&mut self.outputs) {
+            let store = self
+                .tables
+                .values()
+                .find(|t| o.path.prefix_match(&t.location.path).is_some())
+                .map(|t| t.location.store.clone());
+            if let Some(store) = store {
+                let path = o.path.clone();
+                match self
+                    .handle
+                    .block_on(async move { store.delete(&path).await })
+                {
+                    Ok(()) => tracing::info!(file = %o.url, "deleted: the run failed"),
+                    Err(e) => tracing::warn!(file = %o.url, "could not delete: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Once the run has succeeded, deletes the earlier files its tables replace
+    /// ([`ExistingFiles::Replace`]) and, unless [`ExistingFiles::Ignore`], the staging files a
+    /// killed run left in a local table (`*.parquet#N`, which no listing shows). Returns the URLs of the files deleted. A failure here leaves the new files in place
+    /// (the earlier ones not yet deleted are then beside them, named in the error).
+    fn tidy_tables(&mut self) -> Result<Vec<String>, ConvertError> {
+        let mut deleted = Vec::new();
+        if self.options.existing == ExistingFiles::Ignore {
+            return Ok(deleted);
+        }
+        for (key, table) in &mut self.tables {
+            let replaces = std::mem::take(&mut table.replaces);
+            let location = &table.location;
+            if let Some(dir) = &location.local {
+                let staging =
+                    crate::storage::remove_local_staging(dir, |name| name.ends_with(".parquet"))
+                        .map_err(|source| ConvertError::Destination {
+                            data_type: key.to_string(),
+                            source,
+                        })?;
+                for file in staging {
+                    tracing::info!(file = %file.display(), "deleted a killed run's staging file");
+                }
+            }
+            for path in replaces {
+                let store = location.store.clone();
+                let url = location.url_of(&path);
+                let result = self.handle.block_on(async move {
+                    use object_store::ObjectStoreExt;
+                    store.delete(&path).await
+                });
+                match result {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(source) => return Err(ConvertError::Replace { url, source }),
+                }
+                tracing::info!(file = %url, "deleted: replaced by this run");
+                deleted.push(url);
+            }
+        }
+        Ok(deleted)
     }
 
     /// Broken tails met before any block was framed count, at the end, as many records as the
@@ -959,28 +1081,12 @@ impl Driver {
         }
     }
 
-    /// Fails the run when too much was set aside, deleting the files it wrote.
+    /// Fails the run when too much was set aside (its files are then deleted).
     fn check_budget(&mut self) -> Result<(), ConvertError> {
         let records: u64 = self.reports.iter().map(|r| r.records).sum();
         let dead = self.dead_report.records;
         if dead == 0 || dead as f64 <= self.options.max_dead_letter_fraction * records as f64 {
             return Ok(());
-        }
-        for o in std::mem::take(&mut self.outputs) {
-            let store = self
-                .tables
-                .values()
-                .find(|t| o.path.prefix_match(&t.location.path).is_some())
-                .map(|t| t.location.store.clone());
-            if let Some(store) = store {
-                let path = o.path.clone();
-                if let Err(e) = self
-                    .handle
-                    .block_on(async move { store.delete(&path).await })
-                {
-                    tracing::warn!(file = %o.url, "could not delete: {e}");
-                }
-            }
         }
         Err(ConvertError::DeadLetterBudget {
             dead,
@@ -1502,6 +1608,24 @@ impl Driver {
                     source,
                 }
             })?;
+            let mut suffix = match &self.options.generation {
+                Some(g) => format!("-{g}"),
+                None => String::new(),
+            };
+            let mut replaces = Vec::new();
+            if self.options.existing != ExistingFiles::Ignore {
+                let found = self.handle.block_on(existing_parquet(&location))?;
+                if let Some(example) = found.first() {
+                    if self.options.existing == ExistingFiles::Refuse {
+                        return Err(ConvertError::OutputNotEmpty {
+                            url: location.display.clone(),
+                            example: location.url_of(example),
+                        });
+                    }
+                    suffix = replacing_suffix(&suffix, &found);
+                    replaces = found;
+                }
+            }
             self.tables.insert(
                 key.clone(),
                 Table {
@@ -1511,6 +1635,8 @@ impl Driver {
                     small: SmallBatches::default(),
                     plain: None,
                     arrow_bytes: 0,
+                    suffix,
+                    replaces,
                 },
             );
         }
@@ -1619,10 +1745,6 @@ impl Driver {
     }
 
     fn open_file(&mut self, key: &Arc<str>, first: &RecordBatch) -> Result<(), ConvertError> {
-        let generation = match &self.options.generation {
-            Some(g) => format!("-{g}"),
-            None => String::new(),
-        };
         let extension = self.options.encode.compression.extension();
         let handle = self.handle.clone();
         let encode = self.options.encode.clone();
@@ -1630,7 +1752,7 @@ impl Driver {
         let upload_parts = self.upload_parts;
         let table = self.table(key)?;
         let number = table.files;
-        let name = format!("part-{number:05}{generation}.{extension}.parquet");
+        let name = format!("part-{number:05}{}.{extension}.parquet", table.suffix);
         table.files += 1;
         let path = table.location.path.clone().join(name);
         let parts = parts_for(&table.location, Some(encode.file_bytes), upload_parts);
@@ -2426,7 +2548,7 @@ mod tests {
     }
 
     /// Files are finished in the background while the next fills; one that fails there
-    /// still fails the run, naming it, and the files before and after it are listed in order.
+    /// still fails the run, naming it, and no file of the run is left.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_file_that_fails_to_finish_in_the_background_fails_the_run() {
         let data = bytes::Bytes::from(
@@ -2480,11 +2602,9 @@ mod tests {
         assert!(message.contains("part-00001"), "{message}");
         assert!(message.contains("refused"), "{message}");
         // No file after the one that failed is published, though the next ones were
-        // finished meanwhile.
-        assert_eq!(
-            published("finish-fails").await,
-            ["part-00000.snappy.parquet"]
-        );
+        // finished meanwhile, and the one before it is deleted: a failed run publishes
+        // nothing.
+        assert_eq!(published("finish-fails").await, Vec::<String>::new());
         // When the input then fails too, the file that failed first is the error.
         let err = convert_into("finish-fails-then-input", Some("part-00001"), true)
             .await
@@ -2493,7 +2613,7 @@ mod tests {
         assert!(message.contains("part-00001"), "{message}");
         assert_eq!(
             published("finish-fails-then-input").await,
-            ["part-00000.snappy.parquet"]
+            Vec::<String>::new()
         );
     }
 

@@ -385,8 +385,8 @@ impl std::fmt::Display for FileTag {
     }
 }
 
-/// A random id for a run's file names.
-fn new_run_id() -> String {
+/// A random id for a run's file names (8 hex digits).
+pub(crate) fn new_run_id() -> String {
     use std::hash::{BuildHasher, RandomState};
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -353,6 +353,102 @@ fn interleaved_versions_convert_to_one_schema_per_data_type() {
     );
 }
 
+/// `{data_type}` tables found only as records arrive are checked as they are first written:
+/// a second convert is refused (the tables were not named, so not checked before reading);
+/// `--overwrite` that fails leaves every earlier file as it was; one that succeeds writes new
+/// names and then deletes the earlier files.
+#[test]
+fn data_type_tables_are_refused_or_replaced_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fixtures(dir, 2000, 500);
+    let registry = dir.join("registry");
+    publish_all(dir, &registry, true);
+    let table = format!("{}/out/{{data_type}}", dir.display());
+    let inputs = [&dir.join("avro") as &Path, &dir.join("raw")];
+    // Every file in the tables, with its size.
+    let files = || {
+        let mut found = Vec::new();
+        for t in ["click", "view"] {
+            for e in std::fs::read_dir(dir.join("out").join(t)).unwrap() {
+                let e = e.unwrap();
+                found.push((
+                    format!("{t}/{}", e.file_name().to_string_lossy()),
+                    e.metadata().unwrap().len(),
+                ));
+            }
+        }
+        found.sort();
+        found
+    };
+    let first = convert_setting_aside(&inputs, &registry, &table, &dir.join("dl1"), "0.01");
+    assert!(first.status.success(), "{}", text(&first));
+    let before = files();
+    assert_eq!(before.len(), 2, "{before:?}");
+    let checked = check(dir, &table, &dir.join("dl1"));
+    assert!(checked.contains("0 mismatches"), "{checked}");
+
+    let again = convert_setting_aside(&inputs, &registry, &table, &dir.join("dl2"), "0.01");
+    assert_eq!(again.status.code(), Some(78), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds Parquet files"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(files(), before);
+
+    // Setting aside more than allowed fails the run once every file is written.
+    let failed = convert_envelopes(
+        &inputs,
+        &registry,
+        &table,
+        &[
+            "--dead-letter",
+            dir.join("dl3").to_str().unwrap(),
+            "--max-dead-letter-fraction",
+            "0",
+            "--overwrite",
+        ],
+    );
+    assert_eq!(failed.status.code(), Some(65), "{}", text(&failed));
+    assert!(
+        text(&failed).contains("could not be converted"),
+        "{}",
+        text(&failed)
+    );
+    assert_eq!(files(), before, "a failed --overwrite changed the tables");
+
+    let o = convert_envelopes(
+        &inputs,
+        &registry,
+        &table,
+        &[
+            "--dead-letter",
+            dir.join("dl4").to_str().unwrap(),
+            "--max-dead-letter-fraction",
+            "0.01",
+            "--json",
+            "--overwrite",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let deleted: Vec<String> = report["replaced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .collect();
+    let after = files();
+    assert_eq!(after.len(), 2, "{after:?}");
+    for (name, _) in &before {
+        assert!(!after.iter().any(|(n, _)| n == name), "{name} was kept");
+        let file = name.rsplit('/').next().unwrap();
+        assert!(deleted.iter().any(|d| d == file), "{name} not reported");
+    }
+    assert_eq!(check(dir, &table, &dir.join("dl4")), checked);
+}
+
 fn manifest(dir: &Path, name: &str, inputs: &[PathBuf], extra: &str) -> PathBuf {
     let inputs: Vec<String> = inputs
         .iter()
