@@ -132,6 +132,10 @@ enum Command {
         /// Folder or URL for the replayable objects.
         #[arg(long, short)]
         output: String,
+        /// Replace the replay files already in the output (those this run does not write
+        /// again are deleted); without it such an output is refused.
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -765,24 +769,49 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Replay {
             inputs,
             output,
+            overwrite,
             storage,
         } => {
+            use crate::deadletter::ReplayError;
             let storage = storage.options();
             let files = list_inputs(&inputs, &storage)
                 .await
                 .map_err(|e| Failure::new(source_code(&e), e))?;
             let out = storage::resolve(&output, &storage)
                 .map_err(|e| Failure::new(storage_code(&e), e))?;
+            let code = |e: &ReplayError| match e {
+                ReplayError::Store { source, .. } => store_code(source),
+                ReplayError::Format { .. } => EXIT_BAD_INPUT,
+                ReplayError::NotEmpty { .. } => EXIT_CONFIG,
+            };
+            let fail = |e: ReplayError| Failure::new(code(&e), e);
+            // Earlier replay files: new ones would overwrite some of them and leave the rest,
+            // and a manifest of the folder would then mix two replays.
+            let earlier = crate::deadletter::replay_files(&out).await.map_err(fail)?;
+            if let (Some(example), false) = (earlier.first(), overwrite) {
+                return Err(fail(ReplayError::NotEmpty {
+                    url: out.display.clone(),
+                    example: out.url_of(example),
+                }));
+            }
             storage::prepare_output(&out).map_err(|e| Failure::new(storage_code(&e), e))?;
-            let report = crate::deadletter::replay(&files, &out).await.map_err(|e| {
-                let code = match &e {
-                    crate::deadletter::ReplayError::Store { source, .. } => store_code(source),
-                    crate::deadletter::ReplayError::Format { .. } => EXIT_BAD_INPUT,
-                };
-                Failure::new(code, e)
-            })?;
+            let report = crate::deadletter::replay(&files, &out)
+                .await
+                .map_err(fail)?;
             for (url, entries, records) in &report.objects {
                 outln!("wrote {url} ({entries} entries, {records} records)");
+            }
+            let written: std::collections::HashSet<String> =
+                report.objects.iter().map(|(url, ..)| url.clone()).collect();
+            for stale in earlier.iter().filter(|p| !written.contains(&out.url_of(p))) {
+                use object_store::ObjectStoreExt;
+                out.store.delete(stale).await.map_err(|source| {
+                    fail(ReplayError::Store {
+                        url: out.url_of(stale),
+                        source,
+                    })
+                })?;
+                outln!("deleted {} (an earlier replay's)", out.url_of(stale));
             }
             if report.objects.is_empty() {
                 outln!("nothing to replay");

@@ -217,6 +217,16 @@ pub enum ReplayError {
         /// Why.
         message: String,
     },
+    /// The output holds an earlier replay's files.
+    #[error(
+        "{url} already holds replay files (e.g. {example}); choose another output, or pass --overwrite to replace them"
+    )]
+    NotEmpty {
+        /// The output.
+        url: String,
+        /// One file found.
+        example: String,
+    },
 }
 
 /// A container file of `schema` and `codec` whose blocks are the `data` of `entries` (each
@@ -252,6 +262,42 @@ const DATA_WRAPPER: &str = r#"{"type":"record","name":"DataWrapper","fields":[{"
 pub struct ReplayReport {
     /// Objects written, with the entries and records in each.
     pub objects: Vec<(String, u64, u64)>,
+}
+
+/// The replay files directly in `output` (`replay-NNNNN.avro`, `tail-NNNNN.bin`), sorted.
+pub async fn replay_files(
+    output: &crate::storage::Location,
+) -> Result<Vec<object_store::path::Path>, ReplayError> {
+    if output.local.as_ref().is_some_and(|p| !p.exists()) {
+        return Ok(Vec::new());
+    }
+    let prefix = (!output.path.as_ref().is_empty()).then_some(&output.path);
+    let listing = match output.store.list_with_delimiter(prefix).await {
+        Ok(listing) => listing,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ReplayError::Store {
+                url: output.display.clone(),
+                source,
+            });
+        }
+    };
+    let numbered = |name: &str, head: &str, tail: &str| {
+        name.strip_prefix(head)
+            .and_then(|n| n.strip_suffix(tail))
+            .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut found: Vec<_> = listing
+        .objects
+        .into_iter()
+        .map(|meta| meta.location)
+        .filter(|p| {
+            p.filename()
+                .is_some_and(|n| numbered(n, "replay-", ".avro") || numbered(n, "tail-", ".bin"))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 /// Turns dead-letter files back into inputs under `output`: one container file per (source,

@@ -1430,6 +1430,48 @@ fn a_record_with_a_bad_value_goes_to_the_dead_letter_place_alone() {
     );
     assert_eq!(o.status.code(), Some(65), "{}", text(&o));
     assert!(text(&o).contains("not valid UTF-8"), "{}", text(&o));
+
+    // A second replay into the folder is refused: it would overwrite some of the first's
+    // files and leave the others. With --overwrite, the files it does not write again go.
+    std::fs::write(replayed.join("replay-00007.avro"), b"an earlier replay's").unwrap();
+    std::fs::write(replayed.join("notes.txt"), b"not a replay file").unwrap();
+    let o = bin()
+        .arg("replay")
+        .arg(&dead)
+        .arg("-o")
+        .arg(&replayed)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(
+        text(&o).contains("already holds replay files"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read(replayed.join("replay-00000.avro")).unwrap(),
+        back
+    );
+    let o = bin()
+        .arg("replay")
+        .arg(&dead)
+        .arg("-o")
+        .arg(&replayed)
+        .arg("--overwrite")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        sorted_files(&replayed),
+        [
+            replayed.join("notes.txt"),
+            replayed.join("replay-00000.avro")
+        ]
+    );
+    assert_eq!(
+        std::fs::read(replayed.join("replay-00000.avro")).unwrap(),
+        back
+    );
 }
 
 /// Envelopes that fail are set aside one entry each, up to 64 a block; past them, those of a
