@@ -495,7 +495,7 @@ fn text_code(text: &str) -> u8 {
 fn storage_code(e: &StorageError) -> u8 {
     match e {
         StorageError::Location { .. } => EXIT_USAGE,
-        StorageError::Store { .. } => EXIT_CONFIG,
+        StorageError::Store { .. } | StorageError::Settings { .. } => EXIT_CONFIG,
         StorageError::Io { source, .. } => io_code(source),
         StorageError::NotAFolder { .. } => EXIT_CONFIG,
         // Another run writes into the output folder: this one can run once it is done.

@@ -41,6 +41,14 @@ pub enum StorageError {
         /// The store's error.
         source: object_store::Error,
     },
+    /// The settings contradict each other (the environment's, the profile's, the flags').
+    #[error("`{location}`: {message}")]
+    Settings {
+        /// What the user gave.
+        location: String,
+        /// What contradicts what.
+        message: String,
+    },
     /// A local folder or file could not be created, opened or removed.
     #[error("`{path}`: {source}")]
     Io {
@@ -384,6 +392,28 @@ fn s3_store(
             && endpoint.as_deref().is_some_and(plain_http))
     {
         builder = builder.with_allow_http(true);
+    }
+    // Refused at its first request otherwise, as a "builder error" that reads like an outage
+    // (and was retried as one).
+    if let Some(e) = endpoint.as_deref().filter(|e| plain_http(e))
+        && builder
+            .get_config_value(&AmazonS3ConfigKey::Client(
+                object_store::ClientConfigKey::AllowHttp,
+            ))
+            .is_none_or(|v| {
+                // As object_store reads a boolean.
+                !["1", "true", "on", "yes", "y"]
+                    .iter()
+                    .any(|t| v.eq_ignore_ascii_case(t))
+            })
+    {
+        return Err(StorageError::Settings {
+            location: location.to_string(),
+            message: format!(
+                "the S3 endpoint `{e}` is plain HTTP, which AWS_ALLOW_HTTP forbids: set \
+                 AWS_ALLOW_HTTP=true, or use an https:// endpoint"
+            ),
+        });
     }
     if std::env::var_os("AWS_UNSIGNED_PAYLOAD").is_none() {
         builder = builder.with_unsigned_payload(unsigned_payload(endpoint.as_deref()));

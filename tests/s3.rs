@@ -140,7 +140,15 @@ fn converts_from_s3_to_s3_with_every_value_intact() {
             ("PARQOUR_S3_MAX_RETRIES", "0"),
         ],
     );
-    assert!(!o.status.success(), "{}", text(&o));
+    // A contradiction in the settings (exit 78), said before any request, not an outage.
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(text(&o).contains("AWS_ALLOW_HTTP"), "{}", text(&o));
+    // Truthy as object_store reads it.
+    let o = convert_with(
+        "s3://lake/endpoint-allowed/",
+        &[("AWS_ENDPOINT_URL", endpoint), ("AWS_ALLOW_HTTP", "1")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 #[test]
