@@ -364,7 +364,8 @@ struct ConvertArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Replace Parquet files already in the output folder.
+    /// Replace Parquet files already in the output: the new ones are written under a fresh
+    /// run id, and the earlier ones deleted once the run has succeeded.
     #[arg(long)]
     overwrite: bool,
     /// Print the report as JSON on stdout.
@@ -857,9 +858,10 @@ fn dead_letter_location(
 }
 
 /// `parqour convert`: an output that holds Parquet files is refused unless `overwrite`; then
-/// files of the earlier run that this one did not rewrite are deleted after it succeeds, as are
-/// the staging files of Parquet files that a killed run left in a local output folder. An
-/// output URL with a `{data_type}` placeholder gives each data type its own table.
+/// the new files take names of their own and the earlier ones are deleted once the run has
+/// succeeded ([`ExistingFiles::Replace`]), as are the staging files of Parquet files that a
+/// killed run left in a local output folder. An output URL with a `{data_type}` placeholder
+/// gives each data type its own table.
 ///
 /// A local output folder (the folder above the tables, with a placeholder) is locked for the
 /// run ([`storage::lock_folder`]): a second `convert` into it while one runs fails at once
