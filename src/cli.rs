@@ -987,13 +987,43 @@ async fn convert_locked(
         },
         ..options.clone()
     };
-    let report = convert_to(objects, destination, &options)
+    let mut report = convert_to(objects, destination, &options)
         .await
         .map_err(fail)?;
-    // The output asked for exists once the run succeeds, files or none (made only now: a run
-    // that fails leaves no empty folders).
     for out in &known {
+        // The output asked for exists once the run succeeds, files or none (made only now: a
+        // run that fails leaves no empty folders).
         storage::prepare_output(out).map_err(|e| Failure::new(storage_code(&e), e))?;
+        if report
+            .outputs
+            .iter()
+            .any(|o| o.path.prefix_match(&out.path).is_some())
+        {
+            continue; // The run settled this table itself.
+        }
+        // No records for it: the earlier files go all the same (this run's output of it is
+        // nothing), as do a killed run's staging files.
+        if let Some(dir) = &out.local {
+            for file in storage::remove_local_staging(dir, |name| name.ends_with(".parquet"))
+                .map_err(|e| Failure::new(storage_code(&e), e))?
+            {
+                tracing::info!(file = %file.display(), "deleted a killed run's staging file");
+            }
+        }
+        if overwrite {
+            for earlier in existing_parquet(out).await.map_err(fail)? {
+                use object_store::ObjectStoreExt;
+                let url = out.url_of(&earlier);
+                out.store.delete(&earlier).await.map_err(|source| {
+                    fail(ConvertError::Replace {
+                        url: url.clone(),
+                        source,
+                    })
+                })?;
+                tracing::info!(file = %url, "deleted: replaced by this run");
+                report.replaced.push(url);
+            }
+        }
     }
     Ok(report)
 }

@@ -1016,8 +1016,9 @@ impl Driver {
 
     /// Once the run has succeeded, deletes the earlier files its tables replace
     /// ([`ExistingFiles::Replace`]) and, unless [`ExistingFiles::Ignore`], the staging files a
-    /// killed run left in a local table (`*.parquet#N`, which no listing shows). Returns the URLs of the files deleted. A failure here leaves the new files in place
-    /// (the earlier ones not yet deleted are then beside them, named in the error).
+    /// killed run left in a local table (`*.parquet#N`, which no listing shows). Returns the
+    /// URLs of the files deleted. A failure here leaves the new files in place (the earlier
+    /// ones not yet deleted are then beside them, the first named in the error).
     fn tidy_tables(&mut self) -> Result<Vec<String>, ConvertError> {
         let mut deleted = Vec::new();
         if self.options.existing == ExistingFiles::Ignore {

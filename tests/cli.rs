@@ -1097,6 +1097,18 @@ fn output_with_parquet_files_needs_overwrite() {
     );
     let o = convert(&[&input], &out.join("dt=1/sub"), &[]);
     assert!(o.status.success(), "{}", text(&o));
+    // Replaced by the output of an input of no records: nothing.
+    let empty = tmp.path().join("empty.avro");
+    demo_file(&empty, Codec::Deflate, 0);
+    let o = convert(&[&empty], &out, &["--overwrite"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(parquet_files(&out).is_empty(), "{:?}", parquet_files(&out));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("deleted 1 earlier file(s)"),
+        "{}",
+        text(&o)
+    );
+    assert!(nested.exists());
 }
 
 /// One `convert` at a time writes a local output folder: another one holding it (here, this
