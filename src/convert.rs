@@ -559,28 +559,17 @@ pub async fn convert_to(
 /// The `.parquet` objects directly in `output` (not in folders or prefixes below it, which
 /// may be other tables or partitions), sorted.
 pub async fn existing_parquet(output: &Location) -> Result<Vec<Path>, ConvertError> {
-    if output.local.as_ref().is_some_and(|p| !p.exists()) {
-        return Ok(Vec::new());
-    }
-    let prefix = (!output.path.as_ref().is_empty()).then_some(&output.path);
-    let listing = match output.store.list_with_delimiter(prefix).await {
-        Ok(listing) => listing,
-        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(ConvertError::Output {
+    let found =
+        crate::storage::objects_in(output)
+            .await
+            .map_err(|source| ConvertError::Output {
                 url: output.display.clone(),
                 source,
-            });
-        }
-    };
-    let mut found: Vec<Path> = listing
-        .objects
+            })?;
+    Ok(found
         .into_iter()
-        .map(|meta| meta.location)
         .filter(|p| p.as_ref().ends_with(".parquet"))
-        .collect();
-    found.sort();
-    Ok(found)
+        .collect())
 }
 
 /// The suffix of a run's file names (after `part-NNNNN`) that replace the files `found`:

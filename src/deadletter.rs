@@ -268,36 +268,24 @@ pub struct ReplayReport {
 pub async fn replay_files(
     output: &crate::storage::Location,
 ) -> Result<Vec<object_store::path::Path>, ReplayError> {
-    if output.local.as_ref().is_some_and(|p| !p.exists()) {
-        return Ok(Vec::new());
-    }
-    let prefix = (!output.path.as_ref().is_empty()).then_some(&output.path);
-    let listing = match output.store.list_with_delimiter(prefix).await {
-        Ok(listing) => listing,
-        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(ReplayError::Store {
-                url: output.display.clone(),
-                source,
-            });
-        }
-    };
+    let found = crate::storage::objects_in(output)
+        .await
+        .map_err(|source| ReplayError::Store {
+            url: output.display.clone(),
+            source,
+        })?;
     let numbered = |name: &str, head: &str, tail: &str| {
         name.strip_prefix(head)
             .and_then(|n| n.strip_suffix(tail))
             .is_some_and(|n| n.len() >= 5 && n.bytes().all(|b| b.is_ascii_digit()))
     };
-    let mut found: Vec<_> = listing
-        .objects
+    Ok(found
         .into_iter()
-        .map(|meta| meta.location)
         .filter(|p| {
             p.filename()
                 .is_some_and(|n| numbered(n, "replay-", ".avro") || numbered(n, "tail-", ".bin"))
         })
-        .collect();
-    found.sort();
-    Ok(found)
+        .collect())
 }
 
 /// Turns dead-letter files back into inputs under `output`: one container file per (source,

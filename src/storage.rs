@@ -493,6 +493,23 @@ pub fn remove_local_staging(
     Ok(removed)
 }
 
+/// The objects directly in `location` (not in folders or prefixes below it, which may be other
+/// tables or partitions), sorted; none when it does not exist.
+pub async fn objects_in(location: &Location) -> Result<Vec<Path>, object_store::Error> {
+    if location.local.as_ref().is_some_and(|p| !p.exists()) {
+        return Ok(Vec::new());
+    }
+    let prefix = (!location.path.as_ref().is_empty()).then_some(&location.path);
+    let listing = match location.store.list_with_delimiter(prefix).await {
+        Ok(listing) => listing,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut found: Vec<Path> = listing.objects.into_iter().map(|m| m.location).collect();
+    found.sort();
+    Ok(found)
+}
+
 /// The folders of `dirs` (local folders a run will write into) and above them that do not exist
 /// yet, deepest first: those [`remove_empty_folders`] removes again if the run fails.
 pub fn missing_folders<'a>(dirs: impl IntoIterator<Item = &'a FsPath>) -> Vec<PathBuf> {
