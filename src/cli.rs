@@ -549,6 +549,7 @@ fn convert_code(e: &ConvertError) -> u8 {
         ConvertError::Output { source, .. } | ConvertError::Replace { source, .. } => {
             store_code(source)
         }
+        ConvertError::Leftovers { error, .. } => convert_code(error),
         ConvertError::NotPublished { .. } => EXIT_RETRYABLE,
         ConvertError::Pool(_) | ConvertError::Join { .. } => EXIT_INTERNAL,
         ConvertError::Framing { .. } | ConvertError::DeadLetterBudget { .. } => EXIT_BAD_INPUT,
@@ -863,9 +864,10 @@ fn dead_letter_location(
 /// killed run left in a local output folder. An output URL with a `{data_type}` placeholder
 /// gives each data type its own table.
 ///
-/// A local output folder (the folder above the tables, with a placeholder) is locked for the
-/// run ([`storage::lock_folder`]): a second `convert` into it while one runs fails at once
-/// (exit 75) instead of both passing the emptiness check and mixing their files.
+/// Local output folders are locked for the run ([`storage::lock_folder`]): each table's, and
+/// with a placeholder the folder above the tables too, so that a second `convert` into them
+/// while one runs fails (exit 75) instead of both passing the emptiness check and mixing or
+/// deleting each other's files.
 async fn convert_paths(
     inputs: &[String],
     output: &str,
@@ -912,7 +914,10 @@ async fn convert_paths(
             .chain([&default, &root])
             .filter_map(|out| out.local.as_deref()),
     );
-    let _lock = match &root.local {
+    // With `{data_type}`, the folder above the tables is locked here, before anything is read
+    // (the run locks each table's folder as it first writes to it; one table without the
+    // placeholder is locked as the run starts).
+    let _lock = match root.local.as_ref().filter(|_| templated) {
         Some(dir) => {
             let locked = storage::prepare_output(&root).and_then(|()| storage::lock_folder(dir));
             match locked {
@@ -958,9 +963,10 @@ fn template_root(output: &str) -> &str {
     }
 }
 
-/// [`convert_paths`] once its local output folder is locked: `known` are the tables to check
-/// for earlier files now (before anything is read); the run checks the others as it first
-/// writes to them ([`ExistingFiles`]).
+/// [`convert_paths`] once its outputs are resolved: `known` are the tables checked for earlier
+/// files before anything is read. The run itself locks each local table folder and looks at
+/// what it holds (as it starts, for one table; as it first writes to it, with `{data_type}`),
+/// then refuses or replaces ([`ExistingFiles`]).
 async fn convert_locked(
     objects: Vec<crate::source::InputObject>,
     known: Vec<Location>,
@@ -987,45 +993,9 @@ async fn convert_locked(
         },
         ..options.clone()
     };
-    let mut report = convert_to(objects, destination, &options)
+    convert_to(objects, destination, &options)
         .await
-        .map_err(fail)?;
-    for out in &known {
-        // The output asked for exists once the run succeeds, files or none (made only now: a
-        // run that fails leaves no empty folders).
-        storage::prepare_output(out).map_err(|e| Failure::new(storage_code(&e), e))?;
-        if report
-            .outputs
-            .iter()
-            .any(|o| o.path.prefix_match(&out.path).is_some())
-        {
-            continue; // The run settled this table itself.
-        }
-        // No records for it: the earlier files go all the same (this run's output of it is
-        // nothing), as do a killed run's staging files.
-        if let Some(dir) = &out.local {
-            for file in storage::remove_local_staging(dir, |name| name.ends_with(".parquet"))
-                .map_err(|e| Failure::new(storage_code(&e), e))?
-            {
-                tracing::info!(file = %file.display(), "deleted a killed run's staging file");
-            }
-        }
-        if overwrite {
-            for earlier in existing_parquet(out).await.map_err(fail)? {
-                use object_store::ObjectStoreExt;
-                let url = out.url_of(&earlier);
-                out.store.delete(&earlier).await.map_err(|source| {
-                    fail(ConvertError::Replace {
-                        url: url.clone(),
-                        source,
-                    })
-                })?;
-                tracing::info!(file = %url, "deleted: replaced by this run");
-                report.replaced.push(url);
-            }
-        }
-    }
-    Ok(report)
+        .map_err(fail)
 }
 
 async fn schema_command(command: SchemaCommand) -> Result<(), Failure> {

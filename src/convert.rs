@@ -188,14 +188,30 @@ pub enum ConvertError {
         /// The store's error.
         source: object_store::Error,
     },
-    /// The run succeeded, but an earlier file it replaces could not be deleted: it is still
-    /// beside the new ones (and so are any after it).
-    #[error("{url}: not deleted, though this run's files replace it: {source}")]
+    /// The run succeeded, but earlier files it replaces could not be deleted: they are still
+    /// beside the new ones.
+    #[error(
+        "{left} earlier file(s) could not be deleted, though this run's files replace them: the output holds both (first: {url}: {source})"
+    )]
     Replace {
-        /// The earlier file.
+        /// The first earlier file not deleted.
         url: String,
-        /// The store's error.
+        /// Its store's error.
         source: object_store::Error,
+        /// Earlier files not deleted.
+        left: usize,
+    },
+    /// The run failed, and files it had published could not be deleted.
+    #[error(
+        "{error}; {left} file(s) this run published could not be deleted and are still in the output (e.g. {example})"
+    )]
+    Leftovers {
+        /// Why the run failed.
+        error: Box<ConvertError>,
+        /// Files left.
+        left: usize,
+        /// One of them.
+        example: String,
     },
     /// A finished file was not published because a file closed before it failed (its
     /// upload is aborted, so that a failed run leaves no file after a missing one).
@@ -299,7 +315,9 @@ pub struct ConvertOptions {
 }
 
 /// What a run does with `.parquet` files already directly in a table's folder, looked at when
-/// it first writes to the table.
+/// it first writes to the table. Unless `Ignore`, the run also holds each local table folder
+/// locked ([`crate::storage::lock_folder`]) from then on: another such run writing into it
+/// fails with [`StorageError::Busy`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ExistingFiles {
     /// Nothing: the caller's own naming and commit protocol deal with them (`run`). A file of
@@ -496,6 +514,21 @@ pub async fn convert_to(
         .thread_name(|i| format!("parqour-worker-{i}"))
         .build()
         .map_err(|e| ConvertError::Pool(e.to_string()))?;
+    // One local table (no `{data_type}`): locked before anything is read, so that a second
+    // `convert` into it fails at once.
+    let mut locks = HashMap::new();
+    if options.existing != ExistingFiles::Ignore
+        && destination.per_type.is_none()
+        && let Some(dir) = &destination.default.local
+    {
+        let destination_error = |source| ConvertError::Destination {
+            data_type: String::new(),
+            source,
+        };
+        crate::storage::prepare_output(&destination.default).map_err(destination_error)?;
+        let lock = crate::storage::lock_folder(dir).map_err(destination_error)?;
+        locks.insert(dir.clone(), lock);
+    }
     let inputs = Arc::new(inputs);
     let handle = Handle::current();
     let mut source_options = options.source;
@@ -547,6 +580,8 @@ pub async fn convert_to(
         dead_report: DeadLetterReport::default(),
         progress: options.progress.then(Progress::default),
         framed: Framed::default(),
+        locks,
+        made: Vec::new(),
     };
     let span = tracing::Span::current();
     let mut report = tokio::task::spawn_blocking(move || span.in_scope(|| driver.run(events)))
@@ -795,6 +830,11 @@ struct Driver {
     progress: Option<Progress>,
     /// The records per byte of the blocks framed so far, to estimate those of broken tails.
     framed: Framed,
+    /// Local table folders this run holds locked ([`ExistingFiles::Refuse`] and `Replace`):
+    /// another `convert` writing into one of them fails instead of mixing its files in.
+    locks: HashMap<std::path::PathBuf, Option<crate::storage::FolderLock>>,
+    /// Local folders the run made for its tables: a run that fails removes them if empty.
+    made: Vec<std::path::PathBuf>,
 }
 
 /// Records and compressed bytes of the blocks framed so far, in the run and in the object being
@@ -942,7 +982,9 @@ impl Driver {
             p.done();
         }
         self.rate_unrated_tails();
-        let result = result.and_then(|()| self.check_budget());
+        let result = result
+            .and_then(|()| self.check_budget())
+            .and_then(|()| self.settle_named_tables());
         match result {
             Ok(()) => {
                 // The new files stay even if an earlier one cannot be deleted.
@@ -976,14 +1018,52 @@ impl Driver {
                 }
                 // A run that failed publishes nothing: a table read now holds what it held
                 // before (with [`ExistingFiles::Replace`], the earlier files, kept).
-                self.delete_published();
-                Err(e)
+                let left = self.delete_published();
+                // Deepest first, so that a folder's own folders go before it.
+                self.made
+                    .sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+                crate::storage::remove_empty_folders(&self.made);
+                match left.first() {
+                    None => Err(e),
+                    Some(example) => Err(ConvertError::Leftovers {
+                        error: Box::new(e),
+                        left: left.len(),
+                        example: example.clone(),
+                    }),
+                }
             }
         }
     }
 
-    /// Deletes the files this run published (logging those that cannot be).
-    fn delete_published(&mut self) {
+    /// Unless [`ExistingFiles::Ignore`], makes the tables the run was asked for that got no
+    /// records (the one table without `{data_type}`, or the data types named), so that they
+    /// exist, locked and looked at, like the others: with [`ExistingFiles::Replace`] their
+    /// earlier files go too (this run's output of them is nothing).
+    fn settle_named_tables(&mut self) -> Result<(), ConvertError> {
+        if self.options.existing == ExistingFiles::Ignore {
+            return Ok(());
+        }
+        let keys: Vec<Arc<str>> = match &self.destination.per_type {
+            None if self.tables.is_empty() => vec![Arc::from(self.options.schemas.plain_key())],
+            None => Vec::new(),
+            Some(_) => self
+                .options
+                .schemas
+                .accepted()
+                .into_iter()
+                .flatten()
+                .map(|t| Arc::from(t.as_str()))
+                .collect(),
+        };
+        for key in keys {
+            self.table(&key)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the files this run published; returns the URLs of those that could not be.
+    fn delete_published(&mut self) -> Vec<String> {
+        let mut left = Vec::new();
         for o in std::mem::take(&mut self.outputs) {
             let store = self
                 .tables
@@ -997,19 +1077,24 @@ impl Driver {
                     .block_on(async move { store.delete(&path).await })
                 {
                     Ok(()) => tracing::info!(file = %o.url, "deleted: the run failed"),
-                    Err(e) => tracing::warn!(file = %o.url, "could not delete: {e}"),
+                    Err(e) => {
+                        tracing::warn!(file = %o.url, "could not delete: {e}");
+                        left.push(o.url);
+                    }
                 }
             }
         }
+        left
     }
 
     /// Once the run has succeeded, deletes the earlier files its tables replace
     /// ([`ExistingFiles::Replace`]) and, unless [`ExistingFiles::Ignore`], the staging files a
     /// killed run left in a local table (`*.parquet#N`, which no listing shows). Returns the
-    /// URLs of the files deleted. A failure here leaves the new files in place (the earlier
-    /// ones not yet deleted are then beside them, the first named in the error).
+    /// URLs of the files deleted. Every earlier file is tried; if some cannot be deleted, the
+    /// error counts them and names the first (the new files stay, beside them).
     fn tidy_tables(&mut self) -> Result<Vec<String>, ConvertError> {
         let mut deleted = Vec::new();
+        let mut failed = None;
         if self.options.existing == ExistingFiles::Ignore {
             return Ok(deleted);
         }
@@ -1035,14 +1120,21 @@ impl Driver {
                     store.delete(&path).await
                 });
                 match result {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(source) => return Err(ConvertError::Replace { url, source }),
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                        tracing::info!(file = %url, "deleted: replaced by this run");
+                        deleted.push(url);
+                    }
+                    Err(source) => {
+                        tracing::warn!(file = %url, "could not delete: {source}");
+                        failed.get_or_insert((url, source, 0)).2 += 1;
+                    }
                 }
-                tracing::info!(file = %url, "deleted: replaced by this run");
-                deleted.push(url);
             }
         }
-        Ok(deleted)
+        match failed {
+            None => Ok(deleted),
+            Some((url, source, left)) => Err(ConvertError::Replace { url, source, left }),
+        }
     }
 
     /// Broken tails met before any block was framed count, at the end, as many records as the
@@ -1592,12 +1684,21 @@ impl Driver {
                     self.destination.default.clone()
                 }
             };
-            crate::storage::prepare_output(&location).map_err(|source| {
-                ConvertError::Destination {
-                    data_type: key.to_string(),
-                    source,
-                }
-            })?;
+            let destination_error = |source| ConvertError::Destination {
+                data_type: key.to_string(),
+                source,
+            };
+            self.made
+                .extend(crate::storage::missing_folders(location.local.as_deref()));
+            crate::storage::prepare_output(&location).map_err(destination_error)?;
+            if self.options.existing != ExistingFiles::Ignore
+                && let Some(dir) = &location.local
+                && !self.locks.contains_key(dir)
+            {
+                // Before looking at what the folder holds: whoever holds it writes.
+                let lock = crate::storage::lock_folder(dir).map_err(destination_error)?;
+                self.locks.insert(dir.clone(), lock);
+            }
             let mut suffix = match &self.options.generation {
                 Some(g) => format!("-{g}"),
                 None => String::new(),
@@ -2604,6 +2705,102 @@ mod tests {
         assert_eq!(
             published("finish-fails-then-input").await,
             Vec::<String>::new()
+        );
+    }
+
+    /// `Replace` tries every earlier file and counts those it cannot delete (the new files
+    /// stay); a run that fails and cannot delete what it published says so in its error.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn files_that_cannot_be_deleted_are_counted_in_the_error() {
+        let data = bytes::Bytes::from(
+            crate::demo::write_events(Vec::new(), Codec::Deflate, 0, 20_000, 9).unwrap(),
+        );
+        let store = Arc::new(TestStore::default());
+        crate::storage::register_memory_store("undeletable", store.clone());
+        store
+            .put(&Path::from("raw/a.avro"), data.clone().into())
+            .await
+            .unwrap();
+        let storage = crate::storage::StorageOptions::default();
+        let output = crate::storage::resolve("memory://undeletable/out/", &storage).unwrap();
+        let inputs = async |urls: &[&str]| {
+            let urls: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
+            crate::source::list_inputs(&urls, &storage).await.unwrap()
+        };
+        let mut options = ConvertOptions {
+            existing: ExistingFiles::Refuse,
+            ..ConvertOptions::default()
+        };
+        options.encode.file_bytes = 256 << 10;
+        options.encode.row_group_bytes = 64 << 10;
+        options.group_bytes = 32 << 10;
+        let first = convert(
+            inputs(&["memory://undeletable/raw/a.avro"]).await,
+            &output,
+            &options,
+        )
+        .await
+        .unwrap();
+        let earlier = first.outputs.len();
+        assert!(earlier >= 2, "{earlier}");
+
+        // Deletes refused: the run's files are published, none of the earlier ones deleted,
+        // and the error counts them all.
+        let refusing = Arc::new(TestStore {
+            refuse_deletes: Some("part-".into()),
+            ..TestStore::default()
+        });
+        crate::storage::register_memory_store("undeletable-2", refusing.clone());
+        for p in published("undeletable").await {
+            let from = Path::from(format!("out/{p}"));
+            let bytes = store.get(&from).await.unwrap().bytes().await.unwrap();
+            refusing.put(&from, bytes.into()).await.unwrap();
+        }
+        refusing
+            .put(&Path::from("raw/a.avro"), data.clone().into())
+            .await
+            .unwrap();
+        let output = crate::storage::resolve("memory://undeletable-2/out/", &storage).unwrap();
+        options.existing = ExistingFiles::Replace;
+        let err = convert(
+            inputs(&["memory://undeletable-2/raw/a.avro"]).await,
+            &output,
+            &options,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConvertError::Replace { left, .. } if *left == earlier),
+            "{err}"
+        );
+        assert!(err.to_string().contains("the output holds both"), "{err}");
+        assert_eq!(published("undeletable-2").await.len(), 2 * earlier);
+
+        // A run that fails (a cut input after a whole one) and cannot delete its files.
+        refusing
+            .put(
+                &Path::from("raw/b.avro"),
+                data.slice(..data.len() / 2).into(),
+            )
+            .await
+            .unwrap();
+        let fresh = crate::storage::resolve("memory://undeletable-2/fresh/", &storage).unwrap();
+        options.existing = ExistingFiles::Refuse;
+        let err = convert(
+            inputs(&["memory://undeletable-2/raw/"]).await,
+            &fresh,
+            &options,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConvertError::Leftovers { left, .. } if *left >= 1),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("could not be deleted and are still in the output"),
+            "{err}"
         );
     }
 

@@ -54,6 +54,8 @@ pub(crate) struct TestStore {
     /// Writes of objects whose path holds this text fail (a PUT, or starting or completing a
     /// multipart upload), as a store that refuses them would.
     pub(crate) refuse: Option<String>,
+    /// Deletes of objects whose path holds this text fail.
+    pub(crate) refuse_deletes: Option<String>,
 }
 
 impl TestStore {
@@ -177,7 +179,21 @@ impl ObjectStore for TestStore {
         &self,
         locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
     ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        use futures::StreamExt;
         self.deletes.fetch_add(1, Ordering::SeqCst);
+        let refuse = self.refuse_deletes.clone();
+        // A refused path goes on as an error, which the inner store passes through.
+        let locations = locations
+            .map(move |l| match (l, refuse.as_deref()) {
+                (Ok(p), Some(text)) if p.as_ref().contains(text) => {
+                    Err(object_store::Error::Generic {
+                        store: "TestStore",
+                        source: format!("refused to delete {p}").into(),
+                    })
+                }
+                (l, _) => l,
+            })
+            .boxed();
         self.inner.delete_stream(locations)
     }
 

@@ -1113,8 +1113,8 @@ fn output_with_parquet_files_needs_overwrite() {
 
 /// One `convert` at a time writes a local output folder: another one holding it (here, this
 /// test's own lock on the folder, as a running `parqour` holds it) makes a second fail at once
-/// with exit 75, before it looks at the folder; the folder above `{data_type}` tables is the
-/// one locked. Two runs started together: one writes, the other is refused (75, or 78 if it
+/// with exit 75, before it looks at the folder; with `{data_type}`, the folder above the tables
+/// is locked from the start and each table as the run first writes to it. Two runs started together: one writes, the other is refused (75, or 78 if it
 /// starts after the first is done and finds its files), and the folder holds one run's file.
 #[cfg(unix)]
 #[test]
@@ -1145,6 +1145,25 @@ fn one_convert_at_a_time_writes_a_local_folder() {
     let o = convert(&[&input], Path::new(&template), &["--data-type", "events"]);
     assert_eq!(o.status.code(), Some(75), "{}", text(&o));
     drop((held, lake_held));
+    // A table of a `{data_type}` template is locked too, as the run first writes to it: a
+    // `convert` into the table itself, running, holds it (here, this test's lock), and the
+    // templated run fails there, leaving no folder it made.
+    let table = lake.join("events");
+    std::fs::create_dir_all(&table).unwrap();
+    let table_held = std::fs::File::open(&table).unwrap();
+    table_held.try_lock().unwrap();
+    let o = convert(&[&input], Path::new(&template), &["--data-type", "events"]);
+    assert_eq!(o.status.code(), Some(75), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "another parqour run is writing into `{}`",
+            table.display()
+        )),
+        "{}",
+        text(&o)
+    );
+    drop(table_held);
+    std::fs::remove_dir(&table).unwrap();
     let o = convert(&[&input], Path::new(&template), &["--data-type", "events"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(parquet_files(&lake.join("events")).len(), 1);

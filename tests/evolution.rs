@@ -411,6 +411,20 @@ fn data_type_tables_are_refused_or_replaced_whole() {
         ],
     );
     assert_eq!(failed.status.code(), Some(65), "{}", text(&failed));
+    // Into a new `{data_type}` output, the failed run leaves no folder it made.
+    let new = convert_envelopes(
+        &inputs,
+        &registry,
+        format!("{}/new/out/{{data_type}}", dir.display()),
+        &[
+            "--dead-letter",
+            dir.join("dl5").to_str().unwrap(),
+            "--max-dead-letter-fraction",
+            "0",
+        ],
+    );
+    assert_eq!(new.status.code(), Some(65), "{}", text(&new));
+    assert!(!dir.join("new").exists(), "a failed run left its folders");
     assert!(
         text(&failed).contains("could not be converted"),
         "{}",
