@@ -517,6 +517,7 @@ pub async fn convert_to(
     // One local table (no `{data_type}`): locked before anything is read, so that a second
     // `convert` into it fails at once.
     let mut locks = HashMap::new();
+    let mut made = Vec::new();
     if options.existing != ExistingFiles::Ignore
         && destination.per_type.is_none()
         && let Some(dir) = &destination.default.local
@@ -525,9 +526,16 @@ pub async fn convert_to(
             data_type: String::new(),
             source,
         };
-        crate::storage::prepare_output(&destination.default).map_err(destination_error)?;
-        let lock = crate::storage::lock_folder(dir).map_err(destination_error)?;
-        locks.insert(dir.clone(), lock);
+        made = crate::storage::missing_folders([dir.as_path()]);
+        let locked = crate::storage::prepare_output(&destination.default)
+            .and_then(|()| crate::storage::lock_folder(dir));
+        match locked {
+            Ok(lock) => locks.insert(dir.clone(), lock),
+            Err(e) => {
+                crate::storage::remove_empty_folders(&made);
+                return Err(destination_error(e));
+            }
+        };
     }
     let inputs = Arc::new(inputs);
     let handle = Handle::current();
@@ -581,7 +589,7 @@ pub async fn convert_to(
         progress: options.progress.then(Progress::default),
         framed: Framed::default(),
         locks,
-        made: Vec::new(),
+        made,
     };
     let span = tracing::Span::current();
     let mut report = tokio::task::spawn_blocking(move || span.in_scope(|| driver.run(events)))
