@@ -126,23 +126,19 @@ async fn list_one(location: &Location) -> Result<Vec<InputObject>, SourceError> 
     // A bucket's root or a URL ending in `/` is a prefix: asked for by HEAD, some stores
     // (SeaweedFS) answer with a zero-byte object for the bucket or the folder.
     let prefix_only = location.path.as_ref().is_empty() || location.display.ends_with('/');
-    let head = match prefix_only {
-        true => Err(object_store::Error::NotFound {
-            path: location.display.clone(),
-            source: "a prefix".into(),
-        }),
-        false => location.store.head(&location.path).await,
-    };
-    match head {
-        Ok(meta) => return Ok(vec![object(location, meta)]),
-        Err(object_store::Error::NotFound { .. }) => {}
-        // The local store reports a folder as an error of its own kind; fall through to listing.
-        Err(_) if location.local.as_ref().is_some_and(|p| p.is_dir()) => {}
-        Err(source) => {
-            return Err(SourceError::Read {
-                url: location.display.clone(),
-                source,
-            });
+    if !prefix_only {
+        match location.store.head(&location.path).await {
+            Ok(meta) => return Ok(vec![object(location, meta)]),
+            Err(object_store::Error::NotFound { .. }) => {}
+            // The local store reports a folder as an error of its own kind; fall through to
+            // listing.
+            Err(_) if location.local.as_ref().is_some_and(|p| p.is_dir()) => {}
+            Err(source) => {
+                return Err(SourceError::Read {
+                    url: location.display.clone(),
+                    source,
+                });
+            }
         }
     }
     let prefix = (!location.path.as_ref().is_empty()).then_some(&location.path);
