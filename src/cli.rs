@@ -906,8 +906,8 @@ async fn convert_paths(
     for out in known.iter().chain([&default, &root]) {
         storage::check_output(out).map_err(|e| Failure::new(storage_code(&e), e))?;
     }
-    // Local output folders not there yet: the sink makes them as a file starts (all but the
-    // locked one, made now), and a run that fails removes them again if it left them empty.
+    // Local output folders not there yet: the run makes them (the folder above `{data_type}`
+    // tables is made now, to be locked), and one that fails removes them if it left them empty.
     let missing = storage::missing_folders(
         known
             .iter()
@@ -938,7 +938,7 @@ async fn convert_paths(
         }) as TableResolver
     });
     let destination = Destination { default, per_type };
-    let result = convert_locked(objects, known, &destination, options, overwrite).await;
+    let result = convert_checked(objects, known, &destination, options, overwrite).await;
     if result.is_err() {
         storage::remove_empty_folders(&missing);
     } else if let (true, Some(dir)) = (templated, &root.local) {
@@ -967,7 +967,7 @@ fn template_root(output: &str) -> &str {
 /// files before anything is read. The run itself locks each local table folder and looks at
 /// what it holds (as it starts, for one table; as it first writes to it, with `{data_type}`),
 /// then refuses or replaces ([`ExistingFiles`]).
-async fn convert_locked(
+async fn convert_checked(
     objects: Vec<crate::source::InputObject>,
     known: Vec<Location>,
     destination: &Destination,
