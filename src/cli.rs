@@ -906,29 +906,22 @@ async fn convert_paths(
     for out in known.iter().chain([&default, &root]) {
         storage::check_output(out).map_err(|e| Failure::new(storage_code(&e), e))?;
     }
-    // Local output folders not there yet: the run makes them (the folder above `{data_type}`
-    // tables is made now, to be locked), and one that fails removes them if it left them empty.
-    let missing = storage::missing_folders(
-        known
-            .iter()
-            .chain([&default, &root])
-            .filter_map(|out| out.local.as_deref()),
-    );
-    // With `{data_type}`, the folder above the tables is locked here, before anything is read
-    // (the run locks each table's folder as it first writes to it; one table without the
-    // placeholder is locked as the run starts).
-    let _lock = match root.local.as_ref().filter(|_| templated) {
+    // With `{data_type}`, the folder above the tables is made and locked here, before anything
+    // is read; it stays only if a table went there. (The run makes, locks and, when it fails,
+    // removes the tables' own folders: each as it first writes to it, or one table as it
+    // starts.)
+    let (above, _lock) = match root.local.as_deref().filter(|_| templated) {
         Some(dir) => {
-            let locked = storage::prepare_output(&root).and_then(|()| storage::lock_folder(dir));
-            match locked {
-                Ok(lock) => lock,
+            let above = storage::missing_folders([dir]);
+            match storage::prepare_output(&root).and_then(|()| storage::lock_folder(dir)) {
+                Ok(lock) => (above, lock),
                 Err(e) => {
-                    storage::remove_empty_folders(&missing);
+                    storage::remove_empty_folders(&above);
                     return Err(Failure::new(storage_code(&e), e));
                 }
             }
         }
-        None => None,
+        None => (Vec::new(), None),
     };
     let per_type: Option<TableResolver> = templated.then(|| {
         let template = output.to_string();
@@ -939,17 +932,7 @@ async fn convert_paths(
     });
     let destination = Destination { default, per_type };
     let result = convert_checked(objects, known, &destination, options, overwrite).await;
-    if result.is_err() {
-        storage::remove_empty_folders(&missing);
-    } else if let (true, Some(dir)) = (templated, &root.local) {
-        // The folder above the tables, made to be locked, stays only if a table went there.
-        let above: Vec<_> = missing
-            .iter()
-            .filter(|d| dir.starts_with(d))
-            .cloned()
-            .collect();
-        storage::remove_empty_folders(&above);
-    }
+    storage::remove_empty_folders(&above);
     result
 }
 
