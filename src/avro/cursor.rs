@@ -16,6 +16,9 @@ pub enum CursorError {
     /// data that is left.
     #[error("invalid length {0}")]
     Length(i64),
+    /// A boolean byte other than 0 and 1 (Avro Java reads it as false, some readers as true).
+    #[error("boolean byte {0:#04x} is neither 0 nor 1")]
+    Boolean(u8),
 }
 
 /// The longest value [`Cursor::bytes_windowed`] gives a window for.
@@ -210,10 +213,15 @@ impl<'a> Cursor<'a> {
         Ok(out)
     }
 
-    /// Reads a boolean byte (0 or 1; other values are accepted as true, as Java does).
+    /// Reads a boolean byte: 0 or 1. Other bytes are refused: readers disagree on them (Avro
+    /// Java reads them as false, fastavro as true), so no value read from one can be trusted.
     #[inline]
     pub fn boolean(&mut self) -> Result<bool, CursorError> {
-        Ok(self.take(1)?[0] != 0)
+        match self.take(1)?[0] {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(CursorError::Boolean(b)),
+        }
     }
 
     /// Reads a little-endian `float`.
@@ -261,6 +269,16 @@ pub fn encode_long(v: i64, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn booleans_are_0_or_1() {
+        let mut c = Cursor::new(&[1, 0, 2, 0xff]);
+        assert_eq!(c.boolean(), Ok(true));
+        assert_eq!(c.boolean(), Ok(false));
+        assert_eq!(c.boolean(), Err(CursorError::Boolean(2)));
+        assert_eq!(c.boolean(), Err(CursorError::Boolean(0xff)));
+        assert_eq!(c.boolean(), Err(CursorError::Eof));
+    }
 
     #[test]
     fn zigzag_round_trip() {

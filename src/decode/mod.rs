@@ -2089,6 +2089,42 @@ mod tests {
     }
 
     #[test]
+    fn a_boolean_byte_other_than_0_or_1_sets_its_record_aside() {
+        let schema = r#"{"type":"record","name":"r","fields":[
+            {"name":"id","type":"long"},{"name":"b","type":["null","boolean"]}]}"#;
+        let mut block = Vec::new();
+        for (id, byte) in [(0, 1u8), (1, 2), (2, 0), (3, 0x80)] {
+            encode_long(id, &mut block);
+            encode_long(1, &mut block);
+            block.push(byte);
+        }
+        let plan = Arc::new(plan(&Schema::parse_str(schema).unwrap()).unwrap());
+        let mut d = BatchDecoder::new(plan.clone());
+        let e = d.decode_block(&block, 4).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("boolean byte 0x02 is neither 0 nor 1"),
+            "{e}"
+        );
+        let mut bad = Vec::new();
+        d.decode_block_salvaging(&plan, &block, 4, &mut bad)
+            .unwrap();
+        assert_eq!(
+            bad.iter()
+                .map(|b| (b.error.record, b.range.clone()))
+                .collect::<Vec<_>>(),
+            vec![(1, 3..6), (3, 9..12)]
+        );
+        let batch = d.flush().unwrap().unwrap();
+        assert_eq!(
+            batch.column(0).as_primitive::<Int64Type>().values(),
+            &[0, 2]
+        );
+        let b = batch.column(1).as_boolean();
+        assert_eq!(b.iter().collect::<Vec<_>>(), [Some(true), Some(false)]);
+    }
+
+    #[test]
     fn invalid_utf8_and_trailing_bytes() {
         let mut d = decoder(r#""string""#);
         let mut data = Vec::new();
