@@ -98,7 +98,9 @@ async fn inspect_avro(location: &Location, size: u64) -> Result<String, InspectE
             source,
         })?
         .into_stream();
-    let mut splitter = BlockSplitter::new(Limits::default()).reading_concatenated();
+    let mut splitter = BlockSplitter::new(Limits::default())
+        .reading_concatenated()
+        .describing();
     let mut out = String::new();
     let (mut blocks, mut records, mut compressed, mut max_block) = (0u64, 0u64, 0u64, 0usize);
     while let Some(chunk) = stream.next().await {
@@ -135,7 +137,11 @@ async fn inspect_avro(location: &Location, size: u64) -> Result<String, InspectE
                         .and_then(|v| serde_json::to_string_pretty(&v))
                         .unwrap_or_else(|_| h.schema_json.clone());
                     let _ = writeln!(out, "schema:\n{pretty}");
-                    match plan(&h.schema) {
+                    let planned = match &h.schema_error {
+                        Some(e) => Err(e.to_string()),
+                        None => plan(&h.schema).map_err(|e| e.to_string()),
+                    };
+                    match planned {
                         Ok(p) => {
                             let _ = writeln!(out, "parquet columns (as parqour writes them):");
                             for f in p.schema.fields() {

@@ -1208,6 +1208,65 @@ fn inspect_describes_avro() {
     assert!(!o.status.success());
 }
 
+/// A file whose schema parqour cannot convert (a recursive one) is still described: its
+/// schema, why it cannot be converted, its blocks and records.
+#[test]
+fn inspect_describes_a_file_it_cannot_convert() {
+    fn long(v: i64, out: &mut Vec<u8>) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        while z >= 0x80 {
+            out.push(z as u8 | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+    let schema = r#"{"type":"record","name":"Node","fields":[{"name":"value","type":"long"},{"name":"next","type":["null","Node"]}]}"#;
+    let sync = [0x5a; 16];
+    let mut file = b"Obj\x01".to_vec();
+    long(1, &mut file);
+    long(11, &mut file);
+    file.extend_from_slice(b"avro.schema");
+    long(schema.len() as i64, &mut file);
+    file.extend_from_slice(schema.as_bytes());
+    long(0, &mut file);
+    file.extend_from_slice(&sync);
+    // Two blocks: the lists 1 -> 2 and 2, then the list 3.
+    for records in [&[(1, 1), (2, 0)][..], &[(3, 0)]] {
+        let mut data = Vec::new();
+        for &(value, next) in records {
+            long(value, &mut data);
+            long(next, &mut data);
+            if next == 1 {
+                long(2, &mut data);
+                long(0, &mut data);
+            }
+        }
+        long(records.len() as i64, &mut file);
+        long(data.len() as i64, &mut file);
+        file.extend_from_slice(&data);
+        file.extend_from_slice(&sync);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("list.avro");
+    std::fs::write(&input, &file).unwrap();
+    let o = run(&["inspect", input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "codec:    null",
+        "\"name\": \"Node\"",
+        "cannot be converted: recursive type `Node` is not supported",
+        "blocks:   2 (",
+        "records:  3",
+    ] {
+        assert!(s.contains(want), "expected `{want}` in:\n{s}");
+    }
+    // `convert` refuses it, naming the type.
+    let o = convert(&[&input], &tmp.path().join("out"), &[]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(text(&o).contains("recursive type `Node`"), "{}", text(&o));
+}
+
 /// `parqour inspect FILE | head`: the reader goes away before the output is written. The
 /// program ends quietly with success (it panicked in `println!`); stdout that cannot be
 /// written for another reason (a full disk) is an error with a message.

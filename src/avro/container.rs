@@ -117,8 +117,12 @@ pub enum ContainerError {
 pub struct Header {
     /// The writer schema as JSON text (`avro.schema`).
     pub schema_json: String,
-    /// The parsed writer schema.
+    /// The parsed writer schema (`Schema::Null` where it did not parse, see
+    /// [`Header::schema_error`]).
     pub schema: Schema,
+    /// Why the writer schema did not parse, in a splitter [`BlockSplitter::describing`] (any
+    /// other fails the header instead).
+    pub schema_error: Option<std::sync::Arc<SchemaError>>,
     /// The writer schema's fingerprint (CRC-64-AVRO of its Parsing Canonical Form), when it
     /// has one.
     pub fingerprint: Option<i64>,
@@ -217,6 +221,9 @@ pub struct BlockSplitter {
     at_header: bool,
     /// Whether a concatenated file is read (see the module documentation) or is an error.
     concatenated: bool,
+    /// Whether a writer schema that does not parse is reported in its header rather than
+    /// failing it ([`BlockSplitter::describing`]).
+    describing: bool,
     next_index: u64,
     limits: Limits,
     /// After a wrong sync marker: the length the broken block declared, marker included (the
@@ -244,6 +251,7 @@ impl BlockSplitter {
             sync: None,
             at_header: true,
             concatenated: false,
+            describing: false,
             next_index: 0,
             limits,
             sync_miss: None,
@@ -257,6 +265,14 @@ impl BlockSplitter {
     /// failing at the second one.
     pub fn reading_concatenated(mut self) -> Self {
         self.concatenated = true;
+        self
+    }
+
+    /// For describing a file (`inspect`): a writer schema that does not parse, or that parqour
+    /// cannot read (a recursive one), does not fail its header, which comes with
+    /// [`Header::schema_error`] set; the blocks are split as usual.
+    pub fn describing(mut self) -> Self {
+        self.describing = true;
         self
     }
 
@@ -563,7 +579,15 @@ impl BlockSplitter {
             .ok_or_else(|| ContainerError::Header("no `avro.schema` in the metadata".into()))?;
         let schema_json = String::from_utf8(schema_json.clone())
             .map_err(|_| ContainerError::Header("`avro.schema` is not UTF-8".into()))?;
-        let (schema, fingerprint) = parse_schema(&schema_json)?;
+        let (schema, fingerprint, schema_error) = match parse_schema(&schema_json) {
+            Ok((schema, fingerprint)) => (schema, fingerprint, None),
+            Err(e) if self.describing => (
+                Schema::Null,
+                fingerprint(&schema_json).ok(),
+                Some(std::sync::Arc::new(e)),
+            ),
+            Err(e) => return Err(e.into()),
+        };
         let codec_name = match metadata.get("avro.codec") {
             Some(c) => Some(
                 std::str::from_utf8(c)
@@ -579,6 +603,7 @@ impl BlockSplitter {
         Ok(Ok(Header {
             schema_json,
             schema,
+            schema_error,
             fingerprint,
             codec,
             sync,
