@@ -241,8 +241,9 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads the count of an array or map block. A negative count is followed by the block's
-    /// byte size, which is read and returned. Returns `(count, byte_size)`.
-    #[inline]
+    /// byte size, which is read and returned. Returns `(count, byte_size)`. Inlined: a call
+    /// returned its result through memory, and arrays and maps read one or two a value.
+    #[inline(always)]
     pub fn block_count(&mut self) -> Result<(u64, Option<usize>), CursorError> {
         let count = self.long()?;
         if count >= 0 {
