@@ -629,6 +629,14 @@ pub async fn resolve_inputs(
         let meta = match head {
             Ok(m) => m,
             Err(object_store::Error::NotFound { .. }) => {
+                // S3 answers a HEAD in a missing bucket with a bare 404; a listing says
+                // NoSuchBucket (a configuration error, exit 78, not a missing object).
+                let listed = location.store.list(Some(&location.path)).next().await;
+                if let Some(Err(source)) = listed
+                    && !matches!(source, object_store::Error::NotFound { .. })
+                {
+                    return Err(SourceError::Read { url, source }.into());
+                }
                 return Err(SourceError::NotFound { location: url }.into());
             }
             Err(source) => return Err(SourceError::Read { url, source }.into()),

@@ -184,6 +184,23 @@ fn wrong_credentials_missing_bucket_and_missing_object_are_told_apart() {
 
     let o = run(&["inspect", "s3://raw/no/such.avro"]);
     assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+
+    // A partition job whose input's bucket is missing: a configuration error, as for
+    // `convert` (S3 answers the HEAD of an object in a missing bucket with a bare 404); an
+    // object missing from a bucket that exists is missing input.
+    let tmp = tempfile::tempdir().unwrap();
+    for (input, code) in [
+        ("s3://no-such-bucket/x.avro", 78),
+        ("s3://raw/no/such/object.avro", 65),
+    ] {
+        let manifest = tmp.path().join("m.json");
+        let json = serde_json::json!({"version": 1, "table": "s3://lake/missing",
+            "partition": {"dt": "2026-11-26"}, "inputs": [input]});
+        std::fs::write(&manifest, json.to_string()).unwrap();
+        let o = run(&["run", "--manifest", manifest.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(code), "{input}: {}", text(&o));
+        assert!(text(&o).contains(input), "{input}: {}", text(&o));
+    }
 }
 
 #[test]
