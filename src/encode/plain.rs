@@ -1268,11 +1268,19 @@ impl PlainColumn {
         let values_before = page.histogram[usize::from(max_def)] as usize;
         let defs = &levels.defs[at..end];
         page.defs.extend_from_slice(defs);
-        // One counting pass per level (vectorized), rather than one increment of a counter
-        // in memory per level, each waiting for the one before.
-        for (d, n) in page.histogram.iter_mut().enumerate() {
-            *n += defs.iter().filter(|&&x| usize::from(x) == d).count() as i64;
+        // One counting pass per level below the top (vectorized), rather than one increment
+        // of a counter in memory per level, each waiting for the one before; the top level
+        // (a value) counts what is left.
+        let mut below = 0;
+        for (d, n) in page.histogram[..usize::from(max_def)]
+            .iter_mut()
+            .enumerate()
+        {
+            let count = defs.iter().filter(|&&x| usize::from(x) == d).count();
+            *n += count as i64;
+            below += count;
         }
+        page.histogram[usize::from(max_def)] += (defs.len() - below) as i64;
         let values = page.histogram[usize::from(max_def)] as usize - values_before;
         page.nulls += defs.len() - values;
         values
