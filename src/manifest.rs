@@ -105,6 +105,16 @@ pub fn listed_input(url: &str, size: u64, etag: Option<&str>) -> InputSpec {
 /// The placeholder in a table URL that takes the data type.
 pub const DATA_TYPE_PLACEHOLDER: &str = "{data_type}";
 
+/// The longest key S3 takes, in bytes.
+const MAX_S3_KEY: usize = 1024;
+
+/// Bytes kept for the longest name a run writes in a partition
+/// (`part-00000-<generation>-<base>-<run>.<codec>.parquet` is about 70).
+const MAX_NAME_IN_PARTITION: usize = 128;
+
+/// The longest file name most file systems take, in bytes.
+const MAX_FILE_NAME: usize = 255;
+
 /// Reader schemas given in a manifest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
@@ -290,11 +300,48 @@ impl Manifest {
         }
         let canonical = serde_json::to_vec(&raw)?;
         let hash = hex(&Sha256::digest(&canonical));
-        Ok(Self {
+        let manifest = Self {
             raw,
             partition,
             hash,
-        })
+        };
+        manifest.check_key_lengths()?;
+        Ok(manifest)
+    }
+
+    /// Refuses a partition whose files could not be written: on S3, a key of the table's path,
+    /// the partition's and the longest name a run writes there must fit in S3's 1,024 bytes
+    /// (the store refuses it with a client error, which is no outage); elsewhere each segment
+    /// must fit a file name's 255 bytes.
+    fn check_key_lengths(&self) -> Result<(), ManifestError> {
+        let segments = self.partition_segments();
+        for (_, table) in self.tables() {
+            match table.strip_prefix("s3://") {
+                Some(rest) => {
+                    let key = rest.split_once('/').map_or("", |(_, key)| key);
+                    let key = key.trim_end_matches('/');
+                    let partition: usize = segments.iter().map(|s| s.len() + 1).sum();
+                    let longest = key.len() + 1 + partition + MAX_NAME_IN_PARTITION;
+                    if longest > MAX_S3_KEY {
+                        return Err(ManifestError::Invalid(format!(
+                            "the partition's keys would be up to {longest} bytes long under \
+                             {table} (S3 takes {MAX_S3_KEY}): its values are too long"
+                        )));
+                    }
+                }
+                None => {
+                    if let Some(s) = segments.iter().find(|s| s.len() > MAX_FILE_NAME) {
+                        return Err(ManifestError::Invalid(format!(
+                            "the partition's folder `{}...` is {} bytes long (a file name takes \
+                             {MAX_FILE_NAME}): its value is too long",
+                            s.chars().take(40).collect::<String>(),
+                            s.len()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A validated manifest of `inputs` as partition `partition` (keys in order) of `table`.
@@ -429,6 +476,33 @@ mod tests {
     }
 
     /// An object listed twice would be converted twice.
+    /// A partition whose keys would pass S3's 1,024 bytes (or, in a folder, whose segment
+    /// would pass a file name's 255) is refused before anything is written.
+    #[test]
+    fn partitions_too_long_to_write_are_refused() {
+        let with = |table: &str, value: &str| {
+            Manifest::of_inputs(
+                table,
+                &[
+                    ("dt".into(), "2026-11-26".into()),
+                    ("v".into(), value.into()),
+                ],
+                vec![InputSpec::Url("s3://raw/a.avro".into())],
+                ManifestSettings::default(),
+            )
+        };
+        // `lake/` + the table's key `events/`, the segments and 128 bytes for a name.
+        let fits = 1024 - "events/".len() - "dt=2026-11-26/".len() - "v=/".len() - 128;
+        assert!(with("s3://lake/events", &"x".repeat(fits)).is_ok());
+        let e = with("s3://lake/events/", &"x".repeat(fits + 1)).unwrap_err();
+        assert!(e.to_string().contains("S3 takes 1024"), "{e}");
+        // Escaped values count as escaped: `/` is 3 bytes.
+        assert!(with("s3://lake/events", &"/".repeat(fits / 3 + 1)).is_err());
+        assert!(with("/data/lake/events", &"x".repeat(253)).is_ok());
+        let e = with("/data/lake/events", &"x".repeat(254)).unwrap_err();
+        assert!(e.to_string().contains("a file name takes 255"), "{e}");
+    }
+
     #[test]
     fn an_object_listed_twice_is_refused() {
         let twice = EXAMPLE.replace("b.avro", "a.avro");

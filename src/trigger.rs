@@ -743,6 +743,20 @@ impl Trigger {
                 ),
             });
         }
+        // The job reads these in its container, which sees no file of this host's: a message
+        // naming one would list or read this host's files and submit a job bound to fail.
+        for (field, url) in [
+            ("manifest", &closed.manifest),
+            ("raw_prefix", &closed.raw_prefix),
+        ] {
+            if let Some(url) = url
+                && !url.starts_with("s3://")
+            {
+                return Err(TriggerError::Invalid(format!(
+                    "`{field}` must be an s3:// URL (the job cannot read this host's files): {url}"
+                )));
+            }
+        }
         if let Some(url) = &closed.manifest {
             let manifest = batch::read_manifest(url, &self.storage).await?;
             return self.submit(&manifest, url, false).await;
@@ -776,6 +790,15 @@ impl Trigger {
         .map_err(|e| TriggerError::Invalid(e.to_string()))?;
         let root = self.layout.manifest_root_of(&closed.data_type, &table);
         let url = crate::layout::manifest_url(&root, &manifest);
+        if let Some(key) = url.strip_prefix("s3://").and_then(|r| r.split_once('/'))
+            && key.1.len() > 1024
+        {
+            return Err(TriggerError::Invalid(format!(
+                "the manifest's key would be {} bytes long (S3 takes 1024): the partition's \
+                 values are too long",
+                key.1.len()
+            )));
+        }
         self.submit(&manifest, &url, true).await
     }
 

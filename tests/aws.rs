@@ -393,6 +393,51 @@ fn sns_message_to_trigger_to_job_to_committed_partition() {
     let out = ok(parqour(&["submit", "--manifest", manifest_url], &[], None));
     assert!(out.contains("already committed"), "{out}");
     assert_eq!(jobs_named("events-").len(), 2);
+
+    // Messages that cannot work are invalid (65, not retried), and nothing is submitted: a
+    // raw prefix or a manifest on this host's disk (the job runs elsewhere), a partition value
+    // too long for S3's keys (S3 refused the manifest's key with a client error: exit 75,
+    // retried for ever).
+    let local = tmp.path().join("local/events");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::copy(
+        tmp.path().join("events_2026_11_26_03_a.avro"),
+        local.join("a.avro"),
+    )
+    .unwrap();
+    let closed = |fields: Value| {
+        let mut m = json!({"event": "partition_closed", "version": 1, "data_type": "events"});
+        m.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        m
+    };
+    for (bad, why) in [
+        (
+            closed(json!({"partition": {"dt": "2026-11-27"},
+                "raw_prefix": format!("{}/", local.display())})),
+            "`raw_prefix` must be an s3:// URL",
+        ),
+        (
+            closed(json!({"manifest": format!("file://{}/m.json", local.display())})),
+            "`manifest` must be an s3:// URL",
+        ),
+        (
+            closed(json!({"partition": {"dt": "x".repeat(2000)},
+                "raw_prefix": "s3://raw/events/2026/11/26/03/"})),
+            "S3 takes 1024",
+        ),
+    ] {
+        let o = parqour(&["trigger", "--event", "-"], &[], Some(&bad.to_string()));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.status.code(), Some(65), "{bad}: {text}");
+        assert!(text.contains(why), "{bad}: {text}");
+    }
+    assert_eq!(jobs_named("events-").len(), 2);
 }
 
 #[test]
