@@ -877,6 +877,27 @@ mod tests {
         assert!(dir.is_dir());
     }
 
+    /// One store per bucket and settings, however many objects are resolved: each store is a
+    /// connection pool.
+    #[test]
+    fn s3_stores_are_shared_by_bucket_and_settings() {
+        let options = StorageOptions {
+            region: Some("eu-west-1".into()),
+            ..StorageOptions::default()
+        };
+        let a = resolve("s3://shared-bucket/a/1.json", &options).unwrap();
+        let b = resolve("s3://shared-bucket/b/2.json", &options).unwrap();
+        assert!(Arc::ptr_eq(&a.store, &b.store));
+        let other_bucket = resolve("s3://other-bucket/1.json", &options).unwrap();
+        assert!(!Arc::ptr_eq(&a.store, &other_bucket.store));
+        let other_settings = StorageOptions {
+            region: Some("us-west-2".into()),
+            ..StorageOptions::default()
+        };
+        let c = resolve("s3://shared-bucket/a/1.json", &other_settings).unwrap();
+        assert!(!Arc::ptr_eq(&a.store, &c.store));
+    }
+
     #[test]
     fn resolves_paths_and_urls() {
         let l = resolve("/tmp/x/y", &StorageOptions::default()).unwrap();
