@@ -438,19 +438,29 @@ struct Failure {
 
 impl Failure {
     fn new(code: u8, e: impl std::fmt::Display) -> Self {
-        let mut message = e.to_string();
-        // object_store's last resort for credentials is the instance metadata service; off
-        // AWS its error ("Error performing PUT http://169.254.169.254/latest/api/token")
-        // does not say that credentials were missing.
-        if message.contains("169.254.169.254") {
-            message.push_str(
-                " (no AWS credentials were found in the environment, a profile, web identity \
-                 or the container, and the instance metadata service gave none: set \
-                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)",
-            );
+        Self {
+            code,
+            message: with_hint(e.to_string()),
         }
-        Self { code, message }
     }
+}
+
+/// The instance metadata service's address, in the error of object_store's last resort for
+/// credentials.
+const METADATA_SERVICE: &str = "169.254.169.254";
+
+/// `message`, with what it means when it is the instance metadata service's: off AWS its
+/// error ("Error performing PUT http://169.254.169.254/latest/api/token") does not say that
+/// credentials were missing.
+fn with_hint(mut message: String) -> String {
+    if message.contains(METADATA_SERVICE) {
+        message.push_str(
+            " (no AWS credentials were found in the environment, a profile, web identity or \
+             the container, and the instance metadata service gave none: set \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)",
+        );
+    }
+    message
 }
 
 /// The exit code for a storage error: credentials and permissions are configuration; a missing
@@ -471,8 +481,10 @@ fn store_code(e: &object_store::Error) -> u8 {
 /// missing bucket, bad credentials or missing permissions are configuration; anything else is
 /// retryable.
 fn text_code(text: &str) -> u8 {
-    const CONFIG: [&str; 10] = [
+    const CONFIG: [&str; 11] = [
         "NoSuchBucket",
+        // No credentials anywhere (see `with_hint`): a rerun finds none either.
+        METADATA_SERVICE,
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
         "AccessDenied",
@@ -1584,6 +1596,20 @@ mod tests {
         assert_eq!(store_code(&object), EXIT_BAD_INPUT);
         let reset = "Generic S3 error: connection reset by peer";
         assert_eq!(convert_code(&error(reset.into())), EXIT_RETRYABLE);
+        // No credentials anywhere: object_store asked the instance metadata service last.
+        let no_credentials = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing PUT http://169.254.169.254/latest/api/token in 1.2ms \
+                     - HTTP error: error sending request"
+                .into(),
+        };
+        assert_eq!(store_code(&no_credentials), EXIT_CONFIG);
+        let told = Failure::new(store_code(&no_credentials), &no_credentials);
+        assert!(
+            told.message.contains("set AWS_ACCESS_KEY_ID"),
+            "{}",
+            told.message
+        );
     }
 
     /// An output file whose upload fails while it is written: the encoder sees an I/O error

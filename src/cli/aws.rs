@@ -400,7 +400,11 @@ pub(super) async fn trigger(args: TriggerArgs) -> Result<(), Failure> {
             Ok(outcome) => outln!("{}: {outcome}", m.id),
             Err(e) => {
                 let code = trigger_code(e);
-                outln!("{}: failed (exit {code}): {e}", m.id);
+                outln!(
+                    "{}: failed (exit {code}): {}",
+                    m.id,
+                    super::with_hint(e.to_string())
+                );
                 codes.push(code);
             }
         }
