@@ -609,13 +609,18 @@ impl Trigger {
     pub async fn handle_text(&self, text: &str) -> Report {
         match serde_json::from_str::<Value>(text) {
             Ok(event) => self.handle(&event).await,
-            Err(e) => Report {
-                delivery: Delivery::Direct,
-                messages: vec![MessageReport {
-                    id: "event".into(),
-                    result: Err(TriggerError::Invalid(format!("not JSON: {e}"))),
-                }],
-            },
+            Err(e) => {
+                let e = TriggerError::Invalid(format!("not JSON: {e}"));
+                // The error line every invalid message gets in `handle`.
+                tracing::error!(message_id = "event", "{e} (not retried)");
+                Report {
+                    delivery: Delivery::Direct,
+                    messages: vec![MessageReport {
+                        id: "event".into(),
+                        result: Err(e),
+                    }],
+                }
+            }
         }
     }
 
