@@ -198,6 +198,16 @@ fn trigger_code(e: &TriggerError) -> u8 {
     }
 }
 
+/// The exit code of an event that could not be read: one that is not UTF-8 text is an
+/// invalid event (65, as one that is not JSON); a file that cannot be opened is a usage error.
+fn event_read_code(e: &std::io::Error) -> u8 {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        EXIT_BAD_INPUT
+    } else {
+        EXIT_USAGE
+    }
+}
+
 fn backfill_code(e: &BackfillError) -> u8 {
     match e {
         BackfillError::Layout(l) => layout_code(l),
@@ -375,11 +385,12 @@ async fn submit_array(
 /// worst outcome (75 first: retrying helps).
 pub(super) async fn trigger(args: TriggerArgs) -> Result<(), Failure> {
     let text = if args.event == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| Failure::new(EXIT_USAGE, format!("reading standard input: {e}")))?
+        std::io::read_to_string(std::io::stdin()).map_err(|e| {
+            Failure::new(event_read_code(&e), format!("reading standard input: {e}"))
+        })?
     } else {
         std::fs::read_to_string(&args.event)
-            .map_err(|e| Failure::new(EXIT_USAGE, format!("{}: {e}", args.event)))?
+            .map_err(|e| Failure::new(event_read_code(&e), format!("{}: {e}", args.event)))?
     };
     let batch = if args.dry_run {
         None
