@@ -707,9 +707,27 @@ where
         SdkError::ConstructionFailure(_) => false,
         _ => true,
     };
+    // A service error says what it is in its code and message; the whole context would add
+    // the raw response's debug dump (headers, body, extensions) to every such error.
+    let message = match &e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            let mut m = match (err.code(), err.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_string(),
+                (None, Some(message)) => message.to_string(),
+                (None, None) => DisplayErrorContext(&e).to_string(),
+            };
+            if let Some(id) = err.meta().extra("aws_request_id") {
+                m.push_str(&format!(" (request id {id})"));
+            }
+            m
+        }
+        _ => DisplayErrorContext(&e).to_string(),
+    };
     BatchError::Api {
         operation,
-        message: DisplayErrorContext(&e).to_string(),
+        message,
         retryable,
     }
 }

@@ -394,6 +394,24 @@ fn sns_message_to_trigger_to_job_to_committed_partition() {
     assert!(out.contains("already committed"), "{out}");
     assert_eq!(jobs_named("events-").len(), 2);
 
+    // A job queue that does not exist: configuration (78), said in one line, not with the
+    // SDK's dump of the raw response.
+    let o = parqour(
+        &["submit", "--force", "--manifest", manifest_url],
+        &[("PARQOUR_JOB_QUEUE", "no-such-queue")],
+        None,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("SubmitJob: ClientException: ") && err.contains("no-such-queue"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("HeaderValue") && err.lines().count() < 3,
+        "{err}"
+    );
+
     // Messages that cannot work are invalid (65, not retried), and nothing is submitted: a
     // raw prefix or a manifest on this host's disk (the job runs elsewhere), a partition value
     // too long for S3's keys (S3 refused the manifest's key with a client error: exit 75,
