@@ -339,6 +339,7 @@ impl StorageArgs {
             allow_http: self.allow_http,
             region: self.region.clone(),
             retry: None,
+            stores: Default::default(),
         }
     }
 }

@@ -84,6 +84,9 @@ pub struct StorageOptions {
     pub region: Option<String>,
     /// How failed requests are retried (default: [`retry_config`]).
     pub retry: Option<RetryConfig>,
+    /// The S3 stores built with these options, shared by their clones: a command (or the
+    /// trigger's Lambda function, across invocations) reuses each bucket's connections.
+    pub stores: StoreCache,
 }
 
 /// Retries of S3 requests: throttling (503 SlowDown), 5xx, connection resets and timeouts are
@@ -249,13 +252,18 @@ impl CredentialProvider for SdkCredentials {
 }
 
 /// Resolves a local path or URL to a store and a path in it. An S3 bucket's store is built
-/// once per process and settings ([`S3_STORES`]) and shared.
+/// once per `options` (and its clones; [`StorageOptions::stores`]) and shared.
 pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, StorageError> {
-    let settings = format!("{options:?}");
-    let mut stores = S3_STORES
+    let mut stores = options
+        .stores
+        .0
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let stores = stores.get_or_insert_with(HashMap::new);
+    // Keyed by the settings too: a clone whose settings were changed shares the cache.
+    let settings = format!(
+        "{:?} {} {:?} {:?}",
+        options.endpoint, options.allow_http, options.region, options.retry
+    );
     if !stores.contains_key(&settings) && stores.len() >= S3_STORES_KEPT {
         stores.clear();
     }
@@ -266,16 +274,24 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
     resolve_with(location, options, buckets)
 }
 
-/// The S3 stores [`resolve`] built, by settings (`StorageOptions` as text) and bucket. A store
-/// holds its connection pool and credentials: built per call, reading a prefix of 10,000
-/// manifests (`submit --manifests`, a year's backfill) opened a connection per request, 18,294
-/// in all, where one store reuses a few (a TLS handshake each on S3).
-static S3_STORES: std::sync::Mutex<Option<HashMap<String, Buckets>>> = std::sync::Mutex::new(None);
+/// The S3 stores built with a [`StorageOptions`], by settings and bucket. A store holds its
+/// connection pool and credentials: built per `resolve`, reading a prefix of 10,000 manifests
+/// (`submit --manifests`, a year's backfill) opened a connection per request, 18,294 in all,
+/// where one store reuses a few (a TLS handshake each on S3). What a store read from the
+/// environment when it was built (credentials, endpoint, retry bounds) stays with it.
+#[derive(Clone, Default)]
+pub struct StoreCache(Arc<std::sync::Mutex<HashMap<String, Buckets>>>);
+
+impl std::fmt::Debug for StoreCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreCache")
+    }
+}
 
 /// S3 stores by bucket.
 type Buckets = HashMap<String, Arc<dyn ObjectStore>>;
 
-/// Most settings, and buckets per settings, [`S3_STORES`] keeps (then it starts again).
+/// Most settings, and buckets per settings, a [`StoreCache`] keeps (then it starts again).
 const S3_STORES_KEPT: usize = 64;
 
 /// [`resolve`], taking the store of an S3 bucket from `buckets` (and leaving the one it builds
@@ -439,6 +455,13 @@ fn s3_store(
                  AWS_ALLOW_HTTP=true, or use an https:// endpoint"
             ),
         });
+    }
+    // Connections idle longer are not reused: S3 closes idle ones after about 20 s, and a
+    // request sent on one it is closing fails (an upload is not retried then), as a store
+    // kept across the trigger's Lambda invocations would meet after each freeze.
+    let idle = AmazonS3ConfigKey::Client(object_store::ClientConfigKey::PoolIdleTimeout);
+    if builder.get_config_value(&idle).is_none() {
+        builder = builder.with_config(idle, "15s");
     }
     if std::env::var_os("AWS_UNSIGNED_PAYLOAD").is_none() {
         builder = builder.with_unsigned_payload(unsigned_payload(endpoint.as_deref()));
@@ -877,8 +900,8 @@ mod tests {
         assert!(dir.is_dir());
     }
 
-    /// One store per bucket and settings, however many objects are resolved: each store is a
-    /// connection pool.
+    /// One store per bucket and settings, however many objects are resolved with the same
+    /// options or their clones: each store is a connection pool.
     #[test]
     fn s3_stores_are_shared_by_bucket_and_settings() {
         let options = StorageOptions {
@@ -886,16 +909,22 @@ mod tests {
             ..StorageOptions::default()
         };
         let a = resolve("s3://shared-bucket/a/1.json", &options).unwrap();
-        let b = resolve("s3://shared-bucket/b/2.json", &options).unwrap();
+        let b = resolve("s3://shared-bucket/b/2.json", &options.clone()).unwrap();
         assert!(Arc::ptr_eq(&a.store, &b.store));
         let other_bucket = resolve("s3://other-bucket/1.json", &options).unwrap();
         assert!(!Arc::ptr_eq(&a.store, &other_bucket.store));
-        let other_settings = StorageOptions {
-            region: Some("us-west-2".into()),
-            ..StorageOptions::default()
-        };
+        // A clone given other settings shares the cache, not the store.
+        let mut other_settings = options.clone();
+        other_settings.region = Some("us-west-2".into());
         let c = resolve("s3://shared-bucket/a/1.json", &other_settings).unwrap();
         assert!(!Arc::ptr_eq(&a.store, &c.store));
+        // Other options (another command, another library caller) build their own.
+        let other_options = StorageOptions {
+            region: Some("eu-west-1".into()),
+            ..StorageOptions::default()
+        };
+        let d = resolve("s3://shared-bucket/a/1.json", &other_options).unwrap();
+        assert!(!Arc::ptr_eq(&a.store, &d.store));
     }
 
     #[test]
