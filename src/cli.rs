@@ -450,11 +450,20 @@ impl Failure {
 /// credentials.
 const METADATA_SERVICE: &str = "169.254.169.254";
 
-/// `message`, with what it means when it is the instance metadata service's: off AWS its
-/// error ("Error performing PUT http://169.254.169.254/latest/api/token") does not say that
-/// credentials were missing.
+/// Whether `text` is the error of object_store's last resort for credentials, the instance
+/// metadata service, when it gave none: it could not be reached (off AWS: "error sending
+/// request"), or refused. Not when it answered 429 or 5xx (throttled or failing on an instance
+/// that has a role: retrying can help).
+fn no_credentials(text: &str) -> bool {
+    text.contains(METADATA_SERVICE)
+        && !(text.contains("status code: 429") || text.contains("status code: 5"))
+}
+
+/// `message`, with what it means when no credentials were found ([`no_credentials`]): off AWS
+/// the error ("Error performing PUT http://169.254.169.254/latest/api/token") does not say
+/// that credentials were missing.
 fn with_hint(mut message: String) -> String {
-    if message.contains(METADATA_SERVICE) {
+    if no_credentials(&message) {
         message.push_str(
             " (no AWS credentials were found in the environment, a profile, web identity or \
              the container, and the instance metadata service gave none: set \
@@ -482,10 +491,12 @@ fn store_code(e: &object_store::Error) -> u8 {
 /// missing bucket, bad credentials or missing permissions are configuration; anything else is
 /// retryable.
 fn text_code(text: &str) -> u8 {
-    const CONFIG: [&str; 11] = [
+    if no_credentials(text) {
+        // A rerun finds none either.
+        return EXIT_CONFIG;
+    }
+    const CONFIG: [&str; 10] = [
         "NoSuchBucket",
-        // No credentials anywhere (see `with_hint`): a rerun finds none either.
-        METADATA_SERVICE,
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
         "AccessDenied",
@@ -1611,6 +1622,24 @@ mod tests {
             "{}",
             told.message
         );
+        // On an instance with a role, the service throttled or failing: retryable, no hint.
+        for status in ["429 Too Many Requests", "503 Service Unavailable"] {
+            let throttled = object_store::Error::Generic {
+                store: "S3",
+                source: format!(
+                    "Error performing PUT http://169.254.169.254/latest/api/token in 3ms - \
+                     Server returned non-2xx status code: {status}: "
+                )
+                .into(),
+            };
+            assert_eq!(store_code(&throttled), EXIT_RETRYABLE, "{status}");
+            let told = Failure::new(store_code(&throttled), &throttled);
+            assert!(
+                !told.message.contains("no AWS credentials"),
+                "{}",
+                told.message
+            );
+        }
     }
 
     /// An output file whose upload fails while it is written: the encoder sees an I/O error
