@@ -309,35 +309,37 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Refuses a partition whose files could not be written: on S3, a key of the table's path,
-    /// the partition's and the longest name a run writes there must fit in S3's 1,024 bytes
-    /// (the store refuses it with a client error, which is no outage); elsewhere each segment
-    /// must fit a file name's 255 bytes.
+    /// Refuses a partition whose files could not be written: on S3, a key of the table's (or
+    /// the dead-letter place's) path, the partition's and the longest name a run writes there
+    /// must fit in S3's 1,024 bytes (the store refuses a longer one with a client error, which
+    /// is no outage); in a local folder each segment must fit a file name's 255 bytes.
     fn check_key_lengths(&self) -> Result<(), ManifestError> {
         let segments = self.partition_segments();
-        for (_, table) in self.tables() {
-            match table.strip_prefix("s3://") {
-                Some(rest) => {
-                    let key = rest.split_once('/').map_or("", |(_, key)| key);
-                    let key = key.trim_end_matches('/');
-                    let partition: usize = segments.iter().map(|s| s.len() + 1).sum();
-                    let longest = key.len() + 1 + partition + MAX_NAME_IN_PARTITION;
-                    if longest > MAX_S3_KEY {
-                        return Err(ManifestError::Invalid(format!(
-                            "the partition's keys would be up to {longest} bytes long under \
-                             {table} (S3 takes {MAX_S3_KEY}): its values are too long"
-                        )));
-                    }
+        let mut places: Vec<String> = self.tables().into_iter().map(|(_, t)| t).collect();
+        places.extend(self.raw.dead_letter.clone());
+        for place in places {
+            let s3 = place
+                .strip_prefix("s3://")
+                .or_else(|| place.strip_prefix("s3a://"));
+            if let Some(rest) = s3 {
+                let key = rest.split_once('/').map_or("", |(_, key)| key);
+                let key = key.trim_end_matches('/');
+                let partition: usize = segments.iter().map(|s| s.len() + 1).sum();
+                let longest = key.len() + 1 + partition + MAX_NAME_IN_PARTITION;
+                if longest > MAX_S3_KEY {
+                    return Err(ManifestError::Invalid(format!(
+                        "the partition's keys would be up to {longest} bytes long under \
+                         {place} (S3 takes {MAX_S3_KEY}): its values are too long"
+                    )));
                 }
-                None => {
-                    if let Some(s) = segments.iter().find(|s| s.len() > MAX_FILE_NAME) {
-                        return Err(ManifestError::Invalid(format!(
-                            "the partition's folder `{}...` is {} bytes long (a file name takes \
-                             {MAX_FILE_NAME}): its value is too long",
-                            s.chars().take(40).collect::<String>(),
-                            s.len()
-                        )));
-                    }
+            } else if !place.contains("://") || place.starts_with("file://") {
+                if let Some(s) = segments.iter().find(|s| s.len() > MAX_FILE_NAME) {
+                    return Err(ManifestError::Invalid(format!(
+                        "the partition's folder `{}...` under {place} is {} bytes long (a file \
+                         name takes {MAX_FILE_NAME}): its value is too long",
+                        s.chars().take(40).collect::<String>(),
+                        s.len()
+                    )));
                 }
             }
         }
@@ -501,6 +503,25 @@ mod tests {
         assert!(with("/data/lake/events", &"x".repeat(253)).is_ok());
         let e = with("/data/lake/events", &"x".repeat(254)).unwrap_err();
         assert!(e.to_string().contains("a file name takes 255"), "{e}");
+        // `s3a://` is S3 too; an in-memory store has neither limit.
+        assert!(with("s3a://lake/events", &"x".repeat(fits)).is_ok());
+        assert!(with("s3a://lake/events", &"x".repeat(fits + 1)).is_err());
+        assert!(with("memory://lake/events", &"x".repeat(2000)).is_ok());
+        // The dead-letter place holds the partition's path too.
+        let long_dl = Manifest::of_inputs(
+            "s3://lake/events",
+            &[("dt".into(), "x".repeat(fits - 100))],
+            vec![InputSpec::Url("s3://raw/a.avro".into())],
+            ManifestSettings {
+                dead_letter: Some(format!("s3://dl/{}", "d".repeat(200))),
+                ..ManifestSettings::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            long_dl.to_string().contains("under s3://dl/ddd"),
+            "{long_dl}"
+        );
     }
 
     #[test]

@@ -755,7 +755,7 @@ impl Trigger {
             ("raw_prefix", &closed.raw_prefix),
         ] {
             if let Some(url) = url
-                && !url.starts_with("s3://")
+                && !(url.starts_with("s3://") || url.starts_with("s3a://"))
             {
                 return Err(TriggerError::Invalid(format!(
                     "`{field}` must be an s3:// URL (the job cannot read this host's files): {url}"

@@ -430,23 +430,35 @@ fn sns_message_to_trigger_to_job_to_committed_partition() {
             .extend(fields.as_object().unwrap().clone());
         m
     };
-    for (bad, why) in [
+    // (A manifest root far longer than the table's path: the manifest's own key is too long.)
+    let long_root = format!("s3://lake/{}", "m".repeat(1000));
+    for (bad, env, why) in [
         (
             closed(json!({"partition": {"dt": "2026-11-27"},
                 "raw_prefix": format!("{}/", local.display())})),
+            None,
             "`raw_prefix` must be an s3:// URL",
         ),
         (
             closed(json!({"manifest": format!("file://{}/m.json", local.display())})),
+            None,
             "`manifest` must be an s3:// URL",
         ),
         (
             closed(json!({"partition": {"dt": "x".repeat(2000)},
                 "raw_prefix": "s3://raw/events/2026/11/26/03/"})),
+            None,
             "S3 takes 1024",
         ),
+        (
+            closed(json!({"partition": {"dt": "2026-11-27"},
+                "raw_prefix": "s3://raw/events/2026/11/26/03/"})),
+            Some(("PARQOUR_MANIFEST_ROOT", long_root.as_str())),
+            "the manifest's key would be 1028 bytes long (S3 takes 1024)",
+        ),
     ] {
-        let o = parqour(&["trigger", "--event", "-"], &[], Some(&bad.to_string()));
+        let env: Vec<(&str, &str)> = env.into_iter().collect();
+        let o = parqour(&["trigger", "--event", "-"], &env, Some(&bad.to_string()));
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&o.stdout),

@@ -463,7 +463,9 @@ fn skip(op: &Op, cur: &mut Cursor<'_>) -> Result<(), Fault> {
     }
 }
 
-/// Reads past one datum of a writer schema, checking what it reads as the decoder would.
+/// Reads past one datum of a writer schema, checking what frames it as the decoder would
+/// (lengths, counts, union indexes), not the values it skips (a string's UTF-8, a boolean's
+/// byte): a record whose value failed is set aside by finding its end so.
 fn skip_datum(s: &Skip, cur: &mut Cursor<'_>) -> Result<(), Fault> {
     match s {
         Skip::Nothing => {}
