@@ -332,15 +332,15 @@ impl Manifest {
                          {place} (S3 takes {MAX_S3_KEY}): its values are too long"
                     )));
                 }
-            } else if !place.contains("://") || place.starts_with("file://") {
-                if let Some(s) = segments.iter().find(|s| s.len() > MAX_FILE_NAME) {
-                    return Err(ManifestError::Invalid(format!(
-                        "the partition's folder `{}...` under {place} is {} bytes long (a file \
-                         name takes {MAX_FILE_NAME}): its value is too long",
-                        s.chars().take(40).collect::<String>(),
-                        s.len()
-                    )));
-                }
+            } else if (!place.contains("://") || place.starts_with("file://"))
+                && let Some(s) = segments.iter().find(|s| s.len() > MAX_FILE_NAME)
+            {
+                return Err(ManifestError::Invalid(format!(
+                    "the partition's folder `{}...` under {place} is {} bytes long (a file \
+                     name takes {MAX_FILE_NAME}): its value is too long",
+                    s.chars().take(40).collect::<String>(),
+                    s.len()
+                )));
             }
         }
         Ok(())
