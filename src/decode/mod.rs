@@ -752,6 +752,18 @@ fn decode_array(
     let Data::List { offsets, child } = &mut col.data else {
         return Err(disagree());
     };
+    // An array of records (bids, line items): the struct's children are taken once per array,
+    // and each item decodes its fields here, not through two calls (`decode_nested`,
+    // `decode_record`) per item.
+    if let Op::Record(fields) = item
+        && let Some((children, len)) = child.struct_parts()
+    {
+        return decode_blocks(cur, offsets, item_min, |cur| {
+            decode_fields(fields, cur, children)?;
+            *len += 1;
+            Ok(())
+        });
+    }
     decode_blocks(cur, offsets, item_min, |cur| decode(item, cur, child))
 }
 
