@@ -585,12 +585,11 @@ pub async fn resolve_inputs(
     storage: &StorageOptions,
 ) -> Result<Vec<InputObject>, JobError> {
     use futures::StreamExt;
-    let mut resolver = storage::Resolver::new(storage);
     let locations = manifest
         .raw
         .inputs
         .iter()
-        .map(|spec| resolver.resolve(spec.url()))
+        .map(|spec| storage::resolve(spec.url(), storage))
         .collect::<Result<Vec<_>, _>>()?;
     // The same object twice, however spelled (`s3a://`, `//` in a key, `./` in a path, a
     // `file://` URL of a path), would be converted twice.

@@ -81,17 +81,16 @@ pub struct InputObject {
 /// Resolves inputs to objects. A file or object is taken as is; a folder or prefix gives every
 /// `*.avro` object under it (recursively), sorted by path. Inputs keep the order given.
 ///
-/// One store per S3 bucket ([`storage::Resolver`]); inputs are looked up [`LOOKUPS_IN_FLIGHT`]
+/// One store per S3 bucket ([`storage::StoreCache`]); inputs are looked up [`LOOKUPS_IN_FLIGHT`]
 /// at a time (a partition can name thousands of objects, each a HEAD request).
 pub async fn list_inputs(
     inputs: &[String],
     options: &StorageOptions,
 ) -> Result<Vec<InputObject>, SourceError> {
     use futures::TryStreamExt;
-    let mut resolver = storage::Resolver::new(options);
     let locations = inputs
         .iter()
-        .map(|input| resolver.resolve(input))
+        .map(|input| storage::resolve(input, options))
         .collect::<Result<Vec<_>, _>>()?;
     let listed: Vec<Vec<InputObject>> = futures::stream::iter(locations.iter().map(list_one))
         .buffered(LOOKUPS_IN_FLIGHT)
@@ -1037,10 +1036,9 @@ mod tests {
     #[test]
     fn a_bucket_is_resolved_to_one_store() {
         let options = StorageOptions::default();
-        let mut resolver = storage::Resolver::new(&options);
-        let a = resolver.resolve("s3://one/a.avro").unwrap();
-        let b = resolver.resolve("s3://one/dir/b.avro").unwrap();
-        let c = resolver.resolve("s3://two/a.avro").unwrap();
+        let a = storage::resolve("s3://one/a.avro", &options).unwrap();
+        let b = storage::resolve("s3://one/dir/b.avro", &options).unwrap();
+        let c = storage::resolve("s3://two/a.avro", &options).unwrap();
         assert!(Arc::ptr_eq(&a.store, &b.store));
         assert!(!Arc::ptr_eq(&a.store, &c.store));
         assert_eq!(b.path.as_ref(), "dir/b.avro");

@@ -264,21 +264,20 @@ pub fn resolve(location: &str, options: &StorageOptions) -> Result<Location, Sto
         "{:?} {} {:?} {:?}",
         options.endpoint, options.allow_http, options.region, options.retry
     );
-    if !stores.contains_key(&settings) && stores.len() >= S3_STORES_KEPT {
-        stores.clear();
-    }
+    // A store is never replaced (the cache holds the buckets the options' user names): the
+    // objects of a bucket resolved with one options share one store, and
+    // `job::resolve_inputs` tells the same object by its store and path.
     let buckets = stores.entry(settings).or_default();
-    if buckets.len() >= S3_STORES_KEPT {
-        buckets.clear();
-    }
     resolve_with(location, options, buckets)
 }
 
 /// The S3 stores built with a [`StorageOptions`], by settings and bucket. A store holds its
-/// connection pool and credentials: built per `resolve`, reading a prefix of 10,000 manifests
-/// (`submit --manifests`, a year's backfill) opened a connection per request, 18,294 in all,
-/// where one store reuses a few (a TLS handshake each on S3). What a store read from the
-/// environment when it was built (credentials, endpoint, retry bounds) stays with it.
+/// connection pool and credentials: built per `resolve`, each of a partition's objects opened
+/// its own connection (a TLS handshake each on S3; two thousand objects held ~400 MiB of
+/// clients), and reading a prefix of 10,000 manifests (`submit --manifests`, a year's
+/// backfill) opened one per request, 18,294 in all, where one store reuses a few. What a
+/// store read from the environment when it was built (credentials, endpoint, retry bounds)
+/// stays with it.
 #[derive(Clone, Default)]
 pub struct StoreCache(Arc<std::sync::Mutex<HashMap<String, Buckets>>>);
 
@@ -290,9 +289,6 @@ impl std::fmt::Debug for StoreCache {
 
 /// S3 stores by bucket.
 type Buckets = HashMap<String, Arc<dyn ObjectStore>>;
-
-/// Most settings, and buckets per settings, a [`StoreCache`] keeps (then it starts again).
-const S3_STORES_KEPT: usize = 64;
 
 /// [`resolve`], taking the store of an S3 bucket from `buckets` (and leaving the one it builds
 /// there).
@@ -471,31 +467,6 @@ fn s3_store(
         source,
     })?;
     Ok(Arc::new(store))
-}
-
-/// Resolves many locations with one store per S3 bucket. A store holds its HTTP connection
-/// pool and its credentials: resolving each of a partition's objects on its own built a client
-/// per object, so every object opened its own connection (a TLS handshake each on S3), and two
-/// thousand objects held ~400 MiB of clients.
-#[derive(Debug)]
-pub struct Resolver<'a> {
-    options: &'a StorageOptions,
-    buckets: HashMap<String, Arc<dyn ObjectStore>>,
-}
-
-impl<'a> Resolver<'a> {
-    /// A resolver with `options` for every store it builds.
-    pub fn new(options: &'a StorageOptions) -> Self {
-        Self {
-            options,
-            buckets: HashMap::new(),
-        }
-    }
-
-    /// [`resolve`], reusing the store of an S3 bucket resolved before.
-    pub fn resolve(&mut self, location: &str) -> Result<Location, StorageError> {
-        resolve_with(location, self.options, &mut self.buckets)
-    }
 }
 
 /// Deletes the local staging files directly in `dir` (`<name>#<digits>`: a file is written
