@@ -520,22 +520,19 @@ pub async fn convert_to(
     let mut made = Vec::new();
     if options.existing != ExistingFiles::Ignore
         && destination.per_type.is_none()
-        && let Some(dir) = &destination.default.local
+        && destination.default.local.is_some()
+        && let Err(source) = open_table(
+            &destination.default,
+            options.existing,
+            &mut locks,
+            &mut made,
+        )
     {
-        let destination_error = |source| ConvertError::Destination {
+        crate::storage::remove_empty_folders(&made);
+        return Err(ConvertError::Destination {
             data_type: String::new(),
             source,
-        };
-        made = crate::storage::missing_folders([dir.as_path()]);
-        let locked = crate::storage::prepare_output(&destination.default)
-            .and_then(|()| crate::storage::lock_folder(dir));
-        match locked {
-            Ok(lock) => locks.insert(dir.clone(), lock),
-            Err(e) => {
-                crate::storage::remove_empty_folders(&made);
-                return Err(destination_error(e));
-            }
-        };
+        });
     }
     let inputs = Arc::new(inputs);
     let handle = Handle::current();
@@ -597,6 +594,27 @@ pub async fn convert_to(
         .map_err(|e| ConvertError::Pool(e.to_string()))??;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Makes the folder of the table at `location` (noting in `made` the folders it makes) and,
+/// unless `existing` is [`ExistingFiles::Ignore`], locks it if it is local and not yet in
+/// `locks`: before anything looks at what it holds, since whoever holds it writes.
+fn open_table(
+    location: &Location,
+    existing: ExistingFiles,
+    locks: &mut HashMap<std::path::PathBuf, Option<crate::storage::FolderLock>>,
+    made: &mut Vec<std::path::PathBuf>,
+) -> Result<(), StorageError> {
+    made.extend(crate::storage::missing_folders(location.local.as_deref()));
+    crate::storage::prepare_output(location)?;
+    if existing != ExistingFiles::Ignore
+        && let Some(dir) = &location.local
+        && !locks.contains_key(dir)
+    {
+        let lock = crate::storage::lock_folder(dir)?;
+        locks.insert(dir.clone(), lock);
+    }
+    Ok(())
 }
 
 /// The `.parquet` objects directly in `output` (not in folders or prefixes below it, which
@@ -1696,17 +1714,13 @@ impl Driver {
                 data_type: key.to_string(),
                 source,
             };
-            self.made
-                .extend(crate::storage::missing_folders(location.local.as_deref()));
-            crate::storage::prepare_output(&location).map_err(destination_error)?;
-            if self.options.existing != ExistingFiles::Ignore
-                && let Some(dir) = &location.local
-                && !self.locks.contains_key(dir)
-            {
-                // Before looking at what the folder holds: whoever holds it writes.
-                let lock = crate::storage::lock_folder(dir).map_err(destination_error)?;
-                self.locks.insert(dir.clone(), lock);
-            }
+            open_table(
+                &location,
+                self.options.existing,
+                &mut self.locks,
+                &mut self.made,
+            )
+            .map_err(destination_error)?;
             let mut suffix = match &self.options.generation {
                 Some(g) => format!("-{g}"),
                 None => String::new(),
