@@ -23,6 +23,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::storage::MAX_S3_KEY;
+
 /// Errors in a manifest; retrying will not help.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -104,9 +106,6 @@ pub fn listed_input(url: &str, size: u64, etag: Option<&str>) -> InputSpec {
 
 /// The placeholder in a table URL that takes the data type.
 pub const DATA_TYPE_PLACEHOLDER: &str = "{data_type}";
-
-/// The longest key S3 takes, in bytes.
-const MAX_S3_KEY: usize = 1024;
 
 /// Bytes kept for the longest name a run writes in a partition
 /// (`part-00000-<generation>-<base>-<run>.<codec>.parquet` is about 70).
@@ -318,11 +317,7 @@ impl Manifest {
         let mut places: Vec<String> = self.tables().into_iter().map(|(_, t)| t).collect();
         places.extend(self.raw.dead_letter.clone());
         for place in places {
-            let s3 = place
-                .strip_prefix("s3://")
-                .or_else(|| place.strip_prefix("s3a://"));
-            if let Some(rest) = s3 {
-                let key = rest.split_once('/').map_or("", |(_, key)| key);
+            if let Some(key) = crate::storage::s3_key(&place) {
                 let key = key.trim_end_matches('/');
                 let partition: usize = segments.iter().map(|s| s.len() + 1).sum();
                 let longest = key.len() + 1 + partition + MAX_NAME_IN_PARTITION;

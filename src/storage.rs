@@ -602,6 +602,18 @@ fn bucket_and_key(rest: &str) -> (&str, &str) {
     rest.split_once('/').unwrap_or((rest, ""))
 }
 
+/// The longest key S3 takes, in bytes.
+pub const MAX_S3_KEY: usize = 1024;
+
+/// The key of an `s3://` (or `s3a://`) URL, as S3 gets it (`""` for a bucket); `None` for
+/// other URLs and paths.
+pub fn s3_key(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("s3://")
+        .or_else(|| url.strip_prefix("s3a://"))?;
+    Some(bucket_and_key(rest).1)
+}
+
 /// Whether the folder or object `inner` lies within the output `outer` (equal, or under it),
 /// both as paths or URLs as a user writes them: a local path or `file://` URL is compared as
 /// the absolute path it names (`./out/../out/a` is `out/a`), other URLs as written. `outer`

@@ -755,7 +755,7 @@ impl Trigger {
             ("raw_prefix", &closed.raw_prefix),
         ] {
             if let Some(url) = url
-                && !(url.starts_with("s3://") || url.starts_with("s3a://"))
+                && crate::storage::s3_key(url).is_none()
             {
                 return Err(TriggerError::Invalid(format!(
                     "`{field}` must be an s3:// URL (the job cannot read this host's files): {url}"
@@ -795,13 +795,14 @@ impl Trigger {
         .map_err(|e| TriggerError::Invalid(e.to_string()))?;
         let root = self.layout.manifest_root_of(&closed.data_type, &table);
         let url = crate::layout::manifest_url(&root, &manifest);
-        if let Some(key) = url.strip_prefix("s3://").and_then(|r| r.split_once('/'))
-            && key.1.len() > 1024
+        if let Some(key) = crate::storage::s3_key(&url)
+            && key.len() > crate::storage::MAX_S3_KEY
         {
             return Err(TriggerError::Invalid(format!(
-                "the manifest's key would be {} bytes long (S3 takes 1024): the partition's \
+                "the manifest's key would be {} bytes long (S3 takes {}): the partition's \
                  values are too long",
-                key.1.len()
+                key.len(),
+                crate::storage::MAX_S3_KEY
             )));
         }
         self.submit(&manifest, &url, true).await
