@@ -89,6 +89,19 @@ impl<'a> Cursor<'a> {
         self.buf.len() - self.pos
     }
 
+    /// The next byte, not read: a one-byte varint such as a union's branch index can be
+    /// compared without decoding it, then passed with [`Self::skip_peeked`].
+    #[inline(always)]
+    pub fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    /// Passes the byte [`Self::peek`] returned.
+    #[inline(always)]
+    pub fn skip_peeked(&mut self) {
+        self.pos += 1;
+    }
+
     /// Reads a zig-zag encoded `long`.
     #[inline(always)]
     pub fn long(&mut self) -> Result<i64, CursorError> {

@@ -26,7 +26,7 @@ use crate::avro::cursor::{Cursor, CursorError, SHORT};
 pub use columns::ColumnError;
 use columns::{Column, Data, repeats_key};
 pub use resolve::{ResolveError, check_compatible, plan_resolved, plan_resolved_with};
-use types::{FieldOp, MAX_ZERO_SIZE_ITEMS, Op, Promotion, Skip, Target};
+use types::{Fast, FieldOp, MAX_ZERO_SIZE_ITEMS, Op, Promotion, Skip, Target};
 pub use types::{Plan, PlanError, TypeOptions, UuidForm, plan, plan_reader, plan_with};
 
 /// Why a datum could not be decoded.
@@ -427,17 +427,113 @@ fn decode_fields(
     columns: &mut [Column],
 ) -> Result<(), Fault> {
     for f in fields {
-        match f.column {
-            Some(i) => {
-                let col = columns
-                    .get_mut(i)
-                    .ok_or(ValueError::Internal("field without column"))?;
-                // (A reader field the writer lacks is an `Op::Default`: its default is decoded,
-                // not the writer's bytes.)
-                decode(&f.op, cur, col)?;
-            }
-            None => skip(&f.op, cur)?,
+        let Some(i) = f.column else {
+            skip(&f.op, cur)?;
+            continue;
+        };
+        let col = columns
+            .get_mut(i)
+            .ok_or(ValueError::Internal("field without column"))?;
+        match f.fast {
+            Fast::Long => decode_kind(PlainKind::Long, cur, col)?,
+            Fast::Int => decode_kind(PlainKind::Int, cur, col)?,
+            Fast::Double => decode_kind(PlainKind::Double, cur, col)?,
+            Fast::Float => decode_kind(PlainKind::Float, cur, col)?,
+            Fast::Boolean => decode_kind(PlainKind::Boolean, cur, col)?,
+            Fast::String => decode_kind(PlainKind::String, cur, col)?,
+            Fast::Bytes => decode_kind(PlainKind::Bytes, cur, col)?,
+            Fast::OptionalLong => decode_optional(PlainKind::Long, f, cur, col)?,
+            Fast::OptionalInt => decode_optional(PlainKind::Int, f, cur, col)?,
+            Fast::OptionalDouble => decode_optional(PlainKind::Double, f, cur, col)?,
+            Fast::OptionalFloat => decode_optional(PlainKind::Float, f, cur, col)?,
+            Fast::OptionalBoolean => decode_optional(PlainKind::Boolean, f, cur, col)?,
+            Fast::OptionalString => decode_optional(PlainKind::String, f, cur, col)?,
+            Fast::OptionalBytes => decode_optional(PlainKind::Bytes, f, cur, col)?,
+            Fast::OtherPlain => decode_plain(&f.op, cur, col)?,
+            // (A reader field the writer lacks is an `Op::Default`: its default is decoded,
+            // not the writer's bytes.)
+            Fast::General => decode_nested(&f.op, cur, col)?,
         }
+    }
+    Ok(())
+}
+
+/// The kinds of plain values [`Fast`] decodes without their op (each call passes a constant,
+/// so that each of `decode_fields`' arms is specialized).
+#[derive(Clone, Copy)]
+enum PlainKind {
+    Long,
+    Int,
+    Double,
+    Float,
+    Boolean,
+    String,
+    Bytes,
+}
+
+/// An optional field (`f`, a [`Fast`] optional kind): its branch index is one byte, unless it
+/// is out of range or not in its shortest form, which `decode` reads (and refuses or accepts)
+/// as it reads any union. (The value is marked valid before it is read: a record that fails is
+/// cut off all its columns anyway.)
+#[inline(always)]
+fn decode_optional(
+    kind: PlainKind,
+    f: &FieldOp,
+    cur: &mut Cursor<'_>,
+    col: &mut Column,
+) -> Result<(), Fault> {
+    match cur.peek() {
+        Some(b) if b == f.null_byte => {
+            cur.skip_peeked();
+            append_null_kind(kind, col)
+        }
+        Some(b) if b == f.null_byte ^ 0x02 => {
+            cur.skip_peeked();
+            col.set_valid();
+            decode_kind(kind, cur, col)
+        }
+        _ => decode(&f.op, cur, col),
+    }
+}
+
+/// A null into `col`, whose values are of `kind` ([`Fast`]).
+#[inline(always)]
+fn append_null_kind(kind: PlainKind, col: &mut Column) -> Result<(), Fault> {
+    match (kind, &mut col.data) {
+        (PlainKind::Long, Data::Int64(v)) => v.push(0),
+        (PlainKind::Int, Data::Int32(v)) => v.push(0),
+        (PlainKind::Double, Data::Float64(v)) => v.push(0.0),
+        (PlainKind::Float, Data::Float32(v)) => v.push(0.0),
+        (PlainKind::Boolean, Data::Boolean(b)) => b.append(false),
+        (PlainKind::String | PlainKind::Bytes, Data::Bytes { offsets, values }) => {
+            offsets.push(values.len() as i32)
+        }
+        _ => return Err(disagree()),
+    }
+    match &mut col.nulls {
+        Some(n) => n.append(false),
+        None => return Err(disagree()),
+    }
+    Ok(())
+}
+
+/// A plain value of `kind` into `col` ([`Fast`]).
+#[inline(always)]
+fn decode_kind(kind: PlainKind, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> {
+    match (kind, &mut col.data) {
+        (PlainKind::Long, Data::Int64(v)) => v.push(cur.long()?),
+        (PlainKind::Int, Data::Int32(v)) => v.push(cur.int()?),
+        (PlainKind::Double, Data::Float64(v)) => v.push(cur.double()?),
+        (PlainKind::Float, Data::Float32(v)) => v.push(cur.float()?),
+        (PlainKind::Boolean, Data::Boolean(b)) => b.append(cur.boolean()?),
+        (PlainKind::String, Data::Bytes { offsets, values }) => {
+            append_string(offsets, values, cur)?
+        }
+        (PlainKind::Bytes, Data::Bytes { offsets, values }) => {
+            let (b, window) = cur.bytes_windowed()?;
+            append_windowed(offsets, values, b, window)?;
+        }
+        _ => return Err(disagree()),
     }
     Ok(())
 }
@@ -764,7 +860,16 @@ fn decode_array(
             Ok(())
         });
     }
-    decode_blocks(cur, offsets, item_min, |cur| decode(item, cur, child))
+    // Arrays of strings (tags, segments) and numbers: each item without the dispatch on its op.
+    match item {
+        Op::String => decode_blocks(cur, offsets, item_min, |cur| {
+            decode_kind(PlainKind::String, cur, child)
+        }),
+        Op::Long => decode_blocks(cur, offsets, item_min, |cur| {
+            decode_kind(PlainKind::Long, cur, child)
+        }),
+        _ => decode_blocks(cur, offsets, item_min, |cur| decode(item, cur, child)),
+    }
 }
 
 /// Decodes a reader's default (`bytes`, read by `op`) into a column of `field` and drops it:
@@ -795,13 +900,25 @@ fn decode_map(
         return Err(disagree());
     };
     let from = offsets.last().copied().unwrap_or(0) as usize;
-    decode_blocks(cur, offsets, 1 + value_min, |cur| {
-        match &mut keys.data {
-            Data::Bytes { offsets, values } => append_string(offsets, values, cur)?,
-            _ => return Err(disagree()),
-        }
-        decode(value, cur, values)
-    })?;
+    let Data::Bytes {
+        offsets: key_offsets,
+        values: key_values,
+    } = &mut keys.data
+    else {
+        return Err(disagree());
+    };
+    // Maps of strings (attributes, labels): each value without the dispatch on its op.
+    if let Op::String = value {
+        decode_blocks(cur, offsets, 1 + value_min, |cur| {
+            append_string(key_offsets, key_values, cur)?;
+            decode_kind(PlainKind::String, cur, values)
+        })?;
+    } else {
+        decode_blocks(cur, offsets, 1 + value_min, |cur| {
+            append_string(key_offsets, key_values, cur)?;
+            decode(value, cur, values)
+        })?;
+    }
     let to = offsets.last().copied().unwrap_or(0) as usize;
     if repeats_key(keys, from, to) {
         *repeats = true;
@@ -1010,7 +1127,7 @@ fn branch<T>(index: i64, branches: &[T]) -> Result<&T, Fault> {
 }
 
 /// The enum symbol (or its mapping) that `index` names.
-#[inline]
+#[inline(always)]
 fn symbol<T>(index: i64, symbols: &[T]) -> Result<&T, Fault> {
     usize::try_from(index)
         .ok()
@@ -1749,6 +1866,170 @@ mod tests {
         encode_long(2, &mut bad);
         let err = d.decode_block(&bad, 1).unwrap_err();
         assert!(err.to_string().contains("union branch index 2"), "{err}");
+    }
+
+    /// Optional fields of every kind `decode_fields` reads without its op ([`Fast`]), with null
+    /// first and last, their branch indexes in the shortest form and overlong (which Java's
+    /// reader takes), and arrays and maps of strings and longs: the values are those written.
+    #[test]
+    fn optional_fields_of_every_kind_and_their_index_forms() {
+        let kinds = [
+            ("long", "Int64"),
+            ("int", "Int32"),
+            ("double", "Float64"),
+            ("float", "Float32"),
+            ("boolean", "Boolean"),
+            ("string", "Utf8"),
+            ("bytes", "Binary"),
+        ];
+        let mut fields = Vec::new();
+        for (t, _) in kinds {
+            fields.push(format!(r#"{{"name":"n_{t}","type":["null","{t}"]}}"#));
+            fields.push(format!(r#"{{"name":"l_{t}","type":["{t}","null"]}}"#));
+        }
+        fields.push(
+            r#"{"name":"e","type":["null",{"type":"enum","name":"E","symbols":["A","B"]}]}"#.into(),
+        );
+        fields.push(r#"{"name":"as","type":{"type":"array","items":"string"}}"#.into());
+        fields.push(r#"{"name":"al","type":{"type":"array","items":"long"}}"#.into());
+        fields.push(r#"{"name":"m","type":{"type":"map","values":"string"}}"#.into());
+        let schema = format!(
+            r#"{{"type":"record","name":"r","fields":[{}]}}"#,
+            fields.join(",")
+        );
+        let mut d = decoder(&schema);
+        // The value of kind `t` in row `row`, encoded.
+        let value = |t: &str, row: i64, out: &mut Vec<u8>| match t {
+            "long" | "int" => encode_long(row * 1000 - 7, out),
+            "double" => out.extend_from_slice(&(row as f64 + 0.5).to_le_bytes()),
+            "float" => out.extend_from_slice(&(row as f32 + 0.25).to_le_bytes()),
+            "boolean" => out.push(u8::from(row % 2 == 1)),
+            _ => {
+                let text = format!("v{row}");
+                encode_long(text.len() as i64, out);
+                out.extend_from_slice(text.as_bytes());
+            }
+        };
+        // A branch index, in its shortest form or overlong (a zero group after it).
+        let index = |i: i64, overlong: bool, out: &mut Vec<u8>| {
+            if overlong {
+                out.extend_from_slice(&[0x80 | (2 * i as u8), 0x00]);
+            } else {
+                encode_long(i, out);
+            }
+        };
+        let rows = 8i64;
+        let mut data = Vec::new();
+        for row in 0..rows {
+            // Rows 0-3: values, 4-7: nulls; odd rows write their indexes overlong.
+            let null = row >= 4;
+            let overlong = row % 2 == 1;
+            for (t, _) in kinds {
+                // ["null", t]: null is branch 0; [t, "null"]: null is branch 1.
+                index(i64::from(!null), overlong, &mut data);
+                if !null {
+                    value(t, row, &mut data);
+                }
+                index(i64::from(null), overlong, &mut data);
+                if !null {
+                    value(t, row, &mut data);
+                }
+            }
+            index(i64::from(!null), overlong, &mut data);
+            if !null {
+                encode_long(row % 2, &mut data);
+            }
+            // (A block of `row` items, if any, then the end.)
+            for t in ["string", "long"] {
+                if row > 0 {
+                    encode_long(row, &mut data);
+                    for k in 0..row {
+                        value(t, k, &mut data);
+                    }
+                }
+                encode_long(0, &mut data);
+            }
+            if row > 0 {
+                encode_long(row, &mut data);
+                for k in 0..row {
+                    value("string", k, &mut data);
+                    value("string", k + 100, &mut data);
+                }
+            }
+            encode_long(0, &mut data);
+        }
+        d.decode_block(&data, rows as u64).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        assert_eq!(batch.num_rows(), rows as usize);
+        let text = |a: &dyn Array, row: usize| -> Option<String> {
+            if a.is_null(row) {
+                return None;
+            }
+            let a = arrow_cast::display::ArrayFormatter::try_new(a, &Default::default()).unwrap();
+            Some(a.value(row).to_string())
+        };
+        for (k, (t, arrow)) in kinds.iter().enumerate() {
+            for c in [2 * k, 2 * k + 1] {
+                let col = batch.column(c);
+                assert_eq!(col.data_type().to_string(), *arrow, "{t}");
+                for row in 0..rows as usize {
+                    let want = (row < 4).then(|| match *t {
+                        "long" | "int" => (row as i64 * 1000 - 7).to_string(),
+                        "double" => (row as f64 + 0.5).to_string(),
+                        "float" => (row as f32 + 0.25).to_string(),
+                        "boolean" => (row % 2 == 1).to_string(),
+                        "string" => format!("v{row}"),
+                        _ => format!("v{row}")
+                            .bytes()
+                            .map(|b| format!("{b:02x}"))
+                            .collect(),
+                    });
+                    assert_eq!(text(col.as_ref(), row), want, "{t}, column {c}, row {row}");
+                }
+            }
+        }
+        let e = batch.column(2 * kinds.len());
+        let lists = [
+            batch.column(2 * kinds.len() + 1),
+            batch.column(2 * kinds.len() + 2),
+        ];
+        let m = batch.column(2 * kinds.len() + 3);
+        for row in 0..rows as usize {
+            let want = (row < 4).then(|| ["A", "B"][row % 2].to_string());
+            assert_eq!(text(e.as_ref(), row), want, "enum, row {row}");
+            let strings: Vec<String> = (0..row).map(|k| format!("v{k}")).collect();
+            let longs: Vec<String> = (0..row)
+                .map(|k| (k as i64 * 1000 - 7).to_string())
+                .collect();
+            for (list, want) in lists.iter().zip([strings.clone(), longs]) {
+                assert_eq!(
+                    text(list.as_ref(), row),
+                    Some(format!("[{}]", want.join(", ")))
+                );
+            }
+            let entries: Vec<String> = (0..row).map(|k| format!("v{k}: v{}", k + 100)).collect();
+            assert_eq!(
+                text(m.as_ref(), row),
+                Some(format!("{{{}}}", entries.join(", ")))
+            );
+        }
+
+        // An index out of range still fails the record, in either order of the branches.
+        for field in [0, 1] {
+            let mut bad = Vec::new();
+            for (k, (t, _)) in kinds.iter().enumerate() {
+                for c in [2 * k, 2 * k + 1] {
+                    if c == field {
+                        encode_long(2, &mut bad);
+                    } else {
+                        index(i64::from(c % 2 == 0), false, &mut bad);
+                        value(t, 1, &mut bad);
+                    }
+                }
+            }
+            let err = d.decode_block(&bad, 1).unwrap_err();
+            assert!(err.to_string().contains("union branch index 2"), "{err}");
+        }
     }
 
     /// Null records and the unused members of unions are appended to their children late,

@@ -191,10 +191,7 @@ impl Resolver {
                 let op = self
                     .resolve(writer, reader, "value")?
                     .ok_or_else(|| mismatch("value", "the reader has no column here"))?;
-                vec![FieldOp {
-                    op,
-                    column: Some(0),
-                }]
+                vec![FieldOp::new(op, Some(0))]
             }
         };
         Ok(Plan {
@@ -222,10 +219,7 @@ impl Resolver {
                 .or_else(|| r.fields.iter().position(|rf| rf.aliases.contains(&wf.name)))
                 .filter(|j| !used[*j]);
             let Some(j) = found else {
-                ops.push(FieldOp {
-                    op: self.skip(&wf.schema)?,
-                    column: None,
-                });
+                ops.push(FieldOp::new(self.skip(&wf.schema)?, None));
                 continue;
             };
             used[j] = true;
@@ -235,14 +229,8 @@ impl Resolver {
                 reader_ops[j].column,
                 self.resolve(&wf.schema, &rf.schema, &fpath)?,
             ) {
-                (Some(column), Some(op)) => ops.push(FieldOp {
-                    op,
-                    column: Some(column),
-                }),
-                _ => ops.push(FieldOp {
-                    op: self.skip(&wf.schema)?,
-                    column: None,
-                }),
+                (Some(column), Some(op)) => ops.push(FieldOp::new(op, Some(column))),
+                _ => ops.push(FieldOp::new(self.skip(&wf.schema)?, None)),
             }
         }
         for (j, rf) in r.fields.iter().enumerate() {
@@ -260,13 +248,13 @@ impl Resolver {
             // (Checked by the reader's own plan: see `plan_reader`.)
             encode_default(&rf.schema, default, &mut bytes, 0)
                 .map_err(|m| mismatch(&fpath, format!("invalid default {default}: {m}")))?;
-            ops.push(FieldOp {
-                op: Op::Default {
+            ops.push(FieldOp::new(
+                Op::Default {
                     bytes: bytes.into(),
                     op: Box::new(reader_ops[j].op.clone()),
                 },
-                column: Some(column),
-            });
+                Some(column),
+            ));
         }
         Ok(ops)
     }

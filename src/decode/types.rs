@@ -335,6 +335,94 @@ impl Skip {
 pub(crate) struct FieldOp {
     pub op: Op,
     pub column: Option<usize>,
+    /// The op's common cases, classified once here so that most of a record's fields are
+    /// decoded with one dispatch: see [`Fast`].
+    pub fast: Fast,
+    /// For the optional [`Fast`] kinds: the byte of the null branch's index as a varint
+    /// (zig-zag: index 0 is 0x00, index 1 is 0x02); the other branch's is this `^ 0x02`.
+    pub null_byte: u8,
+}
+
+impl FieldOp {
+    pub(crate) fn new(op: Op, column: Option<usize>) -> Self {
+        let (fast, null_byte) = match column {
+            Some(_) => Fast::of(&op),
+            None => (Fast::General, 0),
+        };
+        Self {
+            op,
+            column,
+            fast,
+            null_byte,
+        }
+    }
+}
+
+/// What a record's field decodes, for the field ops that are most of a record's values: a
+/// plain value, or an optional one (a union of null and a plain value: mostly null in wide
+/// records). Everything else goes through the op: fixed and enum values, which need the op's
+/// size or symbols (`OtherPlain`), and the composite ops (`General`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Fast {
+    General,
+    OtherPlain,
+    Long,
+    Int,
+    Double,
+    Float,
+    Boolean,
+    String,
+    Bytes,
+    OptionalLong,
+    OptionalInt,
+    OptionalDouble,
+    OptionalFloat,
+    OptionalBoolean,
+    OptionalString,
+    OptionalBytes,
+}
+
+impl Fast {
+    /// The kind of `op`, and for an optional one its null branch's index byte.
+    fn of(op: &Op) -> (Self, u8) {
+        let plain = |op: &Op| {
+            Some(match op {
+                Op::Long => Fast::Long,
+                Op::Int => Fast::Int,
+                Op::Double => Fast::Double,
+                Op::Float => Fast::Float,
+                Op::Boolean => Fast::Boolean,
+                Op::String => Fast::String,
+                Op::Bytes => Fast::Bytes,
+                _ => return None,
+            })
+        };
+        if let Some(fast) = plain(op) {
+            return (fast, 0);
+        }
+        if op.is_plain() {
+            return (Fast::OtherPlain, 0);
+        }
+        let Op::Nullable { null_index, inner } = op else {
+            return (Fast::General, 0);
+        };
+        let optional = match plain(inner) {
+            Some(Fast::Long) => Fast::OptionalLong,
+            Some(Fast::Int) => Fast::OptionalInt,
+            Some(Fast::Double) => Fast::OptionalDouble,
+            Some(Fast::Float) => Fast::OptionalFloat,
+            Some(Fast::Boolean) => Fast::OptionalBoolean,
+            Some(Fast::String) => Fast::OptionalString,
+            Some(Fast::Bytes) => Fast::OptionalBytes,
+            _ => return (Fast::General, 0),
+        };
+        match null_index {
+            0 => (optional, 0x00),
+            1 => (optional, 0x02),
+            _ => (Fast::General, 0),
+        }
+    }
 }
 
 /// How uuids are stored.
@@ -584,7 +672,7 @@ impl Planner {
                         Schema::Union(b) => Op::NullUnion(b.len() as u32),
                         _ => Op::Null,
                     };
-                    ops.push(FieldOp { op, column: None });
+                    ops.push(FieldOp::new(op, None));
                 }
                 Some((dt, nullable, op)) => {
                     if let Some(first) = lower.insert(name.to_lowercase(), name.clone()) {
@@ -599,10 +687,7 @@ impl Planner {
                         });
                     }
                     out.push(field_for(name, dt, nullable, &op));
-                    ops.push(FieldOp {
-                        op,
-                        column: Some(out.len() - 1),
-                    });
+                    ops.push(FieldOp::new(op, Some(out.len() - 1)));
                 }
             }
         }
