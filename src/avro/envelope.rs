@@ -364,6 +364,11 @@ fn frame(buf: &[u8], max_datum: usize) -> Result<Option<usize>, EnvelopeError> {
 fn varint(buf: &[u8]) -> Result<Option<(i64, usize)>, EnvelopeError> {
     let mut raw: u64 = 0;
     for (i, b) in buf.iter().enumerate().take(10) {
+        // A tenth byte over 1 overflows 64 bits: refused, as the cursor that reads the datum
+        // refuses it (this framing must not pass a datum the reader then cannot read).
+        if i == 9 && *b > 1 {
+            return Err(EnvelopeError::Cursor(CursorError::Varint));
+        }
         raw |= ((b & 0x7f) as u64) << (7 * i);
         if b & 0x80 == 0 {
             return Ok(Some((((raw >> 1) as i64) ^ -((raw & 1) as i64), i + 1)));
@@ -469,6 +474,28 @@ mod tests {
         }
         assert_eq!(rows, 10);
         assert_eq!(good + set_aside, data.len(), "every byte accounted for");
+        // A length whose varint overflows 64 bits (a tenth byte over 1) breaks the framing
+        // there, as the cursor that would read the datum refuses it.
+        let mut over = stream(2);
+        let good = over.len();
+        over.extend_from_slice(&[0xa0, 0xb4, 0xde, 0xfd, 0xfd, 0xfd, 0xfd, 0xfd, 0xfd, 0x75]);
+        over.extend_from_slice(&stream(2));
+        let events = split(&over, 7, 1 << 20);
+        let rows: u64 = events
+            .iter()
+            .map(|e| match e {
+                RawEvent::Block(b) => b.count,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(rows, 2);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, RawEvent::Broken { offset, error, .. }
+                if *offset == good as u64 && error.to_string().contains("varint"))),
+            "{events:?}"
+        );
         // A datum cut short at the end.
         let mut cut = stream(5);
         cut.truncate(cut.len() - 1);
