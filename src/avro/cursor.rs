@@ -254,8 +254,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads the count of an array or map block. A negative count is followed by the block's
-    /// byte size, which is read and returned. Returns `(count, byte_size)`. Inlined: a call
-    /// returned its result through memory, and arrays and maps read one or two a value.
+    /// byte size, which is read and returned if it fits the bytes left: one that does not (a
+    /// writer's mistake, or damage) is ignored, as Java's, fastavro's and apache-avro's readers
+    /// ignore the size when they decode the items (it only lets a reader skip them). Returns
+    /// `(count, byte_size)`. Inlined: a call returned its result through memory, and arrays and
+    /// maps read one or two a value.
     #[inline(always)]
     pub fn block_count(&mut self) -> Result<(u64, Option<usize>), CursorError> {
         let count = self.long()?;
@@ -263,10 +266,10 @@ impl<'a> Cursor<'a> {
             return Ok((count as u64, None));
         }
         let size = self.long()?;
-        if size < 0 || size as u64 > self.remaining() as u64 {
-            return Err(CursorError::Length(size));
-        }
-        Ok((count.unsigned_abs(), Some(size as usize)))
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|&size| size <= self.remaining());
+        Ok((count.unsigned_abs(), size))
     }
 }
 
@@ -385,6 +388,23 @@ mod tests {
         let mut buf = Vec::new();
         encode_long(-3, &mut buf);
         assert_eq!(Cursor::new(&buf).bytes(), Err(CursorError::Length(-3)));
+        // An array block's byte size is returned where it fits the bytes left, and read
+        // past and ignored where it does not (negative, or past the end), as other readers
+        // ignore it: the count is what the items are read by.
+        for (size, rest, want) in [
+            (3, 3, Some(3)),
+            (0, 2, Some(0)),
+            (-17, 5, None),
+            (9, 3, None),
+        ] {
+            let mut buf = Vec::new();
+            encode_long(-2, &mut buf);
+            encode_long(size, &mut buf);
+            buf.resize(buf.len() + rest, 0);
+            let mut cur = Cursor::new(&buf);
+            assert_eq!(cur.block_count(), Ok((2, want)), "size {size}");
+            assert_eq!(cur.remaining(), rest);
+        }
         // An int out of range.
         let mut buf = Vec::new();
         encode_long(1 << 33, &mut buf);

@@ -598,7 +598,8 @@ fn skip_datum(s: &Skip, cur: &mut Cursor<'_>) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Reads past the blocks of an array or map; blocks with a byte size are jumped over.
+/// Reads past the blocks of an array or map; blocks with a byte size are jumped over (their
+/// items are read past one by one where the size does not fit the bytes left).
 fn skip_blocks(
     cur: &mut Cursor<'_>,
     mut item: impl FnMut(&mut Cursor<'_>) -> Result<(), Fault>,
@@ -2267,7 +2268,30 @@ mod tests {
         let batch = d.flush().unwrap().unwrap();
         assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 42);
 
-        // A byte size past the end is an error, not a panic.
+        // A byte size that cannot be right (negative, or past the end) is ignored, as Java's,
+        // fastavro's and apache-avro's readers ignore it: the items are read by the count,
+        // also when the field is skipped.
+        for size in [-17, 1000] {
+            let mut odd = Vec::new();
+            encode_long(-2, &mut odd);
+            encode_long(size, &mut odd);
+            encode_long(300, &mut odd);
+            encode_long(-5, &mut odd);
+            encode_long(0, &mut odd);
+            encode_long(0, &mut odd); // m: no entries
+            encode_long(42, &mut odd);
+            let mut d = BatchDecoder::new(Arc::new(plan(&writer).unwrap()));
+            d.decode_block(&odd, 1).unwrap();
+            let batch = d.flush().unwrap().unwrap();
+            let a = batch.column(0).as_list::<i32>();
+            assert_eq!(a.value(0).as_primitive::<Int64Type>().values(), &[300, -5]);
+            assert_eq!(batch.column(2).as_primitive::<Int64Type>().value(0), 42);
+            let mut d = BatchDecoder::new(Arc::new(plan_resolved(&writer, &reader).unwrap()));
+            d.decode_block(&odd, 1).unwrap();
+            let batch = d.flush().unwrap().unwrap();
+            assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 42);
+        }
+        // A block cut short is an error, not a panic.
         let mut bad = Vec::new();
         encode_long(-1, &mut bad);
         encode_long(1000, &mut bad);
