@@ -3,7 +3,7 @@
 #
 #   bash benches/compare.sh [--shape events|metrics|logs|sparse|flags|deep|lowcard] [--records N] [--files N]
 #                           [--codec C[,C...]] [--rounds N] [--threads N] [--tools T[,T...]]
-#                           [--parquet snappy|zstd] [--stages] [--no-build]
+#                           [--parquet snappy|zstd] [--stages] [--no-build] [--baseline BIN]
 #
 # For each codec (default deflate), generates N records in F Avro container files of ~64 KB
 # blocks once (cached under target/compare-data/), then times, in rounds and alternating
@@ -14,6 +14,9 @@
 #   parqour-delta  the same with --byte-array-encoding delta-length: strings and binaries without
 #               a dictionary as DELTA_LENGTH_BYTE_ARRAY instead of PLAIN (not run by default)
 #   parqour-1t  the same with --threads 1 (not run by default)
+#   baseline    another parqour binary (--baseline BIN, e.g. an earlier commit's release build)
+#               with parqour's arguments: a change measured against the binary before it, in
+#               the same run (not run by default)
 #   parqour-1core  --threads 1 pinned to one cpu: parqour on a 1-core machine, for the 1 -> N
 #               core scaling (with --threads 1 alone, the reader and upload threads still use
 #               the other cores)
@@ -54,6 +57,7 @@ tools=parqour,parqour-1core,reference,datafusion
 build=1
 stages=0
 parquet=snappy
+baseline=
 
 usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 need_value() { [[ $# -ge 2 && -n $2 ]] || { echo "compare.sh: $1 needs a value" >&2; exit 64; }; }
@@ -68,6 +72,7 @@ while [[ $# -gt 0 ]]; do
     --tools) need_value "$@"; tools=$2; shift 2 ;;
     --stages) stages=1; shift ;;
     --parquet) need_value "$@"; parquet=$2; shift 2 ;;
+    --baseline) need_value "$@"; baseline=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
@@ -97,6 +102,11 @@ if [[ ,$tools, == *,datafusion,* ]] && ! python3 -c 'import datafusion' 2>/dev/n
   echo "compare.sh: DataFusion's Python package is not installed: pip install -r benches/requirements.txt" >&2
   echo "            (or leave it out: --tools parqour,reference)" >&2
   exit 69
+fi
+
+if [[ ,$tools, == *,baseline,* ]]; then
+  [[ -n $baseline ]] || { echo "compare.sh: the baseline tool needs --baseline BIN" >&2; exit 64; }
+  [[ -x $baseline ]] || { echo "compare.sh: $baseline is not an executable" >&2; exit 69; }
 fi
 
 if (( build )); then
@@ -131,7 +141,8 @@ for codec in "${codec_list[@]}"; do
   python3 benches/compare/compare.py --data "$data" --records "$records" \
     --out "$target/compare-out" --rounds "$rounds" --threads "$threads" --tools "$tools" \
     --parquet "$parquet" \
-    --parqour "$bin/parqour" --reference "$bin/examples/reference"
+    --parqour "$bin/parqour" --reference "$bin/examples/reference" \
+    ${baseline:+--baseline "$baseline"}
   if (( stages )); then
     echo
     echo "== $codec: parqour's stages on one thread (cpu clock)"

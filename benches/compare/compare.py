@@ -38,13 +38,17 @@ def tool_commands(args, name: str, out: Path):
         return [*parqour, "--byte-array-encoding", "delta-length", *threads]
     if name in ("parqour-1t", "parqour-1core"):
         return [*parqour, "--threads", "1"]
+    if name == "baseline":
+        if not args.baseline:
+            raise SystemExit("compare: the baseline tool needs --baseline BIN")
+        return [args.baseline, *parqour[1:], *threads]
     if name == "reference":
         return [args.reference, *zstd, str(out / "reference.parquet"), data]
     if name == "datafusion":
         codec = ["--compression", args.parquet]
         return [sys.executable, str(HERE / "datafusion_convert.py"), *threads, *codec, str(out), data]
     raise SystemExit(
-        f"compare: unknown tool {name!r} (parqour, parqour-uuid16, parqour-delta, parqour-1t, parqour-1core, reference, datafusion)"
+        f"compare: unknown tool {name!r} (parqour, parqour-uuid16, parqour-delta, parqour-1t, parqour-1core, baseline, reference, datafusion)"
     )
 
 
@@ -113,6 +117,7 @@ def main() -> int:
     ap.add_argument("--parquet", choices=["snappy", "zstd"], default="snappy", help="output codec (zstd: level 3)")
     ap.add_argument("--parqour", required=True, help="parqour binary")
     ap.add_argument("--reference", required=True, help="reference example binary")
+    ap.add_argument("--baseline", help="another parqour binary (an earlier commit's), the baseline tool")
     args = ap.parse_args()
 
     tools = [t for t in args.tools.split(",") if t]
@@ -182,7 +187,7 @@ def main() -> int:
             f"{t:<15} {wall:7.2f} {cpu:7.2f} {rss / 2**20:8.0f} {bytes_in / 1e6 / wall:7.1f} "
             f"{args.records / cpu:10,.0f} {out_bytes[t][0] / 1e6:8.1f}"
         )
-    for base in ("reference", "datafusion"):
+    for base in ("baseline", "reference", "datafusion"):
         if base not in med:
             continue
         for t in (x for x in tools if x.startswith("parqour")):
