@@ -435,20 +435,20 @@ fn decode_fields(
             .get_mut(i)
             .ok_or(ValueError::Internal("field without column"))?;
         match f.fast {
-            Fast::Long => decode_kind(PlainKind::Long, cur, col)?,
-            Fast::Int => decode_kind(PlainKind::Int, cur, col)?,
-            Fast::Double => decode_kind(PlainKind::Double, cur, col)?,
-            Fast::Float => decode_kind(PlainKind::Float, cur, col)?,
-            Fast::Boolean => decode_kind(PlainKind::Boolean, cur, col)?,
-            Fast::String => decode_kind(PlainKind::String, cur, col)?,
-            Fast::Bytes => decode_kind(PlainKind::Bytes, cur, col)?,
-            Fast::OptionalLong => decode_optional(PlainKind::Long, f, cur, col)?,
-            Fast::OptionalInt => decode_optional(PlainKind::Int, f, cur, col)?,
-            Fast::OptionalDouble => decode_optional(PlainKind::Double, f, cur, col)?,
-            Fast::OptionalFloat => decode_optional(PlainKind::Float, f, cur, col)?,
-            Fast::OptionalBoolean => decode_optional(PlainKind::Boolean, f, cur, col)?,
-            Fast::OptionalString => decode_optional(PlainKind::String, f, cur, col)?,
-            Fast::OptionalBytes => decode_optional(PlainKind::Bytes, f, cur, col)?,
+            Fast::Long => decode_kind(Fast::Long, cur, col)?,
+            Fast::Int => decode_kind(Fast::Int, cur, col)?,
+            Fast::Double => decode_kind(Fast::Double, cur, col)?,
+            Fast::Float => decode_kind(Fast::Float, cur, col)?,
+            Fast::Boolean => decode_kind(Fast::Boolean, cur, col)?,
+            Fast::String => decode_kind(Fast::String, cur, col)?,
+            Fast::Bytes => decode_kind(Fast::Bytes, cur, col)?,
+            Fast::OptionalLong => decode_optional(Fast::Long, f, cur, col)?,
+            Fast::OptionalInt => decode_optional(Fast::Int, f, cur, col)?,
+            Fast::OptionalDouble => decode_optional(Fast::Double, f, cur, col)?,
+            Fast::OptionalFloat => decode_optional(Fast::Float, f, cur, col)?,
+            Fast::OptionalBoolean => decode_optional(Fast::Boolean, f, cur, col)?,
+            Fast::OptionalString => decode_optional(Fast::String, f, cur, col)?,
+            Fast::OptionalBytes => decode_optional(Fast::Bytes, f, cur, col)?,
             Fast::OtherPlain => decode_plain(&f.op, cur, col)?,
             // (A reader field the writer lacks is an `Op::Default`: its default is decoded,
             // not the writer's bytes.)
@@ -458,26 +458,13 @@ fn decode_fields(
     Ok(())
 }
 
-/// The kinds of plain values [`Fast`] decodes without their op (each call passes a constant,
-/// so that each of `decode_fields`' arms is specialized).
-#[derive(Clone, Copy)]
-enum PlainKind {
-    Long,
-    Int,
-    Double,
-    Float,
-    Boolean,
-    String,
-    Bytes,
-}
-
-/// An optional field (`f`, a [`Fast`] optional kind): its branch index is one byte, unless it
-/// is out of range or not in its shortest form, which `decode` reads (and refuses or accepts)
-/// as it reads any union. (The value is marked valid before it is read: a record that fails is
-/// cut off all its columns anyway.)
+/// An optional field (`f`, a [`Fast`] optional kind; `kind`, its value's plain kind): its
+/// branch index is one byte, unless it is out of range or not in its shortest form, which
+/// `decode` reads (and refuses or accepts) as it reads any union. (The value is marked valid
+/// before it is read: a record that fails is cut off all its columns anyway.)
 #[inline(always)]
 fn decode_optional(
-    kind: PlainKind,
+    kind: Fast,
     f: &FieldOp,
     cur: &mut Cursor<'_>,
     col: &mut Column,
@@ -496,16 +483,16 @@ fn decode_optional(
     }
 }
 
-/// A null into `col`, whose values are of `kind` ([`Fast`]).
+/// A null into `col`, whose values are of the plain `kind`.
 #[inline(always)]
-fn append_null_kind(kind: PlainKind, col: &mut Column) -> Result<(), Fault> {
+fn append_null_kind(kind: Fast, col: &mut Column) -> Result<(), Fault> {
     match (kind, &mut col.data) {
-        (PlainKind::Long, Data::Int64(v)) => v.push(0),
-        (PlainKind::Int, Data::Int32(v)) => v.push(0),
-        (PlainKind::Double, Data::Float64(v)) => v.push(0.0),
-        (PlainKind::Float, Data::Float32(v)) => v.push(0.0),
-        (PlainKind::Boolean, Data::Boolean(b)) => b.append(false),
-        (PlainKind::String | PlainKind::Bytes, Data::Bytes { offsets, values }) => {
+        (Fast::Long, Data::Int64(v)) => v.push(0),
+        (Fast::Int, Data::Int32(v)) => v.push(0),
+        (Fast::Double, Data::Float64(v)) => v.push(0.0),
+        (Fast::Float, Data::Float32(v)) => v.push(0.0),
+        (Fast::Boolean, Data::Boolean(b)) => b.append(false),
+        (Fast::String | Fast::Bytes, Data::Bytes { offsets, values }) => {
             offsets.push(values.len() as i32)
         }
         _ => return Err(disagree()),
@@ -517,19 +504,18 @@ fn append_null_kind(kind: PlainKind, col: &mut Column) -> Result<(), Fault> {
     Ok(())
 }
 
-/// A plain value of `kind` into `col` ([`Fast`]).
+/// A plain value of `kind` (one of [`Fast`]'s plain kinds) into `col`. Its callers pass a
+/// constant kind, so that each arm of `decode_fields` is specialized (one dispatch a field).
 #[inline(always)]
-fn decode_kind(kind: PlainKind, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> {
+fn decode_kind(kind: Fast, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> {
     match (kind, &mut col.data) {
-        (PlainKind::Long, Data::Int64(v)) => v.push(cur.long()?),
-        (PlainKind::Int, Data::Int32(v)) => v.push(cur.int()?),
-        (PlainKind::Double, Data::Float64(v)) => v.push(cur.double()?),
-        (PlainKind::Float, Data::Float32(v)) => v.push(cur.float()?),
-        (PlainKind::Boolean, Data::Boolean(b)) => b.append(cur.boolean()?),
-        (PlainKind::String, Data::Bytes { offsets, values }) => {
-            append_string(offsets, values, cur)?
-        }
-        (PlainKind::Bytes, Data::Bytes { offsets, values }) => {
+        (Fast::Long, Data::Int64(v)) => v.push(cur.long()?),
+        (Fast::Int, Data::Int32(v)) => v.push(cur.int()?),
+        (Fast::Double, Data::Float64(v)) => v.push(cur.double()?),
+        (Fast::Float, Data::Float32(v)) => v.push(cur.float()?),
+        (Fast::Boolean, Data::Boolean(b)) => b.append(cur.boolean()?),
+        (Fast::String, Data::Bytes { offsets, values }) => append_string(offsets, values, cur)?,
+        (Fast::Bytes, Data::Bytes { offsets, values }) => {
             let (b, window) = cur.bytes_windowed()?;
             append_windowed(offsets, values, b, window)?;
         }
@@ -864,10 +850,10 @@ fn decode_array(
     // Arrays of strings (tags, segments) and numbers: each item without the dispatch on its op.
     match item {
         Op::String => decode_blocks(cur, offsets, item_min, |cur| {
-            decode_kind(PlainKind::String, cur, child)
+            decode_kind(Fast::String, cur, child)
         }),
         Op::Long => decode_blocks(cur, offsets, item_min, |cur| {
-            decode_kind(PlainKind::Long, cur, child)
+            decode_kind(Fast::Long, cur, child)
         }),
         _ => decode_blocks(cur, offsets, item_min, |cur| decode(item, cur, child)),
     }
@@ -912,7 +898,7 @@ fn decode_map(
     if let Op::String = value {
         decode_blocks(cur, offsets, 1 + value_min, |cur| {
             append_string(key_offsets, key_values, cur)?;
-            decode_kind(PlainKind::String, cur, values)
+            decode_kind(Fast::String, cur, values)
         })?;
     } else {
         decode_blocks(cur, offsets, 1 + value_min, |cur| {
