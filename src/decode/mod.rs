@@ -449,7 +449,7 @@ fn decode_fields(
             Fast::OptionalBoolean => decode_optional(Fast::Boolean, f, cur, col)?,
             Fast::OptionalString => decode_optional(Fast::String, f, cur, col)?,
             Fast::OptionalBytes => decode_optional(Fast::Bytes, f, cur, col)?,
-            Fast::OtherPlain => decode_plain(&f.op, cur, col)?,
+            Fast::OtherPlain => decode_fixed_or_enum(&f.op, cur, col)?,
             // (A reader field the writer lacks is an `Op::Default`: its default is decoded,
             // not the writer's bytes.)
             Fast::General => decode_nested(&f.op, cur, col)?,
@@ -749,17 +749,23 @@ fn append_plain_null(op: &Op, col: &mut Column) {
 /// [`decode`] of anything but a union of null and a plain value.
 #[inline(always)]
 fn decode_plain(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> {
+    match op {
+        Op::Long => decode_kind(Fast::Long, cur, col),
+        Op::Int => decode_kind(Fast::Int, cur, col),
+        Op::String => decode_kind(Fast::String, cur, col),
+        Op::Bytes => decode_kind(Fast::Bytes, cur, col),
+        Op::Double => decode_kind(Fast::Double, cur, col),
+        Op::Float => decode_kind(Fast::Float, cur, col),
+        Op::Boolean => decode_kind(Fast::Boolean, cur, col),
+        _ => decode_fixed_or_enum(op, cur, col),
+    }
+}
+
+/// The plain values whose op has more than a kind to say (a fixed's size, an enum's
+/// symbols: [`Fast::OtherPlain`]); other ops go on to [`decode_nested`].
+#[inline(always)]
+fn decode_fixed_or_enum(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), Fault> {
     match (op, &mut col.data) {
-        (Op::Long, Data::Int64(v)) => v.push(cur.long()?),
-        (Op::Int, Data::Int32(v)) => v.push(cur.int()?),
-        (Op::String, Data::Bytes { offsets, values }) => append_string(offsets, values, cur)?,
-        (Op::Bytes, Data::Bytes { offsets, values }) => {
-            let (b, window) = cur.bytes_windowed()?;
-            append_windowed(offsets, values, b, window)?;
-        }
-        (Op::Double, Data::Float64(v)) => v.push(cur.double()?),
-        (Op::Float, Data::Float32(v)) => v.push(cur.float()?),
-        (Op::Boolean, Data::Boolean(b)) => b.append(cur.boolean()?),
         (Op::Fixed(size), Data::Fixed { values, len, .. }) => {
             values.extend_from_slice(cur.take(*size)?);
             *len += 1;
