@@ -213,6 +213,19 @@ def lowcard_record(rnd, k):
     return r
 
 
+def tiny_schema():
+    return {"type": "record", "name": "Tiny", "fields": [
+        {"name": "n", "type": "int"},
+        {"name": "id", "type": "long"},
+        {"name": "code", "type": "string"},
+    ]}
+
+
+def tiny_record(rnd, k):
+    return {"n": rnd.randrange(1000), "id": k,
+            "code": "".join(rnd.choice(string.ascii_uppercase) for _ in range(4))}
+
+
 SHAPES = {
     "metrics": (metrics_schema, metrics_record),
     "logs": (logs_schema, logs_record),
@@ -220,6 +233,7 @@ SHAPES = {
     "flags": (flags_schema, flags_record),
     "deep": (deep_schema, deep_record),
     "lowcard": (lowcard_schema, lowcard_record),
+    "tiny": (tiny_schema, tiny_record),
 }
 
 

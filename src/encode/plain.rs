@@ -2025,31 +2025,80 @@ impl Write for HeadAndBody {
     }
 }
 
-/// The min and max of byte values, kept as slices of where the values are (compared with
-/// [`less`]) and copied once, when the batch or page is done.
+/// The min and max of byte values, kept as slices of where the values are and copied once,
+/// when the batch or page is done. Each value's first 8 bytes are read once as a number
+/// ([`prefix_key`]); a value whose number lies strictly between the min's and the max's is
+/// neither, without comparing bytes (most values, where `memcmp` was called twice for each
+/// value shorter than 8 bytes).
 #[derive(Default)]
-struct SliceMinMax<'a>(Option<(&'a [u8], &'a [u8])>);
+struct SliceMinMax<'a>(Option<MinMaxSlices<'a>>);
+
+struct MinMaxSlices<'a> {
+    min: &'a [u8],
+    max: &'a [u8],
+    min_key: u64,
+    max_key: u64,
+}
 
 impl<'a> SliceMinMax<'a> {
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, v: &'a [u8]) {
+        let key = prefix_key(v);
         match &mut self.0 {
-            None => self.0 = Some((v, v)),
-            Some((min, max)) => {
-                if less(v, min) {
-                    *min = v;
-                } else if less(max, v) {
-                    *max = v;
+            None => {
+                self.0 = Some(MinMaxSlices {
+                    min: v,
+                    max: v,
+                    min_key: key,
+                    max_key: key,
+                })
+            }
+            Some(m) => {
+                if key > m.min_key && key < m.max_key {
+                    return;
+                }
+                if key < m.min_key || (key == m.min_key && v < m.min) {
+                    m.min = v;
+                    m.min_key = key;
+                } else if key > m.max_key || (key == m.max_key && v > m.max) {
+                    m.max = v;
+                    m.max_key = key;
                 }
             }
         }
     }
 
     fn finish(self, kept: Kept) -> MinMax {
-        self.0.map_or(MinMax::None, |(min, max)| {
-            MinMax::Bytes(kept.copy(min), kept.copy(max))
+        self.0.map_or(MinMax::None, |m| {
+            MinMax::Bytes(kept.copy(m.min), kept.copy(m.max))
         })
     }
+}
+
+/// The first 8 bytes of `v` as a big-endian number, zero-padded: where the numbers of two
+/// values differ, the values compare as the numbers do (a value shorter than 8 bytes whose
+/// bytes agree with a longer one's is its prefix, so the smaller); where they are equal, the
+/// bytes must be compared.
+#[inline(always)]
+fn prefix_key(v: &[u8]) -> u64 {
+    if let Some(c) = v.first_chunk::<8>() {
+        return u64::from_be_bytes(*c);
+    }
+    // The bytes in the low `n` bytes of a little-endian number, read in two overlapping
+    // loads, then swapped so that the first byte is the highest.
+    let n = v.len();
+    let le = if n >= 4 {
+        let lo = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+        let hi = u32::from_le_bytes([v[n - 4], v[n - 3], v[n - 2], v[n - 1]]);
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 4)))
+    } else if n > 0 {
+        u64::from(v[0])
+            | (u64::from(v[n / 2]) << (8 * (n / 2)))
+            | (u64::from(v[n - 1]) << (8 * (n - 1)))
+    } else {
+        0
+    };
+    le.swap_bytes()
 }
 
 /// How much of a byte value is kept as a page's or chunk's min or max: enough to truncate it
@@ -2504,19 +2553,6 @@ fn lay_nulls(defs: &mut [u8], nulls: &NullBuffer, level: u8) {
     }
 }
 
-/// `a < b` byte-wise; the first 8 bytes compared as one number, which settles most
-/// comparisons of distinct values without a call to `memcmp`.
-#[inline]
-fn less(a: &[u8], b: &[u8]) -> bool {
-    if let (Some(x), Some(y)) = (a.first_chunk::<8>(), b.first_chunk::<8>()) {
-        let (x, y) = (u64::from_be_bytes(*x), u64::from_be_bytes(*y));
-        if x != y {
-            return x < y;
-        }
-    }
-    a < b
-}
-
 /// Bits needed for levels up to `max`.
 fn bit_width(max: u8) -> u32 {
     u8::BITS - max.leading_zeros()
@@ -2747,6 +2783,77 @@ impl ChunkReader for PageReader {
 
 #[cfg(test)]
 mod tests {
+
+    /// Byte strings of lengths 0 to 12 over bytes that sort at the edges (0, 1, 0x7f, 0x80,
+    /// 0xff), every pair of a deterministic sample: the prefix keys order them as the bytes
+    /// do wherever the keys differ, and the min and max of any sequence are the bytes' own.
+    #[test]
+    fn prefix_keys_order_byte_strings_and_min_max_follows_them() {
+        let alphabet = [0u8, 1, 0x41, 0x7f, 0x80, 0xfe, 0xff];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut values: Vec<Vec<u8>> = vec![vec![]];
+        for _ in 0..600 {
+            let len = (next() % 13) as usize;
+            // Often a prefix of an earlier value, extended: equal first bytes are the hard case.
+            let mut v = if next() % 2 == 0 {
+                values[(next() % values.len() as u64) as usize].clone()
+            } else {
+                Vec::new()
+            };
+            v.truncate(len);
+            while v.len() < len {
+                v.push(alphabet[(next() % alphabet.len() as u64) as usize]);
+            }
+            values.push(v);
+        }
+        for a in &values {
+            for b in &values {
+                let (ka, kb) = (prefix_key(a), prefix_key(b));
+                if ka != kb {
+                    assert_eq!(ka < kb, a < b, "{a:?} {b:?}");
+                }
+                if a.len() <= 8 && b.len() <= 8 && a.len() == b.len() {
+                    assert_eq!(ka == kb, a == b, "{a:?} {b:?}");
+                }
+            }
+        }
+        // Sequences whose min or max is reached by a value with the same key as the one
+        // before it: equal first 8 bytes, or a shorter value ending in zeros.
+        let tricky: [&[&[u8]]; 6] = [
+            &[b"m", &[0], &[]],
+            &[b"m", b"AB\0", b"AB"],
+            &[b"m", b"abcdefgh2", b"abcdefgh1", b"abcdefgh"],
+            &[b"a", b"abcdefgh1", b"abcdefgh2", b"abcdefgh\xff"],
+            &[b"a", &[0xff], &[0xff, 0], &[0xff, 0, 0]],
+            &[b"abcdefgh5", b"abcdefgh", b"abcdefgh9", b"abcdefgh0"],
+        ];
+        let mut sequences: Vec<Vec<&[u8]>> = tricky.iter().map(|t| t.to_vec()).collect();
+        for start in 0..50 {
+            sequences.push(values[start..].iter().map(Vec::as_slice).collect());
+            sequences.push(values[start..].iter().rev().map(Vec::as_slice).collect());
+        }
+        for sequence in sequences {
+            let mut seen = SliceMinMax::default();
+            for v in &sequence {
+                seen.add(v);
+            }
+            let want_min = sequence.iter().min().unwrap();
+            let want_max = sequence.iter().max().unwrap();
+            let kept = Kept::new(None, None, false);
+            match seen.finish(kept) {
+                MinMax::Bytes(min, max) => {
+                    assert_eq!((&min[..], &max[..]), (*want_min, *want_max), "{sequence:?}");
+                }
+                _ => panic!("no min and max"),
+            }
+        }
+    }
     use super::*;
 
     #[test]
