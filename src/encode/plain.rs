@@ -2184,16 +2184,38 @@ fn ints(out: &mut Vec<u8>, width: usize, values: impl Iterator<Item = i64>) -> M
 
 /// Appends floats as plain values (their little-endian bytes, given with their keys);
 /// returns their min and max, and how many were NaN.
+///
+/// The same min and max as [`FloatMinMax`] (the least and greatest number, else, where every
+/// value is NaN, the least and greatest NaN), kept without a branch per value: numbers and
+/// NaNs in separate extremes, each value counted into one pair and out of the other by
+/// selects, so that random values do not mispredict.
 fn floats<const N: usize>(
     out: &mut Vec<u8>,
     values: impl Iterator<Item = ([u8; N], FloatKey)>,
 ) -> (MinMax, u64) {
-    let mut seen = FloatMinMax::default();
-    for (bytes, key) in values {
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    let (mut nan_min, mut nan_max) = (i64::MAX, i64::MIN);
+    let (mut count, mut nans) = (0u64, 0u64);
+    out.reserve(values.size_hint().0 * N);
+    for (bytes, FloatKey { key, nan, .. }) in values {
         out.extend_from_slice(&bytes);
-        seen.add(key);
+        count += 1;
+        nans += u64::from(nan);
+        min = min.min(if nan { i64::MAX } else { key });
+        max = max.max(if nan { i64::MIN } else { key });
+        nan_min = nan_min.min(if nan { key } else { i64::MAX });
+        nan_max = nan_max.max(if nan { key } else { i64::MIN });
     }
-    seen.finish()
+    let wide = N == 8;
+    let key = |key, nan| FloatKey { key, nan, wide };
+    let minmax = if count > nans {
+        MinMax::Float(key(min, false), key(max, false))
+    } else if nans > 0 {
+        MinMax::Float(key(nan_min, true), key(nan_max, true))
+    } else {
+        MinMax::None
+    };
+    (minmax, nans)
 }
 
 /// The min and max of integers.
@@ -2783,6 +2805,83 @@ impl ChunkReader for PageReader {
 
 #[cfg(test)]
 mod tests {
+
+    /// `floats` (branch-free) finds the min, max and NaN count `FloatMinMax` (one value at a
+    /// time) finds, on sequences of numbers, zeros of both signs, infinities and NaNs of both
+    /// signs and several payloads, in many orders and mixes (all NaN, no NaN, empty).
+    #[test]
+    fn float_extremes_match_the_value_at_a_time_ones() {
+        let specials = [
+            0.0f64,
+            -0.0,
+            1.5,
+            -2.25,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::from_bits(0x7ff8_0000_0000_0001),
+            f64::from_bits(0xfff8_0000_0000_0000),
+            f64::from_bits(0x7ff0_0000_0000_0001),
+            f64::NAN,
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut sequences: Vec<Vec<f64>> = vec![vec![], specials[8..].to_vec(), specials.to_vec()];
+        for _ in 0..300 {
+            let len = (next() % 20) as usize;
+            let nan_only = next() % 5 == 0;
+            sequences.push(
+                (0..len)
+                    .map(|_| {
+                        let k = (next() % specials.len() as u64) as usize;
+                        if nan_only {
+                            specials[8 + k % 4]
+                        } else {
+                            specials[k]
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        for values in sequences {
+            let mut one = FloatMinMax::default();
+            for &v in &values {
+                one.add(FloatKey::of_f64(v));
+            }
+            let mut out = Vec::new();
+            let got = floats(
+                &mut out,
+                values
+                    .iter()
+                    .map(|&v| (v.to_le_bytes(), FloatKey::of_f64(v))),
+            );
+            let want = one.finish();
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{values:?}");
+            assert_eq!(out.len(), values.len() * 8);
+            let narrow: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+            let mut one = FloatMinMax::default();
+            for &v in &narrow {
+                one.add(FloatKey::of_f32(v));
+            }
+            let got = floats(
+                &mut out,
+                narrow
+                    .iter()
+                    .map(|&v| (v.to_le_bytes(), FloatKey::of_f32(v))),
+            );
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{:?}", one.finish()),
+                "{narrow:?}"
+            );
+        }
+    }
 
     /// Byte strings of lengths 0 to 12 over bytes that sort at the edges (0, 1, 0x7f, 0x80,
     /// 0xff), every pair of a deterministic sample: the prefix keys order them as the bytes
