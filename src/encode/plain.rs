@@ -2825,13 +2825,8 @@ mod tests {
             f64::from_bits(0x7ff0_0000_0000_0001),
             f64::NAN,
         ];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::demo::Rng::new(32);
+        let mut next = move || rng.next_u64();
         let mut sequences: Vec<Vec<f64>> = vec![vec![], specials[8..].to_vec(), specials.to_vec()];
         for _ in 0..300 {
             let len = (next() % 20) as usize;
@@ -2889,13 +2884,8 @@ mod tests {
     #[test]
     fn prefix_keys_order_byte_strings_and_min_max_follows_them() {
         let alphabet = [0u8, 1, 0x41, 0x7f, 0x80, 0xfe, 0xff];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::demo::Rng::new(8);
+        let mut next = move || rng.next_u64();
         let mut values: Vec<Vec<u8>> = vec![vec![]];
         for _ in 0..600 {
             let len = (next() % 13) as usize;
