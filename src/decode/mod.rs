@@ -771,7 +771,8 @@ fn decode_fixed_or_enum(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Resu
             *len += 1;
         }
         (Op::Enum(symbols), Data::Bytes { offsets, values }) => {
-            append_bytes(offsets, values, symbol(cur.long()?, symbols)?.as_bytes())?;
+            let s = symbol(cur.long()?, symbols)?;
+            append_windowed(offsets, values, s.name.as_bytes(), s.window.as_ref())?;
         }
         _ => return decode_nested(op, cur, col),
     }
@@ -1864,6 +1865,35 @@ mod tests {
     /// Optional fields of every kind `decode_fields` reads without its op ([`Fast`]), with null
     /// first and last, their branch indexes in the shortest form and overlong (which Java's
     /// reader takes), and arrays and maps of strings and longs: the values are those written.
+    /// Enum symbols of 1, 31, 32 and 33 bytes (either side of the window copied whole), one
+    /// after another into a column whose buffers start small, come out as their symbols.
+    #[test]
+    fn enum_symbols_of_every_length_are_appended_whole() {
+        let symbols = [
+            "A".to_string(),
+            "B".repeat(31),
+            "C".repeat(32),
+            "D".repeat(33),
+        ];
+        let quoted: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
+        let schema = format!(
+            r#"{{"type":"record","name":"r","fields":[{{"name":"e","type":{{"type":"enum","name":"E","symbols":[{}]}}}}]}}"#,
+            quoted.join(",")
+        );
+        let mut d = decoder(&schema);
+        let rows = 200usize;
+        let mut data = Vec::new();
+        for row in 0..rows {
+            encode_long(((row * 7) % 4) as i64, &mut data);
+        }
+        d.decode_block(&data, rows as u64).unwrap();
+        let batch = d.flush().unwrap().unwrap();
+        let got = batch.column(0).as_string::<i32>();
+        for row in 0..rows {
+            assert_eq!(got.value(row), symbols[(row * 7) % 4], "row {row}");
+        }
+    }
+
     #[test]
     fn optional_fields_of_every_kind_and_their_index_forms() {
         let kinds = [

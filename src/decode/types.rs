@@ -50,6 +50,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, Schema as ArrowSchema, SchemaRef, TimeUnit};
 
+use crate::avro::cursor::SHORT;
 use crate::avro::schema::{Decimal, Schema};
 
 /// Most plan nodes a schema may expand to (named types are expanded at every use).
@@ -147,7 +148,7 @@ pub(crate) enum Op {
     /// fixed(n) -> FixedSizeBinary(n).
     Fixed(usize),
     /// enum index -> the symbol as Utf8.
-    Enum(Arc<[String]>),
+    Enum(Arc<[Symbol]>),
     /// decimal on bytes (None) or fixed(n) -> Decimal128, checked against the precision.
     Decimal {
         fixed: Option<usize>,
@@ -210,6 +211,29 @@ pub(crate) enum Op {
     },
     /// Schema resolution: a writer field the reader lacks, read past.
     Skip(Skip),
+}
+
+/// An enum symbol as [`Op::Enum`] appends it: its bytes, and (for a symbol of up to
+/// [`SHORT`] bytes) the same bytes padded to a fixed window, copied in one fixed-size move
+/// rather than a `memcpy` call of the symbol's length (as short strings are).
+#[derive(Debug, Clone)]
+pub(crate) struct Symbol {
+    pub name: String,
+    pub window: Option<[u8; SHORT]>,
+}
+
+impl Symbol {
+    pub fn new(name: &str) -> Self {
+        let window = (name.len() <= SHORT).then(|| {
+            let mut w = [0; SHORT];
+            w[..name.len()].copy_from_slice(name.as_bytes());
+            w
+        });
+        Self {
+            name: name.to_string(),
+            window,
+        }
+    }
 }
 
 impl Op {
@@ -753,7 +777,11 @@ impl Planner {
                         ),
                     });
                 }
-                (DataType::Utf8, false, Op::Enum(e.symbols.clone().into()))
+                (
+                    DataType::Utf8,
+                    false,
+                    Op::Enum(e.symbols.iter().map(|s| Symbol::new(s)).collect()),
+                )
             }
             Schema::Fixed(f) => {
                 let size = i32::try_from(f.size).map_err(|_| PlanError::Unsupported {
