@@ -1862,9 +1862,6 @@ mod tests {
         assert!(err.to_string().contains("union branch index 2"), "{err}");
     }
 
-    /// Optional fields of every kind `decode_fields` reads without its op ([`Fast`]), with null
-    /// first and last, their branch indexes in the shortest form and overlong (which Java's
-    /// reader takes), and arrays and maps of strings and longs: the values are those written.
     /// Enum symbols of 1, 31, 32 and 33 bytes (either side of the window copied whole), one
     /// after another into a column whose buffers start small, come out as their symbols.
     #[test]
@@ -1894,6 +1891,9 @@ mod tests {
         }
     }
 
+    /// Optional fields of every kind `decode_fields` reads without its op ([`Fast`]), with null
+    /// first and last, their branch indexes in the shortest form and overlong (which Java's
+    /// reader takes), and arrays and maps of strings and longs: the values are those written.
     #[test]
     fn optional_fields_of_every_kind_and_their_index_forms() {
         let kinds = [

@@ -2805,6 +2805,7 @@ impl ChunkReader for PageReader {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     /// `floats` (branch-free) finds the min, max and NaN count `FloatMinMax` (one value at a
     /// time) finds, on sequences of numbers, zeros of both signs, infinities and NaNs of both
@@ -2943,7 +2944,6 @@ mod tests {
             }
         }
     }
-    use super::*;
 
     #[test]
     fn values_after_their_head_compare_as_slices() {
