@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # parqour against other Avro -> Parquet converters, side by side, in one run.
 #
-#   bash benches/compare.sh [--shape events|metrics|logs|sparse|flags|deep|lowcard|tiny] [--records N] [--files N]
+#   bash benches/compare.sh [--shape events|metrics|logs|sparse|flags|deep|lowcard|tiny|otel] [--records N] [--files N]
 #                           [--codec C[,C...]] [--rounds N] [--threads N] [--tools T[,T...]]
 #                           [--parquet snappy|zstd] [--stages] [--no-build] [--baseline BIN]
 #
@@ -36,6 +36,8 @@
 #   deep     maps of arrays of records of arrays of maps of records with arrays (6 deep)
 #   lowcard  six strings of 3 to 100 distinct values
 #   tiny     three fields a record: an int, a sequential long, a 4-letter string
+#   otel     OpenTelemetry-style spans: fixed-size ids, maps of 6 and 10-30 string attributes, an
+#            array of strings
 # All but events are written by fastavro (benches/compare/shapes.py), an independent writer.
 # --parquet zstd has every tool write zstd (level 3) Parquet instead of snappy.
 # --stages also prints where parqour's cpu time goes on the data, stage by stage and column by
@@ -85,9 +87,9 @@ done
 (( records > 0 && files > 0 && rounds > 0 )) || { echo "compare.sh: --records, --files and --rounds must be positive" >&2; exit 64; }
 case $shape in
   events) ;;
-  metrics|logs|sparse|flags|deep|lowcard|tiny)
+  metrics|logs|sparse|flags|deep|lowcard|tiny|otel)
     [[ ,$codecs, != *,mixed,* ]] || { echo "compare.sh: --codec mixed is for --shape events" >&2; exit 64; } ;;
-  *) echo "compare.sh: unknown shape '$shape' (events, metrics, logs, sparse, flags, deep, lowcard or tiny)" >&2; exit 64 ;;
+  *) echo "compare.sh: unknown shape '$shape' (events, metrics, logs, sparse, flags, deep, lowcard, tiny or otel)" >&2; exit 64 ;;
 esac
 
 command -v python3 >/dev/null || { echo "compare.sh: python3 not found" >&2; exit 69; }

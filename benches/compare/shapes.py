@@ -10,6 +10,9 @@ written by fastavro (an Avro implementation independent of parqour's writer):
 - logs: log lines: a timestamp-micros, an enum level, a host, a message of 5-30 words, a
   nullable JSON payload (a few hundred bytes) and an array of tags; text-heavy, strings of
   varied lengths.
+- otel: OpenTelemetry-style spans: fixed-size trace and span ids, a name, times, an enum status,
+  a map of 6 resource attributes, a map of 10-30 span attributes (of 60 keys; values of few or
+  many distinct strings) and an array of 0-5 event strings.
 
 Blocks of ~64 KB (fastavro's sync_interval, as Java and Firehose write them); codecs null,
 deflate, snappy (cramjam), zstandard (zstandard), bzip2, xz. Files are DIR/part-NNN.avro, each
@@ -226,6 +229,66 @@ def tiny_record(rnd, k):
             "code": "".join(rnd.choice(string.ascii_uppercase) for _ in range(4))}
 
 
+# OpenTelemetry-style spans: ids, a name, times, a status, and the maps of string attributes
+# (and an array of string events) that tracing and telemetry pipelines carry.
+_ATTR_KEYS = ["http.method", "http.status_code", "http.route", "http.url", "http.user_agent",
+              "net.peer.name", "net.peer.port", "db.system", "db.statement", "db.name",
+              "rpc.system", "rpc.service", "rpc.method", "messaging.system", "messaging.destination",
+              "user.id", "tenant.id", "region", "zone", "feature.flag"] + \
+             ["app.attr.%02d" % i for i in range(40)]
+_SPAN_NAMES = ["GET /api/v1/items", "POST /api/v1/orders", "SELECT orders", "redis GET",
+               "kafka publish", "grpc Check", "render", "auth"] + ["op-%d" % i for i in range(22)]
+
+
+def otel_schema():
+    attrs = {"type": "map", "values": "string"}
+    return {"type": "record", "name": "Span", "namespace": "bench", "fields": [
+        {"name": "trace_id", "type": {"type": "fixed", "name": "TraceId", "size": 16}},
+        {"name": "span_id", "type": {"type": "fixed", "name": "SpanId", "size": 8}},
+        {"name": "parent_span_id", "type": ["null", {"type": "fixed", "name": "ParentId", "size": 8}]},
+        {"name": "name", "type": "string"},
+        {"name": "start_ns", "type": "long"},
+        {"name": "duration_ns", "type": "long"},
+        {"name": "status", "type": {"type": "enum", "name": "Status",
+                                    "symbols": ["UNSET", "OK", "ERROR"]}},
+        {"name": "resource", "type": attrs},
+        {"name": "attributes", "type": attrs},
+        {"name": "events", "type": {"type": "array", "items": "string"}},
+    ]}
+
+
+def _attr_value(rnd, key):
+    h = sum(map(ord, key)) % 4
+    if h == 0:
+        return "v%d" % rnd.randrange(8)
+    if h == 1:
+        return str(rnd.randrange(10**6))
+    if h == 2:
+        return "%016x" % rnd.getrandbits(64)
+    return "/%s/%s/%d" % (rnd.choice(WORDS), rnd.choice(WORDS), rnd.randrange(10**4))
+
+
+def otel_record(rnd, k):
+    keys = rnd.sample(_ATTR_KEYS, rnd.randrange(10, 31))
+    return {
+        "trace_id": rnd.getrandbits(128).to_bytes(16, "little"),
+        "span_id": rnd.getrandbits(64).to_bytes(8, "little"),
+        "parent_span_id": None if rnd.random() < 0.2 else rnd.getrandbits(64).to_bytes(8, "little"),
+        "name": rnd.choice(_SPAN_NAMES),
+        "start_ns": 1764000000000000000 + k * 1000 + rnd.randrange(1000),
+        "duration_ns": rnd.randrange(10**9),
+        "status": rnd.choice(["UNSET", "UNSET", "OK", "ERROR"]),
+        "resource": {"service.name": "svc-%d" % rnd.randrange(20),
+                     "host.name": "host-%03d" % rnd.randrange(200),
+                     "deployment.environment": rnd.choice(["prod", "staging"]),
+                     "telemetry.sdk.language": rnd.choice(["java", "go", "python"]),
+                     "service.version": "1.%d.%d" % (rnd.randrange(5), rnd.randrange(30)),
+                     "cloud.region": rnd.choice(["us-east-1", "eu-west-1", "ap-south-1"])},
+        "attributes": {key: _attr_value(rnd, key) for key in keys},
+        "events": [rnd.choice(WORDS) for _ in range(rnd.randrange(0, 6))],
+    }
+
+
 SHAPES = {
     "metrics": (metrics_schema, metrics_record),
     "logs": (logs_schema, logs_record),
@@ -234,6 +297,7 @@ SHAPES = {
     "deep": (deep_schema, deep_record),
     "lowcard": (lowcard_schema, lowcard_record),
     "tiny": (tiny_schema, tiny_record),
+    "otel": (otel_schema, otel_record),
 }
 
 

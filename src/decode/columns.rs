@@ -122,6 +122,8 @@ pub(crate) enum Data {
         /// Some map since the last batch repeated a key (see [`repeats_key`]): the batch keeps
         /// only the last entry of each key.
         repeats: bool,
+        /// The table [`repeats_key`] checks each map's keys in.
+        seen: KeySet,
     },
 }
 
@@ -176,6 +178,7 @@ impl Column {
                     keys: Box::new(Column::new(kv[0].data_type(), false)),
                     values: Box::new(Column::new(kv[1].data_type(), kv[1].is_nullable())),
                     repeats: false,
+                    seen: KeySet::new(),
                 }
             }
             other => unreachable!("the planner never produces {other}"),
@@ -585,13 +588,14 @@ impl Column {
                     keys,
                     values,
                     repeats,
+                    seen,
                 },
                 DataType::Map(entries, sorted),
             ) => {
                 let DataType::Struct(kv) = entries.data_type() else {
                     unreachable!("map entries are a struct")
                 };
-                let kept = std::mem::take(repeats).then(|| last_of_each_key(offsets, keys));
+                let kept = std::mem::take(repeats).then(|| last_of_each_key(offsets, keys, seen));
                 let mut entries_array = StructArray::try_new(
                     kv.clone(),
                     vec![keys.finish(keep)?, values.finish(keep)?],
@@ -618,61 +622,104 @@ impl Column {
 }
 
 /// Whether two of the map entries `from..to` have the same key (`keys` is the map's key
-/// column). Avro readers keep the last entry of a repeated key (they decode into a map), and
-/// Athena (Trino) fails on a Parquet map that repeats one; no usual writer makes one,
-/// since they write from maps, so this is a check that finds nothing.
-#[inline]
-pub(crate) fn repeats_key(keys: &Column, from: usize, to: usize) -> bool {
+/// column; `seen`, the map column's table). Avro readers keep the last entry of a repeated key
+/// (they decode into a map), and Athena (Trino) fails on a Parquet map that repeats one; no
+/// usual writer makes one, since they write from maps, so this is a check that finds nothing.
+/// (Not inlined: inlined, it made the decoder's code around it worse, +1% instructions on
+/// the events.)
+#[inline(never)]
+pub(crate) fn repeats_key(keys: &Column, from: usize, to: usize, seen: &mut KeySet) -> bool {
     let Data::Bytes { offsets, values } = &keys.data else {
         return false;
     };
     let key = |j: usize| &values[offsets[j] as usize..offsets[j + 1] as usize];
     match to.saturating_sub(from) {
         0 | 1 => false,
-        // Pairs are cheaper than a set for the few entries most maps have.
-        2..=16 => (from + 1..to).any(|k| (from..k).any(|j| key(j) == key(k))),
-        // A table of the thread's, reused from map to map, with a fast keyed hash: a set per
-        // map with the standard SipHash took a fifth of the cpu of maps of ~30 attributes.
-        n => KEY_TABLE.with_borrow_mut(|(seed, table)| {
-            let size = (2 * n).next_power_of_two();
-            table.clear();
-            table.resize(size, 0);
-            let mask = size - 1;
-            let repeats = (from..to).any(|j| {
-                let k = key(j);
-                let mut slot = crate::hash::bytes(*seed, k) as usize & mask;
-                loop {
-                    match table[slot] {
-                        0 => {
-                            table[slot] = (j - from + 1) as u32;
-                            return false;
-                        }
-                        e if key(from + e as usize - 1) == k => return true,
-                        _ => slot = (slot + 1) & mask,
-                    }
-                }
-            });
-            if table.capacity() > KEY_TABLE_KEPT {
-                *table = Vec::new();
-            }
-            repeats
-        }),
+        // Pairs are cheaper than a table for up to 4 entries (6 pairs).
+        2..=KEY_PAIRS_UP_TO => (from + 1..to).any(|k| (from..k).any(|j| key(j) == key(k))),
+        n => seen.repeats(n, |j| key(from + j)),
     }
 }
 
-/// The most slots [`KEY_TABLE`] keeps between maps (1 MiB).
-const KEY_TABLE_KEPT: usize = 1 << 18;
+/// The most entries [`repeats_key`] compares pair by pair.
+const KEY_PAIRS_UP_TO: usize = 4;
 
-thread_local! {
-    /// [`repeats_key`]'s table and its seed: per slot, the entry's index in the map plus one
-    /// (0: empty).
-    static KEY_TABLE: std::cell::RefCell<(u64, Vec<u32>)> =
-        std::cell::RefCell::new((crate::hash::random_seed(), Vec::new()));
+/// [`repeats_key`]'s table, kept by each map column and reused from map to map, with a fast
+/// keyed hash: per slot, the stamp of the map that filled it and the entry's index in that
+/// map. Each map takes a new stamp, so the table is never cleared between maps. (A set per
+/// map with the standard SipHash took a fifth of the cpu of maps of ~30 attributes in
+/// session 24; a thread's table cleared for each map, then checked pair by pair up to 16
+/// entries, 8% of the cpu of spans of 10-30 attributes in session 33.)
+#[derive(Debug)]
+pub(crate) struct KeySet {
+    seed: u64,
+    stamp: u32,
+    slots: Vec<(u32, u32)>,
+}
+
+/// The most slots a [`KeySet`] keeps between maps (2 MiB): a table grown for a huge map is
+/// freed after it.
+const KEY_SET_KEPT: usize = 1 << 18;
+
+impl KeySet {
+    pub(crate) fn new() -> Self {
+        KeySet {
+            seed: crate::hash::random_seed(),
+            stamp: 0,
+            slots: Vec::new(),
+        }
+    }
+
+    /// Whether two of the `n` keys `key(0..n)` are equal.
+    fn repeats<'a>(&mut self, n: usize, key: impl Fn(usize) -> &'a [u8]) -> bool {
+        let size = (2 * n).next_power_of_two();
+        if self.slots.len() < size {
+            self.slots = vec![(0, 0); size];
+            self.stamp = 0;
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            // Stamps have come round: the slots' old stamps must not pass for the new one.
+            self.slots.fill((0, 0));
+            self.stamp = 1;
+        }
+        let (stamp, mask) = (self.stamp, size - 1);
+        let repeats = (0..n).any(|j| {
+            let k = key(j);
+            let mut slot = crate::hash::bytes(self.seed, k) as usize & mask;
+            loop {
+                match self.slots[slot] {
+                    (s, e) if s == stamp => {
+                        if key(e as usize) == k {
+                            return true;
+                        }
+                        slot = (slot + 1) & mask;
+                    }
+                    _ => {
+                        self.slots[slot] = (stamp, j as u32);
+                        return false;
+                    }
+                }
+            }
+        });
+        if self.slots.len() > KEY_SET_KEPT {
+            *self = KeySet {
+                seed: self.seed,
+                stamp: 0,
+                slots: Vec::new(),
+            };
+        }
+        repeats
+    }
 }
 
 /// For the maps of `offsets` over the entries whose keys are `keys`: which entries to keep
 /// (the last of each key in its map) and the offsets of the kept entries.
-fn last_of_each_key(offsets: &[i32], keys: &Column) -> (BooleanArray, OffsetBuffer<i32>) {
+fn last_of_each_key(
+    offsets: &[i32],
+    keys: &Column,
+    seen: &mut KeySet,
+) -> (BooleanArray, OffsetBuffer<i32>) {
     let Data::Bytes {
         offsets: key_offsets,
         values,
@@ -686,7 +733,7 @@ fn last_of_each_key(offsets: &[i32], keys: &Column) -> (BooleanArray, OffsetBuff
     kept_offsets.push(0i32);
     for w in offsets.windows(2) {
         let (from, to) = (w[0] as usize, w[1] as usize);
-        if repeats_key(keys, from, to) {
+        if repeats_key(keys, from, to, seen) {
             let mut last = std::collections::HashMap::with_capacity(to - from);
             for j in from..to {
                 last.insert(key(j), j);
@@ -797,7 +844,7 @@ mod size_class_tests {
 
 #[cfg(test)]
 mod repeats_key_tests {
-    use super::{Column, Data, repeats_key};
+    use super::{Column, Data, KeySet, repeats_key};
     use arrow_schema::DataType;
 
     fn keys(ks: &[String]) -> Column {
@@ -813,27 +860,54 @@ mod repeats_key_tests {
     }
 
     /// Maps of every size, by pairs and by the table: a repeat is found wherever it lies, and
-    /// distinct keys (of every length, equal words at other lengths) are no repeat.
+    /// distinct keys (of every length, equal words at other lengths) are no repeat. One table
+    /// serves every map, as a column's does: the keys of the maps before do not count.
     #[test]
     fn repeated_keys_are_found_in_maps_of_any_size() {
-        for n in [2usize, 3, 16, 17, 40, 1000, 300_000] {
+        let mut seen = KeySet::new();
+        for n in [2usize, 3, 4, 5, 16, 17, 40, 1000, 300_000, 7] {
             let distinct: Vec<String> = (0..n)
                 .map(|i| "k".repeat(i % 13) + &i.to_string())
                 .collect();
             let col = keys(&distinct);
-            assert!(!repeats_key(&col, 0, n), "{n} distinct");
+            assert!(!repeats_key(&col, 0, n, &mut seen), "{n} distinct");
+            assert!(!repeats_key(&col, 0, n, &mut seen), "{n} distinct, again");
             for (a, b) in [(0, n - 1), ((n - 1) / 2, (n - 1) / 2 + 1), (n - 2, n - 1)] {
                 let mut with = distinct.clone();
                 with[b] = with[a].clone();
                 let col = keys(&with);
-                assert!(repeats_key(&col, 0, n), "{n}: {a} == {b}");
+                assert!(repeats_key(&col, 0, n, &mut seen), "{n}: {a} == {b}");
             }
             // A map within the column: its entries only.
             let mut two = distinct.clone();
             two.extend(distinct.iter().cloned());
             let col = keys(&two);
-            assert!(!repeats_key(&col, n, 2 * n), "{n}: the second map");
-            assert!(repeats_key(&col, n - 1, 2 * n), "{n}: a key of the first");
+            assert!(
+                repeats_key(&col, n - 1, 2 * n, &mut seen),
+                "{n}: a key of the first"
+            );
+            assert!(
+                !repeats_key(&col, n, 2 * n, &mut seen),
+                "{n}: the second map"
+            );
+            assert!(!repeats_key(&col, 0, n, &mut seen), "{n}: the first map");
         }
+    }
+
+    /// When the stamps come round, the slots filled under the old ones are not taken for the
+    /// new map's.
+    #[test]
+    fn stamps_that_come_round_do_not_revive_old_slots() {
+        let mut seen = KeySet::new();
+        let ks: Vec<String> = (0..6).map(|i| format!("key-{i}")).collect();
+        let col = keys(&ks);
+        assert!(!repeats_key(&col, 0, 6, &mut seen));
+        // The next map takes stamp 0 again after u32::MAX: the first map's slots (stamp 1)
+        // would otherwise be live once the stamp is back at 1.
+        seen.stamp = u32::MAX;
+        for _ in 0..3 {
+            assert!(!repeats_key(&col, 0, 6, &mut seen));
+        }
+        assert_eq!(seen.stamp, 3);
     }
 }

@@ -889,6 +889,7 @@ fn decode_map(
         keys,
         values,
         repeats,
+        seen,
     } = &mut col.data
     else {
         return Err(disagree());
@@ -914,7 +915,7 @@ fn decode_map(
         })?;
     }
     let to = offsets.last().copied().unwrap_or(0) as usize;
-    if repeats_key(keys, from, to) {
+    if repeats_key(keys, from, to, seen) {
         *repeats = true;
     }
     Ok(())
