@@ -657,8 +657,8 @@ pub(crate) struct KeySet {
     slots: Vec<(u32, u32)>,
 }
 
-/// The most slots a [`KeySet`] keeps between maps (2 MiB): a table grown for a huge map is
-/// freed after it.
+/// The most slots a [`KeySet`] keeps between maps (2 MiB): a map that needs more (over
+/// 131,072 entries) gets a table of its own.
 const KEY_SET_KEPT: usize = 1 << 18;
 
 impl KeySet {
@@ -673,6 +673,28 @@ impl KeySet {
     /// Whether two of the `n` keys `key(0..n)` are equal.
     fn repeats<'a>(&mut self, n: usize, key: impl Fn(usize) -> &'a [u8]) -> bool {
         let size = (2 * n).next_power_of_two();
+        let mask = size - 1;
+        let slot_of = |k: &[u8]| crate::hash::bytes(self.seed, k) as usize & mask;
+        if size > KEY_SET_KEPT {
+            // A huge map: a table of its own, freed after it, of 4 bytes a slot (the entry's
+            // index plus one; 0: empty), so that it takes no more memory than the map's
+            // offsets do.
+            let mut table = vec![0u32; size];
+            return (0..n).any(|j| {
+                let k = key(j);
+                let mut slot = slot_of(k);
+                loop {
+                    match table[slot] {
+                        0 => {
+                            table[slot] = j as u32 + 1;
+                            return false;
+                        }
+                        e if key(e as usize - 1) == k => return true,
+                        _ => slot = (slot + 1) & mask,
+                    }
+                }
+            });
+        }
         if self.slots.len() < size {
             self.slots = vec![(0, 0); size];
             self.stamp = 0;
@@ -683,12 +705,13 @@ impl KeySet {
             self.slots.fill((0, 0));
             self.stamp = 1;
         }
-        let (stamp, mask) = (self.stamp, size - 1);
-        let repeats = (0..n).any(|j| {
+        let stamp = self.stamp;
+        let slots = &mut self.slots;
+        (0..n).any(|j| {
             let k = key(j);
-            let mut slot = crate::hash::bytes(self.seed, k) as usize & mask;
+            let mut slot = slot_of(k);
             loop {
-                match self.slots[slot] {
+                match slots[slot] {
                     (s, e) if s == stamp => {
                         if key(e as usize) == k {
                             return true;
@@ -696,20 +719,12 @@ impl KeySet {
                         slot = (slot + 1) & mask;
                     }
                     _ => {
-                        self.slots[slot] = (stamp, j as u32);
+                        slots[slot] = (stamp, j as u32);
                         return false;
                     }
                 }
             }
-        });
-        if self.slots.len() > KEY_SET_KEPT {
-            *self = KeySet {
-                seed: self.seed,
-                stamp: 0,
-                slots: Vec::new(),
-            };
-        }
-        repeats
+        })
     }
 }
 
