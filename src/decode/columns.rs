@@ -119,11 +119,10 @@ pub(crate) enum Data {
         offsets: Vec<i32>,
         keys: Box<Column>,
         values: Box<Column>,
-        /// Some map since the last batch repeated a key (see [`repeats_key`]): the batch keeps
-        /// only the last entry of each key.
-        repeats: bool,
-        /// The table [`repeats_key`] checks each map's keys in.
-        seen: KeySet,
+        /// Whether a map since the last batch repeated a key, and the table the maps' keys
+        /// are checked in (boxed: inline, they made every column larger, and the decoder's
+        /// code around columns worse).
+        check: Box<KeyCheck>,
     },
 }
 
@@ -177,8 +176,10 @@ impl Column {
                     offsets: vec![0],
                     keys: Box::new(Column::new(kv[0].data_type(), false)),
                     values: Box::new(Column::new(kv[1].data_type(), kv[1].is_nullable())),
-                    repeats: false,
-                    seen: KeySet::new(),
+                    check: Box::new(KeyCheck {
+                        repeats: false,
+                        seen: KeySet::new(),
+                    }),
                 }
             }
             other => unreachable!("the planner never produces {other}"),
@@ -587,15 +588,15 @@ impl Column {
                     offsets,
                     keys,
                     values,
-                    repeats,
-                    seen,
+                    check,
                 },
                 DataType::Map(entries, sorted),
             ) => {
                 let DataType::Struct(kv) = entries.data_type() else {
                     unreachable!("map entries are a struct")
                 };
-                let kept = std::mem::take(repeats).then(|| last_of_each_key(offsets, keys, seen));
+                let kept = std::mem::take(&mut check.repeats)
+                    .then(|| last_of_each_key(offsets, keys, &mut check.seen));
                 let mut entries_array = StructArray::try_new(
                     kv.clone(),
                     vec![keys.finish(keep)?, values.finish(keep)?],
@@ -639,6 +640,16 @@ pub(crate) fn repeats_key(keys: &Column, from: usize, to: usize, seen: &mut KeyS
         2..=KEY_PAIRS_UP_TO => (from + 1..to).any(|k| (from..k).any(|j| key(j) == key(k))),
         n => seen.repeats(n, |j| key(from + j)),
     }
+}
+
+/// A map column's check for repeated keys.
+#[derive(Debug)]
+pub(crate) struct KeyCheck {
+    /// Some map since the last batch repeated a key (see [`repeats_key`]): the batch keeps
+    /// only the last entry of each key.
+    pub(crate) repeats: bool,
+    /// The table the keys of each map are checked in.
+    pub(crate) seen: KeySet,
 }
 
 /// The most entries [`repeats_key`] compares pair by pair.

@@ -888,8 +888,7 @@ fn decode_map(
         offsets,
         keys,
         values,
-        repeats,
-        seen,
+        check,
     } = &mut col.data
     else {
         return Err(disagree());
@@ -915,8 +914,8 @@ fn decode_map(
         })?;
     }
     let to = offsets.last().copied().unwrap_or(0) as usize;
-    if repeats_key(keys, from, to, seen) {
-        *repeats = true;
+    if repeats_key(keys, from, to, &mut check.seen) {
+        check.repeats = true;
     }
     Ok(())
 }
