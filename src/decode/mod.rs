@@ -339,7 +339,7 @@ impl BatchDecoder {
             if offset >= stop && record > from.record {
                 return Ok(Some(BlockPosition { record, offset }));
             }
-            let Err(source) = decode_fields(&plan.root, &mut cur, &mut self.columns) else {
+            let Err(source) = decode_fields_inline(&plan.root, &mut cur, &mut self.columns) else {
                 self.rows += 1;
                 continue;
             };
@@ -422,6 +422,17 @@ impl BatchDecoder {
 
 #[inline]
 fn decode_fields(
+    fields: &[FieldOp],
+    cur: &mut Cursor<'_>,
+    columns: &mut [Column],
+) -> Result<(), Fault> {
+    decode_fields_inline(fields, cur, columns)
+}
+
+/// [`decode_fields`], inlined into the loop over a block's records, so that a record of a few
+/// fields is not a call with its prologue each.
+#[inline(always)]
+fn decode_fields_inline(
     fields: &[FieldOp],
     cur: &mut Cursor<'_>,
     columns: &mut [Column],
