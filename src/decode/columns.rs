@@ -626,8 +626,8 @@ impl Column {
 /// column; `seen`, the map column's table). Avro readers keep the last entry of a repeated key
 /// (they decode into a map), and Athena (Trino) fails on a Parquet map that repeats one; no
 /// usual writer makes one, since they write from maps, so this is a check that finds nothing.
-/// (Not inlined: inlined, it made the decoder's code around it worse, +1% instructions on
-/// the events.)
+/// (Not inlined: beside the map's decoding it is little work, and inlined into it, `--shape
+/// otel` took 0.6% more instructions.)
 #[inline(never)]
 pub(crate) fn repeats_key(keys: &Column, from: usize, to: usize, seen: &mut KeySet) -> bool {
     let Data::Bytes { offsets, values } = &keys.data else {
