@@ -688,8 +688,8 @@ impl KeySet {
         let slot_of = |k: &[u8]| crate::hash::bytes(self.seed, k) as usize & mask;
         if size > KEY_SET_KEPT {
             // A huge map: a table of its own, freed after it, of 4 bytes a slot (the entry's
-            // index plus one; 0: empty), so that it takes no more memory than the map's
-            // offsets do.
+            // index plus one; 0: empty), as before the stamped table: 8 to 16 bytes an entry,
+            // where the entry itself takes 8 in offsets and its key and value bytes.
             let mut table = vec![0u32; size];
             return (0..n).any(|j| {
                 let k = key(j);
