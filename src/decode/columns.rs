@@ -691,20 +691,15 @@ impl KeySet {
             // index plus one; 0: empty), as before the stamped table: 8 to 16 bytes an entry,
             // where the entry itself takes 8 in offsets and its key and value bytes.
             let mut table = vec![0u32; size];
-            return (0..n).any(|j| {
-                let k = key(j);
-                let mut slot = slot_of(k);
-                loop {
-                    match table[slot] {
-                        0 => {
-                            table[slot] = j as u32 + 1;
-                            return false;
-                        }
-                        e if key(e as usize - 1) == k => return true,
-                        _ => slot = (slot + 1) & mask,
-                    }
-                }
-            });
+            return any_repeat(
+                n,
+                key,
+                slot_of,
+                mask,
+                &mut table,
+                |e| (e != 0).then(|| e as usize - 1),
+                |j| j as u32 + 1,
+            );
         }
         if self.slots.len() < size {
             self.slots = vec![(0, 0); size];
@@ -717,26 +712,45 @@ impl KeySet {
             self.stamp = 1;
         }
         let stamp = self.stamp;
-        let slots = &mut self.slots;
-        (0..n).any(|j| {
-            let k = key(j);
-            let mut slot = slot_of(k);
-            loop {
-                match slots[slot] {
-                    (s, e) if s == stamp => {
-                        if key(e as usize) == k {
-                            return true;
-                        }
-                        slot = (slot + 1) & mask;
-                    }
-                    _ => {
-                        slots[slot] = (stamp, j as u32);
-                        return false;
-                    }
-                }
-            }
-        })
+        any_repeat(
+            n,
+            key,
+            slot_of,
+            mask,
+            &mut self.slots,
+            |(s, e)| (s == stamp).then_some(e as usize),
+            |j| (stamp, j as u32),
+        )
     }
+}
+
+/// Whether two of the `n` keys `key(0..n)` are equal, each entered in turn into `slots` (of
+/// `mask + 1`, probed linearly from `slot_of` its key): `entry` tells which entry fills a slot
+/// (`None`: empty), `filled` is a slot filled by entry `j`.
+#[inline(always)]
+fn any_repeat<'a, T: Copy>(
+    n: usize,
+    key: impl Fn(usize) -> &'a [u8],
+    slot_of: impl Fn(&[u8]) -> usize,
+    mask: usize,
+    slots: &mut [T],
+    entry: impl Fn(T) -> Option<usize>,
+    filled: impl Fn(usize) -> T,
+) -> bool {
+    (0..n).any(|j| {
+        let k = key(j);
+        let mut slot = slot_of(k);
+        loop {
+            match entry(slots[slot]) {
+                None => {
+                    slots[slot] = filled(j);
+                    return false;
+                }
+                Some(e) if key(e) == k => return true,
+                Some(_) => slot = (slot + 1) & mask,
+            }
+        }
+    })
 }
 
 /// For the maps of `offsets` over the entries whose keys are `keys`: which entries to keep
