@@ -188,6 +188,12 @@ impl SchemaSet {
         let reader_schema = self
             .reader_schema(data_type)
             .ok_or_else(|| Arc::<str>::from("no reader schema"))?;
+        if *writer == *reader_schema {
+            // Records written with the reader schema itself (the newest version, most of the
+            // time) are read with its own plan: no resolution ops (enum mappings, union
+            // branches resolved one by one), the decoder's fast paths.
+            return Ok(reader.clone());
+        }
         match plan_resolved_with(writer, &reader_schema, self.types) {
             Ok(mut p) => {
                 // One schema object per data type: decoders compare by pointer.
@@ -214,5 +220,34 @@ impl SchemaSet {
             Err(e) => return Some(Err(e)),
         };
         Some(self.resolved(writer, &key, &reader).map(|p| (reader, p)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer schema equal to the reader's is read with the reader's own plan (no
+    /// resolution); another one is resolved to it, into the same Arrow schema.
+    #[test]
+    fn the_reader_schema_itself_is_read_with_its_own_plan() {
+        let reader = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[
+                {"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}},
+                {"name":"n","type":["null","long"],"default":null}]}"#,
+        )
+        .unwrap();
+        let older = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[
+                {"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}}]}"#,
+        )
+        .unwrap();
+        let set = SchemaSet::new().with_reader(None, reader.clone());
+        let (own, same) = set.plain(&reader).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&own, &same));
+        let (own2, resolved) = set.plain(&older).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&own, &own2));
+        assert!(!Arc::ptr_eq(&own, &resolved));
+        assert!(Arc::ptr_eq(&own.schema, &resolved.schema));
     }
 }

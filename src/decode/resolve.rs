@@ -30,8 +30,8 @@
 use serde_json::Value;
 
 use super::types::{
-    FieldOp, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Target, TypeOptions,
-    UuidForm, join, max_unscaled, plan_reader,
+    FieldOp, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Symbol, Target,
+    TypeOptions, UuidForm, join, max_unscaled, plan_reader,
 };
 use crate::avro::cursor::encode_long;
 use crate::avro::schema::{Fixed, Name, Record, Schema};
@@ -337,6 +337,24 @@ impl Resolver {
                     };
                     branches.push(self.fail_or(target)?);
                 }
+                // A writer's `[null, T]` read as the reader's: the nullable column's own op
+                // (and the decoder's fast path for optional fields), not a branch lookup.
+                if read_index && let [a, b] = branches.as_mut_slice() {
+                    let null_index = match (&*a, &*b) {
+                        (Target::Null, Target::Value(_)) => Some(0),
+                        (Target::Value(_), Target::Null) => Some(1),
+                        _ => None,
+                    };
+                    if let Some(null_index) = null_index {
+                        let value = if null_index == 0 { b } else { a };
+                        if let Target::Value(op) = std::mem::replace(value, Target::Null) {
+                            return Ok(Some(Op::Nullable {
+                                null_index,
+                                inner: Box::new(op),
+                            }));
+                        }
+                    }
+                }
                 Ok(Some(Op::Resolve {
                     read_index,
                     branches: branches.into(),
@@ -500,9 +518,14 @@ impl Resolver {
                         ),
                     ));
                 }
-                Op::EnumMap {
-                    symbols: symbols.into(),
-                    writer: we.symbols.clone().into(),
+                if we.symbols == re.symbols {
+                    // The same symbols in the same order: each index is its own symbol.
+                    Op::Enum(we.symbols.iter().map(|s| Symbol::new(s)).collect())
+                } else {
+                    Op::EnumMap {
+                        symbols: symbols.into(),
+                        writer: we.symbols.clone().into(),
+                    }
                 }
             }
             (Schema::Fixed(wf), Schema::Fixed(rf)) => {
@@ -1017,6 +1040,103 @@ mod tests {
             2.0
         );
         assert!(members.column(0).is_null(0));
+    }
+
+    /// What did not change between the writer's schema and the reader's is read with the
+    /// ops of the reader's own plan: an enum of the same symbols in the same order, a `[null,
+    /// T]` union of either order into one of either order (and its optional-field fast path);
+    /// the values are those the general ops give.
+    #[test]
+    fn unchanged_enums_and_nullable_unions_resolve_to_the_plain_ops() {
+        let writer = r#"{"type":"record","name":"R","fields":[
+            {"name":"e","type":{"type":"enum","name":"E","symbols":["X","Y","Z"]}},
+            {"name":"a","type":["null","string"]},
+            {"name":"b","type":["long","null"]},
+            {"name":"c","type":["null","int"]}]}"#;
+        // The reader: the same, but `c` is a long now (promoted), `b`'s null first, and the
+        // enum has a symbol more (a mapping).
+        let reader = r#"{"type":"record","name":"R","fields":[
+            {"name":"e","type":{"type":"enum","name":"E","symbols":["X","Y","Z"]}},
+            {"name":"a","type":["null","string"]},
+            {"name":"b","type":["null","long"]},
+            {"name":"c","type":["null","long"]}]}"#;
+        let mapped = reader.replace(r#"["X","Y","Z"]"#, r#"["X","Y","Z","W"]"#);
+        let w = Schema::parse_str(writer).unwrap();
+        let ops = |reader: &str| -> Vec<String> {
+            let r = Schema::parse_str(reader).unwrap();
+            plan_resolved(&w, &r)
+                .unwrap()
+                .root
+                .iter()
+                .map(|f| {
+                    let op = format!("{:?}", f.op);
+                    op[..op.find([' ', '(', '{']).unwrap_or(op.len())].to_string()
+                })
+                .collect()
+        };
+        assert_eq!(ops(reader), ["Enum", "Nullable", "Nullable", "Nullable"]);
+        assert_eq!(
+            ops(&mapped),
+            ["EnumMap", "Nullable", "Nullable", "Nullable"]
+        );
+        let datum = |e: i64, a: Option<&str>, b: Option<i64>, c: Option<i64>| {
+            let mut d = Datum::new();
+            d.long(e);
+            match a {
+                Some(s) => d.long(1).string(s),
+                None => d.long(0),
+            };
+            match b {
+                Some(v) => d.long(0).long(v),
+                None => d.long(1),
+            };
+            match c {
+                Some(v) => d.long(1).long(v),
+                None => d.long(0),
+            };
+            d.buf
+        };
+        let datums = [
+            datum(2, Some("one"), None, Some(-7)),
+            datum(0, None, Some(1 << 40), None),
+            datum(1, Some(""), Some(-1), Some(3)),
+        ];
+        for r in [reader, mapped.as_str()] {
+            let b = decode(writer, r, &datums);
+            let shown: Vec<String> = (0..b.num_rows())
+                .map(|i| {
+                    (0..b.num_columns())
+                        .map(|c| {
+                            arrow_cast::display::ArrayFormatter::try_new(
+                                b.column(c).as_ref(),
+                                &Default::default(),
+                            )
+                            .unwrap()
+                            .value(i)
+                            .to_string()
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect();
+            assert_eq!(
+                shown,
+                ["Z,one,,-7", "X,,1099511627776,", "Y,,-1,3"],
+                "read as {r}"
+            );
+            assert_eq!(b.column(1).null_count(), 1);
+            assert_eq!(b.column(2).null_count(), 1);
+            assert_eq!(b.column(3).null_count(), 1);
+        }
+        // A branch index past the union's still fails the record.
+        let mut bad = Datum::new();
+        bad.long(0).long(0).long(2).long(0);
+        let r = Schema::parse_str(reader).unwrap();
+        let mut d = BatchDecoder::new(Arc::new(plan(&r).unwrap()));
+        let err = d
+            .decode_datum_with(&plan_resolved(&w, &r).unwrap(), &bad.buf)
+            .unwrap_err();
+        assert!(err.to_string().contains("union"), "{err}");
     }
 
     /// The member of a reader union that `datum` (written as `writer`) lands in, and its
