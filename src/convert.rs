@@ -2175,13 +2175,20 @@ struct Decoders {
     /// The most decoded bytes the group holds ([`GroupTask::max_decoded`]).
     max_decoded: usize,
     by_key: BTreeMap<Arc<str>, BatchDecoder>,
-    /// Plans of the envelopes seen in this group, by fingerprint (then data type), with the
-    /// records converted with each: looked up without locking or allocating per record.
-    plans: HashMap<i64, Vec<PlanEntry>>,
+    /// Plans of the envelopes seen in this group, with the records converted with each:
+    /// looked up without locking or allocating per record.
+    entries: Vec<PlanEntry>,
+    /// Where the entry of each fingerprint (then data type) is in `entries`.
+    index: HashMap<i64, Vec<usize>>,
+    /// The data type (as it came) and fingerprint of the envelope looked up last, and its entry:
+    /// the envelopes of a block are mostly of one, whose data type is checked and looked up
+    /// once.
+    last: Option<(Box<[u8]>, i64, usize)>,
 }
 
 struct PlanEntry {
     data_type: Box<str>,
+    fingerprint: i64,
     plans: crate::schemas::Plans,
     /// Records converted in blocks that completed.
     converted: u64,
@@ -2189,16 +2196,34 @@ struct PlanEntry {
     pending: u64,
 }
 
+/// The decoder of `key` in `by_key`, made from `reader` on first sight (sized for `records`
+/// records, at most `max_decoded` bytes).
+fn decoder_of<'a>(
+    by_key: &'a mut BTreeMap<Arc<str>, BatchDecoder>,
+    key: &str,
+    reader: &Arc<Plan>,
+    records: usize,
+    max_decoded: usize,
+) -> &'a mut BatchDecoder {
+    if !by_key.contains_key(key) {
+        let decoder = BatchDecoder::for_group(reader.clone(), records, max_decoded);
+        by_key.insert(Arc::from(key), decoder);
+    }
+    // Just inserted if absent.
+    by_key
+        .get_mut(key)
+        .unwrap_or_else(|| unreachable!("decoder inserted above"))
+}
+
 impl Decoders {
     fn get(&mut self, key: &str, reader: &Arc<Plan>) -> &mut BatchDecoder {
-        if !self.by_key.contains_key(key) {
-            let decoder = BatchDecoder::for_group(reader.clone(), self.records, self.max_decoded);
-            self.by_key.insert(Arc::from(key), decoder);
-        }
-        // Just inserted if absent.
-        self.by_key
-            .get_mut(key)
-            .unwrap_or_else(|| unreachable!("decoder inserted above"))
+        decoder_of(
+            &mut self.by_key,
+            key,
+            reader,
+            self.records,
+            self.max_decoded,
+        )
     }
 
     fn rows(&self) -> Vec<(Arc<str>, usize)> {
@@ -2222,40 +2247,54 @@ impl Decoders {
         self.by_key.values().map(BatchDecoder::byte_size).sum()
     }
 
-    /// The entry of an envelope's (data type, fingerprint), compiled on first sight.
-    fn plan_entry(
+    /// The entry of an envelope's (data type, fingerprint), compiled on first sight; an error
+    /// message when the data type is no name.
+    fn entry_of(
         &mut self,
         schemas: &SchemaSet,
-        data_type: &str,
+        data_type: &[u8],
         fingerprint: i64,
-    ) -> &mut PlanEntry {
-        let entries = self.plans.entry(fingerprint).or_default();
-        let i = match entries.iter().position(|e| &*e.data_type == data_type) {
+    ) -> Result<usize, String> {
+        if let Some((last, fp, i)) = &self.last
+            && *fp == fingerprint
+            && **last == *data_type
+        {
+            return Ok(*i);
+        }
+        let name =
+            crate::avro::envelope::checked_data_type(data_type).map_err(|e| e.to_string())?;
+        let entries = self.index.entry(fingerprint).or_default();
+        let i = match entries
+            .iter()
+            .copied()
+            .find(|&i| &*self.entries[i].data_type == name)
+        {
             Some(i) => i,
             None => {
-                entries.push(PlanEntry {
-                    data_type: data_type.into(),
-                    plans: schemas.envelope(data_type, fingerprint),
+                self.entries.push(PlanEntry {
+                    data_type: name.into(),
+                    fingerprint,
+                    plans: schemas.envelope(name, fingerprint),
                     converted: 0,
                     pending: 0,
                 });
-                entries.len() - 1
+                entries.push(self.entries.len() - 1);
+                self.entries.len() - 1
             }
         };
-        &mut entries[i]
+        self.last = Some((data_type.into(), fingerprint, i));
+        Ok(i)
     }
 
     /// The blocks of an object (read by `task`) in the group end: the records converted with
     /// each envelope schema since the object's first block, and those of a container file's
     /// one schema, go to its output.
     fn end_object(&mut self, task: &GroupTask, o: &mut ObjectOutput) {
-        for (fp, entries) in &mut self.plans {
-            for e in entries.iter_mut().filter(|e| e.converted > 0) {
-                *o.fingerprints
-                    .entry(format!("{}:{fp}", e.data_type))
-                    .or_default() += e.converted;
-                e.converted = 0;
-            }
+        for e in self.entries.iter_mut().filter(|e| e.converted > 0) {
+            *o.fingerprints
+                .entry(format!("{}:{}", e.data_type, e.fingerprint))
+                .or_default() += e.converted;
+            e.converted = 0;
         }
         if let Some(fp) = task.plain_fingerprint {
             let converted = o.records - o.dead_records;
@@ -2267,7 +2306,7 @@ impl Decoders {
 
     /// The block completed (`true`) or was set aside whole (`false`).
     fn end_block(&mut self, completed: bool) {
-        for e in self.plans.values_mut().flatten() {
+        for e in &mut self.entries {
             if completed {
                 e.converted += e.pending;
             }
@@ -2623,31 +2662,43 @@ impl GroupTask {
                     message: EnvelopeError::from(e).to_string(),
                 }))
             })?;
-            let message = match crate::avro::envelope::checked_data_type(data_type) {
-                Err(e) => (e.to_string(), 0),
-                Ok(data_type) => {
-                    let entry = decoders.plan_entry(&self.schemas, data_type, fingerprint);
+            let message = match decoders.entry_of(&self.schemas, data_type, fingerprint) {
+                Err(message) => (message, 0),
+                Ok(i) => {
+                    let Decoders {
+                        entries,
+                        by_key,
+                        records,
+                        max_decoded,
+                        ..
+                    } = &mut *decoders;
+                    let entry = &mut entries[i];
                     let failure = match &entry.plans {
                         Ok((reader, plan)) => {
-                            let (reader, plan) = (reader.clone(), plan.clone());
-                            entry.pending += 1;
-                            let result = decoders
-                                .get(data_type, &reader)
-                                .decode_datum_with(&plan, datum);
-                            result.err().map(|e| {
-                                decoders
-                                    .plan_entry(&self.schemas, data_type, fingerprint)
-                                    .pending -= 1;
-                                // A raw envelope whose record leaves bytes that frame as
-                                // envelopes: its damaged `data` length swallowed them.
-                                let swallowed = match &e {
-                                    DecodeError::Trailing { trailing, .. } if raw => datum
-                                        .get(datum.len().saturating_sub(*trailing)..)
-                                        .map_or(0, crate::avro::envelope::swallowed_envelopes),
-                                    _ => 0,
-                                };
-                                (datum_message(&e), swallowed)
-                            })
+                            let decoder = decoder_of(
+                                by_key,
+                                &entry.data_type,
+                                reader,
+                                *records,
+                                *max_decoded,
+                            );
+                            match decoder.decode_datum_with(plan, datum) {
+                                Ok(()) => {
+                                    entry.pending += 1;
+                                    None
+                                }
+                                Err(e) => {
+                                    // A raw envelope whose record leaves bytes that frame as
+                                    // envelopes: its damaged `data` length swallowed them.
+                                    let swallowed = match &e {
+                                        DecodeError::Trailing { trailing, .. } if raw => datum
+                                            .get(datum.len().saturating_sub(*trailing)..)
+                                            .map_or(0, crate::avro::envelope::swallowed_envelopes),
+                                        _ => 0,
+                                    };
+                                    Some((datum_message(&e), swallowed))
+                                }
+                            }
                         }
                         Err(e) => Some((e.to_string(), 0)),
                     };
