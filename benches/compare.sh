@@ -4,6 +4,7 @@
 #   bash benches/compare.sh [--shape events|metrics|logs|sparse|flags|deep|lowcard|tiny|otel] [--records N] [--files N]
 #                           [--codec C[,C...]] [--rounds N] [--threads N] [--tools T[,T...]]
 #                           [--parquet snappy|zstd] [--stages] [--no-build] [--baseline BIN]
+#                           [--envelopes]
 #
 # For each codec (default deflate), generates N records in F Avro container files of ~64 KB
 # blocks once (cached under target/compare-data/), then times, in rounds and alternating
@@ -40,6 +41,9 @@
 #            array of strings
 # All but events are written by fastavro (benches/compare/shapes.py), an independent writer.
 # --parquet zstd has every tool write zstd (level 3) Parquet instead of snappy.
+# --envelopes (events only): the parqour tools read the same events as DataWrapper envelopes (the
+# producers' format; generated beside the data, with the schema published to a registry in it)
+# through `--registry`; reference and DataFusion read the plain files.
 # --stages also prints where parqour's cpu time goes on the data, stage by stage and column by
 # column, on one thread (benches/compare/stages.rs, the `stages` example).
 #
@@ -61,6 +65,7 @@ build=1
 stages=0
 parquet=snappy
 baseline=
+envelopes=0
 
 usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 need_value() { [[ $# -ge 2 && -n $2 ]] || { echo "compare.sh: $1 needs a value" >&2; exit 64; }; }
@@ -77,6 +82,7 @@ while [[ $# -gt 0 ]]; do
     --parquet) need_value "$@"; parquet=$2; shift 2 ;;
     --baseline) need_value "$@"; baseline=$2; shift 2 ;;
     --no-build) build=0; shift ;;
+    --envelopes) envelopes=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
   esac
@@ -85,6 +91,7 @@ for n in "$records" "$files" "$rounds" "$threads"; do
   [[ $n =~ ^[0-9]+$ ]] || { echo "compare.sh: '$n' is not a number" >&2; exit 64; }
 done
 (( records > 0 && files > 0 && rounds > 0 )) || { echo "compare.sh: --records, --files and --rounds must be positive" >&2; exit 64; }
+(( ! envelopes )) || [[ $shape == events ]] || { echo "compare.sh: --envelopes is for --shape events" >&2; exit 64; }
 case $shape in
   events) ;;
   metrics|logs|sparse|flags|deep|lowcard|tiny|otel)
@@ -140,12 +147,25 @@ for codec in "${codec_list[@]}"; do
     fi
     touch "$data/.complete"
   fi
-  echo "== $shape, $codec"
+  wrapped=
+  if (( envelopes )); then
+    wrapped=$data-envelopes
+    if [[ ! -f $wrapped/.complete ]]; then
+      echo "== generating the same events as DataWrapper envelopes under $wrapped"
+      rm -rf "$wrapped"
+      "$bin/examples/events" --dir "$wrapped" --records "$records" --files "$files" \
+        --codec "$codec" --envelopes
+      "$bin/parqour" schema publish --data-type events --registry "$wrapped/registry" \
+        "$wrapped/events.avsc"
+      touch "$wrapped/.complete"
+    fi
+  fi
+  echo "== $shape, $codec${wrapped:+ (parqour: envelopes)}"
   python3 benches/compare/compare.py --data "$data" --records "$records" \
     --out "$target/compare-out" --rounds "$rounds" --threads "$threads" --tools "$tools" \
     --parquet "$parquet" \
     --parqour "$bin/parqour" --reference "$bin/examples/reference" \
-    ${baseline:+--baseline "$baseline"}
+    ${baseline:+--baseline "$baseline"} ${wrapped:+--envelopes "$wrapped"}
   if (( stages )); then
     echo
     echo "== $codec: parqour's stages on one thread (cpu clock)"

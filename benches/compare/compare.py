@@ -26,7 +26,12 @@ HERE = Path(__file__).resolve().parent
 def tool_commands(args, name: str, out: Path):
     data = str(args.data)
     threads = ["--threads", str(args.threads)] if args.threads else []
-    parqour = [args.parqour, "convert", data, "--output", str(out), "--overwrite"]
+    if args.envelopes:
+        # parqour reads the same events as DataWrapper envelopes, through their registry.
+        source = [str(args.envelopes), "--registry", str(args.envelopes / "registry")]
+    else:
+        source = [data]
+    parqour = [args.parqour, "convert", *source, "--output", str(out), "--overwrite"]
     if args.parquet == "zstd":
         parqour += ["--compression", "zstd:3"]
     zstd = ["--zstd"] if args.parquet == "zstd" else []
@@ -118,6 +123,12 @@ def main() -> int:
     ap.add_argument("--parqour", required=True, help="parqour binary")
     ap.add_argument("--reference", required=True, help="reference example binary")
     ap.add_argument("--baseline", help="another parqour binary (an earlier commit's), the baseline tool")
+    ap.add_argument(
+        "--envelopes",
+        type=Path,
+        help="the same records as DataWrapper envelopes, with their registry under registry/: "
+        "the parqour tools read these, the others --data",
+    )
     args = ap.parse_args()
 
     tools = [t for t in args.tools.split(",") if t]
@@ -134,6 +145,19 @@ def main() -> int:
     print(
         f"data: {args.data} ({len(avro)} files, {bytes_in / 1e6:.1f} MB, {args.records:,} records)"
     )
+    if args.envelopes:
+        wrapped = sorted(args.envelopes.glob("*.avro"))
+        if not wrapped:
+            raise SystemExit(f"compare: no .avro files in {args.envelopes}")
+        for p in wrapped:
+            with open(p, "rb") as f:
+                while f.read(1 << 24):
+                    pass
+        print(
+            f"parqour reads them as envelopes: {args.envelopes} "
+            f"({sum(p.stat().st_size for p in wrapped) / 1e6:.1f} MB, registry under registry/); "
+            "MB/s are of the plain files"
+        )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cpus, {cpu_model()}; "
         f"load average at start {os.getloadavg()[0]:.2f}"

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Files are `DIR/events-NNN.<codec>.avro`; each is written to a temporary name and renamed, so
-//! an interrupted run leaves no truncated `.avro` file. Same arguments, same bytes.
+//! an interrupted run leaves no truncated `.avro` file. Same arguments, same bytes. With
+//! `--envelopes`, each event is wrapped in a `DataWrapper` envelope (data type `events`) and the
+//! schema is written to `DIR/events.avsc`.
 
 #![allow(missing_docs)]
 
@@ -37,12 +39,27 @@ struct Args {
     /// Generator seed (the demo's by default).
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Write each event in a `DataWrapper` envelope of data type `events` (the producers'
+    /// format), and the events' schema as `DIR/events.avsc`, to publish in a registry.
+    #[arg(long)]
+    envelopes: bool,
 }
 
-fn write_file(path: &Path, codec: Codec, first: u64, n: u64, seed: u64) -> std::io::Result<()> {
+fn write_file(
+    path: &Path,
+    codec: Codec,
+    first: u64,
+    n: u64,
+    seed: u64,
+    envelopes: bool,
+) -> std::io::Result<()> {
     let tmp = path.with_extension("avro.tmp");
     let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-    let file = parqour::demo::write_events(file, codec, first, n, seed)?;
+    let file = if envelopes {
+        parqour::demo::write_event_envelopes(file, codec, first, n, seed, "events")?
+    } else {
+        parqour::demo::write_events(file, codec, first, n, seed)?
+    };
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     std::fs::rename(&tmp, path)
 }
@@ -64,6 +81,12 @@ fn main() {
         eprintln!("events: {}: {e}", args.dir.display());
         std::process::exit(78);
     }
+    if args.envelopes
+        && let Err(e) = std::fs::write(args.dir.join("events.avsc"), parqour::demo::SCHEMA)
+    {
+        eprintln!("events: {}: {e}", args.dir.display());
+        std::process::exit(74);
+    }
     let files = args.files.max(1);
     let per_file = args.records.div_ceil(files);
     let result = (0..files).into_par_iter().try_for_each(|f| {
@@ -73,7 +96,7 @@ fn main() {
         let path = args
             .dir
             .join(format!("events-{f:03}.{}.avro", codec.name()));
-        write_file(&path, codec, first, n, args.seed)
+        write_file(&path, codec, first, n, args.seed, args.envelopes)
             .map_err(|e| format!("{}: {e}", path.display()))
     });
     if let Err(e) = result {
