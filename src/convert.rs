@@ -2180,11 +2180,14 @@ struct Decoders {
     entries: Vec<PlanEntry>,
     /// Where the entry of each fingerprint (then data type) is in `entries`.
     index: HashMap<i64, Vec<usize>>,
-    /// The data type (as it came) and fingerprint of the envelope looked up last, and its entry:
-    /// the envelopes of a block are mostly of one, whose data type is checked and looked up
-    /// once.
-    last: Option<(Box<[u8]>, i64, usize)>,
+    /// The data types (as they came) and fingerprints of the envelopes looked up last, and their
+    /// entries, the latest first: the envelopes of a block are mostly of one, or of a few data
+    /// types interleaved, whose names are checked and looked up once.
+    recent: Vec<(Box<[u8]>, i64, usize)>,
 }
+
+/// Envelope entries [`Decoders::recent`] keeps.
+const RECENT_ENTRIES: usize = 8;
 
 struct PlanEntry {
     data_type: Box<str>,
@@ -2255,11 +2258,15 @@ impl Decoders {
         data_type: &[u8],
         fingerprint: i64,
     ) -> Result<usize, String> {
-        if let Some((last, fp, i)) = &self.last
-            && *fp == fingerprint
-            && **last == *data_type
+        if let Some(k) = self
+            .recent
+            .iter()
+            .position(|(name, fp, _)| *fp == fingerprint && **name == *data_type)
         {
-            return Ok(*i);
+            let i = self.recent[k].2;
+            // The latest first: a run of one data type finds it at once.
+            self.recent[..=k].rotate_right(1);
+            return Ok(i);
         }
         let name =
             crate::avro::envelope::checked_data_type(data_type).map_err(|e| e.to_string())?;
@@ -2282,7 +2289,10 @@ impl Decoders {
                 self.entries.len() - 1
             }
         };
-        self.last = Some((data_type.into(), fingerprint, i));
+        if self.recent.len() == RECENT_ENTRIES {
+            self.recent.pop();
+        }
+        self.recent.insert(0, (data_type.into(), fingerprint, i));
         Ok(i)
     }
 
@@ -2989,9 +2999,9 @@ mod tests {
         );
     }
 
-    /// Raw envelope objects of two versions of a data type, small enough that several go into
-    /// one group: each input's report counts its own envelopes by fingerprint, not those of
-    /// the objects grouped with it.
+    /// Raw envelope objects of two versions of a data type (and of a second data type in
+    /// between), small enough that several go into one group: each input's report counts its
+    /// own envelopes by data type and fingerprint, not those of the objects grouped with it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn grouped_objects_of_envelopes_count_their_own_fingerprints() {
         use crate::registry::{Compatibility, Registry};
@@ -3015,7 +3025,12 @@ mod tests {
             .await
             .unwrap()
             .fingerprint;
-        // Object k: k + 1 envelopes of version 1, then 2k + 3 of version 2.
+        registry
+            .publish("view", v1, Compatibility::Backward)
+            .await
+            .unwrap();
+        // Object k: k + 1 envelopes of version 1, data types `click` and `view` in turn, then
+        // 2k + 3 of version 2 (`click`).
         let zigzag = |v: i64, out: &mut Vec<u8>| {
             let mut z = ((v << 1) ^ (v >> 63)) as u64;
             while z >= 0x80 {
@@ -3037,7 +3052,12 @@ mod tests {
                     datum.extend_from_slice(b"home");
                     fp2
                 };
-                crate::avro::envelope::encode_raw(b"click", fp, &datum, &mut object);
+                let data_type: &[u8] = if n <= k && n % 2 == 1 {
+                    b"view"
+                } else {
+                    b"click"
+                };
+                crate::avro::envelope::encode_raw(data_type, fp, &datum, &mut object);
                 id += 1;
             }
             store
@@ -3055,15 +3075,25 @@ mod tests {
             ),
             ..ConvertOptions::default()
         };
-        let report = convert(inputs, &output, &options).await.unwrap();
+        let tables = storage.clone();
+        let destination = Destination {
+            default: output,
+            per_type: Some(Arc::new(move |t: &str| {
+                crate::storage::resolve(&format!("memory://{bucket}/out/{t}/"), &tables)
+            }) as TableResolver),
+        };
+        let report = convert_to(inputs, &destination, &options).await.unwrap();
         assert_eq!(report.records, id as u64);
         assert_eq!(report.records_out, id as u64);
         for (k, input) in report.inputs.iter().enumerate() {
             let k = k as u64;
-            let expected = BTreeMap::from([
-                (format!("click:{fp1}"), k + 1),
+            let mut expected = BTreeMap::from([
+                (format!("click:{fp1}"), k / 2 + 1),
                 (format!("click:{fp2}"), 2 * k + 3),
             ]);
+            if k > 0 {
+                expected.insert(format!("view:{fp1}"), k.div_ceil(2));
+            }
             assert_eq!(input.fingerprints, expected, "{}", input.url);
             assert_eq!(input.records, 3 * k + 4);
         }
