@@ -275,6 +275,25 @@ pub fn encode_event(rng: &mut Rng, i: u64, d: &mut Datum) {
     d.fixed(&sid);
 }
 
+/// A container file of `schema` on `out`, and the generator of the events from number `first`
+/// on (which drew its sync marker first).
+fn sample_file<W: Write>(
+    out: W,
+    schema: &str,
+    codec: Codec,
+    first: u64,
+    seed: u64,
+) -> io::Result<(ContainerWriter<W>, Rng)> {
+    let mut rng = Rng::new(seed ^ first.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut sync = [0u8; 16];
+    for b in sync.iter_mut() {
+        *b = rng.below(256) as u8;
+    }
+    let mut meta = BTreeMap::new();
+    meta.insert("writer".to_string(), b"parqour demo".to_vec());
+    Ok((ContainerWriter::new(out, schema, codec, sync, &meta)?, rng))
+}
+
 /// Writes `records` sample events, starting at event number `first`, as one container file.
 pub fn write_events<W: Write>(
     out: W,
@@ -283,14 +302,7 @@ pub fn write_events<W: Write>(
     records: u64,
     seed: u64,
 ) -> io::Result<W> {
-    let mut rng = Rng::new(seed ^ first.wrapping_mul(0x2545_f491_4f6c_dd1d));
-    let mut sync = [0u8; 16];
-    for b in sync.iter_mut() {
-        *b = rng.below(256) as u8;
-    }
-    let mut meta = BTreeMap::new();
-    meta.insert("writer".to_string(), b"parqour demo".to_vec());
-    let mut w = ContainerWriter::new(out, SCHEMA, codec, sync, &meta)?;
+    let (mut w, mut rng) = sample_file(out, SCHEMA, codec, first, seed)?;
     let mut d = Datum::new();
     for i in first..first + records {
         encode_event(&mut rng, i, &mut d);
@@ -315,14 +327,7 @@ pub fn write_event_envelopes<W: Write>(
 ) -> io::Result<W> {
     let fingerprint = crate::avro::fingerprint::fingerprint(SCHEMA)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    let mut rng = Rng::new(seed ^ first.wrapping_mul(0x2545_f491_4f6c_dd1d));
-    let mut sync = [0u8; 16];
-    for b in sync.iter_mut() {
-        *b = rng.below(256) as u8;
-    }
-    let mut meta = BTreeMap::new();
-    meta.insert("writer".to_string(), b"parqour demo".to_vec());
-    let mut w = ContainerWriter::new(out, ENVELOPE_SCHEMA, codec, sync, &meta)?;
+    let (mut w, mut rng) = sample_file(out, ENVELOPE_SCHEMA, codec, first, seed)?;
     let mut d = Datum::new();
     let mut envelope = Datum::new();
     for i in first..first + records {

@@ -57,6 +57,14 @@ def tool_commands(args, name: str, out: Path):
     )
 
 
+def warm(paths):
+    """Reads every file once, so that it is in the page cache."""
+    for p in paths:
+        with open(p, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+
 def one_core():
     """Pins the child to the first cpu it may use: `parqour-1core` is parqour on a 1-core
     machine (its reader, driver and upload threads share that core, unlike `--threads 1`)."""
@@ -137,10 +145,7 @@ def main() -> int:
     if not avro:
         raise SystemExit(f"compare: no .avro files in {args.data}")
     # Warm the page cache so the first tool does not pay for the disk.
-    for p in avro:
-        with open(p, "rb") as f:
-            while f.read(1 << 24):
-                pass
+    warm(avro)
 
     print(
         f"data: {args.data} ({len(avro)} files, {bytes_in / 1e6:.1f} MB, {args.records:,} records)"
@@ -149,10 +154,7 @@ def main() -> int:
         wrapped = sorted(args.envelopes.glob("*.avro"))
         if not wrapped:
             raise SystemExit(f"compare: no .avro files in {args.envelopes}")
-        for p in wrapped:
-            with open(p, "rb") as f:
-                while f.read(1 << 24):
-                    pass
+        warm(wrapped)
         print(
             f"parqour reads them as envelopes: {args.envelopes} "
             f"({sum(p.stat().st_size for p in wrapped) / 1e6:.1f} MB, registry under registry/); "
