@@ -2357,7 +2357,7 @@ fn run_group(segments: Vec<Segment>) -> Result<GroupOutput, ConvertError> {
     let mut dead_bytes = 0usize;
     SCRATCH.with_borrow_mut(|scratch| {
         let mut segments = segments.into_iter();
-        'segments: while let Some(Segment {
+        while let Some(Segment {
             task,
             object,
             blocks,
@@ -2367,6 +2367,8 @@ fn run_group(segments: Vec<Segment>) -> Result<GroupOutput, ConvertError> {
                 object,
                 ..ObjectOutput::default()
             };
+            // Blocks of this object handed back, when the group stops in it.
+            let mut handed_back = None;
             let mut blocks = blocks.into_iter();
             while let Some(group_block) = blocks.next() {
                 let left = group_block.records_left();
@@ -2461,7 +2463,7 @@ fn run_group(segments: Vec<Segment>) -> Result<GroupOutput, ConvertError> {
                 drop(permit);
                 // A block cut in parts: its records left go back to the driver with the blocks
                 // after it, and are counted with them.
-                let rest_of_object: Option<Vec<GroupBlock>> = if let Some(rest) = cut {
+                handed_back = if let Some(rest) = cut {
                     o.records -= block.count.saturating_sub(rest.from.record);
                     // Its stored bytes are not needed any more (unless they are the records).
                     let data = if task.codec == Codec::Null {
@@ -2482,33 +2484,40 @@ fn run_group(segments: Vec<Segment>) -> Result<GroupOutput, ConvertError> {
                 } else if bytes >= task.max_decoded || dead_bytes >= MAX_DEAD_BYTES {
                     // The dead letters wait for the driver too: a group of tiny blocks of
                     // failing records held 360 MB of entries before they counted.
-                    Some(blocks.by_ref().map(GroupBlock::unbudgeted).collect())
+                    Some(
+                        blocks
+                            .by_ref()
+                            .map(GroupBlock::unbudgeted)
+                            .collect::<Vec<_>>(),
+                    )
                 } else {
                     None
                 };
-                if let Some(rest) = rest_of_object {
-                    let mut left = Vec::new();
-                    if !rest.is_empty() {
-                        left.push(Segment {
-                            task: task.clone(),
-                            object,
-                            blocks: rest,
-                        });
-                    }
-                    left.extend(segments.by_ref().map(|mut s| {
-                        s.blocks = s.blocks.into_iter().map(GroupBlock::unbudgeted).collect();
-                        s
-                    }));
-                    if !left.is_empty() {
-                        out.rest = Some(left);
-                    }
-                    decoders.end_object(&task, &mut o);
-                    out.objects.push(o);
-                    break 'segments;
+                if handed_back.is_some() {
+                    break;
                 }
             }
             decoders.end_object(&task, &mut o);
             out.objects.push(o);
+            if let Some(rest) = handed_back {
+                // The rest of this object's blocks, and the objects after it.
+                let mut left = Vec::new();
+                if !rest.is_empty() {
+                    left.push(Segment {
+                        task,
+                        object,
+                        blocks: rest,
+                    });
+                }
+                left.extend(segments.by_ref().map(|mut s| {
+                    s.blocks = s.blocks.into_iter().map(GroupBlock::unbudgeted).collect();
+                    s
+                }));
+                if !left.is_empty() {
+                    out.rest = Some(left);
+                }
+                break;
+            }
         }
         if scratch.capacity() > SCRATCH_KEPT {
             scratch.truncate(SCRATCH_KEPT);

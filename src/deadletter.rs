@@ -254,9 +254,6 @@ fn container_of(
     w.finish()
 }
 
-/// The schema of the container files that replayed envelopes are written in.
-const DATA_WRAPPER: &str = r#"{"type":"record","name":"DataWrapper","fields":[{"name":"dataType","type":"string"},{"name":"schemaFingerprint","type":"long"},{"name":"data","type":"bytes"}]}"#;
-
 /// What `parqour replay` wrote.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ReplayReport {
@@ -397,7 +394,13 @@ pub async fn replay(
         let (records, tails): (Vec<_>, Vec<_>) =
             entries.into_iter().partition(|e| e.kind == Kind::Record);
         if !records.is_empty() {
-            let body = container_of(source, DATA_WRAPPER, Codec::Null, &records).map_err(io)?;
+            let body = container_of(
+                source,
+                crate::avro::envelope::DATA_WRAPPER_SCHEMA,
+                Codec::Null,
+                &records,
+            )
+            .map_err(io)?;
             let count = records.iter().map(|e| e.records).sum();
             put(body, records.len() as u64, count, false).await?;
         }

@@ -311,9 +311,6 @@ pub fn write_events<W: Write>(
     w.finish()
 }
 
-/// The envelope producers wrap each event in (`DataWrapper`).
-pub const ENVELOPE_SCHEMA: &str = r#"{"type":"record","name":"DataWrapper","fields":[{"name":"dataType","type":"string"},{"name":"schemaFingerprint","type":"long"},{"name":"data","type":"bytes"}]}"#;
-
 /// Writes `records` sample events as [`write_events`] does, each wrapped in a `DataWrapper`
 /// envelope of data type `data_type` and [`SCHEMA`]'s fingerprint, as one container file: the
 /// producers' format, to be read through a registry holding [`SCHEMA`].
@@ -327,7 +324,13 @@ pub fn write_event_envelopes<W: Write>(
 ) -> io::Result<W> {
     let fingerprint = crate::avro::fingerprint::fingerprint(SCHEMA)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    let (mut w, mut rng) = sample_file(out, ENVELOPE_SCHEMA, codec, first, seed)?;
+    let (mut w, mut rng) = sample_file(
+        out,
+        crate::avro::envelope::DATA_WRAPPER_SCHEMA,
+        codec,
+        first,
+        seed,
+    )?;
     let mut d = Datum::new();
     let mut envelope = Datum::new();
     for i in first..first + records {

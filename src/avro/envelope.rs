@@ -26,6 +26,10 @@ use super::schema::Schema;
 /// Longest `dataType` accepted in a raw framing (a longer one means the framing is broken).
 pub const MAX_DATA_TYPE_LEN: usize = 255;
 
+/// The `DataWrapper` schema, as container files of envelopes that parqour writes (replayed dead
+/// letters, the demo's envelopes) declare it.
+pub const DATA_WRAPPER_SCHEMA: &str = r#"{"type":"record","name":"DataWrapper","fields":[{"name":"dataType","type":"string"},{"name":"schemaFingerprint","type":"long"},{"name":"data","type":"bytes"}]}"#;
+
 /// One envelope, borrowed from the block it was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope<'a> {

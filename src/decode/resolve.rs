@@ -30,8 +30,8 @@
 use serde_json::Value;
 
 use super::types::{
-    FieldOp, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Symbol, Target,
-    TypeOptions, UuidForm, join, max_unscaled, plan_reader,
+    FieldOp, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Target, TypeOptions,
+    UuidForm, join, max_unscaled, plan_reader,
 };
 use crate::avro::cursor::encode_long;
 use crate::avro::schema::{Fixed, Name, Record, Schema};
@@ -520,7 +520,7 @@ impl Resolver {
                 }
                 if we.symbols == re.symbols {
                     // The same symbols in the same order: each index is its own symbol.
-                    Op::Enum(we.symbols.iter().map(|s| Symbol::new(s)).collect())
+                    Op::enum_of(&we.symbols)
                 } else {
                     Op::EnumMap {
                         symbols: symbols.into(),

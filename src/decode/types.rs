@@ -237,6 +237,11 @@ impl Symbol {
 }
 
 impl Op {
+    /// The op of an enum of `symbols`, each index read as its own symbol.
+    pub(crate) fn enum_of(symbols: &[String]) -> Op {
+        Op::Enum(symbols.iter().map(|s| Symbol::new(s)).collect())
+    }
+
     /// A value [`super::decode`] decodes in its caller's body: a number, a boolean, a string,
     /// bytes, a fixed or an enum.
     #[inline(always)]
@@ -777,11 +782,7 @@ impl Planner {
                         ),
                     });
                 }
-                (
-                    DataType::Utf8,
-                    false,
-                    Op::Enum(e.symbols.iter().map(|s| Symbol::new(s)).collect()),
-                )
+                (DataType::Utf8, false, Op::enum_of(&e.symbols))
             }
             Schema::Fixed(f) => {
                 let size = i32::try_from(f.size).map_err(|_| PlanError::Unsupported {
