@@ -28,7 +28,7 @@ use crate::convert::{
     ConvertError, ConvertOptions, ConvertReport, Destination, ExistingFiles, TableResolver,
     convert_to, existing_parquet,
 };
-use crate::decode::{TypeOptions, UuidForm};
+use crate::decode::{TypeOptions, UuidForm, WideDecimals};
 use crate::encode::{ByteArrayEncoding, Codec, EncodeError, EncodeOptions};
 use crate::inspect::{InspectError, inspect};
 use crate::job::{JobContext, JobError, Outcome};
@@ -271,6 +271,10 @@ struct RecordArgs {
     /// FIXED_LEN_BYTE_ARRAY(16) with the UUID logical type). Choose once per table.
     #[arg(long, env = "PARQOUR_UUID", default_value = "string", value_parser = UuidForm::from_str)]
     uuid: UuidForm,
+    /// How decimals wider than Athena's DECIMAL (precision past 38) are stored: string (their
+    /// exact text, e.g. `-1234.50`, STRING in Athena) or error (the schema is refused).
+    #[arg(long, env = "PARQOUR_WIDE_DECIMALS", default_value = "string", value_parser = WideDecimals::from_str)]
+    wide_decimals: WideDecimals,
     /// How strings and binaries without a dictionary are encoded: plain (read everywhere) or
     /// delta-length (DELTA_LENGTH_BYTE_ARRAY: smaller, faster to write; read by Athena, Trino,
     /// Hive, Spark 3.4+, DuckDB and pyarrow, not by Spark's vectorized reader before 3.4).
@@ -736,7 +740,10 @@ async fn run(command: Command) -> Result<(), Failure> {
                     &storage,
                 )
                 .await?
-                .with_types(TypeOptions { uuid: r.uuid }),
+                .with_types(TypeOptions {
+                    uuid: r.uuid,
+                    wide_decimals: r.wide_decimals,
+                }),
             );
             options.source.framing = r.framing;
             options.max_dead_letter_fraction = r.max_dead_letter_fraction;
@@ -1239,11 +1246,18 @@ async fn run_job(args: RunArgs) -> Result<(), Failure> {
         Some(u) => UuidForm::from_str(u).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?,
         None => r.uuid,
     };
+    let wide_decimals = match &manifest.raw.wide_decimals {
+        Some(w) => WideDecimals::from_str(w).map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?,
+        None => r.wide_decimals,
+    };
     let mut options = options;
     options.schemas = Arc::new(
         schema_set(registry.as_deref(), &readers, &data_types, &storage)
             .await?
-            .with_types(TypeOptions { uuid }),
+            .with_types(TypeOptions {
+                uuid,
+                wide_decimals,
+            }),
     );
     options.source.framing = r.framing;
     options.max_dead_letter_fraction = manifest

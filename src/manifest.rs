@@ -60,6 +60,10 @@ pub struct ManifestV1 {
     /// How uuids are stored: `string` (the default) or `binary` (16 bytes, UUID logical type).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
+    /// How decimals wider than Athena's (precision past 38) are stored: `string` (the
+    /// default) or `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wide_decimals: Option<String>,
     /// How strings and binaries without a dictionary are encoded: `plain` (the default) or
     /// `delta-length` (`DELTA_LENGTH_BYTE_ARRAY`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,6 +364,7 @@ impl Manifest {
             row_group_size: None,
             target_file_size: None,
             uuid: None,
+            wide_decimals: None,
             byte_array_encoding: None,
             registry: settings.registry,
             data_types: (!settings.data_types.is_empty()).then_some(settings.data_types),

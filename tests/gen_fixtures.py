@@ -340,6 +340,22 @@ one_column("decimal_fixed20_negative", dec_fixed("F20", 20, 38),
            [D("-" + "9" * 38), D("-1"), D("-" + "1" * 20)])
 one_column("decimal_fixed20", dec_fixed("F20", 20, 38), [D("9" * 38), D("1"), D("0"),
                                                         D("-" + "9" * 38)], codec="deflate")
+# wider than Athena's DECIMAL(38): stored as text, at the edges of the precision and the size
+one_column("decimal_wide_fixed32", dec_fixed("F32", 32, 76, 10),
+           [D("9" * 66 + "." + "9" * 10), D("-" + "9" * 66 + "." + "9" * 10), D("0"),
+            D("-0.0000000001"), D("1"), D("-12345.6789")], codec="deflate")
+fixture("decimal_wide_bytes", record("Wide",
+    ("p39", dec_bytes(39)),
+    ("p100s50", dec_bytes(100, 50)),
+    ("p1000s3", dec_bytes(1000, 3)),
+    ("maybe", ["null", dec_bytes(60, 60)])), [
+    {"p39": D("9" * 39), "p100s50": D("-" + "9" * 50 + "." + "9" * 50),
+     "p1000s3": D("9" * 997 + ".999"), "maybe": D("0." + "9" * 60)},
+    {"p39": D("-" + "9" * 39), "p100s50": D("0." + "0" * 49 + "1"), "p1000s3": D("-0.001"),
+     "maybe": None},
+    {"p39": D("0"), "p100s50": D("0"), "p1000s3": D("-" + "9" * 997 + ".999"),
+     "maybe": D("-0." + "0" * 59 + "1")},
+], codec="snappy")
 one_column("decimal_fixed1", dec_fixed("F1", 1, 2, 1), [D("1.2"), D("-1.2"), D("0"), D("9.9"),
                                                        D("-9.9")])
 fixture("decimal_small_precision", record("R",  # INT32 / INT64 physical types in Parquet

@@ -175,14 +175,20 @@ class Schemas:
                                 "timestamp-micros", "timestamp-nanos", "local-timestamp-millis",
                                 "local-timestamp-micros", "local-timestamp-nanos", "duration",
                                 "invalid"])
+        # One decimal in five is wider than Athena's DECIMAL(38): stored as text.
+        wide = self.rng.random() < 0.2
         if kind == "decimal-bytes":
-            p = self.rng.randint(1, 38)
+            p = self.rng.randint(39, 120) if wide else self.rng.randint(1, 38)
             s = self.rng.randint(0, p)
             return ({"type": "bytes", "logicalType": "decimal", "precision": p, "scale": s},
                     {"t": "decimal", "precision": p, "size": None, "base": "bytes"})
         if kind == "decimal-fixed":
-            size = self.rng.randint(1, 20)
-            p = self.rng.randint(1, min(38, fixed_digits(size)))
+            if wide:
+                size = self.rng.randint(17, 48)
+                p = self.rng.randint(39, fixed_digits(size))
+            else:
+                size = self.rng.randint(1, 20)
+                p = self.rng.randint(1, min(38, fixed_digits(size)))
             s = self.rng.randint(0, p)
             j, node = self.fixed(size, ns, {"logicalType": "decimal", "precision": p,
                                             "scale": s})

@@ -47,7 +47,8 @@ COMPLEX = NAMED | {"array", "map"}
 WRAPPER = "__roundtrip_branch"  # name prefix of the records that wrap union branches
 EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 EPOCH = dt.datetime(1970, 1, 1)
-DECIMAL_CONTEXT = decimal.Context(prec=200)  # wide enough never to round
+DECIMAL_CONTEXT = decimal.Context(prec=1100)  # wide enough never to round (1000 digits at most)
+ATHENA_DECIMAL_PRECISION = 38  # wider decimals are stored as their plain text
 TIMESTAMPS = {  # logicalType -> (UTC?, raw long -> microseconds); nanos are floored
     "timestamp-millis": (True, lambda v: v * 1000),
     "timestamp-micros": (True, lambda v: v),
@@ -183,7 +184,10 @@ def expect_logical(node, v):
     t, lt = node["type"], node.get("logicalType")
     if lt == "decimal" and t in ("bytes", "fixed") and valid_decimal(node):
         unscaled = int.from_bytes(v, "big", signed=True)
-        return decimal.Decimal(unscaled).scaleb(-node.get("scale", 0), DECIMAL_CONTEXT)
+        value = decimal.Decimal(unscaled).scaleb(-node.get("scale", 0), DECIMAL_CONTEXT)
+        if node["precision"] > ATHENA_DECIMAL_PRECISION:
+            return format(value, "f")
+        return value
     if lt == "uuid" and t == "fixed" and node["size"] == 16:
         return uuid.UUID(bytes=v) if UUID_BINARY else str(uuid.UUID(bytes=v))
     if lt == "uuid" and t == "string" and UUID_BINARY:

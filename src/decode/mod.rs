@@ -27,7 +27,9 @@ pub use columns::ColumnError;
 use columns::{Column, Data, repeats_key};
 pub use resolve::{ResolveError, check_compatible, plan_resolved, plan_resolved_with};
 use types::{Fast, FieldOp, MAX_ZERO_SIZE_ITEMS, Op, Promotion, Skip, Target};
-pub use types::{Plan, PlanError, TypeOptions, UuidForm, plan, plan_reader, plan_with};
+pub use types::{
+    Plan, PlanError, TypeOptions, UuidForm, WideDecimals, plan, plan_reader, plan_with,
+};
 
 /// Why a datum could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -1058,6 +1060,22 @@ fn decode_other(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), F
             (Promotion::FloatToDouble, Data::Float64(v)) => v.push(cur.float()? as f64),
             _ => return Err(ValueError::Internal("promotion into the wrong column").into()),
         },
+        (
+            Op::DecimalText {
+                fixed,
+                precision,
+                scale,
+            },
+            Data::Bytes { offsets, values },
+        ) => {
+            let bytes = match fixed {
+                Some(n) => cur.take(*n)?,
+                None => cur.bytes()?,
+            };
+            let mut text = [0u8; DECIMAL_TEXT_MAX];
+            let len = decimal_text(bytes, *precision, *scale, &mut text)?;
+            append_bytes(offsets, values, &text[..len])?;
+        }
         (Op::Rescale { mul, div }, Data::Int64(v)) => {
             let raw = cur.long()?;
             let value = raw
@@ -1162,6 +1180,113 @@ fn fill_member(
         }
     }
     Ok(())
+}
+
+/// The longest text of a decimal [`decimal_text`] writes: a sign, `0.` and 1000 digits.
+const DECIMAL_TEXT_MAX: usize = types::MAX_TEXT_DECIMAL_PRECISION + 3;
+
+/// Big-endian two's complement bytes (the unscaled value of a decimal) as the plain text of the
+/// value at `scale` (`-1234.50` for -123450 at scale 2, `0.05` for 5), into `out`; returns its
+/// length. A value of more than `precision` digits (at most
+/// [`types::MAX_TEXT_DECIMAL_PRECISION`]) is a [`ValueError::Decimal`], found before any
+/// arithmetic where its bytes are too many for the precision, so that a long value costs no
+/// more than its bytes.
+fn decimal_text(
+    bytes: &[u8],
+    precision: usize,
+    scale: usize,
+    out: &mut [u8; DECIMAL_TEXT_MAX],
+) -> Result<usize, Fault> {
+    // 32-bit limbs of the magnitude, least significant first: 1000 digits take 104.
+    const LIMBS: usize = 112;
+    if precision > types::MAX_TEXT_DECIMAL_PRECISION || scale > precision {
+        return Err(ValueError::Internal("a decimal's text past its bounds").into());
+    }
+    let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
+    // Sign extension carries no digits: leading 0x00 bytes of a positive value, leading 0xff
+    // bytes of a negative one (whose next byte keeps the sign).
+    let fill = if negative { 0xff } else { 0x00 };
+    let start = bytes.iter().position(|&b| b != fill).unwrap_or(bytes.len());
+    let start = if negative && (start == bytes.len() || bytes[start] & 0x80 == 0) {
+        start.saturating_sub(1)
+    } else {
+        start
+    };
+    let significant = &bytes[start..];
+    // k significant bytes hold a magnitude of at least 256^(k-2), (k-2) * 2.408 digits.
+    if significant.len() > precision * 1000 / 2408 + 2 || significant.len() > (LIMBS - 1) * 4 {
+        return Err(ValueError::Decimal.into());
+    }
+    let mut limbs = [0u32; LIMBS];
+    for (i, &b) in significant.iter().rev().enumerate() {
+        limbs[i / 4] |= u32::from(if negative { !b } else { b }) << (8 * (i % 4));
+    }
+    let mut n = significant.len().div_ceil(4);
+    if negative {
+        // The magnitude of a negative value: its bits inverted (above), plus one.
+        let mut carry = true;
+        for limb in &mut limbs[..n] {
+            (*limb, carry) = limb.overflowing_add(u32::from(carry));
+            if !carry {
+                break;
+            }
+        }
+        if carry {
+            limbs[n] = 1;
+            n += 1;
+        }
+    }
+    // Digits, least significant first, nine at a time.
+    let mut digits = [0u8; DECIMAL_TEXT_MAX + 9];
+    let mut count = 0;
+    while n > 0 && limbs[n - 1] == 0 {
+        n -= 1;
+    }
+    while n > 0 {
+        let mut rem = 0u64;
+        for limb in limbs[..n].iter_mut().rev() {
+            let cur = (rem << 32) | u64::from(*limb);
+            *limb = (cur / 1_000_000_000) as u32;
+            rem = cur % 1_000_000_000;
+        }
+        while n > 0 && limbs[n - 1] == 0 {
+            n -= 1;
+        }
+        for _ in 0..9 {
+            if count == digits.len() {
+                return Err(ValueError::Decimal.into());
+            }
+            digits[count] = b'0' + (rem % 10) as u8;
+            rem /= 10;
+            count += 1;
+        }
+    }
+    while count > 0 && digits[count - 1] == b'0' {
+        count -= 1;
+    }
+    if count > precision {
+        return Err(ValueError::Decimal.into());
+    }
+    let mut len = 0;
+    let mut put = |b: u8| {
+        out[len] = b;
+        len += 1;
+    };
+    if negative && count > 0 {
+        put(b'-');
+    }
+    let digit = |i: usize| if i < count { digits[i] } else { b'0' };
+    // The integer part (at least `0`), then the fraction.
+    for i in (scale..count.max(scale + 1)).rev() {
+        put(digit(i));
+    }
+    if scale > 0 {
+        put(b'.');
+        for i in (0..scale).rev() {
+            put(digit(i));
+        }
+    }
+    Ok(len)
 }
 
 /// Big-endian two's complement bytes -> i128; longer inputs must be pure sign extension.
@@ -1697,6 +1822,150 @@ mod tests {
         }
     }
 
+    /// The plain text of big-endian two's complement `bytes` at `scale`, by decimal arithmetic
+    /// (digit vectors, not [`decimal_text`]'s binary limbs); `None` past `precision` digits.
+    fn decimal_reference(bytes: &[u8], precision: usize, scale: usize) -> Option<String> {
+        let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
+        // Little-endian decimal digits of the unsigned value of the (inverted) bytes.
+        let mut digits: Vec<u32> = vec![];
+        let mul_add = |digits: &mut Vec<u32>, mul: u32, add: u32| {
+            let mut carry = add;
+            for d in digits.iter_mut() {
+                let v = *d * mul + carry;
+                *d = v % 10;
+                carry = v / 10;
+            }
+            while carry > 0 {
+                digits.push(carry % 10);
+                carry /= 10;
+            }
+        };
+        for &b in bytes {
+            mul_add(&mut digits, 256, u32::from(if negative { !b } else { b }));
+        }
+        if negative {
+            mul_add(&mut digits, 1, 1);
+        }
+        while digits.last() == Some(&0) {
+            digits.pop();
+        }
+        if digits.len() > precision {
+            return None;
+        }
+        let mut text: String = digits
+            .iter()
+            .rev()
+            .map(|d| char::from(b'0' + *d as u8))
+            .collect();
+        if text.len() <= scale {
+            text = "0".repeat(scale + 1 - text.len()) + &text;
+        }
+        if scale > 0 {
+            text.insert(text.len() - scale, '.');
+        }
+        Some(if negative && !digits.is_empty() {
+            format!("-{text}")
+        } else {
+            text
+        })
+    }
+
+    fn text_of(bytes: &[u8], precision: usize, scale: usize) -> Result<String, Fault> {
+        let mut out = [0u8; DECIMAL_TEXT_MAX];
+        let len = decimal_text(bytes, precision, scale, &mut out)?;
+        Ok(String::from_utf8(out[..len].to_vec()).unwrap())
+    }
+
+    /// The big-endian two's complement bytes of the integer `digits` (decimal), negated.
+    fn be_of(digits: &str, negative: bool) -> Vec<u8> {
+        let mut le = vec![0u8];
+        for d in digits.bytes() {
+            let mut carry = u32::from(d - b'0');
+            for b in le.iter_mut() {
+                let v = u32::from(*b) * 10 + carry;
+                *b = v as u8;
+                carry = v >> 8;
+            }
+            while carry > 0 {
+                le.push(carry as u8);
+                carry >>= 8;
+            }
+        }
+        le.push(0); // room for the sign
+        if negative {
+            let mut carry = true;
+            for b in le.iter_mut() {
+                (*b, carry) = (!*b).overflowing_add(u8::from(carry));
+            }
+        }
+        le.reverse();
+        le
+    }
+
+    #[test]
+    fn wide_decimals_as_text_match_a_decimal_reference() {
+        // Fixed cases: signs, scales, sign extension, the bounds of the precision.
+        assert_eq!(text_of(&[], 40, 2).unwrap(), "0.00");
+        assert_eq!(text_of(&[0x05], 40, 2).unwrap(), "0.05");
+        assert_eq!(text_of(&[0xff], 40, 0).unwrap(), "-1");
+        assert_eq!(text_of(&[0xff, 0xff, 0xff], 40, 3).unwrap(), "-0.001");
+        assert_eq!(text_of(&[0xfe, 0x1d, 0xc6], 40, 2).unwrap(), "-1234.50");
+        assert_eq!(text_of(&[0x80], 39, 0).unwrap(), "-128");
+        assert_eq!(text_of(&[0xff, 0x05], 39, 1).unwrap(), "-25.1");
+        for p in [39, 76, 100, 1000] {
+            let nines = "9".repeat(p);
+            for negative in [false, true] {
+                let sign = if negative { "-" } else { "" };
+                let max = be_of(&nines, negative);
+                assert_eq!(text_of(&max, p, 0).unwrap(), format!("{sign}{nines}"));
+                let point = format!("{sign}{}.{}", &nines[..p - 3], &nines[p - 3..]);
+                assert_eq!(text_of(&max, p, 3).unwrap(), point);
+                let all = format!("{sign}0.{nines}");
+                assert_eq!(text_of(&max, p, p).unwrap(), all);
+                let over = be_of(&format!("1{}", "0".repeat(p)), negative);
+                assert_eq!(text_of(&over, p, 0), Err(Box::new(ValueError::Decimal)));
+            }
+        }
+        // Long sign extension costs its bytes only; long values fail before any arithmetic.
+        let mut padded = vec![0xff; 1 << 20];
+        padded.push(0x85);
+        assert_eq!(text_of(&padded, 39, 1).unwrap(), "-12.3");
+        let long = vec![0x11; 1 << 20];
+        assert_eq!(text_of(&long, 1000, 0), Err(Box::new(ValueError::Decimal)));
+        // Random bytes (some sign-extended) at random precisions and scales.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 60) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if next() % 4 == 0 {
+                let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+                    0xff
+                } else {
+                    0
+                };
+                bytes.splice(0..0, std::iter::repeat_n(fill, (next() % 5) as usize));
+            }
+            let precision = 39 + (next() % 120) as usize;
+            let scale = (next() % (precision as u64 + 1)) as usize;
+            let expected = decimal_reference(&bytes, precision, scale);
+            match (text_of(&bytes, precision, scale), expected) {
+                (Ok(got), Some(want)) => {
+                    assert_eq!(got, want, "{bytes:02x?} p{precision} s{scale}")
+                }
+                (Err(e), None) => assert_eq!(e, Box::new(ValueError::Decimal)),
+                (got, want) => {
+                    panic!("{bytes:02x?} p{precision} s{scale}: {got:?} against {want:?}")
+                }
+            }
+        }
+    }
+
     #[test]
     fn decimals_sign_extend() {
         assert_eq!(decimal_from_be(&[0xff]).unwrap(), -1);
@@ -1789,6 +2058,7 @@ mod tests {
         .unwrap();
         let options = TypeOptions {
             uuid: UuidForm::Binary,
+            ..Default::default()
         };
         let p = Arc::new(types::plan_with(&schema, options).unwrap());
         let field = p.schema.field(0);

@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use super::types::{
     FieldOp, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Target, TypeOptions,
-    UuidForm, join, max_unscaled, plan_reader,
+    UuidForm, join, plan_reader,
 };
 use crate::avro::cursor::encode_long;
 use crate::avro::schema::{Fixed, Name, Record, Schema};
@@ -555,18 +555,12 @@ impl Resolver {
                         ),
                     ));
                 }
-                Op::Decimal {
-                    fixed: wd.fixed.as_ref().map(|f| f.size),
-                    max: max_unscaled(rd.precision),
-                }
+                Op::decimal(wd.fixed.as_ref().map(|f| f.size), rd.precision, rd.scale)
             }
             // Logical types aside, as the specification resolves: bytes (or a string, promoted
             // to bytes) read as a decimal on bytes, a decimal read as its bytes or fixed.
             (Schema::Bytes | Schema::String, Schema::Decimal(rd)) if rd.fixed.is_none() => {
-                Op::Decimal {
-                    fixed: None,
-                    max: max_unscaled(rd.precision),
-                }
+                Op::decimal(None, rd.precision, rd.scale)
             }
             (Schema::Decimal(wd), Schema::Bytes) if wd.fixed.is_none() => Op::Bytes,
             (Schema::Decimal(wd), Schema::Fixed(rf))
@@ -577,10 +571,7 @@ impl Resolver {
             (Schema::Fixed(wf), Schema::Decimal(rd))
                 if rd.fixed.as_ref().is_some_and(|rf| same_fixed(wf, rf)) =>
             {
-                Op::Decimal {
-                    fixed: Some(wf.size),
-                    max: max_unscaled(rd.precision),
-                }
+                Op::decimal(Some(wf.size), rd.precision, rd.scale)
             }
             (Schema::Record(wr), Schema::Record(rr)) => {
                 if !names_match(&wr.name, &rr.name, &rr.aliases) {
@@ -1281,6 +1272,7 @@ mod tests {
         );
         let binary = TypeOptions {
             uuid: UuidForm::Binary,
+            ..Default::default()
         };
         let err = plan_resolved_with(&w, &uuid, binary)
             .unwrap_err()

@@ -17,7 +17,8 @@
 //! | fixed(n) | FixedSizeBinary(n) | FIXED_LEN_BYTE_ARRAY(n) |
 //! | fixed(0) | Binary, every value empty | BINARY |
 //! | decimal(p, s) on bytes or fixed, p <= 38 | Decimal128(p, s) | DECIMAL(p, s) (INT32/INT64/FIXED by p) |
-//! | decimal with p > 38 | error naming the field | — |
+//! | decimal with 38 < p <= 1000 | Utf8, the plain text (`-1234.50`) | BYTE_ARRAY STRING |
+//! | decimal with p > 38, with [`WideDecimals::Error`]; p > 1000 | error naming the field | — |
 //! | uuid on string | Utf8 | STRING |
 //! | uuid on fixed(16) | Utf8, 36-char form | STRING |
 //! | uuid, with [`UuidForm::Binary`] (opt-in) | FixedSizeBinary(16), `arrow.uuid` | FIXED_LEN_BYTE_ARRAY(16) UUID |
@@ -59,21 +60,28 @@ pub const MAX_PLAN_NODES: usize = 100_000;
 /// Largest precision an Athena DECIMAL holds.
 pub const MAX_DECIMAL_PRECISION: usize = 38;
 
+/// Largest precision of a decimal stored as text ([`WideDecimals::String`]): PostgreSQL's
+/// `numeric(p, s)` goes to 1000. It bounds the work of formatting one value (a value of 1000
+/// digits is 416 bytes; longer ones fail their record before any arithmetic).
+pub const MAX_TEXT_DECIMAL_PRECISION: usize = 1000;
+
 /// Most zero-byte items (e.g. empty records) one array or block may claim.
 pub(crate) const MAX_ZERO_SIZE_ITEMS: u64 = 1 << 24;
 
 /// Why a schema cannot be converted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    /// A decimal too wide for Athena.
-    #[error(
-        "field `{path}`: decimal precision {precision} exceeds {MAX_DECIMAL_PRECISION}, the most Athena's DECIMAL holds"
-    )]
+    /// A decimal too wide for Athena ([`WideDecimals::Error`]), or for the text form.
+    #[error("field `{path}`: decimal precision {precision} exceeds {limit}, {why}")]
     DecimalPrecision {
         /// The field.
         path: String,
         /// Its precision.
         precision: usize,
+        /// The largest precision allowed.
+        limit: usize,
+        /// What the limit is.
+        why: &'static str,
     },
     /// Two sibling names that Athena would see as one.
     #[error(
@@ -153,6 +161,13 @@ pub(crate) enum Op {
     Decimal {
         fixed: Option<usize>,
         max: i128,
+    },
+    /// decimal wider than [`MAX_DECIMAL_PRECISION`] on bytes (None) or fixed(n) -> Utf8, its
+    /// plain text (`-1234.50` for -123450 at scale 2), checked against the precision.
+    DecimalText {
+        fixed: Option<usize>,
+        precision: usize,
+        scale: usize,
     },
     /// uuid on fixed(16) -> 36-char Utf8.
     UuidFixed,
@@ -258,6 +273,24 @@ impl Op {
                 | Op::Fixed(_)
                 | Op::Enum(_)
         )
+    }
+
+    /// The op of a decimal read from bytes (`fixed` None) or a fixed, into a column of
+    /// precision `precision` and scale `scale`: Decimal128, or text past Athena's precision
+    /// (the planner has refused such a column unless [`WideDecimals::String`]).
+    pub(crate) fn decimal(fixed: Option<usize>, precision: usize, scale: usize) -> Op {
+        if precision > MAX_DECIMAL_PRECISION {
+            Op::DecimalText {
+                fixed,
+                precision,
+                scale,
+            }
+        } else {
+            Op::Decimal {
+                fixed,
+                max: max_unscaled(precision),
+            }
+        }
     }
 
     /// Fills a uuid column stored as 16 bytes (a column with the `arrow.uuid` extension).
@@ -481,11 +514,40 @@ impl std::str::FromStr for UuidForm {
     }
 }
 
+/// How decimals wider than Athena's DECIMAL (precision past [`MAX_DECIMAL_PRECISION`]) are
+/// stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WideDecimals {
+    /// Their exact plain text (`-1234.50`), STRING in Athena: the default. Athena reads no
+    /// wider DECIMAL; `CAST(x AS DECIMAL(38, s))` or `AS DOUBLE` works where the values fit.
+    /// Precision up to [`MAX_TEXT_DECIMAL_PRECISION`].
+    #[default]
+    String,
+    /// The schema is refused, naming the field.
+    Error,
+}
+
+impl std::str::FromStr for WideDecimals {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "string" => Ok(Self::String),
+            "error" => Ok(Self::Error),
+            other => Err(format!(
+                "invalid wide decimal form `{other}`: expected string or error"
+            )),
+        }
+    }
+}
+
 /// Choices in the type mapping; the default is the table in the module docs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TypeOptions {
     /// How uuids are stored.
     pub uuid: UuidForm,
+    /// How decimals wider than Athena's are stored.
+    pub wide_decimals: WideDecimals,
 }
 
 /// The Arrow field of a column that `op` fills: uuids stored as bytes carry Arrow's canonical
@@ -803,20 +865,31 @@ impl Planner {
                 scale,
                 fixed,
             }) => {
-                if *precision > MAX_DECIMAL_PRECISION {
-                    return Err(PlanError::DecimalPrecision {
+                let refuse = |limit, why| {
+                    Err(PlanError::DecimalPrecision {
                         path: path.into(),
                         precision: *precision,
-                    });
-                }
-                (
-                    DataType::Decimal128(*precision as u8, *scale as i8),
-                    false,
-                    Op::Decimal {
-                        fixed: fixed.as_ref().map(|f| f.size),
-                        max: max_unscaled(*precision),
-                    },
-                )
+                        limit,
+                        why,
+                    })
+                };
+                let data_type = if *precision <= MAX_DECIMAL_PRECISION {
+                    DataType::Decimal128(*precision as u8, *scale as i8)
+                } else if self.options.wide_decimals == WideDecimals::Error {
+                    return refuse(
+                        MAX_DECIMAL_PRECISION,
+                        "the most Athena's DECIMAL holds (`--wide-decimals string` stores it as text)",
+                    );
+                } else if *precision > MAX_TEXT_DECIMAL_PRECISION {
+                    return refuse(
+                        MAX_TEXT_DECIMAL_PRECISION,
+                        "the most parqour stores as text",
+                    );
+                } else {
+                    DataType::Utf8
+                };
+                let op = Op::decimal(fixed.as_ref().map(|f| f.size), *precision, *scale);
+                (data_type, false, op)
             }
             Schema::Date => (DataType::Date32, false, Op::Int),
             Schema::TimeMillis => (DataType::Int32, false, Op::Int),
@@ -1065,7 +1138,7 @@ mod tests {
     }
 
     #[test]
-    fn case_collisions_and_wide_decimals_are_errors() {
+    fn case_collisions_are_errors() {
         let err = arrow(
             r#"{"type":"record","name":"r","fields":[{"name":"Id","type":"int"},{"name":"id","type":"int"}]}"#,
         )
@@ -1083,13 +1156,46 @@ mod tests {
             assert!(matches!(err, PlanError::DottedCollision { .. }), "{err}");
         }
         assert!(arrow(r#"{"type":"record","name":"r","fields":[{"name":"a.b","type":"int"},{"name":"c","type":"int"}]}"#).is_ok());
-        let err = arrow(
-            r#"{"type":"record","name":"r","fields":[{"name":"amount","type":
-                {"type":"fixed","name":"d","size":32,"logicalType":"decimal","precision":76,"scale":2}}]}"#,
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("`amount`"), "{err}");
-        assert!(err.to_string().contains("76"), "{err}");
+    }
+
+    /// Decimals past Athena's precision are text by default, refused with
+    /// [`WideDecimals::Error`], and past 1000 digits refused either way.
+    #[test]
+    fn wide_decimals_are_text_or_errors() {
+        let schema = |precision: usize, base: &str| {
+            Schema::parse_str(&format!(
+                r#"{{"type":"record","name":"r","fields":[{{"name":"amount","type":
+                    {{{base},"logicalType":"decimal","precision":{precision},"scale":2}}}}]}}"#
+            ))
+            .unwrap()
+        };
+        let fixed = r#""type":"fixed","name":"d","size":32"#;
+        let bytes = r#""type":"bytes""#;
+        let error = TypeOptions {
+            wide_decimals: WideDecimals::Error,
+            ..Default::default()
+        };
+        for base in [fixed, bytes] {
+            let p = plan(&schema(38, base)).unwrap();
+            assert_eq!(p.schema.field(0).data_type(), &DataType::Decimal128(38, 2));
+            let p = plan(&schema(76, base)).unwrap();
+            assert_eq!(p.schema.field(0).data_type(), &DataType::Utf8);
+            assert!(matches!(
+                p.root[0].op,
+                Op::DecimalText {
+                    precision: 76,
+                    scale: 2,
+                    ..
+                }
+            ));
+            let err = plan_with(&schema(76, base), error).unwrap_err().to_string();
+            assert!(err.contains("`amount`"), "{err}");
+            assert!(err.contains("precision 76 exceeds 38"), "{err}");
+            assert!(err.contains("--wide-decimals string"), "{err}");
+        }
+        let err = plan(&schema(1001, bytes)).unwrap_err().to_string();
+        assert!(err.contains("precision 1001 exceeds 1000"), "{err}");
+        assert!(plan(&schema(1000, bytes)).is_ok());
     }
 
     #[test]
