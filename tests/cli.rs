@@ -1234,8 +1234,8 @@ fn inspect_describes_avro() {
     assert!(!o.status.success());
 }
 
-/// A file whose schema parqour cannot convert (a recursive one) is still described: its
-/// schema, why it cannot be converted, its blocks and records.
+/// A file whose schema parqour cannot convert (a record of no fields, which Parquet cannot
+/// store) is still described: its schema, why it cannot be converted, its blocks and records.
 #[test]
 fn inspect_describes_a_file_it_cannot_convert() {
     fn long(v: i64, out: &mut Vec<u8>) {
@@ -1246,7 +1246,8 @@ fn inspect_describes_a_file_it_cannot_convert() {
         }
         out.push(z as u8);
     }
-    let schema = r#"{"type":"record","name":"Node","fields":[{"name":"value","type":"long"},{"name":"next","type":["null","Node"]}]}"#;
+    // A linked list, beside an empty record (no bytes in the data).
+    let schema = r#"{"type":"record","name":"Node","fields":[{"name":"value","type":"long"},{"name":"next","type":["null","Node"]},{"name":"e","type":{"type":"record","name":"Empty","fields":[]}}]}"#;
     let sync = [0x5a; 16];
     let mut file = b"Obj\x01".to_vec();
     long(1, &mut file);
@@ -1281,7 +1282,7 @@ fn inspect_describes_a_file_it_cannot_convert() {
     for want in [
         "codec:    null",
         "\"name\": \"Node\"",
-        "cannot be converted: recursive type `Node` is not supported",
+        "cannot be converted: `e`: record `Empty` has no field that Parquet can store",
         "blocks:   2 (",
         "records:  3",
     ] {
@@ -1290,7 +1291,7 @@ fn inspect_describes_a_file_it_cannot_convert() {
     // `convert` refuses it, naming the type.
     let o = convert(&[&input], &tmp.path().join("out"), &[]);
     assert_eq!(o.status.code(), Some(65), "{}", text(&o));
-    assert!(text(&o).contains("recursive type `Node`"), "{}", text(&o));
+    assert!(text(&o).contains("record `Empty`"), "{}", text(&o));
 }
 
 /// `parqour inspect FILE | head`: the reader goes away before the output is written. The
@@ -1696,14 +1697,80 @@ fn many_dead_letter_entries_keep_memory_bounded() {
     assert!(peak_kib < 100 << 10, "peak {} MiB", peak_kib >> 10);
 }
 
+/// A recursive type (a linked list) converts: the value at the reference to the record from
+/// inside it is its JSON text. A list nested past the bound of that text goes to the
+/// dead-letter place, alone; the other records convert.
 #[test]
-fn recursive_schema_is_a_clear_error() {
+fn recursive_types_are_json_text() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
     let schema = r#"{"type":"record","name":"LinkedList","fields":[
         {"name":"value","type":"int"},{"name":"next","type":["null","LinkedList"]}]}"#;
-    let w =
+    let mut w =
         ContainerWriter::new(Vec::new(), schema, Codec::Null, [1; 16], &BTreeMap::new()).unwrap();
-    let f = w.finish().unwrap();
-    assert_bad_input("recursive", &f, &["recursive type `LinkedList`"]);
+    let mut d = Datum::new();
+    // 1 -> 2 -> 3 and 4 in a block; a list of 100,000 in a block of its own (its end cannot be
+    // found either, so its whole block is set aside).
+    for list in [&[1, 2, 3][..], &[4], &vec![5; 100_000]] {
+        d.clear();
+        for (i, v) in list.iter().enumerate() {
+            if i > 0 {
+                d.long(1);
+            }
+            d.long(*v);
+        }
+        d.long(0);
+        if list.len() > 3 {
+            w.append_block(1, &d.buf).unwrap();
+        } else {
+            w.append(&d.buf).unwrap();
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("list.avro");
+    std::fs::write(&input, w.finish().unwrap()).unwrap();
+    let (out, dead) = (tmp.path().join("out"), tmp.path().join("dead"));
+    let o = convert(
+        &[&input],
+        &out,
+        &[
+            "--dead-letter",
+            dead.to_str().unwrap(),
+            "--max-dead-letter-fraction",
+            "0.5",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("nests deeper than 512 levels"),
+        "{}",
+        text(&o)
+    );
+    let parquet = parquet_files(&out);
+    let reader = SerializedFileReader::new(std::fs::File::open(&parquet[0]).unwrap()).unwrap();
+    let rows: Vec<(i32, Option<String>)> = reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.get_int(0).unwrap(), r.get_string(1).ok().cloned())
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                1,
+                Some(r#"{"value":2,"next":{"value":3,"next":null}}"#.to_string())
+            ),
+            (4, None)
+        ]
+    );
+    assert_eq!(parquet_files(&dead).len(), 0);
+    assert!(
+        std::fs::read_dir(&dead).unwrap().next().is_some(),
+        "a dead letter"
+    );
 }
 
 /// A zero-byte object holds no records: skipped with a warning (as Spark skips empty files),

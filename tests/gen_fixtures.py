@@ -28,6 +28,7 @@ import json
 import os
 import random
 import sys
+import uuid
 
 import fastavro
 
@@ -445,6 +446,105 @@ fixture("codec_lz4", record("L", ("id", "long"), ("name", ["null", "string"]),
         [{"id": lrng.randint(-10**12, 10**12), "name": None if i % 5 == 0 else f"name {i % 97}",
           "tags": [f"t{j}" for j in range(i % 4)], "blob": lrng.randbytes(i % 40)}
          for i in range(4000)], codec="lz4", sync_interval=3000)
+
+# Recursive types: the value at a record's reference to itself is stored as JSON text.
+# The Avro interop schema (the one every Avro implementation's interop files use), as written in
+# the Avro repository's share/test/schemas/interop.avsc.
+INTEROP = {"type": "record", "name": "Interop", "namespace": "org.apache.avro", "fields": [
+    {"name": "intField", "type": "int"},
+    {"name": "longField", "type": "long"},
+    {"name": "stringField", "type": "string"},
+    {"name": "boolField", "type": "boolean"},
+    {"name": "floatField", "type": "float"},
+    {"name": "doubleField", "type": "double"},
+    {"name": "bytesField", "type": "bytes"},
+    {"name": "nullField", "type": "null"},
+    {"name": "arrayField", "type": {"type": "array", "items": "double"}},
+    {"name": "mapField", "type": {"type": "map", "values": {
+        "type": "record", "name": "Foo", "fields": [{"name": "label", "type": "string"}]}}},
+    {"name": "unionField", "type": ["boolean", "double", {"type": "array", "items": "bytes"}]},
+    {"name": "enumField", "type": {"type": "enum", "name": "Kind", "symbols": ["A", "B", "C"]}},
+    {"name": "fixedField", "type": {"type": "fixed", "name": "MD5", "size": 16}},
+    {"name": "recordField", "type": {"type": "record", "name": "Node", "fields": [
+        {"name": "label", "type": "string"},
+        {"name": "children", "type": {"type": "array", "items": "Node"}}]}}]}
+
+
+def node(label, *children):
+    return {"label": label, "children": list(children)}
+
+
+fixture("recursive_interop", INTEROP, [
+    {"intField": 12, "longField": 15234324, "stringField": "hey", "boolField": True,
+     "floatField": 1234.0, "doubleField": -1234.0, "bytesField": b"12312adf", "nullField": None,
+     "arrayField": [5.0, 0.0, 12.0], "mapField": {"a": {"label": "a"}, "bee": {"label": "cee"}},
+     "unionField": 12.0, "enumField": "C", "fixedField": b"1019181716151413",
+     "recordField": node("blah", node("inner", node('q"uote\\ \n\u0001 é')), node("leaf"))},
+    {"intField": -1, "longField": -(2 ** 63), "stringField": "", "boolField": False,
+     "floatField": float("nan"), "doubleField": float("-inf"), "bytesField": b"",
+     "nullField": None, "arrayField": [], "mapField": {}, "unionField": [b"\x00\xff", b""],
+     "enumField": "A", "fixedField": bytes(range(16)), "recordField": node("alone")},
+    {"intField": 2 ** 31 - 1, "longField": 2 ** 63 - 1, "stringField": "x" * 300,
+     "boolField": True, "floatField": 0.1, "doubleField": 1e300, "bytesField": b"\x01",
+     "nullField": None, "arrayField": [float("nan"), -0.0], "mapField": {"k": {"label": "v"}},
+     "unionField": False, "enumField": "B", "fixedField": b"\xff" * 16,
+     "recordField": node("deep", node("1", node("2", node("3", node("4"))), node("2b")))},
+], codec="deflate")
+
+# A tree whose nodes hold every type the JSON text has a form for, a nullable reference to
+# their parent's type, and a union of several branches.
+TREE = {"type": "record", "name": "Tree", "namespace": "t", "fields": [
+    {"name": "label", "type": "string"},
+    {"name": "weight", "type": "float"},
+    {"name": "score", "type": "double"},
+    {"name": "raw", "type": "bytes"},
+    {"name": "md5", "type": {"type": "fixed", "name": "Md5", "size": 16}},
+    {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["LEAF", "INNER"]}},
+    {"name": "amount", "type": dec_bytes(12, 3)},
+    {"name": "wide", "type": dec_fixed("W32", 32, 70, 5)},
+    {"name": "id", "type": logical("string", "uuid")},
+    {"name": "uid", "type": UUID16},
+    {"name": "at", "type": logical("long", "timestamp-millis")},
+    {"name": "day", "type": logical("int", "date")},
+    {"name": "span", "type": {"type": "fixed", "name": "Span", "size": 12,
+                              "logicalType": "duration"}},
+    {"name": "tags", "type": {"type": "map", "values": "string"}},
+    {"name": "nothing", "type": "null"},
+    {"name": "either", "type": ["null", "int", "string", "Tree"]},
+    {"name": "kids", "type": {"type": "array", "items": "Tree"}},
+    {"name": "parent", "type": ["null", "Tree"]}]}
+trng = random.Random(13)
+
+
+def tree(depth, i=0):
+    return {
+        "label": f"n{depth}.{i} \"quoted\"\ttab", "weight": [0.5, float("inf"), 1e-7][i % 3],
+        "score": [1.0, float("nan"), -2.5e-300][i % 3], "raw": trng.randbytes(i % 5),
+        "md5": trng.randbytes(16), "kind": "INNER" if depth else "LEAF",
+        "amount": D(f"-{i}.125"), "wide": D("9" * 65 + ".99999"),
+        "id": str(uuid.UUID(bytes=trng.randbytes(16))), "uid": trng.randbytes(16),
+        "at": trng.randint(0, 2 ** 41), "day": trng.randint(-1000, 30000),
+        "span": trng.randbytes(12), "tags": {f"k{j}": f"v{j}" for j in range(i % 3)},
+        "nothing": None, "either": [None, 7, "s", None][i % 4] if depth == 0 else tree(depth - 1),
+        "kids": [tree(depth - 1, j) for j in range(2)] if depth else [],
+        "parent": tree(0, i + 1) if depth == 1 else None,
+    }
+
+
+fixture("recursive_tree", record("Forest", ("root", TREE), ("maybe", ["null", "t.Tree"])),
+        [{"root": tree(2, k), "maybe": None if k % 2 else tree(1, k)} for k in range(6)],
+        codec="snappy")
+
+# Mutual recursion: A holds B, B holds A.
+fixture("recursive_mutual", record("M", ("a", {
+    "type": "record", "name": "A", "fields": [
+        {"name": "n", "type": "long"},
+        {"name": "b", "type": ["null", {"type": "record", "name": "B", "fields": [
+            {"name": "s", "type": "string"},
+            {"name": "a", "type": ["null", "A"]}]}]}]})),
+        [{"a": {"n": 1, "b": None}},
+         {"a": {"n": 2, "b": {"s": "x", "a": None}}},
+         {"a": {"n": 3, "b": {"s": "y", "a": {"n": 4, "b": {"s": "z", "a": None}}}}}])
 
 
 def main():

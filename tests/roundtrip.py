@@ -13,6 +13,7 @@ src/decode/types.rs); then rows are compared field by field. Exit status: 0 when
 """
 
 import argparse
+import base64
 import bz2
 import datetime as dt
 import decimal
@@ -203,14 +204,91 @@ def expect_logical(node, v):
     return v  # uuid on string (as text), time-millis, time-micros, unknown or misplaced annotations
 
 
+class JsonText:
+    """Expected of a column that holds a value of a recursive type as JSON text: the value
+    (`expect_json`), compared with the text parsed."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return f"JsonText({self.value!r})"
+
+
+class F32:
+    """A finite 32-bit float in JSON text: equal to a number that rounds to the same float."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return f"F32({self.value!r})"
+
+
+EXPANDING = []  # ids of the records being expected: a record met again is a recursive one
+
+
+def unwrap_branch(node, v):
+    """The branch of union `node` that fastavro's value `v` took, and its value."""
+    non_null = [(i, b) for i, b in enumerate(node) if not is_null(b)]
+    if v is None:
+        return None, None
+    if len(non_null) == 1:
+        b = non_null[0][1]
+        return b, (v[1] if isinstance(v, tuple) and b["type"] in ("record", "error") else v)
+    name, wrapped = v  # see decode_schema
+    return node[int(name.rsplit("_", 1)[1])], wrapped["v"]
+
+
+def expect_json(node, v):
+    """The JSON value parqour writes for the raw fastavro value `v` of `node` (a value of a
+    recursive type: see src/decode/json.rs)."""
+    if isinstance(node, list):
+        b, v = unwrap_branch(node, v)
+        return None if b is None else expect_json(b, v)
+    t, lt = node["type"], node.get("logicalType")
+    if t in ("record", "error"):
+        if isinstance(v, tuple):
+            v = v[1]
+        return {f["name"]: expect_json(f["type"], v[f["name"]]) for f in node["fields"]}
+    if t == "array":
+        return [expect_json(node["items"], x) for x in v]
+    if t == "map":
+        return {k: expect_json(node["values"], x) for k, x in v.items()}
+    if t in ("float", "double"):
+        if math.isnan(v):
+            return "NaN"
+        if math.isinf(v):
+            return "Infinity" if v > 0 else "-Infinity"
+        return F32(struct.unpack("<f", struct.pack("<f", v))[0]) if t == "float" else float(v)
+    if lt == "decimal" and t in ("bytes", "fixed") and valid_decimal(node):
+        unscaled = int.from_bytes(v, "big", signed=True)
+        return format(decimal.Decimal(unscaled).scaleb(-node.get("scale", 0), DECIMAL_CONTEXT),
+                      "f")
+    if lt == "uuid" and t == "fixed" and node["size"] == 16:
+        return str(uuid.UUID(bytes=v))
+    if lt == "duration" and t == "fixed" and node["size"] == 12:
+        months, days, millis = struct.unpack("<3I", v)
+        return {"months": months, "days": days, "milliseconds": millis}
+    if t in ("bytes", "fixed"):
+        return base64.b64encode(v).decode()
+    return v  # null, boolean, int, long (dates and times as stored), string, enum symbol
+
+
 def expect(node, v):
     """The value pyarrow should return for the raw fastavro value `v` of schema `node`."""
     if isinstance(node, list):
         return expect_union(node, v)
     t = node["type"]
     if t in ("record", "error"):
-        return {f["name"]: expect(f["type"], v[f["name"]])
-                for f in node["fields"] if not is_null(f["type"])}
+        if id(node) in EXPANDING:  # a reference to a record from inside it: JSON text
+            return JsonText(expect_json(node, v))
+        EXPANDING.append(id(node))
+        try:
+            return {f["name"]: expect(f["type"], v[f["name"]])
+                    for f in node["fields"] if not is_null(f["type"])}
+        finally:
+            EXPANDING.pop()
     if t == "array":
         return [expect(node["items"], x) for x in v]
     if t == "map":  # fastavro's dict keeps the encoded order; pyarrow gives (key, value) pairs
@@ -395,6 +473,20 @@ class Checker:
             raise TooManyMismatches
 
     def compare(self, where, path, exp, act):
+        if isinstance(exp, JsonText):
+            if not isinstance(act, str):
+                return self.fail(where, path, exp, act)
+            try:
+                parsed = json.loads(act)
+            except ValueError:
+                return self.fail(where, f"{path} (JSON)", exp, act)
+            return self.compare(where, f"{path}(JSON)", exp.value, parsed)
+        if isinstance(exp, F32):
+            self.values += 1
+            if isinstance(act, bool) or not isinstance(act, (int, float)) or \
+                    struct.unpack("<f", struct.pack("<f", act))[0] != exp.value:
+                self.fail(where, path, exp, act)
+            return None
         if isinstance(exp, dict):  # a record, union or duration struct, or a whole row
             if not isinstance(act, dict):
                 return self.fail(where, path, exp, act)

@@ -68,7 +68,7 @@ pub enum ContainerError {
         /// The limit ([`Limits::max_header_bytes`]).
         limit: usize,
     },
-    /// The schema in the header is invalid, or one parqour cannot convert (a recursive type).
+    /// The schema in the header is invalid.
     #[error("the schema in the header: {0}")]
     Schema(#[from] SchemaError),
     /// The header names an unknown codec.
@@ -269,7 +269,7 @@ impl BlockSplitter {
     }
 
     /// For describing a file (`inspect`): a writer schema that does not parse, or that parqour
-    /// cannot read (a recursive one), does not fail its header, which comes with
+    /// cannot convert (a record of no fields), does not fail its header, which comes with
     /// [`Header::schema_error`] set; the blocks are split as usual.
     pub fn describing(mut self) -> Self {
         self.describing = true;

@@ -11,15 +11,19 @@
 //!   type that is unknown or invalid for its base type (a decimal whose scale exceeds its precision,
 //!   a uuid on an int, ...) is ignored and the base type is used.
 //!
+//! - a record's reference to itself from inside its own definition (a recursive type, such as
+//!   the Avro interop schema's `Node`, whose `children` are `Node`s) is a
+//!   [`Schema::Recursive`]: it holds the record weakly (the tree owns it), so that every walk of
+//!   the tree ends there. Parquet has no recursive types: the decoder stores such a value as JSON
+//!   text.
+//!
 //! Limitations:
-//! - recursive types are refused with an error naming the type: Parquet has no recursive types,
-//!   and refusing them here keeps every later recursion bounded;
 //! - a schema that expands to more than [`MAX_NODES`] nodes is refused (a hostile header cannot
 //!   make the planner build millions of columns).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use serde_json::{Map, Value};
 
@@ -50,16 +54,6 @@ pub enum SchemaError {
         path: String,
         /// What is wrong.
         message: String,
-    },
-    /// A named type refers to itself.
-    #[error(
-        "recursive type `{name}` is not supported: Parquet and Athena have no recursive types (at {path})"
-    )]
-    Recursive {
-        /// Full name of the recursive type.
-        name: String,
-        /// Where the recursion closes.
-        path: String,
     },
     /// The schema expands to too many nodes.
     #[error("schema expands to more than {MAX_NODES} nodes")]
@@ -121,6 +115,32 @@ pub enum Schema {
     LocalTimestampNanos,
     /// `duration` on `fixed(12)`.
     Duration(Arc<Fixed>),
+    /// A reference to a record from inside its own definition (a recursive type).
+    Recursive(RecursiveRef),
+}
+
+/// A record referred to from inside its own definition. The record is held weakly: the tree
+/// that defines it owns it (a strong reference would be a cycle, never freed).
+#[derive(Debug, Clone)]
+pub struct RecursiveRef {
+    /// The record's name.
+    pub name: Name,
+    record: Weak<Record>,
+}
+
+impl RecursiveRef {
+    /// The record, while a schema that holds it is alive.
+    pub fn record(&self) -> Option<Arc<Record>> {
+        self.record.upgrade()
+    }
+}
+
+impl PartialEq for RecursiveRef {
+    /// By name: two recursive references are equal where their records' names are (their
+    /// records are compared where they are defined).
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
 }
 
 /// A fully qualified Avro name.
@@ -133,6 +153,20 @@ pub struct Name {
 }
 
 impl Name {
+    /// A full name (`a.b.C`) split at its last dot.
+    pub fn parse(full: &str) -> Name {
+        match full.rsplit_once('.') {
+            Some((ns, name)) => Name {
+                name: name.to_string(),
+                namespace: Some(ns.to_string()),
+            },
+            None => Name {
+                name: full.to_string(),
+                namespace: None,
+            },
+        }
+    }
+
     /// `namespace.name`, or `name` without a namespace.
     pub fn fullname(&self) -> String {
         match &self.namespace {
@@ -267,7 +301,7 @@ impl Schema {
             Schema::Array(_) => "array",
             Schema::Map(_) => "map",
             Schema::Union(_) => "union",
-            Schema::Record(_) => "record",
+            Schema::Record(_) | Schema::Recursive(_) => "record",
             Schema::Enum(_) => "enum",
             Schema::Fixed(_) | Schema::Duration(_) => "fixed",
             Schema::Decimal(d) => {
@@ -291,6 +325,7 @@ impl Schema {
     pub fn name(&self) -> Option<&Name> {
         match self {
             Schema::Record(r) => Some(&r.name),
+            Schema::Recursive(r) => Some(&r.name),
             Schema::Enum(e) => Some(&e.name),
             Schema::Fixed(f) | Schema::Duration(f) | Schema::Uuid(Some(f)) => Some(&f.name),
             Schema::Decimal(Decimal { fixed: Some(f), .. }) => Some(&f.name),
@@ -322,6 +357,9 @@ impl Schema {
             | Schema::LocalTimestampMicros
             | Schema::LocalTimestampNanos
             | Schema::Uuid(None) => 1,
+            // A record that holds itself does so through a union, an array or a map (at least
+            // a byte), or directly (no datum is finite): at least a byte either way.
+            Schema::Recursive(_) => 1,
             Schema::Float => 4,
             Schema::Double => 8,
             Schema::Record(r) => r.fields.iter().map(|f| f.schema.min_encoded_size()).sum(),
@@ -389,8 +427,8 @@ const PRIMITIVES: [&str; 8] = [
 struct Parser {
     /// Named types defined so far, by full name.
     named: HashMap<String, Schema>,
-    /// Full names of the records being defined (to detect recursion).
-    defining: Vec<String>,
+    /// The records being defined, by full name: a reference to one is recursive.
+    defining: Vec<(String, Weak<Record>)>,
     nodes: usize,
     /// Names must follow the specification's pattern.
     strict: bool,
@@ -466,14 +504,15 @@ impl Parser {
             _ => {}
         }
         let full = qualify(name, namespace);
-        if self.defining.contains(&full) {
-            return Err(SchemaError::Recursive {
-                name: full,
-                path: path.to_string(),
-            });
-        }
         let candidates = [full.clone(), name.to_string()];
         for c in &candidates {
+            if let Some((_, record)) = self.defining.iter().find(|(n, _)| n == c) {
+                let name = Name::parse(c);
+                return Ok(Schema::Recursive(RecursiveRef {
+                    name,
+                    record: record.clone(),
+                }));
+            }
             if let Some(s) = self.named.get(c) {
                 return Ok(s.clone());
             }
@@ -627,8 +666,36 @@ impl Parser {
             .get("fields")
             .and_then(Value::as_array)
             .ok_or_else(|| invalid(path, format!("record `{full}` without `fields`")))?;
-        self.defining.push(full.clone());
-        let inner_ns = name.namespace.clone();
+        // The record is built with a weak reference to itself, for the references to it from
+        // inside its fields (a recursive type).
+        let mut failed = None;
+        let record = Arc::new_cyclic(|weak| {
+            self.defining.push((full.clone(), weak.clone()));
+            let fields = self.fields(fields_json, name.namespace.as_deref(), path);
+            self.defining.pop();
+            Record {
+                name: name.clone(),
+                aliases: aliases(obj),
+                fields: fields.unwrap_or_else(|e| {
+                    failed = Some(e);
+                    Vec::new()
+                }),
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let schema = Schema::Record(record);
+        self.define(&name, &schema, path)?;
+        Ok(schema)
+    }
+
+    fn fields(
+        &mut self,
+        fields_json: &[Value],
+        inner_ns: Option<&str>,
+        path: &str,
+    ) -> Result<Vec<RecordField>, SchemaError> {
         let mut fields = Vec::with_capacity(fields_json.len());
         let mut seen = std::collections::HashSet::new();
         for (i, f) in fields_json.iter().enumerate() {
@@ -649,7 +716,7 @@ impl Parser {
             let ty = f
                 .get("type")
                 .ok_or_else(|| invalid(&fpath, "field without `type`"))?;
-            let schema = self.parse(ty, inner_ns.as_deref(), &fpath)?;
+            let schema = self.parse(ty, inner_ns, &fpath)?;
             fields.push(RecordField {
                 name: fname.to_string(),
                 schema,
@@ -657,14 +724,7 @@ impl Parser {
                 aliases: aliases(f),
             });
         }
-        self.defining.pop();
-        let schema = Schema::Record(Arc::new(Record {
-            name: name.clone(),
-            aliases: aliases(obj),
-            fields,
-        }));
-        self.define(&name, &schema, path)?;
-        Ok(schema)
+        Ok(fields)
     }
 }
 
@@ -884,14 +944,49 @@ mod tests {
         );
     }
 
+    /// A reference to a record from inside it is a [`Schema::Recursive`] that names the record
+    /// and reaches it while the schema lives; mutual recursion too; a later use of the record
+    /// by name, outside it, is the record itself.
     #[test]
-    fn recursive_type_is_refused_with_its_name() {
-        let err = Schema::parse_str(
-            r#"{"type":"record","name":"Node","fields":[
-                {"name":"next","type":["null","Node"]}]}"#,
+    fn recursive_references_reach_their_record() {
+        let s = Schema::parse_str(
+            r#"{"type":"record","name":"Tree","namespace":"t","fields":[
+                {"name":"node","type":{"type":"record","name":"Node","fields":[
+                    {"name":"children","type":{"type":"array","items":"Node"}},
+                    {"name":"up","type":["null",{"type":"record","name":"Up","fields":[
+                        {"name":"node","type":["null","t.Node"]}]}]}]}},
+                {"name":"again","type":"Node"}]}"#,
         )
-        .unwrap_err();
-        assert!(err.to_string().contains("recursive type `Node`"), "{err}");
+        .unwrap();
+        let Schema::Record(tree) = &s else { panic!() };
+        let Schema::Record(node) = &tree.fields[0].schema else {
+            panic!()
+        };
+        let Schema::Array(items) = &node.fields[0].schema else {
+            panic!()
+        };
+        let Schema::Recursive(r) = items.as_ref() else {
+            panic!("{items:?}")
+        };
+        assert_eq!(r.name.fullname(), "t.Node");
+        assert!(Arc::ptr_eq(&r.record().unwrap(), node));
+        // Up (inside Node) refers to Node: recursive too.
+        let Schema::Union(b) = &node.fields[1].schema else {
+            panic!()
+        };
+        let Schema::Record(up) = &b[1] else { panic!() };
+        let Schema::Union(b) = &up.fields[0].schema else {
+            panic!()
+        };
+        assert!(matches!(&b[1], Schema::Recursive(r) if Arc::ptr_eq(&r.record().unwrap(), node)));
+        assert!(
+            matches!(&tree.fields[1].schema, Schema::Record(again) if Arc::ptr_eq(again, node))
+        );
+        assert_eq!(s.min_encoded_size(), 4);
+        // Held weakly: the record goes with the schema.
+        let weak = r.clone();
+        drop(s);
+        assert!(weak.record().is_none());
     }
 
     #[test]

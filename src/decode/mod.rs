@@ -13,6 +13,7 @@
 //! Limitations: after an error the decoder's columns hold a partial record; callers discard the
 //! decoder (a rollback for per-record dead-lettering is future work).
 
+mod json;
 pub mod resolve;
 pub mod types;
 
@@ -82,6 +83,9 @@ pub enum ValueError {
     /// A time value that overflows when converted to the reader's unit.
     #[error("time value {0} is out of range in the reader's unit")]
     TimeRange(i64),
+    /// A value of a recursive type nested deeper than its JSON text may.
+    #[error("a value of a recursive type nests deeper than {0} levels")]
+    TooDeep(usize),
     /// The plan and the column disagree (a bug).
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -593,6 +597,8 @@ fn skip_datum(s: &Skip, cur: &mut Cursor<'_>) -> Result<(), Fault> {
             skip_datum(value, cur)
         })?,
         Skip::Union(branches) => skip_datum(branch(cur.long()?, branches)?, cur)?,
+        // Rare (a record set aside): read as its JSON is, into a buffer dropped after.
+        Skip::Recursive(record) => json::write_record(record, cur, &mut Vec::new())?,
     }
     Ok(())
 }
@@ -1075,6 +1081,11 @@ fn decode_other(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), F
             let mut text = [0u8; DECIMAL_TEXT_MAX];
             let len = decimal_text(bytes, *precision, *scale, &mut text)?;
             append_bytes(offsets, values, &text[..len])?;
+        }
+        (Op::Json(record), Data::Bytes { offsets, values }) => {
+            json::write_record(record, cur, values)?;
+            let end = i32::try_from(values.len()).map_err(|_| ValueError::Overflow)?;
+            offsets.push(end);
         }
         (Op::Rescale { mul, div }, Data::Int64(v)) => {
             let raw = cur.long()?;

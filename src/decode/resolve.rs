@@ -449,6 +449,18 @@ impl Resolver {
             )
         };
         Ok(match (w, r) {
+            // Its values are JSON text, written by the writer's schema: no reader schema other
+            // than the writer's own (which is read with its own plan, not resolved) reads them.
+            (Schema::Recursive(t), _) | (_, Schema::Recursive(t)) => {
+                return Err(mismatch(
+                    path,
+                    format!(
+                        "the recursive type `{}` is read only with the writer's own schema (a \
+                         reader schema equal to it), not resolved to another",
+                        t.name
+                    ),
+                ));
+            }
             (Schema::Boolean, Schema::Boolean) => Op::Boolean,
             (w, r) if is_int(w) && is_int(r) => Op::Int,
             // An int's encoding is a long's: read as one, in the reader's unit.
@@ -775,6 +787,13 @@ pub(crate) fn encode_default(
                 Ok(())
             }
             _ => expected("an object"),
+        },
+        Schema::Recursive(r) => match r.record() {
+            Some(record) => encode_default(&Schema::Record(record), value, out, depth + 1),
+            None => Err(format!(
+                "the recursive type `{}` outlived its schema",
+                r.name
+            )),
         },
         Schema::Record(r) => match value {
             Value::Object(fields) => {

@@ -17,6 +17,7 @@
 //! | fixed(n) | FixedSizeBinary(n) | FIXED_LEN_BYTE_ARRAY(n) |
 //! | fixed(0) | Binary, every value empty | BINARY |
 //! | decimal(p, s) on bytes or fixed, p <= 38 | Decimal128(p, s) | DECIMAL(p, s) (INT32/INT64/FIXED by p) |
+//! | a record, at a reference to it from inside itself (recursive) | Utf8, its JSON text | BYTE_ARRAY STRING |
 //! | decimal with 38 < p <= 1000 | Utf8, the plain text (`-1234.50`) | BYTE_ARRAY STRING |
 //! | decimal with p > 38, with [`WideDecimals::Error`]; p > 1000 | error naming the field | — |
 //! | uuid on string | Utf8 | STRING |
@@ -43,8 +44,8 @@
 //! a branch is added. Durations widen to Int64 because Avro stores unsigned 32-bit values.
 //!
 //! Limitations: sibling names that are equal when lowercased are an error (Athena lowercases
-//! column names); so are recursive types (refused by the schema parser), arrays or maps of `null`,
-//! and records left with no column at all.
+//! column names); so are arrays or maps of `null`, and records left with no column at all. A
+//! recursive type's value at its reference to itself is its JSON text (`decode::json`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,7 +53,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Fields, Schema as ArrowSchema, SchemaRef, TimeUnit};
 
 use crate::avro::cursor::SHORT;
-use crate::avro::schema::{Decimal, Schema};
+use crate::avro::schema::{Decimal, Record, RecursiveRef, Schema};
 
 /// Most plan nodes a schema may expand to (named types are expanded at every use).
 pub const MAX_PLAN_NODES: usize = 100_000;
@@ -171,6 +172,10 @@ pub(crate) enum Op {
     },
     /// uuid on fixed(16) -> 36-char Utf8.
     UuidFixed,
+    /// A value of a recursive type (a record, at a reference to it from inside its own
+    /// definition) -> Utf8, its JSON text (see `decode::json`). The record is held strongly
+    /// here: the plan may outlive the schema it was made from.
+    Json(Arc<Record>),
     /// uuid on fixed(16) -> FixedSizeBinary(16) ([`UuidForm::Binary`]).
     UuidBytes,
     /// uuid on string (or text read as a uuid) -> FixedSizeBinary(16), parsed from the
@@ -303,6 +308,17 @@ impl Op {
     }
 }
 
+/// The record a recursive reference names (alive while the schema being planned is).
+fn recursive_record(r: &RecursiveRef, path: &str) -> Result<Arc<Record>, PlanError> {
+    r.record().ok_or_else(|| PlanError::Unsupported {
+        path: display_path(path),
+        message: format!(
+            "the recursive type `{}` outlived its schema (a bug)",
+            r.name
+        ),
+    })
+}
+
 /// A numeric promotion of the Avro specification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Promotion {
@@ -342,6 +358,8 @@ pub(crate) enum Skip {
     Array(Box<Skip>),
     Map(Box<Skip>),
     Union(Vec<Skip>),
+    /// A value of a recursive type, read by the schema (as its JSON text is).
+    Recursive(Arc<Record>),
 }
 
 impl Skip {
@@ -388,6 +406,7 @@ impl Skip {
                     .map(|b| Skip::of(b, nodes))
                     .collect::<Result<_, _>>()?,
             ),
+            Schema::Recursive(r) => Skip::Recursive(recursive_record(r, "$")?),
         })
     }
 }
@@ -832,6 +851,15 @@ impl Planner {
             ),
             Schema::String | Schema::Uuid(None) => (DataType::Utf8, false, Op::String),
             Schema::Uuid(Some(_)) => (DataType::Utf8, false, Op::UuidFixed),
+            Schema::Recursive(r) => {
+                let record = recursive_record(r, path)?;
+                self.warnings.push(format!(
+                    "`{}`: the recursive type `{}` is stored as JSON text",
+                    display_path(path),
+                    r.name
+                ));
+                (DataType::Utf8, false, Op::Json(record))
+            }
             Schema::Enum(e) => {
                 if let Some(d) = e.default.as_ref().filter(|d| !e.symbols.contains(d))
                     && self.check_defaults
