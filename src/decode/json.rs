@@ -25,7 +25,7 @@
 use crate::avro::cursor::Cursor;
 use crate::avro::schema::Schema;
 
-use super::{DECIMAL_TEXT_MAX, Fault, ValueError, branch, check_count, decimal_text, format_uuid};
+use super::{Fault, ValueError, branch, check_count, decimal_bytes, decimal_text, format_uuid};
 
 /// The most levels of records, arrays, maps and unions one JSON value may nest.
 pub(crate) const MAX_DEPTH: usize = 512;
@@ -51,8 +51,8 @@ pub(crate) fn write_json(
         | Schema::LocalTimestampMillis
         | Schema::LocalTimestampMicros
         | Schema::LocalTimestampNanos => number(out, cur.long()?),
-        Schema::Float => float(out, f64::from(cur.float()?), float_text),
-        Schema::Double => float(out, cur.double()?, double_text),
+        Schema::Float => float(out, cur.float()?),
+        Schema::Double => float(out, cur.double()?),
         Schema::String | Schema::Uuid(None) => {
             let text = simdutf8::basic::from_utf8(cur.bytes()?).map_err(|_| ValueError::Utf8)?;
             string(out, text);
@@ -76,14 +76,9 @@ pub(crate) fn write_json(
             string(out, symbol);
         }
         Schema::Decimal(d) => {
-            let bytes = match &d.fixed {
-                Some(f) => cur.take(f.size)?,
-                None => cur.bytes()?,
-            };
-            let mut text = [0u8; DECIMAL_TEXT_MAX];
-            let len = decimal_text(bytes, d.precision, d.scale, &mut text)?;
+            let bytes = decimal_bytes(d.fixed.as_ref().map(|f| f.size), cur)?;
             out.push(b'"');
-            out.extend_from_slice(&text[..len]);
+            decimal_text(bytes, d.precision, d.scale, out)?;
             out.push(b'"');
         }
         Schema::Duration(_) => {
@@ -175,7 +170,9 @@ fn deeper(depth: usize) -> Result<usize, Fault> {
     Ok(depth + 1)
 }
 
-/// The items of an array or map, block by block, each at least `item_min` bytes.
+/// The items of an array or map, block by block, each at least `item_min` bytes. (The loop of
+/// `decode_blocks` without its offsets: one shared by both cost the decoder's arrays 0.25% more
+/// instructions on the events, measured.)
 fn blocks(
     cur: &mut Cursor<'_>,
     item_min: usize,
@@ -199,18 +196,11 @@ fn number(out: &mut Vec<u8>, v: impl std::fmt::Display) {
     let _ = write!(out, "{v}");
 }
 
-fn float_text(v: f64) -> String {
-    // The shortest text that reads back as the same 32-bit float.
-    format!("{:?}", v as f32)
-}
-
-fn double_text(v: f64) -> String {
-    format!("{v:?}")
-}
-
-/// A finite float as a JSON number (`1.0`, `1e300`: Rust's shortest round-trip form), NaN and
-/// the infinities as strings.
-fn float(out: &mut Vec<u8>, v: f64, text: fn(f64) -> String) {
+/// A finite float as a JSON number (`1.0`, `1e300`: Rust's shortest text that reads back as
+/// the same float of its width), NaN and the infinities as strings.
+fn float<F: Into<f64> + std::fmt::Debug + Copy>(out: &mut Vec<u8>, value: F) {
+    use std::io::Write;
+    let v: f64 = value.into();
     if v.is_nan() {
         out.extend_from_slice(b"\"NaN\"");
     } else if v.is_infinite() {
@@ -220,7 +210,8 @@ fn float(out: &mut Vec<u8>, v: f64, text: fn(f64) -> String) {
             b"\"-Infinity\""
         });
     } else {
-        out.extend_from_slice(text(v).as_bytes());
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{value:?}");
     }
 }
 
