@@ -180,12 +180,17 @@ def valid_decimal(node):
     return True
 
 
+def decimal_value(node, v):
+    """The value of a decimal whose unscaled value is the big-endian two's complement `v`."""
+    unscaled = int.from_bytes(v, "big", signed=True)
+    return decimal.Decimal(unscaled).scaleb(-node.get("scale", 0), DECIMAL_CONTEXT)
+
+
 def expect_logical(node, v):
     """Expected value of an annotated primitive; an annotation on the wrong type is ignored."""
     t, lt = node["type"], node.get("logicalType")
     if lt == "decimal" and t in ("bytes", "fixed") and valid_decimal(node):
-        unscaled = int.from_bytes(v, "big", signed=True)
-        value = decimal.Decimal(unscaled).scaleb(-node.get("scale", 0), DECIMAL_CONTEXT)
+        value = decimal_value(node, v)
         if node["precision"] > ATHENA_DECIMAL_PRECISION:
             return format(value, "f")
         return value
@@ -262,9 +267,7 @@ def expect_json(node, v):
             return "Infinity" if v > 0 else "-Infinity"
         return F32(struct.unpack("<f", struct.pack("<f", v))[0]) if t == "float" else float(v)
     if lt == "decimal" and t in ("bytes", "fixed") and valid_decimal(node):
-        unscaled = int.from_bytes(v, "big", signed=True)
-        return format(decimal.Decimal(unscaled).scaleb(-node.get("scale", 0), DECIMAL_CONTEXT),
-                      "f")
+        return format(decimal_value(node, v), "f")
     if lt == "uuid" and t == "fixed" and node["size"] == 16:
         return str(uuid.UUID(bytes=v))
     if lt == "duration" and t == "fixed" and node["size"] == 12:
