@@ -456,3 +456,139 @@ fn every_codec_of_an_independent_writer_converts() {
         );
     }
 }
+
+/// `big-decimal` (Avro 1.12; its scale in each value), as the `apache-avro` crate writes it: a
+/// STRING column of each value's exact plain text, wherever it appears (a field, a union, an
+/// array); a value whose text would pass 1000 digits of scale goes to the dead-letter place.
+#[test]
+fn big_decimals_are_their_exact_text() {
+    use apache_avro::BigDecimal;
+    use std::str::FromStr;
+    let schema = Schema::parse_str(
+        r#"{"type":"record","name":"Row","fields":[
+          {"name":"id","type":"int"},
+          {"name":"bd","type":{"type":"bytes","logicalType":"big-decimal"}},
+          {"name":"obd","type":["null",{"type":"bytes","logicalType":"big-decimal"}]},
+          {"name":"abd","type":{"type":"array","items":{"type":"bytes","logicalType":"big-decimal"}}}
+        ]}"#,
+    )
+    .unwrap();
+    let mut texts: Vec<String> = [
+        "0",
+        "-0.00",
+        "1E+3",
+        "-1e3",
+        "0.005",
+        "-1234.50",
+        "123456789012345678901234567890.123456789",
+        "-3.1415926535897932384626433832795028841971",
+        "170141183460469231731687303715884105728",
+        "1e-1000",
+        "-7e+999",
+    ]
+    .map(String::from)
+    .to_vec();
+    texts.push(format!("-{}.5", "9".repeat(998)));
+    let values: Vec<BigDecimal> = texts
+        .iter()
+        .map(|t| BigDecimal::from_str(t).unwrap())
+        .collect();
+    let mut w =
+        Writer::with_codec(&schema, Vec::new(), Codec::Deflate(Default::default())).unwrap();
+    let n = values.len();
+    for (k, v) in values.iter().enumerate() {
+        let opt = if k % 3 == 0 {
+            Value::Union(0, Box::new(Value::Null))
+        } else {
+            Value::Union(1, Box::new(Value::BigDecimal(values[n - 1 - k].clone())))
+        };
+        let items = values[..k % 4]
+            .iter()
+            .cloned()
+            .map(Value::BigDecimal)
+            .collect();
+        w.append_value(Value::Record(vec![
+            ("id".into(), Value::Int(k as i32)),
+            ("bd".into(), Value::BigDecimal(v.clone())),
+            ("obd".into(), opt),
+            ("abd".into(), Value::Array(items)),
+        ]))
+        .unwrap();
+    }
+    // A scale of 1001: past what a decimal's text may have.
+    w.append_value(Value::Record(vec![
+        ("id".into(), Value::Int(-1)),
+        (
+            "bd".into(),
+            Value::BigDecimal(BigDecimal::from_str("1e-1001").unwrap()),
+        ),
+        ("obd".into(), Value::Union(0, Box::new(Value::Null))),
+        ("abd".into(), Value::Array(vec![])),
+    ]))
+    .unwrap();
+    let avro = w.into_inner().unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("big.avro");
+    std::fs::write(&input, avro).unwrap();
+    let (out, dead) = (tmp.path().join("out"), tmp.path().join("dead"));
+    let o = Command::new(env!("CARGO_BIN_EXE_parqour"))
+        .args(["convert", input.to_str().unwrap(), "--output"])
+        .arg(&out)
+        .arg("--dead-letter")
+        .arg(&dead)
+        .args(["--max-dead-letter-fraction", "0.5"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("decimal scale 1001 is past the 1000 digits"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&dead).unwrap().count(),
+        1,
+        "a dead letter"
+    );
+
+    let file = std::fs::read(out.join("part-00000.snappy.parquet")).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(file)).unwrap();
+    let descr = reader.metadata().file_metadata().schema_descr_ptr();
+    let printed = printed(&descr);
+    for line in [
+        "REQUIRED BYTE_ARRAY bd (STRING);",
+        "OPTIONAL BYTE_ARRAY obd (STRING);",
+        "REQUIRED BYTE_ARRAY element (STRING);",
+    ] {
+        assert!(printed.contains(line), "{printed}");
+    }
+    let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+    let b = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+    assert_eq!(b.num_rows(), n);
+    // The independent writer's values, as plain text (not the text they were parsed from).
+    let plain: Vec<String> = values.iter().map(BigDecimal::to_plain_string).collect();
+    assert_eq!(plain[2], "1000");
+    assert_eq!(plain[9], format!("0.{}1", "0".repeat(999)));
+    let bd = col(&b, "bd").as_string::<i32>();
+    let obd = col(&b, "obd").as_string::<i32>();
+    let abd = col(&b, "abd").as_list::<i32>();
+    for k in 0..n {
+        assert_eq!(bd.value(k), plain[k], "row {k}");
+        if k % 3 == 0 {
+            assert!(obd.is_null(k));
+        } else {
+            assert_eq!(obd.value(k), plain[n - 1 - k], "row {k}");
+        }
+        let items = abd.value(k);
+        let items = items.as_string::<i32>();
+        let got: Vec<&str> = items.iter().map(Option::unwrap).collect();
+        assert_eq!(
+            got,
+            plain[..k % 4]
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        );
+    }
+}

@@ -93,6 +93,10 @@ pub enum Schema {
     Fixed(Arc<Fixed>),
     /// `decimal` on `bytes` or `fixed`.
     Decimal(Decimal),
+    /// `big-decimal` on `bytes` (Avro 1.12, Java's and Rust's implementations): a decimal whose
+    /// scale is in each value (the value's bytes hold the unscaled value as Avro `bytes`, then
+    /// the scale as an Avro `int`), of no fixed precision.
+    BigDecimal,
     /// `uuid` on `string` (`fixed: None`) or `fixed(16)`.
     Uuid(Option<Arc<Fixed>>),
     /// `date` on `int`: days since the epoch.
@@ -296,7 +300,7 @@ impl Schema {
             | Schema::LocalTimestampNanos => "long",
             Schema::Float => "float",
             Schema::Double => "double",
-            Schema::Bytes => "bytes",
+            Schema::Bytes | Schema::BigDecimal => "bytes",
             Schema::String => "string",
             Schema::Array(_) => "array",
             Schema::Map(_) => "map",
@@ -342,6 +346,7 @@ impl Schema {
             | Schema::Int
             | Schema::Long
             | Schema::Bytes
+            | Schema::BigDecimal
             | Schema::String
             | Schema::Array(_)
             | Schema::Map(_)
@@ -635,6 +640,7 @@ impl Parser {
                     (Schema::Bytes, Some("decimal")) => {
                         decimal(obj, None).map(Schema::Decimal).unwrap_or(base)
                     }
+                    (Schema::Bytes, Some("big-decimal")) => Schema::BigDecimal,
                     (Schema::String, Some("uuid")) => Schema::Uuid(None),
                     (Schema::Int, Some("date")) => Schema::Date,
                     (Schema::Int, Some("time-millis")) => Schema::TimeMillis,
@@ -823,10 +829,18 @@ mod tests {
             Schema::parse_str(r#"{"type":"long","logicalType":"timestamp-nanos"}"#).unwrap(),
             Schema::TimestampNanos
         );
+        assert_eq!(
+            Schema::parse_str(r#"{"type":"bytes","logicalType":"big-decimal"}"#).unwrap(),
+            Schema::BigDecimal
+        );
         // Unknown or misplaced logical types fall back to the base type.
         assert_eq!(
             Schema::parse_str(r#"{"type":"int","logicalType":"uuid"}"#).unwrap(),
             Schema::Int
+        );
+        assert_eq!(
+            Schema::parse_str(r#"{"type":"string","logicalType":"big-decimal"}"#).unwrap(),
+            Schema::String
         );
         assert_eq!(
             Schema::parse_str(

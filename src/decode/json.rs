@@ -25,7 +25,10 @@
 use crate::avro::cursor::Cursor;
 use crate::avro::schema::Schema;
 
-use super::{Fault, ValueError, branch, check_count, decimal_bytes, decimal_text, format_uuid};
+use super::{
+    Fault, ValueError, big_decimal_text, branch, check_count, decimal_bytes, decimal_text,
+    format_uuid,
+};
 
 /// The most levels of records, arrays, maps and unions one JSON value may nest.
 pub(crate) const MAX_DEPTH: usize = 512;
@@ -78,7 +81,12 @@ pub(crate) fn write_json(
         Schema::Decimal(d) => {
             let bytes = decimal_bytes(d.fixed.as_ref().map(|f| f.size), cur)?;
             out.push(b'"');
-            decimal_text(bytes, d.precision, d.scale, out)?;
+            decimal_text(bytes, d.precision, d.scale as i64, out)?;
+            out.push(b'"');
+        }
+        Schema::BigDecimal => {
+            out.push(b'"');
+            big_decimal_text(cur.bytes()?, out)?;
             out.push(b'"');
         }
         Schema::Duration(_) => {
@@ -316,6 +324,26 @@ mod tests {
         }
         let err = json(r#""string""#, &[0x02, 0xff, 0xfe]).unwrap_err();
         assert_eq!(err, Box::new(ValueError::Utf8));
+    }
+
+    #[test]
+    fn decimals_are_their_exact_text() {
+        // -1234.50: unscaled -123450 (0xfe1dc6) at scale 2, as a decimal and a big-decimal.
+        let decimal = r#"{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}"#;
+        assert_eq!(
+            json(decimal, &[0x06, 0xfe, 0x1d, 0xc6]).unwrap(),
+            r#""-1234.50""#
+        );
+        let big = r#"{"type":"bytes","logicalType":"big-decimal"}"#;
+        let datum = [0x0a, 0x06, 0xfe, 0x1d, 0xc6, 0x04];
+        assert_eq!(json(big, &datum).unwrap(), r#""-1234.50""#);
+        // 5 at scale -3.
+        assert_eq!(json(big, &[0x06, 0x02, 0x05, 0x05]).unwrap(), r#""5000""#);
+        let err = json(big, &[0x04, 0x02, 0x05]).unwrap_err();
+        assert_eq!(
+            err,
+            Box::new(ValueError::BigDecimal("its scale is missing or malformed"))
+        );
     }
 
     #[test]

@@ -63,6 +63,16 @@ pub enum ValueError {
     /// A decimal wider than its precision.
     #[error("decimal value does not fit its precision")]
     Decimal,
+    /// A decimal whose scale puts its text past the digits parqour writes (a `big-decimal`'s
+    /// own scale).
+    #[error(
+        "decimal scale {0} is past the {max} digits a decimal's text may have",
+        max = types::MAX_TEXT_DECIMAL_PRECISION
+    )]
+    DecimalScale(i64),
+    /// A `big-decimal` value whose bytes are not an unscaled value and a scale.
+    #[error("big-decimal value is malformed: {0}")]
+    BigDecimal(&'static str),
     /// An array or map count no block could hold.
     #[error("absurd item count {0}")]
     Count(u64),
@@ -1086,7 +1096,16 @@ fn decode_other(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), F
             },
             Data::Bytes { offsets, values },
         ) => {
-            decimal_text(decimal_bytes(*fixed, cur)?, *precision, *scale, values)?;
+            decimal_text(
+                decimal_bytes(*fixed, cur)?,
+                *precision,
+                *scale as i64,
+                values,
+            )?;
+            end_value(offsets, values)?;
+        }
+        (Op::BigDecimalText, Data::Bytes { offsets, values }) => {
+            big_decimal_text(cur.bytes()?, values)?;
             end_value(offsets, values)?;
         }
         (Op::Json(record), Data::Bytes { offsets, values }) => {
@@ -1214,16 +1233,23 @@ fn decimal_bytes<'a>(fixed: Option<usize>, cur: &mut Cursor<'a>) -> Result<&'a [
 /// [`types::MAX_TEXT_DECIMAL_PRECISION`]) is a [`ValueError::Decimal`], found before any
 /// arithmetic where its bytes are too many for the precision, so that a long value costs no
 /// more than its bytes.
+///
+/// `scale` may be negative (a `big-decimal`'s: `1000` for 1 at scale -3) or past the precision
+/// (`0.001` for 1 at scale 3 of one digit), each at most [`types::MAX_TEXT_DECIMAL_PRECISION`]
+/// digits (else a [`ValueError::DecimalScale`]), so that the text stays bounded.
 fn decimal_text(
     bytes: &[u8],
     precision: usize,
-    scale: usize,
+    scale: i64,
     out: &mut Vec<u8>,
 ) -> Result<(), Fault> {
     // 32-bit limbs of the magnitude, least significant first: 1000 digits take 104.
     const LIMBS: usize = 112;
-    if precision > types::MAX_TEXT_DECIMAL_PRECISION || scale > precision {
+    if precision > types::MAX_TEXT_DECIMAL_PRECISION {
         return Err(ValueError::Internal("a decimal's text past its bounds").into());
+    }
+    if scale.unsigned_abs() > types::MAX_TEXT_DECIMAL_PRECISION as u64 {
+        return Err(ValueError::DecimalScale(scale).into());
     }
     let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
     // Sign extension carries no digits: leading 0x00 bytes of a positive value, leading 0xff
@@ -1294,6 +1320,15 @@ fn decimal_text(
         out.push(b'-');
     }
     let digit = |i: usize| if i < count { digits[i] } else { b'0' };
+    if scale < 0 {
+        // The digits, then as many zeros as the scale is below zero (none after a zero).
+        out.extend((0..count.max(1)).rev().map(digit));
+        if count > 0 {
+            out.resize(out.len() + scale.unsigned_abs() as usize, b'0');
+        }
+        return Ok(());
+    }
+    let scale = scale as usize;
     // The integer part (at least `0`), then the fraction.
     out.extend((scale..count.max(scale + 1)).rev().map(digit));
     if scale > 0 {
@@ -1301,6 +1336,25 @@ fn decimal_text(
         out.extend((0..scale).rev().map(digit));
     }
     Ok(())
+}
+
+/// A `big-decimal` value's bytes (the unscaled value as Avro `bytes`, then the scale as an Avro
+/// `int`, as Java's `BigDecimalConversion` and Rust's `apache-avro` write them) as the plain
+/// text of the value (`-1234.50`, `1000` for 1 at scale -3), appended to `out`. At most
+/// [`types::MAX_TEXT_DECIMAL_PRECISION`] digits and as much scale either way; anything else in
+/// the bytes (a truncated value, bytes after the scale) fails the value.
+pub(crate) fn big_decimal_text(value: &[u8], out: &mut Vec<u8>) -> Result<(), Fault> {
+    let mut inner = Cursor::new(value);
+    let unscaled = inner
+        .bytes()
+        .map_err(|_| ValueError::BigDecimal("its unscaled value is cut short"))?;
+    let scale = inner
+        .long()
+        .map_err(|_| ValueError::BigDecimal("its scale is missing or malformed"))?;
+    if inner.remaining() != 0 {
+        return Err(ValueError::BigDecimal("bytes follow its scale").into());
+    }
+    decimal_text(unscaled, types::MAX_TEXT_DECIMAL_PRECISION, scale, out)
 }
 
 /// Big-endian two's complement bytes -> i128; longer inputs must be pure sign extension.
@@ -1886,8 +1940,95 @@ mod tests {
 
     fn text_of(bytes: &[u8], precision: usize, scale: usize) -> Result<String, Fault> {
         let mut out = Vec::new();
-        decimal_text(bytes, precision, scale, &mut out)?;
+        decimal_text(bytes, precision, scale as i64, &mut out)?;
         Ok(String::from_utf8(out).unwrap())
+    }
+
+    /// A big-decimal's value bytes: the unscaled value as Avro bytes, then the scale.
+    fn big_decimal(unscaled: &[u8], scale: i64) -> Vec<u8> {
+        let mut value = Vec::new();
+        encode_long(unscaled.len() as i64, &mut value);
+        value.extend_from_slice(unscaled);
+        encode_long(scale, &mut value);
+        value
+    }
+
+    fn big_text(value: &[u8]) -> Result<String, Fault> {
+        let mut out = b"kept".to_vec();
+        big_decimal_text(value, &mut out)?;
+        Ok(String::from_utf8(out[4..].to_vec()).unwrap())
+    }
+
+    #[test]
+    fn big_decimals_are_their_plain_text() {
+        let cases: [(&str, bool, i64, &str); 12] = [
+            ("0", false, 0, "0"),
+            ("0", false, 2, "0.00"),
+            ("0", false, -3, "0"),
+            ("1", false, -3, "1000"),
+            ("1", true, -3, "-1000"),
+            ("123450", true, 2, "-1234.50"),
+            ("5", false, 3, "0.005"),
+            ("12", true, 7, "-0.0000012"),
+            (
+                "170141183460469231731687303715884105728",
+                false,
+                0,
+                "170141183460469231731687303715884105728",
+            ),
+            ("9", false, 1000, ""),
+            ("9", true, -1000, ""),
+            (
+                "31415926535897932384626433832795028841971",
+                false,
+                40,
+                "3.1415926535897932384626433832795028841971",
+            ),
+        ];
+        for (digits, negative, scale, want) in cases {
+            let want = match (want, scale) {
+                ("", s) if s > 0 => format!("0.{}9", "0".repeat(999)),
+                ("", _) => format!("-9{}", "0".repeat(1000)),
+                (w, _) => w.to_string(),
+            };
+            let got = big_text(&big_decimal(&be_of(digits, negative), scale)).unwrap();
+            assert_eq!(got, want, "{digits} {negative} {scale}");
+        }
+        // 1000 digits, not 1001; a scale past 1000 either way; then malformed values.
+        let nines = "9".repeat(1000);
+        assert_eq!(
+            big_text(&big_decimal(&be_of(&nines, true), 0)).unwrap(),
+            format!("-{nines}")
+        );
+        let over = big_decimal(&be_of(&format!("1{}", "0".repeat(1000)), false), 0);
+        assert_eq!(big_text(&over), Err(Box::new(ValueError::Decimal)));
+        for scale in [1001, -1001, i64::MAX, i64::MIN] {
+            let value = big_decimal(&[1], scale);
+            assert_eq!(
+                big_text(&value),
+                Err(Box::new(ValueError::DecimalScale(scale)))
+            );
+        }
+        let malformed = [
+            (vec![], "its unscaled value is cut short"),
+            (vec![0x08, 1, 2], "its unscaled value is cut short"),
+            (vec![0x01], "its unscaled value is cut short"),
+            (vec![0x02, 7], "its scale is missing or malformed"),
+            (vec![0x02, 7, 0xff], "its scale is missing or malformed"),
+            (vec![0x02, 7, 0x04, 0], "bytes follow its scale"),
+        ];
+        for (value, why) in malformed {
+            let err = big_text(&value).unwrap_err();
+            assert_eq!(err, Box::new(ValueError::BigDecimal(why)), "{value:02x?}");
+            assert_eq!(
+                err.to_string(),
+                format!("big-decimal value is malformed: {why}")
+            );
+        }
+        // An absurd length inside the value costs nothing: it is checked against the value.
+        let mut absurd = Vec::new();
+        encode_long(i64::MAX, &mut absurd);
+        assert!(big_text(&absurd).is_err());
     }
 
     /// The big-endian two's complement bytes of the integer `digits` (decimal), negated.

@@ -575,6 +575,13 @@ impl Resolver {
                 Op::decimal(None, rd.precision, rd.scale)
             }
             (Schema::Decimal(wd), Schema::Bytes) if wd.fixed.is_none() => Op::Bytes,
+            // A big-decimal's value holds its own scale: read as one from a big-decimal or
+            // bytes (or a string), as its bytes into bytes; never to or from a `decimal`, whose
+            // bytes are the unscaled value alone.
+            (Schema::BigDecimal | Schema::Bytes | Schema::String, Schema::BigDecimal) => {
+                Op::BigDecimalText
+            }
+            (Schema::BigDecimal, Schema::Bytes) => Op::Bytes,
             (Schema::Decimal(wd), Schema::Fixed(rf))
                 if wd.fixed.as_ref().is_some_and(|wf| same_fixed(wf, rf)) =>
             {
@@ -629,6 +636,7 @@ fn describe(s: &Schema) -> String {
         Schema::LocalTimestampMicros => Some("local-timestamp-micros"),
         Schema::LocalTimestampNanos => Some("local-timestamp-nanos"),
         Schema::Decimal(_) => Some("decimal"),
+        Schema::BigDecimal => Some("big-decimal"),
         Schema::Uuid(_) => Some("uuid"),
         Schema::Duration(_) => Some("duration"),
         _ => None,
@@ -733,7 +741,9 @@ pub(crate) fn encode_default(
             }
             None => expected("a string"),
         },
-        Schema::Bytes | Schema::Decimal(crate::avro::schema::Decimal { fixed: None, .. }) => {
+        Schema::Bytes
+        | Schema::BigDecimal
+        | Schema::Decimal(crate::avro::schema::Decimal { fixed: None, .. }) => {
             let b = latin1(value)?;
             encode_long(b.len() as i64, out);
             out.extend_from_slice(&b);
@@ -1420,6 +1430,41 @@ mod tests {
             let err = plan_resolved(&w, &Schema::parse_str(&bad).unwrap()).unwrap_err();
             assert!(
                 err.to_string().contains("field `d`: invalid default"),
+                "{err}"
+            );
+        }
+    }
+
+    /// A big-decimal (its scale in each value) is read as one from a big-decimal or bytes, as
+    /// its bytes into bytes, never to or from a `decimal` (whose bytes are the unscaled value
+    /// alone).
+    #[test]
+    fn big_decimals_resolve_with_bytes_not_with_decimals() {
+        let record = |t: &str| {
+            format!(r#"{{"type":"record","name":"R","fields":[{{"name":"v","type":{t}}}]}}"#)
+        };
+        let big = record(r#"{"type":"bytes","logicalType":"big-decimal"}"#);
+        let bytes = record(r#""bytes""#);
+        let decimal = record(r#"{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}"#);
+        // -1234.50: unscaled -123450 (0xfe1dc6), scale 2, inside the value's bytes.
+        let value = [0x06, 0xfe, 0x1d, 0xc6, 0x04];
+        let mut datum = Datum::new();
+        datum.bytes(&value);
+        for writer in [&big, &bytes] {
+            let b = decode(writer, &big, &[datum.buf.clone()]);
+            assert_eq!(b.column(0).as_string::<i32>().value(0), "-1234.50");
+        }
+        let b = decode(&big, &bytes, &[datum.buf.clone()]);
+        assert_eq!(b.column(0).as_binary::<i32>().value(0), value);
+        for (w, r) in [(&big, &decimal), (&decimal, &big)] {
+            let err = plan_resolved(
+                &Schema::parse_str(w).unwrap(),
+                &Schema::parse_str(r).unwrap(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("big-decimal") && err.contains("cannot be read as"),
                 "{err}"
             );
         }

@@ -20,6 +20,7 @@
 //! | a record, at a reference to it from inside itself (recursive) | Utf8, its JSON text | BYTE_ARRAY STRING |
 //! | decimal with 38 < p <= 1000 | Utf8, the plain text (`-1234.50`) | BYTE_ARRAY STRING |
 //! | decimal with p > 38, with [`WideDecimals::Error`]; p > 1000 | error naming the field | — |
+//! | big-decimal (the scale in each value) | Utf8, each value's plain text (`1000` for 1 at scale -3) | BYTE_ARRAY STRING |
 //! | uuid on string | Utf8 | STRING |
 //! | uuid on fixed(16) | Utf8, 36-char form | STRING |
 //! | uuid, with [`UuidForm::Binary`] (opt-in) | FixedSizeBinary(16), `arrow.uuid` | FIXED_LEN_BYTE_ARRAY(16) UUID |
@@ -170,6 +171,8 @@ pub(crate) enum Op {
         precision: usize,
         scale: usize,
     },
+    /// big-decimal (bytes holding the unscaled value and the scale) -> Utf8, its plain text.
+    BigDecimalText,
     /// uuid on fixed(16) -> 36-char Utf8.
     UuidFixed,
     /// A value of a recursive type (a record, at a reference to it from inside its own
@@ -374,7 +377,7 @@ impl Skip {
             Schema::Boolean => Skip::Boolean,
             Schema::Float => Skip::Float,
             Schema::Double => Skip::Double,
-            Schema::Bytes | Schema::String | Schema::Uuid(None) => Skip::Bytes,
+            Schema::Bytes | Schema::BigDecimal | Schema::String | Schema::Uuid(None) => Skip::Bytes,
             Schema::Int
             | Schema::Long
             | Schema::Enum(_)
@@ -840,6 +843,8 @@ impl Planner {
             Schema::Float => (DataType::Float32, false, Op::Float),
             Schema::Double => (DataType::Float64, false, Op::Double),
             Schema::Bytes => (DataType::Binary, false, Op::Bytes),
+            // Its scale is in each value: no DECIMAL column holds it, its exact text does.
+            Schema::BigDecimal => (DataType::Utf8, false, Op::BigDecimalText),
             Schema::Uuid(f) if self.options.uuid == UuidForm::Binary => (
                 DataType::FixedSizeBinary(16),
                 false,
