@@ -174,7 +174,7 @@ class Schemas:
                                 "time-millis", "time-micros", "timestamp-millis",
                                 "timestamp-micros", "timestamp-nanos", "local-timestamp-millis",
                                 "local-timestamp-micros", "local-timestamp-nanos", "duration",
-                                "invalid"])
+                                "big-decimal", "invalid"])
         # One decimal in five is wider than Athena's DECIMAL(38): stored as text.
         wide = self.rng.random() < 0.2
         if kind == "decimal-bytes":
@@ -194,6 +194,8 @@ class Schemas:
                                             "scale": s})
             node.update(t="decimal", precision=p)
             return j, node
+        if kind == "big-decimal":  # Avro 1.12: the scale in each value
+            return {"type": "bytes", "logicalType": kind}, {"t": kind, "base": "bytes"}
         if kind == "uuid":
             return {"type": "string", "logicalType": "uuid"}, {"t": "uuid", "base": "string"}
         if kind == "uuid-fixed":
@@ -301,7 +303,7 @@ def python_class(node):
         return "int"
     if t in ("string", "uuid", "enum"):
         return "str"
-    if t in ("bytes", "fixed", "decimal"):
+    if t in ("bytes", "fixed", "decimal", "big-decimal"):
         return "bytes"
     if t == "double":
         return "float"
@@ -389,6 +391,15 @@ class Values:
                     b = (b"\xff" if v < 0 else b"\x00") * rng.randint(1, 4) + b
                 return length_prefixed(b)
             return v.to_bytes(node["size"], "big", signed=True)
+        if t == "big-decimal":
+            # The unscaled value as Avro bytes, then the scale as an Avro int, inside bytes: up
+            # to 1000 digits and a scale of +-1000, parqour's bounds for a decimal's text.
+            bound = 10 ** rng.choice([1, 2, 18, 38, 39, 76, 200, 1000]) - 1
+            v = rng.choice([bound, -bound, 0, rng.randint(-bound, bound),
+                            rng.randint(-min(bound, 999), min(bound, 999))])
+            scale = rng.choice([0, 2, -3, 1000, -1000, rng.randint(-1000, 1000),
+                                rng.randint(-20, 40)])
+            return length_prefixed(length_prefixed(min_twos_complement(v)) + zigzag(scale))
         if t == "uuid":
             u = str(uuid.UUID(bytes=rng.randbytes(16)))
             return length_prefixed(u.encode())

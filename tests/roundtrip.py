@@ -186,6 +186,24 @@ def decimal_value(node, v):
     return decimal.Decimal(unscaled).scaleb(-node.get("scale", 0), DECIMAL_CONTEXT)
 
 
+def big_decimal_value(v):
+    """The value of a big-decimal's bytes `v`: the unscaled value as Avro bytes (big-endian two's
+    complement), then the scale as an Avro int."""
+    def long(at):
+        n = shift = 0
+        while True:
+            b = v[at]
+            n |= (b & 0x7F) << shift
+            at, shift = at + 1, shift + 7
+            if b < 0x80:
+                return (n >> 1) ^ -(n & 1), at
+    size, at = long(0)
+    unscaled = int.from_bytes(v[at:at + size], "big", signed=True)
+    scale, end = long(at + size)
+    assert end == len(v), f"big-decimal: {len(v) - end} bytes after the scale"
+    return decimal.Decimal(unscaled).scaleb(-scale, DECIMAL_CONTEXT)
+
+
 def expect_logical(node, v):
     """Expected value of an annotated primitive; an annotation on the wrong type is ignored."""
     t, lt = node["type"], node.get("logicalType")
@@ -194,6 +212,8 @@ def expect_logical(node, v):
         if node["precision"] > ATHENA_DECIMAL_PRECISION:
             return format(value, "f")
         return value
+    if lt == "big-decimal" and t == "bytes":
+        return format(big_decimal_value(v), "f")
     if lt == "uuid" and t == "fixed" and node["size"] == 16:
         return uuid.UUID(bytes=v) if UUID_BINARY else str(uuid.UUID(bytes=v))
     if lt == "uuid" and t == "string" and UUID_BINARY:
@@ -268,6 +288,8 @@ def expect_json(node, v):
         return F32(struct.unpack("<f", struct.pack("<f", v))[0]) if t == "float" else float(v)
     if lt == "decimal" and t in ("bytes", "fixed") and valid_decimal(node):
         return format(decimal_value(node, v), "f")
+    if lt == "big-decimal" and t == "bytes":
+        return format(big_decimal_value(v), "f")
     if lt == "uuid" and t == "fixed" and node["size"] == 16:
         return str(uuid.UUID(bytes=v))
     if lt == "duration" and t == "fixed" and node["size"] == 12:
