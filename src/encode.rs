@@ -7,8 +7,8 @@
 //! of 40 columns keeps every core busy. The leaves of strings, binaries, integers, dates,
 //! times, timestamps, decimals up to 18 digits, fixed-size binaries, booleans and floats, at
 //! any depth of structs, lists and maps, with any of the codecs, go to our own column writer
-//! ([`plain`]), faster than parquet-rs's generic one, and take their top-level array (the
-//! leaves of one array under the same list share its levels, [`plain::SharedLevels`]); the
+//! (`plain`), faster than parquet-rs's generic one, and take their top-level array (the
+//! leaves of one array under the same list share its levels, `plain::SharedLevels`); the
 //! others (wider decimals) go to parquet-rs's [`ArrowColumnWriter`]. A row group is closed when its estimated encoded size reaches
 //! [`EncodeOptions::row_group_bytes`], or when the file would pass
 //! [`EncodeOptions::file_bytes`]: its columns are closed, and its pages written out to the
@@ -195,7 +195,7 @@ impl EncodeOptions {
     /// Each column writer holds its unfinished page and its dictionary in memory until they
     /// are cut (pages are spilled only once finished); a column keeps a dictionary of up to
     /// 1 MiB and pages of up to 1 MiB or 20,000 values. On a wide schema that is a lot (3,000
-    /// columns held 900 MiB): so the limits shrink to share [`WRITER_BUFFER_BYTES`] among
+    /// columns held 900 MiB): so the limits shrink to share `WRITER_BUFFER_BYTES` among
     /// the leaf columns, down to 8 KiB each.
     pub fn properties_without_dictionary(
         &self,

@@ -74,7 +74,7 @@ pub struct InputObject {
     /// Its entity tag, if the store gives one.
     pub e_tag: Option<String>,
     /// Its path on this machine, when it is a local file ([`storage::local_file`]): read
-    /// without object_store ([`read_chunks`]).
+    /// without object_store (`read_chunks`).
     pub local: Option<std::path::PathBuf>,
 }
 
