@@ -13,6 +13,10 @@ check of what parqour made of them.
                                             by fastavro with each writer schema resolved to the
                                             newest (v3), and the records that must be
                                             dead-lettered (unknown fingerprint, corrupt datum)
+    evolution.py recursive DIR [--records N]
+        DIR/<case>.avro, DIR/<case>.reader.avsc   recursive types (a tree, a linked list, two
+                                            records holding each other) evolved: converted
+                                            with the reader schema, checked by roundtrip.py
     evolution.py check DIR TABLE_TEMPLATE DEADLETTER_DIR
         reads every Parquet file of each table with pyarrow and the dead-letter files with
         fastavro; compares every value; prints "N rows, 0 mismatches" or exits 1.
@@ -244,6 +248,99 @@ def check(args):
     sys.exit(1 if mismatches else 0)
 
 
+# Recursive types evolved: (writer schema, reader schema, one record of depth d from rng).
+def tree_node(rng, d):
+    return {"label": f"n{d}\u00e9\"", "n": rng.randint(-2**31, 2**31 - 1),
+            "kind": rng.choice("ABC"), "old": "gone",
+            "u": rng.choice([None, rng.randint(-5, 5), "s\u00e9"]),
+            "f": rng.choice([0.1, float("nan"), -1.5e30, float("inf")]),
+            "children": [tree_node(rng, d + 1) for _ in range(rng.randint(0, 2))] if d < 4 else [],
+            "next": tree_node(rng, d + 1) if d < 4 and rng.random() < 0.5 else None,
+            "attrs": {f"k{i}": tree_node(rng, d + 1) for i in range(rng.randint(0, 2))}
+            if d < 3 else {}}
+
+
+def cell(rng, d):
+    return {"v": rng.randint(-2**31, 2**31 - 1),
+            "next": cell(rng, d + 1) if d < 6 and rng.random() < 0.8 else None}
+
+
+def a_node(rng, d):
+    return {"name": f"a{d}", "drop": rng.random(),
+            "b": {"x": rng.randint(-99, 99), "a": a_node(rng, d + 1) if d < 5 else None}
+            if rng.random() < 0.8 else None}
+
+
+RECURSIVE = {
+    # A tree: a field renamed through an alias, promotions (int to double, float to double, a
+    # union's int to long and string to bytes), an enum symbol behind the reader's default, a
+    # field dropped, fields added with defaults (one of them an array of the recursive type),
+    # map values made nullable.
+    "tree": ({"type": "record", "name": "Node", "namespace": "t", "fields": [
+        {"name": "label", "type": "string"},
+        {"name": "n", "type": "int"},
+        {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["A", "B", "C"]}},
+        {"name": "old", "type": "string"},
+        {"name": "u", "type": ["null", "int", "string"]},
+        {"name": "f", "type": "float"},
+        {"name": "children", "type": {"type": "array", "items": "Node"}},
+        {"name": "next", "type": ["null", "Node"]},
+        {"name": "attrs", "type": {"type": "map", "values": "Node"}}]},
+        {"type": "record", "name": "Node", "namespace": "t", "fields": [
+            {"name": "name", "aliases": ["label"], "type": "string"},
+            {"name": "n", "type": "double"},
+            {"name": "kind", "type": {"type": "enum", "name": "Kind",
+                                      "symbols": ["A", "B", "Z"], "default": "Z"}},
+            {"name": "u", "type": ["null", "long", "bytes"]},
+            {"name": "f", "type": "double"},
+            {"name": "added", "type": "string", "default": "dflt"},
+            {"name": "extra", "type": {"type": "array", "items": "Node"}, "default": []},
+            {"name": "children", "type": {"type": "array", "items": "Node"}},
+            {"name": "next", "type": ["null", "Node"]},
+            {"name": "attrs", "type": {"type": "map", "values": ["null", "Node"]}}]},
+        tree_node),
+    # A linked list whose record is renamed (the reader's aliases hold the writer's name), its
+    # value renamed and promoted, a nullable field added.
+    "list": ({"type": "record", "name": "Cell", "fields": [
+        {"name": "v", "type": "int"},
+        {"name": "next", "type": ["null", "Cell"]}]},
+        {"type": "record", "name": "Link", "aliases": ["Cell"], "fields": [
+            {"name": "value", "aliases": ["v"], "type": "long"},
+            {"name": "next", "type": ["null", "Link"]},
+            {"name": "tag", "type": ["null", "string"], "default": None}]},
+        cell),
+    # Mutual recursion: A holds a B that holds an A; a field of A dropped, one of B promoted, one
+    # added to A with a record default.
+    "mutual": ({"type": "record", "name": "A", "fields": [
+        {"name": "name", "type": "string"},
+        {"name": "drop", "type": "double"},
+        {"name": "b", "type": ["null", {"type": "record", "name": "B", "fields": [
+            {"name": "x", "type": "int"},
+            {"name": "a", "type": ["null", "A"]}]}]}]},
+        {"type": "record", "name": "A", "fields": [
+            {"name": "name", "type": "string"},
+            {"name": "b", "type": ["null", {"type": "record", "name": "B", "fields": [
+                {"name": "x", "type": "long"},
+                {"name": "a", "type": ["null", "A"]}]}]},
+            {"name": "origin", "type": {"type": "record", "name": "Point", "fields": [
+                {"name": "x", "type": "int"}, {"name": "y", "type": "int"}]},
+             "default": {"x": 1, "y": -2}}]},
+        a_node),
+}
+
+
+def recursive(args):
+    """DIR/<case>.avro (the writer's schema, deflate) and DIR/<case>.reader.avsc."""
+    os.makedirs(args.dir, exist_ok=True)
+    for name, (writer, reader, make) in RECURSIVE.items():
+        rng = random.Random(name)
+        with open(os.path.join(args.dir, f"{name}.avro"), "wb") as f:
+            fastavro.writer(f, parse_schema(writer), [make(rng, 0) for _ in range(args.records)],
+                            codec="deflate", sync_interval=2000)
+        with open(os.path.join(args.dir, f"{name}.reader.avsc"), "w") as f:
+            json.dump(reader, f)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -255,8 +352,11 @@ def main():
     c.add_argument("dir")
     c.add_argument("table")
     c.add_argument("dead_letter")
+    r = sub.add_parser("recursive")
+    r.add_argument("dir")
+    r.add_argument("--records", type=int, default=200)
     args = p.parse_args()
-    {"gen": gen, "check": check}[args.cmd](args)
+    {"gen": gen, "check": check, "recursive": recursive}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -261,6 +261,9 @@ def unwrap_branch(node, v):
     if len(non_null) == 1:
         b = non_null[0][1]
         return b, (v[1] if isinstance(v, tuple) and b["type"] in ("record", "error") else v)
+    if READER is not None:
+        chosen, v = resolved_branch(node, v)
+        return node[chosen], v
     name, wrapped = v  # see decode_schema
     return node[int(name.rsplit("_", 1)[1])], wrapped["v"]
 

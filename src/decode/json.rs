@@ -21,9 +21,15 @@
 //!
 //! Nesting is bounded ([`MAX_DEPTH`] levels of records, arrays, maps and unions): a deeper value
 //! fails its record (to the dead-letter place), rather than the thread's stack.
+//!
+//! Read with a reader schema other than the writer's, the JSON is the reader's record
+//! ([`write_resolved_record`]): resolved as `decode::resolve` resolves columns, which checked the
+//! pair when the plan was made.
 
 use crate::avro::cursor::Cursor;
-use crate::avro::schema::Schema;
+use crate::avro::schema::{Record, Schema};
+
+use super::resolve;
 
 use super::{
     Fault, ValueError, big_decimal_text, branch, check_count, decimal_bytes, decimal_text,
@@ -169,6 +175,250 @@ fn record(
     }
     out.push(b'}');
     Ok(())
+}
+
+/// Reads one datum of the writer's recursive record `w` and appends it to `out` as JSON of the
+/// reader's record `r` (schema resolution; see [`write_resolved`]).
+pub(crate) fn write_resolved_record(
+    w: &Record,
+    r: &Record,
+    cur: &mut Cursor<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Fault> {
+    resolved_record(w, r, cur, out, 1)
+}
+
+/// Reads one datum written as `w` and appends it to `out` as the JSON of the reader's `r`, as
+/// `decode::resolve` reads it into columns (the pair was checked there when the plan was
+/// made): fields by name or alias, in the reader's order, a reader field the writer lacks as
+/// its default, a writer field the reader lacks read past; enum symbols by name or the reader's
+/// default; union branches as Java's Avro picks them; numbers promoted (an int or long read as
+/// a float or double is written as one); strings and bytes each as the other; times and
+/// timestamps in the reader's unit.
+fn write_resolved(
+    w: &Schema,
+    r: &Schema,
+    cur: &mut Cursor<'_>,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> Result<(), Fault> {
+    if let Schema::Union(wb) = w {
+        let b = branch(cur.long()?, wb)?;
+        return write_resolved(b, r, cur, out, deeper(depth)?);
+    }
+    if let Schema::Union(rb) = r {
+        return match reader_branch(w, rb) {
+            Some(b) => write_resolved(w, b, cur, out, deeper(depth)?),
+            None => Err(unresolved(w, r)),
+        };
+    }
+    if let (Some(wr), Some(rr)) = (resolve::record_of(w), resolve::record_of(r)) {
+        return resolved_record(&wr, &rr, cur, out, depth);
+    }
+    match (w, r) {
+        (Schema::Null, Schema::Null) => out.extend_from_slice(b"null"),
+        (_, Schema::Null) => {
+            // The reader holds nothing of it: read past.
+            write_json(w, cur, &mut Vec::new(), depth)?;
+            out.extend_from_slice(b"null");
+        }
+        (Schema::Enum(we), Schema::Enum(re)) => {
+            let index = cur.long()?;
+            let symbol = usize::try_from(index)
+                .ok()
+                .and_then(|i| we.symbols.get(i))
+                .ok_or(ValueError::EnumIndex {
+                    index,
+                    symbols: we.symbols.len(),
+                })?;
+            let read = if re.symbols.contains(symbol) {
+                symbol
+            } else {
+                re.default
+                    .as_ref()
+                    .filter(|d| re.symbols.contains(d))
+                    .ok_or_else(|| unresolved(w, r))?
+            };
+            string(out, read);
+        }
+        (Schema::Array(wi), Schema::Array(ri)) => {
+            let depth = deeper(depth)?;
+            out.push(b'[');
+            let mut first = true;
+            blocks(cur, wi.min_encoded_size(), |cur| {
+                if !std::mem::take(&mut first) {
+                    out.push(b',');
+                }
+                write_resolved(wi, ri, cur, out, depth)
+            })?;
+            out.push(b']');
+        }
+        (Schema::Map(wv), Schema::Map(rv)) => {
+            let depth = deeper(depth)?;
+            out.push(b'{');
+            let mut first = true;
+            blocks(cur, 1 + wv.min_encoded_size(), |cur| {
+                if !std::mem::take(&mut first) {
+                    out.push(b',');
+                }
+                let key = simdutf8::basic::from_utf8(cur.bytes()?).map_err(|_| ValueError::Utf8)?;
+                string(out, key);
+                out.push(b':');
+                write_resolved(wv, rv, cur, out, depth)
+            })?;
+            out.push(b'}');
+        }
+        // A time or timestamp in the reader's unit.
+        (Schema::TimeMillis, Schema::TimeMicros) => number(out, i64::from(cur.int()?) * 1000),
+        (w, r) if resolve::is_long(w) && resolve::is_long(r) => {
+            let raw = cur.long()?;
+            let value = match (resolve::unit(r), resolve::unit(w).or(resolve::unit(r))) {
+                (Some(to), Some(from)) if to > from => raw
+                    .checked_mul(to / from)
+                    .ok_or(ValueError::TimeRange(raw))?,
+                (Some(to), Some(from)) => raw.div_euclid(from / to),
+                _ => raw,
+            };
+            number(out, value);
+        }
+        // Promotions: an int or long read as a float or double is one; a float as a double.
+        (w, Schema::Float) if resolve::is_int(w) => float(out, cur.int()? as f32),
+        (w, Schema::Double) if resolve::is_int(w) => float(out, f64::from(cur.int()?)),
+        (w, Schema::Float) if resolve::is_long(w) => float(out, cur.long()? as f32),
+        (w, Schema::Double) if resolve::is_long(w) => float(out, cur.long()? as f64),
+        (Schema::Float, Schema::Double) => float(out, f64::from(cur.float()?)),
+        // A string read as bytes is its bytes (base64); bytes read as a string, text.
+        (Schema::String | Schema::Uuid(None), Schema::Bytes) => base64(out, cur.bytes()?),
+        (Schema::Bytes, Schema::String | Schema::Uuid(None)) => {
+            write_json(&Schema::String, cur, out, depth)?
+        }
+        // A uuid on a fixed read as text is its 36-character form; text (or bytes) read as a
+        // uuid on a fixed, the text.
+        (Schema::Uuid(Some(_)), Schema::String | Schema::Uuid(_)) => {
+            write_json(w, cur, out, depth)?
+        }
+        (Schema::String | Schema::Uuid(None) | Schema::Bytes, Schema::Uuid(Some(_))) => {
+            write_json(&Schema::String, cur, out, depth)?
+        }
+        // The same encoding (an int as an int or a date, a long as a long; bytes as a decimal;
+        // a fixed as a fixed of its size): the reader's reading of it.
+        (w, r) if same_encoding(w, r) => write_json(r, cur, out, depth)?,
+        // A writer union's branch that the reader cannot read (a lenient plan fails only the
+        // records that hold it).
+        _ => return Err(unresolved(w, r)),
+    }
+    Ok(())
+}
+
+/// Whether a datum of `w` is one of the reader's `r` as encoded: the same primitive type, an
+/// int read as a long, a fixed of the same size (named types were matched with the plan).
+fn same_encoding(w: &Schema, r: &Schema) -> bool {
+    let (wt, rt) = (w.type_name(), r.type_name());
+    match (wt, rt) {
+        ("fixed", "fixed") => w.min_encoded_size() == r.min_encoded_size(),
+        ("int", "long") => true,
+        (wt, rt) => {
+            wt == rt
+                && matches!(
+                    wt,
+                    "boolean" | "int" | "long" | "float" | "double" | "bytes" | "string"
+                )
+        }
+    }
+}
+
+/// A writer's record read as the reader's: its fields in the writer's order, each into the
+/// reader field it matches, then written in the reader's order, with defaults.
+fn resolved_record(
+    w: &Record,
+    r: &Record,
+    cur: &mut Cursor<'_>,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> Result<(), Fault> {
+    let depth = deeper(depth)?;
+    let mut used = vec![false; r.fields.len()];
+    let mut values: Vec<Vec<u8>> = vec![Vec::new(); r.fields.len()];
+    for wf in &w.fields {
+        match resolve::reader_field(&wf.name, r, &used) {
+            Some(j) => {
+                used[j] = true;
+                write_resolved(&wf.schema, &r.fields[j].schema, cur, &mut values[j], depth)?;
+            }
+            None => write_json(&wf.schema, cur, &mut Vec::new(), depth)?,
+        }
+    }
+    out.push(b'{');
+    for (j, rf) in r.fields.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        string(out, &rf.name);
+        out.push(b':');
+        if used[j] {
+            out.extend_from_slice(&values[j]);
+            continue;
+        }
+        // The reader's default, encoded, then read as any value (checked with the plan).
+        let default = rf
+            .default
+            .as_ref()
+            .ok_or(ValueError::Internal("a reader field without default"))?;
+        let mut bytes = Vec::new();
+        resolve::encode_default(&rf.schema, default, &mut bytes, 0)
+            .map_err(|_| ValueError::Internal("a reader default that does not encode"))?;
+        write_json(&rf.schema, &mut Cursor::new(&bytes), out, depth)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// The branch of the reader's union a writer's (non-union) `w` is read as, as
+/// `decode::resolve` picks it: `null` for null; a named type of the same full name; the first
+/// of the same type (named ones by name or alias); the first it is promoted to without loss
+/// (int to long or double, long or float to double, string and bytes to each other); then a
+/// float.
+fn reader_branch<'a>(w: &Schema, rb: &'a [Schema]) -> Option<&'a Schema> {
+    if matches!(w, Schema::Null) {
+        return rb.iter().find(|b| matches!(b, Schema::Null));
+    }
+    let full_name = |s: &Schema| s.name().map(|n| n.fullname());
+    let named = full_name(w).and_then(|wn| {
+        rb.iter()
+            .find(|b| b.type_name() == w.type_name() && full_name(b).as_ref() == Some(&wn))
+    });
+    let promoted = |lossy: bool| {
+        rb.iter().find(|b| {
+            let (wt, bt) = (w.type_name(), b.type_name());
+            let to_float = bt == "float" && matches!(wt, "int" | "long");
+            to_float == lossy
+                && match (wt, bt) {
+                    ("int", "long" | "float" | "double") | ("long", "float" | "double") => true,
+                    ("float", "double") => true,
+                    ("string", "bytes") | ("bytes", "string") => true,
+                    // A uuid on a fixed and text, each read as the other.
+                    ("fixed", "string") => matches!(w, Schema::Uuid(Some(_))),
+                    ("string" | "bytes", "fixed") => matches!(b, Schema::Uuid(Some(_))),
+                    _ => false,
+                }
+        })
+    };
+    named
+        .or_else(|| rb.iter().find(|b| resolve::same_kind(w, b)))
+        .or_else(|| promoted(false))
+        .or_else(|| promoted(true))
+}
+
+fn unresolved(w: &Schema, r: &Schema) -> Fault {
+    ValueError::Resolution(
+        format!(
+            "a value of the writer's {} inside a recursive type has no reader counterpart {}",
+            w.type_name(),
+            r.type_name()
+        )
+        .into(),
+    )
+    .into()
 }
 
 fn deeper(depth: usize) -> Result<usize, Fault> {

@@ -1112,6 +1112,10 @@ fn decode_other(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), F
             json::write_record(record, cur, values)?;
             end_value(offsets, values)?;
         }
+        (Op::JsonResolved(pair), Data::Bytes { offsets, values }) => {
+            json::write_resolved_record(&pair.writer, &pair.reader, cur, values)?;
+            end_value(offsets, values)?;
+        }
         (Op::Rescale { mul, div }, Data::Int64(v)) => {
             let raw = cur.long()?;
             let value = raw

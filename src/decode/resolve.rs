@@ -29,9 +29,11 @@
 
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use super::types::{
-    FieldOp, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Target, TypeOptions,
-    UuidForm, join, plan_reader,
+    FieldOp, JsonResolve, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Target,
+    TypeOptions, UuidForm, join, plan_reader,
 };
 use crate::avro::cursor::encode_long;
 use crate::avro::schema::{Fixed, Name, Record, Schema};
@@ -89,10 +91,36 @@ pub fn check_compatible(writer: &Schema, reader: &Schema) -> Result<(), ResolveE
 struct Resolver {
     planner: Planner,
     strict: bool,
+    /// The (writer, reader) pairs of recursive records being checked (by full name): met
+    /// again inside themselves, they are not checked again.
+    expanding: Vec<(String, String)>,
+}
+
+/// The record of a record schema or of a reference to one from inside itself.
+pub(super) fn record_of(s: &Schema) -> Option<Arc<Record>> {
+    match s {
+        Schema::Record(r) => Some(r.clone()),
+        Schema::Recursive(r) => r.record(),
+        _ => None,
+    }
+}
+
+/// The reader field a writer field named `name` is read into: the one of that name, else the
+/// first whose aliases hold it, if not `used` by an earlier writer field.
+pub(super) fn reader_field(name: &str, r: &Record, used: &[bool]) -> Option<usize> {
+    r.fields
+        .iter()
+        .position(|rf| rf.name == name)
+        .or_else(|| {
+            r.fields
+                .iter()
+                .position(|rf| rf.aliases.iter().any(|a| a == name))
+        })
+        .filter(|j| !used[*j])
 }
 
 /// Seconds are divided into this many units by a long time type, if it has a unit.
-fn unit(s: &Schema) -> Option<i64> {
+pub(super) fn unit(s: &Schema) -> Option<i64> {
     match s {
         Schema::TimestampMillis | Schema::LocalTimestampMillis => Some(1_000),
         Schema::TimestampMicros | Schema::LocalTimestampMicros => Some(1_000_000),
@@ -102,21 +130,21 @@ fn unit(s: &Schema) -> Option<i64> {
 }
 
 /// An int, or a logical type on one.
-fn is_int(s: &Schema) -> bool {
+pub(super) fn is_int(s: &Schema) -> bool {
     s.type_name() == "int"
 }
 
 /// A long, or a logical type on one.
-fn is_long(s: &Schema) -> bool {
+pub(super) fn is_long(s: &Schema) -> bool {
     s.type_name() == "long"
 }
 
-fn is_text(s: &Schema) -> bool {
+pub(super) fn is_text(s: &Schema) -> bool {
     matches!(s, Schema::String | Schema::Uuid(None) | Schema::Bytes)
 }
 
 /// Named types match by unqualified name, or when the reader lists the writer's name as alias.
-fn names_match(writer: &Name, reader: &Name, reader_aliases: &[String]) -> bool {
+pub(super) fn names_match(writer: &Name, reader: &Name, reader_aliases: &[String]) -> bool {
     writer.name == reader.name
         || reader_aliases
             .iter()
@@ -142,12 +170,18 @@ fn aliases_of(s: &Schema) -> &[String] {
 /// branches, before any branch the writer's type can be promoted to (as Java's Avro chooses).
 /// Logical types do not count: a writer's int goes to a reader's `date` before a `long`, and
 /// a decimal on bytes to a decimal on bytes, not to one on a fixed.
-fn same_kind(w: &Schema, r: &Schema) -> bool {
+pub(super) fn same_kind(w: &Schema, r: &Schema) -> bool {
     if w.type_name() != r.type_name() {
         return false;
     }
     match (w.name(), r.name()) {
-        (Some(wn), Some(rn)) => names_match(wn, rn, aliases_of(r)),
+        // (A reference to a record from inside it holds the record, and its aliases, weakly.)
+        (Some(wn), Some(rn)) => match r {
+            Schema::Recursive(t) => t
+                .record()
+                .is_some_and(|rec| names_match(wn, rn, &rec.aliases)),
+            _ => names_match(wn, rn, aliases_of(r)),
+        },
         (None, None) => true,
         _ => false,
     }
@@ -158,6 +192,7 @@ impl Resolver {
         Resolver {
             planner: Planner::new(options),
             strict,
+            expanding: Vec::new(),
         }
     }
 
@@ -212,13 +247,7 @@ impl Resolver {
         let mut used = vec![false; r.fields.len()];
         let mut ops = Vec::with_capacity(w.fields.len() + r.fields.len());
         for wf in &w.fields {
-            let found = r
-                .fields
-                .iter()
-                .position(|rf| rf.name == wf.name)
-                .or_else(|| r.fields.iter().position(|rf| rf.aliases.contains(&wf.name)))
-                .filter(|j| !used[*j]);
-            let Some(j) = found else {
+            let Some(j) = reader_field(&wf.name, r, &used) else {
                 ops.push(FieldOp::new(self.skip(&wf.schema)?, None));
                 continue;
             };
@@ -449,17 +478,38 @@ impl Resolver {
             )
         };
         Ok(match (w, r) {
-            // Its values are JSON text, written by the writer's schema: no reader schema other
-            // than the writer's own (which is read with its own plan, not resolved) reads them.
-            (Schema::Recursive(t), _) | (_, Schema::Recursive(t)) => {
-                return Err(mismatch(
-                    path,
-                    format!(
-                        "the recursive type `{}` is read only with the writer's own schema (a \
-                         reader schema equal to it), not resolved to another",
-                        t.name
-                    ),
-                ));
+            // A reference to a record from inside itself in the reader: the value is JSON text
+            // of the reader's record (`json::write_resolved`), from the writer's record. The
+            // pair is checked as records are, once: met again inside itself, it is not.
+            (w, Schema::Recursive(_)) => {
+                let (Some(wr), Some(rr)) = (record_of(w), record_of(r)) else {
+                    return Err(refuse());
+                };
+                if !names_match(&wr.name, &rr.name, &rr.aliases) {
+                    return Err(refuse());
+                }
+                let key = (wr.name.fullname(), rr.name.fullname());
+                if !self.expanding.contains(&key) {
+                    self.expanding.push(key);
+                    let checked = self.fields(&wr, &rr, path);
+                    self.expanding.pop();
+                    checked?;
+                }
+                Op::JsonResolved(Arc::new(JsonResolve {
+                    writer: wr,
+                    reader: rr,
+                }))
+            }
+            // The writer's record at a reference to itself, read into the reader's columns of a
+            // record that is no reference (not recursive there): as that record.
+            (Schema::Recursive(t), _) => {
+                let wr = t.record().ok_or_else(|| {
+                    mismatch(
+                        path,
+                        format!("the recursive type `{}` outlived its schema", t.name),
+                    )
+                })?;
+                return self.direct(&Schema::Record(wr), r, path);
             }
             (Schema::Boolean, Schema::Boolean) => Op::Boolean,
             (w, r) if is_int(w) && is_int(r) => Op::Int,
@@ -1468,5 +1518,84 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// At a reference to a recursive record, the JSON text is the reader's record: times in the
+    /// reader's unit, an enum symbol the reader lacks as its default, a union branch the reader
+    /// cannot read failing its record only; and a reader whose record at that place is no
+    /// reference (the recursion cut at one level) gets columns, the writer's deeper values read
+    /// past.
+    #[test]
+    fn recursive_types_resolve_into_the_readers_json() {
+        let list = |value: &str, extra: &str| {
+            format!(
+                r#"{{"type":"record","name":"L","fields":[{{"name":"v","type":{value}}},
+                {{"name":"next","type":["null","L"]}}{extra}]}}"#
+            )
+        };
+        let millis = list(r#"{"type":"long","logicalType":"timestamp-millis"}"#, "");
+        let nanos = list(r#"{"type":"long","logicalType":"timestamp-nanos"}"#, "");
+        // v = 7 ms, next = {v = -3 ms, next = null}.
+        let mut datum = Datum::new();
+        datum.long(7).long(1).long(-3).long(0);
+        let b = decode(&millis, &nanos, &[datum.buf.clone()]);
+        let next = b.column_by_name("next").unwrap().as_string::<i32>();
+        assert_eq!(next.value(0), r#"{"v":-3000000,"next":null}"#);
+        let b = decode(&nanos, &millis, &[datum.buf.clone()]);
+        let next = b.column_by_name("next").unwrap().as_string::<i32>();
+        assert_eq!(next.value(0), r#"{"v":-1,"next":null}"#, "floored");
+
+        // An enum symbol the reader lacks: its default, or the record fails (and is refused
+        // by the strict check).
+        let enums = |symbols: &str, default: &str| {
+            list(
+                &format!(r#"{{"type":"enum","name":"E","symbols":{symbols}{default}}}"#),
+                "",
+            )
+        };
+        let writer = enums(r#"["A","B"]"#, "");
+        let mut datum = Datum::new();
+        datum.long(0).long(1).long(1).long(0); // v = A, next = {v = B}
+        let b = decode(
+            &writer,
+            &enums(r#"["A","C"]"#, r#","default":"C""#),
+            &[datum.buf.clone()],
+        );
+        let next = b.column_by_name("next").unwrap().as_string::<i32>();
+        assert_eq!(next.value(0), r#"{"v":"C","next":null}"#);
+        let strict = enums(r#"["A","C"]"#, "");
+        let (w, r) = (
+            Schema::parse_str(&writer).unwrap(),
+            Schema::parse_str(&strict).unwrap(),
+        );
+        let err = check_compatible(&w, &r).unwrap_err().to_string();
+        assert!(
+            err.contains("symbol `B`") && err.contains("no default"),
+            "{err}"
+        );
+        let own = Arc::new(plan(&r).unwrap());
+        let resolved = plan_resolved(&w, &r).unwrap();
+        let mut d = BatchDecoder::new(own);
+        let err = d
+            .decode_datum_with(&resolved, &datum.buf)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot resolve to the reader schema"), "{err}");
+        // The first record failed alone: one that uses A only converts.
+        let mut ok = Datum::new();
+        ok.long(0).long(1).long(0).long(0);
+        d.decode_datum_with(&resolved, &ok.buf).unwrap();
+        let b = d.flush().unwrap().unwrap();
+        assert_eq!(b.num_rows(), 1);
+
+        // The reader cuts the recursion: its `next` is a record `C` (aliases `L`) of `v` only.
+        let cut = r#"{"type":"record","name":"L","fields":[{"name":"v","type":"long"},
+            {"name":"next","type":["null",{"type":"record","name":"C","aliases":["L"],
+            "fields":[{"name":"v","type":"long"}]}]}]}"#;
+        let mut datum = Datum::new();
+        datum.long(5).long(1).long(6).long(1).long(7).long(0); // 5 -> 6 -> 7
+        let b = decode(&list(r#""long""#, ""), cut, &[datum.buf.clone()]);
+        let next = b.column_by_name("next").unwrap().as_struct();
+        assert_eq!(next.column(0).as_primitive::<Int64Type>().value(0), 6);
     }
 }

@@ -179,6 +179,9 @@ pub(crate) enum Op {
     /// definition) -> Utf8, its JSON text (see `decode::json`). The record is held strongly
     /// here: the plan may outlive the schema it was made from.
     Json(Arc<Record>),
+    /// A value of a recursive type read as the reader's (another schema's) recursive type ->
+    /// Utf8, the JSON text of the reader's record (see `decode::json::write_resolved`).
+    JsonResolved(Arc<JsonResolve>),
     /// uuid on fixed(16) -> FixedSizeBinary(16) ([`UuidForm::Binary`]).
     UuidBytes,
     /// uuid on string (or text read as a uuid) -> FixedSizeBinary(16), parsed from the
@@ -309,6 +312,16 @@ impl Op {
             _ => false,
         }
     }
+}
+
+/// A writer's record read as a reader's at a reference to the reader's record from inside
+/// itself: both held strongly, as the plan may outlive the schemas it was made from.
+#[derive(Debug)]
+pub(crate) struct JsonResolve {
+    /// The writer's record.
+    pub writer: Arc<Record>,
+    /// The reader's record.
+    pub reader: Arc<Record>,
 }
 
 /// The record a recursive reference names (alive while the schema being planned is).
