@@ -15,7 +15,8 @@ may hold competing branches; no enum defaults, promotions to float, empty blocks
 
 Why: tests/gen_fixtures.py holds the corners someone thought of; this finds the ones nobody did.
 Schemas nest records, arrays, maps and unions (of null and one type, of several types, of one
-branch) to depth 5, reuse named types by short and full name across namespaces, and annotate
+branch) to depth 5, reuse named types by short and full name across namespaces, refer to a
+record from inside itself (recursive types, through arrays, maps and `[null, T]`), and annotate
 with every logical type, valid or not (an invalid annotation is ignored, as the spec says). The
 data is encoded here, by a writer of its own rather than fastavro's, so that it also holds what
 fastavro never writes but other writers do: arrays and maps split into several blocks, blocks
@@ -102,16 +103,18 @@ class Schemas:
     def namespace(self):
         return self.rng.choice(NAMESPACES) if self.rng.random() < 0.3 else None
 
-    def referable(self, ns):
-        """The named types defined so far that a type in namespace `ns` can reference: not a
-        record still being defined (no recursive types), and no type of the null namespace
-        from within another namespace (its name would resolve there)."""
-        return [n for n in self.named if not n[3].get("open") and (n[2] or not ns)]
+    def referable(self, ns, recursive=False):
+        """The named types defined so far that a type in namespace `ns` can reference: a record
+        still being defined only where `recursive` (a recursive type: items of an array, values
+        of a map, the non-null branch of `[null, T]`, where the data can end), and no type of
+        the null namespace from within another namespace (its name would resolve there)."""
+        return [n for n in self.named
+                if n[3].get("open", False) == recursive and (n[2] or not ns)]
 
-    def reference(self, ns):
+    def reference(self, ns, recursive=False):
         """A reference to a named type defined earlier: by short name within its namespace,
         else by full name."""
-        full, short, named_ns, node = self.rng.choice(self.referable(ns))
+        full, short, named_ns, node = self.rng.choice(self.referable(ns, recursive))
         if named_ns == ns and self.rng.random() < 0.5:
             return short, node
         return full, node
@@ -130,7 +133,9 @@ class Schemas:
                 json_["namespace"] = ns or ""
         return json_
 
-    def draw(self, depth, ns, in_union=False, null_ok=False):
+    def draw(self, depth, ns, in_union=False, null_ok=False, recursive=False):
+        if recursive and self.referable(ns, True) and self.rng.random() < 0.2:
+            return self.reference(ns, True)
         r = self.rng.random()
         if r < 0.05 and self.referable(ns):
             return self.reference(ns)
@@ -224,7 +229,7 @@ class Schemas:
     def record(self, depth, ns):
         short = self.name("R")
         own_ns = self.namespace() or ns
-        node = {"t": "record", "fields": [], "open": True}  # no recursive types
+        node = {"t": "record", "fields": [], "open": True}  # open: referable recursively
         # fastavro gives an `error` read through a union as a dict, like a map: not in a
         # union of --evolve, where roundtrip.py tells branches by the Python type.
         kinds = ["record"] if self.distinct_in_python else ["record", "record", "record", "error"]
@@ -238,7 +243,9 @@ class Schemas:
             field = {"name": fname, "type": fj}
             if self.rng.random() < 0.1:
                 field["doc"] = "a field's doc, ignored"
-            if self.one_branch_fields and fnode["t"] == "union" and self.rng.random() < 0.3:
+            if self.one_branch_fields and fnode["t"] == "union" and \
+                    not any(b.get("open") for b in fnode["branches"]) and \
+                    self.rng.random() < 0.3:
                 branches = [i for i, b in enumerate(fnode["branches"]) if b["t"] != "null"]
                 if branches:
                     fnode["only"] = self.rng.choice(branches)
@@ -250,19 +257,19 @@ class Schemas:
         return j, node
 
     def array(self, depth, ns):
-        ij, inode = self.draw(depth, ns)
+        ij, inode = self.draw(depth, ns, recursive=True)
         return {"type": "array", "items": ij}, {"t": "array", "items": inode}
 
     def map(self, depth, ns):
-        vj, vnode = self.draw(depth, ns)
+        vj, vnode = self.draw(depth, ns, recursive=True)
         return {"type": "map", "values": vj}, {"t": "map", "values": vnode}
 
     def union(self, depth, ns):
         shape = self.rng.random()
         if shape < 0.5:  # [null, T] or [T, null]
-            tj, tnode = self.draw(depth, ns, in_union=True)
+            tj, tnode = self.draw(depth, ns, in_union=True, recursive=True)
             while tnode["t"] == "null":
-                tj, tnode = self.draw(depth, ns, in_union=True)
+                tj, tnode = self.draw(depth, ns, in_union=True, recursive=True)
             branches = [("null", {"t": "null"}), (tj, tnode)]
             if self.rng.random() < 0.3:
                 branches.reverse()
@@ -315,6 +322,12 @@ class Values:
 
     def __init__(self, rng):
         self.rng = rng
+        self.records = []  # ids of the records being encoded, outermost first
+
+    def deep(self):
+        """Inside a recursive type twice over: arrays and maps are empty, `[null, T]` null, so
+        that the data ends."""
+        return len(self.records) - len(set(self.records)) >= 2
 
     def string(self):
         r = self.rng.random()
@@ -415,18 +428,24 @@ class Values:
         if t in ("timestamp-nanos", "local-timestamp-nanos"):
             return zigzag(self.integer(*I64))
         if t == "record":
-            return b"".join(self.encode(f) for f in node["fields"])
+            self.records.append(id(node))
+            try:
+                return b"".join(self.encode(f) for f in node["fields"])
+            finally:
+                self.records.pop()
         if t == "array":
-            n = rng.choice([0, 0, 1, 2, 3, 5, 8])
+            n = 0 if self.deep() else rng.choice([0, 0, 1, 2, 3, 5, 8])
             return self.blocks([None] * n, lambda _: self.encode(node["items"]))
         if t == "map":
-            n = rng.choice([0, 0, 1, 2, 3, 5])
+            n = 0 if self.deep() else rng.choice([0, 0, 1, 2, 3, 5])
             keys = sorted({self.string() for _ in range(n)}, key=lambda _: rng.random())
             return self.blocks(keys, lambda k: length_prefixed(k.encode())
                                + self.encode(node["values"]))
         if t == "union":
             branches = node["branches"]
             i = node["only"] if "only" in node else rng.randrange(len(branches))
+            if self.deep() and any(b["t"] == "null" for b in branches):
+                i = next(k for k, b in enumerate(branches) if b["t"] == "null")
             return zigzag(i) + self.encode(branches[i])
         raise ValueError(f"unknown node {t}")
 
@@ -547,10 +566,13 @@ class Evolve:
             return self.union(j, ns)
         t = j if isinstance(j, str) else j["type"]
         if t in NAMED_KINDS:
+            # Renamed before its fields are evolved: a reference to it from inside itself (a
+            # recursive type) takes the new name.
+            renamed = self.rename(j, ns) if rng.random() < 0.12 else None
             out = self.record(j, ns) if t in ("record", "error") else \
                 self.enum(j) if t == "enum" else j
-            if rng.random() < 0.12:
-                out = self.rename(out, ns)
+            if renamed is not None:
+                out = dict(out, name=renamed["name"], aliases=renamed["aliases"])
         elif isinstance(j, str) and j not in PRIMITIVE_NAMES:  # a reference
             full = j if "." in j or not ns else f"{ns}.{j}"
             out = self.renamed.get(full if full in self.names else j, j)

@@ -105,12 +105,33 @@ def strip_logical(s):
     return s
 
 
+class RecursiveRef(dict):
+    """A reference to a record from inside its own definition (a recursive type): reads as the
+    record's node, and is stored as JSON text, as parqour decides it from where the reference is
+    written in the schema (so that a named record has one column type wherever it is used)."""
+
+    def __init__(self, node):
+        super().__init__()
+        self.node = node
+
+    def __getitem__(self, key):
+        return self.node[key]
+
+    def get(self, key, default=None):
+        return self.node.get(key, default)
+
+    def __contains__(self, key):
+        return key in self.node
+
+
 class Resolver:
     """Turns a JSON schema into a tree of dict nodes in which references to named types are
-    replaced by the node of their definition (found by full name, per Avro's namespace rules)."""
+    replaced by the node of their definition (found by full name, per Avro's namespace rules);
+    a reference to a record from inside its own definition, by a RecursiveRef to it."""
 
     def __init__(self, raw):
         self.names = {}
+        self.defining = []  # full names of the records whose fields are being resolved
         self.root = self.resolve(raw, "")
 
     def resolve(self, s, ns):
@@ -122,7 +143,8 @@ class Resolver:
             full = s if "." in s or not ns else f"{ns}.{s}"
             if full not in self.names and s not in self.names:
                 raise ValueError(f"unknown type name {s!r} (namespace {ns!r})")
-            return self.names.get(full) or self.names[s]
+            node = self.names.get(full) or self.names[s]
+            return RecursiveRef(node) if node.get("_full") in self.defining else node
         t = s["type"]
         if not isinstance(t, str) or t not in PRIMITIVES | COMPLEX:
             return self.resolve(t, ns)  # {"type": {...}} or {"type": "SomeName"}
@@ -136,7 +158,9 @@ class Resolver:
             node["_full"] = f"{ns}.{short}" if ns else short
             self.names[f"{ns}.{short}" if ns else short] = node  # before the fields: recursion
             if t in ("record", "error"):
+                self.defining.append(node["_full"])
                 node["fields"] = [dict(f, type=self.resolve(f["type"], ns)) for f in s["fields"]]
+                self.defining.pop()
         elif t == "array":
             node["items"] = self.resolve(s["items"], ns)
         elif t == "map":
@@ -250,9 +274,6 @@ class F32:
         return f"F32({self.value!r})"
 
 
-EXPANDING = []  # ids of the records being expected: a record met again is a recursive one
-
-
 def unwrap_branch(node, v):
     """The branch of union `node` that fastavro's value `v` took, and its value."""
     non_null = [(i, b) for i, b in enumerate(node) if not is_null(b)]
@@ -299,6 +320,8 @@ def expect_json(node, v):
         months, days, millis = struct.unpack("<3I", v)
         return {"months": months, "days": days, "milliseconds": millis}
     if t in ("bytes", "fixed"):
+        if isinstance(v, str):  # a default, as fastavro gives it: see `expect`
+            v = v.encode("latin-1")
         return base64.b64encode(v).decode()
     return v  # null, boolean, int, long (dates and times as stored), string, enum symbol
 
@@ -308,15 +331,11 @@ def expect(node, v):
     if isinstance(node, list):
         return expect_union(node, v)
     t = node["type"]
+    if isinstance(node, RecursiveRef):  # a reference to a record from inside it: JSON text
+        return JsonText(expect_json(node.node, v))
     if t in ("record", "error"):
-        if id(node) in EXPANDING:  # a reference to a record from inside it: JSON text
-            return JsonText(expect_json(node, v))
-        EXPANDING.append(id(node))
-        try:
-            return {f["name"]: expect(f["type"], v[f["name"]])
-                    for f in node["fields"] if not is_null(f["type"])}
-        finally:
-            EXPANDING.pop()
+        return {f["name"]: expect(f["type"], v[f["name"]])
+                for f in node["fields"] if not is_null(f["type"])}
     if t == "array":
         return [expect(node["items"], x) for x in v]
     if t == "map":  # fastavro's dict keeps the encoded order; pyarrow gives (key, value) pairs
