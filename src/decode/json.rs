@@ -212,6 +212,11 @@ fn write_resolved(
             None => Err(unresolved(w, r)),
         };
     }
+    // Named types of other names (a writer union's branch that the reader's type is not)
+    // fail the record, as their column ops do.
+    if w.name().is_some() && r.name().is_some() && !resolve::same_kind(w, r) {
+        return Err(unresolved(w, r));
+    }
     if let (Some(wr), Some(rr)) = (resolve::record_of(w), resolve::record_of(r)) {
         return resolved_record(&wr, &rr, cur, out, depth);
     }

@@ -1588,6 +1588,54 @@ mod tests {
         let b = d.flush().unwrap().unwrap();
         assert_eq!(b.num_rows(), 1);
 
+        // A writer union's branch of another record than the reader's fails its record only.
+        let writer = r#"{"type":"record","name":"T","fields":[{"name":"v","type":"long"},
+            {"name":"kids","type":{"type":"array","items":["T",{"type":"record","name":"X",
+            "fields":[{"name":"v","type":"long"}]}]}}]}"#;
+        let reader = r#"{"type":"record","name":"T","fields":[{"name":"v","type":"long"},
+            {"name":"kids","type":{"type":"array","items":"T"}}]}"#;
+        let (w, r) = (
+            Schema::parse_str(writer).unwrap(),
+            Schema::parse_str(reader).unwrap(),
+        );
+        let resolved = plan_resolved(&w, &r).unwrap();
+        let mut d = BatchDecoder::new(Arc::new(plan(&r).unwrap()));
+        // v = 1, kids = [T{v = 2, kids = [X{v = 3}]}]: the nested X has no reader record.
+        let mut bad = Datum::new();
+        bad.long(1)
+            .long(1)
+            .long(0)
+            .long(2)
+            .long(1)
+            .long(1)
+            .long(3)
+            .long(0)
+            .long(0);
+        let err = d
+            .decode_datum_with(&resolved, &bad.buf)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no reader counterpart"), "{err}");
+        // v = 1, kids = [T{v = 2, kids = [T{v = 3, kids = []}]}].
+        let mut good = Datum::new();
+        good.long(1)
+            .long(1)
+            .long(0)
+            .long(2)
+            .long(1)
+            .long(0)
+            .long(3)
+            .long(0)
+            .long(0)
+            .long(0);
+        d.decode_datum_with(&resolved, &good.buf).unwrap();
+        let b = d.flush().unwrap().unwrap();
+        let kids = b.column_by_name("kids").unwrap().as_list::<i32>();
+        assert_eq!(
+            kids.value(0).as_string::<i32>().value(0),
+            r#"{"v":2,"kids":[{"v":3,"kids":[]}]}"#
+        );
+
         // The reader cuts the recursion: its `next` is a record `C` (aliases `L`) of `v` only.
         let cut = r#"{"type":"record","name":"L","fields":[{"name":"v","type":"long"},
             {"name":"next","type":["null",{"type":"record","name":"C","aliases":["L"],
