@@ -438,13 +438,16 @@ class Values:
             return self.blocks([None] * n, lambda _: self.encode(node["items"]))
         if t == "map":
             n = 0 if self.deep() else rng.choice([0, 0, 1, 2, 3, 5])
-            keys = sorted({self.string() for _ in range(n)}, key=lambda _: rng.random())
+            # Distinct keys in a drawn order (not a set's: its order follows the process's
+            # string hashes, and the files must be the same on every run).
+            keys = list(dict.fromkeys(self.string() for _ in range(n)))
+            rng.shuffle(keys)
             return self.blocks(keys, lambda k: length_prefixed(k.encode())
                                + self.encode(node["values"]))
         if t == "union":
             branches = node["branches"]
             i = node["only"] if "only" in node else rng.randrange(len(branches))
-            if self.deep() and any(b["t"] == "null" for b in branches):
+            if self.deep() and "only" not in node and any(b["t"] == "null" for b in branches):
                 i = next(k for k, b in enumerate(branches) if b["t"] == "null")
             return zigzag(i) + self.encode(branches[i])
         raise ValueError(f"unknown node {t}")
