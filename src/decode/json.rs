@@ -108,30 +108,15 @@ pub(crate) fn write_json(
         }
         Schema::Array(items) => {
             let depth = deeper(depth)?;
-            out.push(b'[');
-            let mut first = true;
-            blocks(cur, items.min_encoded_size(), |cur| {
-                if !std::mem::take(&mut first) {
-                    out.push(b',');
-                }
+            array(cur, items.min_encoded_size(), out, |cur, out| {
                 write_json(items, cur, out, depth)
             })?;
-            out.push(b']');
         }
         Schema::Map(values) => {
             let depth = deeper(depth)?;
-            out.push(b'{');
-            let mut first = true;
-            blocks(cur, 1 + values.min_encoded_size(), |cur| {
-                if !std::mem::take(&mut first) {
-                    out.push(b',');
-                }
-                let key = simdutf8::basic::from_utf8(cur.bytes()?).map_err(|_| ValueError::Utf8)?;
-                string(out, key);
-                out.push(b':');
+            map(cur, values.min_encoded_size(), out, |cur, out| {
                 write_json(values, cur, out, depth)
             })?;
-            out.push(b'}');
         }
         Schema::Union(branches) => {
             let depth = deeper(depth)?;
@@ -248,30 +233,15 @@ fn write_resolved(
         }
         (Schema::Array(wi), Schema::Array(ri)) => {
             let depth = deeper(depth)?;
-            out.push(b'[');
-            let mut first = true;
-            blocks(cur, wi.min_encoded_size(), |cur| {
-                if !std::mem::take(&mut first) {
-                    out.push(b',');
-                }
+            array(cur, wi.min_encoded_size(), out, |cur, out| {
                 write_resolved(wi, ri, cur, out, depth)
             })?;
-            out.push(b']');
         }
         (Schema::Map(wv), Schema::Map(rv)) => {
             let depth = deeper(depth)?;
-            out.push(b'{');
-            let mut first = true;
-            blocks(cur, 1 + wv.min_encoded_size(), |cur| {
-                if !std::mem::take(&mut first) {
-                    out.push(b',');
-                }
-                let key = simdutf8::basic::from_utf8(cur.bytes()?).map_err(|_| ValueError::Utf8)?;
-                string(out, key);
-                out.push(b':');
+            map(cur, wv.min_encoded_size(), out, |cur, out| {
                 write_resolved(wv, rv, cur, out, depth)
             })?;
-            out.push(b'}');
         }
         // A time or timestamp in the reader's unit.
         (Schema::TimeMillis, Schema::TimeMicros) => number(out, i64::from(cur.int()?) * 1000),
@@ -431,6 +401,48 @@ fn deeper(depth: usize) -> Result<usize, Fault> {
         return Err(ValueError::TooDeep(MAX_DEPTH).into());
     }
     Ok(depth + 1)
+}
+
+/// An array's items (each at least `item_min` bytes, written by `item`) as a JSON array.
+fn array(
+    cur: &mut Cursor<'_>,
+    item_min: usize,
+    out: &mut Vec<u8>,
+    mut item: impl FnMut(&mut Cursor<'_>, &mut Vec<u8>) -> Result<(), Fault>,
+) -> Result<(), Fault> {
+    out.push(b'[');
+    let mut first = true;
+    blocks(cur, item_min, |cur| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        item(cur, out)
+    })?;
+    out.push(b']');
+    Ok(())
+}
+
+/// A map's entries (their values each at least `value_min` bytes, written by `value`) as a
+/// JSON object, in the encoded order.
+fn map(
+    cur: &mut Cursor<'_>,
+    value_min: usize,
+    out: &mut Vec<u8>,
+    mut value: impl FnMut(&mut Cursor<'_>, &mut Vec<u8>) -> Result<(), Fault>,
+) -> Result<(), Fault> {
+    out.push(b'{');
+    let mut first = true;
+    blocks(cur, 1 + value_min, |cur| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        let key = simdutf8::basic::from_utf8(cur.bytes()?).map_err(|_| ValueError::Utf8)?;
+        string(out, key);
+        out.push(b':');
+        value(cur, out)
+    })?;
+    out.push(b'}');
+    Ok(())
 }
 
 /// The items of an array or map, block by block, each at least `item_min` bytes. (The loop of
