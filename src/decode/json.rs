@@ -33,7 +33,7 @@ use super::resolve;
 
 use super::{
     Fault, ValueError, big_decimal_text, branch, check_count, decimal_bytes, decimal_text,
-    format_uuid,
+    format_uuid, rescaled,
 };
 
 /// The most levels of records, arrays, maps and unions one JSON value may nest.
@@ -247,14 +247,10 @@ fn write_resolved(
         (Schema::TimeMillis, Schema::TimeMicros) => number(out, i64::from(cur.int()?) * 1000),
         (w, r) if resolve::is_long(w) && resolve::is_long(r) => {
             let raw = cur.long()?;
-            let value = match (resolve::unit(r), resolve::unit(w).or(resolve::unit(r))) {
-                (Some(to), Some(from)) if to > from => raw
-                    .checked_mul(to / from)
-                    .ok_or(ValueError::TimeRange(raw))?,
-                (Some(to), Some(from)) => raw.div_euclid(from / to),
-                _ => raw,
-            };
-            number(out, value);
+            match resolve::rescale(resolve::unit(w).or(resolve::unit(r)), resolve::unit(r)) {
+                Some((mul, div)) => number(out, rescaled(raw, mul, div)?),
+                None => number(out, raw),
+            }
         }
         // Promotions: an int or long read as a float or double is one; a float as a double.
         (w, Schema::Float) if resolve::is_int(w) => float(out, cur.int()? as f32),
@@ -264,16 +260,14 @@ fn write_resolved(
         (Schema::Float, Schema::Double) => float(out, f64::from(cur.float()?)),
         // A string read as bytes is its bytes (base64); bytes read as a string, text.
         (Schema::String | Schema::Uuid(None), Schema::Bytes) => base64(out, cur.bytes()?),
-        (Schema::Bytes, Schema::String | Schema::Uuid(None)) => {
+        // Text (or bytes) read as a uuid on a fixed is the text, too.
+        (Schema::Bytes, Schema::String | Schema::Uuid(None))
+        | (Schema::String | Schema::Uuid(None) | Schema::Bytes, Schema::Uuid(Some(_))) => {
             write_json(&Schema::String, cur, out, depth)?
         }
-        // A uuid on a fixed read as text is its 36-character form; text (or bytes) read as a
-        // uuid on a fixed, the text.
+        // A uuid on a fixed read as text is its 36-character form.
         (Schema::Uuid(Some(_)), Schema::String | Schema::Uuid(_)) => {
             write_json(w, cur, out, depth)?
-        }
-        (Schema::String | Schema::Uuid(None) | Schema::Bytes, Schema::Uuid(Some(_))) => {
-            write_json(&Schema::String, cur, out, depth)?
         }
         // The same encoding (an int as an int or a date, a long as a long; bytes as a decimal;
         // a fixed as a fixed of its size): the reader's reading of it.
@@ -357,11 +351,6 @@ fn reader_branch<'a>(w: &Schema, rb: &'a [Schema]) -> Option<&'a Schema> {
     if matches!(w, Schema::Null) {
         return rb.iter().find(|b| matches!(b, Schema::Null));
     }
-    let full_name = |s: &Schema| s.name().map(|n| n.fullname());
-    let named = full_name(w).and_then(|wn| {
-        rb.iter()
-            .find(|b| b.type_name() == w.type_name() && full_name(b).as_ref() == Some(&wn))
-    });
     let promoted = |lossy: bool| {
         rb.iter().find(|b| {
             let (wt, bt) = (w.type_name(), b.type_name());
@@ -378,8 +367,8 @@ fn reader_branch<'a>(w: &Schema, rb: &'a [Schema]) -> Option<&'a Schema> {
                 }
         })
     };
-    named
-        .or_else(|| rb.iter().find(|b| resolve::same_kind(w, b)))
+    resolve::same_branch(w, rb.iter())
+        .map(|k| &rb[k])
         .or_else(|| promoted(false))
         .or_else(|| promoted(true))
 }

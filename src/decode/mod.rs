@@ -1116,14 +1116,7 @@ fn decode_other(op: &Op, cur: &mut Cursor<'_>, col: &mut Column) -> Result<(), F
             json::write_resolved_record(&pair.writer, &pair.reader, cur, values)?;
             end_value(offsets, values)?;
         }
-        (Op::Rescale { mul, div }, Data::Int64(v)) => {
-            let raw = cur.long()?;
-            let value = raw
-                .checked_mul(*mul)
-                .ok_or(ValueError::TimeRange(raw))?
-                .div_euclid(*div);
-            v.push(value);
-        }
+        (Op::Rescale { mul, div }, Data::Int64(v)) => v.push(rescaled(cur.long()?, *mul, *div)?),
         (Op::EnumMap { symbols, writer }, _) => {
             let index = cur.long()?;
             match symbol(index, symbols)? {
@@ -1359,6 +1352,15 @@ pub(crate) fn big_decimal_text(value: &[u8], out: &mut Vec<u8>) -> Result<(), Fa
         return Err(ValueError::BigDecimal("bytes follow its scale").into());
     }
     decimal_text(unscaled, types::MAX_TEXT_DECIMAL_PRECISION, scale, out)
+}
+
+/// A time value `raw` in the reader's unit: times `mul`, divided by `div` (floored).
+#[inline]
+fn rescaled(raw: i64, mul: i64, div: i64) -> Result<i64, Fault> {
+    Ok(raw
+        .checked_mul(mul)
+        .ok_or(ValueError::TimeRange(raw))?
+        .div_euclid(div))
 }
 
 /// Big-endian two's complement bytes -> i128; longer inputs must be pure sign extension.

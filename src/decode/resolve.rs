@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use super::types::{
     FieldOp, JsonResolve, MAX_PLAN_NODES, Op, Plan, PlanError, Planner, Promotion, Skip, Target,
-    TypeOptions, UuidForm, join, plan_reader,
+    TypeOptions, UuidForm, join, plan_reader, recursive_record,
 };
 use crate::avro::cursor::encode_long;
 use crate::avro::schema::{Fixed, Name, Record, Schema};
@@ -129,6 +129,32 @@ pub(super) fn unit(s: &Schema) -> Option<i64> {
     }
 }
 
+/// The (multiplier, divisor) that turn a long in units `from` (per second) into units `to`;
+/// `None` where nothing changes (the same unit, or either side has none).
+pub(super) fn rescale(from: Option<i64>, to: Option<i64>) -> Option<(i64, i64)> {
+    match (from?, to?) {
+        (from, to) if to == from => None,
+        (from, to) if to > from => Some((to / from, 1)),
+        (from, to) => Some((1, from / to)),
+    }
+}
+
+/// The index, among `branches`, of the union branch a writer's (non-union) `w` goes to before
+/// any promotion, as Java's Avro chooses: a named type of the same full name, else the first
+/// of the same type (a named one by name or alias).
+pub(super) fn same_branch<'a>(
+    w: &Schema,
+    branches: impl Iterator<Item = &'a Schema> + Clone,
+) -> Option<usize> {
+    let full_name = |s: &Schema| s.name().map(|n| n.fullname());
+    let exact = full_name(w).and_then(|wn| {
+        branches
+            .clone()
+            .position(|b| b.type_name() == w.type_name() && full_name(b).as_ref() == Some(&wn))
+    });
+    exact.or_else(|| branches.into_iter().position(|b| same_kind(w, b)))
+}
+
 /// An int, or a logical type on one.
 pub(super) fn is_int(s: &Schema) -> bool {
     s.type_name() == "int"
@@ -139,12 +165,12 @@ pub(super) fn is_long(s: &Schema) -> bool {
     s.type_name() == "long"
 }
 
-pub(super) fn is_text(s: &Schema) -> bool {
+fn is_text(s: &Schema) -> bool {
     matches!(s, Schema::String | Schema::Uuid(None) | Schema::Bytes)
 }
 
 /// Named types match by unqualified name, or when the reader lists the writer's name as alias.
-pub(super) fn names_match(writer: &Name, reader: &Name, reader_aliases: &[String]) -> bool {
+fn names_match(writer: &Name, reader: &Name, reader_aliases: &[String]) -> bool {
     writer.name == reader.name
         || reader_aliases
             .iter()
@@ -430,14 +456,7 @@ impl Resolver {
         // named one by name or alias), then the first branch the writer's type is promoted
         // to without loss (int to long or double, long or float to double, string <-> bytes);
         // only then to a float, which holds few ints and longs exactly (Java 1.8 fails here).
-        let full_name = |s: &Schema| s.name().map(|n| n.fullname());
-        let exact = full_name(b).and_then(|wn| {
-            members.iter().position(|k| {
-                rb[*k].type_name() == b.type_name() && full_name(&rb[*k]).as_ref() == Some(&wn)
-            })
-        });
-        let same = exact.or_else(|| members.iter().position(|k| same_kind(b, &rb[*k])));
-        if let Some(member) = same {
+        if let Some(member) = same_branch(b, members.iter().map(|k| &rb[*k])) {
             let k = members[member];
             return Ok(Target::Member(member, self.direct(b, &rb[k], &mpath(k))?));
         }
@@ -503,12 +522,7 @@ impl Resolver {
             // The writer's record at a reference to itself, read into the reader's columns of a
             // record that is no reference (not recursive there): as that record.
             (Schema::Recursive(t), _) => {
-                let wr = t.record().ok_or_else(|| {
-                    mismatch(
-                        path,
-                        format!("the recursive type `{}` outlived its schema", t.name),
-                    )
-                })?;
+                let wr = recursive_record(t, path)?;
                 return self.direct(&Schema::Record(wr), r, path);
             }
             (Schema::Boolean, Schema::Boolean) => Op::Boolean,
@@ -524,17 +538,9 @@ impl Resolver {
                     Schema::TimestampNanos | Schema::LocalTimestampNanos => Some(1_000_000),
                     other => unit(other),
                 };
-                match (column, unit(w).or(unit(r))) {
-                    (Some(to), Some(from)) if to == from => Op::Long,
-                    (Some(to), Some(from)) if to > from => Op::Rescale {
-                        mul: to / from,
-                        div: 1,
-                    },
-                    (Some(to), Some(from)) => Op::Rescale {
-                        mul: 1,
-                        div: from / to,
-                    },
-                    _ => Op::Long,
+                match rescale(unit(w).or(unit(r)), column) {
+                    Some((mul, div)) => Op::Rescale { mul, div },
+                    None => Op::Long,
                 }
             }
             (w, Schema::Float) if is_long(w) => Op::Promote(Promotion::LongToFloat),

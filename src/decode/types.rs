@@ -325,7 +325,7 @@ pub(crate) struct JsonResolve {
 }
 
 /// The record a recursive reference names (alive while the schema being planned is).
-fn recursive_record(r: &RecursiveRef, path: &str) -> Result<Arc<Record>, PlanError> {
+pub(super) fn recursive_record(r: &RecursiveRef, path: &str) -> Result<Arc<Record>, PlanError> {
     r.record().ok_or_else(|| PlanError::Unsupported {
         path: display_path(path),
         message: format!(
